@@ -1,0 +1,1 @@
+"""Turn a uv lockfile into a deployable bundle."""
