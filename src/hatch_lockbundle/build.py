@@ -1,0 +1,290 @@
+"""Build wheels from source trees and sdists through PEP 517, in cached isolated environments."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import zipfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+
+from .cache import Cache, publish
+from .errors import LockbundleError
+from .lock import tomllib
+
+DEFAULT_BACKEND = "setuptools.build_meta:__legacy__"
+DEFAULT_REQUIRES = ("setuptools>=40.8.0",)
+OUTPUT_TAIL = 40  # lines of a failed build's output shown in the error
+
+
+class BuildError(LockbundleError):
+    """A wheel could not be built."""
+
+
+@dataclass(frozen=True)
+class PackageIndexes:
+    """Where build environments get their build requirements (the lock's registries)."""
+
+    index_urls: tuple[str, ...] = ()
+    find_links: tuple[str, ...] = ()
+
+    def installer_args(self) -> list[str]:
+        """Index options, spelled the same for ``uv pip install`` and ``pip install``."""
+        args: list[str] = []
+        for position, url in enumerate(self.index_urls):
+            args += ["--index-url" if position == 0 else "--extra-index-url", url]
+        for link in self.find_links:
+            args += ["--find-links", link]
+        return args
+
+
+@dataclass
+class WheelBuilder:
+    """Builds wheels for the running interpreter, reusing build environments across builds."""
+
+    cache: Cache
+    indexes: PackageIndexes = field(default_factory=PackageIndexes)
+    python: str = sys.executable
+
+    def build_sdist(self, sdist: Path, label: str, work: Path) -> Path:
+        """Unpack ``sdist`` under ``work`` and build it into a wheel there."""
+        source = _unpack_sdist(sdist, work / "src", label)
+        return self.build_tree(source, label, work / "out")
+
+    def build_tree(self, source: Path, label: str, out_dir: Path) -> Path:
+        """Build the project at ``source`` into a (non-editable) wheel in ``out_dir``."""
+        from pyproject_hooks import BuildBackendHookCaller, HookMissing
+
+        backend, backend_path, requires = _build_system(source, label)
+        env_python = self._environment(requires, label)
+        runner = _CapturingRunner()
+        hooks = BuildBackendHookCaller(
+            str(source),
+            backend,
+            backend_path=backend_path,
+            python_executable=str(env_python),
+            runner=runner,
+        )
+        out_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            try:
+                extra = hooks.get_requires_for_build_wheel({})
+            except HookMissing:
+                extra = []
+            if extra:
+                hooks = BuildBackendHookCaller(
+                    str(source),
+                    backend,
+                    backend_path=backend_path,
+                    python_executable=str(self._environment((*requires, *extra), label)),
+                    runner=runner,
+                )
+            name = hooks.build_wheel(str(out_dir), {})
+        except subprocess.CalledProcessError:
+            raise BuildError(
+                f"building a wheel for {label} from {source} failed; the build said:\n"
+                f"{runner.tail()}"
+            ) from None
+        except Exception as error:  # backend import failures and such surface as various types
+            raise BuildError(f"building a wheel for {label} failed: {error}") from None
+        return out_dir / name
+
+    def _environment(self, requires: Sequence[str], label: str) -> Path:
+        """The interpreter of an environment holding ``requires``, created once and cached."""
+        key_source = json.dumps(
+            {
+                "python": os.path.realpath(self.python),
+                "version": sys.version,
+                "requires": sorted(requires),
+                "indexes": [self.indexes.index_urls, self.indexes.find_links],
+            }
+        )
+        key = hashlib.sha256(key_source.encode()).hexdigest()[:32]
+        final = self.cache.directory("build-envs", key)
+        if (final / "ready").exists():
+            return _env_python(final)
+        with self.cache.staging(final) as stage:
+            env = stage / "env"
+            _create_environment(self.python, env, list(requires), self.indexes, label)
+            (env / "ready").write_text("ok\n")
+            publish(env, final)
+        return _env_python(final)
+
+
+def _env_python(env: Path) -> Path:
+    if os.name == "nt":  # pragma: no cover
+        return env / "Scripts" / "python.exe"
+    return env / "bin" / "python"
+
+
+def find_uv() -> str | None:
+    """The uv binary, if there is one: it makes build environments much faster than pip."""
+    try:
+        from uv import find_uv_bin  # type: ignore[import-not-found,unused-ignore]
+
+        return str(find_uv_bin())
+    except (ImportError, FileNotFoundError):
+        return shutil.which("uv")
+
+
+def _create_environment(
+    python: str, env: Path, requires: list[str], indexes: PackageIndexes, label: str
+) -> None:
+    uv = find_uv()
+    if uv is not None:
+        commands = [[uv, "venv", "--quiet", "--no-config", "--python", python, str(env)]]
+        if requires:
+            commands.append(
+                [
+                    uv,
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--no-config",
+                    "--python",
+                    str(_env_python(env)),
+                    *indexes.installer_args(),
+                    *requires,
+                ]
+            )
+    else:
+        commands = [[python, "-m", "venv", str(env)]]
+        if requires:
+            commands.append(
+                [
+                    str(_env_python(env)),
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    *indexes.installer_args(),
+                    *requires,
+                ]
+            )
+    for command in commands:
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            output = (result.stdout + result.stderr).strip().splitlines()[-OUTPUT_TAIL:]
+            raise BuildError(
+                f"cannot create the build environment for {label} (requirements: "
+                f"{', '.join(requires) or 'none'}):\n" + "\n".join(output)
+            )
+
+
+def _build_system(source: Path, label: str) -> tuple[str, list[str] | None, list[str]]:
+    pyproject = source / "pyproject.toml"
+    if not pyproject.exists():
+        if not (source / "setup.py").exists():
+            raise BuildError(
+                f"{label}: {source} has neither pyproject.toml nor setup.py; it cannot be built"
+            )
+        return DEFAULT_BACKEND, None, list(DEFAULT_REQUIRES)
+    try:
+        document = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise BuildError(f"{label}: cannot read {pyproject}: {error}") from None
+    system: Mapping[str, Any] = document.get("build-system", {})
+    if not isinstance(system, dict):
+        raise BuildError(f"{label}: `build-system` in {pyproject} must be a table")
+    requires = system.get("requires", list(DEFAULT_REQUIRES) if not system else [])
+    if not isinstance(requires, list) or not all(isinstance(r, str) for r in requires):
+        raise BuildError(f"{label}: `build-system.requires` in {pyproject} must be strings")
+    for requirement in requires:
+        try:
+            Requirement(requirement)
+        except InvalidRequirement as error:
+            raise BuildError(
+                f"{label}: invalid build requirement {requirement!r}: {error}"
+            ) from None
+    backend = system.get("build-backend", DEFAULT_BACKEND)
+    backend_path = system.get("backend-path")
+    if not isinstance(backend, str) or (
+        backend_path is not None
+        and (
+            not isinstance(backend_path, list) or not all(isinstance(p, str) for p in backend_path)
+        )
+    ):
+        raise BuildError(f"{label}: `build-system` in {pyproject} is malformed")
+    return backend, backend_path, requires
+
+
+class _CapturingRunner:
+    """Runs backend hooks quietly, keeping their output for an error message."""
+
+    def __init__(self) -> None:
+        self.output = ""
+
+    def __call__(
+        self,
+        cmd: Sequence[str],
+        cwd: str | None = None,
+        extra_environ: Mapping[str, str] | None = None,
+    ) -> None:
+        env = dict(os.environ)
+        env.update(extra_environ or {})
+        env.pop("PYTHONPATH", None)
+        result = subprocess.run(
+            cmd, cwd=cwd, env=env, capture_output=True, text=True, errors="replace", check=False
+        )
+        self.output = (result.stdout or "") + (result.stderr or "")
+        if result.returncode != 0:
+            raise subprocess.CalledProcessError(
+                result.returncode, cmd, result.stdout, result.stderr
+            )
+
+    def tail(self) -> str:
+        lines = self.output.strip().splitlines()[-OUTPUT_TAIL:]
+        return "\n".join(f"    {line}" for line in lines)
+
+
+def _unpack_sdist(sdist: Path, destination: Path, label: str) -> Path:
+    """Extract an sdist (``.tar.gz`` or ``.zip``), refusing entries that escape ``destination``."""
+    destination.mkdir(parents=True, exist_ok=True)
+    root = destination.resolve()
+    try:
+        if sdist.name.endswith(".zip"):
+            with zipfile.ZipFile(sdist) as archive:
+                for name in archive.namelist():
+                    _check_inside(root, name, label)
+                archive.extractall(root)
+        else:
+            with tarfile.open(sdist) as archive:
+                if hasattr(tarfile, "data_filter"):
+                    try:
+                        archive.extractall(root, filter="data")
+                    except tarfile.FilterError as error:
+                        raise BuildError(
+                            f"{label}: refusing unsafe sdist {sdist.name}: {error}"
+                        ) from None
+                else:  # pragma: no cover - Pythons without extraction filters
+                    for member in archive.getmembers():
+                        _check_inside(root, member.name, label)
+                        if member.issym() or member.islnk():
+                            _check_inside(
+                                root,
+                                os.path.join(os.path.dirname(member.name), member.linkname),
+                                label,
+                            )
+                    archive.extractall(root)
+    except (tarfile.TarError, zipfile.BadZipFile, OSError) as error:
+        raise BuildError(f"{label}: cannot unpack sdist {sdist.name}: {error}") from None
+    entries = [entry for entry in root.iterdir()]
+    if len(entries) == 1 and entries[0].is_dir():
+        return entries[0]
+    return root
+
+
+def _check_inside(root: Path, name: str, label: str) -> None:
+    target = Path(os.path.abspath(root / name))
+    if not target.is_relative_to(root):
+        raise BuildError(f"{label}: refusing sdist entry {name!r}: it points outside the archive")

@@ -1,0 +1,124 @@
+"""The engine: pyproject and uv.lock in, one bundle in ``dist/`` out (used by the hatch plugin and the CLI)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .cache import Cache, default_cache_dir
+from .config import BundleConfig, load_and_validate_config
+from .errors import LockbundleError
+from .fetch import Fetcher, indexes_of
+from .layouts.target import write_target
+from .lock import Lock, read_lock
+from .project import Project, find_lock, read_project
+from .select import Plan, select
+from .target import Target
+
+Log = Callable[[str], None]
+
+
+def _silent(message: str) -> None:
+    pass
+
+
+def plan_bundle(
+    project: Project, config: BundleConfig, target: Target | None = None
+) -> tuple[Lock, Plan]:
+    """Read the lock and select the install set, without fetching anything."""
+    lock = _lock_for(project, config)
+    root = config.package or project.name
+    if root is None:
+        raise _no_name(project)
+    return lock, select(lock, target or Target.current(), root, config.extras, config.groups)
+
+
+def build_bundle(
+    project_root: Path,
+    out_dir: Path,
+    *,
+    layout: str = "target",
+    project: Project | None = None,
+    version: str | None = None,
+    cache_dir: Path | None = None,
+    log: Log = _silent,
+) -> Path:
+    """Build the bundle of the project at ``project_root`` into ``out_dir``; return its path.
+
+    :param project: the project as already read (the hatch plugin passes hatch's view of it)
+    :param version: the project's version when it is dynamic (hatch computes it)
+    :param cache_dir: the cache to use instead of ``LOCKBUNDLE_CACHE_DIR`` / the user cache
+    :param log: receives one line per step
+    """
+    project = project or read_project(project_root)
+    config = load_and_validate_config(project.settings, project.root, layout)
+    lock, plan = plan_bundle(project, config)
+    lock_version = plan.root.version
+    bundle_version = lock_version or version or project.version or "0"
+    final = out_dir / bundle_name(str(plan.root.name), bundle_version, config.layout)
+    log(
+        f"Bundling {plan.root.label} for {plan.target.describe()}: "
+        f"{len(plan.packages)} distributions"
+    )
+    cache = Cache(cache_dir or default_cache_dir())
+    with tempfile.TemporaryDirectory(prefix="lockbundle-") as work:
+        fetcher = Fetcher(
+            cache, Path(work), indexes_of(lock), require_hashes=config.require_hashes, log=log
+        )
+        wheels = fetcher.fetch(plan)
+        with replacing(final) as stage:
+            write_target(wheels, stage, compile_bytecode=config.compile_bytecode)
+    return final
+
+
+def bundle_name(name: str, version: str, layout: str) -> str:
+    """``<name>-<version>-<layout>``, the name written the way wheel file names write it."""
+    return f"{name.replace('-', '_')}-{version}-{layout}"
+
+
+@contextmanager
+def replacing(final: Path) -> Iterator[Path]:
+    """A staging path beside ``final`` that replaces it only once complete.
+
+    On failure the staging path is removed and any previous ``final`` is left untouched.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    try:
+        yield stage
+    except BaseException:
+        _remove(stage)
+        raise
+    old = None
+    if final.exists() or final.is_symlink():
+        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
+        os.replace(final, old / final.name)
+    os.replace(stage, final)
+    if old is not None:
+        _remove(old)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _lock_for(project: Project, config: BundleConfig) -> Lock:
+    if config.lock is not None:
+        return read_lock(config.lock)
+    if project.name is None:
+        raise _no_name(project)
+    return find_lock(project.root, project.name)
+
+
+def _no_name(project: Project) -> LockbundleError:
+    return LockbundleError(
+        f"{project.root / 'pyproject.toml'} has no `project.name`; set "
+        "`tool.lockbundle.package` to the package to bundle"
+    )

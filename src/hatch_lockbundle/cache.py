@@ -1,0 +1,63 @@
+"""The on-disk cache shared by builds: verified files by hash, built wheels, build environments."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .lock import Hash
+
+CACHE_ENV = "LOCKBUNDLE_CACHE_DIR"
+
+
+def default_cache_dir() -> Path:
+    """``LOCKBUNDLE_CACHE_DIR``, else the user cache directory of this platform."""
+    configured = os.environ.get(CACHE_ENV)
+    if configured:
+        return Path(configured).expanduser().resolve()
+    from platformdirs import user_cache_path
+
+    return user_cache_path("hatch-lockbundle", appauthor=False)
+
+
+class Cache:
+    """Entries appear whole or not at all: each is written to a temporary sibling and renamed.
+
+    Entries are never modified after they are published, so concurrent builds can share a cache.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def file_path(self, digest: Hash, filename: str) -> Path:
+        """Where a file verified to have ``digest`` lives (content-addressed)."""
+        value = digest.value
+        return self.root / "files" / digest.algorithm / value[:2] / value[2:] / filename
+
+    def directory(self, *parts: str) -> Path:
+        return self.root.joinpath(*parts)
+
+    @contextmanager
+    def staging(self, final: Path) -> Iterator[Path]:
+        """A temporary directory beside ``final``; move results into ``final`` with :meth:`publish`."""
+        final.parent.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+        try:
+            yield stage
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+
+
+def publish(staged: Path, final: Path) -> Path:
+    """Move ``staged`` to ``final`` atomically; if another build got there first, keep theirs."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(staged, final)
+    except OSError:
+        if not final.exists():
+            raise
+    return final

@@ -1,0 +1,295 @@
+"""Turn a :class:`~.select.Plan` into verified wheel files: download, copy, or build from source."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.tags import sys_tags
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
+
+from .build import BuildError, PackageIndexes, WheelBuilder
+from .cache import Cache, publish
+from .errors import LockbundleError
+from .http import Downloader, hash_file, redact
+from .lock import Hash, Lock
+from .select import Artifact, Plan, PlannedPackage
+
+DOWNLOAD_WORKERS = 8
+
+Log = Callable[[str], None]
+
+
+class HashMismatchError(LockbundleError):
+    """An artifact's bytes are not the ones the lock recorded."""
+
+
+@dataclass(frozen=True)
+class FetchedWheel:
+    planned: PlannedPackage
+    path: Path
+    #: how the wheel was obtained, e.g. ``downloaded``, ``cached``, ``built from foo-1.0.tar.gz``
+    origin: str
+
+
+def indexes_of(lock: Lock) -> PackageIndexes:
+    """The lock's registries, in order of first use: build requirements come from the same place."""
+    urls: dict[str, None] = {}
+    links: dict[str, None] = {}
+    for package in lock.packages:
+        if package.source.kind != "registry":
+            continue
+        if package.source.is_remote_registry:
+            urls[package.source.location] = None
+        else:
+            links[str(lock.root / package.source.location)] = None
+    return PackageIndexes(tuple(urls), tuple(links))
+
+
+class Fetcher:
+    """Gets every planned package as a verified wheel file."""
+
+    def __init__(
+        self,
+        cache: Cache,
+        work: Path,
+        indexes: PackageIndexes,
+        *,
+        require_hashes: bool = True,
+        log: Log = lambda message: None,
+    ) -> None:
+        self.cache = cache
+        self.work = work
+        self.require_hashes = require_hashes
+        self.log = log
+        self.downloader = Downloader()
+        self.builder = WheelBuilder(cache, indexes)
+        # wheels built here are cached per interpreter and platform
+        self.build_key = str(next(iter(sys_tags())))
+
+    def fetch(self, plan: Plan) -> list[FetchedWheel]:
+        for planned in plan.packages:
+            self._check_hash_present(planned)
+        remote = [
+            planned
+            for planned in plan.packages
+            if planned.artifact.url is not None and planned.artifact.kind in ("wheel", "sdist")
+        ]
+        with ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS) as pool:
+            downloaded = dict(zip(remote, pool.map(self._download, remote)))
+        fetched = []
+        for planned in plan.packages:
+            fetched.append(self._wheel_for(planned, downloaded.get(planned)))
+        for wheel in fetched:
+            _check_wheel_identity(wheel)
+        return fetched
+
+    def _check_hash_present(self, planned: PlannedPackage) -> None:
+        artifact = planned.artifact
+        if artifact.url is None or artifact.hash is not None or not self.require_hashes:
+            return
+        if artifact.url.startswith("file:"):
+            return
+        raise LockbundleError(
+            f"{planned.package.label}: the lock records no hash for {redact(artifact.url)}, so "
+            "the download cannot be verified. Lock against an index that publishes hashes, or set "
+            "`tool.lockbundle.require-hashes = false` to accept unverified downloads"
+        )
+
+    def _download(self, planned: PlannedPackage) -> tuple[Path, str]:
+        """Download (or find in the cache) a remote file; return its path and its origin."""
+        artifact = planned.artifact
+        assert artifact.url is not None and artifact.filename
+        digest = artifact.hash
+        if digest is None:
+            # only reached with require-hashes off: nothing to address the cache by
+            path = self.work / "unverified" / artifact.filename
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("wb") as out:
+                self.downloader.fetch(artifact.url, out)
+            return path, "downloaded (unverified)"
+        _check_algorithm(digest, planned)
+        final = self.cache.file_path(digest, artifact.filename)
+        if final.exists():
+            return final, "cached"
+        self.log(f"Downloading {artifact.filename}")
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=final.parent, prefix=".", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                actual = self.downloader.fetch(artifact.url, out, digest.algorithm)
+            if actual != digest.value:
+                raise HashMismatchError(
+                    f"{planned.package.label}: the file downloaded from {redact(artifact.url)} "
+                    f"does not match the lock: expected {digest.algorithm}:{digest.value}, got "
+                    f"{digest.algorithm}:{actual}. If the package was republished, refresh the "
+                    f"lock (`uv lock --refresh-package {planned.name}`); otherwise the index is "
+                    "serving different bytes than were locked and the file must not be used"
+                )
+            os.replace(temporary, final)
+        finally:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+        return final, "downloaded"
+
+    def _local(self, planned: PlannedPackage) -> Path:
+        """A file the lock names by path: verified in place against the lock's hash."""
+        artifact = planned.artifact
+        assert artifact.path is not None
+        if not artifact.path.is_file():
+            raise LockbundleError(
+                f"{planned.package.label}: {artifact.path} does not exist; restore it, or run "
+                "`uv lock` if the dependency moved"
+            )
+        if artifact.hash is not None:
+            _check_algorithm(artifact.hash, planned)
+            actual = hash_file(artifact.path, artifact.hash.algorithm)
+            if actual != artifact.hash.value:
+                raise HashMismatchError(
+                    f"{planned.package.label}: {artifact.path} does not match the lock: expected "
+                    f"{artifact.hash}, got {artifact.hash.algorithm}:{actual}. Run `uv lock` if "
+                    "the file was rebuilt on purpose"
+                )
+        return artifact.path
+
+    def _wheel_for(
+        self, planned: PlannedPackage, downloaded: tuple[Path, str] | None
+    ) -> FetchedWheel:
+        artifact = planned.artifact
+        label = planned.package.label
+        if artifact.kind == "wheel":
+            if downloaded is not None:
+                return FetchedWheel(planned, *downloaded)
+            return FetchedWheel(planned, self._local(planned), "local file")
+        if artifact.kind == "sdist":
+            sdist = downloaded[0] if downloaded is not None else self._local(planned)
+            return self._built_from_sdist(planned, sdist)
+        if artifact.kind == "tree":
+            assert artifact.path is not None
+            self.log(f"Building {label} from {artifact.path.name or artifact.path}")
+            out = Path(tempfile.mkdtemp(prefix="tree-", dir=self.work))
+            wheel = self.builder.build_tree(artifact.path, label, out)
+            return FetchedWheel(planned, wheel, "built from source tree")
+        return self._built_from_git(planned, artifact)
+
+    def _built_from_sdist(self, planned: PlannedPackage, sdist: Path) -> FetchedWheel:
+        artifact = planned.artifact
+        digest = artifact.hash or Hash("sha256", hash_file(sdist, "sha256"))
+        final = self.cache.directory("built", f"{digest.algorithm}-{digest.value}", self.build_key)
+        origin = f"built from {sdist.name}"
+        cached = _single_wheel(final)
+        if cached is not None:
+            return FetchedWheel(planned, cached, origin)
+        self.log(f"Building {planned.package.label} from {sdist.name}")
+        with self.cache.staging(final) as stage:
+            wheel = self.builder.build_sdist(sdist, planned.package.label, stage / "work")
+            result = stage / "result"
+            result.mkdir()
+            shutil.move(wheel, result / wheel.name)
+            publish(result, final)
+        cached = _single_wheel(final)
+        assert cached is not None
+        return FetchedWheel(planned, cached, origin)
+
+    def _built_from_git(self, planned: PlannedPackage, artifact: Artifact) -> FetchedWheel:
+        assert artifact.url is not None
+        label = planned.package.label
+        if not artifact.commit:
+            raise LockbundleError(f"{label}: the lock's git source has no commit; run `uv lock`")
+        subdirectory = artifact.subdirectory or ""
+        key = hashlib.sha256(f"{artifact.url}\0{subdirectory}".encode()).hexdigest()[:24]
+        final = self.cache.directory("built-git", key, artifact.commit, self.build_key)
+        origin = f"built from git {redact(artifact.url)}@{artifact.commit}"
+        cached = _single_wheel(final)
+        if cached is not None:
+            return FetchedWheel(planned, cached, origin)
+        git = shutil.which("git")
+        if git is None:
+            raise LockbundleError(f"{label} comes from git, but `git` is not on PATH; install git")
+        self.log(f"Building {label} from git {redact(artifact.url)}@{artifact.commit[:12]}")
+        with self.cache.staging(final) as stage:
+            checkout = stage / "checkout"
+            for command in (
+                [git, "init", "--quiet", str(checkout)],
+                [
+                    git,
+                    "-C",
+                    str(checkout),
+                    "fetch",
+                    "--quiet",
+                    "--depth",
+                    "1",
+                    artifact.url,
+                    artifact.commit,
+                ],
+                [
+                    git,
+                    "-C",
+                    str(checkout),
+                    "-c",
+                    "advice.detachedHead=false",
+                    "checkout",
+                    "--quiet",
+                    "FETCH_HEAD",
+                ],
+            ):
+                result = subprocess.run(command, capture_output=True, text=True, check=False)
+                if result.returncode != 0:
+                    raise LockbundleError(
+                        f"{label}: cannot fetch {redact(artifact.url)} at {artifact.commit}: "
+                        f"{redact(result.stderr.strip())}"
+                    )
+            source = checkout / subdirectory if subdirectory else checkout
+            wheel = self.builder.build_tree(source, label, stage / "out")
+            result_dir = stage / "result"
+            result_dir.mkdir()
+            shutil.move(wheel, result_dir / wheel.name)
+            publish(result_dir, final)
+        cached = _single_wheel(final)
+        assert cached is not None
+        return FetchedWheel(planned, cached, origin)
+
+
+def _single_wheel(directory: Path) -> Path | None:
+    if not directory.is_dir():
+        return None
+    wheels = sorted(directory.glob("*.whl"))
+    return wheels[0] if len(wheels) == 1 else None
+
+
+def _check_algorithm(digest: Hash, planned: PlannedPackage) -> None:
+    if digest.algorithm not in hashlib.algorithms_available:
+        raise LockbundleError(
+            f"{planned.package.label}: the lock's hash algorithm `{digest.algorithm}` is not "
+            "available in this Python"
+        )
+
+
+def _check_wheel_identity(wheel: FetchedWheel) -> None:
+    """The wheel must be the package and version the lock names."""
+    package = wheel.planned.package
+    try:
+        name, version, _, _ = parse_wheel_filename(wheel.path.name)
+    except InvalidWheelFilename as error:
+        raise BuildError(
+            f"{package.label}: {wheel.path.name} is not a valid wheel name: {error}"
+        ) from None
+    mismatch = name != package.name
+    if package.version is not None and not mismatch:
+        try:
+            mismatch = version != Version(package.version)
+        except InvalidVersion:
+            mismatch = str(version) != package.version
+    if mismatch:
+        raise LockbundleError(
+            f"{package.label}: got {wheel.path.name} ({wheel.origin}), which is {name} {version}, "
+            "not what the lock records. Run `uv lock` if the project changed since it was locked"
+        )

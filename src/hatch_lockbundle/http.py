@@ -1,0 +1,230 @@
+"""Downloads over pooled keep-alive connections, with bounded retries and streaming hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import shutil
+import ssl
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import unquote, urlsplit
+
+from .errors import LockbundleError
+
+RETRIES = 3
+BACKOFF = 0.5  # seconds, doubled after each failed attempt
+TIMEOUT = 30.0
+CHUNK = 1 << 20
+RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
+
+
+class DownloadError(LockbundleError):
+    """A file could not be downloaded."""
+
+
+class _Retryable(Exception):
+    pass
+
+
+def redact(url: str) -> str:
+    """``url`` without any ``user:password@`` part, for messages."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return parts._replace(netloc=host).geturl()
+
+
+class Downloader:
+    """Streams URLs into files; each thread keeps one connection per host and reuses it."""
+
+    def __init__(self, retries: int = RETRIES, timeout: float = TIMEOUT) -> None:
+        self.retries = retries
+        self.timeout = timeout
+        self._local = threading.local()
+        self._ssl = ssl.create_default_context()
+        self._proxies = urllib.request.getproxies()
+
+    def fetch(
+        self,
+        url: str,
+        destination: BinaryIO,
+        algorithm: str = "sha256",
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> str:
+        """Write the body of ``url`` to ``destination``; return its hex digest.
+
+        :param url: http, https or file URL
+        :param destination: an open binary file, truncated and rewritten on a retry
+        :param algorithm: the hashlib algorithm to compute while streaming
+        """
+        parts = urlsplit(url)
+        if parts.scheme == "file":
+            return self._copy_file(url, destination, algorithm)
+        if parts.scheme not in ("http", "https"):
+            raise DownloadError(f"cannot download {redact(url)}: unsupported URL scheme")
+        delay = BACKOFF
+        last_error = ""
+        for attempt in range(self.retries + 1):
+            try:
+                destination.seek(0)
+                destination.truncate()
+                return self._get(url, destination, algorithm, on_bytes, redirects=5)
+            except _Retryable as error:
+                last_error = str(error)
+            except (OSError, http.client.HTTPException) as error:
+                last_error = (
+                    f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+                )
+                self._drop(parts.scheme, parts.netloc)
+            if attempt < self.retries:
+                time.sleep(delay)
+                delay *= 2
+        raise DownloadError(
+            f"cannot download {redact(url)} after {self.retries + 1} attempts: {last_error}"
+        )
+
+    def _copy_file(self, url: str, destination: BinaryIO, algorithm: str) -> str:
+        path = Path(urllib.request.url2pathname(unquote(urlsplit(url).path)))
+        digest = hashlib.new(algorithm)
+        try:
+            with path.open("rb") as source:
+                while chunk := source.read(CHUNK):
+                    digest.update(chunk)
+                    destination.write(chunk)
+        except OSError as error:
+            raise DownloadError(f"cannot read {url}: {error.strerror}") from None
+        return digest.hexdigest()
+
+    def _connection(self, scheme: str, netloc: str) -> http.client.HTTPConnection:
+        pool: dict[tuple[str, str], http.client.HTTPConnection] = self._local.__dict__.setdefault(
+            "pool", {}
+        )
+        key = (scheme, netloc)
+        if key not in pool:
+            parts = urlsplit(f"{scheme}://{netloc}")
+            host = parts.hostname or ""
+            port = parts.port
+            proxy = self._proxies.get(scheme)
+            if proxy and not urllib.request.proxy_bypass(host):
+                proxy_parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+                connection: http.client.HTTPConnection
+                if scheme == "https":
+                    connection = http.client.HTTPSConnection(
+                        proxy_parts.hostname or "",
+                        proxy_parts.port or 80,
+                        timeout=self.timeout,
+                        context=self._ssl,
+                    )
+                    connection.set_tunnel(host, port or 443)
+                else:
+                    connection = http.client.HTTPConnection(
+                        proxy_parts.hostname or "", proxy_parts.port or 80, timeout=self.timeout
+                    )
+            elif scheme == "https":
+                connection = http.client.HTTPSConnection(
+                    host, port, timeout=self.timeout, context=self._ssl
+                )
+            else:
+                connection = http.client.HTTPConnection(host, port, timeout=self.timeout)
+            pool[key] = connection
+        return pool[key]
+
+    def _drop(self, scheme: str, netloc: str) -> None:
+        pool = self._local.__dict__.get("pool", {})
+        connection = pool.pop((scheme, netloc), None)
+        if connection is not None:
+            connection.close()
+
+    def _get(
+        self,
+        url: str,
+        destination: BinaryIO,
+        algorithm: str,
+        on_bytes: Callable[[int], None] | None,
+        redirects: int,
+    ) -> str:
+        parts = urlsplit(url)
+        connection = self._connection(parts.scheme, parts.netloc)
+        target = parts.path or "/"
+        if parts.query:
+            target += f"?{parts.query}"
+        proxied = connection.host != (parts.hostname or "") and parts.scheme == "http"
+        headers = {"User-Agent": "hatch-lockbundle", "Accept-Encoding": "identity"}
+        if parts.username is not None or parts.password is not None:
+            import base64
+
+            token = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+            headers["Authorization"] = "Basic " + base64.b64encode(token.encode()).decode()
+        connection.request("GET", url if proxied else target, headers=headers)
+        response = connection.getresponse()
+        if response.status in (301, 302, 303, 307, 308):
+            location = response.getheader("Location")
+            response.read()
+            if not location or redirects == 0:
+                raise DownloadError(f"too many redirects for {redact(url)}")
+            next_url = urllib.parse.urljoin(url, location)
+            return self.fetch_redirect(next_url, destination, algorithm, on_bytes, redirects - 1)
+        if response.status != 200:
+            response.read()
+            if response.status in RETRY_STATUSES:
+                raise _Retryable(f"HTTP {response.status} {response.reason}")
+            raise DownloadError(
+                f"cannot download {redact(url)}: HTTP {response.status} {response.reason}"
+            )
+        expected = response.getheader("Content-Length")
+        digest = hashlib.new(algorithm)
+        received = 0
+        while chunk := response.read(CHUNK):
+            digest.update(chunk)
+            destination.write(chunk)
+            received += len(chunk)
+            if on_bytes is not None:
+                on_bytes(len(chunk))
+        if expected is not None and received != int(expected):
+            self._drop(parts.scheme, parts.netloc)
+            raise _Retryable(f"connection closed after {received} of {expected} bytes")
+        if response.will_close:
+            self._drop(parts.scheme, parts.netloc)
+        return digest.hexdigest()
+
+    def fetch_redirect(
+        self,
+        url: str,
+        destination: BinaryIO,
+        algorithm: str,
+        on_bytes: Callable[[int], None] | None,
+        redirects: int,
+    ) -> str:
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise DownloadError(f"refusing redirect to {redact(url)}")
+        destination.seek(0)
+        destination.truncate()
+        return self._get(url, destination, algorithm, on_bytes, redirects)
+
+
+def copy_verified(source: Path, destination: Path, algorithm: str) -> str:
+    """Copy ``source`` to ``destination`` and return the digest of what was copied."""
+    digest = hashlib.new(algorithm)
+    with source.open("rb") as reader, destination.open("wb") as writer:
+        while chunk := reader.read(CHUNK):
+            digest.update(chunk)
+            writer.write(chunk)
+    shutil.copystat(source, destination, follow_symlinks=True)
+    return digest.hexdigest()
+
+
+def hash_file(path: Path, algorithm: str) -> str:
+    digest = hashlib.new(algorithm)
+    with path.open("rb") as reader:
+        while chunk := reader.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()

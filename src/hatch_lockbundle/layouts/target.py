@@ -1,0 +1,177 @@
+"""The target layout: every wheel installed flat into one directory, as ``pip install --target``.
+
+Unlike ``pip``/``uv pip install --target``, nothing in the result names the build machine: no
+``direct_url.json``, no ``.pth`` files, and console scripts find the bundle relative to themselves.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import py_compile
+from collections.abc import Iterable, Sequence
+from importlib.util import cache_from_source
+from pathlib import Path
+from typing import BinaryIO
+
+from installer import install
+from installer.destinations import SchemeDictionaryDestination
+from installer.exceptions import InstallerError
+from installer.records import RecordEntry
+from installer.sources import WheelFile
+from installer.utils import Scheme
+
+from ..errors import LockbundleError
+from ..fetch import FetchedWheel
+
+INSTALLER_NAME = b"hatch-lockbundle\n"
+SCRIPTS_DIR = "bin"
+
+# A console-script launcher that works wherever the bundle is moved: it puts the bundle root
+# (the parent of bin/, symlinks resolved) first on sys.path in place of bin/ itself.
+LAUNCHER = """\
+#!/usr/bin/env python3
+import os
+import sys
+
+sys.path[0] = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+from {module} import {import_name}
+
+if __name__ == "__main__":
+    sys.argv[0] = os.path.basename(sys.argv[0])
+    sys.exit({call}())
+"""
+
+# For ``#!python`` scripts shipped in a wheel: a line that is a no-op for sh and the start of a
+# string for Python, so sh re-executes the file with python3 and the bundle on PYTHONPATH.
+SCRIPT_PRELUDE = b"""\
+#!/bin/sh
+'''':
+here=$(dirname "$(readlink -f "$0" 2>/dev/null || printf '%s' "$0")")
+PYTHONPATH="$here/..${PYTHONPATH:+:$PYTHONPATH}" exec python3 "$0" "$@"
+'''
+"""
+
+
+class FileConflictError(LockbundleError):
+    """Two distributions write the same file."""
+
+
+class TargetDestination(SchemeDictionaryDestination):
+    """installer's destination, with relocatable scripts, ownership checks and hash-based pycs."""
+
+    def __init__(self, root: Path, owners: dict[str, str], compile_bytecode: bool) -> None:
+        super().__init__(
+            scheme_dict={
+                "purelib": str(root),
+                "platlib": str(root),
+                "scripts": str(root / SCRIPTS_DIR),
+                "data": str(root),
+                "headers": str(root / "include"),
+            },
+            interpreter="python3",
+            script_kind="posix",
+        )
+        self.root = root
+        self.owners = owners
+        self.compile_bytecode = compile_bytecode
+        self.distribution = ""
+
+    def write_to_fs(
+        self, scheme: Scheme, path: str, stream: BinaryIO, is_executable: bool
+    ) -> RecordEntry:
+        target = self._path_with_destdir(scheme, path)
+        relative = target.relative_to(self.root).as_posix()
+        owner = self.owners.get(relative)
+        if owner is not None and not relative.endswith("/RECORD"):
+            raise FileConflictError(
+                f"{owner} and {self.distribution} both install `{relative}`; a flat bundle can "
+                "hold only one of them. Remove one of the two from the dependencies"
+            )
+        self.owners[relative] = self.distribution
+        return super().write_to_fs(scheme, path, stream, is_executable)
+
+    def write_file(
+        self, scheme: Scheme, path: str | os.PathLike[str], stream: BinaryIO, is_executable: bool
+    ) -> RecordEntry:
+        if scheme == "scripts":
+            head = stream.read(2 + len(b"pythonw"))
+            stream.seek(0)
+            if head.startswith((b"#!python", b"#!pythonw")):
+                stream.readline()
+                body = SCRIPT_PRELUDE + stream.read()
+                return self.write_to_fs(scheme, os.fspath(path), io.BytesIO(body), True)
+            return self.write_to_fs(scheme, os.fspath(path), stream, is_executable)
+        return super().write_file(scheme, path, stream, is_executable)
+
+    def write_script(self, name: str, module: str, attr: str, section: str) -> RecordEntry:
+        import_name = attr.split(".")[0]
+        text = LAUNCHER.format(module=module, import_name=import_name, call=attr)
+        entry = self.write_to_fs(
+            Scheme("scripts"), name, io.BytesIO(text.encode("utf-8")), is_executable=True
+        )
+        return entry
+
+    def finalize_installation(
+        self,
+        scheme: Scheme,
+        record_file_path: str,
+        records: Iterable[tuple[Scheme, RecordEntry]],
+    ) -> None:
+        records = list(records)
+        if self.compile_bytecode:
+            records += self._compile(records)
+        super().finalize_installation(scheme, record_file_path, records)
+
+    def _compile(
+        self, records: list[tuple[Scheme, RecordEntry]]
+    ) -> list[tuple[Scheme, RecordEntry]]:
+        """Hash-based pycs (they stay valid whatever the mtimes), naming files by relative path."""
+        compiled = []
+        for scheme, record in records:
+            if scheme not in ("purelib", "platlib") or not record.path.endswith(".py"):
+                continue
+            source = self.root / record.path
+            pyc = Path(cache_from_source(str(source)))
+            try:
+                py_compile.compile(
+                    str(source),
+                    cfile=str(pyc),
+                    dfile=record.path,
+                    doraise=True,
+                    invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
+                )
+            except py_compile.PyCompileError:
+                continue  # as pip does: a file that is not valid Python here is left uncompiled
+            compiled.append(
+                (scheme, RecordEntry(pyc.relative_to(self.root).as_posix(), None, None))
+            )
+        return compiled
+
+
+def write_target(
+    wheels: Sequence[FetchedWheel], destination: Path, *, compile_bytecode: bool
+) -> None:
+    """Install ``wheels`` into the empty directory ``destination``.
+
+    :param wheels: verified wheels, one per distribution
+    :param destination: the (staging) bundle directory
+    :param compile_bytecode: also write hash-based ``.pyc`` files, listed in each RECORD
+    """
+    destination.mkdir(parents=True, exist_ok=True)
+    destination = destination.resolve()
+    owners: dict[str, str] = {}
+    target = TargetDestination(destination, owners, compile_bytecode)
+    for wheel in sorted(wheels, key=lambda w: w.planned.name):
+        label = wheel.planned.package.label
+        target.distribution = label
+        try:
+            with WheelFile.open(wheel.path) as source:
+                source.validate_record()
+                install(source, target, {"INSTALLER": INSTALLER_NAME})
+        except InstallerError as error:
+            raise LockbundleError(f"{label}: cannot install {wheel.path.name}: {error}") from None
+        except ValueError as error:
+            raise LockbundleError(
+                f"{label}: {wheel.path.name} is not a valid wheel: {error}"
+            ) from None

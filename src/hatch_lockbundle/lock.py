@@ -1,0 +1,341 @@
+"""Read a ``uv.lock`` file into typed, immutable records (parsing only, no network)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from packaging.markers import InvalidMarker, Marker
+from packaging.utils import NormalizedName, canonicalize_name
+
+from .errors import LockbundleError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+SUPPORTED_VERSION = 1
+SUPPORTED_REVISIONS = range(1, 6)  # revisions 1..5 are what uv writes for lock version 1
+
+SOURCE_KINDS = ("registry", "git", "url", "path", "directory", "editable", "virtual")
+
+
+class LockError(LockbundleError):
+    """``uv.lock`` cannot be read or does not say what is needed."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where uv found a package: ``kind`` is one of :data:`SOURCE_KINDS`."""
+
+    kind: str
+    location: str
+    subdirectory: str | None = None
+
+    @property
+    def is_remote_registry(self) -> bool:
+        return self.kind == "registry" and "://" in self.location
+
+    @property
+    def is_source_tree(self) -> bool:
+        """A local project directory (the project, a workspace member, a path dependency)."""
+        return self.kind in ("directory", "editable", "virtual")
+
+    def __str__(self) -> str:
+        return f"{self.kind} = {self.location!r}"
+
+
+@dataclass(frozen=True)
+class Hash:
+    algorithm: str
+    value: str
+
+    @classmethod
+    def parse(cls, text: str, where: str) -> Hash:
+        algorithm, sep, value = text.partition(":")
+        if not sep or not value:
+            raise LockError(f"{where}: hash {text!r} is not of the form `<algorithm>:<hex digest>`")
+        return cls(algorithm.lower(), value.lower())
+
+    def __str__(self) -> str:
+        return f"{self.algorithm}:{self.value}"
+
+
+@dataclass(frozen=True)
+class Dist:
+    """One file of a package: a wheel or an sdist, remote (``url``) or local (``path``)."""
+
+    filename: str
+    url: str | None = None
+    path: str | None = None
+    hash: Hash | None = None
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """An edge of the lock graph; ``version``/``source`` are only set when the name is ambiguous."""
+
+    name: NormalizedName
+    extras: tuple[NormalizedName, ...] = ()
+    marker: Marker | None = None
+    version: str | None = None
+    source: Source | None = None
+
+
+# Compared by identity: each locked package is one object of its Lock (and usable as a dict key).
+@dataclass(frozen=True, eq=False)
+class LockedPackage:
+    name: NormalizedName
+    version: str | None
+    source: Source
+    dependencies: tuple[Dependency, ...] = ()
+    optional_dependencies: Mapping[NormalizedName, tuple[Dependency, ...]] = field(
+        default_factory=dict
+    )
+    dependency_groups: Mapping[NormalizedName, tuple[Dependency, ...]] = field(default_factory=dict)
+    sdist: Dist | None = None
+    wheels: tuple[Dist, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """``name==version`` (or the name alone for a package without a locked version)."""
+        return f"{self.name}=={self.version}" if self.version else str(self.name)
+
+
+@dataclass(frozen=True)
+class Lock:
+    path: Path
+    version: int
+    revision: int
+    requires_python: str | None
+    members: tuple[NormalizedName, ...]
+    packages: tuple[LockedPackage, ...]
+    conflicts: tuple[tuple[Mapping[str, str], ...], ...] = ()
+
+    @property
+    def root(self) -> Path:
+        """The workspace root: relative paths in the lock are relative to it."""
+        return self.path.parent
+
+    def by_name(self, name: str) -> list[LockedPackage]:
+        wanted = canonicalize_name(name)
+        return [package for package in self.packages if package.name == wanted]
+
+    def resolve(self, dependency: Dependency, parent: LockedPackage) -> LockedPackage:
+        """The locked package an edge points to."""
+        candidates = self.by_name(dependency.name)
+        if dependency.version is not None:
+            candidates = [p for p in candidates if p.version == dependency.version]
+        if dependency.source is not None:
+            candidates = [p for p in candidates if p.source == dependency.source]
+        if len(candidates) == 1:
+            return candidates[0]
+        what = "no package" if not candidates else "several packages"
+        raise LockError(
+            f"{self.path}: {parent.label} depends on `{dependency.name}`, but the lock has {what} "
+            "matching that edge; the lock is inconsistent: run `uv lock` again"
+        )
+
+
+def read_lock(path: Path) -> Lock:
+    """Parse ``uv.lock`` at ``path``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise LockError(f"{path}: lock file not found; run `uv lock` to create it") from None
+    except OSError as error:
+        raise LockError(f"{path}: cannot read the lock file: {error.strerror}") from None
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise LockError(f"{path}: not valid TOML ({error}); run `uv lock` to rewrite it") from None
+    return parse_lock(document, path)
+
+
+def parse_lock(document: Mapping[str, Any], path: Path) -> Lock:
+    """Turn a decoded ``uv.lock`` document into a :class:`Lock`."""
+    reader = _Reader(path)
+    version = document.get("version")
+    revision = document.get("revision", 1)
+    if version != SUPPORTED_VERSION or not isinstance(revision, int) or isinstance(revision, bool):
+        raise LockError(
+            f"{path}: lock `version = {version!r}` is not supported (this hatch-lockbundle reads "
+            f"version {SUPPORTED_VERSION}); lock with a uv release that writes version "
+            f"{SUPPORTED_VERSION}, or upgrade hatch-lockbundle"
+        )
+    if revision not in SUPPORTED_REVISIONS:
+        raise LockError(
+            f"{path}: lock `revision = {revision}` is newer than this hatch-lockbundle understands "
+            f"(revisions {SUPPORTED_REVISIONS.start}-{SUPPORTED_REVISIONS.stop - 1}); upgrade "
+            "hatch-lockbundle, or lock with the uv release that wrote the previous revision"
+        )
+    requires_python = reader.optional_str(document, "requires-python", "lock")
+    manifest = reader.table(document, "manifest", "lock")
+    members = tuple(
+        canonicalize_name(member) for member in reader.str_list(manifest, "members", "[manifest]")
+    )
+    raw_packages = document.get("package", [])
+    if not isinstance(raw_packages, list):
+        raise LockError(f"{path}: `package` must be an array of tables")
+    packages = tuple(reader.package(raw, index) for index, raw in enumerate(raw_packages))
+    raw_conflicts = document.get("conflicts", manifest.get("conflicts", []))
+    conflicts: list[tuple[Mapping[str, str], ...]] = []
+    if isinstance(raw_conflicts, list):
+        for group in raw_conflicts:
+            if isinstance(group, list):
+                conflicts.append(tuple(item for item in group if isinstance(item, dict)))
+    return Lock(
+        path=path,
+        version=version,
+        revision=revision,
+        requires_python=requires_python,
+        members=members,
+        packages=packages,
+        conflicts=tuple(conflicts),
+    )
+
+
+class _Reader:
+    """Typed field access that names the exact place of a malformed value."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, where: str, message: str) -> LockError:
+        return LockError(f"{self.path}: {where}: {message}; run `uv lock` to rewrite the lock")
+
+    def table(self, raw: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
+        value = raw.get(key, {})
+        if not isinstance(value, dict):
+            raise self.fail(where, f"`{key}` must be a table")
+        return value
+
+    def optional_str(self, raw: Mapping[str, Any], key: str, where: str) -> str | None:
+        value = raw.get(key)
+        if value is not None and not isinstance(value, str):
+            raise self.fail(where, f"`{key}` must be a string")
+        return value
+
+    def str_list(self, raw: Mapping[str, Any], key: str, where: str) -> list[str]:
+        value = raw.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise self.fail(where, f"`{key}` must be an array of strings")
+        return value
+
+    def source(self, raw: Any, where: str) -> Source:
+        if not isinstance(raw, dict):
+            raise self.fail(where, "`source` must be an inline table")
+        kinds = [kind for kind in SOURCE_KINDS if kind in raw]
+        if len(kinds) != 1 or not isinstance(raw[kinds[0]], str):
+            raise self.fail(
+                where, f"`source` must have exactly one of {', '.join(SOURCE_KINDS)} as a string"
+            )
+        subdirectory = raw.get("subdirectory")
+        return Source(
+            kinds[0], raw[kinds[0]], subdirectory if isinstance(subdirectory, str) else None
+        )
+
+    def hash(self, raw: Mapping[str, Any], where: str) -> Hash | None:
+        value = raw.get("hash")
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise self.fail(where, "`hash` must be a string")
+        return Hash.parse(value, f"{self.path}: {where}")
+
+    def dist(self, raw: Any, where: str) -> Dist:
+        if not isinstance(raw, dict):
+            raise self.fail(where, "must be an inline table")
+        url = self.optional_str(raw, "url", where)
+        path = self.optional_str(raw, "path", where)
+        filename = self.optional_str(raw, "filename", where)
+        if filename is None:
+            if url is not None:
+                filename = unquote(PurePosixPath(urlsplit(url).path).name)
+            elif path is not None:
+                filename = PurePosixPath(path.replace("\\", "/")).name
+        size = raw.get("size")
+        return Dist(
+            filename=filename or "",
+            url=url,
+            path=path,
+            hash=self.hash(raw, where),
+            size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+        )
+
+    def dependencies(self, raw: Any, where: str) -> tuple[Dependency, ...]:
+        if raw is None:
+            return ()
+        if not isinstance(raw, list):
+            raise self.fail(where, "must be an array of inline tables")
+        edges = []
+        for index, item in enumerate(raw):
+            here = f"{where}[{index}]"
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                raise self.fail(here, "must be an inline table with a string `name`")
+            marker = None
+            marker_text = self.optional_str(item, "marker", here)
+            if marker_text:
+                try:
+                    marker = Marker(marker_text)
+                except InvalidMarker as error:
+                    raise self.fail(here, f"invalid marker {marker_text!r} ({error})") from None
+            extras = tuple(canonicalize_name(e) for e in self.str_list(item, "extra", here))
+            source = item.get("source")
+            edges.append(
+                Dependency(
+                    name=canonicalize_name(item["name"]),
+                    extras=extras,
+                    marker=marker,
+                    version=self.optional_str(item, "version", here),
+                    source=self.source(source, here) if source is not None else None,
+                )
+            )
+        return tuple(edges)
+
+    def package(self, raw: Any, index: int) -> LockedPackage:
+        where = f"[[package]] #{index + 1}"
+        if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+            raise self.fail(where, "must be a table with a string `name`")
+        name = canonicalize_name(raw["name"])
+        where = f"[[package]] {name}"
+        version = self.optional_str(raw, "version", where)
+        if "source" not in raw:
+            raise self.fail(where, "has no `source`")
+        source = self.source(raw["source"], where)
+        sdist_raw = raw.get("sdist")
+        wheels_raw = raw.get("wheels", [])
+        if not isinstance(wheels_raw, list):
+            raise self.fail(where, "`wheels` must be an array of inline tables")
+        return LockedPackage(
+            name=name,
+            version=version,
+            source=source,
+            dependencies=self.dependencies(raw.get("dependencies"), f"{where} dependencies"),
+            optional_dependencies=self.edge_groups(raw, "optional-dependencies", where),
+            dependency_groups=self.edge_groups(raw, "dev-dependencies", where),
+            sdist=self.dist(sdist_raw, f"{where} sdist") if sdist_raw is not None else None,
+            wheels=tuple(
+                self.dist(wheel, f"{where} wheels[{i}]") for i, wheel in enumerate(wheels_raw)
+            ),
+        )
+
+    def edge_groups(
+        self, raw: Mapping[str, Any], key: str, where: str
+    ) -> dict[NormalizedName, tuple[Dependency, ...]]:
+        table = self.table(raw, key, where)
+        return {
+            canonicalize_name(group): self.dependencies(edges, f"{where} {key}.{group}")
+            for group, edges in table.items()
+        }
+
+
+def relative_posix(path: str) -> Sequence[str]:
+    """Split a lock-relative path into parts (uv writes ``/`` on every platform)."""
+    return PurePosixPath(path.replace("\\", "/")).parts

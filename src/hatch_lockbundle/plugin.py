@@ -1,0 +1,62 @@
+"""The hatch builder: ``hatch build -t lockbundle[:LAYOUT]`` runs the engine for this project."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hatchling.builders.plugin.interface import BuilderInterface
+
+from .bundle import build_bundle
+from .config import LAYOUTS
+from .errors import LockbundleError
+from .project import project_from_document
+
+
+class LockbundleBuilder(BuilderInterface):  # type: ignore[type-arg]
+    """Builds deployable bundles from the project's ``uv.lock``."""
+
+    PLUGIN_NAME = "lockbundle"
+
+    def get_version_api(self) -> dict[str, Callable[..., str]]:
+        return {layout: self._builder_for(layout) for layout in LAYOUTS}
+
+    def get_default_versions(self) -> list[str]:
+        return ["target"]
+
+    def clean(self, directory: str, versions: list[str]) -> None:
+        """Remove this project's bundles (and leftovers of interrupted builds), nothing else."""
+        name = self.normalize_file_name_component(self.metadata.core.raw_name)
+        for layout in versions or LAYOUTS:
+            for path in Path(directory).glob(f"{name}-*-{layout}"):
+                _remove(path)
+            for path in Path(directory).glob(f".{name}-*-{layout}.*"):
+                _remove(path)
+
+    def _builder_for(self, layout: str) -> Callable[..., str]:
+        def build(directory: str, **build_data: Any) -> str:
+            project = project_from_document(self.metadata.config, Path(self.root))
+            try:
+                bundle = build_bundle(
+                    Path(self.root),
+                    Path(directory),
+                    layout=layout,
+                    project=project,
+                    version=self.metadata.version,
+                    log=self.app.display_info,
+                )
+            except LockbundleError as error:
+                self.app.abort(str(error))
+                raise  # abort exits; this satisfies type checkers
+            return str(bundle)
+
+        return build
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()

@@ -1,0 +1,76 @@
+"""What the bundler needs to know about the project being built, and the lock that covers it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from packaging.utils import canonicalize_name
+
+from .errors import LockbundleError
+from .lock import Lock, read_lock, tomllib
+
+LOCK_NAME = "uv.lock"
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path
+    name: str | None
+    version: str | None
+    #: the decoded ``[tool.lockbundle]`` table, None when absent
+    settings: Any
+
+
+def read_project(root: Path) -> Project:
+    """Read ``pyproject.toml`` in ``root``."""
+    pyproject = root / "pyproject.toml"
+    try:
+        document = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise LockbundleError(f"{pyproject}: not found; run this in a project directory") from None
+    except tomllib.TOMLDecodeError as error:
+        raise LockbundleError(f"{pyproject}: not valid TOML ({error})") from None
+    return project_from_document(document, root)
+
+
+def project_from_document(document: Mapping[str, Any], root: Path) -> Project:
+    project = document.get("project")
+    project = project if isinstance(project, dict) else {}
+    name = project.get("name") if isinstance(project.get("name"), str) else None
+    version = project.get("version") if isinstance(project.get("version"), str) else None
+    tool = document.get("tool")
+    settings = tool.get("lockbundle") if isinstance(tool, dict) else None
+    return Project(root=root.resolve(), name=name, version=version, settings=settings)
+
+
+def find_lock(project_root: Path, name: str) -> Lock:
+    """The nearest ``uv.lock`` at or above ``project_root`` that locks the project ``name``.
+
+    A workspace member has no lock of its own: it is found in the workspace root's.
+    """
+    wanted = canonicalize_name(name)
+    project_root = project_root.resolve()
+    seen: list[Path] = []
+    for directory in (project_root, *project_root.parents):
+        candidate = directory / LOCK_NAME
+        if not candidate.is_file():
+            continue
+        lock = read_lock(candidate)
+        for package in lock.by_name(wanted):
+            if package.source.is_source_tree:
+                location = (lock.root / package.source.location).resolve()
+                if location == project_root:
+                    return lock
+        seen.append(candidate)
+    if seen:
+        raise LockbundleError(
+            f"{', '.join(map(str, seen))} does not lock `{name}` at {project_root}. Run `uv lock` "
+            "in the project (or its workspace root), or set `tool.lockbundle.lock`"
+        )
+    raise LockbundleError(
+        f"no {LOCK_NAME} found in {project_root} or any parent directory. Run `uv lock` first, or "
+        "set `tool.lockbundle.lock` to the lock file's path"
+    )

@@ -1,0 +1,324 @@
+"""Decide what goes into a bundle: walk the lock graph for one target, choose one artifact each.
+
+Pure: no network and no disk access; everything comes from the :class:`~.lock.Lock` it is handed.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+from urllib.parse import parse_qs, urlsplit
+
+from packaging.markers import Marker
+from packaging.utils import NormalizedName, canonicalize_name
+
+from .errors import LockbundleError
+from .lock import Dependency, Dist, Hash, Lock, LockedPackage, Source
+from .target import Target
+
+ALL = "all"
+
+
+class SelectionError(LockbundleError):
+    """The requested root, extras or groups do not fit the lock, or nothing installable exists."""
+
+
+ArtifactKind = Literal["wheel", "sdist", "tree", "git"]
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """The one thing fetched for a package.
+
+    ``wheel``/``sdist``: a file at ``url`` (http, https, file) or a local ``path``, with its hash.
+    ``tree``: a local project directory at ``path``, built into a wheel.
+    ``git``: ``url`` is the repository, ``commit`` the locked revision, built into a wheel.
+    """
+
+    kind: ArtifactKind
+    filename: str | None = None
+    url: str | None = None
+    path: Path | None = None
+    hash: Hash | None = None
+    size: int | None = None
+    commit: str | None = None
+    subdirectory: str | None = None
+
+    @property
+    def location(self) -> str:
+        """Where it comes from, for messages."""
+        if self.url is not None:
+            return self.url if self.commit is None else f"{self.url}@{self.commit}"
+        return str(self.path)
+
+
+@dataclass(frozen=True)
+class PlannedPackage:
+    package: LockedPackage
+    artifact: Artifact
+    #: the dependency path from the root, e.g. ``("app", "app[cli]", "click")``
+    why: tuple[str, ...]
+
+    @property
+    def name(self) -> NormalizedName:
+        return self.package.name
+
+    @property
+    def version(self) -> str | None:
+        return self.package.version
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The install set for one root and one target, in a stable (name) order."""
+
+    root: LockedPackage
+    target: Target
+    packages: tuple[PlannedPackage, ...]
+    extras: tuple[NormalizedName, ...]
+    groups: tuple[NormalizedName, ...]
+
+
+def select(
+    lock: Lock,
+    target: Target,
+    package: str,
+    extras: Sequence[str] | Literal["all"] = (),
+    groups: Sequence[str] = (),
+) -> Plan:
+    """Compute the install set of ``package`` (with ``extras`` and dependency ``groups``).
+
+    The walk follows uv: breadth-first from the root, each edge's marker evaluated on its own
+    against the target environment, an edge's extras activating those extras of its target.
+    Extras encoded for ``conflicts`` (``extra == 'extra-3-pkg-cpu'``) are true when that extra of
+    that package is activated anywhere in the install set.
+    """
+    root = _find_root(lock, package)
+    root_extras = _requested(root, extras, "extra", root.optional_dependencies)
+    root_groups = _requested(root, groups, "group", root.dependency_groups)
+
+    # Conflict-encoded markers depend on the activated set, which depends on the walk: iterate
+    # to a fixed point (it converges in one or two rounds for any lock uv writes).
+    activated: frozenset[str] = frozenset()
+    for _ in range(8):
+        walk = _walk(lock, target, root, root_extras, root_groups, activated)
+        if walk.activated == activated:
+            break
+        activated = walk.activated
+    planned = [
+        PlannedPackage(package, choose_artifact(lock, target, package), walk.why[package])
+        for package in walk.order
+        if package.source.kind != "virtual"
+    ]
+    planned.sort(key=lambda item: (item.name, item.version or ""))
+    return Plan(root, target, tuple(planned), root_extras, root_groups)
+
+
+def _find_root(lock: Lock, package: str) -> LockedPackage:
+    candidates = [p for p in lock.by_name(package) if p.source.is_source_tree]
+    if not candidates:
+        candidates = lock.by_name(package)
+    if len(candidates) == 1:
+        return candidates[0]
+    local = sorted({str(p.name) for p in lock.packages if p.source.is_source_tree})
+    hint = f"; the lock's projects are: {', '.join(local)}" if local else ""
+    if not candidates:
+        raise SelectionError(
+            f"{lock.path}: package `{package}` is not in the lock{hint}. Set "
+            "`tool.lockbundle.package` to one of them, or run `uv lock` if it was added since"
+        )
+    raise SelectionError(
+        f"{lock.path}: package `{package}` is locked more than once and cannot be a bundle root"
+    )
+
+
+def _requested(
+    root: LockedPackage,
+    names: Sequence[str] | Literal["all"],
+    kind: str,
+    available: dict[NormalizedName, tuple[Dependency, ...]] | object,
+) -> tuple[NormalizedName, ...]:
+    known = sorted(available) if isinstance(available, dict) else []
+    if names == ALL:
+        return tuple(known)
+    wanted = tuple(dict.fromkeys(canonicalize_name(name) for name in names))
+    missing = [name for name in wanted if name not in known]
+    if missing:
+        listing = ", ".join(f"`{name}`" for name in known) or "none"
+        plural = "s" if len(missing) > 1 else ""
+        raise SelectionError(
+            f"{root.label} has no {kind}{plural} {', '.join(f'`{n}`' for n in missing)} in the lock "
+            f"(its {kind}s there: {listing}); fix `tool.lockbundle.{kind}s`, or run `uv lock` if "
+            "you added it since"
+        )
+    return wanted
+
+
+@dataclass
+class _Walk:
+    order: list[LockedPackage]
+    why: dict[LockedPackage, tuple[str, ...]]
+    activated: frozenset[str]
+
+
+def _walk(
+    lock: Lock,
+    target: Target,
+    root: LockedPackage,
+    extras: tuple[NormalizedName, ...],
+    groups: tuple[NormalizedName, ...],
+    activated: frozenset[str],
+) -> _Walk:
+    env = dict(target.environment)
+    why: dict[LockedPackage, tuple[str, ...]] = {root: (str(root.name),)}
+    order = [root]
+    seen_extras: set[tuple[LockedPackage, NormalizedName | None]] = set()
+    found = {_encode("group", root.name, group) for group in groups}
+    queue: deque[tuple[LockedPackage, NormalizedName | None]] = deque()
+
+    def visit(package: LockedPackage, extra: NormalizedName | None) -> None:
+        if (package, extra) not in seen_extras:
+            seen_extras.add((package, extra))
+            queue.append((package, extra))
+
+    def follow(parent: LockedPackage, via: str, edges: Iterable[Dependency]) -> None:
+        for edge in edges:
+            if edge.marker is not None and not evaluate(edge.marker, env, activated):
+                continue
+            child = lock.resolve(edge, parent)
+            if child not in why:
+                why[child] = (*why[parent], *([via] if via != parent.name else []), str(child.name))
+                order.append(child)
+            visit(child, None)
+            for extra in edge.extras:
+                found.add(_encode("extra", child.name, extra))
+                visit(child, extra)
+
+    visit(root, None)
+    for extra in extras:
+        found.add(_encode("extra", root.name, extra))
+        visit(root, extra)
+    for group in groups:
+        follow(root, f"{root.name}:{group}", root.dependency_groups.get(group, ()))
+    while queue:
+        package, extra = queue.popleft()
+        if extra is None:
+            follow(package, str(package.name), package.dependencies)
+        else:
+            edges = package.optional_dependencies.get(extra, ())
+            follow(package, f"{package.name}[{extra}]", edges)
+    return _Walk(order, why, frozenset(found))
+
+
+def _encode(kind: str, package: str, name: str) -> str:
+    """uv's encoding of a conflict item inside a marker, e.g. ``extra-3-pkg-cpu``."""
+    return f"{kind}-{len(package)}-{package}-{name}"
+
+
+def evaluate(marker: Marker, environment: dict[str, str], activated: frozenset[str]) -> bool:
+    """Evaluate a lock edge marker: ``extra`` atoms test membership in ``activated``."""
+    if "extra" not in str(marker):
+        return marker.evaluate(environment)
+    return _evaluate_tree(marker._markers, environment, activated)
+
+
+# packaging has no public API for "extra is one of a set" in ``extra == ...`` form, so the
+# parsed marker tree (stable across packaging 22-26) is walked here for such markers only.
+def _evaluate_tree(
+    tree: list[object], environment: dict[str, str], activated: frozenset[str]
+) -> bool:
+    groups: list[bool] = []
+    current = True
+    for item in tree:
+        if item == "or":
+            groups.append(current)
+            current = True
+        elif item == "and":
+            continue
+        elif isinstance(item, list):
+            current = current and _evaluate_tree(item, environment, activated)
+        else:
+            current = current and _evaluate_atom(item, environment, activated)
+    groups.append(current)
+    return any(groups)
+
+
+def _evaluate_atom(atom: object, environment: dict[str, str], activated: frozenset[str]) -> bool:
+    lhs, op, rhs = atom  # type: ignore[misc]
+    names = {type(lhs).__name__: lhs.value, type(rhs).__name__: rhs.value}
+    if names.get("Variable") == "extra" and "Value" in names:
+        present = names["Value"] in activated
+        if op.value == "==":
+            return present
+        if op.value == "!=":
+            return not present
+    return _atom_marker(f"{lhs.serialize()} {op.serialize()} {rhs.serialize()}").evaluate(
+        environment
+    )
+
+
+@lru_cache(maxsize=1024)
+def _atom_marker(text: str) -> Marker:
+    return Marker(text)
+
+
+def choose_artifact(lock: Lock, target: Target, package: LockedPackage) -> Artifact:
+    """The artifact an installer on ``target`` would use for ``package``."""
+    source = package.source
+    if source.is_source_tree:
+        return Artifact(kind="tree", path=lock.root / source.location)
+    if source.kind == "git":
+        return _git_artifact(source)
+    ranked = [
+        (rank, index, wheel)
+        for index, wheel in enumerate(package.wheels)
+        if (rank := target.wheel_rank(wheel.filename)) is not None
+    ]
+    if ranked:
+        _, _, wheel = min(ranked, key=lambda item: (item[0], item[1]))
+        return _file_artifact(lock, package, wheel, "wheel")
+    if package.sdist is not None:
+        return _file_artifact(lock, package, package.sdist, "sdist")
+    if source.kind == "path" and not package.wheels:
+        # ``source = { path = "x.tar.gz" }`` without an sdist table: the file is the sdist
+        return Artifact(kind="sdist", path=lock.root / source.location)
+    available = ", ".join(wheel.filename for wheel in package.wheels) or "none"
+    raise SelectionError(
+        f"{package.label}: no wheel in the lock fits {target.describe()} and there is no sdist to "
+        f"build. Wheels in the lock: {available}. Use a version with a compatible wheel, or build "
+        "the bundle on a matching machine"
+    )
+
+
+def _file_artifact(lock: Lock, package: LockedPackage, dist: Dist, kind: ArtifactKind) -> Artifact:
+    source = package.source
+    if dist.url is not None:
+        return Artifact(kind, dist.filename, url=dist.url, hash=dist.hash, size=dist.size)
+    if dist.path is not None:
+        base = lock.root / source.location if source.kind == "registry" else lock.root
+        return Artifact(kind, dist.filename, path=base / dist.path, hash=dist.hash, size=dist.size)
+    if source.kind == "url":
+        return Artifact(kind, dist.filename, url=source.location, hash=dist.hash, size=dist.size)
+    if source.kind == "path":
+        return Artifact(
+            kind, dist.filename, path=lock.root / source.location, hash=dist.hash, size=dist.size
+        )
+    raise SelectionError(
+        f"{lock.path}: {package.label} has a {kind} without a url or path; run `uv lock` again"
+    )
+
+
+def _git_artifact(source: Source) -> Artifact:
+    """``git = "https://host/repo?subdirectory=x&rev=main#<commit>"`` as uv writes it."""
+    parts = urlsplit(source.location)
+    query = parse_qs(parts.query)
+    subdirectory = source.subdirectory or (query.get("subdirectory") or [None])[0]
+    repository = parts._replace(query="", fragment="").geturl()
+    if repository.startswith("git+"):
+        repository = repository[len("git+") :]
+    commit = parts.fragment or (query.get("rev") or [None])[0]
+    return Artifact(kind="git", url=repository, commit=commit, subdirectory=subdirectory)
