@@ -1,0 +1,179 @@
+"""Reading uv.lock: versions, revisions and every source kind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hatch_lockbundle.lock import Hash, LockError, Source, read_lock
+
+EVERY_SOURCE = """
+version = 1
+revision = {revision}
+requires-python = ">=3.10"
+
+[manifest]
+members = ["app", "member"]
+
+[[package]]
+name = "app"
+version = "1.0"
+source = {{ editable = "." }}
+dependencies = [
+    {{ name = "from-registry" }},
+    {{ name = "from-flat", marker = "sys_platform == 'linux'" }},
+    {{ name = "from-url" }},
+    {{ name = "from-path-wheel" }},
+    {{ name = "from-path-sdist" }},
+    {{ name = "from-directory" }},
+    {{ name = "member", extra = ["fast"] }},
+    {{ name = "from-git" }},
+]
+
+[package.optional-dependencies]
+extra-one = [{{ name = "from-registry" }}]
+
+[package.dev-dependencies]
+dev = [{{ name = "from-registry" }}]
+
+[[package]]
+name = "from-registry"
+version = "2.0"
+source = {{ registry = "https://pypi.org/simple" }}
+sdist = {{ url = "https://files.example/from_registry-2.0.tar.gz", hash = "sha256:AA", size = 10 }}
+wheels = [{{ url = "https://files.example/from_registry-2.0-py3-none-any.whl", hash = "sha256:bb", size = 20 }}]
+
+[[package]]
+name = "from-flat"
+version = "1.0"
+source = {{ registry = "wheels" }}
+wheels = [{{ path = "from_flat-1.0-py3-none-any.whl", hash = "sha256:cc" }}]
+
+[[package]]
+name = "from-url"
+version = "1.0"
+source = {{ url = "https://example.com/from_url-1.0-py3-none-any.whl" }}
+wheels = [{{ url = "https://example.com/from_url-1.0-py3-none-any.whl", hash = "sha256:dd" }}]
+
+[[package]]
+name = "from-path-wheel"
+version = "1.0"
+source = {{ path = "vendor/from_path_wheel-1.0-py3-none-any.whl" }}
+wheels = [{{ filename = "from_path_wheel-1.0-py3-none-any.whl", hash = "sha256:ee" }}]
+
+[[package]]
+name = "from-path-sdist"
+version = "1.0"
+source = {{ path = "vendor/from_path_sdist-1.0.tar.gz" }}
+sdist = {{ hash = "sha256:ff" }}
+
+[[package]]
+name = "from-directory"
+version = "0.1"
+source = {{ directory = "libs/dir" }}
+
+[[package]]
+name = "member"
+version = "0.2"
+source = {{ virtual = "packages/member" }}
+
+[package.optional-dependencies]
+fast = []
+
+[[package]]
+name = "from-git"
+version = "0.3"
+source = {{ git = "https://example.com/repo.git?subdirectory=lib&rev=main#0123456789abcdef0123456789abcdef01234567" }}
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "uv.lock"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("revision", [1, 2, 3, 4, 5])
+def test_reads_every_source_kind_in_every_revision(tmp_path: Path, revision: int) -> None:
+    lock = read_lock(write(tmp_path, EVERY_SOURCE.format(revision=revision)))
+
+    kinds = {package.name: package.source.kind for package in lock.packages}
+    assert kinds == {
+        "app": "editable",
+        "from-registry": "registry",
+        "from-flat": "registry",
+        "from-url": "url",
+        "from-path-wheel": "path",
+        "from-path-sdist": "path",
+        "from-directory": "directory",
+        "member": "virtual",
+        "from-git": "git",
+    }
+    assert lock.revision == revision
+    assert lock.members == ("app", "member")
+
+
+def test_reads_dists_edges_extras_and_groups(tmp_path: Path) -> None:
+    lock = read_lock(write(tmp_path, EVERY_SOURCE.format(revision=3)))
+    app = lock.by_name("app")[0]
+    registry = lock.by_name("from-registry")[0]
+
+    assert registry.sdist is not None
+    assert registry.sdist.filename == "from_registry-2.0.tar.gz"
+    assert registry.sdist.hash == Hash("sha256", "aa")
+    assert registry.wheels[0].size == 20
+    assert lock.by_name("from-path-wheel")[0].wheels[0].filename == (
+        "from_path_wheel-1.0-py3-none-any.whl"
+    )
+    assert [edge.name for edge in app.dependency_groups["dev"]] == ["from-registry"]
+    assert list(app.optional_dependencies) == ["extra-one"]
+    member_edge = next(edge for edge in app.dependencies if edge.name == "member")
+    assert member_edge.extras == ("fast",)
+    flat_edge = next(edge for edge in app.dependencies if edge.name == "from-flat")
+    assert str(flat_edge.marker) == 'sys_platform == "linux"'
+    assert lock.by_name("from-flat")[0].source == Source("registry", "wheels")
+
+
+def test_unsupported_version_is_a_clear_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "version = 2\nrevision = 1\n")
+
+    with pytest.raises(LockError, match=r"lock `version = 2` is not supported .* reads version 1"):
+        read_lock(path)
+
+
+def test_newer_revision_is_a_clear_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "version = 1\nrevision = 6\n")
+
+    with pytest.raises(LockError, match=r"`revision = 6` is newer .*revisions 1-5.*upgrade"):
+        read_lock(path)
+
+
+def test_missing_lock_says_to_run_uv_lock(tmp_path: Path) -> None:
+    with pytest.raises(LockError, match=r"lock file not found; run `uv lock`"):
+        read_lock(tmp_path / "uv.lock")
+
+
+def test_malformed_toml_names_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "version = = 1\n")
+
+    with pytest.raises(LockError, match=r"uv\.lock: not valid TOML"):
+        read_lock(path)
+
+
+def test_malformed_package_names_the_package_and_field(tmp_path: Path) -> None:
+    text = 'version = 1\nrevision = 3\n[[package]]\nname = "x"\nversion = "1"\nsource = { registry = 3 }\n'
+
+    with pytest.raises(LockError, match=r"\[\[package\]\] x: `source` must have exactly one of"):
+        read_lock(write(tmp_path, text))
+
+
+def test_invalid_edge_marker_names_the_edge(tmp_path: Path) -> None:
+    text = (
+        'version = 1\nrevision = 3\n[[package]]\nname = "x"\nversion = "1"\n'
+        'source = { registry = "https://pypi.org/simple" }\n'
+        'dependencies = [{ name = "y", marker = "python_version >>> 3" }]\n'
+    )
+
+    with pytest.raises(LockError, match=r"x dependencies\[0\]: invalid marker"):
+        read_lock(write(tmp_path, text))

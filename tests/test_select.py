@@ -1,0 +1,183 @@
+"""Selection: roots, extras, groups, artifact choice and the reasons it records (pure, no I/O)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from packaging.markers import default_environment
+from packaging.tags import Tag
+
+from hatch_lockbundle.lock import Hash, Lock, read_lock
+from hatch_lockbundle.select import SelectionError, select
+from hatch_lockbundle.target import Target
+from test_lock import EVERY_SOURCE
+
+LINUX_CP311 = Target(
+    environment={**default_environment(), "sys_platform": "linux", "python_version": "3.11"},
+    tags=(
+        Tag("cp311", "cp311", "manylinux_2_28_x86_64"),
+        Tag("cp311", "abi3", "manylinux_2_28_x86_64"),
+        Tag("cp311", "none", "any"),
+        Tag("py3", "none", "any"),
+    ),
+    python_version="3.11",
+)
+
+WHEELS = """
+version = 1
+revision = 3
+
+[[package]]
+name = "root"
+version = "1.0"
+source = { editable = "." }
+dependencies = [{ name = "native" }, { name = "sdist-only" }, { name = "foreign-only", marker = "sys_platform == 'win32'" }]
+
+[package.optional-dependencies]
+win = [{ name = "foreign-only" }]
+
+[[package]]
+name = "native"
+version = "1.0"
+source = { registry = "https://pypi.org/simple" }
+sdist = { url = "https://f.example/native-1.0.tar.gz", hash = "sha256:00" }
+wheels = [
+    { url = "https://f.example/native-1.0-py3-none-any.whl", hash = "sha256:01" },
+    { url = "https://f.example/native-1.0-cp311-abi3-manylinux_2_28_x86_64.whl", hash = "sha256:02" },
+    { url = "https://f.example/native-1.0-cp311-cp311-manylinux_2_28_x86_64.whl", hash = "sha256:03" },
+    { url = "https://f.example/native-1.0-cp311-cp311-win_amd64.whl", hash = "sha256:04" },
+]
+
+[[package]]
+name = "sdist-only"
+version = "1.0"
+source = { registry = "https://pypi.org/simple" }
+sdist = { url = "https://f.example/sdist_only-1.0.tar.gz", hash = "sha256:05" }
+
+[[package]]
+name = "foreign-only"
+version = "1.0"
+source = { registry = "https://pypi.org/simple" }
+wheels = [{ url = "https://f.example/foreign_only-1.0-cp311-cp311-win_amd64.whl", hash = "sha256:06" }]
+"""
+
+
+def lock_from(tmp_path: Path, text: str) -> Lock:
+    (tmp_path / "uv.lock").write_text(text)
+    return read_lock(tmp_path / "uv.lock")
+
+
+def test_chooses_the_wheel_an_installer_prefers(tmp_path: Path) -> None:
+    plan = select(lock_from(tmp_path, WHEELS), LINUX_CP311, "root")
+
+    native = next(p for p in plan.packages if p.name == "native")
+    assert native.artifact.kind == "wheel"
+    assert native.artifact.filename == "native-1.0-cp311-cp311-manylinux_2_28_x86_64.whl"
+    assert native.artifact.hash == Hash("sha256", "03")
+
+
+def test_falls_back_to_the_sdist_when_no_wheel_fits(tmp_path: Path) -> None:
+    plan = select(lock_from(tmp_path, WHEELS), LINUX_CP311, "root")
+
+    sdist_only = next(p for p in plan.packages if p.name == "sdist-only")
+    assert sdist_only.artifact.kind == "sdist"
+    assert sdist_only.artifact.url == "https://f.example/sdist_only-1.0.tar.gz"
+
+
+def test_marker_false_edges_are_not_followed(tmp_path: Path) -> None:
+    plan = select(lock_from(tmp_path, WHEELS), LINUX_CP311, "root")
+
+    assert [p.name for p in plan.packages] == ["native", "root", "sdist-only"]
+
+
+def test_no_fitting_artifact_names_package_target_and_wheels(tmp_path: Path) -> None:
+    with pytest.raises(SelectionError) as caught:
+        select(lock_from(tmp_path, WHEELS), LINUX_CP311, "root", extras=["win"])
+
+    message = str(caught.value)
+    assert "foreign-only==1.0: no wheel in the lock fits" in message
+    assert "foreign_only-1.0-cp311-cp311-win_amd64.whl" in message
+
+
+def test_why_is_the_path_from_the_root(tmp_path: Path) -> None:
+    plan = select(lock_from(tmp_path, EVERY_SOURCE.format(revision=3)), LINUX_CP311, "app")
+
+    why = {p.name: p.why for p in plan.packages}
+    assert why["from-registry"] == ("app", "from-registry")
+    assert why["app"] == ("app",)
+
+
+def test_groups_are_only_included_when_named(tmp_path: Path) -> None:
+    text = (
+        EVERY_SOURCE.format(revision=3)
+        .replace('dev = [{ name = "from-registry" }]', 'dev = [{ name = "from-flat" }]')
+        .replace('    { name = "from-flat", marker = "sys_platform == \'linux\'" },\n', "")
+    )
+    lock = lock_from(tmp_path, text)
+
+    without = {p.name for p in select(lock, LINUX_CP311, "app").packages}
+    with_dev = select(lock, LINUX_CP311, "app", groups=["dev"])
+
+    assert "from-flat" not in without
+    assert next(p for p in with_dev.packages if p.name == "from-flat").why == (
+        "app",
+        "app:dev",
+        "from-flat",
+    )
+
+
+def test_virtual_packages_contribute_only_their_dependencies(tmp_path: Path) -> None:
+    plan = select(lock_from(tmp_path, EVERY_SOURCE.format(revision=3)), LINUX_CP311, "app")
+
+    assert "member" not in {p.name for p in plan.packages}
+
+
+def test_local_paths_resolve_against_the_workspace_root(tmp_path: Path) -> None:
+    plan = select(lock_from(tmp_path, EVERY_SOURCE.format(revision=3)), LINUX_CP311, "app")
+    artifacts = {p.name: p.artifact for p in plan.packages}
+
+    assert artifacts["from-flat"].path == tmp_path / "wheels" / "from_flat-1.0-py3-none-any.whl"
+    assert artifacts["from-path-wheel"].path == (
+        tmp_path / "vendor" / "from_path_wheel-1.0-py3-none-any.whl"
+    )
+    assert artifacts["from-path-sdist"].kind == "sdist"
+    assert artifacts["from-path-sdist"].path == tmp_path / "vendor" / "from_path_sdist-1.0.tar.gz"
+    assert artifacts["from-directory"].kind == "tree"
+    assert artifacts["from-directory"].path == tmp_path / "libs" / "dir"
+    assert artifacts["app"].kind == "tree"
+    assert artifacts["from-url"].url == "https://example.com/from_url-1.0-py3-none-any.whl"
+
+
+def test_git_sources_are_fetched_at_the_locked_commit(tmp_path: Path) -> None:
+    plan = select(lock_from(tmp_path, EVERY_SOURCE.format(revision=3)), LINUX_CP311, "app")
+
+    git = next(p for p in plan.packages if p.name == "from-git").artifact
+    assert git.kind == "git"
+    assert git.url == "https://example.com/repo.git"
+    assert git.commit == "0123456789abcdef0123456789abcdef01234567"
+    assert git.subdirectory == "lib"
+
+
+def test_unknown_root_lists_the_lock_projects(tmp_path: Path) -> None:
+    with pytest.raises(
+        SelectionError, match=r"package `nope` is not in the lock.*: app, from-directory, member"
+    ):
+        select(lock_from(tmp_path, EVERY_SOURCE.format(revision=3)), LINUX_CP311, "nope")
+
+
+def test_unknown_extra_and_group_are_named_with_the_available_ones(tmp_path: Path) -> None:
+    lock = lock_from(tmp_path, EVERY_SOURCE.format(revision=3))
+
+    with pytest.raises(
+        SelectionError, match=r"app==1.0 has no extra `nope` .*its extras there: `extra-one`"
+    ):
+        select(lock, LINUX_CP311, "app", extras=["nope"])
+    with pytest.raises(SelectionError, match=r"has no groups `a`, `b` .*its groups there: `dev`"):
+        select(lock, LINUX_CP311, "app", groups=["a", "b"])
+
+
+def test_all_extras(tmp_path: Path) -> None:
+    plan = select(lock_from(tmp_path, EVERY_SOURCE.format(revision=3)), LINUX_CP311, "app", "all")
+
+    assert plan.extras == ("extra-one",)
