@@ -12,7 +12,8 @@ from packaging.tags import sys_tags
 from packaging.utils import canonicalize_name
 from uv import find_uv_bin
 
-from hatch_lockbundle.lock import read_lock, tomllib
+from hatch_lockbundle._compat import tomllib
+from hatch_lockbundle.lock import read_lock
 from hatch_lockbundle.select import select
 from hatch_lockbundle.target import Target
 

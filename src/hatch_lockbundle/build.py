@@ -17,9 +17,9 @@ from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 
+from ._compat import tomllib
 from .cache import Cache, publish
 from .errors import LockbundleError
-from .lock import tomllib
 
 DEFAULT_BACKEND = "setuptools.build_meta:__legacy__"
 DEFAULT_REQUIRES = ("setuptools>=40.8.0",)
@@ -278,7 +278,7 @@ def _unpack_sdist(sdist: Path, destination: Path, label: str) -> Path:
                     archive.extractall(root)
     except (tarfile.TarError, zipfile.BadZipFile, OSError) as error:
         raise BuildError(f"{label}: cannot unpack sdist {sdist.name}: {error}") from None
-    entries = [entry for entry in root.iterdir()]
+    entries = list(root.iterdir())
     if len(entries) == 1 and entries[0].is_dir():
         return entries[0]
     return root

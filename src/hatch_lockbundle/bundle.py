@@ -1,4 +1,4 @@
-"""The engine: pyproject and uv.lock in, one bundle in ``dist/`` out (used by the hatch plugin and the CLI)."""
+"""The engine: pyproject and uv.lock in, one bundle in ``dist/`` out."""
 
 from __future__ import annotations
 

@@ -43,7 +43,7 @@ class Cache:
 
     @contextmanager
     def staging(self, final: Path) -> Iterator[Path]:
-        """A temporary directory beside ``final``; move results into ``final`` with :meth:`publish`."""
+        """A scratch directory beside ``final``, removed on exit; :func:`publish` moves results."""
         final.parent.mkdir(parents=True, exist_ok=True)
         stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
         try:

@@ -1,4 +1,4 @@
-"""``[tool.lockbundle]``: validated once into a frozen :class:`BundleConfig`, every error collected."""
+"""``[tool.lockbundle]``, validated once into a frozen :class:`BundleConfig`."""
 
 from __future__ import annotations
 
@@ -55,7 +55,8 @@ def load_and_validate_config(raw: Any, project_root: Path, layout: str = "target
     for key in raw:
         if key not in fields.known:
             errors.append(
-                f"Unknown field `{TABLE}.{key}`; known fields are: {', '.join(sorted(fields.known))}"
+                f"Unknown field `{TABLE}.{key}`; known fields are: "
+                f"{', '.join(sorted(fields.known))}"
             )
     if layout not in LAYOUTS:
         errors.append(

@@ -84,7 +84,7 @@ class Fetcher:
             if planned.artifact.url is not None and planned.artifact.kind in ("wheel", "sdist")
         ]
         with ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS) as pool:
-            downloaded = dict(zip(remote, pool.map(self._download, remote)))
+            downloaded = dict(zip(remote, pool.map(self._download, remote), strict=True))
         fetched = []
         for planned in plan.packages:
             fetched.append(self._wheel_for(planned, downloaded.get(planned)))

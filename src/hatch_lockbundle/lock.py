@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -12,12 +11,8 @@ from urllib.parse import unquote, urlsplit
 from packaging.markers import InvalidMarker, Marker
 from packaging.utils import NormalizedName, canonicalize_name
 
+from ._compat import tomllib
 from .errors import LockbundleError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 SUPPORTED_VERSION = 1
 SUPPORTED_REVISIONS = range(1, 6)  # revisions 1..5 are what uv writes for lock version 1
@@ -334,8 +329,3 @@ class _Reader:
             canonicalize_name(group): self.dependencies(edges, f"{where} {key}.{group}")
             for group, edges in table.items()
         }
-
-
-def relative_posix(path: str) -> Sequence[str]:
-    """Split a lock-relative path into parts (uv writes ``/`` on every platform)."""
-    return PurePosixPath(path.replace("\\", "/")).parts

@@ -9,8 +9,9 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
+from ._compat import tomllib
 from .errors import LockbundleError
-from .lock import Lock, read_lock, tomllib
+from .lock import Lock, read_lock
 
 LOCK_NAME = "uv.lock"
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from packaging.markers import Marker
@@ -151,7 +151,8 @@ def _requested(
         listing = ", ".join(f"`{name}`" for name in known) or "none"
         plural = "s" if len(missing) > 1 else ""
         raise SelectionError(
-            f"{root.label} has no {kind}{plural} {', '.join(f'`{n}`' for n in missing)} in the lock "
+            f"{root.label} has no {kind}{plural} {', '.join(f'`{n}`' for n in missing)} "
+            "in the lock "
             f"(its {kind}s there: {listing}); fix `tool.lockbundle.{kind}s`, or run `uv lock` if "
             "you added it since"
         )
@@ -199,9 +200,9 @@ def _walk(
                 visit(child, extra)
 
     visit(root, None)
-    for extra in extras:
-        found.add(_encode("extra", root.name, extra))
-        visit(root, extra)
+    for requested in extras:
+        found.add(_encode("extra", root.name, requested))
+        visit(root, requested)
     for group in groups:
         follow(root, f"{root.name}:{group}", root.dependency_groups.get(group, ()))
     while queue:
@@ -229,7 +230,7 @@ def evaluate(marker: Marker, environment: dict[str, str], activated: frozenset[s
 # packaging has no public API for "extra is one of a set" in ``extra == ...`` form, so the
 # parsed marker tree (stable across packaging 22-26) is walked here for such markers only.
 def _evaluate_tree(
-    tree: list[object], environment: dict[str, str], activated: frozenset[str]
+    tree: Sequence[object], environment: dict[str, str], activated: frozenset[str]
 ) -> bool:
     groups: list[bool] = []
     current = True
@@ -247,8 +248,8 @@ def _evaluate_tree(
     return any(groups)
 
 
-def _evaluate_atom(atom: object, environment: dict[str, str], activated: frozenset[str]) -> bool:
-    lhs, op, rhs = atom  # type: ignore[misc]
+def _evaluate_atom(atom: Any, environment: dict[str, str], activated: frozenset[str]) -> bool:
+    lhs, op, rhs = atom
     names = {type(lhs).__name__: lhs.value, type(rhs).__name__: rhs.value}
     if names.get("Variable") == "extra" and "Value" in names:
         present = names["Value"] in activated
@@ -316,9 +317,9 @@ def _git_artifact(source: Source) -> Artifact:
     """``git = "https://host/repo?subdirectory=x&rev=main#<commit>"`` as uv writes it."""
     parts = urlsplit(source.location)
     query = parse_qs(parts.query)
-    subdirectory = source.subdirectory or (query.get("subdirectory") or [None])[0]
+    subdirectory = source.subdirectory or next(iter(query.get("subdirectory", [])), None)
     repository = parts._replace(query="", fragment="").geturl()
     if repository.startswith("git+"):
         repository = repository[len("git+") :]
-    commit = parts.fragment or (query.get("rev") or [None])[0]
+    commit = parts.fragment or next(iter(query.get("rev", [])), None)
     return Artifact(kind="git", url=repository, commit=commit, subdirectory=subdirectory)

@@ -30,7 +30,7 @@ class Target:
     def current(cls) -> Target:
         """The running interpreter and platform."""
         return cls(
-            environment=dict(default_environment()),
+            environment={k: str(v) for k, v in default_environment().items()},
             tags=tuple(sys_tags()),
             python_version=f"{sys.version_info.major}.{sys.version_info.minor}",
             native=True,
