@@ -1,0 +1,130 @@
+"""Downloads: retries with backoff on server faults, truncation detection, connection reuse."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from hatch_lockbundle import http as http_module
+from hatch_lockbundle.http import DownloadError, Downloader, redact
+
+BODY = b"wheel bytes " * 1000
+
+
+class ScriptedServer:
+    """Answers each request with the next scripted behaviour: a status, or 'truncate'."""
+
+    def __init__(self, script: list[int | str]) -> None:
+        self.script = list(script)
+        self.requests = 0
+        self.connections = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:  # one handler per accepted connection
+                server.connections += 1
+                super().setup()
+
+            def do_GET(self) -> None:
+                server.requests += 1
+                step = server.script.pop(0) if server.script else 200
+                if step == "truncate":
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(BODY)))
+                    self.end_headers()
+                    self.wfile.write(BODY[:100])
+                    self.close_connection = True
+                    return
+                assert isinstance(step, int)
+                body = BODY if step == 200 else b"error"
+                self.send_response(step)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/files/x.whl"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture(autouse=True)
+def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(http_module, "BACKOFF", 0.01)
+
+
+@pytest.fixture
+def server(request: pytest.FixtureRequest) -> Iterator[ScriptedServer]:
+    scripted = ScriptedServer(request.param)
+    yield scripted
+    scripted.close()
+
+
+@pytest.mark.parametrize("server", [[503, 500, 200]], indirect=True)
+def test_server_errors_are_retried(server: ScriptedServer) -> None:
+    out = io.BytesIO()
+
+    digest = Downloader().fetch(server.url, out)
+
+    assert out.getvalue() == BODY
+    assert digest == hashlib.sha256(BODY).hexdigest()
+    assert server.requests == 3
+
+
+@pytest.mark.parametrize("server", [["truncate", 200]], indirect=True)
+def test_a_truncated_body_is_retried_and_not_kept(server: ScriptedServer) -> None:
+    out = io.BytesIO()
+
+    Downloader().fetch(server.url, out)
+
+    assert out.getvalue() == BODY
+
+
+@pytest.mark.parametrize("server", [[503, 503, 503, 503, 503]], indirect=True)
+def test_retries_are_bounded_and_the_error_names_the_url(server: ScriptedServer) -> None:
+    with pytest.raises(
+        DownloadError,
+        match=r"cannot download http://127.0.0.1:\d+/files/x.whl after 4 attempts: HTTP 503",
+    ):
+        Downloader().fetch(server.url, io.BytesIO())
+    assert server.requests == 4
+
+
+@pytest.mark.parametrize("server", [[404]], indirect=True)
+def test_not_found_is_not_retried(server: ScriptedServer) -> None:
+    with pytest.raises(DownloadError, match=r"HTTP 404"):
+        Downloader().fetch(server.url, io.BytesIO())
+    assert server.requests == 1
+
+
+@pytest.mark.parametrize("server", [[]], indirect=True)
+def test_connections_are_reused(server: ScriptedServer) -> None:
+    downloader = Downloader()
+
+    for _ in range(5):
+        downloader.fetch(server.url, io.BytesIO())
+
+    assert server.requests == 5
+    assert server.connections == 1
+
+
+def test_credentials_are_redacted_from_messages() -> None:
+    assert redact("https://user:secret@example.com/simple/x") == "https://example.com/simple/x"
+
+
+def test_refused_connection_is_an_error_naming_the_url() -> None:
+    with pytest.raises(DownloadError, match=r"cannot download http://127.0.0.1:9/x.whl after"):
+        Downloader(retries=1).fetch("http://127.0.0.1:9/x.whl", io.BytesIO())
