@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from hatch_lockbundle import http as http_module
-from hatch_lockbundle.http import DownloadError, Downloader, redact
+from hatch_lockbundle.http import Downloader, DownloadError, redact
 
 BODY = b"wheel bytes " * 1000
 
