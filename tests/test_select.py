@@ -181,3 +181,17 @@ def test_all_extras(tmp_path: Path) -> None:
     plan = select(lock_from(tmp_path, EVERY_SOURCE.format(revision=3)), LINUX_CP311, "app", "all")
 
     assert plan.extras == ("extra-one",)
+
+
+def test_an_interpreter_outside_requires_python_is_an_error(tmp_path: Path) -> None:
+    lock = lock_from(tmp_path, EVERY_SOURCE.format(revision=3))  # requires-python = ">=3.10"
+    old = Target(
+        environment={**LINUX_CP311.environment, "python_full_version": "3.9.18"},
+        tags=LINUX_CP311.tags,
+        python_version="3.9",
+    )
+
+    with pytest.raises(
+        SelectionError, match=r"locked for Python >=3.10, but the target is Python 3.9.18"
+    ):
+        select(lock, old, "app")

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from packaging.markers import Marker
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 
 from .errors import LockbundleError
@@ -97,6 +98,7 @@ def select(
     Extras encoded for ``conflicts`` (``extra == 'extra-3-pkg-cpu'``) are true when that extra of
     that package is activated anywhere in the install set.
     """
+    _check_requires_python(lock, target)
     root = _find_root(lock, package)
     root_extras = _requested(root, extras, "extra", root.optional_dependencies)
     root_groups = _requested(root, groups, "group", root.dependency_groups)
@@ -116,6 +118,23 @@ def select(
     ]
     planned.sort(key=lambda item: (item.name, item.version or ""))
     return Plan(root, target, tuple(planned), root_extras, root_groups)
+
+
+def _check_requires_python(lock: Lock, target: Target) -> None:
+    if not lock.requires_python:
+        return
+    try:
+        specifier = SpecifierSet(lock.requires_python)
+    except InvalidSpecifier:
+        raise SelectionError(
+            f"{lock.path}: `requires-python = {lock.requires_python!r}` is not a valid specifier"
+        ) from None
+    version = target.environment.get("python_full_version", target.python_version)
+    if not specifier.contains(version, prereleases=True):
+        raise SelectionError(
+            f"{lock.path} is locked for Python {lock.requires_python}, but the target is Python "
+            f"{version}. Build with an interpreter the lock supports"
+        )
 
 
 def _find_root(lock: Lock, package: str) -> LockedPackage:
