@@ -141,7 +141,7 @@ def _create_environment(
 ) -> None:
     uv = find_uv()
     if uv is not None:
-        commands = [[uv, "venv", "--quiet", "--no-config", "--python", python, str(env)]]
+        commands = [[uv, "venv", "--quiet", "--python", python, str(env)]]
         if requires:
             commands.append(
                 [
@@ -149,7 +149,6 @@ def _create_environment(
                     "pip",
                     "install",
                     "--quiet",
-                    "--no-config",
                     "--python",
                     str(_env_python(env)),
                     *indexes.installer_args(),
@@ -172,7 +171,11 @@ def _create_environment(
                 ]
             )
     for command in commands:
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        # run outside the project, so that its [tool.uv] settings do not apply; user-level
+        # configuration (certificates, keyring, proxies) still does
+        result = subprocess.run(
+            command, cwd=env.parent, capture_output=True, text=True, check=False
+        )
         if result.returncode != 0:
             output = (result.stdout + result.stderr).strip().splitlines()[-OUTPUT_TAIL:]
             raise BuildError(

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from hatchling.builders.plugin.interface import BuilderInterface
+from packaging.utils import canonicalize_name
 
-from .bundle import build_bundle
+from .bundle import build_bundle, bundle_name
 from .config import LAYOUTS
 from .errors import LockbundleError
 from .project import project_from_document
@@ -28,12 +29,19 @@ class LockbundleBuilder(BuilderInterface):  # type: ignore[type-arg]
 
     def clean(self, directory: str, versions: list[str]) -> None:
         """Remove this project's bundles (and leftovers of interrupted builds), nothing else."""
-        name = self.normalize_file_name_component(self.metadata.core.raw_name)
+        project = project_from_document(self.metadata.config, Path(self.root))
+        roots = {self.metadata.core.raw_name}
+        settings = project.settings if isinstance(project.settings, dict) else {}
+        if isinstance(settings.get("package"), str):
+            roots.add(settings["package"])
         for layout in versions or LAYOUTS:
-            for path in Path(directory).glob(f"{name}-*-{layout}"):
-                _remove(path)
-            for path in Path(directory).glob(f".{name}-*-{layout}.*"):
-                _remove(path)
+            for root in roots:
+                pattern = bundle_name(canonicalize_name(root), "*", layout)
+                for path in [
+                    *Path(directory).glob(pattern),
+                    *Path(directory).glob(f".{pattern}.*"),
+                ]:
+                    _remove(path)
 
     def _builder_for(self, layout: str) -> Callable[..., str]:
         def build(directory: str, **build_data: Any) -> str:
