@@ -1,0 +1,186 @@
+"""Fixtures for testing the real thing: a local index, locked fixture projects, real hatch and uv.
+
+Session setup downloads the build tooling's wheels once (into ``.cache/seed-wheels``, the only
+download from the internet), serves them on 127.0.0.1 with the fixture packages and the plugin built
+from this working tree, and runs every subprocess in a sandbox that cannot reach anything else.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from support.environ import Sandbox
+from support.fresh import FreshPython
+from support.hatch import Hatch
+from support.index import IndexServer, dead_url as _dead_url
+from support.packages import build_fixture_packages, uv_build
+from support.projects import copy_project, uv_lock
+from support.reference import reference_target
+from support.seed import download_seed_wheels
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = REPO_ROOT / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def seed_wheels() -> Path:
+    """The build tooling's wheels (hatchling, setuptools, the plugin's dependencies...), downloaded once."""
+    return download_seed_wheels(REPO_ROOT / ".cache" / "seed-wheels")
+
+
+@pytest.fixture(scope="session")
+def dead_url() -> Iterator[str]:
+    """``http://127.0.0.1:<port>/simple/`` on a port that refuses connections, for the session."""
+    with _dead_url() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory, dead_url: str) -> Sandbox:
+    """Configuration, caches and temporary files of every tool run by the tests, in one place."""
+    return Sandbox(
+        root=tmp_path_factory.mktemp("sandbox"),
+        offline_proxy=dead_url.removesuffix("/simple/"),
+    )
+
+
+@pytest.fixture(scope="session")
+def package_index(
+    tmp_path_factory: pytest.TempPathFactory, seed_wheels: Path, sandbox: Sandbox
+) -> Iterator[IndexServer]:
+    """The session's package index on 127.0.0.1.
+
+    It serves the seed wheels, every package of ``fixtures/packages/`` built as its ``publish``
+    setting says, and hatch-lockbundle's wheel built from the working tree. Build backends for those
+    builds come from this same index.
+    """
+    directory = tmp_path_factory.mktemp("index-files")
+    for wheel in seed_wheels.glob("*.whl"):
+        shutil.copy2(wheel, directory)
+    with IndexServer(directory) as index:
+        env = sandbox.environ({"UV_DEFAULT_INDEX": index.simple_url})
+        build_fixture_packages(
+            FIXTURES / "packages", tmp_path_factory.mktemp("package-sources"), directory, env=env
+        )
+        uv_build(REPO_ROOT, directory, ("wheel",), env=env)
+        yield index
+
+
+@pytest.fixture
+def private_index(tmp_path: Path, package_index: IndexServer) -> Iterator[IndexServer]:
+    """An index of its own for one test (to stop, or to serve altered files), with the same dists."""
+    directory = tmp_path / "index-files"
+    shutil.copytree(package_index.directory, directory)
+    with IndexServer(directory) as index:
+        yield index
+
+
+MakeProject = Callable[..., Path]
+
+
+@pytest.fixture(scope="session")
+def make_project(
+    tmp_path_factory: pytest.TempPathFactory, package_index: IndexServer, sandbox: Sandbox
+) -> MakeProject:
+    """``make_project(name, *, index=None) -> Path``: a locked copy of ``fixtures/projects/<name>``.
+
+    The copy has ``@INDEX_URL@`` replaced by the index's URL (default: the session's) and a
+    ``uv.lock`` written by the real ``uv lock`` against that index.
+    """
+
+    def make(name: str, *, index: IndexServer | None = None) -> Path:
+        index = index or package_index
+        project = copy_project(
+            FIXTURES / "projects" / name,
+            tmp_path_factory.mktemp(name) / name,
+            index.simple_url,
+        )
+        uv_lock(project, env=sandbox.environ())
+        return project
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def hatch(
+    tmp_path_factory: pytest.TempPathFactory, package_index: IndexServer, sandbox: Sandbox
+) -> Hatch:
+    """The real ``hatch``: ``hatch.build(project, target, extra_env)``, ``hatch.clean(...)``.
+
+    Its build environment installs hatchling and hatch-lockbundle from the session's index; the
+    lockbundle cache is one directory shared by the session unless a test passes ``cache_dir``.
+    """
+    return Hatch(sandbox, package_index.simple_url, tmp_path_factory.mktemp("lockbundle-cache"))
+
+
+HatchBuild = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+@pytest.fixture(scope="session")
+def hatch_build(hatch: Hatch) -> HatchBuild:
+    """``hatch_build(project_dir, target="lockbundle", extra_env=None, *, index_url=None,
+    cache_dir=None) -> CompletedProcess``: the real ``hatch build -t <target>``, any exit code."""
+    return hatch.build
+
+
+UvReferenceTarget = Callable[..., Path]
+
+
+@pytest.fixture(scope="session")
+def uv_reference_target(
+    tmp_path_factory: pytest.TempPathFactory, package_index: IndexServer, sandbox: Sandbox
+) -> UvReferenceTarget:
+    """``uv_reference_target(project_dir, package=None, extras=(), groups=(), *, index=None)``.
+
+    Installs what the lock selects the way users do by hand (``uv export --frozen --no-editable
+    --no-default-groups ... | uv pip install --target DIR --no-deps -r -``) and returns ``DIR``.
+    """
+
+    def install(
+        project: Path,
+        package: str | None = None,
+        extras: Sequence[str] = (),
+        groups: Sequence[str] = (),
+        *,
+        index: IndexServer | None = None,
+    ) -> Path:
+        return reference_target(
+            project,
+            tmp_path_factory.mktemp("reference-target"),
+            index_url=(index or package_index).simple_url,
+            package=package,
+            extras=extras,
+            groups=groups,
+            env=sandbox.environ(),
+        )
+
+    return install
+
+
+@pytest.fixture(scope="session")
+def fresh_python(tmp_path_factory: pytest.TempPathFactory) -> FreshPython:
+    """An interpreter with nothing installed (``python -m venv --without-pip``) to run bundles."""
+    return FreshPython.create(tmp_path_factory.mktemp("fresh-python") / "venv")
+
+
+@pytest.fixture(scope="session")
+def build_machine_paths(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """Absolute paths of this machine that no bundle may contain.
+
+    Every temporary directory of the session (projects, caches, hatch environments, ``TMPDIR``), the
+    repository, and the test environment's ``sys.prefix``. Not the base interpreter's prefix: a C
+    extension built against a shared-library Python records its library directory (``RUNPATH``),
+    which is the toolchain's doing, not the bundler's.
+    """
+    paths = {
+        str(tmp_path_factory.getbasetemp()),
+        str(REPO_ROOT),
+        sys.prefix,
+    }
+    return sorted(paths | {str(Path(path).resolve()) for path in paths})

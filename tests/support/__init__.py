@@ -1,0 +1,1 @@
+"""Helpers for the end-to-end tests: a local package index, fixture builds, real uv and hatch runs."""

@@ -1,0 +1,99 @@
+"""Running the real ``hatch`` against a project, with its build environment fed by the test index."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from .environ import Sandbox, describe, run
+
+
+class Hatch:
+    """``hatch`` subcommands run in a sandbox, installing build dependencies from one index.
+
+    hatch's build environment installs ``build-system.requires`` and the target's ``dependencies``
+    (hatchling and hatch-lockbundle) with uv or pip: both are pointed at ``index_url``.
+    """
+
+    def __init__(self, sandbox: Sandbox, index_url: str, cache_dir: Path) -> None:
+        """
+        :param index_url: the simple index holding hatchling and the plugin built from this tree.
+        :param cache_dir: the default ``LOCKBUNDLE_CACHE_DIR``.
+        """
+        self.sandbox = sandbox
+        self.index_url = index_url
+        self.cache_dir = cache_dir
+
+    def environ(
+        self,
+        *,
+        index_url: str | None = None,
+        cache_dir: Path | None = None,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> dict[str, str]:
+        index = index_url or self.index_url
+        return self.sandbox.environ(
+            {
+                "PIP_INDEX_URL": index,
+                "UV_INDEX_URL": index,
+                "UV_DEFAULT_INDEX": index,
+                "LOCKBUNDLE_CACHE_DIR": str(cache_dir or self.cache_dir),
+                **(extra_env or {}),
+            }
+        )
+
+    def run(
+        self,
+        project: Path,
+        *args: str,
+        index_url: str | None = None,
+        cache_dir: Path | None = None,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``hatch <args>`` in ``project``; the result is returned whatever the exit code."""
+        env = self.environ(index_url=index_url, cache_dir=cache_dir, extra_env=extra_env)
+        return run([sys.executable, "-m", "hatch", *args], cwd=project, env=env, check=False)
+
+    def build(
+        self,
+        project: Path,
+        target: str = "lockbundle",
+        extra_env: Mapping[str, str] | None = None,
+        *,
+        index_url: str | None = None,
+        cache_dir: Path | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        """``hatch build -t <target>`` in ``project``.
+
+        :param index_url: where build dependencies come from (default: the session's index).
+        :param cache_dir: ``LOCKBUNDLE_CACHE_DIR`` (default: one cache shared by the session).
+        """
+        return self.run(
+            project, "build", "-t", target,
+            index_url=index_url, cache_dir=cache_dir, extra_env=extra_env,
+        )
+
+    def clean(
+        self, project: Path, target: str = "lockbundle", **options: object
+    ) -> subprocess.CompletedProcess[str]:
+        """``hatch clean -t <target>`` in ``project``."""
+        return self.run(project, "clean", "-t", target, **options)  # type: ignore[arg-type]
+
+
+def built_artifact(result: subprocess.CompletedProcess[str], project: Path) -> Path:
+    """The artifact that ``hatch build`` printed: the last output line naming a path in ``dist/``.
+
+    Fails with the command's output when the build failed or printed no such path.
+    """
+    assert result.returncode == 0, describe(result)
+    dist = (project / "dist").resolve()
+    for line in reversed((result.stdout + "\n" + result.stderr).splitlines()):
+        candidate = Path(line.strip())
+        if not line.strip():
+            continue
+        path = (candidate if candidate.is_absolute() else project / candidate).resolve()
+        if path.parent == dist and path.exists():
+            return path
+    raise AssertionError(f"hatch printed no artifact under {dist}\n{describe(result)}")

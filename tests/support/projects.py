@@ -1,0 +1,31 @@
+"""Fixture projects: copied out of ``fixtures/projects/``, pointed at the test index, locked by uv."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from .environ import run, uv_binary
+
+INDEX_URL_PLACEHOLDER = "@INDEX_URL@"
+
+
+def copy_project(source: Path, dest: Path, index_url: str) -> Path:
+    """Copy a fixture project to ``dest`` with the index placeholder replaced in every pyproject.toml.
+
+    :param index_url: the simple-index URL written where the fixtures say ``@INDEX_URL@``.
+    :returns: ``dest``.
+    """
+    shutil.copytree(source, dest, ignore=shutil.ignore_patterns("dist", "uv.lock", ".venv"))
+    for pyproject in dest.rglob("pyproject.toml"):
+        text = pyproject.read_text()
+        pyproject.write_text(text.replace(INDEX_URL_PLACEHOLDER, index_url))
+    return dest
+
+
+def uv_lock(project: Path, *, env: Mapping[str, str]) -> Path:
+    """Run the real ``uv lock`` in ``project`` (for the running interpreter) and return the lock."""
+    run([uv_binary(), "lock", "--python", sys.executable], cwd=project, env=env)
+    return project / "uv.lock"
