@@ -1,0 +1,116 @@
+"""Sources other than an index: git at the locked commit, local directories and wheel files."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from hatch_lockbundle.bundle import build_bundle
+from hatch_lockbundle.errors import LockbundleError
+from support.environ import Sandbox, run, uv_binary
+from support.fresh import FreshPython
+from support.index import IndexServer
+from support.projects import uv_lock
+
+pytestmark = pytest.mark.slow
+
+
+def write_package(root: Path, name: str, version: str, value: str) -> Path:
+    (root / "src" / name).mkdir(parents=True, exist_ok=True)
+    (root / "pyproject.toml").write_text(
+        f'[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n'
+        f'[project]\nname = "{name}"\nversion = "{version}"\nrequires-python = ">=3.10"\n'
+    )
+    (root / "src" / name / "__init__.py").write_text(f"VALUE = {value!r}\n")
+    return root
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(repo),
+    }
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+@pytest.fixture
+def project_with_local_sources(
+    tmp_path: Path, package_index: IndexServer, sandbox: Sandbox
+) -> Path:
+    repo = write_package(tmp_path / "gitdep-repo", "gitdep", "0.5.0", "locked commit")
+    git(repo, "init", "--quiet", "--initial-branch", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "--quiet", "-m", "first")
+
+    project = tmp_path / "project"
+    write_package(project / "libs" / "localdir", "localdir", "0.2.0", "from a directory")
+    wheel_source = write_package(tmp_path / "vendored-src", "vendored", "1.0", "from a wheel file")
+    run(
+        [uv_binary(), "build", "--wheel", "--out-dir", str(project / "vendor")],
+        cwd=wheel_source,
+        env=sandbox.environ({"UV_DEFAULT_INDEX": package_index.simple_url}),
+    )
+    (project / "src" / "app").mkdir(parents=True)
+    (project / "src" / "app" / "__init__.py").write_text("")
+    (project / "pyproject.toml").write_text(f"""
+[build-system]
+requires = ["hatchling"]
+build-backend = "hatchling.build"
+[project]
+name = "app"
+version = "1.0"
+requires-python = ">=3.10"
+dependencies = ["gitdep", "localdir", "vendored"]
+[[tool.uv.index]]
+url = "{package_index.simple_url}"
+default = true
+[tool.uv.sources]
+gitdep = {{ git = "{repo.as_uri()}", branch = "main" }}
+localdir = {{ path = "libs/localdir", editable = false }}
+vendored = {{ path = "vendor/vendored-1.0-py3-none-any.whl" }}
+""")
+    uv_lock(project, env=sandbox.environ())
+    # a commit after locking: the bundle must still hold the locked one
+    (repo / "src" / "gitdep" / "__init__.py").write_text("VALUE = 'a later commit'\n")
+    git(repo, "commit", "--quiet", "-am", "second")
+    return project
+
+
+def test_git_directory_and_wheel_file_sources_are_bundled(
+    project_with_local_sources: Path, tmp_path: Path, fresh_python: FreshPython
+) -> None:
+    lock = (project_with_local_sources / "uv.lock").read_text()
+    assert 'source = { git = "file://' in lock
+    assert 'source = { directory = "libs/localdir" }' in lock
+    assert 'source = { path = "vendor/vendored-1.0-py3-none-any.whl" }' in lock
+
+    bundle = build_bundle(
+        project_with_local_sources, tmp_path / "dist", cache_dir=tmp_path / "cache"
+    )
+
+    code = "import gitdep, localdir, vendored; print(gitdep.VALUE, localdir.VALUE, vendored.VALUE, sep='|')"
+    result = fresh_python.run_code(code, bundle)
+    assert result.stdout.strip() == "locked commit|from a directory|from a wheel file"
+    assert (bundle / "gitdep-0.5.0.dist-info").is_dir()
+
+
+def test_a_local_wheel_that_changed_since_locking_is_refused(
+    project_with_local_sources: Path, tmp_path: Path
+) -> None:
+    wheel = project_with_local_sources / "vendor" / "vendored-1.0-py3-none-any.whl"
+    wheel.write_bytes(wheel.read_bytes() + b"\0")
+
+    with pytest.raises(
+        LockbundleError,
+        match=r"vendored==1.0: .*vendored-1.0-py3-none-any.whl does not match the lock: expected sha256:",
+    ):
+        build_bundle(project_with_local_sources, tmp_path / "dist", cache_dir=tmp_path / "cache")
+    assert not (tmp_path / "dist").exists() or not any((tmp_path / "dist").iterdir())
