@@ -18,7 +18,8 @@ import pytest
 from support.environ import Sandbox
 from support.fresh import FreshPython
 from support.hatch import Hatch
-from support.index import IndexServer, dead_url as _dead_url
+from support.index import IndexServer
+from support.index import dead_url as _dead_url
 from support.packages import build_fixture_packages, uv_build
 from support.projects import copy_project, uv_lock
 from support.reference import reference_target
@@ -75,9 +76,7 @@ def package_index(
 @pytest.fixture
 def private_index(tmp_path: Path, package_index: IndexServer) -> Iterator[IndexServer]:
     """An index of its own for one test (to stop, or to serve altered files), with the same dists."""
-    directory = tmp_path / "index-files"
-    shutil.copytree(package_index.directory, directory)
-    with IndexServer(directory) as index:
+    with package_index.copy_to(tmp_path / "index-files") as index:
         yield index
 
 

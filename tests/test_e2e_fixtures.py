@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import py_compile
 import re
-import tomllib
 import urllib.error
 import urllib.request
 import zipfile
@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from conftest import MakeProject, UvReferenceTarget
-from support.bundle import distributions
+from support.bundle import distributions, local_direct_urls, occurrences, pyc_flags
+from support.compat import tomllib
 from support.environ import Sandbox, run, uv_binary
 from support.fresh import FreshPython
 from support.index import IndexServer
@@ -52,7 +53,15 @@ def served_files(index: IndexServer, name: str) -> list[str]:
 
 def test_index_lists_every_fixture_package_and_the_plugin(package_index: IndexServer) -> None:
     root = fetch(package_index.simple_url)
-    for name in ("cext", "puresdist", "scriptpkg", "platdep", "forked", "accel", "hatch-lockbundle"):
+    for name in (
+        "cext",
+        "puresdist",
+        "scriptpkg",
+        "platdep",
+        "forked",
+        "accel",
+        "hatch-lockbundle",
+    ):
         assert f'href="/simple/{name}/"' in root
 
 
@@ -207,11 +216,59 @@ def test_fresh_python_imports_from_the_bundle_on_its_path(
 def test_sandbox_cannot_reach_the_internet(sandbox: Sandbox, tmp_path: Path) -> None:
     result = run(
         [
-            uv_binary(), "pip", "install", "--target", tmp_path / "t", "--no-deps",
-            "--default-index", "https://pypi.org/simple", "--no-cache", "packaging",
+            uv_binary(),
+            "pip",
+            "install",
+            "--target",
+            tmp_path / "t",
+            "--no-deps",
+            "--default-index",
+            "https://pypi.org/simple",
+            "--no-cache",
+            "packaging",
         ],
         cwd=tmp_path,
         env=sandbox.environ({"UV_HTTP_RETRIES": "0"}),
         check=False,
     )
     assert result.returncode != 0
+
+
+# -- the checks tell a good bundle from the by-hand recipe's ----------------------------------------
+
+
+def test_build_path_scan_finds_the_recipes_absolute_shebangs(
+    app: Path, uv_reference_target: UvReferenceTarget, build_machine_paths: list[str]
+) -> None:
+    found = occurrences(uv_reference_target(app), build_machine_paths)
+    assert "bin/app-hello" in found
+
+
+def test_direct_url_check_finds_the_recipes_local_project_url(
+    app: Path, uv_reference_target: UvReferenceTarget
+) -> None:
+    assert local_direct_urls(uv_reference_target(app)) == {
+        "app-0.1.0.dist-info": app.as_uri(),
+    }
+
+
+def test_recipes_console_script_does_not_run_under_the_fresh_python(
+    app: Path, uv_reference_target: UvReferenceTarget, fresh_python: FreshPython
+) -> None:
+    script = uv_reference_target(app) / "bin" / "scriptpkg-hello"
+    result = fresh_python.run_script(script, check=False)
+    assert str(fresh_python.prefix) not in result.stdout
+
+
+def test_pyc_flags_tell_hash_based_from_timestamp_bytecode(tmp_path: Path) -> None:
+    source = tmp_path / "module.py"
+    source.write_text("VALUE = 1\n")
+    timestamp, checked = tmp_path / "timestamp.pyc", tmp_path / "checked.pyc"
+    py_compile.compile(
+        str(source), str(timestamp), invalidation_mode=py_compile.PycInvalidationMode.TIMESTAMP
+    )
+    py_compile.compile(
+        str(source), str(checked), invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH
+    )
+    assert pyc_flags(timestamp) == 0
+    assert pyc_flags(checked) != 0

@@ -91,7 +91,7 @@ class Sandbox:
                 "HATCH_DATA_DIR": str(self.hatch_data),
                 "HATCH_CACHE_DIR": str(self.root / "hatch-cache"),
                 "VIRTUALENV_OVERRIDE_APP_DATA": str(self.root / "virtualenv"),
-                **{name: self.offline_proxy for name in _PROXY_VARIABLES},
+                **dict.fromkeys(_PROXY_VARIABLES, self.offline_proxy),
                 **{name.lower(): self.offline_proxy for name in _PROXY_VARIABLES},
                 "NO_PROXY": no_proxy,
                 "no_proxy": no_proxy,

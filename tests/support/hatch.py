@@ -71,8 +71,13 @@ class Hatch:
         :param cache_dir: ``LOCKBUNDLE_CACHE_DIR`` (default: one cache shared by the session).
         """
         return self.run(
-            project, "build", "-t", target,
-            index_url=index_url, cache_dir=cache_dir, extra_env=extra_env,
+            project,
+            "build",
+            "-t",
+            target,
+            index_url=index_url,
+            cache_dir=cache_dir,
+            extra_env=extra_env,
         )
 
     def clean(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import html
+import shutil
 import socket
 import tarfile
 import threading
@@ -60,6 +61,11 @@ class IndexServer:
     def file_url(self, filename: str) -> str:
         """The URL at which ``filename`` is served."""
         return f"{self.url}/files/{quote(filename)}"
+
+    def copy_to(self, directory: Path) -> IndexServer:
+        """A new, not yet started server over a copy of this one's files (to stop or alter alone)."""
+        shutil.copytree(self.directory, directory)
+        return IndexServer(directory)
 
     @property
     def running(self) -> bool:
@@ -134,9 +140,7 @@ class IndexServer:
         return cached
 
     def _root_page(self) -> str:
-        links = "\n".join(
-            f'<a href="/simple/{name}/">{name}</a><br/>' for name in self.projects()
-        )
+        links = "\n".join(f'<a href="/simple/{name}/">{name}</a><br/>' for name in self.projects())
         return _page("Simple index", links)
 
     def _project_page(self, name: NormalizedName) -> str | None:
@@ -241,8 +245,11 @@ def requires_python(path: Path) -> str | None:
                 text = wheel.read(name).decode()
         elif path.name.endswith(".tar.gz"):
             with tarfile.open(path) as sdist:
-                member = next(m for m in sdist.getmembers() if m.name.count("/") == 1
-                              and m.name.endswith("/PKG-INFO"))
+                member = next(
+                    m
+                    for m in sdist.getmembers()
+                    if m.name.count("/") == 1 and m.name.endswith("/PKG-INFO")
+                )
                 extracted = sdist.extractfile(member)
                 if extracted is None:
                     return None

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import shutil
 import sys
-import tomllib
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from .compat import tomllib
 from .environ import run, uv_binary
 
 PUBLISH_FORMATS = ("sdist", "wheel")

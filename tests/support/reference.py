@@ -54,12 +54,18 @@ def reference_target(
     )
     run(
         [
-            uv_binary(), "pip", "install",
-            "--target", dest,
+            uv_binary(),
+            "pip",
+            "install",
+            "--target",
+            dest,
             "--no-deps",
-            "--python", sys.executable,
-            "--default-index", index_url,
-            "-r", "-",
+            "--python",
+            sys.executable,
+            "--default-index",
+            index_url,
+            "-r",
+            "-",
         ],
         cwd=project,
         env=env,

@@ -45,10 +45,15 @@ def download_seed_wheels(dest: Path) -> Path:
     partial.mkdir(parents=True)
     run(
         [
-            sys.executable, "-m", "pip", "download",
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
             "--only-binary=:all:",
-            "--index-url", "https://pypi.org/simple",
-            "--dest", partial,
+            "--index-url",
+            "https://pypi.org/simple",
+            "--dest",
+            partial,
             *SEED_REQUIREMENTS,
         ],
         cwd=partial,
