@@ -23,7 +23,7 @@ from support.index import dead_url as _dead_url
 from support.packages import build_fixture_packages, uv_build
 from support.projects import copy_project, uv_lock
 from support.reference import reference_target
-from support.seed import download_seed_wheels
+from support.seed import download_seed_wheels, seed_requirements
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = REPO_ROOT / "fixtures"
@@ -31,8 +31,13 @@ FIXTURES = REPO_ROOT / "fixtures"
 
 @pytest.fixture(scope="session")
 def seed_wheels() -> Path:
-    """The build tooling's wheels (hatchling, setuptools, the plugin's dependencies...), downloaded once."""
-    return download_seed_wheels(REPO_ROOT / ".cache" / "seed-wheels")
+    """Wheels of the build tooling and of the plugin's dependencies, downloaded once from PyPI.
+
+    They live in ``.cache/seed-wheels`` and are downloaded again only when the list changes (a new
+    dependency in pyproject.toml, for instance).
+    """
+    requirements = seed_requirements(REPO_ROOT / "pyproject.toml")
+    return download_seed_wheels(REPO_ROOT / ".cache" / "seed-wheels", requirements)
 
 
 @pytest.fixture(scope="session")

@@ -414,6 +414,13 @@ def test_download_not_matching_the_lock_names_package_url_and_both_hashes(
         assert expected in output, f"{expected!r} missing from the error\n{output}"
 
 
+def test_download_not_matching_the_lock_is_reported_without_a_traceback(
+    tampered_rebuild: TamperedRebuild,
+) -> None:
+    output = tampered_rebuild.result.stdout + tampered_rebuild.result.stderr
+    assert "Traceback" not in output
+
+
 def test_download_not_matching_the_lock_leaves_dist_as_it_was(
     tampered_rebuild: TamperedRebuild,
 ) -> None:

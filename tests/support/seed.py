@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
+from .compat import tomllib
 from .environ import clean_environ, run
 
-# What build backends, hatch's build environment, and hatch-lockbundle itself install: hatchling
-# (with packaging, pathspec, pluggy, trove-classifiers), setuptools for the C extension fixture, the
-# plugin's own runtime dependencies, and the tools an isolated PEP 517 environment may want.
-SEED_REQUIREMENTS = (
+# What build backends and hatch's build environment install besides hatch-lockbundle's own
+# dependencies (read from pyproject.toml, see `seed_requirements`): hatchling (with packaging,
+# pathspec, pluggy, trove-classifiers), setuptools for the C extension fixture, and the tools an
+# isolated PEP 517 environment may want.
+TOOLING_REQUIREMENTS = (
     "hatchling",
     "editables",
     "setuptools",
     "wheel",
-    "packaging",
-    "installer",
-    "pyproject-hooks",
-    "platformdirs",
     "pip",
     "tomli",
 )
@@ -27,8 +27,14 @@ SEED_REQUIREMENTS = (
 _STAMP = ".complete"
 
 
-def download_seed_wheels(dest: Path) -> Path:
-    """Download :data:`SEED_REQUIREMENTS` and their dependencies as wheels into ``dest``, once.
+def seed_requirements(pyproject: Path) -> list[str]:
+    """:data:`TOOLING_REQUIREMENTS` plus the ``[project] dependencies`` of ``pyproject``."""
+    dependencies = tomllib.loads(pyproject.read_text())["project"].get("dependencies", [])
+    return [*TOOLING_REQUIREMENTS, *dependencies]
+
+
+def download_seed_wheels(dest: Path, requirements: Sequence[str]) -> Path:
+    """Download ``requirements`` and their dependencies as wheels into ``dest``, once.
 
     A finished download leaves a stamp naming the requirements; with the stamp present and matching,
     nothing is downloaded. Only PyPI is asked, with no pip configuration from the machine.
@@ -37,7 +43,7 @@ def download_seed_wheels(dest: Path) -> Path:
     :returns: ``dest``.
     """
     stamp = dest / _STAMP
-    wanted = "\n".join(SEED_REQUIREMENTS) + "\n"
+    wanted = "\n".join(requirements) + "\n"
     if stamp.is_file() and stamp.read_text() == wanted and any(dest.glob("*.whl")):
         return dest
     partial = dest.with_name(dest.name + ".partial")
@@ -54,10 +60,11 @@ def download_seed_wheels(dest: Path) -> Path:
             "https://pypi.org/simple",
             "--dest",
             partial,
-            *SEED_REQUIREMENTS,
+            *requirements,
         ],
         cwd=partial,
-        env=clean_environ(),
+        # The CA bundle the machine gives pip is kept: it may be needed to reach PyPI at all.
+        env=clean_environ({"PIP_CERT": os.environ["PIP_CERT"]} if "PIP_CERT" in os.environ else {}),
     )
     (partial / _STAMP).write_text(wanted)
     shutil.rmtree(dest, ignore_errors=True)
