@@ -342,97 +342,108 @@ def test_second_build_with_the_index_unreachable_succeeds_from_the_cache(
 
 
 @dataclass(frozen=True)
-class TamperedRebuild:
-    """A good build, then a rebuild after the index started serving other bytes for one wheel."""
+class Tampering:
+    """Builds made after the index started serving other bytes for one locked wheel."""
 
-    project: Path
-    previous: dict[str, str]  # snapshot of the good bundle
-    dist_before: list[str]
-    result: subprocess.CompletedProcess[str]
     package: str
     url: str
     expected_sha256: str
     actual_sha256: str
+    first_project: Path  # never built before
+    first_build: subprocess.CompletedProcess[str]
+    rebuilt_project: Path  # built successfully before the tampering
+    rebuild: subprocess.CompletedProcess[str]
+    previous_bundle: dict[str, str]  # snapshot of the good bundle
+    previous_dist: list[str]  # dist/ after the good build
 
 
 @pytest.fixture(scope="module")
-def tampered_rebuild(
+def tampering(
     make_project: MakeProject,
     hatch_build: HatchBuild,
     package_index: IndexServer,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[TamperedRebuild]:
+) -> Iterator[Tampering]:
     workdir = tmp_path_factory.mktemp("tampered")
     with package_index.copy_to(workdir / "index-files") as index:
-        project = make_project("app", index=index)
+        first_project = make_project("app", index=index)
+        rebuilt_project = make_project("app", index=index)
         good = built_artifact(
-            hatch_build(project, index_url=index.simple_url, cache_dir=workdir / "cache-1"),
-            project,
+            hatch_build(rebuilt_project, index_url=index.simple_url, cache_dir=workdir / "cache-0"),
+            rebuilt_project,
         )
-        previous = snapshot(good)
-        dist_before = sorted(path.name for path in (project / "dist").iterdir())
+        previous_bundle = snapshot(good)
+        previous_dist = sorted(path.name for path in (rebuilt_project / "dist").iterdir())
 
-        filename = "scriptpkg-1.0-py3-none-any.whl"
-        served = index.directory / filename
+        served = index.directory / "scriptpkg-1.0-py3-none-any.whl"
         original = served.read_bytes()
-        tampered = original + b"tampered"
         served.unlink()
-        served.write_bytes(tampered)
-        lock = tomllib.loads((project / "uv.lock").read_text())
+        served.write_bytes(original + b"tampered")
+        lock = tomllib.loads((first_project / "uv.lock").read_text())
         (locked,) = [package for package in lock["package"] if package["name"] == "scriptpkg"]
         (wheel,) = locked["wheels"]
         assert wheel["hash"] == "sha256:" + hashlib.sha256(original).hexdigest()
 
-        # A new cache: the good build cached the real wheel under its hash.
-        result = hatch_build(project, index_url=index.simple_url, cache_dir=workdir / "cache-2")
-        yield TamperedRebuild(
-            project=project,
-            previous=previous,
-            dist_before=dist_before,
-            result=result,
+        # Fresh caches: the good build cached the real wheel under its hash.
+        yield Tampering(
             package="scriptpkg",
             url=wheel["url"],
             expected_sha256=hashlib.sha256(original).hexdigest(),
-            actual_sha256=hashlib.sha256(tampered).hexdigest(),
+            actual_sha256=hashlib.sha256(served.read_bytes()).hexdigest(),
+            first_project=first_project,
+            first_build=hatch_build(
+                first_project, index_url=index.simple_url, cache_dir=workdir / "cache-1"
+            ),
+            rebuilt_project=rebuilt_project,
+            rebuild=hatch_build(
+                rebuilt_project, index_url=index.simple_url, cache_dir=workdir / "cache-2"
+            ),
+            previous_bundle=previous_bundle,
+            previous_dist=previous_dist,
         )
 
 
-def test_download_not_matching_the_lock_fails_the_build(tampered_rebuild: TamperedRebuild) -> None:
-    assert tampered_rebuild.result.returncode != 0, describe(tampered_rebuild.result)
+def test_download_not_matching_the_lock_fails_the_build(tampering: Tampering) -> None:
+    assert tampering.first_build.returncode != 0, describe(tampering.first_build)
+    assert tampering.rebuild.returncode != 0, describe(tampering.rebuild)
 
 
 def test_download_not_matching_the_lock_names_package_url_and_both_hashes(
-    tampered_rebuild: TamperedRebuild,
+    tampering: Tampering,
 ) -> None:
-    output = tampered_rebuild.result.stdout + tampered_rebuild.result.stderr
+    output = tampering.first_build.stdout + tampering.first_build.stderr
     for expected in (
-        tampered_rebuild.package,
-        tampered_rebuild.url,
-        tampered_rebuild.expected_sha256,
-        tampered_rebuild.actual_sha256,
+        tampering.package,
+        tampering.url,
+        tampering.expected_sha256,
+        tampering.actual_sha256,
     ):
         assert expected in output, f"{expected!r} missing from the error\n{output}"
 
 
 def test_download_not_matching_the_lock_is_reported_without_a_traceback(
-    tampered_rebuild: TamperedRebuild,
+    tampering: Tampering,
 ) -> None:
-    output = tampered_rebuild.result.stdout + tampered_rebuild.result.stderr
-    assert "Traceback" not in output
+    assert "Traceback" not in tampering.first_build.stdout + tampering.first_build.stderr
 
 
-def test_download_not_matching_the_lock_leaves_dist_as_it_was(
-    tampered_rebuild: TamperedRebuild,
+def test_download_not_matching_the_lock_leaves_no_bundle(tampering: Tampering) -> None:
+    dist = tampering.first_project / "dist"
+    assert not dist.exists() or list(dist.iterdir()) == []
+
+
+def test_download_not_matching_the_lock_leaves_dist_as_it_was_on_a_rebuild(
+    tampering: Tampering,
 ) -> None:
-    dist = tampered_rebuild.project / "dist"
-    assert sorted(path.name for path in dist.iterdir()) == tampered_rebuild.dist_before
+    dist = tampering.rebuilt_project / "dist"
+    assert sorted(path.name for path in dist.iterdir()) == tampering.previous_dist
 
 
 def test_download_not_matching_the_lock_leaves_the_previous_bundle_untouched(
-    tampered_rebuild: TamperedRebuild,
+    tampering: Tampering,
 ) -> None:
-    bundle = tampered_rebuild.project / "dist" / "app-0.1.0-target"
-    assert snapshot(bundle) == tampered_rebuild.previous
+    bundle = tampering.rebuilt_project / "dist" / "app-0.1.0-target"
+    assert snapshot(bundle) == tampering.previous_bundle
 
 
 def test_clean_removes_only_the_bundle(

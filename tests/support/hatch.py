@@ -81,10 +81,24 @@ class Hatch:
         )
 
     def clean(
-        self, project: Path, target: str = "lockbundle", **options: object
+        self,
+        project: Path,
+        target: str = "lockbundle",
+        extra_env: Mapping[str, str] | None = None,
+        *,
+        index_url: str | None = None,
+        cache_dir: Path | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """``hatch clean -t <target>`` in ``project``."""
-        return self.run(project, "clean", "-t", target, **options)  # type: ignore[arg-type]
+        """``hatch clean -t <target>`` in ``project`` (options as for :meth:`build`)."""
+        return self.run(
+            project,
+            "clean",
+            "-t",
+            target,
+            index_url=index_url,
+            cache_dir=cache_dir,
+            extra_env=extra_env,
+        )
 
 
 def built_artifact(result: subprocess.CompletedProcess[str], project: Path) -> Path:
