@@ -8,21 +8,20 @@ from this working tree, and runs every subprocess in a sandbox that cannot reach
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
 from support.environ import Sandbox
 from support.fresh import FreshPython
-from support.hatch import Hatch
+from support.hatch import Hatch, HatchBuild
 from support.index import IndexServer
 from support.index import dead_url as _dead_url
 from support.packages import build_fixture_packages, uv_build
-from support.projects import copy_project, uv_lock
-from support.reference import reference_target
+from support.projects import MakeProject, copy_project, uv_lock
+from support.reference import UvReferenceTarget, reference_target
 from support.seed import download_seed_wheels, seed_requirements
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -85,9 +84,6 @@ def private_index(tmp_path: Path, package_index: IndexServer) -> Iterator[IndexS
         yield index
 
 
-MakeProject = Callable[..., Path]
-
-
 @pytest.fixture(scope="session")
 def make_project(
     tmp_path_factory: pytest.TempPathFactory, package_index: IndexServer, sandbox: Sandbox
@@ -123,17 +119,11 @@ def hatch(
     return Hatch(sandbox, package_index.simple_url, tmp_path_factory.mktemp("lockbundle-cache"))
 
 
-HatchBuild = Callable[..., "subprocess.CompletedProcess[str]"]
-
-
 @pytest.fixture(scope="session")
 def hatch_build(hatch: Hatch) -> HatchBuild:
     """``hatch_build(project_dir, target="lockbundle", extra_env=None, *, index_url=None,
     cache_dir=None) -> CompletedProcess``: the real ``hatch build -t <target>``, any exit code."""
     return hatch.build
-
-
-UvReferenceTarget = Callable[..., Path]
 
 
 @pytest.fixture(scope="session")

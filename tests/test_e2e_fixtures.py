@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import MakeProject, UvReferenceTarget
 from support.bundle import distributions, local_direct_urls, occurrences, pyc_flags
 from support.compat import tomllib
 from support.environ import Sandbox, run, uv_binary
 from support.fresh import FreshPython
 from support.index import IndexServer
+from support.projects import MakeProject
+from support.reference import UvReferenceTarget
 
 pytestmark = pytest.mark.slow
 

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import HatchBuild, MakeProject, UvReferenceTarget
 from support.bundle import (
     distributions,
     files,
@@ -31,8 +30,10 @@ from support.bundle import (
 from support.compat import tomllib
 from support.environ import describe
 from support.fresh import FreshPython
-from support.hatch import Hatch, built_artifact
+from support.hatch import Hatch, HatchBuild, built_artifact
 from support.index import IndexServer
+from support.projects import MakeProject
+from support.reference import UvReferenceTarget
 
 pytestmark = pytest.mark.slow
 
@@ -101,7 +102,7 @@ def app_build(
 
 
 def test_build_prints_the_bundle_directory_named_for_project_and_version(app_build: Build) -> None:
-    assert app_build.artifact == app_build.project / "dist" / "app-0.1.0-target"
+    assert app_build.artifact == (app_build.project / "dist" / "app-0.1.0-target").resolve()
     assert app_build.bundle.is_dir()
 
 
@@ -272,7 +273,7 @@ def api_build(
 
 
 def test_member_bundle_is_written_to_the_member_dist(api_build: Build) -> None:
-    assert api_build.artifact == api_build.project / "dist" / "api-0.1.0-target"
+    assert api_build.artifact == (api_build.project / "dist" / "api-0.1.0-target").resolve()
 
 
 def test_member_bundle_equals_the_uv_recipe_for_that_package(

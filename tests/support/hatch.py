@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from .environ import Sandbox, describe, run
+
+# The `hatch_build` fixture: `(project, target="lockbundle", extra_env=None, *, index_url=None,
+# cache_dir=None) -> CompletedProcess`.
+HatchBuild = Callable[..., subprocess.CompletedProcess[str]]
 
 
 class Hatch:
@@ -102,17 +106,18 @@ class Hatch:
 
 
 def built_artifact(result: subprocess.CompletedProcess[str], project: Path) -> Path:
-    """The artifact that ``hatch build`` printed: the last output line naming a path in ``dist/``.
+    """The artifact that ``hatch build`` printed: the last line naming a path in ``dist/``.
 
+    hatch prints artifacts on standard output; standard error is searched only if it did not.
     Fails with the command's output when the build failed or printed no such path.
     """
     assert result.returncode == 0, describe(result)
     dist = (project / "dist").resolve()
-    for line in reversed((result.stdout + "\n" + result.stderr).splitlines()):
-        candidate = Path(line.strip())
-        if not line.strip():
-            continue
-        path = (candidate if candidate.is_absolute() else project / candidate).resolve()
-        if path.parent == dist and path.exists():
-            return path
+    for stream in (result.stdout, result.stderr):
+        for line in reversed(stream.splitlines()):
+            if not line.strip():
+                continue
+            path = (project / line.strip()).resolve()  # an absolute line stays absolute
+            if path.parent == dist and path.exists():
+                return path
     raise AssertionError(f"hatch printed no artifact under {dist}\n{describe(result)}")

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from .environ import run, uv_binary
 
 INDEX_URL_PLACEHOLDER = "@INDEX_URL@"
+
+# The `make_project` fixture: `make_project(name, *, index=None) -> Path`.
+MakeProject = Callable[..., Path]
 
 
 def copy_project(source: Path, dest: Path, index_url: str) -> Path:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from .environ import run, uv_binary
+
+# The `uv_reference_target` fixture: `(project, package=None, extras=(), groups=(), *, index=None)`.
+UvReferenceTarget = Callable[..., Path]
 
 
 def export_requirements(
