@@ -83,6 +83,10 @@ class Fetcher:
             for planned in plan.packages
             if planned.artifact.url is not None and planned.artifact.kind in ("wheel", "sdist")
         ]
+        # logged here, not in the workers: hatch's output is not safe to write from threads
+        for planned in remote:
+            if not self._cached_download(planned):
+                self.log(f"Downloading {planned.artifact.filename}")
         with ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS) as pool:
             downloaded = dict(zip(remote, pool.map(self._download, remote), strict=True))
         fetched = []
@@ -104,6 +108,14 @@ class Fetcher:
             "`tool.lockbundle.require-hashes = false` to accept unverified downloads"
         )
 
+    def _cached_download(self, planned: PlannedPackage) -> bool:
+        artifact = planned.artifact
+        return (
+            artifact.hash is not None
+            and artifact.filename is not None
+            and self.cache.file_path(artifact.hash, artifact.filename).exists()
+        )
+
     def _download(self, planned: PlannedPackage) -> tuple[Path, str]:
         """Download (or find in the cache) a remote file; return its path and its origin."""
         artifact = planned.artifact
@@ -120,7 +132,6 @@ class Fetcher:
         final = self.cache.file_path(digest, artifact.filename)
         if final.exists():
             return final, "cached"
-        self.log(f"Downloading {artifact.filename}")
         final.parent.mkdir(parents=True, exist_ok=True)
         fd, temporary = tempfile.mkstemp(dir=final.parent, prefix=".", suffix=".part")
         try:
