@@ -42,6 +42,12 @@ class ScriptedServer:
                     self.wfile.write(BODY[:100])
                     self.close_connection = True
                     return
+                if step == "redirect":
+                    self.send_response(302)
+                    self.send_header("Location", "/files/elsewhere/x.whl")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 assert isinstance(step, int)
                 body = BODY if step == 200 else b"error"
                 self.send_response(step)
@@ -108,6 +114,16 @@ def test_not_found_is_not_retried(server: ScriptedServer) -> None:
     with pytest.raises(DownloadError, match=r"HTTP 404"):
         Downloader().fetch(server.url, io.BytesIO())
     assert server.requests == 1
+
+
+@pytest.mark.parametrize("server", [["redirect", 200]], indirect=True)
+def test_redirects_are_followed(server: ScriptedServer) -> None:
+    out = io.BytesIO()
+
+    Downloader().fetch(server.url, out)
+
+    assert out.getvalue() == BODY
+    assert server.requests == 2
 
 
 @pytest.mark.parametrize("server", [[]], indirect=True)

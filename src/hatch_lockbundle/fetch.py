@@ -192,57 +192,36 @@ class Fetcher:
         return self._built_from_git(planned, artifact)
 
     def _built_from_sdist(self, planned: PlannedPackage, sdist: Path) -> FetchedWheel:
-        artifact = planned.artifact
-        digest = artifact.hash or Hash("sha256", hash_file(sdist, "sha256"))
+        label = planned.package.label
+        digest = planned.artifact.hash or Hash("sha256", hash_file(sdist, "sha256"))
         final = self.cache.directory("built", f"{digest.algorithm}-{digest.value}", self.build_key)
-        origin = f"built from {sdist.name}"
-        cached = _single_wheel(final)
-        if cached is not None:
-            return FetchedWheel(planned, cached, origin)
-        self.log(f"Building {planned.package.label} from {sdist.name}")
-        with self.cache.staging(final) as stage:
-            wheel = self.builder.build_sdist(sdist, planned.package.label, stage / "work")
-            result = stage / "result"
-            result.mkdir()
-            shutil.move(wheel, result / wheel.name)
-            publish(result, final)
-        cached = _single_wheel(final)
-        assert cached is not None
-        return FetchedWheel(planned, cached, origin)
+
+        def build(stage: Path) -> Path:
+            self.log(f"Building {label} from {sdist.name}")
+            return self.builder.build_sdist(sdist, label, stage)
+
+        return FetchedWheel(planned, self._built_once(final, build), f"built from {sdist.name}")
 
     def _built_from_git(self, planned: PlannedPackage, artifact: Artifact) -> FetchedWheel:
         assert artifact.url is not None
         label = planned.package.label
-        if not artifact.commit:
+        url, commit = artifact.url, artifact.commit
+        if not commit:
             raise LockbundleError(f"{label}: the lock's git source has no commit; run `uv lock`")
         subdirectory = artifact.subdirectory or ""
-        key = hashlib.sha256(f"{artifact.url}\0{subdirectory}".encode()).hexdigest()[:24]
-        final = self.cache.directory("built-git", key, artifact.commit, self.build_key)
-        origin = f"built from git {redact(artifact.url)}@{artifact.commit}"
-        cached = _single_wheel(final)
-        if cached is not None:
-            return FetchedWheel(planned, cached, origin)
-        git = shutil.which("git")
-        if git is None:
-            raise LockbundleError(f"{label} comes from git, but `git` is not on PATH; install git")
-        self.log(f"Building {label} from git {redact(artifact.url)}@{artifact.commit[:12]}")
-        with self.cache.staging(final) as stage:
+        key = hashlib.sha256(f"{url}\0{subdirectory}".encode()).hexdigest()[:24]
+        final = self.cache.directory("built-git", key, commit, self.build_key)
+
+        def build(stage: Path) -> Path:
+            git = shutil.which("git")
+            if git is None:
+                raise LockbundleError(f"{label} comes from git, but `git` is not on PATH")
+            self.log(f"Building {label} from git {redact(url)}@{commit[:12]}")
             checkout = stage / "checkout"
-            for command in (
-                [git, "init", "--quiet", str(checkout)],
+            for args in (
+                ["init", "--quiet", str(checkout)],
+                ["-C", str(checkout), "fetch", "--quiet", "--depth", "1", url, commit],
                 [
-                    git,
-                    "-C",
-                    str(checkout),
-                    "fetch",
-                    "--quiet",
-                    "--depth",
-                    "1",
-                    artifact.url,
-                    artifact.commit,
-                ],
-                [
-                    git,
                     "-C",
                     str(checkout),
                     "-c",
@@ -252,21 +231,32 @@ class Fetcher:
                     "FETCH_HEAD",
                 ],
             ):
-                result = subprocess.run(command, capture_output=True, text=True, check=False)
+                result = subprocess.run([git, *args], capture_output=True, text=True, check=False)
                 if result.returncode != 0:
                     raise LockbundleError(
-                        f"{label}: cannot fetch {redact(artifact.url)} at {artifact.commit}: "
+                        f"{label}: cannot fetch {redact(url)} at {commit}: "
                         f"{redact(result.stderr.strip())}"
                     )
             source = checkout / subdirectory if subdirectory else checkout
-            wheel = self.builder.build_tree(source, label, stage / "out")
-            result_dir = stage / "result"
-            result_dir.mkdir()
-            shutil.move(wheel, result_dir / wheel.name)
-            publish(result_dir, final)
+            return self.builder.build_tree(source, label, stage / "out")
+
+        origin = f"built from git {redact(url)}@{commit}"
+        return FetchedWheel(planned, self._built_once(final, build), origin)
+
+    def _built_once(self, final: Path, build: Callable[[Path], Path]) -> Path:
+        """The wheel cached in ``final``, built by ``build(scratch_dir)`` if not there yet."""
+        cached = _single_wheel(final)
+        if cached is not None:
+            return cached
+        with self.cache.staging(final) as stage:
+            wheel = build(stage / "work")
+            result = stage / "result"
+            result.mkdir()
+            shutil.move(wheel, result / wheel.name)
+            publish(result, final)
         cached = _single_wheel(final)
         assert cached is not None
-        return FetchedWheel(planned, cached, origin)
+        return cached
 
 
 def _single_wheel(directory: Path) -> Path | None:

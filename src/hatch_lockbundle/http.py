@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import http.client
-import shutil
 import ssl
 import threading
 import time
@@ -169,10 +168,12 @@ class Downloader:
         if response.status in (301, 302, 303, 307, 308):
             location = response.getheader("Location")
             response.read()
-            if not location or redirects == 0:
-                raise DownloadError(f"too many redirects for {redact(url)}")
-            next_url = urllib.parse.urljoin(url, location)
-            return self.fetch_redirect(next_url, destination, algorithm, on_bytes, redirects - 1)
+            next_url = urllib.parse.urljoin(url, location or "")
+            if not location or redirects == 0 or urlsplit(next_url).scheme not in ("http", "https"):
+                raise DownloadError(f"{redact(url)}: bad or too many redirects")
+            destination.seek(0)
+            destination.truncate()
+            return self._get(next_url, destination, algorithm, on_bytes, redirects - 1)
         if response.status != 200:
             response.read()
             if response.status in RETRY_STATUSES:
@@ -195,31 +196,6 @@ class Downloader:
         if response.will_close:
             self._drop(parts.scheme, parts.netloc)
         return digest.hexdigest()
-
-    def fetch_redirect(
-        self,
-        url: str,
-        destination: BinaryIO,
-        algorithm: str,
-        on_bytes: Callable[[int], None] | None,
-        redirects: int,
-    ) -> str:
-        if urlsplit(url).scheme not in ("http", "https"):
-            raise DownloadError(f"refusing redirect to {redact(url)}")
-        destination.seek(0)
-        destination.truncate()
-        return self._get(url, destination, algorithm, on_bytes, redirects)
-
-
-def copy_verified(source: Path, destination: Path, algorithm: str) -> str:
-    """Copy ``source`` to ``destination`` and return the digest of what was copied."""
-    digest = hashlib.new(algorithm)
-    with source.open("rb") as reader, destination.open("wb") as writer:
-        while chunk := reader.read(CHUNK):
-            digest.update(chunk)
-            writer.write(chunk)
-    shutil.copystat(source, destination, follow_symlinks=True)
-    return digest.hexdigest()
 
 
 def hash_file(path: Path, algorithm: str) -> str:
