@@ -64,7 +64,9 @@ def test_every_error_is_collected_and_names_its_field(tmp_path: Path) -> None:
         "Unknown field `tool.lockbundle.colour`; known fields are: compile-bytecode, extras, "
         "groups, lock, package, require-hashes",
     ]
-    assert str(caught.value).startswith("Invalid configuration in pyproject.toml:\n  - Field")
+    assert str(caught.value).startswith(
+        f"Invalid configuration in {tmp_path / 'pyproject.toml'}:\n  - Field"
+    )
 
 
 def test_table_of_wrong_type_is_an_error(tmp_path: Path) -> None:

@@ -38,10 +38,11 @@ def load_and_validate_config(raw: Any, project_root: Path, layout: str = "target
     :raises ConfigurationError: listing every problem found
     """
     errors: list[str] = []
+    source = str(project_root / "pyproject.toml")
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
-        raise ConfigurationError([f"Field `{TABLE}` must be a table"])
+        raise ConfigurationError([f"Field `{TABLE}` must be a table"], source)
 
     fields = _Fields(raw, errors)
     lock_text = fields.string("lock")
@@ -64,7 +65,7 @@ def load_and_validate_config(raw: Any, project_root: Path, layout: str = "target
             "(as in `hatch build -t lockbundle:target`)"
         )
     if errors:
-        raise ConfigurationError(errors)
+        raise ConfigurationError(errors, source)
     return BundleConfig(
         lock=(project_root / lock_text).resolve() if lock_text else None,
         package=package,
