@@ -54,6 +54,8 @@ class WheelBuilder:
     cache: Cache
     indexes: PackageIndexes = field(default_factory=PackageIndexes)
     python: str = sys.executable
+    #: the uv binary that creates build environments; None means venv + pip
+    uv: str | None = field(default_factory=lambda: find_uv())
 
     def build_sdist(self, sdist: Path, label: str, work: Path) -> Path:
         """Unpack ``sdist`` under ``work`` and build it into a wheel there."""
@@ -114,7 +116,7 @@ class WheelBuilder:
             return _env_python(final)
         with self.cache.staging(final) as stage:
             env = stage / "env"
-            _create_environment(self.python, env, list(requires), self.indexes, label)
+            _create_environment(self.python, self.uv, env, list(requires), self.indexes, label)
             (env / "ready").write_text("ok\n")
             publish(env, final)
         return _env_python(final)
@@ -137,9 +139,8 @@ def find_uv() -> str | None:
 
 
 def _create_environment(
-    python: str, env: Path, requires: list[str], indexes: PackageIndexes, label: str
+    python: str, uv: str | None, env: Path, requires: list[str], indexes: PackageIndexes, label: str
 ) -> None:
-    uv = find_uv()
     if uv is not None:
         commands = [[uv, "venv", "--quiet", "--python", python, str(env)]]
         if requires:

@@ -1,0 +1,73 @@
+"""PEP 517 builds in cached, isolated environments made by uv or, without uv, by venv + pip."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from hatch_lockbundle.build import BuildError, PackageIndexes, WheelBuilder, find_uv
+from hatch_lockbundle.cache import Cache
+from support.index import IndexServer
+
+pytestmark = pytest.mark.slow
+
+INSTALLERS = {"uv": find_uv(), "pip": None}
+
+
+def sdist(index: IndexServer, name: str) -> Path:
+    (path,) = [p for p in index.projects()[name] if p.name.endswith(".tar.gz")]
+    return path
+
+
+@pytest.mark.parametrize("installer", INSTALLERS)
+def test_sdist_with_a_c_extension_builds_into_a_platform_wheel(
+    installer: str, package_index: IndexServer, tmp_path: Path
+) -> None:
+    builder = WheelBuilder(
+        Cache(tmp_path / "cache"),
+        PackageIndexes(index_urls=(package_index.simple_url,)),
+        uv=INSTALLERS[installer],
+    )
+
+    wheel = builder.build_sdist(sdist(package_index, "cext"), "cext==1.0", tmp_path / "work")
+
+    assert wheel.name.startswith("cext-1.0-cp3")
+    assert not wheel.name.endswith("-none-any.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        assert any(name.endswith(".so") for name in archive.namelist())
+
+
+def test_build_environments_are_reused_without_the_index(
+    package_index: IndexServer, tmp_path: Path
+) -> None:
+    cache = Cache(tmp_path / "cache")
+    with IndexServer(package_index.directory) as index:
+        builder = WheelBuilder(cache, PackageIndexes(index_urls=(index.simple_url,)))
+        builder.build_sdist(sdist(package_index, "puresdist"), "puresdist", tmp_path / "one")
+    # the index is gone: the cached environment must serve the second build
+    wheel = builder.build_sdist(sdist(package_index, "puresdist"), "puresdist", tmp_path / "two")
+
+    assert wheel.name.endswith("-py3-none-any.whl")
+    assert len(list((tmp_path / "cache" / "build-envs").iterdir())) == 1
+
+
+def test_a_failing_build_shows_the_backend_output(
+    package_index: IndexServer, tmp_path: Path
+) -> None:
+    source = tmp_path / "broken"
+    source.mkdir()
+    (source / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n'
+        '[project]\nname = "broken"\nversion = "1"\ndynamic = ["nonsense"]\n'
+    )
+    builder = WheelBuilder(
+        Cache(tmp_path / "cache"), PackageIndexes(index_urls=(package_index.simple_url,))
+    )
+
+    with pytest.raises(
+        BuildError,
+        match=r"building a wheel for broken==1 from .* failed; the build said:\n(.|\n)*Unable to determine which files to ship",
+    ):
+        builder.build_tree(source, "broken==1", tmp_path / "out")
