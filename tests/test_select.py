@@ -195,3 +195,25 @@ def test_an_interpreter_outside_requires_python_is_an_error(tmp_path: Path) -> N
         SelectionError, match=r"locked for Python >=3.10, but the target is Python 3.9.18"
     ):
         select(lock, old, "app")
+
+
+CONFLICTS_LOCK = Path(__file__).parent.parent / "fixtures" / "locks" / "conflicts" / "uv.lock"
+
+
+@pytest.mark.parametrize("extras", [["cpu", "gpu"], "all"])
+def test_extras_declared_as_conflicting_cannot_be_bundled_together(extras: list[str] | str) -> None:
+    with pytest.raises(
+        SelectionError, match=r"pc==0.1.0: extra `cpu` and extra `gpu` are declared as conflicting"
+    ):
+        select(read_lock(CONFLICTS_LOCK), LINUX_CP311, "pc", extras)  # type: ignore[arg-type]
+
+
+def test_extras_and_groups_without_locked_dependencies_are_known() -> None:
+    lock = read_lock(
+        Path(__file__).parent.parent / "fixtures" / "locks" / "package-conflicts" / "uv.lock"
+    )
+
+    plan = select(lock, LINUX_CP311, "a", ["empty"], ["nothing"])
+
+    assert plan.extras == ("empty",)
+    assert plan.groups == ("nothing",)

@@ -48,6 +48,9 @@ CASES = [
     ("workspace", "api", ["socks"], ["dev"]),
     ("workspace", "worker", [], []),
     ("workspace", "shared", [], []),
+    ("package-conflicts", "a", [], []),
+    ("package-conflicts", "b", [], []),
+    ("package-conflicts", "a", ["empty"], ["nothing"]),
 ]
 
 

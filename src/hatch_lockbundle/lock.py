@@ -96,6 +96,18 @@ class LockedPackage:
     dependency_groups: Mapping[NormalizedName, tuple[Dependency, ...]] = field(default_factory=dict)
     sdist: Dist | None = None
     wheels: tuple[Dist, ...] = ()
+    #: every extra the project declares, including those without locked dependencies
+    provides_extras: tuple[NormalizedName, ...] = ()
+    #: every dependency group the project declares, including empty ones
+    declared_groups: tuple[NormalizedName, ...] = ()
+
+    @property
+    def extras(self) -> tuple[NormalizedName, ...]:
+        return tuple(sorted({*self.optional_dependencies, *self.provides_extras}))
+
+    @property
+    def groups(self) -> tuple[NormalizedName, ...]:
+        return tuple(sorted({*self.dependency_groups, *self.declared_groups}))
 
     @property
     def label(self) -> str:
@@ -308,6 +320,9 @@ class _Reader:
         wheels_raw = raw.get("wheels", [])
         if not isinstance(wheels_raw, list):
             raise self.fail(where, "`wheels` must be an array of inline tables")
+        metadata = self.table(raw, "metadata", where)
+        provides = self.str_list(metadata, "provides-extras", f"{where} metadata")
+        requires_dev = self.table(metadata, "requires-dev", f"{where} metadata")
         return LockedPackage(
             name=name,
             version=version,
@@ -319,6 +334,8 @@ class _Reader:
             wheels=tuple(
                 self.dist(wheel, f"{where} wheels[{i}]") for i, wheel in enumerate(wheels_raw)
             ),
+            provides_extras=tuple(canonicalize_name(extra) for extra in provides),
+            declared_groups=tuple(canonicalize_name(group) for group in requires_dev),
         )
 
     def edge_groups(

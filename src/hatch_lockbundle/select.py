@@ -100,8 +100,9 @@ def select(
     """
     _check_requires_python(lock, target)
     root = _find_root(lock, package)
-    root_extras = _requested(root, extras, "extra", root.optional_dependencies)
-    root_groups = _requested(root, groups, "group", root.dependency_groups)
+    root_extras = _requested(root, extras, "extra", root.extras)
+    root_groups = _requested(root, groups, "group", root.groups)
+    _check_conflicts(lock, root, root_extras, root_groups)
 
     # Conflict-encoded markers depend on the activated set, which depends on the walk: iterate
     # to a fixed point (it converges in one or two rounds for any lock uv writes).
@@ -111,6 +112,12 @@ def select(
         if walk.activated == activated:
             break
         activated = walk.activated
+    else:
+        raise SelectionError(
+            f"{lock.path}: the extras activated for {root.label} do not settle; this lock's "
+            "`conflicts` are beyond what hatch-lockbundle can evaluate. Please report it"
+        )
+    _check_one_version_each(lock, walk.order)
     planned = [
         PlannedPackage(package, choose_artifact(lock, target, package), walk.why[package])
         for package in walk.order
@@ -159,11 +166,10 @@ def _requested(
     root: LockedPackage,
     names: Sequence[str] | Literal["all"],
     kind: str,
-    available: dict[NormalizedName, tuple[Dependency, ...]] | object,
+    known: tuple[NormalizedName, ...],
 ) -> tuple[NormalizedName, ...]:
-    known = sorted(available) if isinstance(available, dict) else []
     if names == ALL:
-        return tuple(known)
+        return known
     wanted = tuple(dict.fromkeys(canonicalize_name(name) for name in names))
     missing = [name for name in wanted if name not in known]
     if missing:
@@ -171,11 +177,49 @@ def _requested(
         plural = "s" if len(missing) > 1 else ""
         raise SelectionError(
             f"{root.label} has no {kind}{plural} {', '.join(f'`{n}`' for n in missing)} "
-            "in the lock "
-            f"(its {kind}s there: {listing}); fix `tool.lockbundle.{kind}s`, or run `uv lock` if "
-            "you added it since"
+            f"in the lock (its {kind}s there: {listing}); fix `tool.lockbundle.{kind}s`, or run "
+            "`uv lock` if you added it since"
         )
     return wanted
+
+
+def _check_conflicts(
+    lock: Lock,
+    root: LockedPackage,
+    extras: tuple[NormalizedName, ...],
+    groups: tuple[NormalizedName, ...],
+) -> None:
+    """Refuse extras/groups that the lock declares as conflicting, as ``uv sync`` does."""
+    requested = {("extra", extra) for extra in extras} | {("group", group) for group in groups}
+    for conflict in lock.conflicts:
+        clashing = []
+        for item in conflict:
+            package = canonicalize_name(str(item.get("package", root.name)))
+            for kind in ("extra", "group"):
+                if package == root.name and kind in item:
+                    if (kind, canonicalize_name(str(item[kind]))) in requested:
+                        clashing.append(f"{kind} `{item[kind]}`")
+        if len(clashing) > 1:
+            raise SelectionError(
+                f"{root.label}: {' and '.join(clashing)} are declared as conflicting in the lock "
+                "(`tool.uv.conflicts`) and cannot be bundled together; choose one in "
+                "`tool.lockbundle`, or make separate bundles"
+            )
+
+
+def _check_one_version_each(lock: Lock, packages: Iterable[LockedPackage]) -> None:
+    versions: dict[NormalizedName, list[LockedPackage]] = {}
+    for package in packages:
+        if package.source.kind != "virtual":
+            versions.setdefault(package.name, []).append(package)
+    for name, locked in versions.items():
+        if len(locked) > 1:
+            labels = ", ".join(p.label for p in locked)
+            raise SelectionError(
+                f"{lock.path}: the install set holds `{name}` more than once ({labels}); a bundle "
+                "can hold one version. Check the extras and groups requested against the lock's "
+                "`conflicts`"
+            )
 
 
 @dataclass
@@ -197,7 +241,9 @@ def _walk(
     why: dict[LockedPackage, tuple[str, ...]] = {root: (str(root.name),)}
     order = [root]
     seen_extras: set[tuple[LockedPackage, NormalizedName | None]] = set()
-    found = {_encode("group", root.name, group) for group in groups}
+    # uv activates the root itself (``project-…``) and its requested groups and extras
+    found = {_encode("project", root.name)}
+    found |= {_encode("group", root.name, group) for group in groups}
     queue: deque[tuple[LockedPackage, NormalizedName | None]] = deque()
 
     def visit(package: LockedPackage, extra: NormalizedName | None) -> None:
@@ -234,9 +280,10 @@ def _walk(
     return _Walk(order, why, frozenset(found))
 
 
-def _encode(kind: str, package: str, name: str) -> str:
-    """uv's encoding of a conflict item inside a marker, e.g. ``extra-3-pkg-cpu``."""
-    return f"{kind}-{len(package)}-{package}-{name}"
+def _encode(kind: str, package: str, name: str | None = None) -> str:
+    """uv's encoding of a conflict item inside a marker: ``extra-3-pkg-cpu``, ``project-3-pkg``."""
+    encoded = f"{kind}-{len(package)}-{package}"
+    return encoded if name is None else f"{encoded}-{name}"
 
 
 def evaluate(marker: Marker, environment: dict[str, str], activated: frozenset[str]) -> bool:
