@@ -41,32 +41,32 @@ dev = [{{ name = "from-registry" }}]
 name = "from-registry"
 version = "2.0"
 source = {{ registry = "https://pypi.org/simple" }}
-sdist = {{ url = "https://files.example/from_registry-2.0.tar.gz", hash = "sha256:AA", size = 10 }}
-wheels = [{{ url = "https://files.example/from_registry-2.0-py3-none-any.whl", hash = "sha256:bb", size = 20 }}]
+sdist = {{ url = "https://files.example/from_registry-2.0.tar.gz", hash = "sha256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", size = 10 }}
+wheels = [{{ url = "https://files.example/from_registry-2.0-py3-none-any.whl", hash = "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", size = 20 }}]
 
 [[package]]
 name = "from-flat"
 version = "1.0"
 source = {{ registry = "wheels" }}
-wheels = [{{ path = "from_flat-1.0-py3-none-any.whl", hash = "sha256:cc" }}]
+wheels = [{{ path = "from_flat-1.0-py3-none-any.whl", hash = "sha256:cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc" }}]
 
 [[package]]
 name = "from-url"
 version = "1.0"
 source = {{ url = "https://example.com/from_url-1.0-py3-none-any.whl" }}
-wheels = [{{ url = "https://example.com/from_url-1.0-py3-none-any.whl", hash = "sha256:dd" }}]
+wheels = [{{ url = "https://example.com/from_url-1.0-py3-none-any.whl", hash = "sha256:dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd" }}]
 
 [[package]]
 name = "from-path-wheel"
 version = "1.0"
 source = {{ path = "vendor/from_path_wheel-1.0-py3-none-any.whl" }}
-wheels = [{{ filename = "from_path_wheel-1.0-py3-none-any.whl", hash = "sha256:ee" }}]
+wheels = [{{ filename = "from_path_wheel-1.0-py3-none-any.whl", hash = "sha256:eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee" }}]
 
 [[package]]
 name = "from-path-sdist"
 version = "1.0"
 source = {{ path = "vendor/from_path_sdist-1.0.tar.gz" }}
-sdist = {{ hash = "sha256:ff" }}
+sdist = {{ hash = "sha256:ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff" }}
 
 [[package]]
 name = "from-directory"
@@ -121,7 +121,7 @@ def test_reads_dists_edges_extras_and_groups(tmp_path: Path) -> None:
 
     assert registry.sdist is not None
     assert registry.sdist.filename == "from_registry-2.0.tar.gz"
-    assert registry.sdist.hash == Hash("sha256", "aa")
+    assert registry.sdist.hash == Hash("sha256", "aa" * 32)
     assert registry.wheels[0].size == 20
     assert lock.by_name("from-path-wheel")[0].wheels[0].filename == (
         "from_path_wheel-1.0-py3-none-any.whl"
@@ -176,4 +176,18 @@ def test_invalid_edge_marker_names_the_edge(tmp_path: Path) -> None:
     )
 
     with pytest.raises(LockError, match=r"x dependencies\[0\]: invalid marker"):
+        read_lock(write(tmp_path, text))
+
+
+@pytest.mark.parametrize(
+    "digest", ["sha256:../../etc/passwd", "sha256:abc", "sha256:" + "g" * 64, "sha256"]
+)
+def test_a_malformed_hash_is_refused(tmp_path: Path, digest: str) -> None:
+    text = (
+        'version = 1\nrevision = 3\n[[package]]\nname = "x"\nversion = "1"\n'
+        'source = { registry = "https://pypi.org/simple" }\n'
+        f'wheels = [{{ url = "https://f.example/x-1-py3-none-any.whl", hash = "{digest}" }}]\n'
+    )
+
+    with pytest.raises(LockError, match=r"x wheels\[0\]: hash .* is not of the form"):
         read_lock(write(tmp_path, text))

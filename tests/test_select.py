@@ -41,25 +41,25 @@ win = [{ name = "foreign-only" }]
 name = "native"
 version = "1.0"
 source = { registry = "https://pypi.org/simple" }
-sdist = { url = "https://f.example/native-1.0.tar.gz", hash = "sha256:00" }
+sdist = { url = "https://f.example/native-1.0.tar.gz", hash = "sha256:0000000000000000000000000000000000000000000000000000000000000000" }
 wheels = [
-    { url = "https://f.example/native-1.0-py3-none-any.whl", hash = "sha256:01" },
-    { url = "https://f.example/native-1.0-cp311-abi3-manylinux_2_28_x86_64.whl", hash = "sha256:02" },
-    { url = "https://f.example/native-1.0-cp311-cp311-manylinux_2_28_x86_64.whl", hash = "sha256:03" },
-    { url = "https://f.example/native-1.0-cp311-cp311-win_amd64.whl", hash = "sha256:04" },
+    { url = "https://f.example/native-1.0-py3-none-any.whl", hash = "sha256:0101010101010101010101010101010101010101010101010101010101010101" },
+    { url = "https://f.example/native-1.0-cp311-abi3-manylinux_2_28_x86_64.whl", hash = "sha256:0202020202020202020202020202020202020202020202020202020202020202" },
+    { url = "https://f.example/native-1.0-cp311-cp311-manylinux_2_28_x86_64.whl", hash = "sha256:0303030303030303030303030303030303030303030303030303030303030303" },
+    { url = "https://f.example/native-1.0-cp311-cp311-win_amd64.whl", hash = "sha256:0404040404040404040404040404040404040404040404040404040404040404" },
 ]
 
 [[package]]
 name = "sdist-only"
 version = "1.0"
 source = { registry = "https://pypi.org/simple" }
-sdist = { url = "https://f.example/sdist_only-1.0.tar.gz", hash = "sha256:05" }
+sdist = { url = "https://f.example/sdist_only-1.0.tar.gz", hash = "sha256:0505050505050505050505050505050505050505050505050505050505050505" }
 
 [[package]]
 name = "foreign-only"
 version = "1.0"
 source = { registry = "https://pypi.org/simple" }
-wheels = [{ url = "https://f.example/foreign_only-1.0-cp311-cp311-win_amd64.whl", hash = "sha256:06" }]
+wheels = [{ url = "https://f.example/foreign_only-1.0-cp311-cp311-win_amd64.whl", hash = "sha256:0606060606060606060606060606060606060606060606060606060606060606" }]
 """
 
 
@@ -74,7 +74,7 @@ def test_chooses_the_wheel_an_installer_prefers(tmp_path: Path) -> None:
     native = next(p for p in plan.packages if p.name == "native")
     assert native.artifact.kind == "wheel"
     assert native.artifact.filename == "native-1.0-cp311-cp311-manylinux_2_28_x86_64.whl"
-    assert native.artifact.hash == Hash("sha256", "03")
+    assert native.artifact.hash == Hash("sha256", "03" * 32)
 
 
 def test_falls_back_to_the_sdist_when_no_wheel_fits(tmp_path: Path) -> None:
@@ -217,3 +217,25 @@ def test_extras_and_groups_without_locked_dependencies_are_known() -> None:
 
     assert plan.extras == ("empty",)
     assert plan.groups == ("nothing",)
+
+
+def test_a_url_source_sdist_takes_its_file_name_and_subdirectory_from_the_source(
+    tmp_path: Path,
+) -> None:
+    text = (
+        'version = 1\nrevision = 3\n[[package]]\nname = "root"\nversion = "1"\nsource = { editable = "." }\n'
+        'dependencies = [{ name = "pkg" }]\n'
+        '[[package]]\nname = "pkg"\nversion = "1.0"\n'
+        'source = { url = "https://f.example/dl/pkg-1.0.tar.gz", subdirectory = "python" }\n'
+        f'sdist = {{ hash = "sha256:{"ab" * 32}" }}\n'
+    )
+
+    plan = select(lock_from(tmp_path, text), LINUX_CP311, "root")
+
+    artifact = next(p for p in plan.packages if p.name == "pkg").artifact
+    assert (artifact.kind, artifact.filename, artifact.url, artifact.subdirectory) == (
+        "sdist",
+        "pkg-1.0.tar.gz",
+        "https://f.example/dl/pkg-1.0.tar.gz",
+        "python",
+    )

@@ -57,9 +57,16 @@ class WheelBuilder:
     #: the uv binary that creates build environments; None means venv + pip
     uv: str | None = field(default_factory=lambda: find_uv())
 
-    def build_sdist(self, sdist: Path, label: str, work: Path) -> Path:
-        """Unpack ``sdist`` under ``work`` and build it into a wheel there."""
+    def build_sdist(
+        self, sdist: Path, label: str, work: Path, subdirectory: str | None = None
+    ) -> Path:
+        """Unpack ``sdist`` under ``work`` and build it (or its ``subdirectory``) into a wheel."""
         source = _unpack_sdist(sdist, work / "src", label)
+        if subdirectory:
+            inner = (source / subdirectory).resolve()
+            if not inner.is_relative_to(source.resolve()) or not inner.is_dir():
+                raise BuildError(f"{label}: {sdist.name} has no directory {subdirectory!r}")
+            source = inner
         return self.build_tree(source, label, work / "out")
 
     def build_tree(self, source: Path, label: str, out_dir: Path) -> Path:

@@ -119,7 +119,7 @@ class Fetcher:
     def _download(self, planned: PlannedPackage) -> tuple[Path, str]:
         """Download (or find in the cache) a remote file; return its path and its origin."""
         artifact = planned.artifact
-        assert artifact.url is not None and artifact.filename
+        assert artifact.url is not None and artifact.filename is not None
         digest = artifact.hash
         if digest is None:
             # only reached with require-hashes off: nothing to address the cache by
@@ -198,7 +198,7 @@ class Fetcher:
 
         def build(stage: Path) -> Path:
             self.log(f"Building {label} from {sdist.name}")
-            return self.builder.build_sdist(sdist, label, stage)
+            return self.builder.build_sdist(sdist, label, stage, planned.artifact.subdirectory)
 
         return FetchedWheel(planned, self._built_once(final, build), f"built from {sdist.name}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -45,6 +46,9 @@ class Source:
         return f"{self.kind} = {self.location!r}"
 
 
+_DIGEST_LENGTHS = {"md5": 32, "sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 128}
+
+
 @dataclass(frozen=True)
 class Hash:
     algorithm: str
@@ -52,10 +56,16 @@ class Hash:
 
     @classmethod
     def parse(cls, text: str, where: str) -> Hash:
-        algorithm, sep, value = text.partition(":")
-        if not sep or not value:
+        algorithm, sep, value = text.lower().partition(":")
+        length = _DIGEST_LENGTHS.get(algorithm)
+        if (
+            not sep
+            or not value
+            or value.strip(string.hexdigits)
+            or (length is not None and len(value) != length)
+        ):
             raise LockError(f"{where}: hash {text!r} is not of the form `<algorithm>:<hex digest>`")
-        return cls(algorithm.lower(), value.lower())
+        return cls(algorithm, value)
 
     def __str__(self) -> str:
         return f"{self.algorithm}:{self.value}"

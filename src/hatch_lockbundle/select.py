@@ -9,7 +9,7 @@ from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
@@ -363,19 +363,32 @@ def choose_artifact(lock: Lock, target: Target, package: LockedPackage) -> Artif
 
 def _file_artifact(lock: Lock, package: LockedPackage, dist: Dist, kind: ArtifactKind) -> Artifact:
     source = package.source
+    url: str | None = None
+    path: Path | None = None
     if dist.url is not None:
-        return Artifact(kind, dist.filename, url=dist.url, hash=dist.hash, size=dist.size)
-    if dist.path is not None:
+        url = dist.url
+    elif dist.path is not None:
         base = lock.root / source.location if source.kind == "registry" else lock.root
-        return Artifact(kind, dist.filename, path=base / dist.path, hash=dist.hash, size=dist.size)
-    if source.kind == "url":
-        return Artifact(kind, dist.filename, url=source.location, hash=dist.hash, size=dist.size)
-    if source.kind == "path":
-        return Artifact(
-            kind, dist.filename, path=lock.root / source.location, hash=dist.hash, size=dist.size
+        path = base / dist.path
+    elif source.kind == "url":
+        url = source.location
+    elif source.kind == "path":
+        path = lock.root / source.location
+    else:
+        raise SelectionError(
+            f"{lock.path}: {package.label} has a {kind} without a url or path; run `uv lock` again"
         )
-    raise SelectionError(
-        f"{lock.path}: {package.label} has a {kind} without a url or path; run `uv lock` again"
+    filename = dist.filename or PurePosixPath(urlsplit(url).path if url else str(path)).name
+    if not filename or filename in (".", "..") or "/" in filename or "\\" in filename:
+        raise SelectionError(f"{lock.path}: {package.label} has an unusable file name {filename!r}")
+    return Artifact(
+        kind,
+        filename,
+        url=url,
+        path=path,
+        hash=dist.hash,
+        size=dist.size,
+        subdirectory=source.subdirectory if source.kind in ("url", "path") else None,
     )
 
 
