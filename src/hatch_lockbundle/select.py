@@ -196,9 +196,9 @@ def _check_conflicts(
         for item in conflict:
             package = canonicalize_name(str(item.get("package", root.name)))
             for kind in ("extra", "group"):
-                if package == root.name and kind in item:
-                    if (kind, canonicalize_name(str(item[kind]))) in requested:
-                        clashing.append(f"{kind} `{item[kind]}`")
+                wanted = kind in item and (kind, canonicalize_name(str(item[kind]))) in requested
+                if package == root.name and wanted:
+                    clashing.append(f"{kind} `{item[kind]}`")
         if len(clashing) > 1:
             raise SelectionError(
                 f"{root.label}: {' and '.join(clashing)} are declared as conflicting in the lock "
