@@ -50,7 +50,7 @@ def test_build_environments_are_reused_without_the_index(
     wheel = builder.build_sdist(sdist(package_index, "puresdist"), "puresdist", tmp_path / "two")
 
     assert wheel.name.endswith("-py3-none-any.whl")
-    assert len(list((tmp_path / "cache" / "build-envs").iterdir())) == 1
+    assert len([p for p in (tmp_path / "cache" / "build-envs").iterdir() if p.is_dir()]) == 1
 
 
 def test_a_failing_build_shows_the_backend_output(
@@ -71,3 +71,32 @@ def test_a_failing_build_shows_the_backend_output(
         match=r"building a wheel for broken==1 from .* failed; the build said:\n(.|\n)*Unable to determine which files to ship",
     ):
         builder.build_tree(source, "broken==1", tmp_path / "out")
+
+
+def test_backends_can_run_the_scripts_of_their_build_requirements(
+    package_index: IndexServer, tmp_path: Path
+) -> None:
+    source = tmp_path / "uses-a-tool"
+    (source / "src" / "uses_a_tool").mkdir(parents=True)
+    (source / "src" / "uses_a_tool" / "__init__.py").write_text("")
+    (source / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "backend"\nbackend-path = ["."]\n'
+        '[project]\nname = "uses-a-tool"\nversion = "1"\n'
+    )
+    # like meson-python calling ninja: the tool is a console script of a build requirement
+    (source / "backend.py").write_text(
+        "import subprocess\n"
+        "from hatchling.build import *  # noqa: F403\n"
+        "from hatchling.build import build_wheel as _build_wheel\n"
+        "def build_wheel(directory, config_settings=None, metadata_directory=None):\n"
+        "    subprocess.run(['hatchling', '--help'], check=True, capture_output=True)\n"
+        "    return _build_wheel(directory, config_settings, metadata_directory)\n"
+    )
+    builder = WheelBuilder(
+        Cache(tmp_path / "cache"), PackageIndexes(index_urls=(package_index.simple_url,))
+    )
+
+    first = builder.build_tree(source, "uses-a-tool==1", tmp_path / "one")
+    again = builder.build_tree(source, "uses-a-tool==1", tmp_path / "two")  # the cached environment
+
+    assert first.name == again.name == "uses_a_tool-1-py2.py3-none-any.whl"

@@ -18,7 +18,7 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 
 from ._compat import tomllib
-from .cache import Cache, publish
+from .cache import Cache
 from .errors import LockbundleError
 
 DEFAULT_BACKEND = "setuptools.build_meta:__legacy__"
@@ -119,13 +119,19 @@ class WheelBuilder:
         )
         key = hashlib.sha256(key_source.encode()).hexdigest()[:32]
         final = self.cache.directory("build-envs", key)
-        if (final / "ready").exists():
+        ready = final / "ready"
+        if ready.exists():
             return _env_python(final)
-        with self.cache.staging(final) as stage:
-            env = stage / "env"
-            _create_environment(self.python, self.uv, env, list(requires), self.indexes, label)
-            (env / "ready").write_text("ok\n")
-            publish(env, final)
+        # Created where it stays (a virtual environment does not survive a move), under a lock
+        # so that concurrent builds wait for one another instead of racing.
+        with self.cache.locked(final):
+            if not ready.exists():
+                if final.exists():  # left by an interrupted creation
+                    shutil.rmtree(final)
+                _create_environment(
+                    self.python, self.uv, final, list(requires), self.indexes, label
+                )
+                ready.write_text("ok\n")
         return _env_python(final)
 
 
@@ -244,6 +250,9 @@ class _CapturingRunner:
         env = dict(os.environ)
         env.update(extra_environ or {})
         env.pop("PYTHONPATH", None)
+        # the environment's scripts (ninja, cmake, cython, ...) come first, as in pypa/build
+        bin_dir = os.path.dirname(cmd[0])
+        env["PATH"] = os.pathsep.join(filter(None, [bin_dir, env.get("PATH")]))
         result = subprocess.run(
             cmd, cwd=cwd, env=env, capture_output=True, text=True, errors="replace", check=False
         )

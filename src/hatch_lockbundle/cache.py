@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,6 +43,17 @@ class Cache:
         return self.root.joinpath(*parts)
 
     @contextmanager
+    def locked(self, entry: Path) -> Iterator[None]:
+        """Hold an exclusive inter-process lock on ``entry`` (a sibling ``.lock`` file)."""
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        with open(entry.with_name(entry.name + ".lock"), "a+b") as handle:
+            _lock_file(handle.fileno())
+            try:
+                yield
+            finally:
+                _unlock_file(handle.fileno())
+
+    @contextmanager
     def staging(self, final: Path) -> Iterator[Path]:
         """A scratch directory beside ``final``, removed on exit; :func:`publish` moves results."""
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -61,3 +73,22 @@ def publish(staged: Path, final: Path) -> Path:
         if not final.exists():
             raise
     return final
+
+
+if sys.platform == "win32":  # pragma: no cover
+    import msvcrt
+
+    def _lock_file(fd: int) -> None:
+        msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+
+    def _unlock_file(fd: int) -> None:
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _lock_file(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+
+    def _unlock_file(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
