@@ -80,16 +80,17 @@ def test_backends_can_run_the_scripts_of_their_build_requirements(
     (source / "src" / "uses_a_tool").mkdir(parents=True)
     (source / "src" / "uses_a_tool" / "__init__.py").write_text("")
     (source / "pyproject.toml").write_text(
-        '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "backend"\nbackend-path = ["."]\n'
+        '[build-system]\nrequires = ["hatchling", "wheel"]\nbuild-backend = "backend"\nbackend-path = ["."]\n'
         '[project]\nname = "uses-a-tool"\nversion = "1"\n'
     )
     # like meson-python calling ninja: the tool is a console script of a build requirement
+    # (`wheel`, which the test environment itself does not have)
     (source / "backend.py").write_text(
         "import subprocess\n"
         "from hatchling.build import *  # noqa: F403\n"
         "from hatchling.build import build_wheel as _build_wheel\n"
         "def build_wheel(directory, config_settings=None, metadata_directory=None):\n"
-        "    subprocess.run(['hatchling', '--help'], check=True, capture_output=True)\n"
+        "    subprocess.run(['wheel', 'version'], check=True, capture_output=True)\n"
         "    return _build_wheel(directory, config_settings, metadata_directory)\n"
     )
     builder = WheelBuilder(
