@@ -59,6 +59,21 @@ def test_two_distributions_writing_one_file_is_an_error_naming_both(tmp_path: Pa
         write_target([fetched(first), fetched(second)], tmp_path / "bundle", compile_bytecode=False)
 
 
+def test_identical_files_may_be_shared(tmp_path: Path) -> None:
+    # pkgutil-style namespace packages ship the same __init__.py in every distribution
+    init = "__path__ = __import__('pkgutil').extend_path(__path__, __name__)\n"
+    first = make_wheel(tmp_path, "alpha", "1.0", {"ns/__init__.py": init, "ns/a.py": ""})
+    second = make_wheel(tmp_path, "beta", "2.0", {"ns/__init__.py": init, "ns/b.py": ""})
+
+    write_target([fetched(first), fetched(second)], tmp_path / "bundle", compile_bytecode=False)
+
+    assert (tmp_path / "bundle" / "ns" / "__init__.py").read_text() == init
+    assert (
+        "ns/__init__.py,sha256="
+        in (tmp_path / "bundle" / "beta-2.0.dist-info" / "RECORD").read_text()
+    )
+
+
 def test_namespace_directories_may_be_shared(tmp_path: Path) -> None:
     first = make_wheel(tmp_path, "alpha", "1.0", {"ns/a/__init__.py": "A = 1\n"})
     second = make_wheel(tmp_path, "beta", "2.0", {"ns/b/__init__.py": "B = 2\n"})

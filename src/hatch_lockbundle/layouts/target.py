@@ -6,6 +6,8 @@ Unlike ``pip``/``uv pip install --target``, nothing in the result names the buil
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import os
 import py_compile
@@ -17,7 +19,7 @@ from typing import BinaryIO
 from installer import install
 from installer.destinations import SchemeDictionaryDestination
 from installer.exceptions import InstallerError
-from installer.records import RecordEntry
+from installer.records import Hash, RecordEntry
 from installer.sources import WheelFile
 from installer.utils import Scheme
 
@@ -83,11 +85,18 @@ class TargetDestination(SchemeDictionaryDestination):
         target = self._path_with_destdir(scheme, path)
         relative = target.relative_to(self.root).as_posix()
         owner = self.owners.get(relative)
-        if owner is not None and not relative.endswith("/RECORD"):
-            raise FileConflictError(
-                f"{owner} and {self.distribution} both install `{relative}`; a flat bundle can "
-                "hold only one of them. Remove one of the two from the dependencies"
-            )
+        if owner is not None:
+            # Identical files are fine (pkgutil-style namespace __init__.py files, as pip and uv
+            # allow); different ones would make the bundle depend on installation order.
+            data = stream.read()
+            if target.read_bytes() != data:
+                raise FileConflictError(
+                    f"{owner} and {self.distribution} both install `{relative}` with different "
+                    "contents; a flat bundle can hold only one of them. Remove one of the two "
+                    "from the dependencies"
+                )
+            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+            return RecordEntry(path, Hash("sha256", digest.decode("ascii")), len(data))
         self.owners[relative] = self.distribution
         return super().write_to_fs(scheme, path, stream, is_executable)
 
