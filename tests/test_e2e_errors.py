@@ -71,3 +71,17 @@ def test_a_missing_lock_says_to_run_uv_lock(
 
     assert "no uv.lock found in" in output
     assert "Run `uv lock` first" in output
+
+
+def test_an_unusable_cache_directory_is_a_clear_error(
+    make_project: MakeProject, hatch_build: HatchBuild, tmp_path: Path
+) -> None:
+    project = make_project("app")
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_text("")
+
+    result = hatch_build(project, cache_dir=not_a_directory / "cache")
+
+    output = assert_failed_cleanly(result, project)
+    assert f"cannot write or read {not_a_directory / 'cache'}" in output
+    assert "LOCKBUNDLE_CACHE_DIR" in output

@@ -54,6 +54,26 @@ def build_bundle(
     :param cache_dir: the cache to use instead of ``LOCKBUNDLE_CACHE_DIR`` / the user cache
     :param log: receives one line per step
     """
+    try:
+        return _build(project_root, out_dir, layout, project, version, cache_dir, log)
+    except OSError as error:
+        where = f" {error.filename}" if error.filename else ""
+        raise LockbundleError(
+            f"cannot write or read{where}: {error.strerror or error}. Check that the directory "
+            f"is writable and has space (the cache is {cache_dir or default_cache_dir()}; set "
+            "LOCKBUNDLE_CACHE_DIR to move it)"
+        ) from None
+
+
+def _build(
+    project_root: Path,
+    out_dir: Path,
+    layout: str,
+    project: Project | None,
+    version: str | None,
+    cache_dir: Path | None,
+    log: Log,
+) -> Path:
     project = project or read_project(project_root)
     config = load_and_validate_config(project.settings, project.root, layout)
     lock, plan = plan_bundle(project, config)
