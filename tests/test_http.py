@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 
@@ -42,6 +44,14 @@ class ScriptedServer:
                     self.wfile.write(BODY[:100])
                     self.close_connection = True
                     return
+                if step == "auth":
+                    expected = "Basic " + base64.b64encode(b"user:s3cret").decode()
+                    if self.headers.get("Authorization") != expected:
+                        self.send_response(401)
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
+                    step = 200
                 if step == "redirect":
                     self.send_response(302)
                     self.send_header("Location", "/files/elsewhere/x.whl")
@@ -135,6 +145,34 @@ def test_connections_are_reused(server: ScriptedServer) -> None:
 
     assert server.requests == 5
     assert server.connections == 1
+
+
+@pytest.mark.parametrize("server", [["auth"]], indirect=True)
+def test_credentials_come_from_netrc(
+    server: ScriptedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    netrc_file = tmp_path / "netrc"
+    netrc_file.write_text("machine 127.0.0.1 login user password s3cret\n")
+    netrc_file.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc_file))
+    out = io.BytesIO()
+
+    Downloader().fetch(server.url, out)
+
+    assert out.getvalue() == BODY
+
+
+@pytest.mark.parametrize("server", [["auth"]], indirect=True)
+def test_missing_credentials_say_where_to_put_them(
+    server: ScriptedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-such-netrc"))
+
+    with pytest.raises(
+        DownloadError, match=r"HTTP 401 .*add them to ~/.netrc \(`machine 127.0.0.1 login"
+    ):
+        Downloader().fetch(server.url, io.BytesIO())
+    assert server.requests == 1
 
 
 def test_credentials_are_redacted_from_messages() -> None:

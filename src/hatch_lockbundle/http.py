@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import http.client
+import netrc
+import os
 import ssl
 import threading
 import time
@@ -158,12 +161,11 @@ class Downloader:
             target += f"?{parts.query}"
         proxied = connection.host != (parts.hostname or "") and parts.scheme == "http"
         headers = {"User-Agent": "hatch-lockbundle", "Accept-Encoding": "identity"}
-        if parts.username is not None or parts.password is not None:
-            import base64
-
-            token = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}"
+        credentials = _credentials(parts)
+        if credentials is not None:
+            token = f"{credentials[0]}:{credentials[1]}"
             headers["Authorization"] = "Basic " + base64.b64encode(token.encode()).decode()
-        connection.request("GET", url if proxied else target, headers=headers)
+        connection.request("GET", redact(url) if proxied else target, headers=headers)
         response = connection.getresponse()
         if response.status in (301, 302, 303, 307, 308):
             location = response.getheader("Location")
@@ -178,6 +180,12 @@ class Downloader:
             response.read()
             if response.status in RETRY_STATUSES:
                 raise _Retryable(f"HTTP {response.status} {response.reason}")
+            if response.status in (401, 403):
+                raise DownloadError(
+                    f"cannot download {redact(url)}: HTTP {response.status} {response.reason}. "
+                    f"The index wants credentials: add them to ~/.netrc (`machine "
+                    f"{parts.hostname} login <user> password <token>`)"
+                )
             raise DownloadError(
                 f"cannot download {redact(url)}: HTTP {response.status} {response.reason}"
             )
@@ -196,6 +204,20 @@ class Downloader:
         if response.will_close:
             self._drop(parts.scheme, parts.netloc)
         return digest.hexdigest()
+
+
+def _credentials(parts: urllib.parse.SplitResult) -> tuple[str, str] | None:
+    """User and password from the URL itself, else from ``~/.netrc`` (``NETRC`` overrides)."""
+    if parts.username is not None or parts.password is not None:
+        return unquote(parts.username or ""), unquote(parts.password or "")
+    try:
+        entry = netrc.netrc(os.environ.get("NETRC")).authenticators(parts.hostname or "")
+    except (OSError, netrc.NetrcParseError):
+        return None
+    if entry is None:
+        return None
+    login, _, password = entry
+    return login or "", password or ""
 
 
 def hash_file(path: Path, algorithm: str) -> str:
