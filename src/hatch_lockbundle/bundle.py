@@ -21,6 +21,8 @@ from .target import Target
 
 Log = Callable[[str], None]
 
+SWAP_ATTEMPTS = 5
+
 
 def _silent(message: str) -> None:
     pass
@@ -113,13 +115,24 @@ def replacing(final: Path) -> Iterator[Path]:
     except BaseException:
         _remove(stage)
         raise
-    old = None
-    if final.exists() or final.is_symlink():
-        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
-        os.replace(final, old / final.name)
-    os.replace(stage, final)
-    if old is not None:
-        _remove(old)
+    # Another build of the same bundle may swap at the same moment: retry, never leave `stage`.
+    for attempt in range(SWAP_ATTEMPTS):
+        old = None
+        try:
+            if final.exists() or final.is_symlink():
+                old = Path(
+                    tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent)
+                )
+                os.replace(final, old / final.name)
+            os.replace(stage, final)
+            break
+        except OSError:
+            if attempt == SWAP_ATTEMPTS - 1:
+                _remove(stage)
+                raise
+        finally:
+            if old is not None:
+                _remove(old)
 
 
 def _remove(path: Path) -> None:

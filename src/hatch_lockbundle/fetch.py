@@ -218,25 +218,27 @@ class Fetcher:
                 raise LockbundleError(f"{label} comes from git, but `git` is not on PATH")
             self.log(f"Building {label} from git {redact(url)}@{commit[:12]}")
             checkout = stage / "checkout"
-            for args in (
-                ["init", "--quiet", str(checkout)],
-                ["-C", str(checkout), "fetch", "--quiet", "--depth", "1", url, commit],
-                [
-                    "-C",
-                    str(checkout),
-                    "-c",
-                    "advice.detachedHead=false",
-                    "checkout",
-                    "--quiet",
-                    "FETCH_HEAD",
-                ],
-            ):
-                result = subprocess.run([git, *args], capture_output=True, text=True, check=False)
-                if result.returncode != 0:
+
+            def run(*args: str, check: bool = True) -> bool:
+                result = subprocess.run(
+                    [git, "-C", str(checkout), *args], capture_output=True, text=True, check=False
+                )
+                if check and result.returncode != 0:
                     raise LockbundleError(
                         f"{label}: cannot fetch {redact(url)} at {commit}: "
                         f"{redact(result.stderr.strip())}"
                     )
+                return result.returncode == 0
+
+            checkout.mkdir(parents=True)
+            run("init", "--quiet")
+            target = "FETCH_HEAD"
+            if not run("fetch", "--quiet", "--depth", "1", url, commit, check=False):
+                # servers that refuse to serve an unadvertised commit: fetch every branch and tag
+                run("fetch", "--quiet", "--tags", url, "+refs/heads/*:refs/remotes/lb/*")
+                target = commit
+            run("-c", "advice.detachedHead=false", "checkout", "--quiet", target)
+            run("submodule", "update", "--init", "--recursive", "--quiet")
             source = checkout / subdirectory if subdirectory else checkout
             return self.builder.build_tree(source, label, stage / "out")
 

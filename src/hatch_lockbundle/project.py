@@ -55,17 +55,26 @@ def find_lock(project_root: Path, name: str) -> Lock:
     wanted = canonicalize_name(name)
     project_root = project_root.resolve()
     seen: list[Path] = []
+    unreadable: list[LockbundleError] = []
     for directory in (project_root, *project_root.parents):
         candidate = directory / LOCK_NAME
         if not candidate.is_file():
             continue
-        lock = read_lock(candidate)
+        try:
+            lock = read_lock(candidate)
+        except LockbundleError as error:
+            # perhaps an unrelated project's lock above this one: keep looking, report it if
+            # nothing else locks the project
+            unreadable.append(error)
+            continue
         for package in lock.by_name(wanted):
             if package.source.is_source_tree:
                 location = (lock.root / package.source.location).resolve()
                 if location == project_root:
                     return lock
         seen.append(candidate)
+    if unreadable:
+        raise unreadable[0]
     if seen:
         raise LockbundleError(
             f"{', '.join(map(str, seen))} does not lock `{name}` at {project_root}. Run `uv lock` "
