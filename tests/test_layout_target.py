@@ -49,6 +49,23 @@ def fetched(wheel: Path) -> FetchedWheel:
     )
 
 
+def run_with_only_python3(
+    tmp_path: Path, script: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` with no PYTHONPATH and a PATH whose only Python is ``python3``."""
+    only_python = tmp_path / "pybin"
+    only_python.mkdir(exist_ok=True)
+    if not (only_python / "python3").exists():
+        (only_python / "python3").symlink_to(sys.executable)
+    return subprocess.run(
+        [str(script), *args],
+        env={"PATH": f"{only_python}{os.pathsep}/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def test_two_distributions_writing_one_file_is_an_error_naming_both(tmp_path: Path) -> None:
     first = make_wheel(tmp_path, "alpha", "1.0", {"shared/util.py": "A = 1\n"})
     second = make_wheel(tmp_path, "beta", "2.0", {"shared/util.py": "B = 2\n"})
@@ -125,17 +142,8 @@ def test_console_script_runs_from_a_moved_bundle_with_only_python3(tmp_path: Pat
     moved = tmp_path / "elsewhere" / "app"
     moved.parent.mkdir()
     (tmp_path / "bundle").rename(moved)
-    only_python = tmp_path / "pybin"
-    only_python.mkdir()
-    (only_python / "python3").symlink_to(sys.executable)
 
-    result = subprocess.run(
-        [str(moved / "bin" / "alpha-cli"), "x"],
-        env={"PATH": f"{only_python}{os.pathsep}/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_with_only_python3(tmp_path, moved / "bin" / "alpha-cli", "x")
 
     assert result.stdout == "alpha says ['x']\n"
     assert result.returncode == 3
@@ -152,16 +160,7 @@ def test_python_shebang_scripts_run_with_the_bundle_on_the_path(tmp_path: Path) 
     link_dir = tmp_path / "links"
     link_dir.mkdir()
     (link_dir / "alpha-tool").symlink_to(tmp_path / "bundle" / "bin" / "alpha-tool")
-    only_python = tmp_path / "pybin"
-    only_python.mkdir()
-    (only_python / "python3").symlink_to(sys.executable)
 
-    result = subprocess.run(
-        [str(link_dir / "alpha-tool")],
-        env={"PATH": f"{only_python}{os.pathsep}/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_with_only_python3(tmp_path, link_dir / "alpha-tool")
 
     assert result.stdout == "tool 42\n", result.stderr
