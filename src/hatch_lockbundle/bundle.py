@@ -9,11 +9,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .archive import archive_epoch, write_archive
 from .cache import Cache, default_cache_dir
 from .config import BundleConfig, load_and_validate_config
 from .errors import LockbundleError
 from .fetch import Fetcher, indexes_of
+from .http import hash_file
 from .layouts.target import write_target
+from .layouts.wheelhouse import write_wheelhouse
 from .lock import Lock, read_lock
 from .project import Project, find_lock, read_project
 from .select import Plan, select
@@ -47,6 +50,7 @@ def build_bundle(
     project: Project | None = None,
     version: str | None = None,
     cache_dir: Path | None = None,
+    reproducible: bool = True,
     log: Log = _silent,
 ) -> Path:
     """Build the bundle of the project at ``project_root`` into ``out_dir``; return its path.
@@ -54,10 +58,11 @@ def build_bundle(
     :param project: the project as already read (the hatch plugin passes hatch's view of it)
     :param version: the project's version when it is dynamic (hatch computes it)
     :param cache_dir: the cache to use instead of ``LOCKBUNDLE_CACHE_DIR`` / the user cache
+    :param reproducible: archives get a fixed timestamp (``SOURCE_DATE_EPOCH`` or the default)
     :param log: receives one line per step
     """
     try:
-        return _build(project_root, out_dir, layout, project, version, cache_dir, log)
+        return _build(project_root, out_dir, layout, project, version, cache_dir, reproducible, log)
     except OSError as error:
         where = f" {error.filename}" if error.filename else ""
         raise LockbundleError(
@@ -74,6 +79,7 @@ def _build(
     project: Project | None,
     version: str | None,
     cache_dir: Path | None,
+    reproducible: bool,
     log: Log,
 ) -> Path:
     project = project or read_project(project_root)
@@ -92,9 +98,33 @@ def _build(
             cache, Path(work), indexes_of(lock), require_hashes=config.require_hashes, log=log
         )
         wheels = fetcher.fetch(plan)
-        with replacing(final) as stage:
-            write_target(wheels, stage, compile_bytecode=config.compile_bytecode)
-    return final
+
+        def write_layout(directory: Path) -> None:
+            if config.layout == "wheelhouse":
+                write_wheelhouse(
+                    plan,
+                    wheels,
+                    directory,
+                    lock_sha256=hash_file(lock.path, "sha256"),
+                    binary_only=config.binary_only,
+                )
+            else:
+                write_target(wheels, directory, compile_bytecode=config.compile_bytecode)
+
+        if config.archive is None:
+            with replacing(final) as stage:
+                write_layout(stage)
+            return final
+        staged = Path(work) / "layout" / final.name
+        write_layout(staged)
+        log(f"Packing {final.name}.{config.archive}")
+        return write_archive(
+            staged,
+            final.with_name(f"{final.name}.{config.archive}"),
+            config.archive,
+            prefix=final.name,
+            epoch=archive_epoch(reproducible),
+        )
 
 
 def bundle_name(name: str, version: str, layout: str) -> str:

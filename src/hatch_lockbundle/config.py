@@ -12,7 +12,8 @@ from packaging.utils import canonicalize_name
 from .errors import ConfigurationError
 
 TABLE = "tool.lockbundle"
-LAYOUTS = ("target",)
+LAYOUTS = ("target", "wheelhouse")
+ARCHIVE_FORMATS = ("tar.gz", "zip")
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,10 @@ class BundleConfig:
     #: refuse remote artifacts that the lock records without a hash
     require_hashes: bool = True
     layout: str = "target"
+    #: wheelhouse: leave downloaded pure-Python wheels on their index
+    binary_only: bool = False
+    #: pack the bundle into one ``tar.gz`` or ``zip`` file instead of a directory
+    archive: str | None = None
 
 
 def load_and_validate_config(raw: Any, project_root: Path, layout: str = "target") -> BundleConfig:
@@ -53,6 +58,14 @@ def load_and_validate_config(raw: Any, project_root: Path, layout: str = "target
     groups = fields.names("groups")
     compile_bytecode = fields.boolean("compile-bytecode", default=False)
     require_hashes = fields.boolean("require-hashes", default=True)
+    binary_only = fields.boolean("binary-only", default=False)
+    archive = fields.string("archive")
+    if archive is not None and archive not in ARCHIVE_FORMATS:
+        errors.append(
+            f"Field `{TABLE}.archive` must be one of "
+            + ", ".join(f'"{fmt}"' for fmt in ARCHIVE_FORMATS)
+            + f", not {archive!r}"
+        )
     for key in raw:
         if key not in fields.known:
             errors.append(
@@ -74,6 +87,8 @@ def load_and_validate_config(raw: Any, project_root: Path, layout: str = "target
         compile_bytecode=compile_bytecode,
         require_hashes=require_hashes,
         layout=layout,
+        binary_only=binary_only,
+        archive=archive,
     )
 
 

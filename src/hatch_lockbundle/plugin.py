@@ -53,6 +53,7 @@ class LockbundleBuilder(BuilderInterface):  # type: ignore[type-arg]
                     layout=layout,
                     project=project,
                     version=self.metadata.version,
+                    reproducible=self.config.reproducible,
                     log=self.app.display_info,
                 )
             except LockbundleError as error:

@@ -6,8 +6,8 @@ Pure: no network and no disk access; everything comes from the :class:`~.lock.Lo
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
@@ -82,6 +82,9 @@ class Plan:
     packages: tuple[PlannedPackage, ...]
     extras: tuple[NormalizedName, ...]
     groups: tuple[NormalizedName, ...]
+    #: for the root and every package reached (virtual ones included), the names it depends on
+    #: in this install set: its dependencies, those of its activated extras and (root) groups
+    edges: Mapping[NormalizedName, tuple[NormalizedName, ...]] = field(default_factory=dict)
 
 
 def select(
@@ -124,7 +127,8 @@ def select(
         if package.source.kind != "virtual"
     ]
     planned.sort(key=lambda item: (item.name, item.version or ""))
-    return Plan(root, target, tuple(planned), root_extras, root_groups)
+    edges = {name: tuple(sorted(children)) for name, children in walk.edges.items()}
+    return Plan(root, target, tuple(planned), root_extras, root_groups, edges)
 
 
 def _check_requires_python(lock: Lock, target: Target) -> None:
@@ -227,6 +231,7 @@ class _Walk:
     order: list[LockedPackage]
     why: dict[LockedPackage, tuple[str, ...]]
     activated: frozenset[str]
+    edges: dict[NormalizedName, set[NormalizedName]]
 
 
 def _walk(
@@ -245,6 +250,7 @@ def _walk(
     found = {_encode("project", root.name)}
     found |= {_encode("group", root.name, group) for group in groups}
     queue: deque[tuple[LockedPackage, NormalizedName | None]] = deque()
+    children: dict[NormalizedName, set[NormalizedName]] = {root.name: set()}
 
     def visit(package: LockedPackage, extra: NormalizedName | None) -> None:
         if (package, extra) not in seen_extras:
@@ -256,6 +262,7 @@ def _walk(
             if edge.marker is not None and not evaluate(edge.marker, env, activated):
                 continue
             child = lock.resolve(edge, parent)
+            children.setdefault(parent.name, set()).add(child.name)
             if child not in why:
                 why[child] = (*why[parent], *([via] if via != parent.name else []), str(child.name))
                 order.append(child)
@@ -277,7 +284,7 @@ def _walk(
         else:
             edges = package.optional_dependencies.get(extra, ())
             follow(package, f"{package.name}[{extra}]", edges)
-    return _Walk(order, why, frozenset(found))
+    return _Walk(order, why, frozenset(found), children)
 
 
 def _encode(kind: str, package: str, name: str | None = None) -> str:

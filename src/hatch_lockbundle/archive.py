@@ -1,0 +1,127 @@
+"""Deterministic ``.tar.gz`` and ``.zip`` archives of a bundle directory.
+
+Same files, same bytes: entries sorted, one timestamp (``SOURCE_DATE_EPOCH``, else hatchling's
+default), modes normalised to 0o644 / 0o755, no owner names, ``create_system = 3`` in zips.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import stat
+import tarfile
+import tempfile
+import time
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from .errors import LockbundleError
+
+FORMATS = ("tar.gz", "zip")
+DEFAULT_EPOCH = 1580601600  # hatchling's reproducible default: 2020-02-02
+ZIP_EPOCH_MIN = 315532800  # 1980-01-01, the earliest time a zip entry can hold
+
+
+def archive_epoch(reproducible: bool = True) -> int:
+    """The timestamp every entry gets."""
+    if not reproducible:
+        return int(time.time())
+    value = os.environ.get("SOURCE_DATE_EPOCH")
+    if value is None:
+        return DEFAULT_EPOCH
+    try:
+        return int(value)
+    except ValueError:
+        raise LockbundleError(
+            f"SOURCE_DATE_EPOCH={value!r} is not a whole number of seconds"
+        ) from None
+
+
+def write_archive(directory: Path, destination: Path, fmt: str, prefix: str, epoch: int) -> Path:
+    """Pack ``directory`` into ``destination`` with every entry under ``prefix/``.
+
+    The file is written beside ``destination`` and renamed into place when complete.
+    """
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(
+        prefix=f".{destination.name}.", suffix=".tmp", dir=destination.parent
+    )
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            if fmt == "tar.gz":
+                _write_tar(directory, raw, prefix, epoch)
+            elif fmt == "zip":
+                _write_zip(directory, raw, prefix, epoch)
+            else:
+                raise LockbundleError(f"unknown archive format {fmt!r}: use one of {FORMATS}")
+        os.replace(temporary, destination)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return destination
+
+
+def _entries(directory: Path) -> Iterator[tuple[str, Path]]:
+    """Every directory and file below ``directory``, sorted, as (posix relative path, path)."""
+    found = []
+    for root, dirs, files in os.walk(directory):
+        for name in dirs + files:
+            path = Path(root) / name
+            found.append((path.relative_to(directory).as_posix(), path))
+    yield from sorted(found)
+
+
+def _mode(path: Path) -> int:
+    if path.is_dir() or os.access(path, os.X_OK):
+        return 0o755
+    return 0o644
+
+
+def _write_tar(directory: Path, raw: BinaryIO, prefix: str, epoch: int) -> None:
+    with (
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=epoch) as compressed,
+        tarfile.open(fileobj=compressed, mode="w", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        tar.addfile(_tar_info(f"{prefix}", tarfile.DIRTYPE, 0o755, epoch))
+        for relative, path in _entries(directory):
+            name = f"{prefix}/{relative}"
+            if path.is_symlink():
+                raise LockbundleError(f"refusing to archive symlink {path}")
+            if path.is_dir():
+                tar.addfile(_tar_info(name, tarfile.DIRTYPE, 0o755, epoch))
+                continue
+            info = _tar_info(name, tarfile.REGTYPE, _mode(path), epoch)
+            info.size = path.stat().st_size
+            with path.open("rb") as content:
+                tar.addfile(info, content)
+
+
+def _tar_info(name: str, kind: bytes, mode: int, epoch: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.mode = mode
+    info.mtime = epoch
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
+
+
+def _write_zip(directory: Path, raw: BinaryIO, prefix: str, epoch: int) -> None:
+    stamp = time.gmtime(max(epoch, ZIP_EPOCH_MIN))[:6]
+    with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for relative, path in _entries(directory):
+            if path.is_symlink():
+                raise LockbundleError(f"refusing to archive symlink {path}")
+            is_dir = path.is_dir()
+            info = zipfile.ZipInfo(f"{prefix}/{relative}" + ("/" if is_dir else ""), stamp)
+            info.create_system = 3
+            kind = stat.S_IFDIR if is_dir else stat.S_IFREG
+            info.external_attr = (kind | _mode(path)) << 16
+            if is_dir:
+                info.external_attr |= 0x10  # MS-DOS directory flag
+                archive.writestr(info, b"")
+            else:
+                info.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(info, path.read_bytes())
