@@ -27,6 +27,8 @@ def test_every_option_is_read(tmp_path: Path) -> None:
             "groups": ["prod"],
             "compile-bytecode": True,
             "require-hashes": False,
+            "binary-only": True,
+            "archive": "zip",
         },
         tmp_path / "project",
     )
@@ -37,6 +39,8 @@ def test_every_option_is_read(tmp_path: Path) -> None:
     assert config.groups == ("prod",)
     assert config.compile_bytecode is True
     assert config.require_hashes is False
+    assert config.binary_only is True
+    assert config.archive == "zip"
 
 
 def test_extras_may_be_all(tmp_path: Path) -> None:
@@ -61,8 +65,8 @@ def test_every_error_is_collected_and_names_its_field(tmp_path: Path) -> None:
         'Field `tool.lockbundle.extras` must be an array of strings or the string "all"',
         "Entry #2 of field `tool.lockbundle.groups` must be a non-empty string",
         "Field `tool.lockbundle.compile-bytecode` must be a boolean",
-        "Unknown field `tool.lockbundle.colour`; known fields are: compile-bytecode, extras, "
-        "groups, lock, package, require-hashes",
+        "Unknown field `tool.lockbundle.colour`; known fields are: archive, binary-only, "
+        "compile-bytecode, extras, groups, lock, package, require-hashes",
     ]
     assert str(caught.value).startswith(
         f"Invalid configuration in {tmp_path / 'pyproject.toml'}:\n  - Field"
@@ -72,6 +76,11 @@ def test_every_error_is_collected_and_names_its_field(tmp_path: Path) -> None:
 def test_table_of_wrong_type_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match=r"Field `tool.lockbundle` must be a table"):
         load_and_validate_config(["x"], tmp_path)
+
+
+def test_archive_format_must_be_known(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match=r'Field `tool.lockbundle.archive` must be one of "tar.gz", "zip", not \'rar\''):
+        load_and_validate_config({"archive": "rar"}, tmp_path)
 
 
 def test_unknown_layout_is_an_error(tmp_path: Path) -> None:
