@@ -74,7 +74,7 @@ def _entries(directory: Path) -> Iterator[tuple[str, Path]]:
 
 
 def _mode(path: Path) -> int:
-    if path.is_dir() or os.access(path, os.X_OK):
+    if path.is_dir() or path.stat().st_mode & 0o111:
         return 0o755
     return 0o644
 
