@@ -1,0 +1,117 @@
+"""The wheelhouse's rewritten locks, read back: pruned, local, hashed, narrowed to the target."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from packaging.markers import default_environment
+from packaging.tags import sys_tags
+
+from hatch_lockbundle._compat import tomllib
+from hatch_lockbundle.fetch import FetchedWheel
+from hatch_lockbundle.layouts.wheelhouse import write_wheelhouse
+from hatch_lockbundle.lock import read_lock
+from hatch_lockbundle.select import Plan, select
+from hatch_lockbundle.target import Target
+from test_layout_target import make_wheel
+
+WORKSPACE = Path(__file__).parent.parent / "fixtures" / "locks" / "workspace"
+LINUX = Target(
+    environment={**default_environment(), "sys_platform": "linux", "platform_machine": "x86_64"},
+    tags=tuple(sys_tags()),
+    python_version="3.11",
+)
+
+
+def wheelhouse(tmp_path: Path, binary_only: bool = False) -> tuple[Plan, Path]:
+    plan = select(read_lock(WORKSPACE / "uv.lock"), LINUX, "api", ["socks"], ["dev"])
+    wheels = []
+    for planned in plan.packages:
+        made = make_wheel(tmp_path, planned.name.replace("-", "_"), str(planned.version), {})
+        origin = "built from source tree" if planned.artifact.kind == "tree" else "downloaded"
+        wheels.append(FetchedWheel(planned, made, origin))
+    out = tmp_path / "house"
+    write_wheelhouse(plan, wheels, out, lock_sha256="ab" * 32, binary_only=binary_only)
+    return plan, out
+
+
+def test_the_rewritten_lock_holds_exactly_the_selected_packages(tmp_path: Path) -> None:
+    plan, out = wheelhouse(tmp_path)
+    lock = read_lock(out / "uv.lock")
+
+    assert {p.name for p in lock.packages} == {p.name for p in plan.packages} | {"api-wheelhouse"}
+    assert "worker" not in {p.name for p in lock.packages}
+    selected = {p.name for p in lock.packages}
+    for package in lock.packages:
+        assert {edge.name for edge in package.dependencies} <= selected
+        assert not package.optional_dependencies and not package.dependency_groups
+        assert package.sdist is None
+
+
+def test_members_are_path_wheels_and_the_rest_come_from_wheels_dir(tmp_path: Path) -> None:
+    _, out = wheelhouse(tmp_path)
+    packages = {p.name: p for p in read_lock(out / "uv.lock").packages}
+
+    assert packages["shared"].source.kind == "path"
+    assert packages["shared"].source.location.startswith("wheels/shared-0.3.0-")
+    assert (packages["idna"].source.kind, packages["idna"].source.location) == (
+        "registry",
+        "wheels",
+    )
+    for name, package in packages.items():
+        for wheel in package.wheels:
+            assert wheel.url is None
+            file = out / "wheels" / wheel.filename
+            assert wheel.hash is not None, name
+            assert wheel.hash.value == hashlib.sha256(file.read_bytes()).hexdigest()
+
+
+def test_the_lock_is_narrowed_to_the_target_python_and_platform(tmp_path: Path) -> None:
+    _, out = wheelhouse(tmp_path)
+    document = tomllib.loads((out / "uv.lock").read_text())
+    project = tomllib.loads((out / "pyproject.toml").read_text())
+
+    assert document["requires-python"] == "==3.11.*"
+    assert document["supported-markers"] == [
+        "platform_machine == 'x86_64' and sys_platform == 'linux'"
+    ]
+    assert project["tool"]["uv"]["environments"] == document["supported-markers"]
+    assert project["project"]["dependencies"] == ["api"]
+
+
+def test_requirements_and_pylock_list_every_wheel_with_its_hash(tmp_path: Path) -> None:
+    plan, out = wheelhouse(tmp_path)
+    requirements = (out / "requirements.txt").read_text()
+    pylock = tomllib.loads((out / "pylock.toml").read_text())
+
+    assert "--no-index\n--find-links wheels\n" in requirements
+    assert {p["name"] for p in pylock["packages"]} == {p.name for p in plan.packages}
+    for package in pylock["packages"]:
+        (wheel,) = package["wheels"]
+        data = (out / wheel["path"]).read_bytes()
+        assert wheel["hashes"]["sha256"] == hashlib.sha256(data).hexdigest()
+        assert wheel["size"] == len(data)
+        assert (
+            f"{package['name']}=={package['version']} \\\n    --hash=sha256:{wheel['hashes']['sha256']}"
+            in requirements
+        )
+
+
+def test_binary_only_leaves_downloaded_pure_wheels_on_their_index(tmp_path: Path) -> None:
+    _, out = wheelhouse(tmp_path, binary_only=True)
+    packages = {p.name: p for p in read_lock(out / "uv.lock").packages}
+    manifest = json.loads((out / "lockbundle.json").read_text())
+
+    assert sorted(p.name for p in (out / "wheels").iterdir()) == [
+        "api-1.0.0-py3-none-any.whl",
+        "shared-0.3.0-py3-none-any.whl",
+    ]
+    assert packages["idna"].source.location == "https://pypi.org/simple"
+    assert packages["idna"].wheels[0].url is not None
+    assert (
+        "--index-url https://pypi.org/simple\n--find-links wheels\n"
+        in (out / "requirements.txt").read_text()
+    )
+    assert {w["name"]: w["file"] for w in manifest["wheels"]}["idna"] is None
