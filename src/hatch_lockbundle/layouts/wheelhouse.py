@@ -378,7 +378,7 @@ Copy the whole directory to the server, then use one of:
 ## uv (a virtual environment in this directory, `.venv/`)
 
 ```console
-cd {plan.root.name}-wheelhouse        # this directory
+cd /path/to/this/directory
 uv sync --frozen{offline}
 ```
 
