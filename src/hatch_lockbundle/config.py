@@ -9,11 +9,11 @@ from typing import Any, Literal
 
 from packaging.utils import canonicalize_name
 
+from .archive import FORMATS as ARCHIVE_FORMATS
 from .errors import ConfigurationError
 
 TABLE = "tool.lockbundle"
 LAYOUTS = ("target", "wheelhouse")
-ARCHIVE_FORMATS = ("tar.gz", "zip")
 
 
 @dataclass(frozen=True)

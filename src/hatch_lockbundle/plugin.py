@@ -10,6 +10,7 @@ from typing import Any
 from hatchling.builders.plugin.interface import BuilderInterface
 from packaging.utils import canonicalize_name
 
+from .archive import FORMATS as ARCHIVE_FORMATS
 from .bundle import build_bundle, bundle_name
 from .config import LAYOUTS
 from .errors import LockbundleError
@@ -37,10 +38,9 @@ class LockbundleBuilder(BuilderInterface):  # type: ignore[type-arg]
         for layout in versions or LAYOUTS:
             for root in roots:
                 pattern = bundle_name(canonicalize_name(root), "*", layout)
-                for path in [
-                    *Path(directory).glob(pattern),
-                    *Path(directory).glob(f".{pattern}.*"),
-                ]:
+                # the bundle, its archives, and leftovers of interrupted builds (.NAME.xxxx.tmp)
+                globs = [pattern, *(f"{pattern}.{fmt}" for fmt in ARCHIVE_FORMATS), f".{pattern}.*"]
+                for path in [match for glob in globs for match in Path(directory).glob(glob)]:
                     _remove(path)
 
     def _builder_for(self, layout: str) -> Callable[..., str]:
