@@ -66,7 +66,8 @@ def test_every_error_is_collected_and_names_its_field(tmp_path: Path) -> None:
         "Entry #2 of field `tool.lockbundle.groups` must be a non-empty string",
         "Field `tool.lockbundle.compile-bytecode` must be a boolean",
         "Unknown field `tool.lockbundle.colour`; known fields are: archive, binary-only, "
-        "compile-bytecode, extras, groups, lock, package, require-hashes",
+        "bundles, compile-bytecode, extras, groups, implementation, lock, package, platforms, "
+        "python, require-hashes",
     ]
     assert str(caught.value).startswith(
         f"Invalid configuration in {tmp_path / 'pyproject.toml'}:\n  - Field"
@@ -79,10 +80,115 @@ def test_table_of_wrong_type_is_an_error(tmp_path: Path) -> None:
 
 
 def test_archive_format_must_be_known(tmp_path: Path) -> None:
-    with pytest.raises(ConfigurationError, match=r'Field `tool.lockbundle.archive` must be one of "tar.gz", "zip", not \'rar\''):
+    with pytest.raises(
+        ConfigurationError,
+        match=r'Field `tool.lockbundle.archive` must be one of "tar.gz", "zip", not \'rar\'',
+    ):
         load_and_validate_config({"archive": "rar"}, tmp_path)
 
 
-def test_unknown_layout_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigurationError, match=r"Unknown layout `zipapp`"):
-        load_and_validate_config({}, tmp_path, layout="zipapp")
+def test_an_unknown_bundle_lists_the_layouts_and_bundles(tmp_path: Path) -> None:
+    raw = {"bundles": {"lambda-arm64": {"platforms": ["linux-aarch64"]}}}
+
+    with pytest.raises(
+        ConfigurationError,
+        match=r"Unknown bundle `zipapp`: use one of target, wheelhouse, lambda-arm64",
+    ):
+        load_and_validate_config(raw, tmp_path, "zipapp")
+
+
+def test_platform_aliases_and_tags_are_resolved(tmp_path: Path) -> None:
+    config = load_and_validate_config(
+        {"python": "3.12", "platforms": ["linux-aarch64", "musllinux_1_2_x86_64", "macos-arm64"]},
+        tmp_path,
+        "wheelhouse",
+    )
+
+    assert config.platforms == (
+        "manylinux_2_28_aarch64",
+        "musllinux_1_2_x86_64",
+        "macosx_13_0_arm64",
+    )
+    assert config.python == "3.12"
+
+
+def test_an_unknown_platform_is_named_with_its_position(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_and_validate_config({"platforms": ["win_amd64", "linux_x86"]}, tmp_path, "wheelhouse")
+
+    assert caught.value.errors[0].startswith(
+        "Platform #2 of field `tool.lockbundle.platforms` is not a known platform tag: `linux_x86`"
+    )
+
+
+def test_python_and_implementation_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_and_validate_config({"python": "twelve", "implementation": "pypy"}, tmp_path)
+
+    assert caught.value.errors == [
+        'Field `tool.lockbundle.python` must be a Python version like "3.12" or "3.12.4"',
+        "Field `tool.lockbundle.implementation` must be `cpython`: only CPython targets are "
+        "supported, not 'pypy'",
+    ]
+
+
+def test_bytecode_for_another_python_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(
+        ConfigurationError,
+        match=r"compile-bytecode` needs the target Python \(3.9\) to be the one running the build",
+    ):
+        load_and_validate_config({"python": "3.9", "compile-bytecode": True}, tmp_path)
+
+
+def test_a_target_bundle_takes_one_platform(tmp_path: Path) -> None:
+    raw = {"platforms": ["linux-x86_64", "linux-aarch64"]}
+
+    with pytest.raises(
+        ConfigurationError, match=r"lists 2 platforms, but a target bundle is for one platform"
+    ):
+        load_and_validate_config(raw, tmp_path, "target")
+    assert load_and_validate_config(raw, tmp_path, "wheelhouse").platforms == (
+        "manylinux_2_28_x86_64",
+        "manylinux_2_28_aarch64",
+    )
+
+
+def test_named_bundles_inherit_and_override_the_top_level(tmp_path: Path) -> None:
+    raw = {
+        "python": "3.12",
+        "extras": ["fast"],
+        "bundles": {
+            "lambda-arm64": {"platforms": ["linux-aarch64"], "archive": "zip"},
+            "offline": {"layout": "wheelhouse", "python": "3.13", "extras": []},
+        },
+    }
+
+    arm = load_and_validate_config(raw, tmp_path, "lambda-arm64")
+    offline = load_and_validate_config(raw, tmp_path, "offline")
+    plain = load_and_validate_config(raw, tmp_path, "target")
+
+    assert (arm.layout, arm.variant, arm.python, arm.extras, arm.archive) == (
+        "target",
+        "lambda-arm64",
+        "3.12",
+        ("fast",),
+        "zip",
+    )
+    assert arm.platforms == ("manylinux_2_28_aarch64",)
+    assert (offline.layout, offline.python, offline.extras) == ("wheelhouse", "3.13", ())
+    assert (plain.platforms, plain.archive, plain.variant) == ((), None, "target")
+
+
+def test_errors_in_every_bundle_are_reported_with_their_table(tmp_path: Path) -> None:
+    raw = {"bundles": {"a": {"layout": "zipapp"}, "target": {}, "b": {"colour": 1}}}
+
+    with pytest.raises(ConfigurationError) as caught:
+        load_and_validate_config(raw, tmp_path, "wheelhouse")
+
+    assert caught.value.errors[0] == (
+        'Field `tool.lockbundle.bundles.a.layout` must be one of "target", "wheelhouse", not \'zipapp\''
+    )
+    assert caught.value.errors[1].startswith(
+        "Bundle name `target` in `tool.lockbundle.bundles` must be"
+    )
+    assert caught.value.errors[2].startswith("Unknown field `tool.lockbundle.bundles.b.colour`")

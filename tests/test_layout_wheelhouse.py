@@ -33,7 +33,7 @@ def wheelhouse(tmp_path: Path, binary_only: bool = False) -> tuple[Plan, Path]:
         origin = "built from source tree" if planned.artifact.kind == "tree" else "downloaded"
         wheels.append(FetchedWheel(planned, made, origin))
     out = tmp_path / "house"
-    write_wheelhouse(plan, wheels, out, lock_sha256="ab" * 32, binary_only=binary_only)
+    write_wheelhouse([plan], [wheels], out, lock_sha256="ab" * 32, binary_only=binary_only)
     return plan, out
 
 

@@ -31,15 +31,14 @@ def _silent(message: str) -> None:
     pass
 
 
-def plan_bundle(
-    project: Project, config: BundleConfig, target: Target | None = None
-) -> tuple[Lock, Plan]:
-    """Read the lock and select the install set, without fetching anything."""
+def plan_bundle(project: Project, config: BundleConfig) -> tuple[Lock, list[Plan]]:
+    """Read the lock and select the install set for each target, without fetching anything."""
     lock = _lock_for(project, config)
     root = config.package or project.name
     if root is None:
         raise _no_name(project)
-    return lock, select(lock, target or Target.current(), root, config.extras, config.groups)
+    targets = [Target.for_(config.python, platform) for platform in config.platforms or [None]]
+    return lock, [select(lock, target, root, config.extras, config.groups) for target in targets]
 
 
 def build_bundle(
@@ -55,6 +54,7 @@ def build_bundle(
 ) -> Path:
     """Build the bundle of the project at ``project_root`` into ``out_dir``; return its path.
 
+    :param layout: a layout (``target``, ``wheelhouse``) or the name of a configured bundle
     :param project: the project as already read (the hatch plugin passes hatch's view of it)
     :param version: the project's version when it is dynamic (hatch computes it)
     :param cache_dir: the cache to use instead of ``LOCKBUNDLE_CACHE_DIR`` / the user cache
@@ -84,32 +84,33 @@ def _build(
 ) -> Path:
     project = project or read_project(project_root)
     config = load_and_validate_config(project.settings, project.root, layout)
-    lock, plan = plan_bundle(project, config)
-    lock_version = plan.root.version
-    bundle_version = lock_version or version or project.version or "0"
-    final = out_dir / bundle_name(str(plan.root.name), bundle_version, config.layout)
-    log(
-        f"Bundling {plan.root.label} for {plan.target.describe()}: "
-        f"{len(plan.packages)} distributions"
-    )
+    lock, plans = plan_bundle(project, config)
+    root = plans[0].root
+    bundle_version = root.version or version or project.version or "0"
+    final = out_dir / bundle_name(str(root.name), bundle_version, config.variant)
+    for plan in plans:
+        log(
+            f"Bundling {root.label} for {plan.target.describe()}: "
+            f"{len(plan.packages)} distributions"
+        )
     cache = Cache(cache_dir or default_cache_dir())
     with tempfile.TemporaryDirectory(prefix="lockbundle-") as work:
         fetcher = Fetcher(
             cache, Path(work), indexes_of(lock), require_hashes=config.require_hashes, log=log
         )
-        wheels = fetcher.fetch(plan)
+        wheels = fetcher.fetch(plans)
 
         def write_layout(directory: Path) -> None:
             if config.layout == "wheelhouse":
                 write_wheelhouse(
-                    plan,
+                    plans,
                     wheels,
                     directory,
                     lock_sha256=hash_file(lock.path, "sha256"),
                     binary_only=config.binary_only,
                 )
             else:
-                write_target(wheels, directory, compile_bytecode=config.compile_bytecode)
+                write_target(wheels[0], directory, compile_bytecode=config.compile_bytecode)
 
         if config.archive is None:
             with replacing(final) as stage:
@@ -127,9 +128,9 @@ def _build(
         )
 
 
-def bundle_name(name: str, version: str, layout: str) -> str:
-    """``<name>-<version>-<layout>``, the name written the way wheel file names write it."""
-    return f"{name.replace('-', '_')}-{version}-{layout}"
+def bundle_name(name: str, version: str, variant: str) -> str:
+    """``<name>-<version>-<layout or bundle>``, the name written as in wheel file names."""
+    return f"{name.replace('-', '_')}-{version}-{variant}"
 
 
 @contextmanager

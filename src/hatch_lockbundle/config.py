@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,9 +13,13 @@ from packaging.utils import canonicalize_name
 
 from .archive import FORMATS as ARCHIVE_FORMATS
 from .errors import ConfigurationError
+from .target import PLATFORM_ALIASES, UnknownPlatformError, resolve_platform
 
 TABLE = "tool.lockbundle"
 LAYOUTS = ("target", "wheelhouse")
+IMPLEMENTATIONS = {"cpython": "cpython", "cp": "cpython"}
+_PYTHON = re.compile(r"3\.\d+(\.\d+)?")
+_BUNDLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 @dataclass(frozen=True)
@@ -32,15 +38,29 @@ class BundleConfig:
     binary_only: bool = False
     #: pack the bundle into one ``tar.gz`` or ``zip`` file instead of a directory
     archive: str | None = None
+    #: the target Python, "3.12" or "3.12.4"; None: the running interpreter
+    python: str | None = None
+    implementation: str = "cpython"
+    #: platform tags (aliases resolved); empty: this machine
+    platforms: tuple[str, ...] = ()
+    #: the name in the artifact: the layout, or the named bundle
+    variant: str = "target"
 
 
-def load_and_validate_config(raw: Any, project_root: Path, layout: str = "target") -> BundleConfig:
-    """Turn the raw ``[tool.lockbundle]`` table into a :class:`BundleConfig`.
+def bundle_names(raw: Any) -> list[str]:
+    """The names of ``[tool.lockbundle.bundles.*]`` (without validating anything else)."""
+    bundles = raw.get("bundles") if isinstance(raw, Mapping) else None
+    return [str(name) for name in bundles] if isinstance(bundles, Mapping) else []
+
+
+def load_and_validate_config(raw: Any, project_root: Path, version: str = "target") -> BundleConfig:
+    """Turn the raw ``[tool.lockbundle]`` table into the :class:`BundleConfig` of one bundle.
 
     :param raw: the decoded table (or None when the project has no such table)
     :param project_root: the directory of the project's ``pyproject.toml``
-    :param layout: the layout asked for on the command line (``hatch build -t lockbundle:LAYOUT``)
-    :raises ConfigurationError: listing every problem found
+    :param version: a layout, or the name of a ``[tool.lockbundle.bundles.NAME]`` table
+        (as in ``hatch build -t lockbundle:VERSION``)
+    :raises ConfigurationError: listing every problem found, in every table
     """
     errors: list[str] = []
     source = str(project_root / "pyproject.toml")
@@ -49,54 +69,112 @@ def load_and_validate_config(raw: Any, project_root: Path, layout: str = "target
     if not isinstance(raw, Mapping):
         raise ConfigurationError([f"Field `{TABLE}` must be a table"], source)
 
-    fields = _Fields(raw, errors)
-    lock_text = fields.string("lock")
-    package = fields.string("package")
-    if package is not None and not package.strip():
-        errors.append(f"Field `{TABLE}.package` must not be empty")
-    extras = fields.names_or_all("extras")
-    groups = fields.names("groups")
-    compile_bytecode = fields.boolean("compile-bytecode", default=False)
-    require_hashes = fields.boolean("require-hashes", default=True)
-    binary_only = fields.boolean("binary-only", default=False)
-    archive = fields.string("archive")
-    if archive is not None and archive not in ARCHIVE_FORMATS:
-        errors.append(
-            f"Field `{TABLE}.archive` must be one of "
-            + ", ".join(f'"{fmt}"' for fmt in ARCHIVE_FORMATS)
-            + f", not {archive!r}"
-        )
-    for key in raw:
-        if key not in fields.known:
+    top = _read_table(raw, TABLE, project_root, errors, allow_layout=False)
+    bundles: dict[str, dict[str, Any]] = {}
+    raw_bundles = raw.get("bundles", {})
+    if not isinstance(raw_bundles, Mapping):
+        errors.append(f"Field `{TABLE}.bundles` must be a table of tables")
+        raw_bundles = {}
+    for name, table in raw_bundles.items():
+        label = f"{TABLE}.bundles.{name}"
+        if not _BUNDLE_NAME.fullmatch(name) or name in LAYOUTS:
             errors.append(
-                f"Unknown field `{TABLE}.{key}`; known fields are: "
-                f"{', '.join(sorted(fields.known))}"
+                f"Bundle name `{name}` in `{TABLE}.bundles` must be letters, digits, `.`, `_` "
+                f"and `-`, and not a layout name ({', '.join(LAYOUTS)})"
             )
-    if layout not in LAYOUTS:
+        if not isinstance(table, Mapping):
+            errors.append(f"Field `{label}` must be a table")
+            continue
+        bundles[name] = _read_table(table, label, project_root, errors, allow_layout=True)
+
+    settings = dict(top)
+    where = dict.fromkeys(top, TABLE)
+    if version in LAYOUTS:
+        settings["layout"] = version
+    elif version in bundles:
+        settings.update(bundles[version])
+        where.update(dict.fromkeys(bundles[version], f"{TABLE}.bundles.{version}"))
+    else:
+        known = [*LAYOUTS, *bundles]
         errors.append(
-            f"Unknown layout `{layout}`: use one of {', '.join(LAYOUTS)} "
-            "(as in `hatch build -t lockbundle:target`)"
+            f"Unknown bundle `{version}`: use one of {', '.join(known)} (as in "
+            f"`hatch build -t lockbundle:{known[-1]}`), or define `[{TABLE}.bundles.{version}]`"
         )
     if errors:
         raise ConfigurationError(errors, source)
-    return BundleConfig(
-        lock=(project_root / lock_text).resolve() if lock_text else None,
-        package=package,
-        extras=extras,
-        groups=groups,
-        compile_bytecode=compile_bytecode,
-        require_hashes=require_hashes,
-        layout=layout,
-        binary_only=binary_only,
-        archive=archive,
-    )
+    config = BundleConfig(variant=version, **settings)
+    _check_combination(config, where, errors)
+    if errors:
+        raise ConfigurationError(errors, source)
+    return config
+
+
+def _check_combination(config: BundleConfig, where: Mapping[str, str], errors: list[str]) -> None:
+    running = f"{sys.version_info.major}.{sys.version_info.minor}"
+    target_python = ".".join((config.python or running).split(".")[:2])
+    if config.compile_bytecode and config.layout == "target" and target_python != running:
+        errors.append(
+            f"Field `{where.get('compile_bytecode', TABLE)}.compile-bytecode` needs the target "
+            f"Python ({target_python}) to be the one running the build ({running}): bytecode is "
+            f"specific to a Python version. Build with Python {target_python}, or turn it off"
+        )
+    if config.layout == "target" and len(config.platforms) > 1:
+        errors.append(
+            f"Field `{where.get('platforms', TABLE)}.platforms` lists {len(config.platforms)} "
+            "platforms, but a target bundle is for one platform: make one named bundle per "
+            "platform, or use the wheelhouse layout"
+        )
+
+
+def _read_table(
+    raw: Mapping[str, Any], label: str, root: Path, errors: list[str], *, allow_layout: bool
+) -> dict[str, Any]:
+    """The options set in one table, as :class:`BundleConfig` keyword arguments."""
+    fields_ = _Fields(raw, label, errors)
+    values: dict[str, Any] = {
+        "lock": fields_.string("lock"),
+        "package": fields_.string("package"),
+        "extras": fields_.names_or_all("extras"),
+        "groups": fields_.names("groups"),
+        "compile_bytecode": fields_.boolean("compile-bytecode"),
+        "require_hashes": fields_.boolean("require-hashes"),
+        "binary_only": fields_.boolean("binary-only"),
+        "archive": fields_.choice("archive", ARCHIVE_FORMATS),
+        "python": fields_.string("python"),
+        "implementation": fields_.string("implementation"),
+        "platforms": fields_.platforms("platforms"),
+    }
+    if allow_layout:
+        values["layout"] = fields_.choice("layout", LAYOUTS)
+    fields_.known.add("bundles")
+    for key in raw:
+        if key not in fields_.known:
+            known = sorted(fields_.known - ({"bundles"} if allow_layout else set()))
+            errors.append(f"Unknown field `{label}.{key}`; known fields are: {', '.join(known)}")
+    if values["package"] is not None and not values["package"].strip():
+        errors.append(f"Field `{label}.package` must not be empty")
+    if values["lock"] is not None:
+        values["lock"] = (root / values["lock"]).resolve()
+    python = values["python"]
+    if python is not None and not _PYTHON.fullmatch(python):
+        errors.append(f'Field `{label}.python` must be a Python version like "3.12" or "3.12.4"')
+    implementation = values["implementation"]
+    if implementation is not None:
+        if implementation.lower() not in IMPLEMENTATIONS:
+            errors.append(
+                f"Field `{label}.implementation` must be `cpython`: only CPython targets are "
+                f"supported, not {implementation!r}"
+            )
+        values["implementation"] = IMPLEMENTATIONS.get(implementation.lower(), implementation)
+    return {key: value for key, value in values.items() if value is not None}
 
 
 class _Fields:
     """Reads one field at a time, recording type errors in the hatchling wording."""
 
-    def __init__(self, raw: Mapping[str, Any], errors: list[str]) -> None:
+    def __init__(self, raw: Mapping[str, Any], label: str, errors: list[str]) -> None:
         self.raw = raw
+        self.label = label
         self.errors = errors
         self.known: set[str] = set()
 
@@ -107,44 +185,75 @@ class _Fields:
     def string(self, key: str) -> str | None:
         value = self._get(key)
         if value is not None and not isinstance(value, str):
-            self.errors.append(f"Field `{TABLE}.{key}` must be a string")
+            self.errors.append(f"Field `{self.label}.{key}` must be a string")
             return None
         return value
 
-    def boolean(self, key: str, default: bool) -> bool:
-        value = self._get(key)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            self.errors.append(f"Field `{TABLE}.{key}` must be a boolean")
-            return default
+    def choice(self, key: str, choices: tuple[str, ...]) -> str | None:
+        value = self.string(key)
+        if value is not None and value not in choices:
+            listing = ", ".join(f'"{choice}"' for choice in choices)
+            self.errors.append(
+                f"Field `{self.label}.{key}` must be one of {listing}, not {value!r}"
+            )
+            return None
         return value
 
-    def names(self, key: str) -> tuple[str, ...]:
+    def boolean(self, key: str) -> bool | None:
+        value = self._get(key)
+        if value is not None and not isinstance(value, bool):
+            self.errors.append(f"Field `{self.label}.{key}` must be a boolean")
+            return None
+        return value
+
+    def strings(self, key: str) -> list[str] | None:
         value = self._get(key)
         if value is None:
-            return ()
+            return None
         if not isinstance(value, list):
-            self.errors.append(f"Field `{TABLE}.{key}` must be an array of strings")
-            return ()
-        names = []
+            self.errors.append(f"Field `{self.label}.{key}` must be an array of strings")
+            return None
+        items = []
         for index, item in enumerate(value, 1):
             if not isinstance(item, str) or not item.strip():
                 self.errors.append(
-                    f"Entry #{index} of field `{TABLE}.{key}` must be a non-empty string"
+                    f"Entry #{index} of field `{self.label}.{key}` must be a non-empty string"
                 )
             else:
-                names.append(str(canonicalize_name(item)))
-        return tuple(dict.fromkeys(names))
+                items.append(item)
+        return items
 
-    def names_or_all(self, key: str) -> tuple[str, ...] | Literal["all"]:
+    def names(self, key: str) -> tuple[str, ...] | None:
+        items = self.strings(key)
+        if items is None:
+            return None
+        return tuple(dict.fromkeys(str(canonicalize_name(item)) for item in items))
+
+    def names_or_all(self, key: str) -> tuple[str, ...] | Literal["all"] | None:
         value = self.raw.get(key)
         if isinstance(value, str):
             self.known.add(key)
             if value == "all":
                 return "all"
             self.errors.append(
-                f'Field `{TABLE}.{key}` must be an array of strings or the string "all"'
+                f'Field `{self.label}.{key}` must be an array of strings or the string "all"'
             )
-            return ()
+            return None
         return self.names(key)
+
+    def platforms(self, key: str) -> tuple[str, ...] | None:
+        items = self.strings(key)
+        if items is None:
+            return None
+        resolved = []
+        for index, item in enumerate(items, 1):
+            try:
+                resolved.append(resolve_platform(item))
+            except UnknownPlatformError:
+                self.errors.append(
+                    f"Platform #{index} of field `{self.label}.{key}` is not a known platform "
+                    f"tag: `{item}` (use a wheel platform tag such as `manylinux_2_28_x86_64`, "
+                    f"`musllinux_1_2_aarch64`, `macosx_14_0_arm64`, `win_amd64`, or one of: "
+                    f"{', '.join(PLATFORM_ALIASES)})"
+                )
+        return tuple(dict.fromkeys(resolved))

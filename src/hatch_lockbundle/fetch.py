@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +20,7 @@ from .build import BuildError, PackageIndexes, WheelBuilder
 from .cache import Cache, publish
 from .errors import LockbundleError
 from .http import Downloader, hash_file, redact
-from .lock import Hash, Lock
+from .lock import Hash, Lock, LockedPackage
 from .select import Artifact, Plan, PlannedPackage
 
 DOWNLOAD_WORKERS = 8
@@ -75,12 +75,20 @@ class Fetcher:
         # wheels built here are cached per interpreter and platform
         self.build_key = str(next(iter(sys_tags())))
 
-    def fetch(self, plan: Plan) -> list[FetchedWheel]:
-        for planned in plan.packages:
+    def fetch(self, plans: Sequence[Plan]) -> list[list[FetchedWheel]]:
+        """The wheel of every package of every plan, aligned with each ``plan.packages``.
+
+        Work shared by several plans (one target per platform) is done once.
+        """
+        unique: dict[tuple[LockedPackage, Artifact], PlannedPackage] = {}
+        for plan in plans:
+            for planned in plan.packages:
+                unique.setdefault((planned.package, planned.artifact), planned)
+        for planned in unique.values():
             self._check_hash_present(planned)
         remote = [
             planned
-            for planned in plan.packages
+            for planned in unique.values()
             if planned.artifact.url is not None and planned.artifact.kind in ("wheel", "sdist")
         ]
         # logged here, not in the workers: hatch's output is not safe to write from threads
@@ -89,12 +97,21 @@ class Fetcher:
                 self.log(f"Downloading {planned.artifact.filename}")
         with ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS) as pool:
             downloaded = dict(zip(remote, pool.map(self._download, remote), strict=True))
-        fetched = []
-        for planned in plan.packages:
-            fetched.append(self._wheel_for(planned, downloaded.get(planned)))
-        for wheel in fetched:
+        results = {}
+        for key, planned in unique.items():
+            wheel = self._wheel_for(planned, downloaded.get(planned))
             _check_wheel_identity(wheel)
-        return fetched
+            results[key] = wheel
+        per_plan = []
+        for plan in plans:
+            wheels = []
+            for planned in plan.packages:
+                found = results[(planned.package, planned.artifact)]
+                wheel = FetchedWheel(planned, found.path, found.origin)
+                _check_fits(plan, wheel)
+                wheels.append(wheel)
+            per_plan.append(wheels)
+        return per_plan
 
     def _check_hash_present(self, planned: PlannedPackage) -> None:
         artifact = planned.artifact
@@ -274,6 +291,22 @@ def _check_algorithm(digest: Hash, planned: PlannedPackage) -> None:
             f"{planned.package.label}: the lock's hash algorithm `{digest.algorithm}` is not "
             "available in this Python"
         )
+
+
+def _check_fits(plan: Plan, wheel: FetchedWheel) -> None:
+    """A wheel built here must suit the target too (it does unless the target is foreign)."""
+    target = plan.target
+    if target.wheel_rank(wheel.path.name) is not None:
+        return
+    package = wheel.planned.package
+    available = ", ".join(dist.filename for dist in package.wheels) or "none"
+    raise LockbundleError(
+        f"{package.label}: no wheel in the lock fits {target.describe()}, and building it here "
+        f"gives {wheel.path.name}, which is for this machine only (it is not pure Python). "
+        f"Wheels in the lock: {available}. Remedies: build a wheelhouse on a staging machine "
+        f"that matches the target; lock a version of {package.name} that publishes wheels for "
+        "the target; or bundle for another platform"
+    )
 
 
 def _check_wheel_identity(wheel: FetchedWheel) -> None:

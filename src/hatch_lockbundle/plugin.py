@@ -12,7 +12,7 @@ from packaging.utils import canonicalize_name
 
 from .archive import FORMATS as ARCHIVE_FORMATS
 from .bundle import build_bundle, bundle_name
-from .config import LAYOUTS
+from .config import LAYOUTS, bundle_names
 from .errors import LockbundleError
 from .project import project_from_document
 
@@ -23,7 +23,9 @@ class LockbundleBuilder(BuilderInterface):  # type: ignore[type-arg]
     PLUGIN_NAME = "lockbundle"
 
     def get_version_api(self) -> dict[str, Callable[..., str]]:
-        return {layout: self._builder_for(layout) for layout in LAYOUTS}
+        settings = project_from_document(self.metadata.config, Path(self.root)).settings
+        names = [*LAYOUTS, *bundle_names(settings)]
+        return {name: self._builder_for(name) for name in names}
 
     def get_default_versions(self) -> list[str]:
         return ["target"]
@@ -35,9 +37,9 @@ class LockbundleBuilder(BuilderInterface):  # type: ignore[type-arg]
         settings = project.settings if isinstance(project.settings, dict) else {}
         if isinstance(settings.get("package"), str):
             roots.add(settings["package"])
-        for layout in versions or LAYOUTS:
+        for variant in versions or [*LAYOUTS, *bundle_names(settings)]:
             for root in roots:
-                pattern = bundle_name(canonicalize_name(root), "*", layout)
+                pattern = bundle_name(canonicalize_name(root), "*", variant)
                 # the bundle, its archives, and leftovers of interrupted builds (.NAME.xxxx.tmp)
                 globs = [pattern, *(f"{pattern}.{fmt}" for fmt in ARCHIVE_FORMATS), f".{pattern}.*"]
                 for path in [match for glob in globs for match in Path(directory).glob(glob)]:

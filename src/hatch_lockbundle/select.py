@@ -363,8 +363,8 @@ def choose_artifact(lock: Lock, target: Target, package: LockedPackage) -> Artif
     available = ", ".join(wheel.filename for wheel in package.wheels) or "none"
     raise SelectionError(
         f"{package.label}: no wheel in the lock fits {target.describe()} and there is no sdist to "
-        f"build. Wheels in the lock: {available}. Use a version with a compatible wheel, or build "
-        "the bundle on a matching machine"
+        f"build. Wheels in the lock: {available}. Remedies: lock a version of {package.name} that "
+        "publishes wheels for the target; or bundle for another platform"
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from pathlib import Path
 from packaging.utils import NormalizedName, parse_wheel_filename
 
 from .. import __version__
+from ..errors import LockbundleError
 from ..fetch import FetchedWheel
 from ..select import Plan
 
@@ -31,25 +33,10 @@ class HouseWheel:
     filename: str
     sha256: str
     size: int
-    #: False for a pure wheel that the server downloads from its index (``binary-only``)
-    local: bool
-
-    @property
-    def name(self) -> NormalizedName:
-        return self.fetched.planned.name
-
-    @property
-    def version(self) -> str:
-        version = self.fetched.planned.version
-        return version if version is not None else str(parse_wheel_filename(self.filename)[1])
 
     @property
     def built_here(self) -> bool:
         return self.fetched.origin.startswith("built")
-
-    @property
-    def index(self) -> str:
-        return self.fetched.planned.package.source.location
 
     @property
     def url(self) -> str:
@@ -58,70 +45,144 @@ class HouseWheel:
         return url
 
 
+@dataclass
+class HousePackage:
+    """A package of the wheelhouse: its wheels for every target that needs it."""
+
+    name: NormalizedName
+    version: str
+    wheels: list[HouseWheel]
+    #: indices of the plans (targets) that install it
+    plans: set[int]
+    #: False when its wheels stay on their index (``binary-only``)
+    local: bool = True
+
+    @property
+    def first(self) -> FetchedWheel:
+        return self.wheels[0].fetched
+
+    @property
+    def index(self) -> str:
+        return self.first.planned.package.source.location
+
+    @property
+    def is_project(self) -> bool:
+        """Source trees (project, members), git, path and url sources: a ``path`` wheel source."""
+        planned = self.first.planned
+        return planned.artifact.kind in ("tree", "git") or planned.package.source.kind in (
+            "path",
+            "url",
+        )
+
+
 def write_wheelhouse(
-    plan: Plan,
-    wheels: Sequence[FetchedWheel],
+    plans: Sequence[Plan],
+    wheels: Sequence[Sequence[FetchedWheel]],
     destination: Path,
     *,
     lock_sha256: str,
     binary_only: bool = False,
 ) -> None:
-    """Write the wheelhouse for ``plan`` into the empty directory ``destination``.
+    """Write the wheelhouse for ``plans`` (one per target platform) into ``destination``.
 
-    :param wheels: the verified wheels of every planned package
+    :param wheels: for each plan, the verified wheels of its packages
     :param lock_sha256: the hash of the source ``uv.lock``, recorded in the manifest
     :param binary_only: leave downloaded pure-Python wheels on their index
     """
     (destination / WHEELS_DIR).mkdir(parents=True)
-    house = [_place(wheel, destination / WHEELS_DIR, binary_only) for wheel in wheels]
-    house.sort(key=lambda wheel: wheel.name)
-    project = f"{plan.root.name}-wheelhouse"
-    tops = _top_level(plan)
-    environment = target_marker(plan)
-    requires_python = f"=={plan.target.python_version}.*"
+    house = _collect(plans, wheels, binary_only)
+    for package in house.values():
+        if package.local:
+            for wheel in package.wheels:
+                shutil.copyfile(wheel.fetched.path, destination / WHEELS_DIR / wheel.filename)
+    graph = _Graph(plans, house)
+    first = plans[0]
+    project = f"{first.root.name}-wheelhouse"
+    requires_python = f"=={first.target.python_version}.*"
     files = {
-        "uv.lock": _uv_lock(plan, house, project, tops, environment, requires_python),
-        "pyproject.toml": _pyproject(plan, house, project, tops, environment, requires_python),
-        "requirements.txt": _requirements(house, plan, lock_sha256),
-        "pylock.toml": _pylock(house, environment, requires_python),
-        "lockbundle.json": _manifest(plan, house, lock_sha256),
-        "INSTALL.md": _install_guide(plan, house, binary_only),
+        "uv.lock": _uv_lock(first, graph, project, requires_python),
+        "pyproject.toml": _pyproject(first, graph, project, requires_python),
+        "requirements.txt": _requirements(graph, lock_sha256),
+        "pylock.toml": _pylock(graph, requires_python),
+        "lockbundle.json": _manifest(plans, graph, lock_sha256),
+        "INSTALL.md": _install_guide(plans, graph, binary_only),
     }
     for name, text in files.items():
         (destination / name).write_text(text, encoding="utf-8")
 
 
-def target_marker(plan: Plan) -> str:
-    """The environment marker of the target platform (``supported-markers``)."""
-    env = plan.target.environment
-    return (
-        f"platform_machine == {_quote(env['platform_machine'])} and "
-        f"sys_platform == {_quote(env['sys_platform'])}"
-    )
+def _collect(
+    plans: Sequence[Plan], wheels: Sequence[Sequence[FetchedWheel]], binary_only: bool
+) -> dict[NormalizedName, HousePackage]:
+    house: dict[NormalizedName, HousePackage] = {}
+    for index, fetched_wheels in enumerate(wheels):
+        for fetched in fetched_wheels:
+            version = fetched.planned.version or str(parse_wheel_filename(fetched.path.name)[1])
+            package = house.setdefault(
+                fetched.planned.name, HousePackage(fetched.planned.name, version, [], set())
+            )
+            if package.version != version:
+                raise LockbundleError(
+                    f"{fetched.planned.name} is locked at {package.version} for one platform and "
+                    f"at {version} for another; a wheelhouse for several platforms needs one "
+                    "version of each package: make one wheelhouse per platform"
+                )
+            package.plans.add(index)
+            if all(wheel.filename != fetched.path.name for wheel in package.wheels):
+                package.wheels.append(_measure(fetched))
+    for package in house.values():
+        package.wheels.sort(key=lambda wheel: wheel.filename)
+        package.local = not (
+            binary_only
+            and package.first.planned.package.source.is_remote_registry
+            and all(_pure(wheel.filename) and not wheel.built_here for wheel in package.wheels)
+        )
+    return dict(sorted(house.items()))
 
 
-def _place(wheel: FetchedWheel, directory: Path, binary_only: bool) -> HouseWheel:
-    filename = wheel.path.name
-    _, _, _, tags = parse_wheel_filename(filename)
-    pure = all(tag.abi == "none" and tag.platform == "any" for tag in tags)
-    downloaded = not wheel.origin.startswith("built") and wheel.planned.artifact.url is not None
-    local = not (
-        binary_only and pure and downloaded and wheel.planned.package.source.is_remote_registry
-    )
+def _measure(fetched: FetchedWheel) -> HouseWheel:
     digest = hashlib.sha256()
     size = 0
-    with wheel.path.open("rb") as source:
-        if local:
-            with (directory / filename).open("wb") as copy:
-                while chunk := source.read(1 << 20):
-                    digest.update(chunk)
-                    copy.write(chunk)
-                    size += len(chunk)
-        else:
-            while chunk := source.read(1 << 20):
-                digest.update(chunk)
-                size += len(chunk)
-    return HouseWheel(wheel, filename, digest.hexdigest(), size, local)
+    with fetched.path.open("rb") as source:
+        while chunk := source.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return HouseWheel(fetched, fetched.path.name, digest.hexdigest(), size)
+
+
+def _pure(filename: str) -> bool:
+    _, _, _, tags = parse_wheel_filename(filename)
+    return all(tag.abi == "none" and tag.platform == "any" for tag in tags)
+
+
+class _Graph:
+    """The packages and edges of all plans, each with the platforms it applies to."""
+
+    def __init__(self, plans: Sequence[Plan], house: dict[NormalizedName, HousePackage]) -> None:
+        self.plans = plans
+        self.house = house
+        self.markers = [plan.target.marker for plan in plans]
+        self.all_markers = sorted(set(self.markers))
+        self.tops: dict[NormalizedName, set[int]] = {}
+        self.edges: dict[NormalizedName, dict[NormalizedName, set[int]]] = {}
+        for index, plan in enumerate(plans):
+            for name in _top_level(plan):
+                self.tops.setdefault(name, set()).add(index)
+            for planned in plan.packages:
+                for child in _expand(plan, plan.edges.get(planned.name, ())):
+                    self.edges.setdefault(planned.name, {}).setdefault(child, set()).add(index)
+
+    def marker(self, plans: set[int]) -> str | None:
+        """The marker for ``plans``: None when they cover every platform of the wheelhouse."""
+        markers = sorted({self.markers[index] for index in plans})
+        if markers == self.all_markers:
+            return None
+        return " or ".join(f"({marker})" if len(markers) > 1 else marker for marker in markers)
+
+    def dependencies(self, name: NormalizedName) -> list[tuple[NormalizedName, str | None]]:
+        return [
+            (child, self.marker(plans)) for child, plans in sorted(self.edges.get(name, {}).items())
+        ]
 
 
 def _top_level(plan: Plan) -> list[NormalizedName]:
@@ -147,10 +208,6 @@ def _expand(plan: Plan, names: Iterable[NormalizedName]) -> list[NormalizedName]
         else:
             pending.extend(plan.edges.get(name, ()))
     return sorted(result)
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _string(text: str) -> str:
@@ -181,105 +238,96 @@ def _array(key: str, items: Sequence[str]) -> list[str]:
     return [f"{key} = [", *(f"    {item}," for item in items), "]"]
 
 
-def _uv_lock(
-    plan: Plan,
-    house: Sequence[HouseWheel],
-    project: str,
-    tops: Sequence[NormalizedName],
-    environment: str,
-    requires_python: str,
-) -> str:
+def _edge(name: str, marker: str | None) -> str:
+    table: dict[str, object] = {"name": name}
+    if marker is not None:
+        table["marker"] = marker
+    return _inline(table)
+
+
+def _uv_lock(plan: Plan, graph: _Graph, project: str, requires_python: str) -> str:
     lines = [
         "# Written by hatch-lockbundle: `uv sync --frozen --offline` installs it (see INSTALL.md)",
         "version = 1",
         f"revision = {LOCK_REVISION}",
         f"requires-python = {_string(requires_python)}",
-        *_array("supported-markers", [_string(environment)]),
+        *_array("supported-markers", [_string(marker) for marker in graph.all_markers]),
         "",
         "[[package]]",
         f"name = {_string(project)}",
         f"version = {_string(str(plan.root.version or '0'))}",
         'source = { virtual = "." }',
-        *_array("dependencies", [_inline({"name": name}) for name in tops]),
+        *_array("dependencies", [_edge(n, graph.marker(p)) for n, p in graph.tops.items()]),
     ]
-    local_sources = {wheel.name: wheel for wheel in house if _is_project(wheel)}
-    if tops:
+    if graph.tops:
         lines += ["", "[package.metadata]"]
         requirements = []
-        for name in tops:
+        for name, plans in graph.tops.items():
             requirement: dict[str, object] = {"name": name}
-            if name in local_sources:
-                requirement["path"] = f"{WHEELS_DIR}/{local_sources[name].filename}"
+            marker = graph.marker(plans)
+            if marker is not None:
+                requirement["marker"] = marker
+            package = graph.house[name]
+            if package.is_project:
+                requirement["path"] = f"{WHEELS_DIR}/{package.wheels[0].filename}"
             requirements.append(_inline(requirement))
         lines += _array("requires-dist", requirements)
-    for wheel in house:
-        lines += ["", "[[package]]", f"name = {_string(wheel.name)}"]
-        lines.append(f"version = {_string(wheel.version)}")
-        dependencies = [
-            _inline({"name": name}) for name in _expand(plan, plan.edges.get(wheel.name, ()))
-        ]
-        if _is_project(wheel):
-            path = f"{WHEELS_DIR}/{wheel.filename}"
+    for package in graph.house.values():
+        lines += ["", "[[package]]", f"name = {_string(package.name)}"]
+        lines.append(f"version = {_string(package.version)}")
+        dependencies = [_edge(child, marker) for child, marker in graph.dependencies(package.name)]
+        entries: list[dict[str, object]]
+        if package.is_project:
+            path = f"{WHEELS_DIR}/{package.wheels[0].filename}"
             lines.append(f"source = {_inline({'path': path})}")
-            lines += _array("dependencies", dependencies)
-            entry: dict[str, object] = {
-                "filename": wheel.filename,
-                "hash": f"sha256:{wheel.sha256}",
-            }
-        elif wheel.local:
+            entries = [
+                {"filename": w.filename, "hash": f"sha256:{w.sha256}"} for w in package.wheels
+            ]
+        elif package.local:
             lines.append(f"source = {_inline({'registry': WHEELS_DIR})}")
-            lines += _array("dependencies", dependencies)
-            entry = {"path": wheel.filename, "hash": f"sha256:{wheel.sha256}"}
+            entries = [{"path": w.filename, "hash": f"sha256:{w.sha256}"} for w in package.wheels]
         else:
-            lines.append(f"source = {_inline({'registry': wheel.index})}")
-            lines += _array("dependencies", dependencies)
-            entry = {"url": wheel.url, "hash": f"sha256:{wheel.sha256}", "size": wheel.size}
-        lines += _array("wheels", [_inline(entry)])
+            lines.append(f"source = {_inline({'registry': package.index})}")
+            entries = [
+                {"url": w.url, "hash": f"sha256:{w.sha256}", "size": w.size} for w in package.wheels
+            ]
+        lines += _array("dependencies", dependencies)
+        lines += _array("wheels", [_inline(entry) for entry in entries])
     return "\n".join(lines) + "\n"
 
 
-def _is_project(wheel: HouseWheel) -> bool:
-    """The project, workspace members and other source trees: installed from a path wheel."""
-    return wheel.fetched.planned.artifact.kind in (
-        "tree",
-        "git",
-    ) or wheel.fetched.planned.package.source.kind in ("path", "url")
-
-
-def _pyproject(
-    plan: Plan,
-    house: Sequence[HouseWheel],
-    project: str,
-    tops: Sequence[NormalizedName],
-    environment: str,
-    requires_python: str,
-) -> str:
-    by_name = {wheel.name: wheel for wheel in house}
+def _pyproject(plan: Plan, graph: _Graph, project: str, requires_python: str) -> str:
+    dependencies = []
+    for name, plans in graph.tops.items():
+        marker = graph.marker(plans)
+        dependencies.append(_string(name if marker is None else f"{name} ; {marker}"))
     lines = [
         "# Written by hatch-lockbundle: the project that installs this wheelhouse (INSTALL.md)",
         "[project]",
         f"name = {_string(project)}",
         f"version = {_string(str(plan.root.version or '0'))}",
         f"requires-python = {_string(requires_python)}",
-        *_array("dependencies", [_string(name) for name in tops]),
+        *_array("dependencies", dependencies),
         "",
         "[tool.uv]",
         "package = false",
-        f"environments = [{_string(environment)}]",
+        f"environments = [{', '.join(_string(marker) for marker in graph.all_markers)}]",
     ]
-    sources = [name for name in tops if _is_project(by_name[name])]
+    sources = [name for name in graph.tops if graph.house[name].is_project]
     if sources:
         lines += ["", "[tool.uv.sources]"]
         for name in sources:
-            lines.append(f"{name} = {_inline({'path': f'{WHEELS_DIR}/{by_name[name].filename}'})}")
+            path = f"{WHEELS_DIR}/{graph.house[name].wheels[0].filename}"
+            lines.append(f"{name} = {_inline({'path': path})}")
     return "\n".join(lines) + "\n"
 
 
-def _requirements(house: Sequence[HouseWheel], plan: Plan, lock_sha256: str) -> str:
-    indexes = list(dict.fromkeys(wheel.index for wheel in house if not wheel.local))
+def _requirements(graph: _Graph, lock_sha256: str) -> str:
+    packages = list(graph.house.values())
+    indexes = list(dict.fromkeys(package.index for package in packages if not package.local))
+    targets = ", ".join(plan.target.describe() for plan in graph.plans)
     lines = [
-        f"# Written by hatch-lockbundle from uv.lock (sha256 {lock_sha256}) for "
-        f"{plan.target.describe()}.",
+        f"# Written by hatch-lockbundle from uv.lock (sha256 {lock_sha256}) for {targets}.",
         "# Install: pip install -r requirements.txt",
     ]
     if indexes:
@@ -288,77 +336,97 @@ def _requirements(house: Sequence[HouseWheel], plan: Plan, lock_sha256: str) -> 
     else:
         lines.append("--no-index")
     lines.append(f"--find-links {WHEELS_DIR}")
-    for wheel in house:
-        lines.append(f"{wheel.name}=={wheel.version} \\")
-        lines.append(f"    --hash=sha256:{wheel.sha256}")
+    for package in packages:
+        marker = graph.marker(package.plans)
+        requirement = f"{package.name}=={package.version}"
+        if marker is not None:
+            requirement += f" ; {marker}"
+        hashes = [f"    --hash=sha256:{wheel.sha256}" for wheel in package.wheels]
+        lines.append(" \\\n".join([requirement, *hashes]))
     return "\n".join(lines) + "\n"
 
 
-def _pylock(house: Sequence[HouseWheel], environment: str, requires_python: str) -> str:
+def _pylock(graph: _Graph, requires_python: str) -> str:
     lines = [
         "# Written by hatch-lockbundle (PEP 751): uv pip install -r pylock.toml",
         'lock-version = "1.0"',
-        f"environments = [{_string(environment)}]",
+        f"environments = [{', '.join(_string(marker) for marker in graph.all_markers)}]",
         f"requires-python = {_string(requires_python)}",
         'created-by = "hatch-lockbundle"',
     ]
-    for wheel in house:
-        lines += ["", "[[packages]]", f"name = {_string(wheel.name)}"]
-        lines.append(f"version = {_string(wheel.version)}")
-        entry: dict[str, object] = {"name": wheel.filename}
-        if wheel.local:
-            entry["path"] = f"{WHEELS_DIR}/{wheel.filename}"
-        else:
-            lines.append(f"index = {_string(wheel.index)}")
-            entry["url"] = wheel.url
-        entry["size"] = wheel.size
-        entry["hashes"] = {"sha256": wheel.sha256}
-        lines += _array("wheels", [_inline(entry)])
+    for package in graph.house.values():
+        lines += ["", "[[packages]]", f"name = {_string(package.name)}"]
+        lines.append(f"version = {_string(package.version)}")
+        marker = graph.marker(package.plans)
+        if marker is not None:
+            lines.append(f"marker = {_string(marker)}")
+        if not package.local:
+            lines.append(f"index = {_string(package.index)}")
+        entries = []
+        for wheel in package.wheels:
+            entry: dict[str, object] = {"name": wheel.filename}
+            if package.local:
+                entry["path"] = f"{WHEELS_DIR}/{wheel.filename}"
+            else:
+                entry["url"] = wheel.url
+            entry["size"] = wheel.size
+            entry["hashes"] = {"sha256": wheel.sha256}
+            entries.append(_inline(entry))
+        lines += _array("wheels", entries)
     return "\n".join(lines) + "\n"
 
 
-def _manifest(plan: Plan, house: Sequence[HouseWheel], lock_sha256: str) -> str:
+def _manifest(plans: Sequence[Plan], graph: _Graph, lock_sha256: str) -> str:
     entries = []
-    for wheel in house:
-        artifact = wheel.fetched.planned.artifact
-        entry: dict[str, object] = {
-            "name": wheel.name,
-            "version": wheel.version,
-            "file": f"{WHEELS_DIR}/{wheel.filename}" if wheel.local else None,
-            "sha256": wheel.sha256,
-            "origin": "built" if wheel.built_here else "downloaded" if artifact.url else "copied",
-        }
-        if wheel.built_here:
-            entry["built-from"] = (
-                artifact.filename
-                if artifact.kind == "sdist"
-                else artifact.location
-                if artifact.kind == "git"
-                else "source tree"
-            )
-        elif artifact.url:
-            entry["url"] = artifact.url
-        entries.append(entry)
+    for package in graph.house.values():
+        for wheel in package.wheels:
+            artifact = wheel.fetched.planned.artifact
+            entry: dict[str, object] = {
+                "name": package.name,
+                "version": package.version,
+                "file": f"{WHEELS_DIR}/{wheel.filename}" if package.local else None,
+                "sha256": wheel.sha256,
+                "origin": "built"
+                if wheel.built_here
+                else "downloaded"
+                if artifact.url
+                else "copied",
+            }
+            if wheel.built_here:
+                entry["built-from"] = {
+                    "sdist": artifact.filename,
+                    "git": artifact.location,
+                }.get(artifact.kind, "source tree")
+            elif artifact.url:
+                entry["url"] = artifact.url
+            entries.append(entry)
+    first = plans[0]
     document = {
         "generator": f"hatch-lockbundle {__version__}",
         "layout": "wheelhouse",
-        "root": plan.root.name,
-        "extras": list(plan.extras),
-        "groups": list(plan.groups),
-        "target": {
-            "python": plan.target.python_version,
-            "marker": target_marker(plan),
-            "implementation": plan.target.environment.get("implementation_name"),
-        },
+        "root": first.root.name,
+        "extras": list(first.extras),
+        "groups": list(first.groups),
+        "targets": [
+            {
+                "python": plan.target.python_version,
+                "implementation": plan.target.environment.get("implementation_name"),
+                "platform": plan.target.platform,
+                "marker": plan.target.marker,
+            }
+            for plan in plans
+        ],
         "lock": {"sha256": lock_sha256},
         "wheels": entries,
     }
     return json.dumps(document, indent=2) + "\n"
 
 
-def _install_guide(plan: Plan, house: Sequence[HouseWheel], binary_only: bool) -> str:
-    target = plan.target
-    count = sum(wheel.local for wheel in house)
+def _install_guide(plans: Sequence[Plan], graph: _Graph, binary_only: bool) -> str:
+    first = plans[0]
+    python = first.target.python_version
+    count = sum(len(package.wheels) for package in graph.house.values() if package.local)
+    targets = "\n".join(f"- {plan.target.describe()}" for plan in plans)
     offline = "" if binary_only else " --offline"
     no_index = "" if binary_only else " --no-index"
     remote = (
@@ -367,11 +435,15 @@ def _install_guide(plan: Plan, house: Sequence[HouseWheel], binary_only: bool) -
         if binary_only
         else ""
     )
-    return f"""# Installing {plan.root.name} {plan.root.version or ""} from this wheelhouse
+    return f"""# Installing {first.root.name} {first.root.version or ""} from this wheelhouse
 
 This directory holds {count} wheels in `wheels/` and the locks that install exactly them, for
-{target.describe()} (any Python {target.python_version}.x on the same platform). Nothing is
-built on the server and no compiler is needed; every wheel's sha256 is checked on install.
+Python {python}.x on:
+
+{targets}
+
+Nothing is built on the server and no compiler is needed; every wheel's sha256 is checked on
+install, and uv refuses another Python version or platform.
 {remote}
 Copy the whole directory to the server, then use one of:
 
@@ -388,7 +460,7 @@ Set `UV_PROJECT_ENVIRONMENT=/opt/app/venv` to create the environment elsewhere. 
 ## pip (any virtual environment)
 
 ```console
-python{target.python_version} -m venv /opt/app/venv
+python{python} -m venv /opt/app/venv
 /opt/app/venv/bin/pip install{no_index} -r requirements.txt
 ```
 
