@@ -20,6 +20,7 @@ from support.hatch import Hatch, HatchBuild
 from support.index import IndexServer
 from support.index import dead_url as _dead_url
 from support.packages import build_fixture_packages, uv_build
+from support.platform_wheels import publish_platform_packages
 from support.projects import MakeProject, copy_project, uv_lock
 from support.reference import UvReferenceTarget, reference_target
 from support.seed import download_seed_wheels, seed_requirements
@@ -62,12 +63,14 @@ def package_index(
     """The session's package index on 127.0.0.1.
 
     It serves the seed wheels, every package of ``fixtures/packages/`` built as its ``publish``
-    setting says, and hatch-lockbundle's wheel built from the working tree. Build backends for those
-    builds come from this same index.
+    setting says, the fabricated platform wheels of ``support.platform_wheels`` (``nativepkg`` for
+    many platforms, ``armonly``, ``backport``), and hatch-lockbundle's wheel built from the working
+    tree. Build backends for those builds come from this same index.
     """
     directory = tmp_path_factory.mktemp("index-files")
     for wheel in seed_wheels.glob("*.whl"):
         shutil.copy2(wheel, directory)
+    publish_platform_packages(directory)
     with IndexServer(directory) as index:
         env = sandbox.environ({"UV_DEFAULT_INDEX": index.simple_url})
         build_fixture_packages(
