@@ -130,7 +130,12 @@ def _build(
 
 def bundle_name(name: str, version: str, variant: str) -> str:
     """``<name>-<version>-<layout or bundle>``, the name written as in wheel file names."""
-    return f"{name.replace('-', '_')}-{version}-{variant}"
+    return f"{file_name(name)}-{version}-{variant}"
+
+
+def file_name(name: str) -> str:
+    """A (normalized) project name as wheel and sdist file names write it."""
+    return name.replace("-", "_")
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from hatchling.builders.plugin.interface import BuilderInterface
 from packaging.utils import canonicalize_name
 
 from .archive import FORMATS as ARCHIVE_FORMATS
-from .bundle import build_bundle, bundle_name
+from .bundle import build_bundle, file_name
 from .config import LAYOUTS, bundle_names
 from .errors import LockbundleError
 from .project import project_from_document
@@ -37,13 +37,17 @@ class LockbundleBuilder(BuilderInterface):  # type: ignore[type-arg]
         settings = project.settings if isinstance(project.settings, dict) else {}
         if isinstance(settings.get("package"), str):
             roots.add(settings["package"])
-        for variant in versions or [*LAYOUTS, *bundle_names(settings)]:
-            for root in roots:
-                pattern = bundle_name(canonicalize_name(root), "*", variant)
-                # the bundle, its archives, and leftovers of interrupted builds (.NAME.xxxx.tmp)
-                globs = [pattern, *(f"{pattern}.{fmt}" for fmt in ARCHIVE_FORMATS), f".{pattern}.*"]
-                for path in [match for glob in globs for match in Path(directory).glob(glob)]:
-                    _remove(path)
+        variants = versions or [*LAYOUTS, *bundle_names(settings)]
+        if not Path(directory).is_dir():
+            return
+        for path in Path(directory).iterdir():
+            owner = _bundle_of(path.name)
+            if any(
+                _is_bundle(owner, f"{file_name(canonicalize_name(root))}-", f"-{variant}")
+                for root in roots
+                for variant in variants
+            ):
+                _remove(path)
 
     def _builder_for(self, layout: str) -> Callable[..., str]:
         def build(directory: str, **build_data: Any) -> str:
@@ -64,6 +68,28 @@ class LockbundleBuilder(BuilderInterface):  # type: ignore[type-arg]
             return str(bundle)
 
         return build
+
+
+def _is_bundle(name: str, prefix: str, suffix: str) -> bool:
+    """``name`` is ``<prefix><version><suffix>`` with a version (which never holds ``-``)."""
+    if not (name.startswith(prefix) and name.endswith(suffix)):
+        return False
+    version = name[len(prefix) : len(name) - len(suffix)]
+    return bool(version) and "-" not in version
+
+
+def _bundle_of(filename: str) -> str:
+    """The bundle an entry of ``dist/`` belongs to: itself, its archive, or a leftover of it."""
+    if filename.startswith("."):  # .<bundle>.<random>.tmp or .old, left by an interrupted build
+        for marker in (".tmp", ".old"):
+            if filename.endswith(marker):
+                filename = filename[1 : -len(marker)].rsplit(".", 1)[0]
+                break
+        else:
+            return ""
+    for fmt in ARCHIVE_FORMATS:
+        filename = filename.removesuffix(f".{fmt}")
+    return filename
 
 
 def _remove(path: Path) -> None:

@@ -1,0 +1,37 @@
+"""Which entries of dist/ `hatch clean -t lockbundle[:VERSION]` counts as its own."""
+
+from __future__ import annotations
+
+import pytest
+
+from hatch_lockbundle.plugin import _bundle_of, _is_bundle
+
+
+@pytest.mark.parametrize(
+    ("entry", "owner"),
+    [
+        ("app-0.1.0-target", "app-0.1.0-target"),
+        ("app-0.1.0-wheelhouse.tar.gz", "app-0.1.0-wheelhouse"),
+        ("app-0.1.0-lambda-x86.zip", "app-0.1.0-lambda-x86"),
+        (".app-0.1.0-target.k2j_x9.tmp", "app-0.1.0-target"),
+        (".app-0.1.0-target.abc.old", "app-0.1.0-target"),
+        (".app-0.1.0-wheelhouse.zip.q1w2e3.tmp", "app-0.1.0-wheelhouse"),
+        (".gitignore", ""),
+    ],
+)
+def test_entries_belong_to_their_bundle(entry: str, owner: str) -> None:
+    assert _bundle_of(entry) == owner
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("app-0.1.0-x86", True),
+        ("app-0.1.0-lambda-x86", False),  # another bundle whose name ends the same
+        ("app-0.1.0.dev3+local-x86", True),
+        ("app--x86", False),
+        ("application-0.1.0-x86", False),
+    ],
+)
+def test_a_bundle_name_is_prefix_version_suffix(name: str, expected: bool) -> None:
+    assert _is_bundle(name, "app-", "-x86") is expected
