@@ -97,3 +97,40 @@ def test_a_failed_archive_leaves_nothing_behind(tmp_path: Path) -> None:
     with pytest.raises(Exception, match=r"refusing to archive symlink"):
         write_archive(tree, out / "a.zip", "zip", "bundle", DEFAULT_EPOCH)
     assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("fmt", ["tar.gz", "zip"])
+def test_without_a_prefix_entries_are_at_the_top(tmp_path: Path, fmt: str) -> None:
+    tree = make_tree(tmp_path / "tree")
+    archive = write_archive(tree, tmp_path / f"a.{fmt}", fmt, "", DEFAULT_EPOCH)
+
+    if fmt == "zip":
+        with zipfile.ZipFile(archive) as zipped:
+            names = zipped.namelist()
+    else:
+        with tarfile.open(archive) as tar:
+            names = tar.getnames()
+    assert "pkg/__init__.py" in names
+    assert "bin/tool" in names
+
+
+def test_a_nested_prefix_gets_its_directory_entries(tmp_path: Path) -> None:
+    tree = make_tree(tmp_path / "tree")
+    archive = write_archive(tree, tmp_path / "a.zip", "zip", "opt/app", DEFAULT_EPOCH)
+
+    with zipfile.ZipFile(archive) as zipped:
+        names = zipped.namelist()
+    assert names[:2] == ["opt/", "opt/app/"]
+    assert all(name.startswith("opt/") for name in names)
+
+
+def test_a_failed_check_keeps_the_archive_out(tmp_path: Path) -> None:
+    tree = make_tree(tmp_path / "tree")
+    out = tmp_path / "out"
+
+    def refuse(path: Path) -> None:
+        raise ValueError(f"too big: {path.stat().st_size}")
+
+    with pytest.raises(ValueError, match=r"too big"):
+        write_archive(tree, out / "a.zip", "zip", "", DEFAULT_EPOCH, check=refuse)
+    assert list(out.iterdir()) == []

@@ -65,9 +65,10 @@ def test_every_error_is_collected_and_names_its_field(tmp_path: Path) -> None:
         'Field `tool.lockbundle.extras` must be an array of strings or the string "all"',
         "Entry #2 of field `tool.lockbundle.groups` must be a non-empty string",
         "Field `tool.lockbundle.compile-bytecode` must be a boolean",
-        "Unknown field `tool.lockbundle.colour`; known fields are: archive, binary-only, "
-        "bundles, compile-bytecode, extras, groups, implementation, lock, package, platforms, "
-        "python, require-hashes",
+        "Unknown field `tool.lockbundle.colour`; known fields are: architecture, archive, "
+        "binary-only, bundles, compile-bytecode, exclude, extras, groups, implementation, lock, "
+        "max-archive-size, max-size, package, platforms, prefix, preset, python, "
+        "require-hashes, trim",
     ]
     assert str(caught.value).startswith(
         f"Invalid configuration in {tmp_path / 'pyproject.toml'}:\n  - Field"
@@ -192,3 +193,68 @@ def test_errors_in_every_bundle_are_reported_with_their_table(tmp_path: Path) ->
         "Bundle name `target` in `tool.lockbundle.bundles` must be"
     )
     assert caught.value.errors[2].startswith("Unknown field `tool.lockbundle.bundles.b.colour`")
+
+
+def test_sizes_accept_bytes_and_units(tmp_path: Path) -> None:
+    config = load_and_validate_config({"max-size": "250MB", "max-archive-size": "50 MiB"}, tmp_path)
+
+    assert (config.max_size, config.max_archive_size) == (250_000_000, 50 * 1024 * 1024)
+    assert load_and_validate_config({"max-size": 1000}, tmp_path).max_size == 1000
+
+
+def test_a_malformed_size_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(
+        ConfigurationError,
+        match=r'Field `tool.lockbundle.max-size` must be a number of bytes or a size like "250MB"',
+    ):
+        load_and_validate_config({"max-size": "lots"}, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("python", "glibc"), [("3.12", "2_34"), ("3.13", "2_34"), ("3.11", "2_26")]
+)
+def test_the_aws_lambda_preset_sets_platform_zip_and_limits(
+    tmp_path: Path, python: str, glibc: str
+) -> None:
+    config = load_and_validate_config(
+        {"preset": "aws-lambda", "architecture": "arm64", "python": python}, tmp_path
+    )
+
+    assert config.platforms == (f"manylinux_{glibc}_aarch64",)
+    assert (config.archive, config.max_archive_size, config.max_size) == (
+        "zip",
+        52428800,
+        262144000,
+    )
+
+
+def test_explicit_options_override_the_preset(tmp_path: Path) -> None:
+    config = load_and_validate_config(
+        {
+            "preset": "aws-lambda",
+            "archive": "tar.gz",
+            "max-size": "10MB",
+            "platforms": ["linux-x86_64"],
+        },
+        tmp_path,
+    )
+
+    assert (config.archive, config.max_size, config.platforms) == (
+        "tar.gz",
+        10_000_000,
+        ("manylinux_2_28_x86_64",),
+    )
+    assert config.max_archive_size == 52428800
+
+
+def test_preset_architecture_and_prefix_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_and_validate_config(
+            {"preset": "gcp", "architecture": "sparc", "prefix": "../x"}, tmp_path
+        )
+
+    assert caught.value.errors == [
+        "Field `tool.lockbundle.preset` must be one of \"aws-lambda\", not 'gcp'",
+        'Field `tool.lockbundle.architecture` must be one of "x86_64", "arm64", not \'sparc\'',
+        'Field `tool.lockbundle.prefix` must be a relative path inside the archive, like "python"',
+    ]

@@ -13,7 +13,7 @@ import tarfile
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -39,10 +39,19 @@ def archive_epoch(reproducible: bool = True) -> int:
         ) from None
 
 
-def write_archive(directory: Path, destination: Path, fmt: str, prefix: str, epoch: int) -> Path:
-    """Pack ``directory`` into ``destination`` with every entry under ``prefix/``.
+def write_archive(
+    directory: Path,
+    destination: Path,
+    fmt: str,
+    prefix: str,
+    epoch: int,
+    check: Callable[[Path], None] | None = None,
+) -> Path:
+    """Pack ``directory`` into ``destination`` with every entry under ``prefix/`` (or at the top
+    when ``prefix`` is empty).
 
-    The file is written beside ``destination`` and renamed into place when complete.
+    The file is written beside ``destination`` and renamed into place when complete, after
+    ``check(written_file)`` (which may raise to keep it out) has passed.
     """
     destination.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(
@@ -56,6 +65,8 @@ def write_archive(directory: Path, destination: Path, fmt: str, prefix: str, epo
                 _write_zip(directory, raw, prefix, epoch)
             else:
                 raise LockbundleError(f"unknown archive format {fmt!r}: use one of {FORMATS}")
+        if check is not None:
+            check(Path(temporary))
         os.replace(temporary, destination)
     finally:
         if os.path.exists(temporary):
@@ -73,6 +84,12 @@ def _entries(directory: Path) -> Iterator[tuple[str, Path]]:
     yield from sorted(found)
 
 
+def _prefix_directories(prefix: str) -> list[str]:
+    """``a/b`` -> ``["a", "a/b"]``: the directory entries above every file."""
+    parts = [part for part in prefix.split("/") if part]
+    return ["/".join(parts[: depth + 1]) for depth in range(len(parts))]
+
+
 def _mode(path: Path) -> int:
     if path.is_dir() or path.stat().st_mode & 0o111:
         return 0o755
@@ -84,9 +101,10 @@ def _write_tar(directory: Path, raw: BinaryIO, prefix: str, epoch: int) -> None:
         gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=epoch) as compressed,
         tarfile.open(fileobj=compressed, mode="w", format=tarfile.PAX_FORMAT) as tar,
     ):
-        tar.addfile(_tar_info(f"{prefix}", tarfile.DIRTYPE, 0o755, epoch))
+        for part in _prefix_directories(prefix):
+            tar.addfile(_tar_info(part, tarfile.DIRTYPE, 0o755, epoch))
         for relative, path in _entries(directory):
-            name = f"{prefix}/{relative}"
+            name = f"{prefix}/{relative}" if prefix else relative
             if path.is_symlink():
                 raise LockbundleError(f"refusing to archive symlink {path}")
             if path.is_dir():
@@ -111,11 +129,17 @@ def _tar_info(name: str, kind: bytes, mode: int, epoch: int) -> tarfile.TarInfo:
 def _write_zip(directory: Path, raw: BinaryIO, prefix: str, epoch: int) -> None:
     stamp = time.gmtime(max(epoch, ZIP_EPOCH_MIN))[:6]
     with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for part in _prefix_directories(prefix):
+            info = zipfile.ZipInfo(f"{part}/", stamp)
+            info.create_system = 3
+            info.external_attr = ((stat.S_IFDIR | 0o755) << 16) | 0x10
+            archive.writestr(info, b"")
         for relative, path in _entries(directory):
             if path.is_symlink():
                 raise LockbundleError(f"refusing to archive symlink {path}")
             is_dir = path.is_dir()
-            info = zipfile.ZipInfo(f"{prefix}/{relative}" + ("/" if is_dir else ""), stamp)
+            name = f"{prefix}/{relative}" if prefix else relative
+            info = zipfile.ZipInfo(name + ("/" if is_dir else ""), stamp)
             info.create_system = 3
             kind = stat.S_IFDIR if is_dir else stat.S_IFREG
             info.external_attr = (kind | _mode(path)) << 16

@@ -19,8 +19,10 @@ from .layouts.target import write_target
 from .layouts.wheelhouse import write_wheelhouse
 from .lock import Lock, read_lock
 from .project import Project, find_lock, read_project
+from .report import SizeReport, measure, over_budget
 from .select import Plan, select
 from .target import Target
+from .trim import exclude_files, trim_patterns
 
 Log = Callable[[str], None]
 
@@ -100,7 +102,8 @@ def _build(
         )
         wheels = fetcher.fetch(plans)
 
-        def write_layout(directory: Path) -> None:
+        def write_layout(directory: Path) -> SizeReport:
+            excluded = None
             if config.layout == "wheelhouse":
                 write_wheelhouse(
                     plans,
@@ -111,21 +114,45 @@ def _build(
                 )
             else:
                 write_target(wheels[0], directory, compile_bytecode=config.compile_bytecode)
+                patterns = [*config.exclude]
+                if config.trim:
+                    patterns += trim_patterns(config.compile_bytecode)
+                if patterns:
+                    excluded = exclude_files(directory, patterns, protect_entry_points=config.trim)
+            report = measure(directory, excluded)
+            _enforce("max-size", report.size, config.max_size, report)
+            return report
 
         if config.archive is None:
             with replacing(final) as stage:
-                write_layout(stage)
+                report = write_layout(stage)
+            log(report.render())
             return final
         staged = Path(work) / "layout" / final.name
-        write_layout(staged)
+        report = write_layout(staged)
+
+        def check_archive(written: Path) -> None:
+            report.archive = written.stat().st_size
+            _enforce("max-archive-size", report.archive, config.max_archive_size, report)
+
         log(f"Packing {final.name}.{config.archive}")
-        return write_archive(
+        default_prefix = final.name if config.layout == "wheelhouse" else ""
+        archive = write_archive(
             staged,
             final.with_name(f"{final.name}.{config.archive}"),
             config.archive,
-            prefix=final.name,
+            prefix=default_prefix if config.prefix is None else config.prefix.strip("/"),
             epoch=archive_epoch(reproducible),
+            check=check_archive,
         )
+        log(report.render())
+        return archive
+
+
+def _enforce(name: str, size: int, budget: int | None, report: SizeReport) -> None:
+    problem = over_budget(name, size, budget)
+    if problem is not None:
+        raise LockbundleError(f"{problem}\n{report.render()}")
 
 
 def bundle_name(name: str, version: str, variant: str) -> str:

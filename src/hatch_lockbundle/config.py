@@ -18,6 +18,13 @@ from .target import PLATFORM_ALIASES, UnknownPlatformError, resolve_platform
 TABLE = "tool.lockbundle"
 LAYOUTS = ("target", "wheelhouse")
 IMPLEMENTATIONS = {"cpython": "cpython", "cp": "cpython"}
+PRESETS = ("aws-lambda",)
+ARCHITECTURES = ("x86_64", "arm64")
+LAMBDA_ZIP_LIMIT = 50 * 1024 * 1024  # a zip uploaded directly to AWS Lambda
+LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024  # a function and its layers, unzipped
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*", re.IGNORECASE)
+_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}  # fmt: skip
 _PYTHON = re.compile(r"3\.\d+(\.\d+)?")
 _BUNDLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -45,6 +52,17 @@ class BundleConfig:
     platforms: tuple[str, ...] = ()
     #: the name in the artifact: the layout, or the named bundle
     variant: str = "target"
+    #: the directory every archive entry is under (None: the layout's default)
+    prefix: str | None = None
+    #: gitignore-style patterns of files removed from a target bundle
+    exclude: tuple[str, ...] = ()
+    #: remove what deployments do not need (see :data:`TRIM_PATTERNS`)
+    trim: bool = False
+    #: budgets in bytes: the unpacked bundle and its archive
+    max_size: int | None = None
+    max_archive_size: int | None = None
+    preset: str | None = None
+    architecture: str | None = None
 
 
 def bundle_names(raw: Any) -> list[str]:
@@ -102,11 +120,38 @@ def load_and_validate_config(raw: Any, project_root: Path, version: str = "targe
         )
     if errors:
         raise ConfigurationError(errors, source)
+    if settings.get("preset") == "aws-lambda":
+        for key, value in _lambda_defaults(settings).items():
+            settings.setdefault(key, value)
     config = BundleConfig(variant=version, **settings)
     _check_combination(config, where, errors)
     if errors:
         raise ConfigurationError(errors, source)
     return config
+
+
+def _lambda_defaults(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``preset = "aws-lambda"`` sets, unless the table sets it explicitly."""
+    running = f"{sys.version_info.major}.{sys.version_info.minor}"
+    python = ".".join(str(settings.get("python", running)).split(".")[:2])
+    machine = "aarch64" if settings.get("architecture") == "arm64" else "x86_64"
+    # Python 3.12 and later run on Amazon Linux 2023 (glibc 2.34), older ones on Amazon Linux 2
+    glibc = 34 if tuple(int(part) for part in python.split(".")) >= (3, 12) else 26
+    return {
+        "platforms": (f"manylinux_2_{glibc}_{machine}",),
+        "archive": "zip",
+        "max_archive_size": LAMBDA_ZIP_LIMIT,
+        "max_size": LAMBDA_UNZIPPED_LIMIT,
+    }
+
+
+def parse_size(value: Any) -> int | None:
+    """Bytes from an integer or a string like ``"250MB"``, ``"50 MiB"``, ``"1.5GB"``; else None."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if value >= 0 else None
+    if not isinstance(value, str) or not (match := _SIZE.fullmatch(value)):
+        return None
+    return int(float(match[1]) * _UNITS[(match[2] or "B").lower()])
 
 
 def _check_combination(config: BundleConfig, where: Mapping[str, str], errors: list[str]) -> None:
@@ -143,7 +188,23 @@ def _read_table(
         "python": fields_.string("python"),
         "implementation": fields_.string("implementation"),
         "platforms": fields_.platforms("platforms"),
+        "prefix": fields_.string("prefix"),
+        "exclude": fields_.strings("exclude"),
+        "trim": fields_.boolean("trim"),
+        "max_size": fields_.size("max-size"),
+        "max_archive_size": fields_.size("max-archive-size"),
+        "preset": fields_.choice("preset", PRESETS),
+        "architecture": fields_.choice("architecture", ARCHITECTURES),
     }
+    if values["exclude"] is not None:
+        values["exclude"] = tuple(values["exclude"])
+    prefix = values["prefix"]
+    if prefix is not None and (
+        prefix.startswith("/") or "\\" in prefix or ".." in prefix.split("/")
+    ):
+        errors.append(
+            f'Field `{label}.prefix` must be a relative path inside the archive, like "python"'
+        )
     if allow_layout:
         values["layout"] = fields_.choice("layout", LAYOUTS)
     fields_.known.add("bundles")
@@ -240,6 +301,18 @@ class _Fields:
             )
             return None
         return self.names(key)
+
+    def size(self, key: str) -> int | None:
+        value = self._get(key)
+        if value is None:
+            return None
+        size = parse_size(value)
+        if size is None:
+            self.errors.append(
+                f'Field `{self.label}.{key}` must be a number of bytes or a size like "250MB", '
+                f'"50 MiB" or "1.5GB", not {value!r}'
+            )
+        return size
 
     def platforms(self, key: str) -> tuple[str, ...] | None:
         items = self.strings(key)
