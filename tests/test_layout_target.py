@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from hatch_lockbundle.cache import Cache
 from hatch_lockbundle.errors import LockbundleError
 from hatch_lockbundle.fetch import FetchedWheel
 from hatch_lockbundle.layouts.target import FileConflictError, write_target
@@ -164,3 +165,51 @@ def test_python_shebang_scripts_run_with_the_bundle_on_the_path(tmp_path: Path) 
     result = run_with_only_python3(tmp_path, link_dir / "alpha-tool")
 
     assert result.stdout == "tool 42\n", result.stderr
+
+
+def test_cached_installs_are_copied_so_editing_a_bundle_leaves_the_cache_alone(
+    tmp_path: Path,
+) -> None:
+    cache = Cache(tmp_path / "cache")
+    wheel = make_wheel(tmp_path, "alpha", "1.0", {"alpha/__init__.py": "VALUE = 1\n"})
+    first = tmp_path / "first"
+    write_target([fetched(wheel)], first, compile_bytecode=False, cache=cache)
+
+    (first / "alpha" / "__init__.py").write_text("VALUE = 'edited'\n")
+    second = tmp_path / "second"
+    write_target([fetched(wheel)], second, compile_bytecode=False, cache=cache)
+
+    assert (second / "alpha" / "__init__.py").read_text() == "VALUE = 1\n"
+    assert sorted(p.relative_to(second) for p in second.rglob("*")) == sorted(
+        p.relative_to(first) for p in first.rglob("*")
+    )
+
+
+def test_cached_installs_still_refuse_conflicting_files(tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "cache")
+    first = make_wheel(tmp_path, "alpha", "1.0", {"shared/util.py": "A = 1\n"})
+    second = make_wheel(tmp_path, "beta", "2.0", {"shared/util.py": "B = 2\n"})
+
+    with pytest.raises(
+        FileConflictError, match=r"alpha==1.0 and beta==2.0 both install `shared/util.py`"
+    ):
+        write_target(
+            [fetched(first), fetched(second)], tmp_path / "b", compile_bytecode=False, cache=cache
+        )
+
+
+def test_cached_installs_keep_scripts_executable_and_bytecode(tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "cache")
+    files = {
+        "alpha/__init__.py": "def main():\n    return 0\n",
+        "alpha-1.0.dist-info/entry_points.txt": "[console_scripts]\nalpha-cli = alpha:main\n",
+    }
+    wheel = make_wheel(tmp_path, "alpha", "1.0", files)
+    bundle = tmp_path / "bundle"
+
+    write_target([fetched(wheel)], bundle, compile_bytecode=True, cache=cache)
+
+    assert (bundle / "bin" / "alpha-cli").stat().st_mode & 0o111
+    pyc = Path(importlib.util.cache_from_source(str(bundle / "alpha" / "__init__.py")))
+    assert pyc.exists()
+    assert str(tmp_path).encode() not in pyc.read_bytes()

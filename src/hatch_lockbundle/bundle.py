@@ -113,7 +113,9 @@ def _build(
                     binary_only=config.binary_only,
                 )
             else:
-                write_target(wheels[0], directory, compile_bytecode=config.compile_bytecode)
+                write_target(
+                    wheels[0], directory, compile_bytecode=config.compile_bytecode, cache=cache
+                )
                 patterns = [*config.exclude]
                 if config.trim:
                     patterns += trim_patterns(config.compile_bytecode)

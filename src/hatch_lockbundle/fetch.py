@@ -38,6 +38,8 @@ class FetchedWheel:
     path: Path
     #: how the wheel was obtained, e.g. ``downloaded``, ``cached``, ``built from foo-1.0.tar.gz``
     origin: str
+    #: the sha256 of the file when already known (verified against the lock)
+    sha256: str | None = None
 
 
 def indexes_of(lock: Lock) -> PackageIndexes:
@@ -107,7 +109,7 @@ class Fetcher:
             wheels = []
             for planned in plan.packages:
                 found = results[(planned.package, planned.artifact)]
-                wheel = FetchedWheel(planned, found.path, found.origin)
+                wheel = FetchedWheel(planned, found.path, found.origin, found.sha256)
                 _check_fits(plan, wheel)
                 wheels.append(wheel)
             per_plan.append(wheels)
@@ -194,9 +196,14 @@ class Fetcher:
         artifact = planned.artifact
         label = planned.package.label
         if artifact.kind == "wheel":
+            verified = (
+                artifact.hash.value
+                if artifact.hash and artifact.hash.algorithm == "sha256"
+                else None
+            )
             if downloaded is not None:
-                return FetchedWheel(planned, *downloaded)
-            return FetchedWheel(planned, self._local(planned), "local file")
+                return FetchedWheel(planned, *downloaded, verified)
+            return FetchedWheel(planned, self._local(planned), "local file", verified)
         if artifact.kind == "sdist":
             sdist = downloaded[0] if downloaded is not None else self._local(planned)
             return self._built_from_sdist(planned, sdist)

@@ -7,10 +7,13 @@ Unlike ``pip``/``uv pip install --target``, nothing in the result names the buil
 from __future__ import annotations
 
 import base64
+import filecmp
 import hashlib
 import io
 import os
 import py_compile
+import shutil
+import sys
 from collections.abc import Iterable, Sequence
 from importlib.util import cache_from_source
 from pathlib import Path
@@ -23,8 +26,10 @@ from installer.records import Hash, RecordEntry
 from installer.sources import WheelFile
 from installer.utils import Scheme
 
+from ..cache import Cache, publish
 from ..errors import LockbundleError
 from ..fetch import FetchedWheel
+from ..http import hash_file
 
 INSTALLER_NAME = b"hatch-lockbundle\n"
 SCRIPTS_DIR = "bin"
@@ -159,28 +164,97 @@ class TargetDestination(SchemeDictionaryDestination):
 
 
 def write_target(
-    wheels: Sequence[FetchedWheel], destination: Path, *, compile_bytecode: bool
+    wheels: Sequence[FetchedWheel],
+    destination: Path,
+    *,
+    compile_bytecode: bool,
+    cache: Cache | None = None,
 ) -> None:
     """Install ``wheels`` into the empty directory ``destination``.
 
     :param wheels: verified wheels, one per distribution
     :param destination: the (staging) bundle directory
     :param compile_bytecode: also write hash-based ``.pyc`` files, listed in each RECORD
+    :param cache: keep each wheel installed on its own in the cache, and copy from there: a
+        warm build then only copies files (never links: editing a bundle must not change the cache)
     """
     destination.mkdir(parents=True, exist_ok=True)
     destination = destination.resolve()
     owners: dict[str, str] = {}
-    target = TargetDestination(destination, owners, compile_bytecode)
     for wheel in sorted(wheels, key=lambda w: w.planned.name):
-        label = wheel.planned.package.label
-        target.distribution = label
-        try:
-            with WheelFile.open(wheel.path) as source:
-                source.validate_record()
-                install(source, target, {"INSTALLER": INSTALLER_NAME})
-        except InstallerError as error:
-            raise LockbundleError(f"{label}: cannot install {wheel.path.name}: {error}") from None
-        except ValueError as error:
-            raise LockbundleError(
-                f"{label}: {wheel.path.name} is not a valid wheel: {error}"
-            ) from None
+        if cache is None:
+            _install(wheel, destination, owners, compile_bytecode)
+        else:
+            tree, files = _installed_tree(wheel, cache, compile_bytecode)
+            _copy_tree(tree, files, destination, owners, wheel.planned.package.label)
+
+
+def _install(
+    wheel: FetchedWheel, root: Path, owners: dict[str, str], compile_bytecode: bool
+) -> None:
+    """Install one wheel into ``root`` with installer, after checking its RECORD."""
+    label = wheel.planned.package.label
+    target = TargetDestination(root, owners, compile_bytecode)
+    target.distribution = label
+    try:
+        with WheelFile.open(wheel.path) as source:
+            source.validate_record()
+            install(source, target, {"INSTALLER": INSTALLER_NAME})
+    except InstallerError as error:
+        raise LockbundleError(f"{label}: cannot install {wheel.path.name}: {error}") from None
+    except ValueError as error:
+        raise LockbundleError(f"{label}: {wheel.path.name} is not a valid wheel: {error}") from None
+
+
+def _installed_tree(
+    wheel: FetchedWheel, cache: Cache, compile_bytecode: bool
+) -> tuple[Path, list[tuple[str, int]]]:
+    """The wheel installed alone (relocatable: nothing in it names its place), cached by hash."""
+    digest = wheel.sha256 or hash_file(wheel.path, "sha256")
+    flavour = f"pyc-{sys.implementation.cache_tag}" if compile_bytecode else "plain"
+    entry = cache.directory("installed", digest[:2], f"{digest[2:]}-{flavour}")
+    manifest = entry / "files"
+    if not manifest.is_file():
+        with cache.staging(entry) as stage:
+            result = stage / "result"
+            _install(wheel, result / "tree", {}, compile_bytecode)
+            listing = []
+            for directory, _, names in os.walk(result / "tree"):
+                for name in names:
+                    path = Path(directory) / name
+                    permissions = path.stat().st_mode & 0o777
+                    relative = path.relative_to(result / "tree").as_posix()
+                    listing.append(f"{permissions:o} {relative}")
+            (result / "files").write_text("\n".join(sorted(listing)) + "\n", encoding="utf-8")
+            publish(result, entry)
+    files = []
+    for line in manifest.read_text(encoding="utf-8").splitlines():
+        octal, _, name = line.partition(" ")
+        files.append((name, int(octal, 8)))
+    return entry / "tree", files
+
+
+def _copy_tree(
+    tree: Path, files: list[tuple[str, int]], root: Path, owners: dict[str, str], label: str
+) -> None:
+    made: set[Path] = set()
+    for relative, mode in files:
+        source = tree / relative
+        target = root / relative
+        owner = owners.get(relative)
+        if owner is not None:
+            # identical files are fine (pkgutil namespace __init__.py), different ones are not
+            if not filecmp.cmp(source, target, shallow=False):
+                raise FileConflictError(
+                    f"{owner} and {label} both install `{relative}` with different contents; a "
+                    "flat bundle can hold only one of them. Remove one of the two from the "
+                    "dependencies"
+                )
+            continue
+        owners[relative] = label
+        if target.parent not in made:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            made.add(target.parent)
+        shutil.copyfile(source, target)
+        if mode & 0o111:
+            target.chmod(mode)
