@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -9,11 +11,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from . import __version__, fingerprint
 from .archive import archive_epoch, write_archive
 from .cache import Cache, default_cache_dir
 from .config import BundleConfig, load_and_validate_config
 from .errors import LockbundleError
-from .fetch import Fetcher, indexes_of
+from .fetch import FetchedWheel, Fetcher, indexes_of
 from .http import hash_file
 from .layouts.target import write_target
 from .layouts.wheelhouse import write_wheelhouse
@@ -101,6 +104,13 @@ def _build(
             cache, Path(work), indexes_of(lock), require_hashes=config.require_hashes, log=log
         )
         wheels = fetcher.fetch(plans)
+        artifact = (
+            final if config.archive is None else final.with_name(f"{final.name}.{config.archive}")
+        )
+        stamp = Stamp(cache, artifact, _inputs(config, plans, wheels, lock, reproducible))
+        if stamp.current():
+            log(f"{artifact.name} is up to date")
+            return artifact
 
         def write_layout(directory: Path) -> SizeReport:
             excluded = None
@@ -128,6 +138,7 @@ def _build(
         if config.archive is None:
             with replacing(final) as stage:
                 report = write_layout(stage)
+            stamp.record()
             log(report.render())
             return final
         staged = Path(work) / "layout" / final.name
@@ -139,16 +150,73 @@ def _build(
 
         log(f"Packing {final.name}.{config.archive}")
         default_prefix = final.name if config.layout == "wheelhouse" else ""
-        archive = write_archive(
+        write_archive(
             staged,
-            final.with_name(f"{final.name}.{config.archive}"),
+            artifact,
             config.archive,
             prefix=default_prefix if config.prefix is None else config.prefix.strip("/"),
             epoch=archive_epoch(reproducible),
             check=check_archive,
         )
+        stamp.record()
         log(report.render())
-        return archive
+        return artifact
+
+
+class Stamp:
+    """What a bundle was built from, kept in the cache, so that an unchanged rebuild is a no-op.
+
+    The bundle counts as current only if the inputs are the same and the bundle on disk is still
+    exactly as it was written (every file's size, mtime and mode).
+    """
+
+    def __init__(self, cache: Cache, artifact: Path, inputs: str) -> None:
+        name = hashlib.sha256(str(artifact.resolve()).encode()).hexdigest()[:32]
+        self.path = cache.directory("stamps", f"{name}.json")
+        self.artifact = artifact
+        self.inputs = inputs
+
+    def current(self) -> bool:
+        if not self.artifact.exists():
+            return False
+        try:
+            recorded = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return bool(
+            recorded.get("inputs") == self.inputs
+            and recorded.get("output") == fingerprint.output(self.artifact)
+        )
+
+    def record(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        document = {"inputs": self.inputs, "output": fingerprint.output(self.artifact)}
+        fd, temporary = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(document, out)
+        os.replace(temporary, self.path)
+
+
+def _inputs(
+    config: BundleConfig,
+    plans: list[Plan],
+    wheels: list[list[FetchedWheel]],
+    lock: Lock,
+    reproducible: bool,
+) -> str:
+    """Everything a bundle's content depends on, hashed."""
+    document = {
+        "tool": __version__,
+        "config": repr(config),
+        "lock": hash_file(lock.path, "sha256"),
+        "epoch": archive_epoch(reproducible) if config.archive and reproducible else None,
+        "targets": [plan.target.describe() for plan in plans],
+        "wheels": [
+            [(w.planned.name, w.path.name, w.sha256 or hash_file(w.path, "sha256")) for w in each]
+            for each in wheels
+        ],
+    }
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
 
 def _enforce(name: str, size: int, budget: int | None, report: SizeReport) -> None:

@@ -16,6 +16,7 @@ from packaging.tags import sys_tags
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
+from . import fingerprint
 from .build import BuildError, PackageIndexes, WheelBuilder
 from .cache import Cache, publish
 from .errors import LockbundleError
@@ -194,7 +195,6 @@ class Fetcher:
         self, planned: PlannedPackage, downloaded: tuple[Path, str] | None
     ) -> FetchedWheel:
         artifact = planned.artifact
-        label = planned.package.label
         if artifact.kind == "wheel":
             verified = (
                 artifact.hash.value
@@ -208,12 +208,23 @@ class Fetcher:
             sdist = downloaded[0] if downloaded is not None else self._local(planned)
             return self._built_from_sdist(planned, sdist)
         if artifact.kind == "tree":
-            assert artifact.path is not None
-            self.log(f"Building {label} from {artifact.path.name or artifact.path}")
-            out = Path(tempfile.mkdtemp(prefix="tree-", dir=self.work))
-            wheel = self.builder.build_tree(artifact.path, label, out)
-            return FetchedWheel(planned, wheel, "built from source tree")
+            return self._built_from_tree(planned)
         return self._built_from_git(planned, artifact)
+
+    def _built_from_tree(self, planned: PlannedPackage) -> FetchedWheel:
+        """A project directory's wheel, rebuilt only when a file of the tree has changed."""
+        tree = planned.artifact.path
+        assert tree is not None
+        label = planned.package.label
+        place = hashlib.sha256(str(tree.resolve()).encode()).hexdigest()[:24]
+        state = fingerprint.source_tree(tree)
+        final = self.cache.directory("built-tree", place, state[:32], self.build_key)
+
+        def build(stage: Path) -> Path:
+            self.log(f"Building {label} from {tree.name or tree}")
+            return self.builder.build_tree(tree, label, stage / "out")
+
+        return FetchedWheel(planned, self._built_once(final, build), "built from source tree")
 
     def _built_from_sdist(self, planned: PlannedPackage, sdist: Path) -> FetchedWheel:
         label = planned.package.label

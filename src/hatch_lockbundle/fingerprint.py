@@ -1,0 +1,71 @@
+"""Cheap fingerprints that tell whether a source tree or a bundle changed since last time."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from pathlib import Path
+
+import pathspec
+
+#: never part of a project's sources: outputs, caches, environments, version control
+IGNORED = (
+    "dist/", "build/", ".git/", ".hg/", ".venv/", "venv/", "__pycache__/", "*.pyc", "*.egg-info/",
+    ".mypy_cache/", ".pytest_cache/", ".ruff_cache/", ".tox/", ".nox/", "node_modules/",
+)  # fmt: skip
+
+
+def source_tree(root: Path) -> str:
+    """A fingerprint of the files of the project at ``root`` (path, size and mtime of each).
+
+    Files in IGNORED and in ``root/.gitignore`` do not count; the git commit does, for
+    backends that take the version from it.
+    """
+    patterns = list(IGNORED)
+    gitignore = root / ".gitignore"
+    if gitignore.is_file():
+        patterns += gitignore.read_text(encoding="utf-8", errors="replace").splitlines()
+    spec = pathspec.GitIgnoreSpec.from_lines(patterns)
+    digest = hashlib.sha256()
+    for directory, dirs, names in os.walk(root):
+        relative_dir = Path(directory).relative_to(root).as_posix()
+        prefix = "" if relative_dir == "." else f"{relative_dir}/"
+        dirs[:] = sorted(d for d in dirs if not spec.match_file(f"{prefix}{d}/"))
+        for name in sorted(names):
+            relative = f"{prefix}{name}"
+            if spec.match_file(relative):
+                continue
+            stat = (Path(directory) / name).stat()
+            digest.update(f"{relative}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    digest.update(_git_commit(root).encode())
+    return digest.hexdigest()
+
+
+def output(path: Path) -> str:
+    """A fingerprint of a bundle (a directory or an archive file) as it is on disk now."""
+    digest = hashlib.sha256()
+    if path.is_file():
+        stat = path.stat()
+        digest.update(f"{stat.st_size}\0{stat.st_mtime_ns}".encode())
+        return digest.hexdigest()
+    for directory, dirs, names in os.walk(path):
+        dirs.sort()
+        for name in sorted(names):
+            file = Path(directory) / name
+            stat = file.lstat()
+            relative = file.relative_to(path).as_posix()
+            digest.update(
+                f"{relative}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_mode}\n".encode()
+            )
+    return digest.hexdigest()
+
+
+def _git_commit(root: Path) -> str:
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=False
+        )
+    except OSError:
+        return ""
+    return result.stdout.strip() if result.returncode == 0 else ""

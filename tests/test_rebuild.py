@@ -1,0 +1,67 @@
+"""Rebuilds: nothing changed is a no-op; a changed input or an edited bundle is rebuilt."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hatch_lockbundle.bundle import build_bundle
+from support.projects import MakeProject
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def app(make_project: MakeProject) -> Path:
+    return make_project("app")
+
+
+def build(project: Path, cache: Path) -> tuple[Path, list[str]]:
+    lines: list[str] = []
+    bundle = build_bundle(project, project / "dist", cache_dir=cache, log=lines.append)
+    return bundle, lines
+
+
+def test_an_unchanged_rebuild_is_a_no_op(app: Path, tmp_path: Path) -> None:
+    bundle, _ = build(app, tmp_path / "cache")
+    before = {p: p.stat().st_mtime_ns for p in bundle.rglob("*")}
+
+    again, lines = build(app, tmp_path / "cache")
+
+    assert again == bundle
+    assert f"{bundle.name} is up to date" in lines
+    assert {p: p.stat().st_mtime_ns for p in bundle.rglob("*")} == before
+
+
+def test_an_edited_bundle_is_rebuilt(app: Path, tmp_path: Path) -> None:
+    bundle, _ = build(app, tmp_path / "cache")
+    module = bundle / "app" / "__init__.py"
+    original = module.read_bytes()
+    module.write_text("broken = True\n")
+
+    _, lines = build(app, tmp_path / "cache")
+
+    assert not any(line.endswith("is up to date") for line in lines)
+    assert module.read_bytes() == original
+
+
+def test_a_changed_project_source_is_rebuilt(app: Path, tmp_path: Path) -> None:
+    bundle, _ = build(app, tmp_path / "cache")
+    source = app / "src" / "app" / "__init__.py"
+    source.write_text(source.read_text() + "\nCHANGED = 'yes'\n")
+
+    _, lines = build(app, tmp_path / "cache")
+
+    assert any(line.startswith("Building app==0.1.0") for line in lines)
+    assert "CHANGED = 'yes'" in (bundle / "app" / "__init__.py").read_text()
+
+
+def test_an_unchanged_project_is_not_built_again(app: Path, tmp_path: Path) -> None:
+    build(app, tmp_path / "cache")
+    (app / "dist").rename(tmp_path / "old-dist")  # a fresh output, the same sources
+
+    _, lines = build(app, tmp_path / "cache")
+
+    assert not any(line.startswith("Building") for line in lines)
+    assert not any(line.endswith("is up to date") for line in lines)
