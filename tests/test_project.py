@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from hatch_lockbundle.errors import LockbundleError
-from hatch_lockbundle.project import find_lock
+from hatch_lockbundle.lock import read_lock
+from hatch_lockbundle.project import check_lock_current, find_lock, read_project
 
 WORKSPACE_LOCK = """
 version = 1
@@ -61,3 +62,68 @@ def test_a_lock_of_another_project_says_so(tmp_path: Path) -> None:
 
     with pytest.raises(LockbundleError, match=r"does not lock `web` at .*Run `uv lock`"):
         find_lock(tmp_path, "web")
+
+
+LOCKS = Path(__file__).parent.parent / "fixtures" / "locks"
+
+
+def project_copy(tmp_path: Path, fixture: str) -> Path:
+    import shutil
+
+    shutil.copytree(LOCKS / fixture, tmp_path / fixture)
+    return tmp_path / fixture
+
+
+@pytest.mark.parametrize(
+    ("fixture", "member"),
+    [("workspace", "packages/api"), ("workspace", "packages/worker"), ("conflicts", "."),
+     ("package-conflicts", "packages/a")],
+)  # fmt: skip
+def test_locks_written_by_uv_are_current(tmp_path: Path, fixture: str, member: str) -> None:
+    root = project_copy(tmp_path, fixture)
+    project = read_project(root / member)
+
+    check_lock_current(read_lock(root / "uv.lock"), project)
+
+
+def edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+def test_a_changed_dependency_makes_the_lock_stale(tmp_path: Path) -> None:
+    root = project_copy(tmp_path, "workspace")
+    edit(root / "packages" / "api" / "pyproject.toml", '"idna",', '"idna>=3.7", "rich",')
+
+    with pytest.raises(LockbundleError) as caught:
+        check_lock_current(read_lock(root / "uv.lock"), read_project(root / "packages" / "api"))
+
+    message = str(caught.value)
+    assert "uv.lock is out of date with" in message
+    assert "dependencies: `idna>=3.7` is declared but not locked" in message
+    assert "dependencies: `rich` is declared but not locked" in message
+    assert "dependencies: `idna` is locked but no longer declared" in message
+    assert "Run `uv lock`" in message and "frozen = true" in message
+
+
+def test_a_changed_group_makes_the_lock_stale(tmp_path: Path) -> None:
+    root = project_copy(tmp_path, "conflicts")
+    edit(root / "pyproject.toml", 'dev = ["iniconfig"]', 'dev = ["iniconfig", "pytest"]')
+
+    with pytest.raises(
+        LockbundleError, match=r"dependency group `dev`: `pytest` is declared but not locked"
+    ):
+        check_lock_current(read_lock(root / "uv.lock"), read_project(root))
+
+
+def test_dynamic_dependencies_are_not_compared(tmp_path: Path) -> None:
+    root = project_copy(tmp_path, "workspace")
+    edit(
+        root / "packages" / "api" / "pyproject.toml",
+        'requires-python = ">=3.10"',
+        'requires-python = ">=3.10"\ndynamic = ["dependencies"]',
+    )
+    edit(root / "packages" / "api" / "pyproject.toml", '"idna",', '"idna>=9",')
+
+    check_lock_current(read_lock(root / "uv.lock"), read_project(root / "packages" / "api"))

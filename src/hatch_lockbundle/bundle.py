@@ -21,7 +21,7 @@ from .http import hash_file
 from .layouts.target import write_target
 from .layouts.wheelhouse import write_wheelhouse
 from .lock import Lock, read_lock
-from .project import Project, find_lock, read_project
+from .project import Project, check_lock_current, find_lock, read_project
 from .report import SizeReport, measure, over_budget
 from .select import Plan, select
 from .target import Target
@@ -39,6 +39,8 @@ def _silent(message: str) -> None:
 def plan_bundle(project: Project, config: BundleConfig) -> tuple[Lock, list[Plan]]:
     """Read the lock and select the install set for each target, without fetching anything."""
     lock = _lock_for(project, config)
+    if not config.frozen:
+        check_lock_current(lock, project)
     root = config.package or project.name
     if root is None:
         raise _no_name(project)

@@ -63,6 +63,8 @@ class BundleConfig:
     max_archive_size: int | None = None
     preset: str | None = None
     architecture: str | None = None
+    #: use the lock as it is, without checking it against pyproject.toml (uv's ``--frozen``)
+    frozen: bool = False
 
 
 def bundle_names(raw: Any) -> list[str]:
@@ -183,6 +185,7 @@ def _read_table(
         "groups": fields_.names("groups"),
         "compile_bytecode": fields_.boolean("compile-bytecode"),
         "require_hashes": fields_.boolean("require-hashes"),
+        "frozen": fields_.boolean("frozen"),
         "binary_only": fields_.boolean("binary-only"),
         "archive": fields_.choice("archive", ARCHIVE_FORMATS),
         "python": fields_.string("python"),

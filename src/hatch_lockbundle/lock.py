@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from packaging.markers import InvalidMarker, Marker
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 
 from ._compat import tomllib
@@ -93,6 +94,19 @@ class Dependency:
     source: Source | None = None
 
 
+@dataclass(frozen=True, order=True)
+class Declared:
+    """A requirement as a project declares it, reduced to what uv records without rewriting."""
+
+    name: NormalizedName
+    extras: tuple[NormalizedName, ...] = ()
+    specifier: str = ""
+
+    def __str__(self) -> str:
+        extras = f"[{','.join(self.extras)}]" if self.extras else ""
+        return f"{self.name}{extras}{self.specifier}"
+
+
 # Compared by identity: each locked package is one object of its Lock (and usable as a dict key).
 @dataclass(frozen=True, eq=False)
 class LockedPackage:
@@ -110,6 +124,9 @@ class LockedPackage:
     provides_extras: tuple[NormalizedName, ...] = ()
     #: every dependency group the project declares, including empty ones
     declared_groups: tuple[NormalizedName, ...] = ()
+    #: what the project declared when it was locked (``[package.metadata]``), for staleness checks
+    requires_dist: tuple[Declared, ...] | None = None
+    requires_dev: Mapping[NormalizedName, tuple[Declared, ...]] | None = None
 
     @property
     def extras(self) -> tuple[NormalizedName, ...]:
@@ -333,6 +350,7 @@ class _Reader:
         metadata = self.table(raw, "metadata", where)
         provides = self.str_list(metadata, "provides-extras", f"{where} metadata")
         requires_dev = self.table(metadata, "requires-dev", f"{where} metadata")
+        requires_dist = metadata.get("requires-dist")
         return LockedPackage(
             name=name,
             version=version,
@@ -346,6 +364,14 @@ class _Reader:
             ),
             provides_extras=tuple(canonicalize_name(extra) for extra in provides),
             declared_groups=tuple(canonicalize_name(group) for group in requires_dev),
+            requires_dist=_declared(requires_dist) if isinstance(requires_dist, list) else None,
+            requires_dev={
+                canonicalize_name(group): _declared(items)
+                for group, items in requires_dev.items()
+                if isinstance(items, list)
+            }
+            if "requires-dev" in metadata
+            else None,
         )
 
     def edge_groups(
@@ -356,3 +382,28 @@ class _Reader:
             canonicalize_name(group): self.dependencies(edges, f"{where} {key}.{group}")
             for group, edges in table.items()
         }
+
+
+def _declared(items: list[Any]) -> tuple[Declared, ...]:
+    found = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            continue
+        extras = item.get("extras", [])
+        specifier = item.get("specifier", "")
+        found.append(
+            Declared(
+                canonicalize_name(item["name"]),
+                tuple(sorted(canonicalize_name(e) for e in extras if isinstance(e, str))),
+                normalize_specifier(specifier if isinstance(specifier, str) else ""),
+            )
+        )
+    return tuple(sorted(found))
+
+
+def normalize_specifier(text: str) -> str:
+    """A specifier set written one way, whatever its order and spacing."""
+    try:
+        return ",".join(sorted(str(spec) for spec in SpecifierSet(text)))
+    except InvalidSpecifier:
+        return text.replace(" ", "")

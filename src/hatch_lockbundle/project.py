@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from packaging.utils import canonicalize_name
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import NormalizedName, canonicalize_name
 
 from ._compat import tomllib
 from .errors import LockbundleError
-from .lock import Lock, read_lock
+from .lock import Declared, Lock, normalize_specifier, read_lock
 
 LOCK_NAME = "uv.lock"
 
@@ -23,6 +24,8 @@ class Project:
     version: str | None
     #: the decoded ``[tool.lockbundle]`` table, None when absent
     settings: Any
+    #: the whole decoded ``pyproject.toml``
+    document: Mapping[str, Any] = field(default_factory=dict)
 
 
 def read_project(root: Path) -> Project:
@@ -44,7 +47,9 @@ def project_from_document(document: Mapping[str, Any], root: Path) -> Project:
     version = project.get("version") if isinstance(project.get("version"), str) else None
     tool = document.get("tool")
     settings = tool.get("lockbundle") if isinstance(tool, dict) else None
-    return Project(root=root.resolve(), name=name, version=version, settings=settings)
+    return Project(
+        root=root.resolve(), name=name, version=version, settings=settings, document=document
+    )
 
 
 def find_lock(project_root: Path, name: str) -> Lock:
@@ -84,3 +89,99 @@ def find_lock(project_root: Path, name: str) -> Lock:
         f"no {LOCK_NAME} found in {project_root} or any parent directory. Run `uv lock` first, or "
         "set `tool.lockbundle.lock` to the lock file's path"
     )
+
+
+def check_lock_current(lock: Lock, project: Project) -> None:
+    """Refuse a lock that no longer matches the project's declared dependencies.
+
+    Like ``uv lock --check``, from what the lock recorded about the project
+    (``[package.metadata] requires-dist`` and ``requires-dev``): names, extras and version
+    specifiers are compared (markers are not: uv rewrites them when it locks).
+    """
+    if project.name is None:
+        return
+    locked = [p for p in lock.by_name(project.name) if p.source.is_source_tree]
+    if not locked:
+        return
+    package = locked[0]
+    table = project.document.get("project", {})
+    dynamic = set(table.get("dynamic", [])) if isinstance(table, Mapping) else set()
+    problems: list[str] = []
+    if (
+        package.requires_dist is not None
+        and not {"dependencies", "optional-dependencies"} & dynamic
+    ):
+        declared = list(_requirements(table.get("dependencies", [])))
+        extras = table.get("optional-dependencies", {})
+        if isinstance(extras, Mapping):
+            for requirements in extras.values():
+                declared += _requirements(requirements)
+        problems += _differences("dependencies", sorted(declared), package.requires_dist)
+    if package.requires_dev is not None:
+        groups = _dependency_groups(project.document)
+        for group in sorted({*groups, *package.requires_dev}):
+            problems += _differences(
+                f"dependency group `{group}`",
+                groups.get(group, []),
+                package.requires_dev.get(group, ()),
+            )
+    if problems:
+        listing = "\n".join(f"  - {problem}" for problem in problems)
+        raise LockbundleError(
+            f"{lock.path} is out of date with {project.root / 'pyproject.toml'}:\n{listing}\n"
+            "Run `uv lock` to update it, or set `tool.lockbundle.frozen = true` to bundle the "
+            "lock as it is"
+        )
+
+
+def _requirements(items: Any) -> list[Declared]:
+    found = []
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, str):
+            continue
+        try:
+            requirement = Requirement(item)
+        except InvalidRequirement:
+            continue
+        found.append(
+            Declared(
+                canonicalize_name(requirement.name),
+                tuple(sorted(canonicalize_name(extra) for extra in requirement.extras)),
+                normalize_specifier(str(requirement.specifier)),
+            )
+        )
+    return found
+
+
+def _dependency_groups(document: Mapping[str, Any]) -> dict[NormalizedName, list[Declared]]:
+    """``[dependency-groups]`` with ``include-group`` expanded (as uv records them)."""
+    raw = document.get("dependency-groups", {})
+    raw = raw if isinstance(raw, Mapping) else {}
+    tool = document.get("tool", {})
+    uv = tool.get("uv", {}) if isinstance(tool, Mapping) else {}
+    legacy = uv.get("dev-dependencies") if isinstance(uv, Mapping) else None
+    groups = {canonicalize_name(name): items for name, items in raw.items()}
+    if isinstance(legacy, list):
+        groups.setdefault(canonicalize_name("dev"), [])
+        groups[canonicalize_name("dev")] = [*groups[canonicalize_name("dev")], *legacy]
+
+    def expand(name: NormalizedName, seen: frozenset[str]) -> list[Declared]:
+        found: list[Declared] = []
+        for item in groups.get(name, []):
+            if isinstance(item, Mapping) and isinstance(item.get("include-group"), str):
+                included = canonicalize_name(item["include-group"])
+                if included not in seen:
+                    found += expand(included, seen | {included})
+            else:
+                found += _requirements([item])
+        return found
+
+    return {name: sorted(set(expand(name, frozenset({name})))) for name in groups}
+
+
+def _differences(what: str, declared: list[Declared], locked: tuple[Declared, ...]) -> list[str]:
+    missing = sorted(set(declared) - set(locked))
+    extra = sorted(set(locked) - set(declared))
+    problems = [f"{what}: `{item}` is declared but not locked" for item in missing]
+    problems += [f"{what}: `{item}` is locked but no longer declared" for item in extra]
+    return problems
