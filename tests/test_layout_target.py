@@ -213,3 +213,16 @@ def test_cached_installs_keep_scripts_executable_and_bytecode(tmp_path: Path) ->
     pyc = Path(importlib.util.cache_from_source(str(bundle / "alpha" / "__init__.py")))
     assert pyc.exists()
     assert str(tmp_path).encode() not in pyc.read_bytes()
+
+
+def test_data_files_are_recorded_relative_to_the_bundle_root(tmp_path: Path) -> None:
+    files = {"alpha/__init__.py": "", "alpha-1.0.data/data/share/alpha/notes.txt": "notes\n"}
+    wheel = make_wheel(tmp_path, "alpha", "1.0", files)
+    bundle = tmp_path / "bundle"
+
+    write_target([fetched(wheel)], bundle, compile_bytecode=False)
+
+    record = (bundle / "alpha-1.0.dist-info" / "RECORD").read_text()
+    assert (bundle / "share" / "alpha" / "notes.txt").read_text() == "notes\n"
+    assert "\nshare/alpha/notes.txt,sha256=" in record
+    assert "./" not in record

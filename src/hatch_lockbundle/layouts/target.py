@@ -32,6 +32,8 @@ from ..fetch import FetchedWheel
 from ..http import hash_file
 
 INSTALLER_NAME = b"hatch-lockbundle\n"
+#: changes whenever this module lays out a wheel differently, so older cached installs are not used
+INSTALL_FORMAT = "v2"
 SCRIPTS_DIR = "bin"
 
 # A console-script launcher that works wherever the bundle is moved: it puts the bundle root
@@ -135,6 +137,9 @@ class TargetDestination(SchemeDictionaryDestination):
         records = list(records)
         if self.compile_bytecode:
             records += self._compile(records)
+        # data files land in the bundle root itself: list them as root files ("share/x", not
+        # "./share/x", which installer would write for a scheme directory equal to the root's)
+        records = [(scheme if kind == "data" else kind, record) for kind, record in records]
         super().finalize_installation(scheme, record_file_path, records)
 
     def _compile(
@@ -212,6 +217,7 @@ def _installed_tree(
     """The wheel installed alone (relocatable: nothing in it names its place), cached by hash."""
     digest = wheel.sha256 or hash_file(wheel.path, "sha256")
     flavour = f"pyc-{sys.implementation.cache_tag}" if compile_bytecode else "plain"
+    flavour = f"{INSTALL_FORMAT}-{flavour}"
     entry = cache.directory("installed", digest[:2], f"{digest[2:]}-{flavour}")
     manifest = entry / "files"
     if not manifest.is_file():
