@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from hatch_lockbundle import http as http_module
-from hatch_lockbundle.http import Downloader, DownloadError, redact
+from hatch_lockbundle.http import Downloader, DownloadError, index_credentials, redact
 
 BODY = b"wheel bytes " * 1000
 
@@ -182,3 +182,31 @@ def test_credentials_are_redacted_from_messages() -> None:
 def test_refused_connection_is_an_error_naming_the_url() -> None:
     with pytest.raises(DownloadError, match=r"cannot download http://127.0.0.1:9/x.whl after"):
         Downloader(retries=1).fetch("http://127.0.0.1:9/x.whl", io.BytesIO())
+
+
+def test_index_credentials_follow_uvs_variables() -> None:
+    environ = {
+        "UV_INDEX_INTERNAL_MIRROR_USERNAME": "user",
+        "UV_INDEX_INTERNAL_MIRROR_PASSWORD": "s3cret",
+    }
+
+    found = index_credentials({"internal-mirror": "https://pkgs.example.com:8443/simple/"}, environ)
+
+    assert found == {"https://pkgs.example.com:8443": ("user", "s3cret")}
+    assert index_credentials({"other": "https://x.example/simple"}, environ) == {}
+
+
+@pytest.mark.parametrize("server", [["auth"]], indirect=True)
+def test_index_credentials_are_sent_to_the_index_realm(
+    server: ScriptedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    credentials = index_credentials(
+        {"private": server.url.rsplit("/files/", 1)[0] + "/simple/"},
+        {"UV_INDEX_PRIVATE_USERNAME": "user", "UV_INDEX_PRIVATE_PASSWORD": "s3cret"},
+    )
+    out = io.BytesIO()
+
+    Downloader(credentials=credentials).fetch(server.url, out)
+
+    assert out.getvalue() == BODY

@@ -17,11 +17,11 @@ from .cache import Cache, default_cache_dir
 from .config import BundleConfig, load_and_validate_config
 from .errors import LockbundleError
 from .fetch import FetchedWheel, Fetcher, indexes_of
-from .http import hash_file
+from .http import hash_file, index_credentials
 from .layouts.target import write_target
 from .layouts.wheelhouse import write_wheelhouse
 from .lock import Lock, read_lock
-from .project import Project, check_lock_current, find_lock, read_project
+from .project import Project, check_lock_current, find_lock, named_indexes, read_project
 from .report import SizeReport, measure, over_budget
 from .select import Plan, select
 from .target import Target
@@ -103,7 +103,12 @@ def _build(
     cache = Cache(cache_dir or default_cache_dir())
     with tempfile.TemporaryDirectory(prefix="lockbundle-") as work:
         fetcher = Fetcher(
-            cache, Path(work), indexes_of(lock), require_hashes=config.require_hashes, log=log
+            cache,
+            Path(work),
+            indexes_of(lock),
+            require_hashes=config.require_hashes,
+            credentials=index_credentials(named_indexes(project, lock)),
+            log=log,
         )
         wheels = fetcher.fetch(plans)
         artifact = (

@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,13 +67,14 @@ class Fetcher:
         indexes: PackageIndexes,
         *,
         require_hashes: bool = True,
+        credentials: Mapping[str, tuple[str, str]] | None = None,
         log: Log = lambda message: None,
     ) -> None:
         self.cache = cache
         self.work = work
         self.require_hashes = require_hashes
         self.log = log
-        self.downloader = Downloader()
+        self.downloader = Downloader(credentials=credentials)
         self.builder = WheelBuilder(cache, indexes)
         # wheels built here are cached per interpreter and platform
         self.build_key = str(next(iter(sys_tags())))

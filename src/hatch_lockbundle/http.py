@@ -12,7 +12,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
@@ -48,9 +48,19 @@ def redact(url: str) -> str:
 class Downloader:
     """Streams URLs into files; each thread keeps one connection per host and reuses it."""
 
-    def __init__(self, retries: int = RETRIES, timeout: float = TIMEOUT) -> None:
+    def __init__(
+        self,
+        retries: int = RETRIES,
+        timeout: float = TIMEOUT,
+        credentials: Mapping[str, tuple[str, str]] | None = None,
+    ) -> None:
+        """
+        :param credentials: user and password by realm (``scheme://host[:port]``), e.g. from
+            :func:`index_credentials`
+        """
         self.retries = retries
         self.timeout = timeout
+        self.credentials = dict(credentials or {})
         self._local = threading.local()
         self._ssl = ssl.create_default_context()
         self._proxies = urllib.request.getproxies()
@@ -161,7 +171,7 @@ class Downloader:
             target += f"?{parts.query}"
         proxied = connection.host != (parts.hostname or "") and parts.scheme == "http"
         headers = {"User-Agent": "hatch-lockbundle", "Accept-Encoding": "identity"}
-        credentials = _credentials(parts)
+        credentials = _credentials(parts, self.credentials)
         if credentials is not None:
             token = f"{credentials[0]}:{credentials[1]}"
             headers["Authorization"] = "Basic " + base64.b64encode(token.encode()).decode()
@@ -206,10 +216,40 @@ class Downloader:
         return digest.hexdigest()
 
 
-def _credentials(parts: urllib.parse.SplitResult) -> tuple[str, str] | None:
-    """User and password from the URL itself, else from ``~/.netrc`` (``NETRC`` overrides)."""
+def realm(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``: credentials apply to every URL of a realm."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{host}:{parts.port}" if parts.port else f"{parts.scheme}://{host}"
+
+
+def index_credentials(
+    indexes: Mapping[str, str], environ: Mapping[str, str] | None = None
+) -> dict[str, tuple[str, str]]:
+    """Credentials of named indexes from uv's ``UV_INDEX_<NAME>_USERNAME`` / ``_PASSWORD``.
+
+    :param indexes: index name -> URL, from ``[[tool.uv.index]]`` of the project and workspace
+    """
+    environ = os.environ if environ is None else environ
+    found = {}
+    for name, url in indexes.items():
+        variable = "UV_INDEX_" + "".join(c if c.isalnum() else "_" for c in name).upper()
+        user = environ.get(f"{variable}_USERNAME")
+        password = environ.get(f"{variable}_PASSWORD")
+        if user is not None or password is not None:
+            found[realm(url)] = (user or "", password or "")
+    return found
+
+
+def _credentials(
+    parts: urllib.parse.SplitResult, known: Mapping[str, tuple[str, str]]
+) -> tuple[str, str] | None:
+    """User and password from the URL itself, else from the index's (by realm), else from
+    ``~/.netrc`` (``NETRC`` overrides)."""
     if parts.username is not None or parts.password is not None:
         return unquote(parts.username or ""), unquote(parts.password or "")
+    if (found := known.get(realm(parts.geturl()))) is not None:
+        return found
     try:
         entry = netrc.netrc(os.environ.get("NETRC")).authenticators(parts.hostname or "")
     except (OSError, netrc.NetrcParseError):

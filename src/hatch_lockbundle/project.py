@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,3 +186,22 @@ def _differences(what: str, declared: list[Declared], locked: tuple[Declared, ..
     problems = [f"{what}: `{item}` is declared but not locked" for item in missing]
     problems += [f"{what}: `{item}` is locked but no longer declared" for item in extra]
     return problems
+
+
+def named_indexes(project: Project, lock: Lock) -> dict[str, str]:
+    """``[[tool.uv.index]]`` names and URLs of the project and of the lock's workspace root."""
+    documents = [project.document]
+    root = lock.root / "pyproject.toml"
+    if root.resolve() != (project.root / "pyproject.toml").resolve() and root.is_file():
+        with contextlib.suppress(OSError, tomllib.TOMLDecodeError):
+            documents.append(tomllib.loads(root.read_text(encoding="utf-8")))
+    found: dict[str, str] = {}
+    for document in documents:
+        tool = document.get("tool", {})
+        uv = tool.get("uv", {}) if isinstance(tool, Mapping) else {}
+        entries = uv.get("index", []) if isinstance(uv, Mapping) else []
+        for entry in entries if isinstance(entries, list) else []:
+            named = isinstance(entry, Mapping) and isinstance(entry.get("name"), str)
+            if named and isinstance(entry.get("url"), str):
+                found.setdefault(entry["name"], entry["url"])
+    return found
