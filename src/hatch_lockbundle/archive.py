@@ -149,3 +149,40 @@ def _write_zip(directory: Path, raw: BinaryIO, prefix: str, epoch: int) -> None:
             else:
                 info.compress_type = zipfile.ZIP_DEFLATED
                 archive.writestr(info, path.read_bytes())
+
+
+class UnsafeArchiveError(LockbundleError):
+    """An archive entry would land outside the extraction directory."""
+
+
+def extract_safely(archive: Path, destination: Path) -> Path:
+    """Extract a ``.zip`` or a tar archive into ``destination``; return its resolved path.
+
+    Entries with absolute paths, ``..`` or links that point outside are refused.
+    """
+    destination.mkdir(parents=True, exist_ok=True)
+    root = destination.resolve()
+    if archive.name.endswith((".zip", ".whl")):
+        with zipfile.ZipFile(archive) as zipped:
+            for name in zipped.namelist():
+                _check_inside(root, name)
+            zipped.extractall(root)
+        return root
+    with tarfile.open(archive) as tar:
+        if hasattr(tarfile, "data_filter"):
+            try:
+                tar.extractall(root, filter="data")
+            except tarfile.FilterError as error:
+                raise UnsafeArchiveError(str(error)) from None
+        else:  # pragma: no cover - Pythons without extraction filters (before 3.10.12)
+            for member in tar.getmembers():
+                _check_inside(root, member.name)
+                if member.issym() or member.islnk():
+                    _check_inside(root, os.path.join(os.path.dirname(member.name), member.linkname))
+            tar.extractall(root)
+    return root
+
+
+def _check_inside(root: Path, name: str) -> None:
+    if not Path(os.path.abspath(root / name)).is_relative_to(root):
+        raise UnsafeArchiveError(f"entry {name!r} points outside the archive")

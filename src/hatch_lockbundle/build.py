@@ -18,6 +18,7 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 
 from ._compat import tomllib
+from .archive import UnsafeArchiveError, extract_safely
 from .cache import Cache
 from .errors import LockbundleError
 
@@ -269,42 +270,13 @@ class _CapturingRunner:
 
 def _unpack_sdist(sdist: Path, destination: Path, label: str) -> Path:
     """Extract an sdist (``.tar.gz`` or ``.zip``), refusing entries that escape ``destination``."""
-    destination.mkdir(parents=True, exist_ok=True)
-    root = destination.resolve()
     try:
-        if sdist.name.endswith(".zip"):
-            with zipfile.ZipFile(sdist) as archive:
-                for name in archive.namelist():
-                    _check_inside(root, name, label)
-                archive.extractall(root)
-        else:
-            with tarfile.open(sdist) as archive:
-                if hasattr(tarfile, "data_filter"):
-                    try:
-                        archive.extractall(root, filter="data")
-                    except tarfile.FilterError as error:
-                        raise BuildError(
-                            f"{label}: refusing unsafe sdist {sdist.name}: {error}"
-                        ) from None
-                else:  # pragma: no cover - Pythons without extraction filters
-                    for member in archive.getmembers():
-                        _check_inside(root, member.name, label)
-                        if member.issym() or member.islnk():
-                            _check_inside(
-                                root,
-                                os.path.join(os.path.dirname(member.name), member.linkname),
-                                label,
-                            )
-                    archive.extractall(root)
+        root = extract_safely(sdist, destination)
+    except UnsafeArchiveError as error:
+        raise BuildError(f"{label}: refusing unsafe sdist {sdist.name}: {error}") from None
     except (tarfile.TarError, zipfile.BadZipFile, OSError) as error:
         raise BuildError(f"{label}: cannot unpack sdist {sdist.name}: {error}") from None
     entries = list(root.iterdir())
     if len(entries) == 1 and entries[0].is_dir():
         return entries[0]
     return root
-
-
-def _check_inside(root: Path, name: str, label: str) -> None:
-    target = Path(os.path.abspath(root / name))
-    if not target.is_relative_to(root):
-        raise BuildError(f"{label}: refusing sdist entry {name!r}: it points outside the archive")

@@ -7,9 +7,10 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from . import __version__, fingerprint
 from .archive import archive_epoch, write_archive
@@ -57,6 +58,8 @@ def build_bundle(
     version: str | None = None,
     cache_dir: Path | None = None,
     reproducible: bool = True,
+    overrides: Mapping[str, Any] | None = None,
+    offline: bool = False,
     log: Log = _silent,
 ) -> Path:
     """Build the bundle of the project at ``project_root`` into ``out_dir``; return its path.
@@ -66,10 +69,23 @@ def build_bundle(
     :param version: the project's version when it is dynamic (hatch computes it)
     :param cache_dir: the cache to use instead of ``LOCKBUNDLE_CACHE_DIR`` / the user cache
     :param reproducible: archives get a fixed timestamp (``SOURCE_DATE_EPOCH`` or the default)
+    :param overrides: options from the command line, applied over ``[tool.lockbundle]``
+    :param offline: use only the cache; any download is an error
     :param log: receives one line per step
     """
     try:
-        return _build(project_root, out_dir, layout, project, version, cache_dir, reproducible, log)
+        return _build(
+            project_root,
+            out_dir,
+            layout,
+            project,
+            version,
+            cache_dir,
+            reproducible,
+            overrides,
+            offline,
+            log,
+        )
     except OSError as error:
         where = f" {error.filename}" if error.filename else ""
         raise LockbundleError(
@@ -87,10 +103,12 @@ def _build(
     version: str | None,
     cache_dir: Path | None,
     reproducible: bool,
+    overrides: Mapping[str, Any] | None,
+    offline: bool,
     log: Log,
 ) -> Path:
     project = project or read_project(project_root)
-    config = load_and_validate_config(project.settings, project.root, layout)
+    config = load_and_validate_config(project.settings, project.root, layout, overrides)
     lock, plans = plan_bundle(project, config)
     root = plans[0].root
     bundle_version = root.version or version or project.version or "0"
@@ -108,6 +126,7 @@ def _build(
             indexes_of(lock),
             require_hashes=config.require_hashes,
             credentials=index_credentials(named_indexes(project, lock)),
+            offline=offline,
             log=log,
         )
         wheels = fetcher.fetch(plans)

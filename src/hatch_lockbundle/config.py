@@ -73,13 +73,19 @@ def bundle_names(raw: Any) -> list[str]:
     return [str(name) for name in bundles] if isinstance(bundles, Mapping) else []
 
 
-def load_and_validate_config(raw: Any, project_root: Path, version: str = "target") -> BundleConfig:
+def load_and_validate_config(
+    raw: Any,
+    project_root: Path,
+    version: str = "target",
+    overrides: Mapping[str, Any] | None = None,
+) -> BundleConfig:
     """Turn the raw ``[tool.lockbundle]`` table into the :class:`BundleConfig` of one bundle.
 
     :param raw: the decoded table (or None when the project has no such table)
     :param project_root: the directory of the project's ``pyproject.toml``
     :param version: a layout, or the name of a ``[tool.lockbundle.bundles.NAME]`` table
         (as in ``hatch build -t lockbundle:VERSION``)
+    :param overrides: options given on the command line (same keys as the table), applied last
     :raises ConfigurationError: listing every problem found, in every table
     """
     errors: list[str] = []
@@ -120,6 +126,10 @@ def load_and_validate_config(raw: Any, project_root: Path, version: str = "targe
             f"Unknown bundle `{version}`: use one of {', '.join(known)} (as in "
             f"`hatch build -t lockbundle:{known[-1]}`), or define `[{TABLE}.bundles.{version}]`"
         )
+    if overrides:
+        given = _read_table(overrides, "command line", Path.cwd(), errors, allow_layout=True)
+        settings.update(given)
+        where.update(dict.fromkeys(given, "command line"))
     if errors:
         raise ConfigurationError(errors, source)
     if settings.get("preset") == "aws-lambda":

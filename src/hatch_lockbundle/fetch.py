@@ -68,9 +68,11 @@ class Fetcher:
         *,
         require_hashes: bool = True,
         credentials: Mapping[str, tuple[str, str]] | None = None,
+        offline: bool = False,
         log: Log = lambda message: None,
     ) -> None:
         self.cache = cache
+        self.offline = offline
         self.work = work
         self.require_hashes = require_hashes
         self.log = log
@@ -98,6 +100,11 @@ class Fetcher:
         # logged here, not in the workers: hatch's output is not safe to write from threads
         for planned in remote:
             if not self._cached_download(planned):
+                if self.offline:
+                    raise LockbundleError(
+                        f"{planned.package.label}: {planned.artifact.filename} is not in the "
+                        "cache, and downloads are off (--offline). Build once with network access"
+                    )
                 self.log(f"Downloading {planned.artifact.filename}")
         with ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS) as pool:
             downloaded = dict(zip(remote, pool.map(self._download, remote), strict=True))

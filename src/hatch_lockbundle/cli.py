@@ -1,0 +1,187 @@
+"""The ``lockbundle`` command: the same engine as the hatch builder, without hatch."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .bundle import build_bundle, plan_bundle
+from .config import LAYOUTS, load_and_validate_config
+from .errors import LockbundleError
+from .project import read_project
+from .verify import verify_bundle
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``lockbundle``; returns the exit status (0 success, 1 a user error or failed check)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    verbosity = args.verbose - args.quiet
+
+    def log(message: str) -> None:
+        if verbosity >= 0:
+            print(message, file=sys.stderr, flush=True)
+
+    try:
+        result: int = args.run(args, log)
+        return result
+    except LockbundleError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lockbundle",
+        description="Turn a uv lockfile into a deployable bundle (target directory or wheelhouse).",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    build = commands.add_parser("build", help="build a bundle into dist/")
+    _project_arguments(build)
+    build.add_argument("--layout", choices=LAYOUTS, help="the layout (default: target)")
+    build.add_argument("--bundle", help="a named bundle of [tool.lockbundle.bundles]")
+    build.add_argument("-o", "--out-dir", type=Path, help="where to write (default: PROJECT/dist)")
+    build.add_argument(
+        "--offline", action="store_true", help="use only the cache, download nothing"
+    )
+    build.add_argument("--no-cache", action="store_true", help="use a temporary cache")
+    build.set_defaults(run=_build)
+
+    plan = commands.add_parser("plan", help="show what would be bundled, and why")
+    _project_arguments(plan)
+    plan.add_argument("--layout", choices=LAYOUTS)
+    plan.add_argument("--bundle")
+    plan.add_argument("--format", choices=("text", "json"), default="text")
+    plan.set_defaults(run=_plan)
+
+    verify = commands.add_parser("verify", help="check a bundle against its RECORDs / manifest")
+    verify.add_argument(
+        "bundle", type=Path, help="a target bundle (directory or archive), or a wheelhouse"
+    )
+    verify.add_argument("-q", "--quiet", action="count", default=0)
+    verify.add_argument("-v", "--verbose", action="count", default=0)
+    verify.set_defaults(run=_verify)
+    return parser
+
+
+def _project_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("project", nargs="?", type=Path, default=Path("."), metavar="PROJECT_DIR")
+    parser.add_argument("--package", help="the package to bundle (default: this project)")
+    parser.add_argument(
+        "--extra", action="append", default=[], help="include an extra (repeatable)"
+    )
+    parser.add_argument("--all-extras", action="store_true", help="include every extra")
+    parser.add_argument("--group", action="append", default=[], help="include a dependency group")
+    parser.add_argument("--python", help='target Python, e.g. "3.12"')
+    parser.add_argument(
+        "--python-platform", action="append", default=[], help="target platform tag or alias"
+    )
+    parser.add_argument("--lock", help="the uv.lock to use")
+    parser.add_argument("--frozen", action="store_true", help="do not check the lock is current")
+    parser.add_argument("--archive", choices=("zip", "tar.gz"))
+    parser.add_argument("--compile-bytecode", action="store_true", default=None)
+    parser.add_argument("-q", "--quiet", action="count", default=0)
+    parser.add_argument("-v", "--verbose", action="count", default=0)
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Command-line options with the keys of ``[tool.lockbundle]``; unset ones are left out."""
+    options: dict[str, Any] = {
+        "package": args.package,
+        "extras": "all" if args.all_extras else (args.extra or None),
+        "groups": args.group or None,
+        "python": args.python,
+        "platforms": args.python_platform or None,
+        "lock": str(Path(args.lock).resolve()) if args.lock else None,
+        "frozen": True if args.frozen else None,
+        "archive": args.archive,
+        "compile-bytecode": args.compile_bytecode,
+    }
+    return {key: value for key, value in options.items() if value is not None}
+
+
+def _version(args: argparse.Namespace) -> str:
+    if args.bundle and args.layout:
+        raise LockbundleError("give --layout or --bundle, not both")
+    return str(args.bundle or args.layout or "target")
+
+
+def _build(args: argparse.Namespace, log: Any) -> int:
+    project_root = args.project.resolve()
+    out_dir = args.out_dir.resolve() if args.out_dir else project_root / "dist"
+    with tempfile.TemporaryDirectory(prefix="lockbundle-cache-") as scratch:
+        bundle = build_bundle(
+            project_root,
+            out_dir,
+            layout=_version(args),
+            cache_dir=Path(scratch) if args.no_cache else None,
+            overrides=_overrides(args),
+            offline=args.offline,
+            log=log,
+        )
+    print(bundle)
+    return 0
+
+
+def _plan(args: argparse.Namespace, log: Any) -> int:
+    project = read_project(args.project.resolve())
+    config = load_and_validate_config(
+        project.settings, project.root, _version(args), _overrides(args)
+    )
+    _, plans = plan_bundle(project, config)
+    document: dict[str, Any] = {
+        "targets": [
+            {
+                "description": plan.target.describe(),
+                "python": plan.target.python_version,
+                "platform": plan.target.platform,
+                "environment": dict(plan.target.environment),
+                "packages": [
+                    {
+                        "name": planned.name,
+                        "version": planned.version,
+                        "why": list(planned.why),
+                        "artifact": planned.artifact.filename or planned.artifact.location,
+                        "kind": planned.artifact.kind,
+                        "source": planned.artifact.location,
+                        "size": planned.artifact.size,
+                    }
+                    for planned in plan.packages
+                ],
+            }
+            for plan in plans
+        ]
+    }
+    first = document["targets"][0]
+    document["target"] = {key: value for key, value in first.items() if key != "packages"}
+    document["packages"] = first["packages"]
+    if args.format == "json":
+        print(json.dumps(document, indent=2))
+        return 0
+    for target in document["targets"]:
+        print(f"# {target['description']}")
+        for package in target["packages"]:
+            size = f"{package['size']:>10}" if package["size"] is not None else " " * 10
+            why = " -> ".join(package["why"])
+            name, version = package["name"], package["version"] or ""
+            print(f"{name:<28} {version:<12} {size}  {package['artifact']}  ({why})")
+    return 0
+
+
+def _verify(args: argparse.Namespace, log: Any) -> int:
+    problems = verify_bundle(args.bundle)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{args.bundle}: {len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    log(f"{args.bundle}: every file matches")
+    return 0

@@ -1,0 +1,133 @@
+"""The `lockbundle` console script: the same engine as the hatch builder, with no hatch."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from support.bundle import distributions, snapshot
+from support.environ import Sandbox, run
+from support.hatch import HatchBuild, built_artifact
+from support.index import IndexServer
+from support.projects import MakeProject
+
+pytestmark = pytest.mark.slow
+
+LOCKBUNDLE = Path(sys.executable).parent / "lockbundle"
+
+
+def lockbundle(
+    sandbox: Sandbox, cwd: Path, *args: str, cache: Path, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    env = sandbox.environ({"LOCKBUNDLE_CACHE_DIR": str(cache)})
+    return run([LOCKBUNDLE, *args], cwd=cwd, env=env, check=check)
+
+
+@dataclass(frozen=True)
+class MemberBuilds:
+    member: Path
+    hatch_bundle: Path
+    cli_bundle: Path
+    cli_output: str
+
+
+@pytest.fixture(scope="module")
+def member_builds(
+    make_project: MakeProject,
+    hatch_build: HatchBuild,
+    sandbox: Sandbox,
+    package_index: IndexServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> MemberBuilds:
+    workspace = make_project("workspace")
+    member = workspace / "packages" / "api"
+    cache = tmp_path_factory.mktemp("cli-cache")
+    hatch_bundle = built_artifact(hatch_build(member), member)
+    kept = tmp_path_factory.mktemp("hatch") / hatch_bundle.name
+    shutil.move(hatch_bundle, kept)
+    result = lockbundle(sandbox, member, "build", "-o", str(member / "cli-dist"), cache=cache)
+    return MemberBuilds(member, kept, Path(result.stdout.strip().splitlines()[-1]), result.stderr)
+
+
+def test_build_in_a_member_gives_the_same_bundle_as_hatch(member_builds: MemberBuilds) -> None:
+    assert (
+        member_builds.cli_bundle
+        == member_builds.member / "cli-dist" / member_builds.hatch_bundle.name
+    )
+    assert snapshot(member_builds.cli_bundle) == snapshot(member_builds.hatch_bundle)
+
+
+def test_build_logs_the_size_report(member_builds: MemberBuilds) -> None:
+    assert "Bundle size:" in member_builds.cli_output
+
+
+def test_plan_json_names_exactly_the_distributions_of_the_bundle(
+    member_builds: MemberBuilds, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    result = lockbundle(sandbox, member_builds.member, "plan", "--format", "json", cache=tmp_path)
+    document = json.loads(result.stdout)
+
+    planned = {(package["name"], package["version"]) for package in document["packages"]}
+    assert planned == distributions(member_builds.cli_bundle)
+    assert document["target"]["python"] == f"{sys.version_info.major}.{sys.version_info.minor}"
+    shared = next(package for package in document["packages"] if package["name"] == "shared")
+    assert shared["why"] == ["api", "shared"]
+    assert shared["kind"] == "tree"
+
+
+def test_verify_passes_on_a_fresh_bundle(
+    member_builds: MemberBuilds, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    copy = tmp_path / "bundle"
+    shutil.copytree(member_builds.cli_bundle, copy)
+
+    result = lockbundle(sandbox, tmp_path, "verify", str(copy), cache=tmp_path, check=False)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == ""
+
+
+def test_verify_names_a_changed_a_missing_and_an_added_file(
+    member_builds: MemberBuilds, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    copy = tmp_path / "bundle"
+    shutil.copytree(member_builds.cli_bundle, copy)
+    (copy / "api" / "__init__.py").write_text("tampered = True\n")
+    (copy / "shared" / "__init__.py").unlink()
+    (copy / "api" / "backdoor.py").write_text("")
+
+    result = lockbundle(sandbox, tmp_path, "verify", str(copy), cache=tmp_path, check=False)
+
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        "added: api/backdoor.py",
+        "changed: api/__init__.py",
+        "missing: shared/__init__.py",
+    ]
+
+
+def test_options_override_the_configuration(
+    member_builds: MemberBuilds, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    result = lockbundle(
+        sandbox, member_builds.member, "plan", "--format", "json", "--extra", "nope",
+        cache=tmp_path, check=False,
+    )  # fmt: skip
+
+    assert result.returncode == 1
+    assert "error: api==" in result.stderr and "has no extra `nope`" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_python_m_runs_the_same_command(sandbox: Sandbox, tmp_path: Path) -> None:
+    result = run(
+        [sys.executable, "-m", "hatch_lockbundle", "--version"], cwd=tmp_path, env=sandbox.environ()
+    )
+
+    assert result.stdout.startswith("lockbundle ")
