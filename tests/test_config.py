@@ -68,7 +68,7 @@ def test_every_error_is_collected_and_names_its_field(tmp_path: Path) -> None:
         "Unknown field `tool.lockbundle.colour`; known fields are: architecture, archive, "
         "binary-only, bundles, compile-bytecode, exclude, extras, frozen, groups, implementation, lock, "
         "max-archive-size, max-size, package, platforms, prefix, preset, python, "
-        "require-hashes, trim",
+        "require-hashes, sbom, trim",
     ]
     assert str(caught.value).startswith(
         f"Invalid configuration in {tmp_path / 'pyproject.toml'}:\n  - Field"

@@ -24,6 +24,8 @@ from .layouts.wheelhouse import write_wheelhouse
 from .lock import Lock, read_lock
 from .project import Project, check_lock_current, find_lock, named_indexes, read_project
 from .report import SizeReport, measure, over_budget
+from .sbom import SUFFIX as SBOM_SUFFIX
+from .sbom import write_sbom
 from .select import Plan, select
 from .target import Target
 from .trim import exclude_files, trim_patterns
@@ -134,9 +136,17 @@ def _build(
             final if config.archive is None else final.with_name(f"{final.name}.{config.archive}")
         )
         stamp = Stamp(cache, artifact, _inputs(config, plans, wheels, lock, reproducible))
+
+        def finish() -> Path:
+            if config.sbom:
+                sbom = final.with_name(final.name + SBOM_SUFFIX)
+                write_sbom(plans, wheels, sbom, archive_epoch(reproducible))
+                log(f"SBOM: {sbom}")
+            return artifact
+
         if stamp.current():
             log(f"{artifact.name} is up to date")
-            return artifact
+            return finish()
 
         def write_layout(directory: Path) -> SizeReport:
             excluded = None
@@ -166,7 +176,7 @@ def _build(
                 report = write_layout(stage)
             stamp.record()
             log(report.render())
-            return final
+            return finish()
         staged = Path(work) / "layout" / final.name
         report = write_layout(staged)
 
@@ -186,7 +196,7 @@ def _build(
         )
         stamp.record()
         log(report.render())
-        return artifact
+        return finish()
 
 
 class Stamp:

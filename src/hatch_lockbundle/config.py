@@ -65,6 +65,8 @@ class BundleConfig:
     architecture: str | None = None
     #: use the lock as it is, without checking it against pyproject.toml (uv's ``--frozen``)
     frozen: bool = False
+    #: write a CycloneDX SBOM beside the bundle
+    sbom: bool = False
 
 
 def bundle_names(raw: Any) -> list[str]:
@@ -196,6 +198,7 @@ def _read_table(
         "compile_bytecode": fields_.boolean("compile-bytecode"),
         "require_hashes": fields_.boolean("require-hashes"),
         "frozen": fields_.boolean("frozen"),
+        "sbom": fields_.boolean("sbom"),
         "binary_only": fields_.boolean("binary-only"),
         "archive": fields_.choice("archive", ARCHIVE_FORMATS),
         "python": fields_.string("python"),

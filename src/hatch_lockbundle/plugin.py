@@ -15,6 +15,7 @@ from .bundle import build_bundle, file_name
 from .config import LAYOUTS, bundle_names
 from .errors import LockbundleError
 from .project import project_from_document
+from .sbom import SUFFIX as SBOM_SUFFIX
 
 
 class LockbundleBuilder(BuilderInterface):  # type: ignore[type-arg]
@@ -87,8 +88,8 @@ def _bundle_of(filename: str) -> str:
                 break
         else:
             return ""
-    for fmt in ARCHIVE_FORMATS:
-        filename = filename.removesuffix(f".{fmt}")
+    for suffix in (*(f".{fmt}" for fmt in ARCHIVE_FORMATS), SBOM_SUFFIX):
+        filename = filename.removesuffix(suffix)
     return filename
 
 

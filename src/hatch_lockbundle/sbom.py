@@ -1,0 +1,119 @@
+"""A CycloneDX (JSON, spec 1.5) software bill of materials of a bundle's distributions."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+import zipfile
+from collections.abc import Sequence
+from email.parser import HeaderParser
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .fetch import FetchedWheel
+from .http import hash_file
+from .select import Plan
+
+SPEC_VERSION = "1.5"
+SUFFIX = ".cdx.json"
+
+
+def write_sbom(
+    plans: Sequence[Plan], wheels: Sequence[Sequence[FetchedWheel]], path: Path, epoch: int
+) -> Path:
+    """Describe every distribution of the bundle in ``path`` (deterministic for the same inputs).
+
+    :param epoch: the timestamp to record (the archive's, so that builds stay reproducible)
+    """
+    root = plans[0].root
+    components: dict[str, dict[str, Any]] = {}
+    dependencies: dict[str, set[str]] = {}
+    for plan, fetched in zip(plans, wheels, strict=True):
+        refs = {wheel.planned.name: _purl(wheel) for wheel in fetched}
+        for wheel in fetched:
+            ref = refs[wheel.planned.name]
+            components.setdefault(ref, _component(wheel, ref))
+            children = dependencies.setdefault(ref, set())
+            children.update(
+                refs[name] for name in plan.edges.get(wheel.planned.name, ()) if name in refs
+            )
+    root_ref = f"pkg:pypi/{root.name}@{root.version}" if root.version else f"pkg:pypi/{root.name}"
+    document: dict[str, Any] = {
+        "bomFormat": "CycloneDX",
+        "specVersion": SPEC_VERSION,
+        "version": 1,
+        "metadata": {
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch)),
+            "tools": {
+                "components": [
+                    {"type": "application", "name": "hatch-lockbundle", "version": __version__}
+                ]
+            },
+            "component": {
+                "type": "application",
+                "bom-ref": f"{root_ref}#bundle" if root_ref in components else root_ref,
+                "name": str(root.name),
+                **({"version": root.version} if root.version else {}),
+            },
+        },
+        "components": [components[ref] for ref in sorted(components)],
+        "dependencies": [
+            {"ref": ref, "dependsOn": sorted(children)}
+            for ref, children in sorted(dependencies.items())
+        ],
+    }
+    content = json.dumps(document, sort_keys=True)
+    serial = uuid.uuid5(uuid.NAMESPACE_URL, hashlib.sha256(content.encode()).hexdigest())
+    document["serialNumber"] = f"urn:uuid:{serial}"
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    temporary.replace(path)
+    return path
+
+
+def _purl(wheel: FetchedWheel) -> str:
+    version = wheel.planned.version
+    return (
+        f"pkg:pypi/{wheel.planned.name}@{version}" if version else f"pkg:pypi/{wheel.planned.name}"
+    )
+
+
+def _component(wheel: FetchedWheel, ref: str) -> dict[str, Any]:
+    component: dict[str, Any] = {
+        "type": "library",
+        "bom-ref": ref,
+        "name": str(wheel.planned.name),
+        "purl": ref,
+        "hashes": [{"alg": "SHA-256", "content": wheel.sha256 or hash_file(wheel.path, "sha256")}],
+    }
+    if wheel.planned.version:
+        component["version"] = wheel.planned.version
+    licenses = _licenses(wheel.path)
+    if licenses:
+        component["licenses"] = licenses
+    return component
+
+
+def _licenses(wheel: Path) -> list[dict[str, Any]]:
+    """The licence from the wheel's METADATA: ``License-Expression``, else a short ``License``."""
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+            metadata = HeaderParser().parsestr(archive.read(name).decode("utf-8", "replace"))
+    except (zipfile.BadZipFile, StopIteration, OSError):
+        return []
+    expression = metadata.get("License-Expression")
+    if expression:
+        return [{"expression": expression.strip()}]
+    text = (metadata.get("License") or "").strip()
+    if text and "\n" not in text and len(text) <= 100:
+        return [{"license": {"name": text}}]
+    classifiers = [
+        value.split("::")[-1].strip()
+        for value in metadata.get_all("Classifier") or []
+        if value.startswith("License ::") and value.count("::") >= 2
+    ]
+    return [{"license": {"name": name}} for name in classifiers[:1]]
