@@ -226,3 +226,14 @@ def test_data_files_are_recorded_relative_to_the_bundle_root(tmp_path: Path) -> 
     assert (bundle / "share" / "alpha" / "notes.txt").read_text() == "notes\n"
     assert "\nshare/alpha/notes.txt,sha256=" in record
     assert "./" not in record
+
+
+def test_a_zip_bomb_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path, "alpha", "1.0", {"alpha/__init__.py": ""})
+    with zipfile.ZipFile(wheel, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("alpha/zeros.bin", b"\0" * (100 * 1024 * 1024))
+    bundle = tmp_path / "bundle"
+
+    with pytest.raises(LockbundleError, match=r"alpha==1.0: refusing .*zeros.bin` expands \d+ times"):
+        write_target([fetched(wheel)], bundle, compile_bytecode=False)
+    assert not bundle.exists() or list(bundle.iterdir()) == []

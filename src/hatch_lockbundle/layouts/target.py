@@ -14,6 +14,7 @@ import os
 import py_compile
 import shutil
 import sys
+import zipfile
 from collections.abc import Iterable, Sequence
 from importlib.util import cache_from_source
 from pathlib import Path
@@ -32,6 +33,10 @@ from ..fetch import FetchedWheel
 from ..http import hash_file
 
 INSTALLER_NAME = b"hatch-lockbundle\n"
+#: bounds on what a wheel may expand to (the largest real wheels unpack to a few GB, at a few x)
+MAX_UNPACKED = 32 * 1024**3
+SUSPICIOUS_ENTRY = 64 * 1024**2
+MAX_RATIO = 200
 #: changes whenever this module lays out a wheel differently, so older cached installs are not used
 INSTALL_FORMAT = "v2"
 SCRIPTS_DIR = "bin"
@@ -199,6 +204,7 @@ def _install(
 ) -> None:
     """Install one wheel into ``root`` with installer, after checking its RECORD."""
     label = wheel.planned.package.label
+    _check_expansion(wheel.path, label)
     target = TargetDestination(root, owners, compile_bytecode)
     target.distribution = label
     try:
@@ -209,6 +215,28 @@ def _install(
         raise LockbundleError(f"{label}: cannot install {wheel.path.name}: {error}") from None
     except ValueError as error:
         raise LockbundleError(f"{label}: {wheel.path.name} is not a valid wheel: {error}") from None
+
+
+def _check_expansion(path: Path, label: str) -> None:
+    """Refuse archives that expand far beyond any real wheel (zip bombs)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            entries = archive.infolist()
+    except zipfile.BadZipFile as error:
+        raise LockbundleError(f"{label}: {path.name} is not a valid wheel: {error}") from None
+    total = sum(entry.file_size for entry in entries)
+    for entry in entries:
+        ratio = entry.file_size / max(entry.compress_size, 1)
+        if entry.file_size > SUSPICIOUS_ENTRY and ratio > MAX_RATIO:
+            raise LockbundleError(
+                f"{label}: refusing {path.name}: `{entry.filename}` expands {ratio:.0f} times "
+                f"(to {entry.file_size} bytes); that is a zip bomb, not a wheel"
+            )
+    if total > MAX_UNPACKED:
+        raise LockbundleError(
+            f"{label}: refusing {path.name}: it expands to {total} bytes, more than the "
+            f"{MAX_UNPACKED} bytes any wheel needs"
+        )
 
 
 def _installed_tree(
