@@ -49,14 +49,14 @@ def output(path: Path) -> str:
         stat = path.stat()
         digest.update(f"{stat.st_size}\0{stat.st_mtime_ns}".encode())
         return digest.hexdigest()
+    base = len(str(path)) + 1
     for directory, dirs, names in os.walk(path):
         dirs.sort()
         for name in sorted(names):
-            file = Path(directory) / name
-            stat = file.lstat()
-            relative = file.relative_to(path).as_posix()
+            full = os.path.join(directory, name)
+            stat = os.lstat(full)
             digest.update(
-                f"{relative}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_mode}\n".encode()
+                f"{full[base:]}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_mode}\n".encode()
             )
     return digest.hexdigest()
 

@@ -46,7 +46,7 @@ def measure(root: Path, excluded: Exclusion | None = None) -> SizeReport:
     total = files = 0
     for directory, _, names in os.walk(root):
         for name in names:
-            total += (Path(directory) / name).stat().st_size
+            total += os.lstat(os.path.join(directory, name)).st_size
             files += 1
     report = SizeReport(total, files, excluded=excluded)
     wheels = root / "wheels"
@@ -56,9 +56,10 @@ def measure(root: Path, excluded: Exclusion | None = None) -> SizeReport:
         for record in root.glob("*.dist-info/RECORD"):
             size = 0
             for row in csv.reader(io.StringIO(record.read_text(encoding="utf-8"))):
-                path = root / row[0] if row else None
-                if path is not None and path.is_file():
-                    size += path.stat().st_size
+                if len(row) > 2 and row[2].isdigit():
+                    size += int(row[2])  # RECORD states the size of what was installed
+                elif row and os.path.isfile(path := os.path.join(root, row[0])):
+                    size += os.lstat(path).st_size
             report.distributions.append((record.parent.name.removesuffix(".dist-info"), size))
     report.distributions.sort(key=lambda item: (-item[1], item[0]))
     return report

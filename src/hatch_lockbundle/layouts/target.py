@@ -16,6 +16,7 @@ import shutil
 import sys
 import zipfile
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from importlib.util import cache_from_source
 from pathlib import Path
 from typing import BinaryIO
@@ -37,6 +38,7 @@ INSTALLER_NAME = b"hatch-lockbundle\n"
 MAX_UNPACKED = 32 * 1024**3
 SUSPICIOUS_ENTRY = 64 * 1024**2
 MAX_RATIO = 200
+COPY_THREADS = 4
 #: changes whenever this module lays out a wheel differently, so older cached installs are not used
 INSTALL_FORMAT = "v2"
 SCRIPTS_DIR = "bin"
@@ -191,30 +193,55 @@ def write_target(
     destination.mkdir(parents=True, exist_ok=True)
     destination = destination.resolve()
     owners: dict[str, str] = {}
-    for wheel in sorted(wheels, key=lambda w: w.planned.name):
-        if cache is None:
-            _install(wheel, destination, owners, compile_bytecode)
-        else:
-            tree, files = _installed_tree(wheel, cache, compile_bytecode)
-            _copy_tree(tree, files, destination, owners, wheel.planned.package.label)
+    ordered = sorted(wheels, key=lambda w: w.planned.name)
+    if cache is None:
+        for wheel in ordered:
+            _install(wheel.path, wheel.planned.package.label, destination, owners, compile_bytecode)
+        return
+    entries = [_tree_entry(wheel, cache, compile_bytecode) for wheel in ordered]
+    missing = [
+        (
+            str(wheel.path),
+            wheel.planned.package.label,
+            str(entry),
+            str(cache.root),
+            compile_bytecode,
+        )
+        for wheel, entry in zip(ordered, entries, strict=True)
+        if not (entry / "files").is_file()
+    ]
+    if len(missing) > 1 and (os.cpu_count() or 1) > 1:
+        # installing is CPU-bound (inflate, hash, write): one process per core
+        with ProcessPoolExecutor(max_workers=min(len(missing), os.cpu_count() or 1)) as pool:
+            for future in [pool.submit(_make_tree, *job) for job in missing]:
+                future.result()
+    else:
+        for job in missing:
+            _make_tree(*job)
+    copies: list[tuple[str, str, int]] = []
+    sources: dict[str, str] = {}
+    for wheel, entry in zip(ordered, entries, strict=True):
+        label = wheel.planned.package.label
+        copies += _plan_copies(entry, destination, owners, sources, label)
+    with ThreadPoolExecutor(max_workers=COPY_THREADS) as pool:
+        list(pool.map(lambda job: _copy_file(*job), copies))
 
 
 def _install(
-    wheel: FetchedWheel, root: Path, owners: dict[str, str], compile_bytecode: bool
+    path: Path, label: str, root: Path, owners: dict[str, str], compile_bytecode: bool
 ) -> None:
     """Install one wheel into ``root`` with installer, after checking its RECORD."""
-    label = wheel.planned.package.label
-    _check_expansion(wheel.path, label)
+    _check_expansion(path, label)
     target = TargetDestination(root, owners, compile_bytecode)
     target.distribution = label
     try:
-        with WheelFile.open(wheel.path) as source:
+        with WheelFile.open(path) as source:
             source.validate_record()
             install(source, target, {"INSTALLER": INSTALLER_NAME})
     except InstallerError as error:
-        raise LockbundleError(f"{label}: cannot install {wheel.path.name}: {error}") from None
+        raise LockbundleError(f"{label}: cannot install {path.name}: {error}") from None
     except ValueError as error:
-        raise LockbundleError(f"{label}: {wheel.path.name} is not a valid wheel: {error}") from None
+        raise LockbundleError(f"{label}: {path.name} is not a valid wheel: {error}") from None
 
 
 def _check_expansion(path: Path, label: str) -> None:
@@ -239,46 +266,47 @@ def _check_expansion(path: Path, label: str) -> None:
         )
 
 
-def _installed_tree(
-    wheel: FetchedWheel, cache: Cache, compile_bytecode: bool
-) -> tuple[Path, list[tuple[str, int]]]:
-    """The wheel installed alone (relocatable: nothing in it names its place), cached by hash."""
+def _tree_entry(wheel: FetchedWheel, cache: Cache, compile_bytecode: bool) -> Path:
+    """Where the wheel, installed alone, is cached (by its hash and the install flavour)."""
     digest = wheel.sha256 or hash_file(wheel.path, "sha256")
     flavour = f"pyc-{sys.implementation.cache_tag}" if compile_bytecode else "plain"
-    flavour = f"{INSTALL_FORMAT}-{flavour}"
-    entry = cache.directory("installed", digest[:2], f"{digest[2:]}-{flavour}")
-    manifest = entry / "files"
-    if not manifest.is_file():
-        with cache.staging(entry) as stage:
-            result = stage / "result"
-            _install(wheel, result / "tree", {}, compile_bytecode)
-            listing = []
-            for directory, _, names in os.walk(result / "tree"):
-                for name in names:
-                    path = Path(directory) / name
-                    permissions = path.stat().st_mode & 0o777
-                    relative = path.relative_to(result / "tree").as_posix()
-                    listing.append(f"{permissions:o} {relative}")
-            (result / "files").write_text("\n".join(sorted(listing)) + "\n", encoding="utf-8")
-            publish(result, entry)
-    files = []
-    for line in manifest.read_text(encoding="utf-8").splitlines():
-        octal, _, name = line.partition(" ")
-        files.append((name, int(octal, 8)))
-    return entry / "tree", files
+    return cache.directory("installed", digest[:2], f"{digest[2:]}-{INSTALL_FORMAT}-{flavour}")
 
 
-def _copy_tree(
-    tree: Path, files: list[tuple[str, int]], root: Path, owners: dict[str, str], label: str
-) -> None:
-    made: set[Path] = set()
-    for relative, mode in files:
-        source = tree / relative
-        target = root / relative
+def _make_tree(wheel: str, label: str, entry: str, cache_root: str, compile_bytecode: bool) -> None:
+    """Install ``wheel`` alone into the cache entry ``entry`` (relocatable: nothing in it names
+    its place), with a manifest of its files; runs in worker processes, hence plain arguments."""
+    final = Path(entry)
+    with Cache(Path(cache_root)).staging(final) as stage:
+        result = stage / "result"
+        tree = result / "tree"
+        _install(Path(wheel), label, tree, {}, compile_bytecode)
+        listing = []
+        for directory, _, names in os.walk(tree):
+            for name in names:
+                path = os.path.join(directory, name)
+                permissions = os.stat(path).st_mode & 0o777
+                listing.append(f"{permissions:o} {Path(path).relative_to(tree).as_posix()}")
+        (result / "files").write_text("\n".join(sorted(listing)) + "\n", encoding="utf-8")
+        publish(result, final)
+
+
+def _plan_copies(
+    entry: Path, root: Path, owners: dict[str, str], sources: dict[str, str], label: str
+) -> list[tuple[str, str, int]]:
+    """The files of a cached tree to copy into ``root``, after checking they clash with none."""
+    tree = str(entry / "tree")
+    base = str(root)
+    made: set[str] = set()
+    copies = []
+    for line in (entry / "files").read_text(encoding="utf-8").splitlines():
+        octal, _, relative = line.partition(" ")
+        source = os.path.join(tree, relative)
+        target = os.path.join(base, relative)
         owner = owners.get(relative)
         if owner is not None:
             # identical files are fine (pkgutil namespace __init__.py), different ones are not
-            if not filecmp.cmp(source, target, shallow=False):
+            if not filecmp.cmp(source, sources[relative], shallow=False):
                 raise FileConflictError(
                     f"{owner} and {label} both install `{relative}` with different contents; a "
                     "flat bundle can hold only one of them. Remove one of the two from the "
@@ -286,9 +314,29 @@ def _copy_tree(
                 )
             continue
         owners[relative] = label
-        if target.parent not in made:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            made.add(target.parent)
+        sources[relative] = source
+        parent = os.path.dirname(target)
+        if parent not in made:
+            os.makedirs(parent, exist_ok=True)
+            made.add(parent)
+        copies.append((source, target, int(octal, 8)))
+    return copies
+
+
+def _copy_file(source: str, target: str, mode: int) -> None:
+    """A real copy (never a link, so editing the bundle cannot change the cache), in the kernel."""
+    if not sys.platform.startswith("linux"):  # sendfile to a file is Linux's
         shutil.copyfile(source, target)
         if mode & 0o111:
-            target.chmod(mode)
+            os.chmod(target, mode)
+        return
+    with open(source, "rb") as reader, open(target, "wb") as writer:
+        size = os.fstat(reader.fileno()).st_size
+        offset = 0
+        while offset < size:
+            sent = os.sendfile(writer.fileno(), reader.fileno(), offset, size - offset)
+            if sent == 0:
+                break
+            offset += sent
+    if mode & 0o111:
+        os.chmod(target, mode)
