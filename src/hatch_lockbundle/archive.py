@@ -169,6 +169,10 @@ def extract_safely(archive: Path, destination: Path) -> Path:
             zipped.extractall(root)
         return root
     with tarfile.open(archive) as tar:
+        for member in tar.getmembers():
+            # the data filter would quietly strip a leading "/": refuse instead
+            if member.name.startswith("/") or ".." in member.name.replace("\\", "/").split("/"):
+                raise UnsafeArchiveError(f"entry {member.name!r} points outside the archive")
         if hasattr(tarfile, "data_filter"):
             try:
                 tar.extractall(root, filter="data")

@@ -21,6 +21,7 @@ from .build import BuildError, PackageIndexes, WheelBuilder
 from .cache import Cache, publish
 from .errors import LockbundleError
 from .http import Downloader, hash_file, redact
+from .inspect import inspect_wheel
 from .lock import Hash, Lock, LockedPackage
 from .select import Artifact, Plan, PlannedPackage
 
@@ -106,12 +107,20 @@ class Fetcher:
                         "cache, and downloads are off (--offline). Build once with network access"
                     )
                 self.log(f"Downloading {planned.artifact.filename}")
-        with ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS) as pool:
+        pool = ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS)
+        try:
             downloaded = dict(zip(remote, pool.map(self._download, remote), strict=True))
+        except BaseException:
+            # on Ctrl-C or an error, do not wait for other downloads to time out
+            self.downloader.abort()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown()
         results = {}
         for key, planned in unique.items():
             wheel = self._wheel_for(planned, downloaded.get(planned))
             _check_wheel_identity(wheel)
+            self._inspect(wheel)
             results[key] = wheel
         per_plan = []
         for plan in plans:
@@ -123,6 +132,17 @@ class Fetcher:
                 wheels.append(wheel)
             per_plan.append(wheels)
         return per_plan
+
+    def _inspect(self, wheel: FetchedWheel) -> None:
+        """Look inside each wheel once per content (remembered in the cache by its hash)."""
+        digest = wheel.sha256 or hash_file(wheel.path, "sha256")
+        marker = self.cache.directory("inspected", digest[:2], digest[2:])
+        if marker.exists():
+            return
+        package = wheel.planned.package
+        inspect_wheel(wheel.path, package.label, package.name, package.version)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
 
     def _check_hash_present(self, planned: PlannedPackage) -> None:
         artifact = planned.artifact

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import http.client
 import netrc
 import os
+import socket
 import ssl
 import threading
 import time
@@ -62,6 +64,8 @@ class Downloader:
         self.timeout = timeout
         self.credentials = dict(credentials or {})
         self._local = threading.local()
+        self._open: set[http.client.HTTPConnection] = set()
+        self._open_lock = threading.Lock()
         self._ssl = ssl.create_default_context()
         self._proxies = urllib.request.getproxies()
 
@@ -78,7 +82,10 @@ class Downloader:
         :param destination: an open binary file, truncated and rewritten on a retry
         :param algorithm: the hashlib algorithm to compute while streaming
         """
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            raise DownloadError(f"cannot download {url!r}: not a valid URL") from None
         if parts.scheme == "file":
             return self._copy_file(url, destination, algorithm)
         if parts.scheme not in ("http", "https"):
@@ -148,7 +155,19 @@ class Downloader:
             else:
                 connection = http.client.HTTPConnection(host, port, timeout=self.timeout)
             pool[key] = connection
+            with self._open_lock:
+                self._open.add(connection)
         return pool[key]
+
+    def abort(self) -> None:
+        """Break every open connection, so that downloads in other threads stop at once."""
+        with self._open_lock:
+            connections = list(self._open)
+        for connection in connections:
+            sock = connection.sock
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
 
     def _drop(self, scheme: str, netloc: str) -> None:
         pool = self._local.__dict__.get("pool", {})

@@ -183,6 +183,8 @@ def read_lock(path: Path) -> Lock:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise LockError(f"{path}: lock file not found; run `uv lock` to create it") from None
+    except UnicodeDecodeError:
+        raise LockError(f"{path}: not UTF-8 text; run `uv lock` to rewrite it") from None
     except OSError as error:
         raise LockError(f"{path}: cannot read the lock file: {error.strerror}") from None
     try:
@@ -291,7 +293,10 @@ class _Reader:
         filename = self.optional_str(raw, "filename", where)
         if filename is None:
             if url is not None:
-                filename = unquote(PurePosixPath(urlsplit(url).path).name)
+                try:
+                    filename = unquote(PurePosixPath(urlsplit(url).path).name)
+                except ValueError:
+                    raise self.fail(where, f"`url` {url!r} is not a valid URL") from None
             elif path is not None:
                 filename = PurePosixPath(path.replace("\\", "/")).name
         size = raw.get("size")
@@ -390,6 +395,7 @@ def _declared(items: list[Any]) -> tuple[Declared, ...]:
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             continue
         extras = item.get("extras", [])
+        extras = extras if isinstance(extras, list) else []
         specifier = item.get("specifier", "")
         found.append(
             Declared(

@@ -38,6 +38,8 @@ def read_project(root: Path) -> Project:
         raise LockbundleError(f"{pyproject}: not found; run this in a project directory") from None
     except tomllib.TOMLDecodeError as error:
         raise LockbundleError(f"{pyproject}: not valid TOML ({error})") from None
+    except UnicodeDecodeError:
+        raise LockbundleError(f"{pyproject}: not UTF-8 text") from None
     return project_from_document(document, root)
 
 

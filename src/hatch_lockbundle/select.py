@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
-from packaging.markers import Marker
+from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 
@@ -259,8 +259,14 @@ def _walk(
 
     def follow(parent: LockedPackage, via: str, edges: Iterable[Dependency]) -> None:
         for edge in edges:
-            if edge.marker is not None and not evaluate(edge.marker, env, activated):
-                continue
+            try:
+                if edge.marker is not None and not evaluate(edge.marker, env, activated):
+                    continue
+            except (UndefinedComparison, UndefinedEnvironmentName, InvalidMarker) as error:
+                raise SelectionError(
+                    f"{lock.path}: {parent.label} depends on `{edge.name}` under the marker "
+                    f"`{edge.marker}`, which cannot be evaluated ({error}); run `uv lock` again"
+                ) from None
             child = lock.resolve(edge, parent)
             children.setdefault(parent.name, set()).add(child.name)
             if child not in why:
@@ -385,7 +391,10 @@ def _file_artifact(lock: Lock, package: LockedPackage, dist: Dist, kind: Artifac
         raise SelectionError(
             f"{lock.path}: {package.label} has a {kind} without a url or path; run `uv lock` again"
         )
-    filename = dist.filename or PurePosixPath(urlsplit(url).path if url else str(path)).name
+    try:
+        filename = dist.filename or PurePosixPath(urlsplit(url).path if url else str(path)).name
+    except ValueError:
+        raise SelectionError(f"{lock.path}: {package.label} has an invalid URL {url!r}") from None
     if not filename or filename in (".", "..") or "/" in filename or "\\" in filename:
         raise SelectionError(f"{lock.path}: {package.label} has an unusable file name {filename!r}")
     return Artifact(
@@ -401,7 +410,10 @@ def _file_artifact(lock: Lock, package: LockedPackage, dist: Dist, kind: Artifac
 
 def _git_artifact(source: Source) -> Artifact:
     """``git = "https://host/repo?subdirectory=x&rev=main#<commit>"`` as uv writes it."""
-    parts = urlsplit(source.location)
+    try:
+        parts = urlsplit(source.location)
+    except ValueError:
+        raise SelectionError(f"git source {source.location!r} is not a valid URL") from None
     query = parse_qs(parts.query)
     subdirectory = source.subdirectory or next(iter(query.get("subdirectory", [])), None)
     repository = parts._replace(query="", fragment="").geturl()
