@@ -220,8 +220,12 @@ def write_target(
     for wheel, entry in zip(ordered, entries, strict=True):
         label = wheel.planned.package.label
         copies += _plan_copies(entry, destination, owners, sources, label)
-    with ThreadPoolExecutor(max_workers=COPY_THREADS) as pool:
-        list(pool.map(lambda job: _copy_file(*job), copies))
+    copiers = ThreadPoolExecutor(max_workers=COPY_THREADS)
+    try:
+        list(copiers.map(lambda job: _copy_file(*job), copies))
+    finally:
+        # on Ctrl-C, drop the copies not yet started instead of finishing them
+        copiers.shutdown(wait=True, cancel_futures=True)
 
 
 def _install(
