@@ -1,0 +1,1 @@
+"""The pieces of the speed benchmark run by ``benchmarks/harness.py`` (issue 6)."""
