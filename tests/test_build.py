@@ -101,3 +101,17 @@ def test_backends_can_run_the_scripts_of_their_build_requirements(
     again = builder.build_tree(source, "uses-a-tool==1", tmp_path / "two")  # the cached environment
 
     assert first.name == again.name == "uses_a_tool-1-py2.py3-none-any.whl"
+
+
+def test_a_relative_cache_directory_works_from_any_directory(
+    package_index: IndexServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    builder = WheelBuilder(
+        Cache(Path("relative") / "cache"), PackageIndexes(index_urls=(package_index.simple_url,))
+    )
+
+    wheel = builder.build_sdist(sdist(package_index, "puresdist"), "puresdist", tmp_path / "work")
+
+    assert wheel.name.endswith("-py3-none-any.whl")
+    assert (tmp_path / "relative" / "cache" / "build-envs").is_dir()

@@ -32,7 +32,8 @@ class Cache:
     """
 
     def __init__(self, root: Path) -> None:
-        self.root = root
+        # absolute: build backends run in other directories and must still find the cache
+        self.root = root.resolve()
 
     def file_path(self, digest: Hash, filename: str) -> Path:
         """Where a file verified to have ``digest`` lives (content-addressed)."""
