@@ -3,25 +3,32 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
-from hatch_lockbundle.bundle import build_bundle
 from support.bundle import distributions
+from support.environ import Sandbox, run
 from support.projects import MakeProject
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def built(make_project: MakeProject, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def built(
+    make_project: MakeProject, sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
+    """``lockbundle build`` (the real console script) of the app with ``sbom = true``."""
     project = make_project("app")
     pyproject = project / "pyproject.toml"
     pyproject.write_text(pyproject.read_text() + "\n[tool.lockbundle]\nsbom = true\n")
-    bundle = build_bundle(project, project / "dist", cache_dir=tmp_path_factory.mktemp("cache"))
+    cache = tmp_path_factory.mktemp("cache")
+    env = sandbox.environ({"LOCKBUNDLE_CACHE_DIR": str(cache)})
+    result = run([Path(sys.executable).parent / "lockbundle", "build"], cwd=project, env=env)
+    bundle = Path(result.stdout.strip().splitlines()[-1])
     return bundle, bundle.with_name(bundle.name + ".cdx.json")
 
 
