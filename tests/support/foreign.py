@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping, Sequence
 from email.parser import HeaderParser
 from pathlib import Path
@@ -10,8 +9,7 @@ from pathlib import Path
 from packaging.tags import parse_tag
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
-from .environ import run, uv_binary
-from .reference import export_requirements
+from .reference import reference_target
 
 
 def foreign_reference_target(
@@ -33,31 +31,14 @@ def foreign_reference_target(
     :param python_platform: uv's name of the platform, e.g. ``aarch64-manylinux_2_28``.
     :param python_version: ``3.12`` or ``3.12.4``.
     """
-    requirements = export_requirements(project, extras=extras, env=env)
-    run(
-        [
-            uv_binary(),
-            "pip",
-            "install",
-            "--target",
-            dest,
-            "--no-deps",
-            "--python",
-            sys.executable,
-            "--python-platform",
-            python_platform,
-            "--python-version",
-            python_version,
-            "--default-index",
-            index_url,
-            "-r",
-            "-",
-        ],
-        cwd=project,
+    return reference_target(
+        project,
+        dest,
+        index_url=index_url,
+        extras=extras,
         env=env,
-        input=requirements,
+        platform_args=("--python-platform", python_platform, "--python-version", python_version),
     )
-    return dest
 
 
 def installed_wheel_tags(target: Path) -> dict[str, frozenset[str]]:

@@ -44,6 +44,7 @@ def reference_target(
     extras: Sequence[str] = (),
     groups: Sequence[str] = (),
     env: Mapping[str, str],
+    platform_args: Sequence[str] = (),
 ) -> Path:
     """Install what the lock selects into ``dest`` the way a user does by hand, and return ``dest``.
 
@@ -51,6 +52,7 @@ def reference_target(
     ``project`` because the export names workspace members by paths relative to it.
 
     :param index_url: the index that registry packages (and build backends) come from.
+    :param platform_args: uv's ``--python-platform``/``--python-version`` for another target.
     """
     requirements = export_requirements(
         project, package=package, extras=extras, groups=groups, env=env
@@ -65,6 +67,7 @@ def reference_target(
             "--no-deps",
             "--python",
             sys.executable,
+            *platform_args,
             "--default-index",
             index_url,
             "-r",
