@@ -66,7 +66,8 @@ def test_every_error_is_collected_and_names_its_field(tmp_path: Path) -> None:
         "Entry #2 of field `tool.lockbundle.groups` must be a non-empty string",
         "Field `tool.lockbundle.compile-bytecode` must be a boolean",
         "Unknown field `tool.lockbundle.colour`; known fields are: architecture, archive, "
-        "binary-only, bundles, compile-bytecode, exclude, extras, frozen, groups, implementation, lock, "
+        "binary-only, bundles, compile-bytecode, exclude, extras, frozen, groups, implementation, "
+        "link-mode, lock, "
         "max-archive-size, max-size, package, platforms, prefix, preset, python, "
         "require-hashes, sbom, trim",
     ]

@@ -234,6 +234,8 @@ def test_a_zip_bomb_is_refused_before_anything_is_written(tmp_path: Path) -> Non
         archive.writestr("alpha/zeros.bin", b"\0" * (100 * 1024 * 1024))
     bundle = tmp_path / "bundle"
 
-    with pytest.raises(LockbundleError, match=r"alpha==1.0: refusing .*zeros.bin` expands \d+ times"):
+    with pytest.raises(
+        LockbundleError, match=r"alpha==1.0: refusing .*zeros.bin` expands \d+ times"
+    ):
         write_target([fetched(wheel)], bundle, compile_bytecode=False)
     assert not bundle.exists() or list(bundle.iterdir()) == []

@@ -160,7 +160,12 @@ def _build(
                 )
             else:
                 write_target(
-                    wheels[0], directory, compile_bytecode=config.compile_bytecode, cache=cache
+                    wheels[0],
+                    directory,
+                    compile_bytecode=config.compile_bytecode,
+                    cache=cache,
+                    link_mode=config.link_mode,
+                    log=log,
                 )
                 patterns = [*config.exclude]
                 if config.trim:

@@ -12,7 +12,7 @@ from typing import Any
 
 from . import __version__
 from .bundle import build_bundle, plan_bundle
-from .config import LAYOUTS, load_and_validate_config
+from .config import LAYOUTS, LINK_MODES, load_and_validate_config
 from .errors import LockbundleError
 from .project import read_project
 from .verify import verify_bundle
@@ -88,6 +88,11 @@ def _project_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frozen", action="store_true", help="do not check the lock is current")
     parser.add_argument("--archive", choices=("zip", "tar.gz"))
     parser.add_argument("--compile-bytecode", action="store_true", default=None)
+    parser.add_argument(
+        "--link-mode",
+        choices=LINK_MODES,
+        help="target layout: hardlink files from the cache (default) or copy them",
+    )
     parser.add_argument("-q", "--quiet", action="count", default=0)
     parser.add_argument("-v", "--verbose", action="count", default=0)
 
@@ -104,6 +109,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "frozen": True if args.frozen else None,
         "archive": args.archive,
         "compile-bytecode": args.compile_bytecode,
+        "link-mode": args.link_mode,
     }
     return {key: value for key, value in options.items() if value is not None}
 

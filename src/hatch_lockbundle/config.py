@@ -20,6 +20,8 @@ LAYOUTS = ("target", "wheelhouse")
 IMPLEMENTATIONS = {"cpython": "cpython", "cp": "cpython"}
 PRESETS = ("aws-lambda",)
 ARCHITECTURES = ("x86_64", "arm64")
+#: how a target bundle gets its files from the cache (uv's names)
+LINK_MODES = ("hardlink", "copy")
 LAMBDA_ZIP_LIMIT = 50 * 1024 * 1024  # a zip uploaded directly to AWS Lambda
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024  # a function and its layers, unzipped
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*", re.IGNORECASE)
@@ -67,6 +69,8 @@ class BundleConfig:
     frozen: bool = False
     #: write a CycloneDX SBOM beside the bundle
     sbom: bool = False
+    #: target layout: share files with the cache (read-only, checked before use) or copy them
+    link_mode: str = "hardlink"
 
 
 def bundle_names(raw: Any) -> list[str]:
@@ -211,6 +215,7 @@ def _read_table(
         "max_archive_size": fields_.size("max-archive-size"),
         "preset": fields_.choice("preset", PRESETS),
         "architecture": fields_.choice("architecture", ARCHITECTURES),
+        "link_mode": fields_.choice("link-mode", LINK_MODES),
     }
     if values["exclude"] is not None:
         values["exclude"] = tuple(values["exclude"])

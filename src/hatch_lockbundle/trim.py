@@ -76,6 +76,8 @@ def exclude_files(root: Path, patterns: Sequence[str], *, protect_entry_points: 
         if len(kept) != len(rows):
             out = io.StringIO()
             csv.writer(out, lineterminator="\n").writerows(kept)
+            # a new file, never a write through: the bundle's RECORD may be a link into the cache
+            record.unlink()
             record.write_text(out.getvalue(), encoding="utf-8")
     _remove_empty_directories(root)
     return Exclusion(removed, saved)

@@ -7,16 +7,21 @@ Unlike ``pip``/``uv pip install --target``, nothing in the result names the buil
 from __future__ import annotations
 
 import base64
+import errno
 import filecmp
 import hashlib
 import io
 import os
 import py_compile
 import shutil
+import stat
 import sys
+import tempfile
+import threading
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
 from importlib.util import cache_from_source
 from pathlib import Path
 from typing import BinaryIO
@@ -37,7 +42,7 @@ from ..inspect import inspect_wheel
 INSTALLER_NAME = b"hatch-lockbundle\n"
 COPY_THREADS = 4
 #: changes whenever this module lays out a wheel differently, so older cached installs are not used
-INSTALL_FORMAT = "v2"
+INSTALL_FORMAT = "v3"
 SCRIPTS_DIR = "bin"
 
 # A console-script launcher that works wherever the bundle is moved: it puts the bundle root
@@ -178,14 +183,20 @@ def write_target(
     *,
     compile_bytecode: bool,
     cache: Cache | None = None,
-) -> None:
+    link_mode: str = "hardlink",
+    log: Callable[[str], None] = lambda message: None,
+) -> str:
     """Install ``wheels`` into the empty directory ``destination``.
 
     :param wheels: verified wheels, one per distribution
     :param destination: the (staging) bundle directory
     :param compile_bytecode: also write hash-based ``.pyc`` files, listed in each RECORD
-    :param cache: keep each wheel installed on its own in the cache, and copy from there: a
-        warm build then only copies files (never links: editing a bundle must not change the cache)
+    :param cache: keep each wheel installed on its own in the cache, and fill the bundle from
+        there: a warm build then only links or copies files
+    :param link_mode: ``hardlink`` (files shared with the cache, which keeps them read-only and
+        checks them before every use) or ``copy``
+    :param log: where to say that the cache could not be used as asked
+    :return: the link mode used: ``copy`` when the cache and ``destination`` cannot share files
     """
     destination.mkdir(parents=True, exist_ok=True)
     destination = destination.resolve()
@@ -194,8 +205,9 @@ def write_target(
     if cache is None:
         for wheel in ordered:
             _install(wheel.path, wheel.planned.package.label, destination, owners, compile_bytecode)
-        return
+        return "copy"
     entries = [_tree_entry(wheel, cache, compile_bytecode) for wheel in ordered]
+    listings = [_listing(entry, log) for entry in entries]
     missing = [
         (
             str(wheel.path),
@@ -204,8 +216,8 @@ def write_target(
             str(cache.root),
             compile_bytecode,
         )
-        for wheel, entry in zip(ordered, entries, strict=True)
-        if not (entry / "files").is_file()
+        for wheel, entry, listing in zip(ordered, entries, listings, strict=True)
+        if listing is None
     ]
     if len(missing) > 1 and (os.cpu_count() or 1) > 1:
         # installing is CPU-bound (inflate, hash, write): one process per core
@@ -215,17 +227,22 @@ def write_target(
     else:
         for job in missing:
             _make_tree(*job)
-    copies: list[tuple[str, str, int]] = []
+    jobs: list[tuple[str, str, int]] = []
     sources: dict[str, str] = {}
-    for wheel, entry in zip(ordered, entries, strict=True):
+    directories: set[str] = set()
+    for wheel, entry, listing in zip(ordered, entries, listings, strict=True):
         label = wheel.planned.package.label
-        copies += _plan_copies(entry, destination, owners, sources, label)
-    copiers = ThreadPoolExecutor(max_workers=COPY_THREADS)
-    try:
-        list(copiers.map(lambda job: _copy_file(*job), copies))
-    finally:
-        # on Ctrl-C, drop the copies not yet started instead of finishing them
-        copiers.shutdown(wait=True, cancel_futures=True)
+        if listing is None:
+            listing = _listing(entry, log)
+            if listing is None:
+                raise LockbundleError(
+                    f"{label}: the cached installation {entry} changed while this build made "
+                    "it; is another process writing into the cache? Build again"
+                )
+        jobs += _plan_files(entry, listing, destination, owners, sources, label, directories)
+    for directory in sorted(directories):
+        os.makedirs(directory, exist_ok=True)
+    return _materialise(jobs, link_mode, log)
 
 
 def _install(
@@ -259,7 +276,12 @@ def _tree_entry(wheel: FetchedWheel, cache: Cache, compile_bytecode: bool) -> Pa
 
 def _make_tree(wheel: str, label: str, entry: str, cache_root: str, compile_bytecode: bool) -> None:
     """Install ``wheel`` alone into the cache entry ``entry`` (relocatable: nothing in it names
-    its place), with a manifest of its files; runs in worker processes, hence plain arguments."""
+    its place), with a manifest of its files; runs in worker processes, hence plain arguments.
+
+    The files are made read-only and the manifest records each one's mode, size and mtime, so
+    that a bundle sharing them (hardlinks) cannot be edited in place by accident, and an edit
+    that still happens (root ignores modes) is noticed before the files are used again.
+    """
     final = Path(entry)
     with Cache(Path(cache_root)).staging(final) as stage:
         result = stage / "result"
@@ -267,25 +289,94 @@ def _make_tree(wheel: str, label: str, entry: str, cache_root: str, compile_byte
         # the engine's fetch stage inspected every wheel (RECORD, paths, bombs, metadata)
         _install(Path(wheel), label, tree, {}, compile_bytecode, inspected=True)
         listing = []
+        base = len(str(tree)) + 1
         for directory, _, names in os.walk(tree):
             for name in names:
                 path = os.path.join(directory, name)
-                permissions = os.stat(path).st_mode & 0o777
-                listing.append(f"{permissions:o} {Path(path).relative_to(tree).as_posix()}")
+                status = os.lstat(path)
+                mode = stat.S_IMODE(status.st_mode)
+                os.chmod(path, _read_only(mode))
+                relative = path[base:].replace(os.sep, "/")
+                listing.append(f"{mode:o} {status.st_size} {status.st_mtime_ns} {relative}")
         (result / "files").write_text("\n".join(sorted(listing)) + "\n", encoding="utf-8")
         publish(result, final)
 
 
-def _plan_copies(
-    entry: Path, root: Path, owners: dict[str, str], sources: dict[str, str], label: str
+@dataclass(frozen=True)
+class CachedFile:
+    """One file of a cached installation, as its manifest records it."""
+
+    relative: str
+    #: the mode it was installed with (copies get it; the cached file is read-only)
+    mode: int
+    size: int
+    mtime_ns: int
+
+
+def _listing(entry: Path, log: Callable[[str], None]) -> list[CachedFile] | None:
+    """The files of the cached installation ``entry``; None if there is none, or if any of its
+    files changed since it was made (it is then thrown away, to be installed again)."""
+    try:
+        text = (entry / "files").read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    tree = os.path.join(entry, "tree")
+    files = []
+    for line in text.splitlines():
+        octal, size, mtime_ns, relative = line.split(" ", 3)
+        cached = CachedFile(relative, int(octal, 8), int(size), int(mtime_ns))
+        try:
+            status = os.lstat(os.path.join(tree, relative))
+        except FileNotFoundError:
+            status = None
+        if (
+            status is None
+            or not stat.S_ISREG(status.st_mode)
+            or stat.S_IMODE(status.st_mode) != _read_only(cached.mode)
+            or status.st_size != cached.size
+            or status.st_mtime_ns != cached.mtime_ns
+        ):
+            log(
+                f"The cached installation {entry.name} has a changed file, `{relative}` (was a "
+                "bundle file edited in place?); installing that wheel again"
+            )
+            _discard(entry)
+            return None
+        files.append(cached)
+    return files
+
+
+def _discard(entry: Path) -> None:
+    """Move a damaged cache entry aside (atomically) and delete it."""
+    scrap = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", suffix=".tmp", dir=entry.parent))
+    try:
+        os.replace(entry, scrap / entry.name)
+    except FileNotFoundError:
+        pass  # another build discarded it first
+    finally:
+        shutil.rmtree(scrap, ignore_errors=True)
+
+
+def _read_only(mode: int) -> int:
+    return mode & ~0o222
+
+
+def _plan_files(
+    entry: Path,
+    listing: list[CachedFile],
+    root: Path,
+    owners: dict[str, str],
+    sources: dict[str, str],
+    label: str,
+    directories: set[str],
 ) -> list[tuple[str, str, int]]:
-    """The files of a cached tree to copy into ``root``, after checking they clash with none."""
+    """The files of a cached tree to put into ``root``, after checking they clash with none;
+    the directories they need are added to ``directories``."""
     tree = str(entry / "tree")
     base = str(root)
-    made: set[str] = set()
-    copies = []
-    for line in (entry / "files").read_text(encoding="utf-8").splitlines():
-        octal, _, relative = line.partition(" ")
+    jobs = []
+    for cached in listing:
+        relative = cached.relative
         source = os.path.join(tree, relative)
         target = os.path.join(base, relative)
         owner = owners.get(relative)
@@ -300,16 +391,71 @@ def _plan_copies(
             continue
         owners[relative] = label
         sources[relative] = source
-        parent = os.path.dirname(target)
-        if parent not in made:
-            os.makedirs(parent, exist_ok=True)
-            made.add(parent)
-        copies.append((source, target, int(octal, 8)))
-    return copies
+        directories.add(os.path.dirname(target))
+        jobs.append((source, target, cached.mode))
+    return jobs
+
+
+#: link errors that mean "this file system pair cannot share files": copy instead
+_CANNOT_LINK = {errno.EXDEV, errno.EPERM, errno.EACCES, errno.ENOTSUP, errno.EOPNOTSUPP}
+
+
+def _materialise(
+    jobs: list[tuple[str, str, int]], link_mode: str, log: Callable[[str], None]
+) -> str:
+    """Link or copy every ``(source, target, mode)`` on a few threads; the mode actually used."""
+    if not jobs:
+        return link_mode
+    if link_mode == "hardlink":
+        source, target, _ = jobs[0]
+        try:
+            os.link(source, target)
+        except OSError as error:
+            if error.errno not in _CANNOT_LINK:
+                raise
+            log(
+                f"Cannot hardlink from the cache into the bundle ({error.strerror}: the cache "
+                "is probably on another file system); copying instead. Put the cache on the "
+                'same file system (LOCKBUNDLE_CACHE_DIR), or set `link-mode = "copy"`'
+            )
+            link_mode = "copy"
+        else:
+            jobs = jobs[1:]
+    place = _link_file if link_mode == "hardlink" else _copy_file
+    stop = threading.Event()
+
+    def run(chunk: list[tuple[str, str, int]]) -> None:
+        for source, target, mode in chunk:
+            if stop.is_set():
+                return
+            place(source, target, mode)
+
+    # contiguous chunks: files of one directory stay together, one thread each
+    size = -(-len(jobs) // COPY_THREADS)
+    chunks = [jobs[start : start + size] for start in range(0, len(jobs), size)]
+    with ThreadPoolExecutor(max_workers=COPY_THREADS) as threads:
+        futures = [threads.submit(run, chunk) for chunk in chunks]
+        try:
+            for future in futures:
+                future.result()
+        finally:
+            # on Ctrl-C or a failure, the other threads stop at their next file
+            stop.set()
+    return link_mode
+
+
+def _link_file(source: str, target: str, mode: int) -> None:
+    try:
+        os.link(source, target)
+    except OSError as error:
+        if error.errno != errno.EMLINK:  # the cached file has as many links as allowed
+            raise
+        _copy_file(source, target, mode)
 
 
 def _copy_file(source: str, target: str, mode: int) -> None:
-    """A real copy (never a link, so editing the bundle cannot change the cache), in the kernel."""
+    """A copy (the bundle shares nothing with the cache), done by the kernel, writable as
+    installed."""
     if not sys.platform.startswith("linux"):  # sendfile to a file is Linux's
         shutil.copyfile(source, target)
         if mode & 0o111:
