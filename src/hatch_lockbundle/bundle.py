@@ -148,7 +148,7 @@ def _build(
             log(f"{artifact.name} is up to date")
             return finish()
 
-        def write_layout(directory: Path) -> SizeReport:
+        def write_layout(directory: Path) -> tuple[SizeReport, fingerprint.Scan]:
             excluded = None
             if config.layout == "wheelhouse":
                 write_wheelhouse(
@@ -172,18 +172,21 @@ def _build(
                     patterns += trim_patterns(config.compile_bytecode)
                 if patterns:
                     excluded = exclude_files(directory, patterns, protect_entry_points=config.trim)
-            report = measure(directory, excluded)
+            # one walk for the size report and for the no-op stamp (paths are relative: the
+            # fingerprint of the staging directory is the bundle's once it is moved into place)
+            walked = fingerprint.scan(directory)
+            report = measure(directory, excluded, walked)
             _enforce("max-size", report.size, config.max_size, report)
-            return report
+            return report, walked
 
         if config.archive is None:
             with replacing(final) as stage:
-                report = write_layout(stage)
-            stamp.record()
+                report, walked = write_layout(stage)
+            stamp.record(walked.digest)
             log(report.render())
             return finish()
         staged = Path(work) / "layout" / final.name
-        report = write_layout(staged)
+        report, _ = write_layout(staged)
 
         def check_archive(written: Path) -> None:
             report.archive = written.stat().st_size
@@ -229,9 +232,10 @@ class Stamp:
             and recorded.get("output") == fingerprint.output(self.artifact)
         )
 
-    def record(self) -> None:
+    def record(self, output: str | None = None) -> None:
+        """Remember the inputs, and ``output``, the bundle's fingerprint (computed if None)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        document = {"inputs": self.inputs, "output": fingerprint.output(self.artifact)}
+        document = {"inputs": self.inputs, "output": output or fingerprint.output(self.artifact)}
         fd, temporary = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             json.dump(document, out)

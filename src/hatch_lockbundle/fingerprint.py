@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pathspec
@@ -42,15 +43,22 @@ def source_tree(root: Path) -> str:
     return digest.hexdigest()
 
 
-def output(path: Path) -> str:
-    """A fingerprint of a bundle (a directory or an archive file) as it is on disk now."""
+@dataclass(frozen=True)
+class Scan:
+    """One walk over a bundle directory: its fingerprint, and what the size report needs."""
+
+    digest: str
+    size: int
+    files: int
+
+
+def scan(root: Path) -> Scan:
+    """Fingerprint the directory ``root`` (by relative path, so it survives a rename) and add
+    up its files."""
     digest = hashlib.sha256()
-    if path.is_file():
-        stat = path.stat()
-        digest.update(f"{stat.st_size}\0{stat.st_mtime_ns}".encode())
-        return digest.hexdigest()
-    base = len(str(path)) + 1
-    for directory, dirs, names in os.walk(path):
+    size = files = 0
+    base = len(str(root)) + 1
+    for directory, dirs, names in os.walk(root):
         dirs.sort()
         for name in sorted(names):
             full = os.path.join(directory, name)
@@ -58,7 +66,17 @@ def output(path: Path) -> str:
             digest.update(
                 f"{full[base:]}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_mode}\n".encode()
             )
-    return digest.hexdigest()
+            size += stat.st_size
+            files += 1
+    return Scan(digest.hexdigest(), size, files)
+
+
+def output(path: Path) -> str:
+    """A fingerprint of a bundle (a directory or an archive file) as it is on disk now."""
+    if path.is_file():
+        stat = path.stat()
+        return hashlib.sha256(f"{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()
+    return scan(path).digest
 
 
 def _git_commit(root: Path) -> str:

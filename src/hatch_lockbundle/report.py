@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .fingerprint import Scan, scan
 from .trim import Exclusion
 
 SHOWN = 10  # distributions listed, heaviest first
@@ -41,14 +42,15 @@ class SizeReport:
         return "\n".join(lines)
 
 
-def measure(root: Path, excluded: Exclusion | None = None) -> SizeReport:
-    """Sizes of the bundle at ``root``: in total, and per distribution (RECORD, or wheel files)."""
-    total = files = 0
-    for directory, _, names in os.walk(root):
-        for name in names:
-            total += os.lstat(os.path.join(directory, name)).st_size
-            files += 1
-    report = SizeReport(total, files, excluded=excluded)
+def measure(
+    root: Path, excluded: Exclusion | None = None, walked: Scan | None = None
+) -> SizeReport:
+    """Sizes of the bundle at ``root``: in total, and per distribution (RECORD, or wheel files).
+
+    :param walked: the totals of ``root`` if a walk already added them up
+    """
+    walked = walked or scan(root)
+    report = SizeReport(walked.size, walked.files, excluded=excluded)
     wheels = root / "wheels"
     if wheels.is_dir():
         report.distributions = [(path.name, path.stat().st_size) for path in wheels.iterdir()]

@@ -7,6 +7,7 @@ Unlike ``pip``/``uv pip install --target``, nothing in the result names the buil
 from __future__ import annotations
 
 import base64
+import contextlib
 import errno
 import filecmp
 import hashlib
@@ -24,7 +25,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib.util import cache_from_source
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 from installer import install
 from installer.destinations import SchemeDictionaryDestination
@@ -40,10 +41,12 @@ from ..http import hash_file
 from ..inspect import inspect_wheel
 
 INSTALLER_NAME = b"hatch-lockbundle\n"
-COPY_THREADS = 4
+#: threads that create directories and link or copy files (mostly waiting on the kernel)
+FILE_THREADS = 8
 #: changes whenever this module lays out a wheel differently, so older cached installs are not used
 INSTALL_FORMAT = "v3"
 SCRIPTS_DIR = "bin"
+T = TypeVar("T")
 
 # A console-script launcher that works wherever the bundle is moved: it puts the bundle root
 # (the parent of bin/, symlinks resolved) first on sys.path in place of bin/ itself.
@@ -240,9 +243,9 @@ def write_target(
                     "it; is another process writing into the cache? Build again"
                 )
         jobs += _plan_files(entry, listing, destination, owners, sources, label, directories)
-    for directory in sorted(directories):
-        os.makedirs(directory, exist_ok=True)
-    return _materialise(jobs, link_mode, log)
+    with ThreadPoolExecutor(max_workers=FILE_THREADS) as threads:
+        _make_directories(directories, str(destination), threads)
+        return _materialise(jobs, link_mode, log, threads)
 
 
 def _install(
@@ -400,8 +403,44 @@ def _plan_files(
 _CANNOT_LINK = {errno.EXDEV, errno.EPERM, errno.EACCES, errno.ENOTSUP, errno.EOPNOTSUPP}
 
 
+def _make_directories(directories: set[str], root: str, threads: ThreadPoolExecutor) -> None:
+    """Create ``directories`` (and the ones between them and ``root``), a level at a time.
+
+    Parallel: a new directory costs several hundred microseconds on ext4 (mostly waiting for
+    the disk), and the directories of one level are independent.
+    """
+    levels: dict[int, set[str]] = {}
+    for directory in directories:
+        while len(directory) > len(root) and directory not in levels.get(_depth(directory), ()):
+            levels.setdefault(_depth(directory), set()).add(directory)
+            directory = os.path.dirname(directory)
+    for depth in sorted(levels):
+        level = sorted(levels[depth])
+        for _ in threads.map(_make_directory_chunk, _chunks(level, FILE_THREADS)):
+            pass
+
+
+def _depth(path: str) -> int:
+    return path.count(os.sep)
+
+
+def _make_directory_chunk(directories: list[str]) -> None:
+    for directory in directories:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(directory)
+
+
+def _chunks(items: list[T], count: int) -> list[list[T]]:
+    """``items`` in at most ``count`` contiguous runs of (nearly) equal length."""
+    size = max(1, -(-len(items) // count))
+    return [items[start : start + size] for start in range(0, len(items), size)]
+
+
 def _materialise(
-    jobs: list[tuple[str, str, int]], link_mode: str, log: Callable[[str], None]
+    jobs: list[tuple[str, str, int]],
+    link_mode: str,
+    log: Callable[[str], None],
+    threads: ThreadPoolExecutor,
 ) -> str:
     """Link or copy every ``(source, target, mode)`` on a few threads; the mode actually used."""
     if not jobs:
@@ -430,17 +469,14 @@ def _materialise(
                 return
             place(source, target, mode)
 
-    # contiguous chunks: files of one directory stay together, one thread each
-    size = -(-len(jobs) // COPY_THREADS)
-    chunks = [jobs[start : start + size] for start in range(0, len(jobs), size)]
-    with ThreadPoolExecutor(max_workers=COPY_THREADS) as threads:
-        futures = [threads.submit(run, chunk) for chunk in chunks]
-        try:
-            for future in futures:
-                future.result()
-        finally:
-            # on Ctrl-C or a failure, the other threads stop at their next file
-            stop.set()
+    # contiguous chunks: files of one directory stay together
+    futures = [threads.submit(run, chunk) for chunk in _chunks(jobs, FILE_THREADS)]
+    try:
+        for future in futures:
+            future.result()
+    finally:
+        # on Ctrl-C or a failure, the other threads stop at their next file
+        stop.set()
     return link_mode
 
 
