@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -91,20 +91,28 @@ def private_index(tmp_path: Path, package_index: IndexServer) -> Iterator[IndexS
 def make_project(
     tmp_path_factory: pytest.TempPathFactory, package_index: IndexServer, sandbox: Sandbox
 ) -> MakeProject:
-    """``make_project(name, *, index=None) -> Path``: a locked copy of ``fixtures/projects/<name>``.
+    """``make_project(name, *, index=None, index_url=None, env=None) -> Path``: a locked copy of
+    ``fixtures/projects/<name>``.
 
-    The copy has ``@INDEX_URL@`` replaced by the index's URL (default: the session's) and a
-    ``uv.lock`` written by the real ``uv lock`` against that index.
+    The copy has ``@INDEX_URL@`` replaced by ``index_url`` or the index's URL (default: the
+    session's) and a ``uv.lock`` written by the real ``uv lock`` against that index, with ``env``
+    added to the sandbox's environment (credentials, for instance).
     """
 
-    def make(name: str, *, index: IndexServer | None = None) -> Path:
+    def make(
+        name: str,
+        *,
+        index: IndexServer | None = None,
+        index_url: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> Path:
         index = index or package_index
         project = copy_project(
             FIXTURES / "projects" / name,
             tmp_path_factory.mktemp(name) / name,
-            index.simple_url,
+            index_url or index.simple_url,
         )
-        uv_lock(project, env=sandbox.environ())
+        uv_lock(project, env=sandbox.environ(env))
         return project
 
     return make

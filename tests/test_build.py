@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from hatch_lockbundle.build import BuildError, PackageIndexes, WheelBuilder, find_uv
 from hatch_lockbundle.cache import Cache
+from hatch_lockbundle.http import realm
 from support.index import IndexServer
+from support.private_index import PASSWORD, USER, PrivateIndex, secret_needles
 
 pytestmark = pytest.mark.slow
 
@@ -115,3 +120,96 @@ def test_a_relative_cache_directory_works_from_any_directory(
 
     assert wheel.name.endswith("-py3-none-any.whl")
     assert (tmp_path / "relative" / "cache" / "build-envs").is_dir()
+
+
+# -- build requirements from a private index -----------------------------------------------------
+
+_launches: list[list[str]] | None = None
+
+
+def _record_launch(event: str, args: tuple[object, ...]) -> None:
+    if event == "subprocess.Popen" and _launches is not None:
+        _launches.append([os.fsdecode(arg) for arg in args[1]])  # type: ignore[attr-defined]
+
+
+sys.addaudithook(_record_launch)  # audit hooks stay for the process's life: it records on demand
+
+
+@pytest.fixture
+def launched() -> Iterator[list[list[str]]]:
+    """The command line of every process this test starts, as ``ps`` would show it."""
+    global _launches
+    _launches = []
+    try:
+        yield _launches
+    finally:
+        _launches = None
+
+
+@pytest.fixture
+def private(package_index: IndexServer) -> Iterator[PrivateIndex]:
+    """The session's dists behind HTTP basic auth."""
+    with PrivateIndex(package_index.directory) as index:
+        yield index
+
+
+CREDENTIAL_SOURCES = ["given", "netrc"]
+
+
+@pytest.mark.parametrize("source", CREDENTIAL_SOURCES)
+@pytest.mark.parametrize("installer", INSTALLERS)
+def test_build_requirements_come_from_a_private_index_with_no_secret_on_a_command_line(
+    installer: str,
+    source: str,
+    private: PrivateIndex,
+    package_index: IndexServer,
+    launched: list[list[str]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    credentials = {realm(private.url): (USER, PASSWORD)} if source == "given" else {}
+    netrc = tmp_path / "netrc"
+    netrc.write_text(f"machine 127.0.0.1 login {USER} password {PASSWORD}\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc if source == "netrc" else tmp_path / "none"))
+    builder = WheelBuilder(
+        Cache(tmp_path / "cache"),
+        PackageIndexes(index_urls=(private.simple_url,)),
+        uv=INSTALLERS[installer],
+        credentials=credentials,
+    )
+
+    wheel = builder.build_sdist(sdist(package_index, "puresdist"), "puresdist", tmp_path / "work")
+
+    assert wheel.name == "puresdist-1.0-py3-none-any.whl"
+    assert any(path.startswith("/files/hatchling-") for path in private.requests)
+    assert launched
+    for command in launched:
+        assert not any(needle in arg for arg in command for needle in secret_needles()), command
+
+
+@pytest.mark.parametrize("installer", INSTALLERS)
+def test_a_failed_build_environment_names_no_secret(
+    installer: str, private: PrivateIndex, tmp_path: Path
+) -> None:
+    source = tmp_path / "wants-a-missing-backend"
+    source.mkdir()
+    (source / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["no-such-backend"]\nbuild-backend = "nowhere"\n'
+        '[project]\nname = "wants-a-missing-backend"\nversion = "1"\n'
+    )
+    builder = WheelBuilder(
+        Cache(tmp_path / "cache"),
+        PackageIndexes(index_urls=(private.simple_url,)),
+        uv=INSTALLERS[installer],
+        credentials={realm(private.url): (USER, PASSWORD)},
+    )
+
+    with pytest.raises(BuildError) as raised:
+        builder.build_tree(source, "wants-a-missing-backend==1", tmp_path / "out")
+
+    message = str(raised.value)
+    assert "cannot create the build environment for wants-a-missing-backend==1" in message
+    assert "no-such-backend" in message
+    assert [needle for needle in secret_needles() if needle in message] == []
+    assert any(path.startswith("/simple/no-such-backend") for path in private.requests)

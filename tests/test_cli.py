@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,21 +11,13 @@ from pathlib import Path
 import pytest
 
 from support.bundle import distributions, snapshot
+from support.cli import lockbundle
 from support.environ import Sandbox, run
 from support.hatch import HatchBuild, built_artifact
 from support.index import IndexServer
 from support.projects import MakeProject
 
 pytestmark = pytest.mark.slow
-
-LOCKBUNDLE = Path(sys.executable).parent / "lockbundle"
-
-
-def lockbundle(
-    sandbox: Sandbox, cwd: Path, *args: str, cache: Path, check: bool = True
-) -> subprocess.CompletedProcess[str]:
-    env = sandbox.environ({"LOCKBUNDLE_CACHE_DIR": str(cache)})
-    return run([LOCKBUNDLE, *args], cwd=cwd, env=env, check=check)
 
 
 @dataclass(frozen=True)
@@ -98,6 +89,7 @@ def test_verify_names_a_changed_a_missing_and_an_added_file(
 ) -> None:
     copy = tmp_path / "bundle"
     shutil.copytree(member_builds.cli_bundle, copy)
+    (copy / "api" / "__init__.py").chmod(0o644)  # bundle files are read-only
     (copy / "api" / "__init__.py").write_text("tampered = True\n")
     (copy / "shared" / "__init__.py").unlink()
     (copy / "api" / "backdoor.py").write_text("")

@@ -13,7 +13,15 @@ from pathlib import Path
 import pytest
 
 from hatch_lockbundle import http as http_module
-from hatch_lockbundle.http import Downloader, DownloadError, index_credentials, redact
+from hatch_lockbundle.http import (
+    Downloader,
+    DownloadError,
+    index_credentials,
+    redact,
+    scrub,
+    secrets_of,
+    with_credentials,
+)
 
 BODY = b"wheel bytes " * 1000
 
@@ -194,6 +202,39 @@ def test_index_credentials_follow_uvs_variables() -> None:
 
     assert found == {"https://pkgs.example.com:8443": ("user", "s3cret")}
     assert index_credentials({"other": "https://x.example/simple"}, environ) == {}
+
+
+def test_index_credentials_come_from_the_index_url_unless_a_variable_says_otherwise() -> None:
+    indexes = {"private": "https://ci:p%40ss%3Aword@pkgs.example.com/simple/"}
+
+    assert index_credentials(indexes, {}) == {"https://pkgs.example.com": ("ci", "p@ss:word")}
+    assert index_credentials(indexes, {"UV_INDEX_PRIVATE_PASSWORD": "other"}) == {
+        "https://pkgs.example.com": ("ci", "other")
+    }
+
+
+def test_credentials_written_into_a_url_survive_its_parsing() -> None:
+    url = with_credentials("https://old@pkgs.example.com:8443/simple/", ("ci", "p@ss:w/rd%"))
+
+    assert url == "https://ci:p%40ss%3Aw%2Frd%25@pkgs.example.com:8443/simple/"
+    assert index_credentials({"x": url}, {}) == {
+        "https://pkgs.example.com:8443": ("ci", "p@ss:w/rd%")
+    }
+
+
+def test_output_of_other_programs_is_scrubbed_of_secrets() -> None:
+    output = (
+        "GET https://ci:p%40ss@pkgs.example.com/simple/x/ failed\n"
+        "password p@ss rejected; a token-only URL https://t0ken@pkgs.example.com/ too"
+    )
+
+    scrubbed = scrub(output, secrets_of(("ci", "p@ss")))
+
+    assert scrubbed == (
+        "GET https://****@pkgs.example.com/simple/x/ failed\n"
+        "password **** rejected; a token-only URL https://****@pkgs.example.com/ too"
+    )
+    assert secrets_of(("t0ken", "")) == ["t0ken"]
 
 
 @pytest.mark.parametrize("server", [["auth"]], indirect=True)

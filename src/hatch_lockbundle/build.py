@@ -21,6 +21,7 @@ from ._compat import tomllib
 from .archive import UnsafeArchiveError, extract_safely
 from .cache import Cache
 from .errors import LockbundleError
+from .http import credentials_for, scrub, secrets_of, with_credentials
 
 DEFAULT_BACKEND = "setuptools.build_meta:__legacy__"
 DEFAULT_REQUIRES = ("setuptools>=40.8.0",)
@@ -31,6 +32,14 @@ class BuildError(LockbundleError):
     """A wheel could not be built."""
 
 
+# Where uv and pip read their indexes from the environment: the first index, the others, and
+# spellings that would otherwise add indexes of the user's to the lock's.
+_INDEX_VARIABLES = {
+    "uv": ("UV_DEFAULT_INDEX", "UV_INDEX", ("UV_INDEX_URL", "UV_EXTRA_INDEX_URL")),
+    "pip": ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", ()),
+}
+
+
 @dataclass(frozen=True)
 class PackageIndexes:
     """Where build environments get their build requirements (the lock's registries)."""
@@ -39,13 +48,48 @@ class PackageIndexes:
     find_links: tuple[str, ...] = ()
 
     def installer_args(self) -> list[str]:
-        """Index options, spelled the same for ``uv pip install`` and ``pip install``."""
+        """Find-links options, spelled the same for ``uv pip install`` and ``pip install``.
+
+        Index URLs are not arguments (see :meth:`installer_environ`).
+        """
         args: list[str] = []
-        for position, url in enumerate(self.index_urls):
-            args += ["--index-url" if position == 0 else "--extra-index-url", url]
         for link in self.find_links:
             args += ["--find-links", link]
         return args
+
+    def installer_environ(
+        self,
+        installer: str,
+        credentials: Mapping[str, tuple[str, str]],
+        environ: Mapping[str, str],
+    ) -> tuple[dict[str, str], list[str]]:
+        """``environ`` with the index URLs set for ``installer`` (``uv`` or ``pip``), and the
+        secrets that the installer's output may then hold.
+
+        The URLs carry their credentials (as downloads find them: ``credentials`` by realm, else
+        ``~/.netrc``): both installers honour userinfo, and the environment of a process, unlike
+        its arguments, is not visible to other users of the machine.
+        """
+        env = dict(environ)
+        secrets: list[str] = []
+        if not self.index_urls:
+            return env, secrets
+        urls = []
+        for url in self.index_urls:
+            found = credentials_for(url, credentials)
+            if found is not None and any(found):
+                url = with_credentials(url, found)
+                secrets += secrets_of(found)
+            urls.append(url)
+        first, others, replaced = _INDEX_VARIABLES[installer]
+        env[first] = urls[0]
+        if len(urls) > 1:
+            env[others] = " ".join(urls[1:])
+        else:
+            env.pop(others, None)
+        for name in replaced:
+            env.pop(name, None)
+        return env, secrets
 
 
 @dataclass
@@ -57,6 +101,8 @@ class WheelBuilder:
     python: str = sys.executable
     #: the uv binary that creates build environments; None means venv + pip
     uv: str | None = field(default_factory=lambda: find_uv())
+    #: user and password by realm for the indexes (as :class:`~.http.Downloader` takes them)
+    credentials: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
     def build_sdist(
         self, sdist: Path, label: str, work: Path, subdirectory: str | None = None
@@ -130,7 +176,13 @@ class WheelBuilder:
                 if final.exists():  # left by an interrupted creation
                     shutil.rmtree(final)
                 _create_environment(
-                    self.python, self.uv, final, list(requires), self.indexes, label
+                    self.python,
+                    self.uv,
+                    final,
+                    list(requires),
+                    self.indexes,
+                    self.credentials,
+                    label,
                 )
                 ready.write_text("ok\n")
         return _env_python(final)
@@ -153,8 +205,17 @@ def find_uv() -> str | None:
 
 
 def _create_environment(
-    python: str, uv: str | None, env: Path, requires: list[str], indexes: PackageIndexes, label: str
+    python: str,
+    uv: str | None,
+    env: Path,
+    requires: list[str],
+    indexes: PackageIndexes,
+    credentials: Mapping[str, tuple[str, str]],
+    label: str,
 ) -> None:
+    installer_env, secrets = indexes.installer_environ(
+        "pip" if uv is None else "uv", credentials, os.environ
+    )
     if uv is not None:
         commands = [[uv, "venv", "--quiet", "--python", python, str(env)]]
         if requires:
@@ -189,13 +250,19 @@ def _create_environment(
         # run outside the project, so that its [tool.uv] settings do not apply; user-level
         # configuration (certificates, keyring, proxies) still does
         result = subprocess.run(
-            command, cwd=env.parent, capture_output=True, text=True, check=False
+            command,
+            cwd=env.parent,
+            env=installer_env,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            check=False,
         )
         if result.returncode != 0:
             output = (result.stdout + result.stderr).strip().splitlines()[-OUTPUT_TAIL:]
             raise BuildError(
                 f"cannot create the build environment for {label} (requirements: "
-                f"{', '.join(requires) or 'none'}):\n" + "\n".join(output)
+                f"{', '.join(requires) or 'none'}):\n" + scrub("\n".join(output), secrets)
             )
 
 

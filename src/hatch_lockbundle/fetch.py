@@ -78,7 +78,7 @@ class Fetcher:
         self.require_hashes = require_hashes
         self.log = log
         self.downloader = Downloader(credentials=credentials)
-        self.builder = WheelBuilder(cache, indexes)
+        self.builder = WheelBuilder(cache, indexes, credentials=credentials or {})
         # wheels built here are cached per interpreter and platform
         self.build_key = str(next(iter(sys_tags())))
 

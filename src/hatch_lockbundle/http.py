@@ -8,13 +8,14 @@ import hashlib
 import http.client
 import netrc
 import os
+import re
 import socket
 import ssl
 import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
@@ -245,19 +246,68 @@ def realm(url: str) -> str:
 def index_credentials(
     indexes: Mapping[str, str], environ: Mapping[str, str] | None = None
 ) -> dict[str, tuple[str, str]]:
-    """Credentials of named indexes from uv's ``UV_INDEX_<NAME>_USERNAME`` / ``_PASSWORD``.
+    """Credentials of named indexes, by realm: from uv's ``UV_INDEX_<NAME>_USERNAME`` /
+    ``_PASSWORD``, else from the ``user:password@`` of the index's URL.
+
+    uv never writes credentials into ``uv.lock``: the lock's URLs are bare, so what the project
+    says about an index is the only way to know them.
 
     :param indexes: index name -> URL, from ``[[tool.uv.index]]`` of the project and workspace
     """
     environ = os.environ if environ is None else environ
     found = {}
     for name, url in indexes.items():
+        parts = urlsplit(url)
         variable = "UV_INDEX_" + "".join(c if c.isalnum() else "_" for c in name).upper()
         user = environ.get(f"{variable}_USERNAME")
         password = environ.get(f"{variable}_PASSWORD")
         if user is not None or password is not None:
-            found[realm(url)] = (user or "", password or "")
+            # as uv does, a variable overrides its half of the URL's userinfo
+            found[realm(url)] = (
+                unquote(parts.username or "") if user is None else user,
+                unquote(parts.password or "") if password is None else password,
+            )
+        elif parts.username is not None or parts.password is not None:
+            found[realm(url)] = (unquote(parts.username or ""), unquote(parts.password or ""))
     return found
+
+
+def credentials_for(
+    url: str, known: Mapping[str, tuple[str, str]] | None = None
+) -> tuple[str, str] | None:
+    """User and password for ``url``, looked up as downloads do (see :func:`_credentials`)."""
+    return _credentials(urlsplit(url), known or {})
+
+
+def with_credentials(url: str, credentials: tuple[str, str]) -> str:
+    """``url`` with ``user:password@`` (percent-encoded) in place of any userinfo it had."""
+    parts = urlsplit(url)
+    user, password = (urllib.parse.quote(part, safe="") for part in credentials)
+    userinfo = f"{user}:{password}" if password else user
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{userinfo}@{host}").geturl()
+
+
+def secrets_of(credentials: tuple[str, str]) -> list[str]:
+    """What must not appear in any message: the password as given and as a URL writes it, or
+    the user when there is no password (a token passed as the user name)."""
+    user, password = credentials
+    secret = password or user
+    if not secret:
+        return []
+    return sorted({secret, urllib.parse.quote(secret, safe="")}, key=len, reverse=True)
+
+
+_USERINFO = re.compile(r"(?<=://)[^/\s@]+@")
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """``text`` (output of another program) with every userinfo of a URL and every secret
+    replaced, for messages."""
+    text = _USERINFO.sub("****@", text)
+    for secret in secrets:
+        text = text.replace(secret, "****")
+    return text
 
 
 def _credentials(

@@ -51,12 +51,12 @@ def archive_entries(archive: Path) -> list[ArchiveEntry]:
 
 
 def extract(archive: Path, destination: Path) -> Path:
-    """Unpack a ``.zip`` or ``.tar.gz`` into ``destination`` (made if missing); return it.
+    """Unpack a ``.zip`` (a wheel too) or ``.tar.gz`` into ``destination`` (made if missing).
 
     Zip modes are restored as ``unzip`` does (``zipfile`` alone drops the executable bits).
     """
     destination.mkdir(parents=True, exist_ok=True)
-    if archive.name.endswith(".zip"):
+    if archive.name.endswith((".zip", ".whl")):
         with zipfile.ZipFile(archive) as opened:
             opened.extractall(destination)
             for info in opened.infolist():

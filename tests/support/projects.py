@@ -11,7 +11,7 @@ from .environ import run, uv_binary
 
 INDEX_URL_PLACEHOLDER = "@INDEX_URL@"
 
-# The `make_project` fixture: `make_project(name, *, index=None) -> Path`.
+# The `make_project` fixture: `make_project(name, *, index=None, index_url=None, env=None) -> Path`.
 MakeProject = Callable[..., Path]
 
 
