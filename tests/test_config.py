@@ -43,6 +43,16 @@ def test_every_option_is_read(tmp_path: Path) -> None:
     assert config.archive == "zip"
 
 
+def test_link_mode_is_hardlink_or_copy(tmp_path: Path) -> None:
+    assert load_and_validate_config({}, tmp_path).link_mode == "hardlink"
+    assert load_and_validate_config({"link-mode": "copy"}, tmp_path).link_mode == "copy"
+    with pytest.raises(ConfigurationError) as caught:
+        load_and_validate_config({"link-mode": "symlink"}, tmp_path)
+    assert caught.value.errors == [
+        'Field `tool.lockbundle.link-mode` must be one of "hardlink", "copy", not \'symlink\''
+    ]
+
+
 def test_extras_may_be_all(tmp_path: Path) -> None:
     assert load_and_validate_config({"extras": "all"}, tmp_path).extras == "all"
 

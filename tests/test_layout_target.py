@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import importlib.util
 import os
@@ -239,3 +240,103 @@ def test_a_zip_bomb_is_refused_before_anything_is_written(tmp_path: Path) -> Non
     ):
         write_target([fetched(wheel)], bundle, compile_bytecode=False)
     assert not bundle.exists() or list(bundle.iterdir()) == []
+
+
+def cached_build(tmp_path: Path, bundle: str, **options: object) -> tuple[Path, list[str]]:
+    """A bundle of the wheel ``alpha`` through the cache ``tmp_path/cache``, and what it logged."""
+    wheel = tmp_path / "alpha-1.0-py3-none-any.whl"
+    if not wheel.exists():
+        files = {
+            "alpha/__init__.py": "VALUE = 1\n",
+            "alpha-1.0.dist-info/entry_points.txt": "[console_scripts]\nalpha-cli = alpha:main\n",
+        }
+        make_wheel(tmp_path, "alpha", "1.0", files)
+    lines: list[str] = []
+    write_target(
+        [fetched(wheel)],
+        tmp_path / bundle,
+        compile_bytecode=False,
+        cache=Cache(tmp_path / "cache"),
+        log=lines.append,
+        **options,  # type: ignore[arg-type]
+    )
+    return tmp_path / bundle, lines
+
+
+def cached_files(tmp_path: Path) -> dict[str, Path]:
+    """The files of the cached installations, by path inside their tree."""
+    installed = tmp_path / "cache" / "installed"
+    return {
+        path.relative_to(path.parents[len(path.relative_to(tree).parts) - 1]).as_posix(): path
+        for tree in installed.glob("*/*/tree")
+        for path in tree.rglob("*")
+        if path.is_file()
+    }
+
+
+def test_bundle_files_are_read_only_hardlinks_into_the_cache(tmp_path: Path) -> None:
+    bundle, _ = cached_build(tmp_path, "bundle")
+
+    cached = cached_files(tmp_path)
+    files = [p for p in bundle.rglob("*") if p.is_file()]
+    assert sorted(p.relative_to(bundle).as_posix() for p in files) == sorted(cached)
+    for path in files:
+        assert path.samefile(cached[path.relative_to(bundle).as_posix()])
+        assert path.stat().st_mode & 0o222 == 0, f"{path} is writable"
+    assert (bundle / "bin" / "alpha-cli").stat().st_mode & 0o111
+
+
+def test_copy_mode_shares_no_file_with_the_cache(tmp_path: Path) -> None:
+    bundle, _ = cached_build(tmp_path, "bundle", link_mode="copy")
+
+    cached = cached_files(tmp_path)
+    for path in (p for p in bundle.rglob("*") if p.is_file()):
+        assert not path.samefile(cached[path.relative_to(bundle).as_posix()])
+        assert path.stat().st_nlink == 1
+        assert path.stat().st_mode & 0o200, f"{path} is not writable"
+    assert (bundle / "bin" / "alpha-cli").stat().st_mode & 0o111
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        pytest.param(lambda path: path.write_text("VALUE = 'edited'\n"), id="content"),
+        pytest.param(lambda path: path.write_text("VALUE = 2\n"), id="same-size"),
+        pytest.param(lambda path: path.chmod(0o644), id="mode"),
+        pytest.param(lambda path: os.utime(path, ns=(0, 0)), id="mtime"),
+    ],
+)
+def test_a_change_made_through_a_link_is_noticed_and_the_wheel_installed_again(
+    tmp_path: Path, edit: object
+) -> None:
+    first, _ = cached_build(tmp_path, "first")
+    module = first / "alpha" / "__init__.py"
+    module.chmod(0o644)  # what a user who is not root would need to do first
+    edit(module)  # type: ignore[operator]
+
+    second, lines = cached_build(tmp_path, "second")
+
+    assert (second / "alpha" / "__init__.py").read_text() == "VALUE = 1\n"
+    assert not (second / "alpha" / "__init__.py").samefile(module)
+    assert (second / "alpha" / "__init__.py").stat().st_mode & 0o777 == 0o444
+    assert any("has a changed file, `alpha/__init__.py`" in line for line in lines), lines
+    assert cached_files(tmp_path)["alpha/__init__.py"].read_text() == "VALUE = 1\n"
+
+
+def test_a_bundle_is_copied_when_the_cache_cannot_be_linked_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def cross_device(source: str, target: str) -> None:
+        raise OSError(errno.EXDEV, os.strerror(errno.EXDEV), source)
+
+    monkeypatch.setattr(os, "link", cross_device)
+
+    bundle, lines = cached_build(tmp_path, "bundle")
+
+    assert (bundle / "alpha" / "__init__.py").read_text() == "VALUE = 1\n"
+    assert (bundle / "alpha" / "__init__.py").stat().st_nlink == 1
+    assert [line for line in lines if "Cannot hardlink" in line] == [
+        "Cannot hardlink from the cache into the bundle (Invalid cross-device link: the cache is "
+        "probably on another file system); copying instead. Put the cache on the same file "
+        'system (LOCKBUNDLE_CACHE_DIR), or set `link-mode = "copy"`'
+    ]

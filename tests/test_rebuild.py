@@ -38,11 +38,14 @@ def test_an_edited_bundle_is_rebuilt(app: Path, tmp_path: Path) -> None:
     bundle, _ = build(app, tmp_path / "cache")
     module = bundle / "app" / "__init__.py"
     original = module.read_bytes()
+    module.chmod(0o644)  # bundle files are read-only links into the cache
     module.write_text("broken = True\n")
 
     _, lines = build(app, tmp_path / "cache")
 
     assert not any(line.endswith("is up to date") for line in lines)
+    # the edit went through the link into the cache, which noticed it
+    assert any("has a changed file, `app/__init__.py`" in line for line in lines), lines
     assert module.read_bytes() == original
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from hatch_lockbundle.cache import Cache
 from hatch_lockbundle.layouts.target import write_target
 from hatch_lockbundle.report import measure, over_budget
 from hatch_lockbundle.trim import exclude_files, trim_patterns
 from test_layout_target import fetched, make_wheel
 
 
-def bundle(tmp_path: Path) -> Path:
+def bundle(tmp_path: Path, cache: Cache | None = None) -> Path:
     files = {
         "alpha/__init__.py": "",
         "alpha/core.py": "X = 1\n",
@@ -26,7 +27,7 @@ def bundle(tmp_path: Path) -> Path:
     }
     wheel = make_wheel(tmp_path, "alpha", "1.0", files)
     root = tmp_path / "bundle"
-    write_target([fetched(wheel)], root, compile_bytecode=False)
+    write_target([fetched(wheel)], root, compile_bytecode=False, cache=cache)
     return root
 
 
@@ -73,6 +74,20 @@ def test_every_remaining_record_row_exists(tmp_path: Path) -> None:
     assert (root / "alpha" / "__init__.py").exists()
     assert not (root / "alpha" / "core.py").exists()
     assert (root / "alpha-1.0.dist-info" / "METADATA").exists()
+
+
+def test_trimming_a_bundle_linked_to_the_cache_leaves_the_cache_alone(tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "cache")
+    root = bundle(tmp_path, cache)
+    (cached_record,) = cache.root.glob("installed/*/*/tree/alpha-1.0.dist-info/RECORD")
+    assert cached_record.samefile(root / "alpha-1.0.dist-info" / "RECORD")
+    before = cached_record.read_bytes()
+
+    exclude_files(root, trim_patterns(False), protect_entry_points=True)
+
+    assert "alpha/core.pyi" not in record_paths(root)
+    assert cached_record.read_bytes() == before
+    assert (cached_record.parents[1] / "alpha" / "core.pyi").exists()
 
 
 def test_the_report_lists_sizes_and_savings(tmp_path: Path) -> None:
