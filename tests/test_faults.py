@@ -337,7 +337,8 @@ def test_an_interrupted_build_keeps_the_last_bundle_and_a_whole_cache(
 ) -> None:
     """The build ends within :data:`INTERRUPT_WITHIN` seconds of the signal (even with a download
     stalled), the last bundle is untouched, every published cache entry is whole (SIGINT leaves
-    no scraps at all), and the next build, with that cache, makes the clean build's bundle."""
+    no scraps at all), and the next build, with that cache, makes the clean build's bundle and
+    removes what a killed build left in dist/."""
     dist, cache = project / "dist", tmp_path / "cache"
     before = snapshot(dist / BUNDLE)
     assert before == steady.clean["target"]
@@ -362,6 +363,8 @@ def test_an_interrupted_build_keeps_the_last_bundle_and_a_whole_cache(
     if signal_name == "SIGINT":  # the build had the chance to clean up after itself
         assert [p.name for p in dist.iterdir()] == [BUNDLE]
         assert scraps(cache) == []
+    elif phase == "layout-into-dist":  # it had not: its staging directory is left
+        assert leftovers(dist) != []
 
     steady.index.reset()
     again = BuildProcess(project, dist, cache, env=sandbox.environ())
@@ -369,6 +372,43 @@ def test_an_interrupted_build_keeps_the_last_bundle_and_a_whole_cache(
 
     assert snapshot(again.built()) == steady.clean["target"]
     assert published_problems(cache) == []
+    assert [p.name for p in dist.iterdir()] == [BUNDLE]
+
+
+def leftovers(dist: Path) -> list[str]:
+    """Temporaries of builds in ``dist/``: staging directories, archives being written, and
+    previous bundles being swapped out."""
+    return sorted(p.name for p in dist.iterdir() if p.name.endswith((".tmp", ".old")))
+
+
+def test_a_build_leaves_alone_what_a_live_build_is_staging_beside_it(
+    steady: Steady, project: Path, tmp_path: Path, sandbox: Sandbox
+) -> None:
+    dist = project / "dist"
+    marker = tmp_path / "paused-at"
+    live = BuildProcess(
+        project,
+        dist,
+        tmp_path / "cache-1",
+        env=sandbox.environ(),
+        pause_under=dist,
+        pause_after=5,
+        marker=marker,
+    )
+    live.wait_until(marker.exists)
+    (staging,) = leftovers(dist)
+    staged = snapshot(dist / staging)
+    assert staged  # the live build has written into it
+
+    other = BuildProcess(project, dist, tmp_path / "cache-2", env=sandbox.environ())
+    other.finish()
+
+    assert snapshot(other.built()) == steady.clean["target"]
+    assert leftovers(dist) == [staging]
+    assert snapshot(dist / staging) == staged
+    assert live.process.poll() is None
+    live.interrupt(signal.SIGINT, timeout=INTERRUPT_WITHIN)
+    assert [p.name for p in dist.iterdir()] == [BUNDLE]
 
 
 # -- builds at once ---------------------------------------------------------------------------------

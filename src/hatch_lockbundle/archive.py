@@ -10,7 +10,6 @@ import gzip
 import os
 import stat
 import tarfile
-import tempfile
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .errors import LockbundleError
+from .staging import remove, sibling, sweep
 
 FORMATS = ("tar.gz", "zip")
 DEFAULT_EPOCH = 1580601600  # hatchling's reproducible default: 2020-02-02
@@ -51,26 +51,24 @@ def write_archive(
     when ``prefix`` is empty).
 
     The file is written beside ``destination`` and renamed into place when complete, after
-    ``check(written_file)`` (which may raise to keep it out) has passed.
+    ``check(written_file)`` (which may raise to keep it out) has passed. What killed builds of
+    ``destination`` left beside it goes first.
     """
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(
-        prefix=f".{destination.name}.", suffix=".tmp", dir=destination.parent
-    )
-    try:
-        with os.fdopen(fd, "wb") as raw:
-            if fmt == "tar.gz":
-                _write_tar(directory, raw, prefix, epoch)
-            elif fmt == "zip":
-                _write_zip(directory, raw, prefix, epoch)
-            else:
-                raise LockbundleError(f"unknown archive format {fmt!r}: use one of {FORMATS}")
-        if check is not None:
-            check(Path(temporary))
-        os.replace(temporary, destination)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+    sweep(destination)
+    with sibling(destination, ".tmp", directory=False) as temporary:
+        try:
+            with temporary.open("wb") as raw:
+                if fmt == "tar.gz":
+                    _write_tar(directory, raw, prefix, epoch)
+                elif fmt == "zip":
+                    _write_zip(directory, raw, prefix, epoch)
+                else:
+                    raise LockbundleError(f"unknown archive format {fmt!r}: use one of {FORMATS}")
+            if check is not None:
+                check(temporary)
+            os.replace(temporary, destination)
+        finally:
+            remove(temporary)
     return destination
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -27,6 +26,7 @@ from .report import SizeReport, measure, over_budget
 from .sbom import SUFFIX as SBOM_SUFFIX
 from .sbom import write_sbom
 from .select import Plan, select
+from .staging import remove, sibling, sweep
 from .target import Target
 from .trim import exclude_files, trim_patterns
 
@@ -284,40 +284,31 @@ def file_name(name: str) -> str:
 def replacing(final: Path) -> Iterator[Path]:
     """A staging path beside ``final`` that replaces it only once complete.
 
-    On failure the staging path is removed and any previous ``final`` is left untouched.
+    On failure the staging path is removed and any previous ``final`` is left untouched. What
+    killed builds of ``final`` left beside it goes first (never what a live build is using).
     """
-    final.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
-    try:
-        yield stage
-    except BaseException:
-        _remove(stage)
-        raise
-    # Another build of the same bundle may swap at the same moment: retry, never leave `stage`.
-    for attempt in range(SWAP_ATTEMPTS):
-        old = None
+    sweep(final)
+    with sibling(final, ".tmp") as stage:
         try:
-            if final.exists() or final.is_symlink():
-                old = Path(
-                    tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent)
-                )
-                os.replace(final, old / final.name)
-            os.replace(stage, final)
-            break
-        except OSError:
-            if attempt == SWAP_ATTEMPTS - 1:
-                _remove(stage)
-                raise
-        finally:
-            if old is not None:
-                _remove(old)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
+            yield stage
+        except BaseException:
+            remove(stage)
+            raise
+        # Another build of the same bundle may swap at the same moment: retry, never leave `stage`.
+        for attempt in range(SWAP_ATTEMPTS):
+            try:
+                with sibling(final, ".old") as old:
+                    try:
+                        if final.exists() or final.is_symlink():
+                            os.replace(final, old / final.name)
+                        os.replace(stage, final)
+                    finally:
+                        remove(old)
+                break
+            except OSError:
+                if attempt == SWAP_ATTEMPTS - 1:
+                    remove(stage)
+                    raise
 
 
 def _lock_for(project: Project, config: BundleConfig) -> Lock:

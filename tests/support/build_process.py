@@ -1,12 +1,12 @@
 """``build_bundle`` in a process of its own, to interrupt it or to run several at once.
 
 The process runs :data:`DRIVER` with this interpreter: it calls ``build_bundle`` and prints the
-bundle's path. It may be told to pause at its n-th file opened for writing under a directory (a
-``sys.addaudithook`` hook on ``open``, so no code of the engine is touched), in whichever thread or
-forked worker opens it: it then writes a marker file and waits until interrupted, and the test
-interrupts it there. The process leads a session of its own, so that a
-signal reaches it and every process it started (a build backend, uv), as a terminal's Ctrl-C or a
-CI runner cancelling a job does.
+bundle's path. It may be told to pause at its n-th file opened for writing (or hardlinked) under a
+directory (a ``sys.addaudithook`` hook on ``open`` and ``os.link``, so no code of the engine is
+touched), in whichever thread or forked worker writes it: it then writes a marker file and waits
+until interrupted, and the test interrupts it there. The process leads a session of its own, so
+that a signal reaches it and every process it started (a build backend, uv), as a terminal's
+Ctrl-C or a CI runner cancelling a job does.
 """
 
 from __future__ import annotations
@@ -46,12 +46,17 @@ if pause:
     WRITING = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND
 
     def hook(event, event_args):
-        if event != "open" or state["count"] < 0:
+        if state["count"] < 0:
             return
-        path, mode, flags = event_args
-        if not isinstance(path, (str, bytes, os.PathLike)) or isinstance(path, int):
+        if event == "open":
+            path, mode, flags = event_args
+            if not isinstance(path, (str, bytes, os.PathLike)) or isinstance(path, int):
+                return
+            writing = any(c in mode for c in "wax+") if isinstance(mode, str) else flags & WRITING
+        elif event == "os.link":  # a file hardlinked into place is a file written there
+            path, writing = event_args[1], True
+        else:
             return
-        writing = any(c in mode for c in "wax+") if isinstance(mode, str) else flags & WRITING
         if not writing or not os.path.abspath(os.fsdecode(path)).startswith(under + os.sep):
             return
         state["count"] += 1

@@ -1,0 +1,133 @@
+"""Temporaries beside outputs in ``dist/``: locked while their build lives, swept once it died.
+
+A bundle is written as ``.<name>.<random>.tmp`` beside its final place and renamed into place; a
+swap parks the previous one in ``.<name>.<random>.old``. A build killed outright (SIGKILL, a crash,
+a power cut) cannot remove those, so the next build of the same output does. Each temporary is
+held under an exclusive ``flock`` for as long as its build uses it, and the kernel drops the lock
+when the process dies: what can be locked is a dead build's, what cannot is a live one's (a build
+running at the same time in another process), and is left alone.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+SUFFIXES = (".tmp", ".old")
+
+
+@contextmanager
+def sibling(final: Path, suffix: str, *, directory: bool = True) -> Iterator[Path]:
+    """A new ``.<final name>.<random><suffix>`` beside ``final``, a directory or an empty file,
+    held for as long as the block runs, so that :func:`sweep` leaves it alone.
+
+    The block moves or removes it; this does not.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{final.name}."
+    # created and locked in one step as far as a sweep can tell, or a sweep in between would
+    # take the new, not yet locked temporary for a dead build's
+    with _guard(final.parent):
+        if directory:
+            path = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=final.parent))
+        else:
+            fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=final.parent)
+            os.close(fd)
+            path = Path(name)
+        held = _hold(path, wait=True)
+    try:
+        yield path
+    finally:
+        if held is not None:
+            os.close(held)
+
+
+def sweep(final: Path) -> list[str]:
+    """Remove the temporaries that dead builds of ``final`` left beside it; return their names.
+
+    Does nothing where there are no ``flock`` locks (Windows): there, leftovers stay until
+    ``hatch clean``, as a live build's temporaries cannot be told from a dead one's.
+    """
+    if not LOCKING or not final.parent.is_dir():
+        return []
+    prefix = f".{final.name}."
+    claimed: list[tuple[Path, int]] = []
+    with _guard(final.parent):
+        for name in sorted(os.listdir(final.parent)):
+            if _is_temporary(name, prefix):
+                held = _hold(final.parent / name, wait=False)
+                if held is not None:
+                    claimed.append((final.parent / name, held))
+    # removed outside the guard (it may take a while); the locks keep other sweeps off them
+    for path, held in claimed:
+        try:
+            remove(path)
+        finally:
+            os.close(held)
+    return [path.name for path, _ in claimed]
+
+
+def remove(path: Path) -> None:
+    """Remove a file or a directory tree, whatever is left of it."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _is_temporary(name: str, prefix: str) -> bool:
+    """``name`` is ``<prefix><random><suffix>``: the random part of ``tempfile`` has no dot, so
+    the temporaries of ``x.zip`` are not taken for those of ``x``."""
+    if not name.startswith(prefix):
+        return False
+    for suffix in SUFFIXES:
+        if name.endswith(suffix):
+            token = name[len(prefix) : -len(suffix)]
+            return bool(token) and "." not in token
+    return False
+
+
+@contextmanager
+def _guard(directory: Path) -> Iterator[None]:
+    """Exclusive use of ``directory``'s temporaries between creating and locking, or sweeping."""
+    held = _hold(directory, wait=True)
+    try:
+        yield
+    finally:
+        if held is not None:
+            os.close(held)
+
+
+if sys.platform == "win32":  # pragma: no cover
+    LOCKING = False
+
+    def _hold(path: Path, *, wait: bool) -> int | None:
+        return None
+
+else:
+    import fcntl
+
+    LOCKING = True
+
+    def _hold(path: Path, *, wait: bool) -> int | None:
+        """A descriptor of ``path`` holding an exclusive lock on it, or None when ``path`` is gone
+        or (without ``wait``) another holds the lock.
+
+        ``flock`` locks belong to one open file description, not to the process, so another
+        descriptor of the same file closing (an archive's writer) does not drop this one.
+        """
+        try:
+            held = os.open(path, os.O_RDONLY)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(held, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(held)
+            return None
+        return held

@@ -1,0 +1,114 @@
+"""Temporaries beside outputs: what killed builds leave is swept, what live builds hold is not."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hatch_lockbundle.archive import write_archive
+from hatch_lockbundle.bundle import replacing
+from hatch_lockbundle.staging import sibling, sweep
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="no flock: nothing is swept")
+
+# A process that makes a temporary beside `final` and holds it until it is killed.
+HOLDER = """
+import sys
+from pathlib import Path
+from hatch_lockbundle.staging import sibling
+
+with sibling(Path(sys.argv[1]), sys.argv[2], directory=sys.argv[3] == "directory") as path:
+    if path.is_dir():
+        (path / "half-written").write_text("x")
+    else:
+        path.write_text("x")
+    print(path.name, flush=True)
+    sys.stdin.read()
+"""
+
+
+def leave(dist: Path, name: str, *, directory: bool = True) -> Path:
+    """What a killed build leaves: a temporary nobody holds."""
+    path = dist / name
+    if directory:
+        path.mkdir(parents=True)
+        (path / "file.py").write_text("x = 1\n")
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"PK half an archive")
+    return path
+
+
+def test_what_killed_builds_of_a_bundle_left_is_swept_and_nothing_else(tmp_path: Path) -> None:
+    dist = tmp_path / "dist"
+    leave(dist, ".app-1.0-target.k1ll3d_a.tmp")
+    leave(dist, ".app-1.0-target.k1ll3d_b.old")
+    leave(dist, "app-1.0-target")  # the last good bundle
+    leave(dist, ".app-1.0-target.zip.k1ll3d_c.tmp", directory=False)  # the archive's
+    leave(dist, ".app-1.0-wheelhouse.k1ll3d_d.tmp")  # another bundle's
+    leave(dist, ".app-1.0-target.notes")  # not a temporary
+
+    swept = sweep(dist / "app-1.0-target")
+
+    assert sorted(swept) == [".app-1.0-target.k1ll3d_a.tmp", ".app-1.0-target.k1ll3d_b.old"]
+    assert sorted(p.name for p in dist.iterdir()) == [
+        ".app-1.0-target.notes",
+        ".app-1.0-target.zip.k1ll3d_c.tmp",
+        ".app-1.0-wheelhouse.k1ll3d_d.tmp",
+        "app-1.0-target",
+    ]
+    assert sweep(dist / "app-1.0-target.zip") == [".app-1.0-target.zip.k1ll3d_c.tmp"]
+
+
+@pytest.mark.parametrize("kind", ["directory", "file"])
+def test_what_a_live_process_holds_is_kept_until_it_dies(tmp_path: Path, kind: str) -> None:
+    final = tmp_path / "dist" / "app-1.0-target"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(final), ".tmp", kind],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        held = holder.stdout.readline().strip()
+
+        assert sweep(final) == []
+        assert (final.parent / held).exists()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+
+    assert sweep(final) == [held]
+    assert list(final.parent.iterdir()) == []
+
+
+def test_a_process_keeps_its_own_temporaries(tmp_path: Path) -> None:
+    final = tmp_path / "app-1.0-target"
+    with sibling(final, ".tmp") as stage:
+        assert sweep(final) == []
+        assert stage.is_dir()
+
+
+def test_staging_a_bundle_sweeps_first(tmp_path: Path) -> None:
+    dist = tmp_path / "dist"
+    leave(dist, ".app-1.0-target.k1ll3d_a.tmp")
+
+    with replacing(dist / "app-1.0-target") as stage:
+        (stage / "module.py").write_text("")
+
+    assert sorted(p.name for p in dist.iterdir()) == ["app-1.0-target"]
+
+
+def test_writing_an_archive_sweeps_first(tmp_path: Path) -> None:
+    dist = tmp_path / "dist"
+    leave(dist, ".app-1.0-target.zip.k1ll3d_a.tmp", directory=False)
+    content = leave(tmp_path / "layout", "app-1.0-target")
+
+    write_archive(content, dist / "app-1.0-target.zip", "zip", prefix="", epoch=1580601600)
+
+    assert sorted(p.name for p in dist.iterdir()) == ["app-1.0-target.zip"]
