@@ -129,6 +129,8 @@ def _build(
             require_hashes=config.require_hashes,
             credentials=index_credentials(named_indexes(project, lock)),
             offline=offline,
+            # the target layout checks each file against RECORD as it unpacks the wheel
+            check_contents=config.layout != "target",
             log=log,
         )
         wheels = fetcher.fetch(plans)

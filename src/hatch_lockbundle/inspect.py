@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import io
 import stat
 import zipfile
+from collections.abc import Iterator
 from email.parser import HeaderParser
 from pathlib import Path, PurePosixPath
+from typing import Any, BinaryIO, cast
 
 from installer.exceptions import InstallerError
+from installer.records import RecordEntry
 from installer.sources import WheelFile
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -25,12 +31,15 @@ class HostileWheelError(LockbundleError):
     """A wheel holds something that could escape, mislead or exhaust the build."""
 
 
-def inspect_wheel(path: Path, label: str, name: str, version: str | None) -> None:
+def inspect_wheel(
+    path: Path, label: str, name: str, version: str | None, *, contents: bool = True
+) -> None:
     """Refuse ``path`` unless it is a well-formed wheel of ``name`` ``version``.
 
     Checked: every entry is a regular file with a relative path inside the wheel; the archive does
-    not expand absurdly (zip bombs); RECORD matches every file (hash and size); METADATA names the
-    locked project and version.
+    not expand absurdly (zip bombs); RECORD lists every file with a hash and size, and they match
+    (unless ``contents`` is false: then whoever unpacks the wheel checks them, as
+    :class:`RecordCheckedWheel` does); METADATA names the locked project and version.
     """
 
     def refuse(reason: str) -> HostileWheelError:
@@ -82,7 +91,7 @@ def inspect_wheel(path: Path, label: str, name: str, version: str | None) -> Non
                 archive.read(metadata_name).decode("utf-8", "replace")
             )
         with WheelFile.open(path) as wheel:
-            wheel.validate_record()
+            wheel.validate_record(validate_contents=contents)
     except (zipfile.BadZipFile, EOFError, InstallerError, ValueError) as error:
         if isinstance(error, HostileWheelError):
             raise
@@ -100,3 +109,84 @@ def _same_version(a: str, b: str) -> bool:
         return Version(a) == Version(b)
     except InvalidVersion:
         return a == b
+
+
+class RecordCheckedWheel(WheelFile):
+    """A wheel whose files are checked against its RECORD while they are read, so that unpacking
+    a wheel verifies it without a second pass over its contents.
+
+    Call :meth:`check` after the contents were consumed; what was unpacked must not be used if
+    it raises. The file names were checked before, by ``inspect_wheel(..., contents=False)``.
+    """
+
+    def __init__(self, f: zipfile.ZipFile) -> None:
+        super().__init__(f)
+        self.mismatches: list[str] = []
+
+    def get_contents(self) -> Iterator[tuple[tuple[str, str, str], BinaryIO, bool]]:
+        record_file = f"{self.dist_info_dir}/RECORD"
+        for elements, stream, executable in super().get_contents():
+            path = elements[0]
+            if path == record_file or path.rsplit("/", 1)[-1] in ("RECORD.jws", "RECORD.p7s"):
+                yield elements, stream, executable
+                continue
+            reader = _CheckedReader(stream, RecordEntry.from_elements(*elements))
+            yield elements, cast(BinaryIO, reader), executable
+            if not reader.matches():
+                self.mismatches.append(path)
+
+    def check(self, label: str) -> None:
+        if self.mismatches:
+            listing = ", ".join(f"`{path}`" for path in self.mismatches)
+            raise HostileWheelError(
+                f"{label}: refusing {Path(self._zipfile.filename or '').name}: the hash or size "
+                f"of {listing} does not match its RECORD"
+            )
+
+
+class _CheckedReader(io.RawIOBase):
+    """Reads a wheel member, hashing what is read; :meth:`matches` reads what is left."""
+
+    def __init__(self, stream: BinaryIO, record: RecordEntry) -> None:
+        super().__init__()
+        self.stream = stream
+        self.record = record
+        self._restart()
+
+    def _restart(self) -> None:
+        assert self.record.hash_ is not None  # inspect_wheel refused RECORD rows without one
+        self.digest = hashlib.new(self.record.hash_.name)
+        self.size = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if (offset, whence) != (0, io.SEEK_SET):
+            raise io.UnsupportedOperation("a checked wheel member can only be rewound")
+        self.stream.seek(0)
+        self._restart()
+        return 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = self.stream.read(-1 if size is None else size)
+        self.digest.update(data)
+        self.size += len(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def matches(self) -> bool:
+        while chunk := self.stream.read(1 << 20):
+            self.digest.update(chunk)
+            self.size += len(chunk)
+        expected = self.record.hash_
+        assert expected is not None
+        actual = base64.urlsafe_b64encode(self.digest.digest()).decode("ascii").rstrip("=")
+        return actual == expected.value and self.size == self.record.size

@@ -31,14 +31,13 @@ from installer import install
 from installer.destinations import SchemeDictionaryDestination
 from installer.exceptions import InstallerError
 from installer.records import Hash, RecordEntry
-from installer.sources import WheelFile
 from installer.utils import Scheme
 
 from ..cache import Cache, publish
 from ..errors import LockbundleError
 from ..fetch import FetchedWheel
 from ..http import hash_file
-from ..inspect import inspect_wheel
+from ..inspect import RecordCheckedWheel, inspect_wheel
 
 INSTALLER_NAME = b"hatch-lockbundle\n"
 #: threads that create directories and link or copy files (mostly waiting on the kernel)
@@ -254,20 +253,24 @@ def _install(
     root: Path,
     owners: dict[str, str],
     compile_bytecode: bool,
-    inspected: bool = False,
+    names_checked: bool = False,
 ) -> None:
-    """Install one wheel into ``root`` with installer, after inspecting it unless already done."""
-    if not inspected:
-        inspect_wheel(path, label, label.split("==")[0], None)
+    """Install one wheel into ``root`` with installer, checking each file against RECORD as it
+    is unpacked, after checking its entries and metadata unless that was done already."""
+    if not names_checked:
+        inspect_wheel(path, label, label.split("==")[0], None, contents=False)
     target = TargetDestination(root, owners, compile_bytecode)
     target.distribution = label
     try:
-        with WheelFile.open(path) as source:
+        with zipfile.ZipFile(path) as archive:
+            source = RecordCheckedWheel(archive)
             install(source, target, {"INSTALLER": INSTALLER_NAME})
     except InstallerError as error:
         raise LockbundleError(f"{label}: cannot install {path.name}: {error}") from None
     except (ValueError, zipfile.BadZipFile) as error:
         raise LockbundleError(f"{label}: {path.name} is not a valid wheel: {error}") from None
+    # what was written must not be used unless this passes (callers write to staging places)
+    source.check(label)
 
 
 def _tree_entry(wheel: FetchedWheel, cache: Cache, compile_bytecode: bool) -> Path:
@@ -289,8 +292,8 @@ def _make_tree(wheel: str, label: str, entry: str, cache_root: str, compile_byte
     with Cache(Path(cache_root)).staging(final) as stage:
         result = stage / "result"
         tree = result / "tree"
-        # the engine's fetch stage inspected every wheel (RECORD, paths, bombs, metadata)
-        _install(Path(wheel), label, tree, {}, compile_bytecode, inspected=True)
+        # the engine's fetch stage checked entries and metadata; contents are checked here
+        _install(Path(wheel), label, tree, {}, compile_bytecode, names_checked=True)
         listing = []
         base = len(str(tree)) + 1
         for directory, _, names in os.walk(tree):
