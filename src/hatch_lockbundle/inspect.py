@@ -130,7 +130,7 @@ class RecordCheckedWheel(WheelFile):
             if path == record_file or path.rsplit("/", 1)[-1] in ("RECORD.jws", "RECORD.p7s"):
                 yield elements, stream, executable
                 continue
-            reader = _CheckedReader(stream, RecordEntry.from_elements(*elements))
+            reader = CheckedMember(stream, RecordEntry.from_elements(*elements))
             yield elements, cast(BinaryIO, reader), executable
             if not reader.matches():
                 self.mismatches.append(path)
@@ -144,8 +144,9 @@ class RecordCheckedWheel(WheelFile):
             )
 
 
-class _CheckedReader(io.RawIOBase):
-    """Reads a wheel member, hashing what is read; :meth:`matches` reads what is left."""
+class CheckedMember(io.RawIOBase):
+    """A wheel member being read, hashed as it goes; ``record`` is its RECORD entry, which
+    :meth:`matches` compares with what was read (reading what is left first)."""
 
     def __init__(self, stream: BinaryIO, record: RecordEntry) -> None:
         super().__init__()

@@ -31,13 +31,13 @@ from installer import install
 from installer.destinations import SchemeDictionaryDestination
 from installer.exceptions import InstallerError
 from installer.records import Hash, RecordEntry
-from installer.utils import Scheme
+from installer.utils import Scheme, copyfileobj_with_hashing
 
 from ..cache import Cache, publish
 from ..errors import LockbundleError
 from ..fetch import FetchedWheel
 from ..http import hash_file
-from ..inspect import RecordCheckedWheel, inspect_wheel
+from ..inspect import CheckedMember, RecordCheckedWheel, inspect_wheel
 
 INSTALLER_NAME = b"hatch-lockbundle\n"
 #: threads that create directories and link or copy files (mostly waiting on the kernel)
@@ -46,6 +46,9 @@ FILE_THREADS = 8
 INSTALL_FORMAT = "v3"
 SCRIPTS_DIR = "bin"
 T = TypeVar("T")
+# read once, at import: reading it means setting it, which would race with threads creating files
+UMASK = os.umask(0)
+os.umask(UMASK)
 
 # A console-script launcher that works wherever the bundle is moved: it puts the bundle root
 # (the parent of bin/, symlinks resolved) first on sys.path in place of bin/ itself.
@@ -96,18 +99,30 @@ class TargetDestination(SchemeDictionaryDestination):
         self.owners = owners
         self.compile_bytecode = compile_bytecode
         self.distribution = ""
+        self.scheme_roots = {
+            name: os.path.abspath(directory) for name, directory in self.scheme_dict.items()
+        }
+        self.prefix = os.path.abspath(root) + os.sep
+        self.made: set[str] = set()
 
     def write_to_fs(
         self, scheme: Scheme, path: str, stream: BinaryIO, is_executable: bool
     ) -> RecordEntry:
-        target = self._path_with_destdir(scheme, path)
-        relative = target.relative_to(self.root).as_posix()
+        # installer's own write_to_fs, without its pathlib and a second hash of every file:
+        # tens of microseconds a file, and a bundle has tens of thousands
+        base = self.scheme_roots[scheme]
+        target = os.path.abspath(os.path.join(base, path))
+        if not target.startswith(base + os.sep):
+            raise ValueError(f"Attempting to write {path} outside of the target directory")
+        relative = target[len(self.prefix) :].replace(os.sep, "/")
         owner = self.owners.get(relative)
         if owner is not None:
             # Identical files are fine (pkgutil-style namespace __init__.py files, as pip and uv
             # allow); different ones would make the bundle depend on installation order.
             data = stream.read()
-            if target.read_bytes() != data:
+            with open(target, "rb") as existing:
+                same = existing.read() == data
+            if not same:
                 raise FileConflictError(
                     f"{owner} and {self.distribution} both install `{relative}` with different "
                     "contents; a flat bundle can hold only one of them. Remove one of the two "
@@ -116,7 +131,23 @@ class TargetDestination(SchemeDictionaryDestination):
             digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
             return RecordEntry(path, Hash("sha256", digest.decode("ascii")), len(data))
         self.owners[relative] = self.distribution
-        return super().write_to_fs(scheme, path, stream, is_executable)
+        parent = os.path.dirname(target)
+        if parent not in self.made:
+            os.makedirs(parent, exist_ok=True)
+            self.made.add(parent)
+        recorded = stream.record if isinstance(stream, CheckedMember) else None
+        with open(target, "xb") as out:
+            if recorded is not None and recorded.hash_ is not None and recorded.size is not None:
+                # the wheel's own RECORD entry: the stream is checked against it once read
+                # through (RecordCheckedWheel.check), and nothing is used if that fails
+                shutil.copyfileobj(stream, out, 1 << 20)
+                entry = RecordEntry(path, recorded.hash_, recorded.size)
+            else:
+                digest_, size = copyfileobj_with_hashing(stream, out, "sha256")
+                entry = RecordEntry(path, Hash("sha256", digest_), size)
+        if is_executable:
+            os.chmod(target, (0o777 & ~UMASK) | 0o111)
+        return entry
 
     def write_file(
         self, scheme: Scheme, path: str | os.PathLike[str], stream: BinaryIO, is_executable: bool
