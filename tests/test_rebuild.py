@@ -68,3 +68,14 @@ def test_an_unchanged_project_is_not_built_again(app: Path, tmp_path: Path) -> N
 
     assert not any(line.startswith("Building") for line in lines)
     assert not any(line.endswith("is up to date") for line in lines)
+
+
+def test_a_no_op_rebuild_still_sweeps_what_a_killed_build_left(app: Path, tmp_path: Path) -> None:
+    bundle, _ = build(app, tmp_path / "cache")
+    leftover = bundle.parent / f".{bundle.name}.k1ll3d.tmp"  # no build holds it: a dead one's
+    (leftover / "half").mkdir(parents=True)
+
+    _, lines = build(app, tmp_path / "cache")
+
+    assert f"{bundle.name} is up to date" in lines
+    assert not leftover.exists()

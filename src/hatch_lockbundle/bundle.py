@@ -147,6 +147,7 @@ def _build(
             return artifact
 
         if stamp.current():
+            sweep(artifact)  # what a killed build left beside it goes even when nothing changed
             log(f"{artifact.name} is up to date")
             return finish()
 
