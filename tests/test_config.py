@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hatch_lockbundle.config import BundleConfig, load_and_validate_config
+from hatch_lockbundle.config import OPTIONS, BundleConfig, load_and_validate_config
 from hatch_lockbundle.errors import ConfigurationError
 
 
@@ -84,6 +84,32 @@ def test_every_error_is_collected_and_names_its_field(tmp_path: Path) -> None:
     assert str(caught.value).startswith(
         f"Invalid configuration in {tmp_path / 'pyproject.toml'}:\n  - Field"
     )
+
+
+@pytest.mark.parametrize("option", OPTIONS)
+def test_every_accepted_option_is_validated(option: str, tmp_path: Path) -> None:
+    # an accepted key that nothing reads would be silently ignored: each one rejects a float
+    table = (
+        f"tool.lockbundle.bundles.b.{option}" if option == "layout" else f"tool.lockbundle.{option}"
+    )
+    raw = {"bundles": {"b": {option: 1.5}}} if option == "layout" else {option: 1.5}
+
+    with pytest.raises(ConfigurationError) as caught:
+        load_and_validate_config(raw, tmp_path, "b" if option == "layout" else "target")
+
+    assert [error for error in caught.value.errors if error.startswith(f"Field `{table}` must be")]
+
+
+def test_a_named_bundle_cannot_hold_named_bundles(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_and_validate_config({"bundles": {"b": {"bundles": {}}}}, tmp_path, "b")
+
+    assert caught.value.errors == [
+        "Unknown field `tool.lockbundle.bundles.b.bundles`; known fields are: architecture, "
+        "archive, binary-only, compile-bytecode, exclude, extras, frozen, groups, implementation, "
+        "layout, link-mode, lock, max-archive-size, max-size, package, platforms, prefix, preset, "
+        "python, require-hashes, sbom, trim"
+    ]
 
 
 def test_table_of_wrong_type_is_an_error(tmp_path: Path) -> None:

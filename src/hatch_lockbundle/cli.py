@@ -64,7 +64,10 @@ def _parser() -> argparse.ArgumentParser:
 
     verify = commands.add_parser("verify", help="check a bundle against its RECORDs / manifest")
     verify.add_argument(
-        "bundle", type=Path, help="a target bundle (directory or archive), or a wheelhouse"
+        "bundle",
+        type=Path,
+        metavar="BUNDLE",
+        help="a target bundle (directory or archive), or a wheelhouse",
     )
     verify.add_argument("-q", "--quiet", action="count", default=0)
     verify.add_argument("-v", "--verbose", action="count", default=0)

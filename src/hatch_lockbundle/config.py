@@ -22,6 +22,13 @@ PRESETS = ("aws-lambda",)
 ARCHITECTURES = ("x86_64", "arm64")
 #: how a target bundle gets its files from the cache (uv's names)
 LINK_MODES = ("hardlink", "copy")
+#: every key ``[tool.lockbundle]`` accepts: the one list that validation and the docs' tests use;
+#: ``layout`` only in a named bundle, ``bundles`` only at the top
+OPTIONS = (
+    "lock", "package", "extras", "groups", "compile-bytecode", "require-hashes", "frozen", "sbom",
+    "binary-only", "archive", "python", "implementation", "platforms", "prefix", "exclude", "trim",
+    "max-size", "max-archive-size", "preset", "architecture", "link-mode", "layout", "bundles",
+)  # fmt: skip
 LAMBDA_ZIP_LIMIT = 50 * 1024 * 1024  # a zip uploaded directly to AWS Lambda
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024  # a function and its layers, unzipped
 _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*", re.IGNORECASE)
@@ -228,10 +235,9 @@ def _read_table(
         )
     if allow_layout:
         values["layout"] = fields_.choice("layout", LAYOUTS)
-    fields_.known.add("bundles")
+    known = sorted(set(OPTIONS) - {"bundles" if allow_layout else "layout"})
     for key in raw:
-        if key not in fields_.known:
-            known = sorted(fields_.known - ({"bundles"} if allow_layout else set()))
+        if key not in known:
             errors.append(f"Unknown field `{label}.{key}`; known fields are: {', '.join(known)}")
     if values["package"] is not None and not values["package"].strip():
         errors.append(f"Field `{label}.package` must not be empty")
@@ -258,10 +264,8 @@ class _Fields:
         self.raw = raw
         self.label = label
         self.errors = errors
-        self.known: set[str] = set()
 
     def _get(self, key: str) -> Any:
-        self.known.add(key)
         return self.raw.get(key)
 
     def string(self, key: str) -> str | None:
@@ -314,7 +318,6 @@ class _Fields:
     def names_or_all(self, key: str) -> tuple[str, ...] | Literal["all"] | None:
         value = self.raw.get(key)
         if isinstance(value, str):
-            self.known.add(key)
             if value == "all":
                 return "all"
             self.errors.append(
