@@ -123,3 +123,18 @@ def test_python_m_runs_the_same_command(sandbox: Sandbox, tmp_path: Path) -> Non
     )
 
     assert result.stdout.startswith("lockbundle ")
+
+
+def test_the_command_answers_to_the_package_name_too(
+    member_builds: MemberBuilds, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    # `uvx hatch-lockbundle build` runs the command named as the package
+    command = Path(sys.executable).parent / "hatch-lockbundle"
+
+    result = run(
+        [command, "plan", "--format", "json"],
+        cwd=member_builds.member,
+        env=sandbox.environ({"LOCKBUNDLE_CACHE_DIR": str(tmp_path)}),
+    )
+
+    assert json.loads(result.stdout)["packages"]

@@ -21,6 +21,7 @@ from .http import hash_file, index_credentials
 from .layouts.target import write_target
 from .layouts.wheelhouse import write_wheelhouse
 from .lock import Lock, read_lock
+from .progress import Reporter
 from .project import Project, check_lock_current, find_lock, named_indexes, read_project
 from .report import SizeReport, measure, over_budget
 from .sbom import SUFFIX as SBOM_SUFFIX
@@ -62,7 +63,7 @@ def build_bundle(
     reproducible: bool = True,
     overrides: Mapping[str, Any] | None = None,
     offline: bool = False,
-    log: Log = _silent,
+    log: Log | Reporter = _silent,
 ) -> Path:
     """Build the bundle of the project at ``project_root`` into ``out_dir``; return its path.
 
@@ -73,7 +74,8 @@ def build_bundle(
     :param reproducible: archives get a fixed timestamp (``SOURCE_DATE_EPOCH`` or the default)
     :param overrides: options from the command line, applied over ``[tool.lockbundle]``
     :param offline: use only the cache; any download is an error
-    :param log: receives one line per step
+    :param log: a :class:`~.progress.Reporter` (progress on a terminal, verbosity), or a
+        callable that receives the information lines
     """
     try:
         return _build(
@@ -86,7 +88,7 @@ def build_bundle(
             reproducible,
             overrides,
             offline,
-            log,
+            Reporter.of(log),
         )
     except OSError as error:
         where = f" {error.filename}" if error.filename else ""
@@ -107,7 +109,7 @@ def _build(
     reproducible: bool,
     overrides: Mapping[str, Any] | None,
     offline: bool,
-    log: Log,
+    log: Reporter,
 ) -> Path:
     project = project or read_project(project_root)
     config = load_and_validate_config(project.settings, project.root, layout, overrides)
@@ -195,16 +197,16 @@ def _build(
             report.archive = written.stat().st_size
             _enforce("max-archive-size", report.archive, config.max_archive_size, report)
 
-        log(f"Packing {final.name}.{config.archive}")
         default_prefix = final.name if config.layout == "wheelhouse" else ""
-        write_archive(
-            staged,
-            artifact,
-            config.archive,
-            prefix=default_prefix if config.prefix is None else config.prefix.strip("/"),
-            epoch=archive_epoch(reproducible),
-            check=check_archive,
-        )
+        with log.task(f"Packing {artifact.name}", f"Packed {artifact.name}"):
+            write_archive(
+                staged,
+                artifact,
+                config.archive,
+                prefix=default_prefix if config.prefix is None else config.prefix.strip("/"),
+                epoch=archive_epoch(reproducible),
+                check=check_archive,
+            )
         stamp.record()
         log(report.render())
         return finish()

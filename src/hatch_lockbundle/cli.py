@@ -14,6 +14,7 @@ from . import __version__
 from .bundle import build_bundle, plan_bundle
 from .config import LAYOUTS, LINK_MODES, load_and_validate_config
 from .errors import LockbundleError
+from .progress import Reporter, terminal_of
 from .project import read_project
 from .verify import verify_bundle
 
@@ -22,18 +23,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``lockbundle``; returns the exit status (0 success, 1 a user error or failed check)."""
     parser = _parser()
     args = parser.parse_args(argv)
-    verbosity = args.verbose - args.quiet
-
-    def log(message: str) -> None:
-        if verbosity >= 0:
-            print(message, file=sys.stderr, flush=True)
-
+    log = Reporter(
+        _stderr_line,
+        verbosity=args.verbose - args.quiet,
+        terminal=terminal_of(sys.stderr),
+    )
     try:
         result: int = args.run(args, log)
         return result
     except LockbundleError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+
+
+def _stderr_line(level: int, message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -9,6 +9,7 @@ import subprocess
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from .errors import LockbundleError
 from .http import Downloader, hash_file, redact
 from .inspect import inspect_wheel
 from .lock import Hash, Lock, LockedPackage
+from .progress import Reporter, Transfers
+from .report import human
 from .select import Artifact, Plan, PlannedPackage
 
 DOWNLOAD_WORKERS = 8
@@ -71,7 +74,7 @@ class Fetcher:
         credentials: Mapping[str, tuple[str, str]] | None = None,
         offline: bool = False,
         check_contents: bool = True,
-        log: Log = lambda message: None,
+        log: Log | Reporter = lambda message: None,
     ) -> None:
         """:param check_contents: check every file of every wheel against its RECORD here;
         false when the next stage unpacks the wheels and checks them as it goes (once)"""
@@ -80,7 +83,7 @@ class Fetcher:
         self.offline = offline
         self.work = work
         self.require_hashes = require_hashes
-        self.log = log
+        self.log = Reporter.of(log)
         self.downloader = Downloader(credentials=credentials)
         self.builder = WheelBuilder(cache, indexes, credentials=credentials or {})
         # wheels built here are cached per interpreter and platform
@@ -102,24 +105,34 @@ class Fetcher:
             for planned in unique.values()
             if planned.artifact.url is not None and planned.artifact.kind in ("wheel", "sdist")
         ]
+        missing = [planned for planned in remote if not self._cached_download(planned)]
         # logged here, not in the workers: hatch's output is not safe to write from threads
-        for planned in remote:
-            if not self._cached_download(planned):
-                if self.offline:
-                    raise LockbundleError(
-                        f"{planned.package.label}: {planned.artifact.filename} is not in the "
-                        "cache, and downloads are off (--offline). Build once with network access"
-                    )
-                self.log(f"Downloading {planned.artifact.filename}")
-        pool = ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS)
-        try:
-            downloaded = dict(zip(remote, pool.map(self._download, remote), strict=True))
-        except BaseException:
-            # on Ctrl-C or an error, do not wait for other downloads to time out
-            self.downloader.abort()
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-        pool.shutdown()
+        for planned in missing:
+            if self.offline:
+                raise LockbundleError(
+                    f"{planned.package.label}: {planned.artifact.filename} is not in the "
+                    "cache, and downloads are off (--offline). Build once with network access"
+                )
+            size = f" ({human(planned.artifact.size)})" if planned.artifact.size else ""
+            # a log says what is fetched; a terminal shows it on the status line
+            line = self.log.detail if self.log.live else self.log.info
+            line(f"Downloading {planned.artifact.filename}{size}")
+        sizes = [planned.artifact.size for planned in missing]
+        total = None if None in sizes else sum(size or 0 for size in sizes)
+        with ExitStack() as stack:
+            transfers = (
+                stack.enter_context(self.log.transfers(len(missing), total)) if missing else None
+            )
+            pool = ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS)
+            try:
+                paths = pool.map(lambda planned: self._download(planned, transfers), remote)
+                downloaded = dict(zip(remote, paths, strict=True))
+            except BaseException:
+                # on Ctrl-C or an error, do not wait for other downloads to time out
+                self.downloader.abort()
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+            pool.shutdown()
         results = {}
         for key, planned in unique.items():
             wheel = self._wheel_for(planned, downloaded.get(planned))
@@ -173,17 +186,27 @@ class Fetcher:
             and self.cache.file_path(artifact.hash, artifact.filename).exists()
         )
 
-    def _download(self, planned: PlannedPackage) -> tuple[Path, str]:
-        """Download (or find in the cache) a remote file; return its path and its origin."""
+    def _download(
+        self, planned: PlannedPackage, transfers: Transfers | None = None
+    ) -> tuple[Path, str]:
+        """Download (or find in the cache) a remote file; return its path and its origin.
+
+        :param transfers: told what arrives, for the progress shown
+        """
         artifact = planned.artifact
+        on_bytes = transfers.received_bytes if transfers is not None else None
         assert artifact.url is not None and artifact.filename is not None
         digest = artifact.hash
         if digest is None:
             # only reached with require-hashes off: nothing to address the cache by
             path = self.work / "unverified" / artifact.filename
             path.parent.mkdir(parents=True, exist_ok=True)
+            if transfers is not None:
+                transfers.begin(artifact.filename)
             with path.open("wb") as out:
-                self.downloader.fetch(artifact.url, out)
+                self.downloader.fetch(artifact.url, out, on_bytes=on_bytes)
+            if transfers is not None:
+                transfers.finished(artifact.filename)
             return path, "downloaded (unverified)"
         _check_algorithm(digest, planned)
         final = self.cache.file_path(digest, artifact.filename)
@@ -191,9 +214,11 @@ class Fetcher:
             return final, "cached"
         final.parent.mkdir(parents=True, exist_ok=True)
         fd, temporary = tempfile.mkstemp(dir=final.parent, prefix=".", suffix=".part")
+        if transfers is not None:
+            transfers.begin(artifact.filename)
         try:
             with os.fdopen(fd, "wb") as out:
-                actual = self.downloader.fetch(artifact.url, out, digest.algorithm)
+                actual = self.downloader.fetch(artifact.url, out, digest.algorithm, on_bytes)
             if actual != digest.value:
                 raise HashMismatchError(
                     f"{planned.package.label}: the file downloaded from {redact(artifact.url)} "
@@ -203,6 +228,8 @@ class Fetcher:
                     "serving different bytes than were locked and the file must not be used"
                 )
             os.replace(temporary, final)
+            if transfers is not None:
+                transfers.finished(artifact.filename)
         finally:
             if os.path.exists(temporary):
                 os.unlink(temporary)
@@ -258,10 +285,10 @@ class Fetcher:
         final = self.cache.directory("built-tree", place, state[:32], self.build_key)
 
         def build(stage: Path) -> Path:
-            self.log(f"Building {label} from {tree.name or tree}")
             return self.builder.build_tree(tree, label, stage / "out")
 
-        return FetchedWheel(planned, self._built_once(final, build), "built from source tree")
+        wheel = self._built_once(final, build, f"Building {label} from {tree.name or tree}", label)
+        return FetchedWheel(planned, wheel, "built from source tree")
 
     def _built_from_sdist(self, planned: PlannedPackage, sdist: Path) -> FetchedWheel:
         label = planned.package.label
@@ -269,10 +296,10 @@ class Fetcher:
         final = self.cache.directory("built", f"{digest.algorithm}-{digest.value}", self.build_key)
 
         def build(stage: Path) -> Path:
-            self.log(f"Building {label} from {sdist.name}")
             return self.builder.build_sdist(sdist, label, stage, planned.artifact.subdirectory)
 
-        return FetchedWheel(planned, self._built_once(final, build), f"built from {sdist.name}")
+        wheel = self._built_once(final, build, f"Building {label} from {sdist.name}", label)
+        return FetchedWheel(planned, wheel, f"built from {sdist.name}")
 
     def _built_from_git(self, planned: PlannedPackage, artifact: Artifact) -> FetchedWheel:
         assert artifact.url is not None
@@ -288,7 +315,6 @@ class Fetcher:
             git = shutil.which("git")
             if git is None:
                 raise LockbundleError(f"{label} comes from git, but `git` is not on PATH")
-            self.log(f"Building {label} from git {redact(url)}@{commit[:12]}")
             checkout = stage / "checkout"
 
             def run(*args: str, check: bool = True) -> bool:
@@ -315,15 +341,22 @@ class Fetcher:
             return self.builder.build_tree(source, label, stage / "out")
 
         origin = f"built from git {redact(url)}@{commit}"
-        return FetchedWheel(planned, self._built_once(final, build), origin)
+        doing = f"Building {label} from git {redact(url)}@{commit[:12]}"
+        return FetchedWheel(planned, self._built_once(final, build, doing, label), origin)
 
-    def _built_once(self, final: Path, build: Callable[[Path], Path]) -> Path:
-        """The wheel cached in ``final``, built by ``build(scratch_dir)`` if not there yet."""
+    def _built_once(
+        self, final: Path, build: Callable[[Path], Path], doing: str, label: str
+    ) -> Path:
+        """The wheel cached in ``final``, built by ``build(scratch_dir)`` if not there yet.
+
+        :param doing: what the build does, shown while it runs
+        """
         cached = _single_wheel(final)
         if cached is not None:
             return cached
         with self.cache.staging(final) as stage:
-            wheel = build(stage / "work")
+            with self.log.task(doing, f"Built {label}"):
+                wheel = build(stage / "work")
             result = stage / "result"
             result.mkdir()
             shutil.move(wheel, result / wheel.name)

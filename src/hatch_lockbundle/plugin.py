@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from .archive import FORMATS as ARCHIVE_FORMATS
 from .bundle import build_bundle, file_name
 from .config import LAYOUTS, bundle_names
 from .errors import LockbundleError
+from .progress import INFO, WARNING, Reporter, terminal_of
 from .project import project_from_document
 from .sbom import SUFFIX as SBOM_SUFFIX
 
@@ -61,7 +63,7 @@ class LockbundleBuilder(BuilderInterface):  # type: ignore[type-arg]
                     project=project,
                     version=self.metadata.version,
                     reproducible=self.config.reproducible,
-                    log=self.app.display_info,
+                    log=self._reporter(),
                 )
             except LockbundleError as error:
                 self.app.abort(str(error))
@@ -69,6 +71,21 @@ class LockbundleBuilder(BuilderInterface):  # type: ignore[type-arg]
             return str(bundle)
 
         return build
+
+    def _reporter(self) -> Reporter:
+        """Lines through hatchling's application (its verbosity, ``hatch -v``/``-q``), and the
+        status line on hatch's terminal, as the ``lockbundle`` command shows them."""
+        app = self.app
+
+        def line(level: int, message: str) -> None:
+            if level <= WARNING:
+                app.display_warning(message)
+            elif level == INFO:
+                app.display_info(message)
+            else:
+                app.display_debug(message, level=min(level, 3))
+
+        return Reporter(line, verbosity=app.verbosity, terminal=terminal_of(sys.stderr))
 
 
 def _is_bundle(name: str, prefix: str, suffix: str) -> bool:

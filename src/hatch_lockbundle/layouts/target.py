@@ -21,7 +21,7 @@ import tempfile
 import threading
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from importlib.util import cache_from_source
 from pathlib import Path
@@ -38,6 +38,7 @@ from ..errors import LockbundleError
 from ..fetch import FetchedWheel
 from ..http import hash_file
 from ..inspect import CheckedMember, RecordCheckedWheel, inspect_wheel
+from ..progress import Reporter
 
 INSTALLER_NAME = b"hatch-lockbundle\n"
 #: threads that create directories and link or copy files (mostly waiting on the kernel)
@@ -217,7 +218,7 @@ def write_target(
     compile_bytecode: bool,
     cache: Cache | None = None,
     link_mode: str = "hardlink",
-    log: Callable[[str], None] = lambda message: None,
+    log: Callable[[str], None] | Reporter = lambda message: None,
 ) -> str:
     """Install ``wheels`` into the empty directory ``destination``.
 
@@ -228,9 +229,10 @@ def write_target(
         there: a warm build then only links or copies files
     :param link_mode: ``hardlink`` (files shared with the cache, which keeps them read-only and
         checks them before every use) or ``copy``
-    :param log: where to say that the cache could not be used as asked
+    :param log: where progress goes, and notes when the cache cannot be used as asked
     :return: the link mode used: ``copy`` when the cache and ``destination`` cannot share files
     """
+    reporter = Reporter.of(log)
     destination.mkdir(parents=True, exist_ok=True)
     destination = destination.resolve()
     owners: dict[str, str] = {}
@@ -240,7 +242,7 @@ def write_target(
             _install(wheel.path, wheel.planned.package.label, destination, owners, compile_bytecode)
         return "copy"
     entries = [_tree_entry(wheel, cache, compile_bytecode) for wheel in ordered]
-    listings = [_listing(entry, log) for entry in entries]
+    listings = [_listing(entry, reporter) for entry in entries]
     missing = [
         (
             str(wheel.path),
@@ -252,21 +254,31 @@ def write_target(
         for wheel, entry, listing in zip(ordered, entries, listings, strict=True)
         if listing is None
     ]
-    if len(missing) > 1 and (os.cpu_count() or 1) > 1:
-        # installing is CPU-bound (inflate, hash, write): one process per core
-        with ProcessPoolExecutor(max_workers=min(len(missing), os.cpu_count() or 1)) as pool:
-            for future in [pool.submit(_make_tree, *job) for job in missing]:
-                future.result()
-    else:
-        for job in missing:
-            _make_tree(*job)
+    if missing:
+        count = len(missing)
+        with reporter.counting(
+            "Installing wheels into the cache",
+            f"Installed {count} {'wheel' if count == 1 else 'wheels'} into the cache",
+            count,
+        ) as installed:
+            if count > 1 and (os.cpu_count() or 1) > 1:
+                # installing is CPU-bound (inflate, hash, write): one process per core
+                with ProcessPoolExecutor(max_workers=min(count, os.cpu_count() or 1)) as pool:
+                    futures = [pool.submit(_make_tree, *job) for job in missing]
+                    for future in as_completed(futures):
+                        future.result()
+                        installed.advance()
+            else:
+                for job in missing:
+                    _make_tree(*job)
+                    installed.advance()
     jobs: list[tuple[str, str, int]] = []
     sources: dict[str, str] = {}
     directories: set[str] = set()
     for wheel, entry, listing in zip(ordered, entries, listings, strict=True):
         label = wheel.planned.package.label
         if listing is None:
-            listing = _listing(entry, log)
+            listing = _listing(entry, reporter)
             if listing is None:
                 raise LockbundleError(
                     f"{label}: the cached installation {entry} changed while this build made "
@@ -275,7 +287,7 @@ def write_target(
         jobs += _plan_files(entry, listing, destination, owners, sources, label, directories)
     with ThreadPoolExecutor(max_workers=FILE_THREADS) as threads:
         _make_directories(directories, str(destination), threads)
-        return _materialise(jobs, link_mode, log, threads)
+        return _materialise(jobs, link_mode, reporter, threads)
 
 
 def _install(
@@ -350,7 +362,7 @@ class CachedFile:
     mtime_ns: int
 
 
-def _listing(entry: Path, log: Callable[[str], None]) -> list[CachedFile] | None:
+def _listing(entry: Path, log: Reporter) -> list[CachedFile] | None:
     """The files of the cached installation ``entry``; None if there is none, or if any of its
     files changed since it was made (it is then thrown away, to be installed again)."""
     try:
@@ -373,7 +385,7 @@ def _listing(entry: Path, log: Callable[[str], None]) -> list[CachedFile] | None
             or status.st_size != cached.size
             or status.st_mtime_ns != cached.mtime_ns
         ):
-            log(
+            log.warning(
                 f"The cached installation {entry.name} has a changed file, `{relative}` (was a "
                 "bundle file edited in place?); installing that wheel again"
             )
@@ -473,7 +485,7 @@ def _chunks(items: list[T], count: int) -> list[list[T]]:
 def _materialise(
     jobs: list[tuple[str, str, int]],
     link_mode: str,
-    log: Callable[[str], None],
+    log: Reporter,
     threads: ThreadPoolExecutor,
 ) -> str:
     """Link or copy every ``(source, target, mode)`` on a few threads; the mode actually used."""
@@ -486,7 +498,7 @@ def _materialise(
         except OSError as error:
             if error.errno not in _CANNOT_LINK:
                 raise
-            log(
+            log.warning(
                 f"Cannot hardlink from the cache into the bundle ({error.strerror}: the cache "
                 "is probably on another file system); copying instead. Put the cache on the "
                 'same file system (LOCKBUNDLE_CACHE_DIR), or set `link-mode = "copy"`'

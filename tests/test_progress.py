@@ -1,0 +1,216 @@
+"""Progress: a live status line on a terminal, plain lines in a log, and -q / -v."""
+
+from __future__ import annotations
+
+import io
+import re
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hatch_lockbundle.progress import CLEAR, TICK, Reporter
+from support.cli import LOCKBUNDLE, lockbundle
+from support.environ import Sandbox
+from support.hatch import Hatch
+from support.projects import MakeProject
+from support.terminal import run_on_terminal
+
+DOWNLOAD_FRAME = re.compile(
+    r"Downloading \d+/\d+ files, [\d.]+ (B|KiB|MiB)( of [\d.]+ (B|KiB|MiB))?, "
+    r"[\d.]+ (B|KiB|MiB)/s \.\.\. "
+)
+
+
+class Screen:
+    """A terminal that records what is written to it, lines and status line alike."""
+
+    def __init__(self) -> None:
+        self.stream = io.StringIO()
+
+    def line(self, level: int, message: str) -> None:
+        self.stream.write(message + "\n")
+
+    @property
+    def text(self) -> str:
+        return self.stream.getvalue()
+
+
+def test_a_terminal_shows_downloads_with_files_bytes_and_rate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    screen = Screen()
+    reporter = Reporter(screen.line, terminal=screen.stream)
+
+    with reporter.transfers(2, 4096) as transfers:
+        transfers.begin("alpha-1.0-py3-none-any.whl")
+        transfers.received_bytes(2048)
+        transfers.finished("alpha-1.0-py3-none-any.whl")
+        time.sleep(TICK * 3)  # the ticker redraws
+
+    frames = screen.text.split(CLEAR)
+    assert any(
+        re.fullmatch(
+            r"Downloading 1/2 files, 2\.0 KiB of 4\.0 KiB, [\d.]+ (B|KiB)/s \.\.\. "
+            r"alpha-1\.0-py3-none-any\.whl",
+            frame,
+        )
+        for frame in frames
+    ), frames
+    assert re.search(
+        r"Downloaded 1 file, 2\.0 KiB in [\d.]+ s \([\d.]+ (B|KiB)/s\)\n$", screen.text
+    )
+
+
+def test_the_status_line_is_cut_to_the_terminal_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "40")
+    screen = Screen()
+    reporter = Reporter(screen.line, terminal=screen.stream)
+
+    with reporter.task("Building a-package-with-a-very-long-name==1.0 from sdist", "Built"):
+        pass
+
+    (frame,) = [f for f in screen.text.split(CLEAR) if f.startswith("Building")]
+    assert frame == "Building a-package-with-a-very-long-nam"  # 39: the last column stays free
+
+
+def test_a_line_erases_the_status_line_and_the_status_comes_back_under_it() -> None:
+    screen = Screen()
+    reporter = Reporter(screen.line, terminal=screen.stream)
+
+    with reporter.counting("Installing wheels into the cache", "Installed", 3) as installed:
+        installed.advance()
+        reporter.info("a note")
+
+    assert f"{CLEAR}a note\n{CLEAR}Installing wheels into the cache 1/3 ... " in screen.text
+    assert screen.text.endswith(CLEAR + "Installed in 0.0 s\n")
+
+
+def test_a_log_gets_plain_lines_saying_what_starts_and_how_it_went() -> None:
+    lines: list[str] = []
+    reporter = Reporter(lambda level, message: lines.append(message))
+
+    with reporter.task("Building alpha==1.0 from alpha-1.0.tar.gz", "Built alpha==1.0"):
+        pass
+    with reporter.counting("Installing wheels into the cache", "Installed 2 wheels", 2) as step:
+        step.advance()
+        step.advance()
+
+    assert lines == [
+        "Building alpha==1.0 from alpha-1.0.tar.gz",
+        "Built alpha==1.0 in 0.0 s",
+        "Installing wheels into the cache (2)",
+        "Installed 2 wheels in 0.0 s",
+    ]
+
+
+def test_quiet_keeps_warnings_and_draws_no_status() -> None:
+    screen = Screen()
+    reporter = Reporter(screen.line, verbosity=-1, terminal=screen.stream)
+
+    with reporter.task("Building alpha", "Built alpha"):
+        reporter.info("information")
+        reporter.warning("a warning")
+
+    assert screen.text == "a warning\n"
+
+
+def test_verbose_adds_details() -> None:
+    lines: list[str] = []
+    normal = Reporter(lambda level, message: lines.append(message))
+    verbose = Reporter(lambda level, message: lines.append(f"-v {message}"), verbosity=1)
+
+    for reporter in (normal, verbose):
+        reporter.detail("a detail")
+        reporter.info("information")
+
+    assert lines == ["information", "-v a detail", "-v information"]
+
+
+@pytest.fixture
+def app(make_project: MakeProject) -> Path:
+    return make_project("app")
+
+
+@pytest.mark.slow
+def test_lockbundle_build_on_a_terminal_shows_live_progress(
+    app: Path, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    env = sandbox.environ({"LOCKBUNDLE_CACHE_DIR": str(tmp_path / "cache")})
+
+    run = run_on_terminal([LOCKBUNDLE, "build"], cwd=app, env=env)
+
+    assert run.returncode == 0, run.terminal
+    frames = run.frames()
+    assert any(DOWNLOAD_FRAME.match(frame) for frame in frames), frames
+    assert any(frame.startswith("Building cext==") for frame in frames), frames
+    assert any(frame.startswith("Installing wheels into the cache ") for frame in frames), frames
+    lines = run.lines()
+    assert any(re.fullmatch(r"Downloaded \d+ files, .* in [\d.]+ s \(.*/s\)", x) for x in lines)
+    assert any(re.fullmatch(r"Built cext==\S+ in [\d.]+ s", x) for x in lines), lines
+    assert any(re.fullmatch(r"Installed \d+ wheels into the cache in [\d.]+ s", x) for x in lines)
+    # a terminal shows each download on the status line, not as a line of its own
+    assert not any(line.startswith("Downloading ") for line in lines), lines
+
+
+@pytest.mark.slow
+def test_lockbundle_build_in_a_log_writes_plain_lines(
+    app: Path, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    result = lockbundle(sandbox, app, "build", cache=tmp_path / "cache")
+
+    log = result.stderr
+    assert "\r" not in log and "\x1b" not in log
+    lines = log.splitlines()
+    assert any(re.fullmatch(r"Downloading scriptpkg-\S+\.whl( \(.*\))?", x) for x in lines), log
+    assert any(re.fullmatch(r"Downloaded \d+ files, .* in [\d.]+ s \(.*/s\)", x) for x in lines)
+    assert any(re.fullmatch(r"Building cext==\S+ from cext-\S+\.tar\.gz", x) for x in lines), log
+    assert any(re.fullmatch(r"Built cext==\S+ in [\d.]+ s", x) for x in lines), log
+    assert any(re.fullmatch(r"Installing wheels into the cache \(\d+\)", x) for x in lines), log
+
+
+@pytest.mark.slow
+def test_quiet_lockbundle_build_writes_only_the_bundle_path(
+    app: Path, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    env = sandbox.environ({"LOCKBUNDLE_CACHE_DIR": str(tmp_path / "cache")})
+
+    run = run_on_terminal([LOCKBUNDLE, "build", "-q"], cwd=app, env=env)
+
+    assert run.returncode == 0, run.terminal
+    assert run.terminal == ""
+    assert run.stdout.strip().endswith("app-0.1.0-target")
+
+
+@pytest.mark.slow
+def test_hatch_build_on_a_terminal_shows_the_same_progress(
+    app: Path, hatch: Hatch, tmp_path: Path
+) -> None:
+    env = hatch.environ(cache_dir=tmp_path / "cache")
+
+    run = run_on_terminal(
+        [sys.executable, "-m", "hatch", "build", "-t", "lockbundle"], cwd=app, env=env
+    )
+
+    assert run.returncode == 0, run.terminal
+    frames = run.frames()
+    assert any(DOWNLOAD_FRAME.match(frame) for frame in frames), frames
+    assert any(frame.startswith("Installing wheels into the cache ") for frame in frames), frames
+    lines = run.lines()
+    assert any(re.fullmatch(r"Downloaded \d+ files, .* in [\d.]+ s \(.*/s\)", x) for x in lines)
+    assert any(re.fullmatch(r"Installed \d+ wheels into the cache in [\d.]+ s", x) for x in lines)
+
+
+@pytest.mark.slow
+def test_hatch_quiet_build_shows_no_progress(app: Path, hatch: Hatch, tmp_path: Path) -> None:
+    env = hatch.environ(cache_dir=tmp_path / "cache")
+
+    run = run_on_terminal(
+        [sys.executable, "-m", "hatch", "-q", "build", "-t", "lockbundle"], cwd=app, env=env
+    )
+
+    assert run.returncode == 0, run.terminal
+    assert "Download" not in run.terminal and "Install" not in run.terminal, run.terminal
+    assert run.frames() == []
