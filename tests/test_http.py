@@ -204,6 +204,48 @@ def test_index_credentials_follow_uvs_variables() -> None:
     assert index_credentials({"other": "https://x.example/simple"}, environ) == {}
 
 
+def test_index_credentials_come_from_an_unnamed_index_url() -> None:
+    indexes = [(None, "https://ci:token@pkgs.example.com/simple/")]
+
+    assert index_credentials(indexes, {}) == {"https://pkgs.example.com": ("ci", "token")}
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("UV_INDEX_URL", "https://ci:token@pkgs.example.com/simple/"),
+        ("UV_DEFAULT_INDEX", "https://ci:token@pkgs.example.com/simple/"),
+        ("UV_EXTRA_INDEX_URL", "https://pypi.org/simple https://ci:token@pkgs.example.com/simple/"),
+        ("UV_INDEX", "public=https://pypi.org/simple private=https://ci:token@pkgs.example.com/s/"),
+        ("PIP_INDEX_URL", "https://ci:token@pkgs.example.com/simple/"),
+        ("PIP_EXTRA_INDEX_URL", "https://ci:token@pkgs.example.com/simple/"),
+    ],
+)
+def test_index_credentials_come_from_the_index_variables_of_uv_and_pip(
+    variable: str, value: str
+) -> None:
+    assert index_credentials({}, {variable: value}) == {"https://pkgs.example.com": ("ci", "token")}
+
+
+def test_a_named_index_in_uv_index_takes_its_credential_variables() -> None:
+    environ = {
+        "UV_INDEX": "private=https://pkgs.example.com/simple/",
+        "UV_INDEX_PRIVATE_USERNAME": "ci",
+        "UV_INDEX_PRIVATE_PASSWORD": "token",
+    }
+
+    assert index_credentials({}, environ) == {"https://pkgs.example.com": ("ci", "token")}
+
+
+def test_the_projects_index_credentials_win_over_an_index_variables() -> None:
+    indexes = {"private": "https://project:secret@pkgs.example.com/simple/"}
+    environ = {"UV_INDEX_URL": "https://env:other@pkgs.example.com/simple/"}
+
+    assert index_credentials(indexes, environ) == {
+        "https://pkgs.example.com": ("project", "secret")
+    }
+
+
 def test_index_credentials_come_from_the_index_url_unless_a_variable_says_otherwise() -> None:
     indexes = {"private": "https://ci:p%40ss%3Aword@pkgs.example.com/simple/"}
 

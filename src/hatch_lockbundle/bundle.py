@@ -22,7 +22,7 @@ from .layouts.target import write_target
 from .layouts.wheelhouse import write_wheelhouse
 from .lock import Lock, read_lock
 from .progress import Reporter
-from .project import Project, check_lock_current, find_lock, named_indexes, read_project
+from .project import Project, check_lock_current, declared_indexes, find_lock, read_project
 from .report import SizeReport, measure, over_budget
 from .sbom import SUFFIX as SBOM_SUFFIX
 from .sbom import write_sbom
@@ -129,7 +129,7 @@ def _build(
             Path(work),
             indexes_of(lock),
             require_hashes=config.require_hashes,
-            credentials=index_credentials(named_indexes(project, lock)),
+            credentials=index_credentials(declared_indexes(project, lock)),
             offline=offline,
             # the target layout checks each file against RECORD as it unpacks the wheel
             check_contents=config.layout != "target",

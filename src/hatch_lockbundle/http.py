@@ -243,24 +243,43 @@ def realm(url: str) -> str:
     return f"{parts.scheme}://{host}:{parts.port}" if parts.port else f"{parts.scheme}://{host}"
 
 
+#: uv's and pip's variables that name index URLs (several, space-separated, in the plural ones)
+INDEX_VARIABLES = (
+    "UV_INDEX", "UV_DEFAULT_INDEX", "UV_INDEX_URL", "UV_EXTRA_INDEX_URL",
+    "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL",
+)  # fmt: skip
+
+
 def index_credentials(
-    indexes: Mapping[str, str], environ: Mapping[str, str] | None = None
+    indexes: Mapping[str, str] | Iterable[tuple[str | None, str]],
+    environ: Mapping[str, str] | None = None,
 ) -> dict[str, tuple[str, str]]:
-    """Credentials of named indexes, by realm: from uv's ``UV_INDEX_<NAME>_USERNAME`` /
-    ``_PASSWORD``, else from the ``user:password@`` of the index's URL.
+    """Credentials of the project's indexes, by realm: for a named index, uv's
+    ``UV_INDEX_<NAME>_USERNAME`` / ``_PASSWORD``; else the ``user:password@`` of the index's URL,
+    in ``[[tool.uv.index]]`` or in the index variables of uv and pip (``UV_INDEX_URL``, ...).
 
     uv never writes credentials into ``uv.lock``: the lock's URLs are bare, so what the project
-    says about an index is the only way to know them.
+    and the environment say about indexes is the only way to know them.
 
-    :param indexes: index name -> URL, from ``[[tool.uv.index]]`` of the project and workspace
+    :param indexes: (name or None, URL) of each ``[[tool.uv.index]]`` of the project and its
+        workspace, or a mapping of names to URLs
     """
     environ = os.environ if environ is None else environ
-    found = {}
-    for name, url in indexes.items():
+    declared = list(indexes.items() if isinstance(indexes, Mapping) else indexes)
+    for variable in INDEX_VARIABLES:
+        for word in environ.get(variable, "").split():
+            # uv's `UV_INDEX` entries may be `name=url`
+            named = "=" in word and "://" not in word.split("=", 1)[0]
+            name, _, url = word.partition("=") if named else ("", "", word)
+            declared.append((name or None, url))
+    found: dict[str, tuple[str, str]] = {}
+    for name, url in declared:
         parts = urlsplit(url)
-        variable = "UV_INDEX_" + "".join(c if c.isalnum() else "_" for c in name).upper()
-        user = environ.get(f"{variable}_USERNAME")
-        password = environ.get(f"{variable}_PASSWORD")
+        user = password = None
+        if name is not None:
+            variable = "UV_INDEX_" + "".join(c if c.isalnum() else "_" for c in name).upper()
+            user = environ.get(f"{variable}_USERNAME")
+            password = environ.get(f"{variable}_PASSWORD")
         if user is not None or password is not None:
             # as uv does, a variable overrides its half of the URL's userinfo
             found[realm(url)] = (
@@ -268,7 +287,9 @@ def index_credentials(
                 unquote(parts.password or "") if password is None else password,
             )
         elif parts.username is not None or parts.password is not None:
-            found[realm(url)] = (unquote(parts.username or ""), unquote(parts.password or ""))
+            found.setdefault(
+                realm(url), (unquote(parts.username or ""), unquote(parts.password or ""))
+            )
     return found
 
 

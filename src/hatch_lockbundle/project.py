@@ -190,20 +190,21 @@ def _differences(what: str, declared: list[Declared], locked: tuple[Declared, ..
     return problems
 
 
-def named_indexes(project: Project, lock: Lock) -> dict[str, str]:
-    """``[[tool.uv.index]]`` names and URLs of the project and of the lock's workspace root."""
+def declared_indexes(project: Project, lock: Lock) -> list[tuple[str | None, str]]:
+    """(name or None, URL) of every ``[[tool.uv.index]]`` of the project and of the lock's
+    workspace root."""
     documents = [project.document]
     root = lock.root / "pyproject.toml"
     if root.resolve() != (project.root / "pyproject.toml").resolve() and root.is_file():
         with contextlib.suppress(OSError, tomllib.TOMLDecodeError):
             documents.append(tomllib.loads(root.read_text(encoding="utf-8")))
-    found: dict[str, str] = {}
+    found: list[tuple[str | None, str]] = []
     for document in documents:
         tool = document.get("tool", {})
         uv = tool.get("uv", {}) if isinstance(tool, Mapping) else {}
         entries = uv.get("index", []) if isinstance(uv, Mapping) else []
         for entry in entries if isinstance(entries, list) else []:
-            named = isinstance(entry, Mapping) and isinstance(entry.get("name"), str)
-            if named and isinstance(entry.get("url"), str):
-                found.setdefault(entry["name"], entry["url"])
+            if isinstance(entry, Mapping) and isinstance(entry.get("url"), str):
+                name = entry.get("name")
+                found.append((name if isinstance(name, str) else None, entry["url"]))
     return found
