@@ -22,10 +22,9 @@ import threading
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
 from importlib.util import cache_from_source
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import BinaryIO, NamedTuple, TypeVar
 
 from installer import install
 from installer.destinations import SchemeDictionaryDestination
@@ -351,9 +350,9 @@ def _make_tree(wheel: str, label: str, entry: str, cache_root: str, compile_byte
         publish(result, final)
 
 
-@dataclass(frozen=True)
-class CachedFile:
-    """One file of a cached installation, as its manifest records it."""
+class CachedFile(NamedTuple):
+    """One file of a cached installation, as its manifest records it (a tuple: a bundle has tens
+    of thousands)."""
 
     relative: str
     #: the mode it was installed with (copies get it; the cached file is read-only)
@@ -380,8 +379,7 @@ def _listing(entry: Path, log: Reporter) -> list[CachedFile] | None:
             status = None
         if (
             status is None
-            or not stat.S_ISREG(status.st_mode)
-            or stat.S_IMODE(status.st_mode) != _read_only(cached.mode)
+            or status.st_mode != stat.S_IFREG | _read_only(cached.mode)
             or status.st_size != cached.size
             or status.st_mtime_ns != cached.mtime_ns
         ):
