@@ -7,7 +7,7 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from .config import BundleConfig, load_and_validate_config
 from .errors import LockbundleError
 from .fetch import FetchedWheel, Fetcher, indexes_of
 from .http import hash_file, index_credentials
-from .layouts.target import write_target
+from .layouts.target import CachedInstalls, write_target
 from .layouts.wheelhouse import write_wheelhouse
 from .lock import Lock, read_lock
 from .progress import Reporter
@@ -123,7 +123,9 @@ def _build(
             f"{len(plan.packages)} distributions"
         )
     cache = Cache(cache_dir or default_cache_dir())
-    with tempfile.TemporaryDirectory(prefix="lockbundle-") as work:
+    # the target layout installs wheels into the cache while the others are still being built
+    installs = CachedInstalls(cache, config.compile_bytecode) if config.layout == "target" else None
+    with tempfile.TemporaryDirectory(prefix="lockbundle-") as work, installs or nullcontext():
         fetcher = Fetcher(
             cache,
             Path(work),
@@ -135,7 +137,7 @@ def _build(
             check_contents=config.layout != "target",
             log=log,
         )
-        wheels = fetcher.fetch(plans)
+        wheels = fetcher.fetch(plans, ready=installs.prepare if installs is not None else None)
         artifact = (
             final if config.archive is None else final.with_name(f"{final.name}.{config.archive}")
         )
@@ -171,6 +173,7 @@ def _build(
                     cache=cache,
                     link_mode=config.link_mode,
                     log=log,
+                    installs=installs,
                 )
                 patterns = [*config.exclude]
                 if config.trim:

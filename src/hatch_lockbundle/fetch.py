@@ -89,10 +89,16 @@ class Fetcher:
         # wheels built here are cached per interpreter and platform
         self.build_key = str(next(iter(sys_tags())))
 
-    def fetch(self, plans: Sequence[Plan]) -> list[list[FetchedWheel]]:
+    def fetch(
+        self, plans: Sequence[Plan], ready: Callable[[FetchedWheel], None] | None = None
+    ) -> list[list[FetchedWheel]]:
         """The wheel of every package of every plan, aligned with each ``plan.packages``.
 
         Work shared by several plans (one target per platform) is done once.
+
+        :param ready: called with each wheel as soon as it is verified, in the main thread;
+            wheels to download or copy come before wheels to build, so that the next stage can
+            start on them while the builds run
         """
         unique: dict[tuple[LockedPackage, Artifact], PlannedPackage] = {}
         for plan in plans:
@@ -134,11 +140,15 @@ class Fetcher:
                 raise
             pool.shutdown()
         results = {}
-        for key, planned in unique.items():
+        # wheels first, then what must be built: the wheels can be used while builds run
+        ordered = sorted(unique.items(), key=lambda item: item[1].artifact.kind != "wheel")
+        for key, planned in ordered:
             wheel = self._wheel_for(planned, downloaded.get(planned))
             _check_wheel_identity(wheel)
             self._inspect(wheel)
             results[key] = wheel
+            if ready is not None:
+                ready(wheel)
         per_plan = []
         for plan in plans:
             wheels = []

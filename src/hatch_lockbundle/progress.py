@@ -92,11 +92,18 @@ class Reporter:
         self.info(f"{done} in {_seconds(phase.elapsed())}")
 
     @contextmanager
-    def counting(self, doing: str, done: str, total: int) -> Iterator[Counter]:
-        """A phase of ``total`` like steps (installs): ``Counter.advance`` after each."""
+    def counting(
+        self, doing: str, done: str, total: int, *, started: float | None = None
+    ) -> Iterator[Counter]:
+        """A phase of ``total`` like steps (installs): ``Counter.advance`` after each.
+
+        :param started: when the steps started (``time.monotonic()``), if before the phase
+        """
         if not self.live:
             self.info(f"{doing} ({total})")
         phase = Counter(doing, total)
+        if started is not None:
+            phase.started = started
         with self._running(phase):
             yield phase
         self.info(f"{done} in {_seconds(phase.elapsed())}")

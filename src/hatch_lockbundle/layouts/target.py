@@ -19,9 +19,11 @@ import stat
 import sys
 import tempfile
 import threading
+import time
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from contextlib import ExitStack
 from importlib.util import cache_from_source
 from pathlib import Path
 from typing import BinaryIO, NamedTuple, TypeVar
@@ -218,6 +220,7 @@ def write_target(
     cache: Cache | None = None,
     link_mode: str = "hardlink",
     log: Callable[[str], None] | Reporter = lambda message: None,
+    installs: CachedInstalls | None = None,
 ) -> str:
     """Install ``wheels`` into the empty directory ``destination``.
 
@@ -229,6 +232,7 @@ def write_target(
     :param link_mode: ``hardlink`` (files shared with the cache, which keeps them read-only and
         checks them before every use) or ``copy``
     :param log: where progress goes, and notes when the cache cannot be used as asked
+    :param installs: the installs into ``cache`` started while the wheels were fetched
     :return: the link mode used: ``copy`` when the cache and ``destination`` cannot share files
     """
     reporter = Reporter.of(log)
@@ -241,36 +245,16 @@ def write_target(
             _install(wheel.path, wheel.planned.package.label, destination, owners, compile_bytecode)
         return "copy"
     entries = [_tree_entry(wheel, cache, compile_bytecode) for wheel in ordered]
-    listings = [_listing(entry, reporter) for entry in entries]
-    missing = [
-        (
-            str(wheel.path),
-            wheel.planned.package.label,
-            str(entry),
-            str(cache.root),
-            compile_bytecode,
-        )
-        for wheel, entry, listing in zip(ordered, entries, listings, strict=True)
-        if listing is None
-    ]
-    if missing:
-        count = len(missing)
-        with reporter.counting(
-            "Installing wheels into the cache",
-            f"Installed {count} {'wheel' if count == 1 else 'wheels'} into the cache",
-            count,
-        ) as installed:
-            if count > 1 and (os.cpu_count() or 1) > 1:
-                # installing is CPU-bound (inflate, hash, write): one process per core
-                with ProcessPoolExecutor(max_workers=min(count, os.cpu_count() or 1)) as pool:
-                    futures = [pool.submit(_make_tree, *job) for job in missing]
-                    for future in as_completed(futures):
-                        future.result()
-                        installed.advance()
-            else:
-                for job in missing:
-                    _make_tree(*job)
-                    installed.advance()
+    with ExitStack() as stack:
+        if installs is None:
+            installs = stack.enter_context(CachedInstalls(cache, compile_bytecode))
+        listings = []
+        for wheel, entry in zip(ordered, entries, strict=True):
+            listing = _listing(entry, reporter)
+            if listing is None:
+                installs.prepare(wheel)
+            listings.append(listing)
+        installs.wait(reporter)
     jobs: list[tuple[str, str, int]] = []
     sources: dict[str, str] = {}
     directories: set[str] = set()
@@ -287,6 +271,72 @@ def write_target(
     with ThreadPoolExecutor(max_workers=FILE_THREADS) as threads:
         _make_directories(directories, str(destination), threads)
         return _materialise(jobs, link_mode, reporter, threads)
+
+
+class CachedInstalls:
+    """Installs wheels into the cache, each alone, in worker processes (installing is CPU-bound:
+    inflate, hash, write), starting as soon as each wheel is fetched, while others are built;
+    :func:`write_target` waits for them. A context manager: leaving it on an error cancels what
+    has not started.
+    """
+
+    def __init__(self, cache: Cache, compile_bytecode: bool) -> None:
+        self.cache = cache
+        self.compile_bytecode = compile_bytecode
+        self._pool: ProcessPoolExecutor | None = None
+        self._pending: dict[Path, Future[None]] = {}
+        self._serial: list[tuple[str, str, str, str, bool]] = []
+        self._started: float | None = None
+
+    def __enter__(self) -> CachedInstalls:
+        return self
+
+    def __exit__(self, kind: object, error: object, traceback: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=kind is not None)
+            self._pool = None
+
+    def prepare(self, wheel: FetchedWheel) -> None:
+        """Start installing ``wheel`` into the cache, unless it is there or on its way."""
+        entry = _tree_entry(wheel, self.cache, self.compile_bytecode)
+        if entry in self._pending or (entry / "files").is_file():
+            return
+        job = (
+            str(wheel.path),
+            wheel.planned.package.label,
+            str(entry),
+            str(self.cache.root),
+            self.compile_bytecode,
+        )
+        if self._started is None:
+            self._started = time.monotonic()
+        workers = os.cpu_count() or 1
+        if workers == 1:
+            self._serial.append(job)  # installed when waited for
+            return
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=workers)
+        self._pending[entry] = self._pool.submit(_make_tree, *job)
+
+    def wait(self, reporter: Reporter) -> None:
+        """Finish every install started, showing how many are done."""
+        count = len(self._pending) + len(self._serial)
+        if not count:
+            return
+        with reporter.counting(
+            "Installing wheels into the cache",
+            f"Installed {count} {'wheel' if count == 1 else 'wheels'} into the cache",
+            count,
+            started=self._started,
+        ) as installed:
+            for future in as_completed(self._pending.values()):
+                future.result()
+                installed.advance()
+            for job in self._serial:
+                _make_tree(*job)
+                installed.advance()
+        self._pending.clear()
+        self._serial.clear()
 
 
 def _install(
