@@ -133,8 +133,8 @@ def _build(
             require_hashes=config.require_hashes,
             credentials=index_credentials(declared_indexes(project, lock)),
             offline=offline,
-            # the target layout checks each file against RECORD as it unpacks the wheel
-            check_contents=config.layout != "target",
+            # the target layout looks inside each wheel as it unpacks it into the cache
+            inspect_wheels=config.layout != "target",
             log=log,
         )
         wheels = fetcher.fetch(plans, ready=installs.prepare if installs is not None else None)

@@ -73,13 +73,14 @@ class Fetcher:
         require_hashes: bool = True,
         credentials: Mapping[str, tuple[str, str]] | None = None,
         offline: bool = False,
-        check_contents: bool = True,
+        inspect_wheels: bool = True,
         log: Log | Reporter = lambda message: None,
     ) -> None:
-        """:param check_contents: check every file of every wheel against its RECORD here;
-        false when the next stage unpacks the wheels and checks them as it goes (once)"""
+        """:param inspect_wheels: look inside every wheel here (entries, metadata, every file
+        against RECORD); false when the next stage does it as it unpacks each wheel, so that a
+        wheel is read once"""
         self.cache = cache
-        self.check_contents = check_contents
+        self.inspect_wheels = inspect_wheels
         self.offline = offline
         self.work = work
         self.require_hashes = require_hashes
@@ -162,17 +163,14 @@ class Fetcher:
 
     def _inspect(self, wheel: FetchedWheel) -> None:
         """Look inside each wheel once per content (remembered in the cache by its hash)."""
+        if not self.inspect_wheels:
+            return
         digest = wheel.sha256 or hash_file(wheel.path, "sha256")
-        inspected = self.cache.directory("inspected", digest[:2], digest[2:])
-        # entries and metadata only; the contents are checked by whoever unpacks the wheel
-        names_only = inspected.with_name(inspected.name + ".names")
-        if inspected.exists() or (not self.check_contents and names_only.exists()):
+        marker = self.cache.directory("inspected", digest[:2], digest[2:])
+        if marker.exists():
             return
         package = wheel.planned.package
-        inspect_wheel(
-            wheel.path, package.label, package.name, package.version, contents=self.check_contents
-        )
-        marker = inspected if self.check_contents else names_only
+        inspect_wheel(wheel.path, package.label, package.name, package.version)
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.touch()
 

@@ -242,7 +242,7 @@ def write_target(
     ordered = sorted(wheels, key=lambda w: w.planned.name)
     if cache is None:
         for wheel in ordered:
-            _install(wheel.path, wheel.planned.package.label, destination, owners, compile_bytecode)
+            _install(wheel.path, _identity(wheel), destination, owners, compile_bytecode)
         return "copy"
     entries = [_tree_entry(wheel, cache, compile_bytecode) for wheel in ordered]
     with ExitStack() as stack:
@@ -285,7 +285,7 @@ class CachedInstalls:
         self.compile_bytecode = compile_bytecode
         self._pool: ProcessPoolExecutor | None = None
         self._pending: dict[Path, Future[None]] = {}
-        self._serial: list[tuple[str, str, str, str, bool]] = []
+        self._serial: list[_Job] = []
         self._started: float | None = None
 
     def __enter__(self) -> CachedInstalls:
@@ -301,9 +301,9 @@ class CachedInstalls:
         entry = _tree_entry(wheel, self.cache, self.compile_bytecode)
         if entry in self._pending or (entry / "files").is_file():
             return
-        job = (
+        job = _Job(
             str(wheel.path),
-            wheel.planned.package.label,
+            _identity(wheel),
             str(entry),
             str(self.cache.root),
             self.compile_bytecode,
@@ -316,7 +316,7 @@ class CachedInstalls:
             return
         if self._pool is None:
             self._pool = ProcessPoolExecutor(max_workers=workers)
-        self._pending[entry] = self._pool.submit(_make_tree, *job)
+        self._pending[entry] = self._pool.submit(_make_tree, job)
 
     def wait(self, reporter: Reporter) -> None:
         """Finish every install started, showing how many are done."""
@@ -333,7 +333,7 @@ class CachedInstalls:
                 future.result()
                 installed.advance()
             for job in self._serial:
-                _make_tree(*job)
+                _make_tree(job)
                 installed.advance()
         self._pending.clear()
         self._serial.clear()
@@ -341,16 +341,18 @@ class CachedInstalls:
 
 def _install(
     path: Path,
-    label: str,
+    package: tuple[str, str, str | None],
     root: Path,
     owners: dict[str, str],
     compile_bytecode: bool,
-    names_checked: bool = False,
 ) -> None:
-    """Install one wheel into ``root`` with installer, checking each file against RECORD as it
-    is unpacked, after checking its entries and metadata unless that was done already."""
-    if not names_checked:
-        inspect_wheel(path, label, label.split("==")[0], None, contents=False)
+    """Install one wheel into ``root`` with installer: its entries and metadata are checked
+    first, and each file against RECORD as it is unpacked (the only look inside the wheel).
+
+    :param package: the locked distribution's label, name and version
+    """
+    label, name, version = package
+    inspect_wheel(path, label, name, version, contents=False)
     target = TargetDestination(root, owners, compile_bytecode)
     target.distribution = label
     try:
@@ -372,20 +374,34 @@ def _tree_entry(wheel: FetchedWheel, cache: Cache, compile_bytecode: bool) -> Pa
     return cache.directory("installed", digest[:2], f"{digest[2:]}-{INSTALL_FORMAT}-{flavour}")
 
 
-def _make_tree(wheel: str, label: str, entry: str, cache_root: str, compile_bytecode: bool) -> None:
-    """Install ``wheel`` alone into the cache entry ``entry`` (relocatable: nothing in it names
-    its place), with a manifest of its files; runs in worker processes, hence plain arguments.
+def _identity(wheel: FetchedWheel) -> tuple[str, str, str | None]:
+    package = wheel.planned.package
+    return package.label, package.name, package.version
+
+
+class _Job(NamedTuple):
+    """One wheel to install into the cache, in plain values (it goes to a worker process)."""
+
+    wheel: str
+    package: tuple[str, str, str | None]
+    entry: str
+    cache_root: str
+    compile_bytecode: bool
+
+
+def _make_tree(job: _Job) -> None:
+    """Install a wheel alone into its cache entry (relocatable: nothing in it names its place),
+    with a manifest of its files; runs in worker processes.
 
     The files are made read-only and the manifest records each one's mode, size and mtime, so
     that a bundle sharing them (hardlinks) cannot be edited in place by accident, and an edit
     that still happens (root ignores modes) is noticed before the files are used again.
     """
-    final = Path(entry)
-    with Cache(Path(cache_root)).staging(final) as stage:
+    final = Path(job.entry)
+    with Cache(Path(job.cache_root)).staging(final) as stage:
         result = stage / "result"
         tree = result / "tree"
-        # the engine's fetch stage checked entries and metadata; contents are checked here
-        _install(Path(wheel), label, tree, {}, compile_bytecode, names_checked=True)
+        _install(Path(job.wheel), job.package, tree, {}, job.compile_bytecode)
         listing = []
         base = len(str(tree)) + 1
         for directory, _, names in os.walk(tree):
