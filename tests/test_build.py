@@ -213,3 +213,36 @@ def test_a_failed_build_environment_names_no_secret(
     assert "no-such-backend" in message
     assert [needle for needle in secret_needles() if needle in message] == []
     assert any(path.startswith("/simple/no-such-backend") for path in private.requests)
+
+
+def test_a_failed_backend_names_no_secret_even_when_it_prints_one(
+    private: PrivateIndex, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a backend runs in our environment, where index credentials may be (UV_INDEX_*_PASSWORD,
+    # a URL with userinfo); what it prints is quoted in the error
+    source = tmp_path / "leaky"
+    source.mkdir()
+    (source / "pyproject.toml").write_text(
+        '[build-system]\nrequires = []\nbuild-backend = "leaky"\nbackend-path = ["."]\n'
+        '[project]\nname = "leaky"\nversion = "1"\n'
+    )
+    (source / "leaky.py").write_text(
+        "import os, sys\n"
+        "def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):\n"
+        "    print(os.environ['LEAKED_PASSWORD'], os.environ['LEAKED_URL'])\n"
+        "    sys.exit(1)\n"
+    )
+    monkeypatch.setenv("LEAKED_PASSWORD", PASSWORD)
+    monkeypatch.setenv("LEAKED_URL", f"https://someone:{PASSWORD}@pkgs.example.com/simple/")
+    builder = WheelBuilder(
+        Cache(tmp_path / "cache"),
+        PackageIndexes(index_urls=(private.simple_url,)),
+        credentials={realm(private.url): (USER, PASSWORD)},
+    )
+
+    with pytest.raises(BuildError) as raised:
+        builder.build_tree(source, "leaky==1", tmp_path / "out")
+
+    message = str(raised.value)
+    assert "building a wheel for leaky==1" in message and "****" in message
+    assert [needle for needle in secret_needles() if needle in message] == []

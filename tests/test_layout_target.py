@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -297,30 +298,57 @@ def test_copy_mode_shares_no_file_with_the_cache(tmp_path: Path) -> None:
     assert (bundle / "bin" / "alpha-cli").stat().st_mode & 0o111
 
 
+def _restored_mode(edit: Callable[[Path], object]) -> Callable[[Path], None]:
+    """``edit`` as a user who is not root makes it: make the file writable, edit, and put the
+    read-only mode back (so that only the edit itself tells)."""
+
+    def edited(path: Path) -> None:
+        path.chmod(0o644)
+        edit(path)
+        path.chmod(0o444)
+
+    return edited
+
+
 @pytest.mark.parametrize(
     "edit",
     [
-        pytest.param(lambda path: path.write_text("VALUE = 'edited'\n"), id="content"),
-        pytest.param(lambda path: path.write_text("VALUE = 2\n"), id="same-size"),
+        pytest.param(_restored_mode(lambda p: p.write_text("VALUE = 'edited'\n")), id="content"),
+        pytest.param(_restored_mode(lambda p: p.write_text("VALUE = 2\n")), id="same-size"),
         pytest.param(lambda path: path.chmod(0o644), id="mode"),
-        pytest.param(lambda path: os.utime(path, ns=(0, 0)), id="mtime"),
     ],
 )
 def test_a_change_made_through_a_link_is_noticed_and_the_wheel_installed_again(
-    tmp_path: Path, edit: object
+    tmp_path: Path, edit: Callable[[Path], None]
 ) -> None:
     first, _ = cached_build(tmp_path, "first")
     module = first / "alpha" / "__init__.py"
-    module.chmod(0o644)  # what a user who is not root would need to do first
-    edit(module)  # type: ignore[operator]
+    edit(module)
 
     second, lines = cached_build(tmp_path, "second")
 
     assert (second / "alpha" / "__init__.py").read_text() == "VALUE = 1\n"
-    assert not (second / "alpha" / "__init__.py").samefile(module)
     assert (second / "alpha" / "__init__.py").stat().st_mode & 0o777 == 0o444
-    assert any("has a changed file, `alpha/__init__.py`" in line for line in lines), lines
+    assert any("cached installation" in line and "alpha/__init__.py" in line for line in lines), (
+        lines
+    )
     assert cached_files(tmp_path)["alpha/__init__.py"].read_text() == "VALUE = 1\n"
+
+
+def test_a_cache_whose_times_changed_but_not_its_contents_is_used_as_it_is(
+    tmp_path: Path,
+) -> None:
+    # what a CI system's cache restore does (archives that keep whole seconds)
+    first, _ = cached_build(tmp_path, "first")
+    for path in cached_files(tmp_path).values():
+        os.utime(path, ns=(0, 1_000_000_000 * 1_700_000_000))
+
+    second, lines = cached_build(tmp_path, "second")
+    third, again = cached_build(tmp_path, "third")
+
+    assert (second / "alpha" / "__init__.py").samefile(first / "alpha" / "__init__.py")
+    assert not any("cached installation" in line for line in lines + again), lines + again
+    assert (third / "alpha" / "__init__.py").samefile(first / "alpha" / "__init__.py")
 
 
 def test_a_bundle_is_copied_when_the_cache_cannot_be_linked_from(
@@ -340,3 +368,22 @@ def test_a_bundle_is_copied_when_the_cache_cannot_be_linked_from(
         "probably on another file system); copying instead. Put the cache on the same file "
         'system (LOCKBUNDLE_CACHE_DIR), or set `link-mode = "copy"`'
     ]
+
+
+def test_a_file_named_like_a_record_signature_outside_dist_info_is_checked(
+    tmp_path: Path,
+) -> None:
+    # only .dist-info/RECORD.jws and RECORD.p7s go unlisted; elsewhere the name means nothing
+    wheel = make_wheel(tmp_path, "alpha", "1.0", {"alpha/RECORD.jws": "honest\n"})
+    tampered = tmp_path / "tampered" / wheel.name
+    tampered.parent.mkdir()
+    with zipfile.ZipFile(wheel) as source, zipfile.ZipFile(tampered, "w") as out:
+        for item in source.infolist():
+            data = source.read(item)
+            out.writestr(item, b"tampered\n" if item.filename == "alpha/RECORD.jws" else data)
+
+    with pytest.raises(LockbundleError, match=r"alpha==1.0: refusing .*`alpha/RECORD.jws`"):
+        write_target(
+            [fetched(tampered)], tmp_path / "bundle", compile_bytecode=False,
+            cache=Cache(tmp_path / "cache"),
+        )  # fmt: skip

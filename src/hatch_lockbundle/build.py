@@ -102,7 +102,7 @@ class WheelBuilder:
     #: the uv binary that creates build environments; None means venv + pip
     uv: str | None = field(default_factory=lambda: find_uv())
     #: user and password by realm for the indexes (as :class:`~.http.Downloader` takes them)
-    credentials: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    credentials: Mapping[str, tuple[str, str]] = field(default_factory=dict, repr=False)
 
     def build_sdist(
         self, sdist: Path, label: str, work: Path, subdirectory: str | None = None
@@ -146,12 +146,17 @@ class WheelBuilder:
                 )
             name = hooks.build_wheel(str(out_dir), {})
         except subprocess.CalledProcessError:
+            # the backend's environment is ours, which may hold index credentials
+            secrets = [s for found in self.credentials.values() for s in secrets_of(found)]
             raise BuildError(
                 f"building a wheel for {label} from {source} failed; the build said:\n"
-                f"{runner.tail()}"
+                f"{scrub(runner.tail(), secrets)}"
             ) from None
         except Exception as error:  # backend import failures and such surface as various types
-            raise BuildError(f"building a wheel for {label} failed: {error}") from None
+            secrets = [s for found in self.credentials.values() for s in secrets_of(found)]
+            raise BuildError(
+                f"building a wheel for {label} failed: {scrub(str(error), secrets)}"
+            ) from None
         return out_dir / name
 
     def _environment(self, requires: Sequence[str], label: str) -> Path:

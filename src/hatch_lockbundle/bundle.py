@@ -151,6 +151,8 @@ def _build(
             return artifact
 
         if stamp.current():
+            if installs is not None:
+                installs.close(wait=False)  # nothing to wait for: the bundle is as it should be
             sweep(artifact)  # what a killed build left beside it goes even when nothing changed
             log(f"{artifact.name} is up to date")
             return finish()

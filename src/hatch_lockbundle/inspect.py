@@ -124,10 +124,13 @@ class RecordCheckedWheel(WheelFile):
         self.mismatches: list[str] = []
 
     def get_contents(self) -> Iterator[tuple[tuple[str, str, str], BinaryIO, bool]]:
-        record_file = f"{self.dist_info_dir}/RECORD"
+        # RECORD itself and its signatures have no hash in RECORD, and only those, only there
+        unrecorded = {
+            f"{self.dist_info_dir}/{name}" for name in ("RECORD", "RECORD.jws", "RECORD.p7s")
+        }
         for elements, stream, executable in super().get_contents():
             path = elements[0]
-            if path == record_file or path.rsplit("/", 1)[-1] in ("RECORD.jws", "RECORD.p7s"):
+            if path in unrecorded:
                 yield elements, stream, executable
                 continue
             reader = CheckedMember(stream, RecordEntry.from_elements(*elements))

@@ -3,8 +3,9 @@
 The process runs :data:`DRIVER` with this interpreter: it calls ``build_bundle`` and prints the
 bundle's path. It may be told to pause at its n-th file opened for writing (or hardlinked) under a
 directory (a ``sys.addaudithook`` hook on ``open`` and ``os.link``, so no code of the engine is
-touched), in whichever thread or forked worker writes it: it then writes a marker file and waits
-until interrupted, and the test interrupts it there. The process leads a session of its own, so
+touched), in whichever thread or worker process writes it (the hook is a ``sitecustomize`` on the
+``PYTHONPATH`` the engine's spawned workers inherit): it then writes a marker file and waits until
+interrupted, and the test interrupts it there. The process leads a session of its own, so
 that a signal reaches it and every process it started (a build backend, uv), as a terminal's
 Ctrl-C or a CI runner cancelling a job does.
 """
@@ -17,35 +18,35 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-DRIVER = r"""
-import json, os, signal, sys, threading
-from pathlib import Path
+#: installed as ``sitecustomize`` for the build process and every Python process it starts (the
+#: engine's spawned install workers): pauses the process at its n-th file written under a directory
+PAUSE_HOOK = r"""
+import json, os, signal, threading
 
-args = json.loads(sys.argv[1])
-pause = args.get("pause")
+_pause = json.loads(os.environ.get("LOCKBUNDLE_TEST_PAUSE") or "null")
 
 # Ctrl-C as usual (KeyboardInterrupt in the main thread), and it also ends a pause in any thread:
 # a paused write in a worker thread then goes on, as a slow real one would once it is done.
 interrupted = threading.Event()
 
 
-def on_interrupt(signum, frame):
+def _on_interrupt(signum, frame):
     interrupted.set()
     raise KeyboardInterrupt
 
 
-signal.signal(signal.SIGINT, on_interrupt)
-
-if pause:
-    under, after, marker = pause["under"], pause["after"], pause["marker"]
+if _pause:
+    signal.signal(signal.SIGINT, _on_interrupt)
+    under, after, marker = _pause["under"], _pause["after"], _pause["marker"]
     state = {"count": 0}
     WRITING = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND
 
-    def hook(event, event_args):
+    def _hook(event, event_args):
         if state["count"] < 0:
             return
         if event == "open":
@@ -67,11 +68,18 @@ if pause:
             os.close(fd)
             interrupted.wait(600)
 
-    sys.addaudithook(hook)
+    import sys
+    sys.addaudithook(_hook)
+"""
+
+DRIVER = r"""
+import json, sys
+from pathlib import Path
 
 from hatch_lockbundle.bundle import build_bundle
 from hatch_lockbundle.errors import LockbundleError
 
+args = json.loads(sys.argv[1])
 try:
     built = build_bundle(
         Path(args["project"]),
@@ -113,17 +121,20 @@ class BuildProcess:
             "cache": str(cache),
             "layout": layout,
         }
+        environ = dict(env)
         if pause_under is not None:
             assert marker is not None
-            args["pause"] = {
-                "under": os.path.abspath(pause_under),
-                "after": pause_after,
-                "marker": str(marker),
-            }
+            environ["LOCKBUNDLE_TEST_PAUSE"] = json.dumps(
+                {"under": os.path.abspath(pause_under), "after": pause_after, "marker": str(marker)}
+            )
+            hooks = Path(tempfile.mkdtemp(prefix="pause-hook-"))
+            (hooks / "sitecustomize.py").write_text(PAUSE_HOOK)
+            existing = environ.get("PYTHONPATH")
+            environ["PYTHONPATH"] = str(hooks) + (os.pathsep + existing if existing else "")
         self.process = subprocess.Popen(
             [sys.executable, "-c", DRIVER, json.dumps(args)],
             cwd=project,
-            env=dict(env),
+            env=environ,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -81,7 +81,7 @@ def _installed_problems(root: Path) -> list[str]:
             problems.append(f"{entry.relative_to(root.parent)} has no manifest")
             continue
         for line in manifest.read_text(encoding="utf-8").splitlines():
-            name = line.split(" ", 3)[3]
+            name = line.split(" ", 5)[5]
             if not (entry / "tree" / name).is_file():
                 problems.append(f"{entry.relative_to(root.parent)} lacks {name}")
     return problems

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import csv
 import errno
 import filecmp
 import hashlib
 import io
+import multiprocessing
 import os
 import py_compile
 import shutil
+import signal
 import stat
 import sys
 import tempfile
@@ -23,6 +26,7 @@ import time
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack
 from importlib.util import cache_from_source
 from pathlib import Path
@@ -45,7 +49,7 @@ INSTALLER_NAME = b"hatch-lockbundle\n"
 #: threads that create directories and link or copy files (mostly waiting on the kernel)
 FILE_THREADS = 8
 #: changes whenever this module lays out a wheel differently, so older cached installs are not used
-INSTALL_FORMAT = "v3"
+INSTALL_FORMAT = "v4"
 SCRIPTS_DIR = "bin"
 T = TypeVar("T")
 # read once, at import: reading it means setting it, which would race with threads creating files
@@ -292,14 +296,23 @@ class CachedInstalls:
         return self
 
     def __exit__(self, kind: object, error: object, traceback: object) -> None:
+        self.close(wait=kind is None)
+
+    def close(self, *, wait: bool) -> None:
+        """Stop the workers once every install is done (``wait``), or once the ones running
+        are done, dropping the others (an error, Ctrl-C, or nothing left to build)."""
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=kind is not None)
+            self._pool.shutdown(wait=wait, cancel_futures=not wait)
             self._pool = None
 
     def prepare(self, wheel: FetchedWheel) -> None:
         """Start installing ``wheel`` into the cache, unless it is there or on its way."""
         entry = _tree_entry(wheel, self.cache, self.compile_bytecode)
-        if entry in self._pending or (entry / "files").is_file():
+        if (
+            entry in self._pending
+            or any(Path(held.entry) == entry for held in self._serial)
+            or (entry / "files").is_file()
+        ):
             return
         job = _Job(
             str(wheel.path),
@@ -310,13 +323,25 @@ class CachedInstalls:
         )
         if self._started is None:
             self._started = time.monotonic()
-        workers = os.cpu_count() or 1
-        if workers == 1:
-            self._serial.append(job)  # installed when waited for
+        workers = _usable_cpus()
+        if workers == 1 or (not self._serial and self._pool is None):
+            # installed when waited for, in this process: starting workers (a new interpreter
+            # each) is worth it from the second wheel on
+            self._serial.append(job)
             return
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=workers)
-        self._pending[entry] = self._pool.submit(_make_tree, job)
+            # spawned, not forked: a worker inherits no lock or file of this process (the
+            # staging of dist/ is flock-held), and exits when this process dies, even by
+            # SIGKILL
+            self._pool = ProcessPoolExecutor(
+                max_workers=min(workers, 61),  # Windows' limit
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_ignore_interrupts,
+            )
+        for held in self._serial:
+            self._pending[Path(held.entry)] = self._pool.submit(_make_tree_in_worker, held)
+        self._serial.clear()
+        self._pending[entry] = self._pool.submit(_make_tree_in_worker, job)
 
     def wait(self, reporter: Reporter) -> None:
         """Finish every install started, showing how many are done."""
@@ -330,13 +355,41 @@ class CachedInstalls:
             started=self._started,
         ) as installed:
             for future in as_completed(self._pending.values()):
-                future.result()
+                try:
+                    future.result()
+                except BrokenProcessPool:
+                    raise LockbundleError(
+                        "a process installing wheels into the cache stopped unexpectedly (out "
+                        "of memory, or killed?); build again"
+                    ) from None
                 installed.advance()
             for job in self._serial:
                 _make_tree(job)
                 installed.advance()
         self._pending.clear()
         self._serial.clear()
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on macOS or Windows
+        return os.cpu_count() or 1
+
+
+def _ignore_interrupts() -> None:
+    # Ctrl-C reaches the workers too (the terminal signals the whole process group): outside
+    # a job it would kill a worker inside the pool's queue machinery, which can hang the pool
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _make_tree_in_worker(job: _Job) -> None:
+    """:func:`_make_tree` in a worker process: Ctrl-C stops the job, whose staging is removed."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        _make_tree(job)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _install(
@@ -361,7 +414,7 @@ def _install(
             install(source, target, {"INSTALLER": INSTALLER_NAME})
     except InstallerError as error:
         raise LockbundleError(f"{label}: cannot install {path.name}: {error}") from None
-    except (ValueError, zipfile.BadZipFile) as error:
+    except (ValueError, KeyError, zipfile.BadZipFile) as error:  # KeyError: no .dist-info/WHEEL
         raise LockbundleError(f"{label}: {path.name} is not a valid wheel: {error}") from None
     # what was written must not be used unless this passes (callers write to staging places)
     source.check(label)
@@ -402,18 +455,42 @@ def _make_tree(job: _Job) -> None:
         result = stage / "result"
         tree = result / "tree"
         _install(Path(job.wheel), job.package, tree, {}, job.compile_bytecode)
+        recorded = _recorded_hashes(tree)
         listing = []
         base = len(str(tree)) + 1
         for directory, _, names in os.walk(tree):
             for name in names:
                 path = os.path.join(directory, name)
-                status = os.lstat(path)
-                mode = stat.S_IMODE(status.st_mode)
+                mode = stat.S_IMODE(os.lstat(path).st_mode)
                 os.chmod(path, _read_only(mode))
+                # read back: a file system may ignore modes, and the check must expect what it has
+                status = os.lstat(path)
                 relative = path[base:].replace(os.sep, "/")
-                listing.append(f"{mode:o} {status.st_size} {status.st_mtime_ns} {relative}")
+                digest = recorded.get(relative) or _file_digest(path)
+                listing.append(
+                    f"{mode:o} {stat.S_IMODE(status.st_mode):o} {status.st_size} "
+                    f"{status.st_mtime_ns} {digest} {relative}"
+                )
         (result / "files").write_text("\n".join(sorted(listing)) + "\n", encoding="utf-8")
         publish(result, final)
+
+
+def _recorded_hashes(tree: Path) -> dict[str, str]:
+    """sha256 (urlsafe base64, as RECORD writes it) of the files the installed RECORD lists."""
+    found = {}
+    for record in tree.glob("*.dist-info/RECORD"):
+        for row in csv.reader(io.StringIO(record.read_text(encoding="utf-8"))):
+            if len(row) >= 2 and row[1].startswith("sha256="):
+                found[os.path.normpath(row[0]).replace(os.sep, "/")] = row[1][len("sha256=") :]
+    return found
+
+
+def _file_digest(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as source:
+        while chunk := source.read(1 << 20):
+            digest.update(chunk)
+    return base64.urlsafe_b64encode(digest.digest()).decode("ascii").rstrip("=")
 
 
 class CachedFile(NamedTuple):
@@ -423,40 +500,73 @@ class CachedFile(NamedTuple):
     relative: str
     #: the mode it was installed with (copies get it; the cached file is read-only)
     mode: int
-    size: int
-    mtime_ns: int
 
 
 def _listing(entry: Path, log: Reporter) -> list[CachedFile] | None:
     """The files of the cached installation ``entry``; None if there is none, or if any of its
-    files changed since it was made (it is then thrown away, to be installed again)."""
+    files changed since it was made (it is then thrown away, to be installed again).
+
+    A file whose modification time alone changed (a cache restored by a CI system from an
+    archive that keeps whole seconds) is hashed: if its content is as made, the manifest takes
+    the new time, and the entry is used.
+    """
+    manifest = entry / "files"
     try:
-        text = (entry / "files").read_text(encoding="utf-8")
+        text = manifest.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
     tree = os.path.join(entry, "tree")
     files = []
+    retimed: dict[str, int] = {}
     for line in text.splitlines():
-        octal, size, mtime_ns, relative = line.split(" ", 3)
-        cached = CachedFile(relative, int(octal, 8), int(size), int(mtime_ns))
         try:
-            status = os.lstat(os.path.join(tree, relative))
-        except FileNotFoundError:
-            status = None
-        if (
-            status is None
-            or status.st_mode != stat.S_IFREG | _read_only(cached.mode)
-            or status.st_size != cached.size
-            or status.st_mtime_ns != cached.mtime_ns
-        ):
-            log.warning(
-                f"The cached installation {entry.name} has a changed file, `{relative}` (was a "
-                "bundle file edited in place?); installing that wheel again"
-            )
-            _discard(entry)
+            octal, cached_octal, size, mtime_ns, digest, relative = line.split(" ", 5)
+            mode, cached_mode = int(octal, 8), int(cached_octal, 8)
+            recorded = (int(size), int(mtime_ns))
+        except ValueError:
+            _damaged(entry, "an unreadable manifest", log)
             return None
-        files.append(cached)
+        path = os.path.join(tree, relative)
+        try:
+            status = os.lstat(path)
+        except FileNotFoundError:
+            _damaged(entry, f"no file `{relative}`", log)
+            return None
+        if status.st_mode != stat.S_IFREG | cached_mode or status.st_size != recorded[0]:
+            _damaged(entry, f"a changed file, `{relative}`", log)
+            return None
+        if status.st_mtime_ns != recorded[1]:
+            if _file_digest(path) != digest:
+                _damaged(entry, f"a changed file, `{relative}`", log)
+                return None
+            retimed[line] = status.st_mtime_ns
+        files.append(CachedFile(relative, mode))
+    if retimed:
+        _retime(manifest, text, retimed)
+        log.detail(f"{len(retimed)} files of {entry.name} have new times but their contents")
     return files
+
+
+def _retime(manifest: Path, text: str, retimed: dict[str, int]) -> None:
+    """Write ``manifest`` again with the new modification times (atomically)."""
+    lines = []
+    for line in text.splitlines():
+        if line in retimed:
+            octal, cached_octal, size, _, digest, relative = line.split(" ", 5)
+            line = f"{octal} {cached_octal} {size} {retimed[line]} {digest} {relative}"
+        lines.append(line)
+    fd, temporary = tempfile.mkstemp(dir=manifest.parent, prefix=".files.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write("\n".join(lines) + "\n")
+    os.replace(temporary, manifest)
+
+
+def _damaged(entry: Path, what: str, log: Reporter) -> None:
+    log.warning(
+        f"The cached installation {entry.name} has {what} (was a bundle file edited in "
+        "place?); installing that wheel again"
+    )
+    _discard(entry)
 
 
 def _discard(entry: Path) -> None:
