@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -11,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .lock import Hash
+from .staging import remove_tree
 
 CACHE_ENV = "LOCKBUNDLE_CACHE_DIR"
 
@@ -62,7 +62,7 @@ class Cache:
         try:
             yield stage
         finally:
-            shutil.rmtree(stage, ignore_errors=True)
+            remove_tree(stage, ignore_errors=True)
 
 
 def publish(staged: Path, final: Path) -> Path:

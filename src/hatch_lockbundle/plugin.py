@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +17,7 @@ from .errors import LockbundleError
 from .progress import INFO, WARNING, Reporter, terminal_of
 from .project import project_from_document
 from .sbom import SUFFIX as SBOM_SUFFIX
+from .staging import remove_tree
 
 
 class LockbundleBuilder(BuilderInterface):  # type: ignore[type-arg]
@@ -112,6 +112,6 @@ def _bundle_of(filename: str) -> str:
 
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
+        remove_tree(path)
     else:
         path.unlink()

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -75,9 +76,31 @@ def sweep(final: Path) -> list[str]:
 def remove(path: Path) -> None:
     """Remove a file or a directory tree, whatever is left of it."""
     if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
+        remove_tree(path, ignore_errors=True)
     else:
         path.unlink(missing_ok=True)
+
+
+def remove_tree(path: Path, *, ignore_errors: bool = False) -> None:
+    """``shutil.rmtree``, also where read-only files cannot be deleted (Windows): bundle files
+    and cached installations are read-only."""
+    if sys.platform != "win32":
+        # never chmod here: a bundle's files are links to the cache's, which must stay read-only
+        shutil.rmtree(path, ignore_errors=ignore_errors)
+        return
+
+    def writable_and_again(function: Callable[[str], object], name: str, _: object) -> None:
+        try:
+            os.chmod(name, stat.S_IWRITE)
+            function(name)
+        except OSError:
+            if not ignore_errors:
+                raise
+
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=writable_and_again)
+    else:
+        shutil.rmtree(path, onerror=writable_and_again)
 
 
 def _is_temporary(name: str, prefix: str) -> bool:

@@ -44,6 +44,7 @@ from ..fetch import FetchedWheel
 from ..http import hash_file
 from ..inspect import CheckedMember, RecordCheckedWheel, inspect_wheel
 from ..progress import Reporter
+from ..staging import remove_tree
 
 INSTALLER_NAME = b"hatch-lockbundle\n"
 #: threads that create directories and link or copy files (mostly waiting on the kernel)
@@ -371,10 +372,9 @@ class CachedInstalls:
 
 
 def _usable_cpus() -> int:
-    try:
+    if sys.platform == "linux":  # the CPUs this process may use (containers restrict them)
         return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on macOS or Windows
-        return os.cpu_count() or 1
+    return os.cpu_count() or 1
 
 
 def _ignore_interrupts() -> None:
@@ -577,7 +577,7 @@ def _discard(entry: Path) -> None:
     except FileNotFoundError:
         pass  # another build discarded it first
     finally:
-        shutil.rmtree(scrap, ignore_errors=True)
+        remove_tree(scrap, ignore_errors=True)
 
 
 def _read_only(mode: int) -> int:
@@ -620,7 +620,10 @@ def _plan_files(
 
 
 #: link errors that mean "this file system pair cannot share files": copy instead
-_CANNOT_LINK = {errno.EXDEV, errno.EPERM, errno.EACCES, errno.ENOTSUP, errno.EOPNOTSUPP}
+_CANNOT_LINK = {
+    errno.EXDEV, errno.EPERM, errno.EACCES, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS,
+    errno.EINVAL,
+}  # fmt: skip
 
 
 def _make_directories(directories: set[str], root: str, threads: ThreadPoolExecutor) -> None:
