@@ -152,7 +152,7 @@ def _build(
 
         if stamp.current():
             if installs is not None:
-                installs.close(wait=False)  # nothing to wait for: the bundle is as it should be
+                installs.close(cancel=True)  # not needed: the bundle is as it should be
             sweep(artifact)  # what a killed build left beside it goes even when nothing changed
             log(f"{artifact.name} is up to date")
             return finish()

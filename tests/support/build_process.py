@@ -43,12 +43,10 @@ def _on_interrupt(signum, frame):
 if _pause:
     signal.signal(signal.SIGINT, _on_interrupt)
     under, after, marker = _pause["under"], _pause["after"], _pause["marker"]
-    state = {"count": 0}
+    state = {"count": 0, "pausing": False}
     WRITING = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND
 
     def _hook(event, event_args):
-        if state["count"] < 0:
-            return
         if event == "open":
             path, mode, flags = event_args
             if not isinstance(path, (str, bytes, os.PathLike)) or isinstance(path, int):
@@ -60,13 +58,22 @@ if _pause:
             return
         if not writing or not os.path.abspath(os.fsdecode(path)).startswith(under + os.sep):
             return
+        if state["count"] < 0:
+            if state["pausing"]:
+                # other threads writing there wait too, so that what is written stays still
+                interrupted.wait(600)
+            return
         state["count"] += 1
         if state["count"] == after:
-            state["count"] = -1  # once, and never again (writing the marker opens a file)
+            state["count"] = -1  # once (the marker is written elsewhere)
+            state["pausing"] = True
             fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             os.write(fd, os.fsencode(path))
             os.close(fd)
-            interrupted.wait(600)
+            try:
+                interrupted.wait(600)
+            finally:
+                state["pausing"] = False
 
     import sys
     sys.addaudithook(_hook)

@@ -297,13 +297,15 @@ class CachedInstalls:
         return self
 
     def __exit__(self, kind: object, error: object, traceback: object) -> None:
-        self.close(wait=kind is None)
+        # on an error or Ctrl-C, what has not started is dropped, and what has is waited for
+        # (a worker stops its install on Ctrl-C, cleaning up): no worker outlives the build
+        self.close(cancel=kind is not None)
 
-    def close(self, *, wait: bool) -> None:
-        """Stop the workers once every install is done (``wait``), or once the ones running
-        are done, dropping the others (an error, Ctrl-C, or nothing left to build)."""
+    def close(self, *, cancel: bool, wait: bool = True) -> None:
+        """Stop the workers once the installs are done, or (``cancel``) once the ones running
+        are, dropping the others; ``wait=False`` returns at once."""
         if self._pool is not None:
-            self._pool.shutdown(wait=wait, cancel_futures=not wait)
+            self._pool.shutdown(wait=wait, cancel_futures=cancel)
             self._pool = None
 
     def prepare(self, wheel: FetchedWheel) -> None:
