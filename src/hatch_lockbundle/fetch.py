@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,30 +126,43 @@ class Fetcher:
             line(f"Downloading {planned.artifact.filename}{size}")
         sizes = [planned.artifact.size for planned in missing]
         total = None if None in sizes else sum(size or 0 for size in sizes)
+        results: dict[tuple[LockedPackage, Artifact], FetchedWheel] = {}
+
+        def verified(key: tuple[LockedPackage, Artifact], wheel: FetchedWheel) -> None:
+            _check_wheel_identity(wheel)
+            self._inspect(wheel)
+            results[key] = wheel
+            if ready is not None:
+                ready(wheel)
+
+        downloaded: dict[PlannedPackage, tuple[Path, str]] = {}
         with ExitStack() as stack:
             transfers = (
                 stack.enter_context(self.log.transfers(len(missing), total)) if missing else None
             )
             pool = ThreadPoolExecutor(max_workers=DOWNLOAD_WORKERS)
             try:
-                paths = pool.map(lambda planned: self._download(planned, transfers), remote)
-                downloaded = dict(zip(remote, paths, strict=True))
+                futures = {
+                    pool.submit(self._download, planned, transfers): planned for planned in remote
+                }
+                # each wheel is handed over as its download ends, while others still arrive
+                for future in as_completed(futures):
+                    planned = futures[future]
+                    downloaded[planned] = future.result()
+                    if planned.artifact.kind == "wheel":
+                        key = (planned.package, planned.artifact)
+                        verified(key, self._wheel_for(planned, downloaded[planned]))
             except BaseException:
                 # on Ctrl-C or an error, do not wait for other downloads to time out
                 self.downloader.abort()
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
             pool.shutdown()
-        results = {}
-        # wheels first, then what must be built: the wheels can be used while builds run
+        # then local wheels, then what must be built: the wheels are used while builds run
         ordered = sorted(unique.items(), key=lambda item: item[1].artifact.kind != "wheel")
         for key, planned in ordered:
-            wheel = self._wheel_for(planned, downloaded.get(planned))
-            _check_wheel_identity(wheel)
-            self._inspect(wheel)
-            results[key] = wheel
-            if ready is not None:
-                ready(wheel)
+            if key not in results:
+                verified(key, self._wheel_for(planned, downloaded.get(planned)))
         per_plan = []
         for plan in plans:
             wheels = []
