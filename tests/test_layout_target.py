@@ -44,6 +44,17 @@ def make_wheel(directory: Path, name: str, version: str, files: dict[str, str]) 
     return wheel
 
 
+def with_member_replaced(wheel: Path, member: str, data: bytes) -> Path:
+    """A copy of ``wheel`` (in a sibling directory) whose ``member`` holds ``data``, RECORD
+    unchanged."""
+    tampered = wheel.parent / "tampered" / wheel.name
+    tampered.parent.mkdir()
+    with zipfile.ZipFile(wheel) as source, zipfile.ZipFile(tampered, "w") as out:
+        for item in source.infolist():
+            out.writestr(item, data if item.filename == member else source.read(item))
+    return tampered
+
+
 def fetched(wheel: Path) -> FetchedWheel:
     name, version = wheel.name.split("-")[:2]
     package = LockedPackage(name=name, version=version, source=Source("registry", "x"))  # type: ignore[arg-type]
@@ -106,12 +117,7 @@ def test_namespace_directories_may_be_shared(tmp_path: Path) -> None:
 
 def test_a_wheel_whose_record_does_not_match_is_refused(tmp_path: Path) -> None:
     wheel = make_wheel(tmp_path, "alpha", "1.0", {"alpha.py": "A = 1\n"})
-    tampered = tmp_path / "t" / wheel.name
-    tampered.parent.mkdir()
-    with zipfile.ZipFile(wheel) as source, zipfile.ZipFile(tampered, "w") as target:
-        for item in source.infolist():
-            data = source.read(item)
-            target.writestr(item, b"A = 2\n" if item.filename == "alpha.py" else data)
+    tampered = with_member_replaced(wheel, "alpha.py", b"A = 2\n")
 
     with pytest.raises(LockbundleError, match=r"alpha==1.0: .*alpha.py"):
         write_target([fetched(tampered)], tmp_path / "bundle", compile_bytecode=False)
@@ -375,12 +381,7 @@ def test_a_file_named_like_a_record_signature_outside_dist_info_is_checked(
 ) -> None:
     # only .dist-info/RECORD.jws and RECORD.p7s go unlisted; elsewhere the name means nothing
     wheel = make_wheel(tmp_path, "alpha", "1.0", {"alpha/RECORD.jws": "honest\n"})
-    tampered = tmp_path / "tampered" / wheel.name
-    tampered.parent.mkdir()
-    with zipfile.ZipFile(wheel) as source, zipfile.ZipFile(tampered, "w") as out:
-        for item in source.infolist():
-            data = source.read(item)
-            out.writestr(item, b"tampered\n" if item.filename == "alpha/RECORD.jws" else data)
+    tampered = with_member_replaced(wheel, "alpha/RECORD.jws", b"tampered\n")
 
     with pytest.raises(LockbundleError, match=r"alpha==1.0: refusing .*`alpha/RECORD.jws`"):
         write_target(

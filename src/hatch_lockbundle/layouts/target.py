@@ -488,11 +488,9 @@ def _recorded_hashes(tree: Path) -> dict[str, str]:
 
 
 def _file_digest(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as source:
-        while chunk := source.read(1 << 20):
-            digest.update(chunk)
-    return base64.urlsafe_b64encode(digest.digest()).decode("ascii").rstrip("=")
+    """The file's sha256 as RECORD writes it (urlsafe base64, unpadded)."""
+    raw = bytes.fromhex(hash_file(Path(path), "sha256"))
+    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
 
 class CachedFile(NamedTuple):
