@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -26,6 +25,7 @@ from lockbench.index import serve
 from lockbench.measure import CommandFailed, Measurement, foreign_cpu_during, measure
 from lockbench.project import make_template
 from lockbench.results import Results, is_noisy, render, to_json
+from lockbench.trash import Trash
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -113,7 +113,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"fixture: {fixture.distributions} distributions, "
         f"{fixture.locked_bytes / 1e6:.0f} MB of locked files"
     )
-    scratch = fresh_directory(args.data / "scratch")
+    trash = Trash(args.data / "trash")
+    trash.discard(args.data / "scratch")
+    trash.empty()  # what earlier runs left
+    trash.wait_until_forgotten(say)
+    scratch = args.data / "scratch"
+    scratch.mkdir(parents=True)
     header = {"machine": describe_machine(scratch), "versions": tools.versions(REPO)}
     for section, values in header.items():
         say(f"{section}: " + "; ".join(f"{key} {value}" for key, value in values.items()))
@@ -121,7 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         context = make_context(tools, index, scratch, fixture)
         contenders = [CONTENDERS[name] for name in args.contenders]
         policy = NoisePolicy(args.settle, args.retries)
-        results = run_rounds(contenders, args.cases, args.rounds, context, scratch, fixture, policy)
+        results = run_rounds(
+            contenders, args.cases, args.rounds, context, scratch, trash, fixture, policy
+        )
     print()
     print(render(results))
     elapsed = time.perf_counter() - started
@@ -132,7 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.keep or results.failures:
         say(f"scratch kept in {scratch} (each contender's run logs are in <contender>/logs)")
     else:
-        shutil.rmtree(scratch, ignore_errors=True)
+        trash.discard(scratch)
+    trash.empty()
     return 1 if results.failures else 0
 
 
@@ -151,6 +159,7 @@ def run_rounds(
     rounds: int,
     context: Context,
     scratch: Path,
+    trash: Trash,
     fixture: Fixture,
     policy: NoisePolicy,
 ) -> Results:
@@ -170,7 +179,7 @@ def run_rounds(
             for contender in order:
                 if case not in contender.cases or contender.name in results.failures:
                     continue
-                workspace = Workspace(scratch / contender.name)
+                workspace = Workspace(scratch / contender.name, trash)
                 for attempt in range(policy.retries + 1):
                     try:
                         measurement = run_once(
@@ -223,13 +232,6 @@ def check_output(directory: Path, expected: int) -> None:
     found = len(list(directory.glob("*.dist-info")))
     if found != expected:
         raise IncompleteOutput(f"{directory} has {found} .dist-info directories, not {expected}")
-
-
-def fresh_directory(path: Path) -> Path:
-    """``path``, emptied: what a previous harness run left there is gone."""
-    shutil.rmtree(path, ignore_errors=True)
-    path.mkdir(parents=True)
-    return path
 
 
 def progress(round_: int, case: Case, name: str, measurement: Measurement) -> str:

@@ -7,7 +7,6 @@ the output its warm run wrote.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Literal
 from .environment import Tools, controlled_env
 from .measure import Pipeline
 from .project import fresh_copy
+from .trash import Trash
 
 Case = Literal["cold", "warm", "noop"]
 CASES: tuple[Case, ...] = ("cold", "warm", "noop")
@@ -61,6 +61,8 @@ class Context:
 @dataclass(frozen=True)
 class Workspace:
     root: Path
+    #: where resets move the trees they replace (see :mod:`.trash`)
+    trash: Trash
 
     @property
     def project(self) -> Path:
@@ -80,10 +82,10 @@ class Workspace:
     def reset(self, case: Case, template: Path) -> None:
         """Bring the workspace into the state ``case`` starts from."""
         if case == "cold":
-            shutil.rmtree(self.caches, ignore_errors=True)
+            self.trash.discard(self.caches)
         if case != "noop":
             fresh_copy(template, self.project)
-            shutil.rmtree(self.out, ignore_errors=True)
+            self.trash.discard(self.out)
         self.caches.mkdir(parents=True, exist_ok=True)
         self.out.mkdir(parents=True, exist_ok=True)
 
