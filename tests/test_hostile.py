@@ -29,8 +29,10 @@ from support.artifacts import (
     Entry,
     Member,
     corrupt_member,
+    rename_in_local_header,
     sdist_members,
     symlink,
+    understate_size,
     write_sdist,
     write_wheel,
     write_zip_bomb_wheel,
@@ -197,6 +199,15 @@ def _corrupt(work: Path, escape: Path) -> Hostile:
     return Hostile(corrupt_member(honest, member, work / "corrupt.whl"), telling=member)
 
 
+def _local_header_naming_another_file(work: Path, escape: Path) -> Hostile:
+    honest = write_wheel(work, WHEEL_NAME, VERSION, honest_entries())
+    member = f"{WHEEL_NAME}/util.py"
+    return Hostile(
+        rename_in_local_header(honest, member, f"{WHEEL_NAME}/evil.py", work / "two-faced.whl"),
+        telling=member,
+    )
+
+
 def _not_a_zip(work: Path, escape: Path) -> Hostile:
     path = work / "garbage.whl"
     path.write_bytes(b"this is not a zip archive\n" * 40)
@@ -239,6 +250,7 @@ HOSTILE_WHEELS: dict[str, HostileWheel] = {
     "metadata-version-of-another-version": _claiming(metadata_version="6.6.6"),
     "dist-info-of-another-project": _claiming(dist_info_name="other"),
     "corrupt-member-crc": _corrupt,
+    "local-header-naming-another-file": _local_header_naming_another_file,
     "not-a-zip-at-all": _not_a_zip,
 }
 
@@ -284,6 +296,26 @@ def test_a_zip_bomb_wheel_is_refused_naming_the_distribution(
     wheel_scene.refused(f"{WHEEL_NAME}=={VERSION}", layout)
 
     # and it was not expanded anywhere on the way
+    expanded = sum(p.stat().st_size for p in files(wheel_scene.cache) if p.name.endswith(".bin"))
+    assert expanded < 64 << 20
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_an_entry_inflating_beyond_the_size_the_archive_states_is_refused_unexpanded(
+    wheel_scene: Scene, layout: str
+) -> None:
+    # the zip directory says 1000 bytes (so the bomb checks, which read it, pass), RECORD tells
+    # the truth: unpacking must stop at the smaller of the two
+    member = f"{WHEEL_NAME}/zeros.bin"
+    bomb = write_zip_bomb_wheel(
+        wheel_scene.work, WHEEL_NAME, VERSION, {member: BOMB_SIZE}, zip64=False
+    )
+    understated = understate_size(bomb, member, 1000, wheel_scene.work / "understated.whl")
+    wheel_scene.consumer.serve_instead(WHEEL, understated)
+
+    message = wheel_scene.refused(f"{WHEEL_NAME}=={VERSION}", layout)
+
+    assert member in message
     expanded = sum(p.stat().st_size for p in files(wheel_scene.cache) if p.name.endswith(".bin"))
     assert expanded < 64 << 20
 

@@ -23,22 +23,29 @@ from hatch_lockbundle.lock import LockedPackage, Source
 from hatch_lockbundle.select import Artifact, PlannedPackage
 
 
-def make_wheel(directory: Path, name: str, version: str, files: dict[str, str]) -> Path:
-    """A minimal valid wheel with a correct RECORD."""
+def make_wheel(
+    directory: Path,
+    name: str,
+    version: str,
+    files: dict[str, str] | dict[str, bytes],
+    compression: int = zipfile.ZIP_STORED,
+) -> Path:
+    """A minimal valid wheel with a correct RECORD, its members stored with ``compression``."""
     dist_info = f"{name}-{version}.dist-info"
-    contents = dict(files)
+    contents: dict[str, str | bytes] = dict(files)
     contents[f"{dist_info}/METADATA"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
     contents[f"{dist_info}/WHEEL"] = (
         "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
     )
     record_lines = []
     for path, text in contents.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=")
-        record_lines.append(f"{path},sha256={digest.decode()},{len(text.encode())}")
+        data = text if isinstance(text, bytes) else text.encode()
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+        record_lines.append(f"{path},sha256={digest.decode()},{len(data)}")
     record_lines.append(f"{dist_info}/RECORD,,")
     contents[f"{dist_info}/RECORD"] = "\n".join(record_lines) + "\n"
     wheel = directory / f"{name}-{version}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as archive:
+    with zipfile.ZipFile(wheel, "w", compression=compression) as archive:
         for path, text in contents.items():
             archive.writestr(path, text)
     return wheel
@@ -234,6 +241,59 @@ def test_data_files_are_recorded_relative_to_the_bundle_root(tmp_path: Path) -> 
     assert (bundle / "share" / "alpha" / "notes.txt").read_text() == "notes\n"
     assert "\nshare/alpha/notes.txt,sha256=" in record
     assert "./" not in record
+
+
+COMPRESSIONS = {
+    "stored": zipfile.ZIP_STORED,
+    "deflated": zipfile.ZIP_DEFLATED,
+    "bzip2": zipfile.ZIP_BZIP2,
+    "lzma": zipfile.ZIP_LZMA,
+}
+
+
+def varied_files(compression: str) -> dict[str, bytes]:
+    """Files that take every way of reading a member: small, empty, and larger than what is
+    read in one piece (for stored and deflated members, which the engine reads itself: 9 MiB
+    that deflate cannot shrink below 8 MiB; for others, which zipfile reads: 1.5 MiB)."""
+    pattern = os.urandom(64 << 10)  # repeats further apart than deflate's 32 KiB window
+    return {
+        "alpha/__init__.py": b"VALUE = 1\n",
+        "alpha/empty.txt": b"",
+        "alpha/large.bin": pattern * (144 if compression in ("stored", "deflated") else 24),
+    }
+
+
+@pytest.mark.parametrize("compression", list(COMPRESSIONS))
+def test_members_in_every_compression_a_zip_may_use_are_unpacked_whole(
+    tmp_path: Path, compression: str
+) -> None:
+    files = varied_files(compression)
+    wheel = make_wheel(tmp_path, "alpha", "1.0", files, COMPRESSIONS[compression])
+
+    write_target(
+        [fetched(wheel)], tmp_path / "bundle", compile_bytecode=False, cache=Cache(tmp_path / "c")
+    )
+
+    for name, data in files.items():
+        assert (tmp_path / "bundle" / name).read_bytes() == data, name
+
+
+@pytest.mark.parametrize("member", ["alpha/__init__.py", "alpha/large.bin"])
+@pytest.mark.parametrize("compression", list(COMPRESSIONS))
+def test_a_member_unlike_its_record_is_refused_in_every_compression(
+    tmp_path: Path, compression: str, member: str
+) -> None:
+    files = varied_files(compression)
+    wheel = make_wheel(tmp_path, "alpha", "1.0", files, COMPRESSIONS[compression])
+    changed = bytearray(files[member])
+    changed[len(changed) // 2] ^= 0xFF  # same size, one byte different
+    tampered = with_member_replaced(wheel, member, bytes(changed))
+
+    with pytest.raises(LockbundleError, match=rf"alpha==1.0: refusing .*`{member}`"):
+        write_target(
+            [fetched(tampered)], tmp_path / "b", compile_bytecode=False, cache=Cache(tmp_path / "c")
+        )
+    assert not list((tmp_path / "c").glob("installed/*/*/tree"))
 
 
 def test_a_zip_bomb_is_refused_before_anything_is_written(tmp_path: Path) -> None:

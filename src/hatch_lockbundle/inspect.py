@@ -5,15 +5,20 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import os
 import stat
+import struct
 import zipfile
+import zlib
 from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from email.parser import HeaderParser
+from itertools import chain
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO, cast
 
 from installer.exceptions import InstallerError
-from installer.records import RecordEntry
+from installer.records import RecordEntry, parse_record_file
 from installer.sources import WheelFile
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -32,7 +37,13 @@ class HostileWheelError(LockbundleError):
 
 
 def inspect_wheel(
-    path: Path, label: str, name: str, version: str | None, *, contents: bool = True
+    path: Path,
+    label: str,
+    name: str,
+    version: str | None,
+    *,
+    contents: bool = True,
+    archive: zipfile.ZipFile | None = None,
 ) -> None:
     """Refuse ``path`` unless it is a well-formed wheel of ``name`` ``version``.
 
@@ -40,13 +51,15 @@ def inspect_wheel(
     not expand absurdly (zip bombs); RECORD lists every file with a hash and size, and they match
     (unless ``contents`` is false: then whoever unpacks the wheel checks them, as
     :class:`RecordCheckedWheel` does); METADATA names the locked project and version.
+
+    :param archive: ``path``, already open (it is not closed here)
     """
 
     def refuse(reason: str) -> HostileWheelError:
         return HostileWheelError(f"{label}: refusing {path.name}: {reason}")
 
     try:
-        with zipfile.ZipFile(path) as archive:
+        with nullcontext(archive) if archive else zipfile.ZipFile(path) as archive:
             entries = archive.infolist()
             total = 0
             packed = 0
@@ -90,8 +103,7 @@ def inspect_wheel(
             metadata = HeaderParser().parsestr(
                 archive.read(metadata_name).decode("utf-8", "replace")
             )
-        with WheelFile.open(path) as wheel:
-            wheel.validate_record(validate_contents=contents)
+            WheelFile(archive).validate_record(validate_contents=contents)
     except (zipfile.BadZipFile, EOFError, InstallerError, ValueError) as error:
         if isinstance(error, HostileWheelError):
             raise
@@ -102,6 +114,19 @@ def inspect_wheel(
         raise refuse(f"its METADATA names `{metadata.get('Name')}`, not `{name}`")
     if version is not None and not _same_version(declared_version, version):
         raise refuse(f"its METADATA says version {declared_version}, not {version}")
+
+
+@contextmanager
+def open_wheel(path: Path, label: str) -> Iterator[zipfile.ZipFile]:
+    """``path`` opened as a zip archive; a file that is not one is refused as a wheel."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, EOFError, ValueError) as error:
+        raise HostileWheelError(
+            f"{label}: refusing {path.name}: it is not a valid wheel: {error}"
+        ) from None
+    with archive:
+        yield archive
 
 
 def _same_version(a: str, b: str) -> bool:
@@ -115,8 +140,11 @@ class RecordCheckedWheel(WheelFile):
     """A wheel whose files are checked against its RECORD while they are read, so that unpacking
     a wheel verifies it without a second pass over its contents.
 
-    Call :meth:`check` after the contents were consumed; what was unpacked must not be used if
-    it raises. The file names were checked before, by ``inspect_wheel(..., contents=False)``.
+    Members are read straight from the file (one ``pread`` and one inflate for most of them,
+    without :mod:`zipfile`'s per-member machinery and its CRC, which the sha256 of RECORD
+    supersedes): unpacking is what a cold build spends its CPU on. Call :meth:`check` after the
+    contents were consumed; what was unpacked must not be used if it raises. The file names were
+    checked before, by ``inspect_wheel(..., contents=False)``.
     """
 
     def __init__(self, f: zipfile.ZipFile) -> None:
@@ -124,19 +152,27 @@ class RecordCheckedWheel(WheelFile):
         self.mismatches: list[str] = []
 
     def get_contents(self) -> Iterator[tuple[tuple[str, str, str], BinaryIO, bool]]:
-        # RECORD itself and its signatures have no hash in RECORD, and only those, only there
-        unrecorded = {
-            f"{self.dist_info_dir}/{name}" for name in ("RECORD", "RECORD.jws", "RECORD.p7s")
-        }
-        for elements, stream, executable in super().get_contents():
-            path = elements[0]
-            if path in unrecorded:
-                yield elements, stream, executable
-                continue
-            reader = CheckedMember(stream, RecordEntry.from_elements(*elements))
-            yield elements, cast(BinaryIO, reader), executable
-            if not reader.matches():
-                self.mismatches.append(path)
+        rows = parse_record_file(self.read_dist_info("RECORD").splitlines())
+        records = {row[0]: row for row in rows}
+        assert self._zipfile.filename is not None
+        with open(self._zipfile.filename, "rb", buffering=0) as raw:
+            for item in self._zipfile.infolist():
+                if item.filename[-1:] == "/":
+                    continue
+                elements = records.get(item.filename, (item.filename, "", ""))
+                mode = item.external_attr >> 16
+                executable = bool(mode and stat.S_ISREG(mode) and mode & 0o111)
+                record = RecordEntry.from_elements(*elements)
+                if record.hash_ is None or record.size is None:
+                    # RECORD itself and its signatures (inspect_wheel allowed no other file
+                    # without a hash): read as installer does
+                    with self._zipfile.open(item) as stream:
+                        yield elements, cast(BinaryIO, stream), executable
+                    continue
+                member = CheckedMember(self._zipfile, raw.fileno(), item, record)
+                yield elements, cast(BinaryIO, member), executable
+                if not member.matches():
+                    self.mismatches.append(item.filename)
 
     def check(self, label: str) -> None:
         if self.mismatches:
@@ -147,20 +183,114 @@ class RecordCheckedWheel(WheelFile):
             )
 
 
+#: a member up to this size (packed and unpacked) is read and inflated in one call
+WHOLE_MEMBER = 8 * 1024**2
+CHUNK = 1024**2
+_LOCAL_HEADER = struct.Struct("<4s22xHH")
+
+
 class CheckedMember(io.RawIOBase):
     """A wheel member being read, hashed as it goes; ``record`` is its RECORD entry, which
-    :meth:`matches` compares with what was read (reading what is left first)."""
+    :meth:`matches` compares with what was read (reading what is left first).
 
-    def __init__(self, stream: BinaryIO, record: RecordEntry) -> None:
+    Stored and deflated members are read from the wheel's file descriptor ``fd`` (one ``pread``
+    and one inflate for most, without :mod:`zipfile`'s per-member machinery and its CRC, which
+    RECORD's hash supersedes); others through ``archive``. Never more than the smaller of the
+    sizes the zip directory and RECORD state, plus one byte, is inflated, so a lying entry cannot
+    exhaust memory or disk.
+    """
+
+    def __init__(
+        self, archive: zipfile.ZipFile, fd: int, item: zipfile.ZipInfo, record: RecordEntry
+    ) -> None:
         super().__init__()
-        self.stream = stream
+        self.archive = archive
+        self.fd = fd
+        self.item = item
         self.record = record
         self._restart()
 
     def _restart(self) -> None:
-        assert self.record.hash_ is not None  # inspect_wheel refused RECORD rows without one
+        assert self.record.hash_ is not None and self.record.size is not None
         self.digest = hashlib.new(self.record.hash_.name)
         self.size = 0
+        self.broken = False
+        self._pending = b""
+        self._chunks = self._checked(min(self.record.size, self.item.file_size) + 1)
+
+    def chunks(self) -> Iterator[bytes]:
+        """What is left to read, in pieces of at most about a MiB (one piece if small)."""
+        if self._pending:
+            pending, self._pending = self._pending, b""
+            yield pending
+        yield from self._chunks
+
+    def _checked(self, limit: int) -> Iterator[bytes]:
+        item = self.item
+        direct = item.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) and not (
+            item.flag_bits & 0x1  # encrypted
+        )
+        pieces = self._direct(limit) if direct else self._through_zipfile()
+        for piece in pieces:
+            piece = piece[:limit]
+            limit -= len(piece)
+            self.digest.update(piece)
+            self.size += len(piece)
+            if piece:
+                yield piece
+            if limit <= 0:
+                return
+
+    def _through_zipfile(self) -> Iterator[bytes]:
+        with self.archive.open(self.item) as stream:
+            while piece := stream.read(CHUNK):
+                yield piece
+
+    def _direct(self, limit: int) -> Iterator[bytes]:
+        item = self.item
+        packed = item.compress_size
+        whole = packed <= WHOLE_MEMBER and item.file_size <= WHOLE_MEMBER
+        name = item.orig_filename.encode("utf-8" if item.flag_bits & 0x800 else "cp437")
+        head = os.pread(
+            self.fd,
+            _LOCAL_HEADER.size + len(name) + 64 + (packed if whole else 0),
+            item.header_offset,
+        )
+        if len(head) < _LOCAL_HEADER.size:
+            self.broken = True
+            return
+        signature, name_length, extra_length = _LOCAL_HEADER.unpack_from(head)
+        start = _LOCAL_HEADER.size + name_length + extra_length
+        if signature != b"PK\x03\x04" or head[_LOCAL_HEADER.size : start - extra_length] != name:
+            self.broken = True  # zipfile refuses a local header naming another file, so do we
+            return
+        offset = item.header_offset + start
+        if whole:
+            data = head[start : start + packed]
+            if len(data) < packed:
+                data = os.pread(self.fd, packed, offset)
+            pieces: Iterator[bytes] = iter((data,))
+        else:
+            pieces = self._packed(offset, packed)
+        if item.compress_type == zipfile.ZIP_STORED:
+            yield from pieces
+            return
+        inflater = zlib.decompressobj(-15)
+        for piece in chain(pieces, (b"",)):  # the empty piece flushes the inflater
+            output = inflater.decompress(piece, limit)
+            limit -= len(output)
+            yield output
+            if limit <= 0:
+                return
+
+    def _packed(self, offset: int, length: int) -> Iterator[bytes]:
+        while length > 0:
+            piece = os.pread(self.fd, min(CHUNK, length), offset)
+            if not piece:
+                return
+            offset += len(piece)
+            length -= len(piece)
+            yield piece
 
     def readable(self) -> bool:
         return True
@@ -171,15 +301,20 @@ class CheckedMember(io.RawIOBase):
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         if (offset, whence) != (0, io.SEEK_SET):
             raise io.UnsupportedOperation("a checked wheel member can only be rewound")
-        self.stream.seek(0)
         self._restart()
         return 0
 
     def read(self, size: int | None = -1) -> bytes:
-        data = self.stream.read(-1 if size is None else size)
-        self.digest.update(data)
-        self.size += len(data)
-        return data
+        if size is None or size < 0:
+            return b"".join(self.chunks())
+        data = self._pending
+        while len(data) < size:
+            piece = next(self._chunks, b"")
+            if not piece:
+                break
+            data += piece
+        self._pending = data[size:]
+        return data[:size]
 
     def readinto(self, buffer: Any) -> int:
         data = self.read(len(buffer))
@@ -187,10 +322,9 @@ class CheckedMember(io.RawIOBase):
         return len(data)
 
     def matches(self) -> bool:
-        while chunk := self.stream.read(1 << 20):
-            self.digest.update(chunk)
-            self.size += len(chunk)
+        for _ in self.chunks():
+            pass
         expected = self.record.hash_
         assert expected is not None
         actual = base64.urlsafe_b64encode(self.digest.digest()).decode("ascii").rstrip("=")
-        return actual == expected.value and self.size == self.record.size
+        return not self.broken and actual == expected.value and self.size == self.record.size

@@ -110,11 +110,16 @@ def write_wheel(
     return path
 
 
-def write_zip_bomb_wheel(directory: Path, name: str, version: str, members: dict[str, int]) -> Path:
+def write_zip_bomb_wheel(
+    directory: Path, name: str, version: str, members: dict[str, int], *, zip64: bool = True
+) -> Path:
     """A wheel, valid in every respect, whose files ``members`` are each that many zero bytes.
 
     Zeros deflate about a thousandfold, so 200 MiB fit in about 200 KiB. Files are streamed, so
     writing them never holds one in memory; RECORD states their true hashes and sizes.
+
+    :param zip64: store the sizes in zip64 fields (``False``: in the plain 32-bit ones, which
+        :func:`understate_size` can rewrite)
     """
     zeros = bytes(CHUNK)
     dist_info = f"{name}-{version}.dist-info"
@@ -126,7 +131,7 @@ def write_zip_bomb_wheel(directory: Path, name: str, version: str, members: dict
             digest = hashlib.sha256()
             info = _zip_info(member)
             info.file_size = size
-            with archive.open(info, "w", force_zip64=True) as out:
+            with archive.open(info, "w", force_zip64=zip64) as out:
                 remaining = size
                 while remaining:
                     chunk = zeros[: min(CHUNK, remaining)]
@@ -157,6 +162,43 @@ def corrupt_member(wheel: Path, member: str, out: Path) -> Path:
     extra_length = int.from_bytes(data[info.header_offset + 28 : info.header_offset + 30], "little")
     start = info.header_offset + 30 + name_length + extra_length
     data[start + info.compress_size // 2] ^= 0xFF
+    out.write_bytes(bytes(data))
+    return out
+
+
+def rename_in_local_header(wheel: Path, member: str, name: str, out: Path) -> Path:
+    """A copy of ``wheel`` whose ``member`` is named ``name`` (of the same length) in its local
+    header, while the zip's directory still names it ``member``: readers that trust one or the
+    other would see different files."""
+    assert len(name.encode()) == len(member.encode())
+    data = bytearray(wheel.read_bytes())
+    with zipfile.ZipFile(wheel) as archive:
+        offset = archive.getinfo(member).header_offset
+    start = offset + 30
+    assert data[start : start + len(member.encode())] == member.encode()
+    data[start : start + len(name.encode())] = name.encode()
+    out.write_bytes(bytes(data))
+    return out
+
+
+def understate_size(wheel: Path, member: str, size: int, out: Path) -> Path:
+    """A copy of ``wheel`` whose zip directory and local header say ``member`` unpacks to
+    ``size`` bytes; its data and RECORD are unchanged (sizes in 32-bit fields, not zip64)."""
+    data = bytearray(wheel.read_bytes())
+    with zipfile.ZipFile(wheel) as archive:
+        offset = archive.getinfo(member).header_offset
+        directory = archive.start_dir
+    data[offset + 22 : offset + 26] = size.to_bytes(4, "little")  # local header
+    name = member.encode()
+    central = data.find(b"PK\x01\x02", directory)
+    while central != -1:
+        name_length = int.from_bytes(data[central + 28 : central + 30], "little")
+        if data[central + 46 : central + 46 + name_length] == name:
+            data[central + 24 : central + 28] = size.to_bytes(4, "little")
+            break
+        central = data.find(b"PK\x01\x02", central + 4)
+    else:
+        raise AssertionError(f"{member} has no entry in the zip directory of {wheel}")
     out.write_bytes(bytes(data))
     return out
 

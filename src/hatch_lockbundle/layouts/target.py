@@ -42,7 +42,7 @@ from ..cache import Cache, publish
 from ..errors import LockbundleError
 from ..fetch import FetchedWheel
 from ..http import hash_file
-from ..inspect import CheckedMember, RecordCheckedWheel, inspect_wheel
+from ..inspect import CheckedMember, RecordCheckedWheel, inspect_wheel, open_wheel
 from ..progress import Reporter
 from ..staging import remove_tree
 
@@ -81,6 +81,12 @@ here=$(dirname "$(readlink -f "$0" 2>/dev/null || printf '%s' "$0")")
 PYTHONPATH="$here/..${PYTHONPATH:+:$PYTHONPATH}" exec python3 "$0" "$@"
 '''
 """
+
+
+#: os.open flags of a file created to be written (binary on Windows)
+_NEW_FILE = (
+    os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+)
 
 
 class FileConflictError(LockbundleError):
@@ -142,16 +148,20 @@ class TargetDestination(SchemeDictionaryDestination):
         if parent not in self.made:
             os.makedirs(parent, exist_ok=True)
             self.made.add(parent)
-        recorded = stream.record if isinstance(stream, CheckedMember) else None
-        with open(target, "xb") as out:
-            if recorded is not None and recorded.hash_ is not None and recorded.size is not None:
-                # the wheel's own RECORD entry: the stream is checked against it once read
-                # through (RecordCheckedWheel.check), and nothing is used if that fails
-                shutil.copyfileobj(stream, out, 1 << 20)
-                entry = RecordEntry(path, recorded.hash_, recorded.size)
-            else:
-                digest_, size = copyfileobj_with_hashing(stream, out, "sha256")
-                entry = RecordEntry(path, Hash("sha256", digest_), size)
+        if isinstance(stream, CheckedMember):
+            # the wheel's own RECORD entry: the stream is checked against it once read through
+            # (RecordCheckedWheel.check), and nothing is used if that fails
+            out = os.open(target, _NEW_FILE, 0o666)
+            try:
+                for chunk in stream.chunks():
+                    _write_all(out, chunk)
+            finally:
+                os.close(out)
+            entry = RecordEntry(path, stream.record.hash_, stream.record.size)
+        else:
+            with open(target, "xb") as written:
+                digest_, size = copyfileobj_with_hashing(stream, written, "sha256")
+            entry = RecordEntry(path, Hash("sha256", digest_), size)
         if is_executable:
             os.chmod(target, (0o777 & ~UMASK) | 0o111)
         return entry
@@ -407,19 +417,25 @@ def _install(
     :param package: the locked distribution's label, name and version
     """
     label, name, version = package
-    inspect_wheel(path, label, name, version, contents=False)
     target = TargetDestination(root, owners, compile_bytecode)
     target.distribution = label
-    try:
-        with zipfile.ZipFile(path) as archive:
+    with open_wheel(path, label) as archive:
+        inspect_wheel(path, label, name, version, contents=False, archive=archive)
+        try:
             source = RecordCheckedWheel(archive)
             install(source, target, {"INSTALLER": INSTALLER_NAME})
-    except InstallerError as error:
-        raise LockbundleError(f"{label}: cannot install {path.name}: {error}") from None
-    except (ValueError, KeyError, zipfile.BadZipFile) as error:  # KeyError: no .dist-info/WHEEL
-        raise LockbundleError(f"{label}: {path.name} is not a valid wheel: {error}") from None
+        except InstallerError as error:
+            raise LockbundleError(f"{label}: cannot install {path.name}: {error}") from None
+        except (ValueError, KeyError, zipfile.BadZipFile) as error:  # KeyError: no WHEEL
+            raise LockbundleError(f"{label}: {path.name} is not a valid wheel: {error}") from None
     # what was written must not be used unless this passes (callers write to staging places)
     source.check(label)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _tree_entry(wheel: FetchedWheel, cache: Cache, compile_bytecode: bool) -> Path:
