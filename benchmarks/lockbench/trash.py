@@ -1,12 +1,13 @@
 """Deleting trees so that no measured run pays for the deletion.
 
 ext4 without a journal (as on the benchmark machine: the kernel's ``recently_deleted`` in
-``fs/ext4/ialloc.c``) avoids reusing an inode freed in the last 60 seconds (360 while its inode
-table block is not written back): every file created meanwhile in the same block group is
-slowed by a scan over the freed inodes, up to 0.5 ms a file after a reset deleted a cold run's
-17,000 files. Whichever contender ran after such a reset was penalised for the previous one's
-files, and more in every round. So resets move trees here instead, and the trash is emptied
-only between harness runs, followed by a sync and a wait for that window to pass.
+``fs/ext4/ialloc.c``) avoids reusing an inode freed in the last 60 seconds, or 360 while its
+inode table block is dirty, which creating files next to it makes it again: every file created
+meanwhile in the same block group is slowed by a scan over the freed inodes, up to 0.5 ms a file
+after a reset deleted a cold run's 17,000 files. Whichever contender ran after such a reset was
+penalised for the previous one's files, and more in every round. So resets move trees here
+instead, and the trash is emptied only between harness runs; a harness run starting less than
+six minutes after the last emptying waits for the rest.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-#: how long ext4 (clean inode table blocks) avoids freed inodes, with a margin
-FORGET_SECONDS = 65.0
+#: how long ext4 may avoid freed inodes (60 s, 360 s while their inode table block is dirty,
+#: which creating files in it makes it again), with a margin
+FORGET_SECONDS = 370.0
 
 
 class Trash:
