@@ -7,10 +7,12 @@ import errno
 import hashlib
 import importlib.util
 import os
+import stat
 import subprocess
 import sys
 import zipfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -18,8 +20,15 @@ import pytest
 from hatch_lockbundle.cache import Cache
 from hatch_lockbundle.errors import LockbundleError
 from hatch_lockbundle.fetch import FetchedWheel
-from hatch_lockbundle.layouts.target import FileConflictError, write_target
+from hatch_lockbundle.layouts.target import (
+    FileConflictError,
+    _BundleFiles,
+    _listing,
+    _tree_entry,
+    write_target,
+)
 from hatch_lockbundle.lock import LockedPackage, Source
+from hatch_lockbundle.progress import Reporter
 from hatch_lockbundle.select import Artifact, PlannedPackage
 
 
@@ -448,3 +457,43 @@ def test_a_file_named_like_a_record_signature_outside_dist_info_is_checked(
             [fetched(tampered)], tmp_path / "bundle", compile_bytecode=False,
             cache=Cache(tmp_path / "cache"),
         )  # fmt: skip
+
+
+def test_a_file_shared_with_different_modes_takes_the_first_distributions_whatever_the_order(
+    tmp_path: Path,
+) -> None:
+    # installs finish in any order; the bundle must not depend on it
+    script = "#!/bin/sh\necho shared\n"
+    alpha = make_wheel(tmp_path, "alpha", "1.0", {"shared/tool.sh": script})
+    (tmp_path / "b").mkdir()
+    beta = make_wheel(tmp_path / "b", "beta", "1.0", {"shared/tool.sh": script})
+    executable = tmp_path / "x" / alpha.name
+    executable.parent.mkdir()
+    with zipfile.ZipFile(alpha) as source, zipfile.ZipFile(executable, "w") as out:
+        for item in source.infolist():
+            if item.filename == "shared/tool.sh":
+                item.external_attr = (stat.S_IFREG | 0o755) << 16
+            out.writestr(item, source.read(item))
+    cache = Cache(tmp_path / "cache")
+    wheels = [fetched(executable), fetched(beta)]
+    write_target(wheels, tmp_path / "warm-up", compile_bytecode=False, cache=cache)
+    trees = []
+    for wheel in wheels:
+        entry = _tree_entry(wheel, cache, compile_bytecode=False)
+        listing = _listing(entry, Reporter.of(lambda message: None))
+        assert listing is not None
+        trees.append((entry, listing, wheel.planned.package.label))
+
+    modes = []
+    for order in (trees, trees[::-1]):
+        bundle = tmp_path / f"bundle-{len(modes)}"
+        bundle.mkdir()
+        with ThreadPoolExecutor() as directories, ThreadPoolExecutor() as files:
+            filling = _BundleFiles(bundle, "hardlink", Reporter.of(print), directories, files)
+            for tree in order:  # one at a time, as installs finishing one by one are added
+                filling.add([tree])
+            filling.finish()
+        modes.append(stat.S_IMODE((bundle / "shared" / "tool.sh").stat().st_mode))
+
+    assert modes[0] == modes[1]
+    assert modes[0] & 0o111, "alpha (first by name) ships it executable"

@@ -24,7 +24,7 @@ import tempfile
 import threading
 import time
 import zipfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack
@@ -259,33 +259,39 @@ def write_target(
         for wheel in ordered:
             _install(wheel.path, _identity(wheel), destination, owners, compile_bytecode)
         return "copy"
-    entries = [_tree_entry(wheel, cache, compile_bytecode) for wheel in ordered]
     with ExitStack() as stack:
         if installs is None:
             installs = stack.enter_context(CachedInstalls(cache, compile_bytecode))
-        listings = []
-        for wheel, entry in zip(ordered, entries, strict=True):
+        directory_threads = stack.enter_context(ThreadPoolExecutor(max_workers=FILE_THREADS))
+        file_threads = stack.enter_context(ThreadPoolExecutor(max_workers=FILE_THREADS))
+        files = _BundleFiles(destination, link_mode, reporter, directory_threads, file_threads)
+        stack.callback(files.stop)  # on an error or Ctrl-C, the threads stop at their next file
+        cached = []
+        labels: dict[Path, str] = {}
+        for wheel in ordered:
+            entry = _tree_entry(wheel, cache, compile_bytecode)
+            labels[entry] = wheel.planned.package.label
             listing = _listing(entry, reporter)
             if listing is None:
                 installs.prepare(wheel)
-            listings.append(listing)
-        installs.wait(reporter)
-    jobs: list[tuple[str, str, int]] = []
-    sources: dict[str, str] = {}
-    directories: set[str] = set()
-    for wheel, entry, listing in zip(ordered, entries, listings, strict=True):
-        label = wheel.planned.package.label
-        if listing is None:
+            else:
+                cached.append((entry, listing, labels[entry]))
+        files.add(cached)
+        # each wheel installed into the cache goes into the bundle at once, while the others
+        # are still installing
+        added = {entry for entry, _, _ in cached}
+        for entry in installs.completed(reporter):
+            if entry in added or entry not in labels:
+                continue
             listing = _listing(entry, reporter)
             if listing is None:
                 raise LockbundleError(
-                    f"{label}: the cached installation {entry} changed while this build made "
-                    "it; is another process writing into the cache? Build again"
+                    f"{labels[entry]}: the cached installation {entry} changed while this "
+                    "build made it; is another process writing into the cache? Build again"
                 )
-        jobs += _plan_files(entry, listing, destination, owners, sources, label, directories)
-    with ThreadPoolExecutor(max_workers=FILE_THREADS) as threads:
-        _make_directories(directories, str(destination), threads)
-        return _materialise(jobs, link_mode, reporter, threads)
+            files.add([(entry, listing, labels[entry])])
+            added.add(entry)
+        return files.finish()
 
 
 class CachedInstalls:
@@ -356,18 +362,20 @@ class CachedInstalls:
         self._serial.clear()
         self._pending[entry] = self._pool.submit(_make_tree_in_worker, job)
 
-    def wait(self, reporter: Reporter) -> None:
-        """Finish every install started, showing how many are done."""
+    def completed(self, reporter: Reporter) -> Iterator[Path]:
+        """Finish every install started, showing how many are done; yields each one's cache
+        entry as it is done."""
         count = len(self._pending) + len(self._serial)
         if not count:
             return
+        entries = {future: entry for entry, future in self._pending.items()}
         with reporter.counting(
             "Installing wheels into the cache",
             f"Installed {count} {'wheel' if count == 1 else 'wheels'} into the cache",
             count,
             started=self._started,
         ) as installed:
-            for future in as_completed(self._pending.values()):
+            for future in as_completed(entries):
                 try:
                     future.result()
                 except BrokenProcessPool:
@@ -376,11 +384,13 @@ class CachedInstalls:
                         "of memory, or killed?); build again"
                     ) from None
                 installed.advance()
-            for job in self._serial:
+                yield entries[future]
+            while self._serial:
+                job = self._serial.pop(0)
                 _make_tree(job)
                 installed.advance()
+                yield Path(job.entry)
         self._pending.clear()
-        self._serial.clear()
 
 
 def _usable_cpus() -> int:
@@ -600,63 +610,11 @@ def _read_only(mode: int) -> int:
     return mode & ~0o222
 
 
-def _plan_files(
-    entry: Path,
-    listing: list[CachedFile],
-    root: Path,
-    owners: dict[str, str],
-    sources: dict[str, str],
-    label: str,
-    directories: set[str],
-) -> list[tuple[str, str, int]]:
-    """The files of a cached tree to put into ``root``, after checking they clash with none;
-    the directories they need are added to ``directories``."""
-    tree = str(entry / "tree")
-    base = str(root)
-    jobs = []
-    for cached in listing:
-        relative = cached.relative
-        source = os.path.join(tree, relative)
-        target = os.path.join(base, relative)
-        owner = owners.get(relative)
-        if owner is not None:
-            # identical files are fine (pkgutil namespace __init__.py), different ones are not
-            if not filecmp.cmp(source, sources[relative], shallow=False):
-                raise FileConflictError(
-                    f"{owner} and {label} both install `{relative}` with different contents; a "
-                    "flat bundle can hold only one of them. Remove one of the two from the "
-                    "dependencies"
-                )
-            continue
-        owners[relative] = label
-        sources[relative] = source
-        directories.add(os.path.dirname(target))
-        jobs.append((source, target, cached.mode))
-    return jobs
-
-
 #: link errors that mean "this file system pair cannot share files": copy instead
 _CANNOT_LINK = {
     errno.EXDEV, errno.EPERM, errno.EACCES, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS,
     errno.EINVAL,
 }  # fmt: skip
-
-
-def _make_directories(directories: set[str], root: str, threads: ThreadPoolExecutor) -> None:
-    """Create ``directories`` (and the ones between them and ``root``), a level at a time.
-
-    Parallel: a new directory costs several hundred microseconds on ext4 (mostly waiting for
-    the disk), and the directories of one level are independent.
-    """
-    levels: dict[int, set[str]] = {}
-    for directory in directories:
-        while len(directory) > len(root) and directory not in levels.get(_depth(directory), ()):
-            levels.setdefault(_depth(directory), set()).add(directory)
-            directory = os.path.dirname(directory)
-    for depth in sorted(levels):
-        level = sorted(levels[depth])
-        for _ in threads.map(_make_directory_chunk, _chunks(level, FILE_THREADS)):
-            pass
 
 
 def _depth(path: str) -> int:
@@ -675,48 +633,136 @@ def _chunks(items: list[T], count: int) -> list[list[T]]:
     return [items[start : start + size] for start in range(0, len(items), size)]
 
 
-def _materialise(
-    jobs: list[tuple[str, str, int]],
-    link_mode: str,
-    log: Reporter,
-    threads: ThreadPoolExecutor,
-) -> str:
-    """Link or copy every ``(source, target, mode)`` on a few threads; the mode actually used."""
-    if not jobs:
-        return link_mode
-    if link_mode == "hardlink":
+class _BundleFiles:
+    """The bundle, filled from cached installations as they become ready: clashes checked,
+    directories made a level at a time, files linked or copied on threads while the caller
+    goes on (waiting for other installs)."""
+
+    def __init__(
+        self,
+        root: Path,
+        link_mode: str,
+        log: Reporter,
+        directory_threads: ThreadPoolExecutor,
+        file_threads: ThreadPoolExecutor,
+    ) -> None:
+        self.root = str(root)
+        self.link_mode = link_mode
+        self.log = log
+        self.directory_threads = directory_threads
+        self.file_threads = file_threads
+        #: bundle path -> (label, cached source, mode) of the distribution whose file it is
+        self.owners: dict[str, tuple[str, str, int]] = {}
+        #: bundle paths several distributions ship (with the same contents): all of them
+        self.shared: dict[str, list[tuple[str, str, int]]] = {}
+        self.made: set[str] = {self.root}
+        self.placing: list[Future[None]] = []
+        self.probed = False
+        self._stop = threading.Event()
+
+    def add(self, trees: Sequence[tuple[Path, list[CachedFile], str]]) -> None:
+        """Put the files of cached installations ``(entry, listing, label)`` into the bundle:
+        checked and planned now, linked or copied on the threads."""
+        jobs: list[tuple[str, str, int]] = []
+        directories: set[str] = set()
+        for entry, listing, label in trees:
+            jobs += self._plan(entry, listing, label, directories)
+        self._make_directories(directories)
+        if jobs and not self.probed:
+            jobs = self._probe(jobs)
+        place = _link_file if self.link_mode == "hardlink" else _copy_file
+        # contiguous chunks: files of one directory stay together
+        for chunk in _chunks(jobs, FILE_THREADS):
+            self.placing.append(self.file_threads.submit(self._place, place, chunk))
+
+    def finish(self) -> str:
+        """Wait for every file; the link mode used (``copy`` if the cache cannot be linked)."""
+        for future in self.placing:
+            future.result()
+        for relative, candidates in self.shared.items():
+            if len({mode for _, _, mode in candidates}) == 1:
+                continue
+            # modes differ: the first distribution by name decides, whatever order they came in
+            label, source, mode = min(candidates)
+            if (label, source, mode) != self.owners[relative]:
+                target = os.path.join(self.root, relative)
+                os.unlink(target)
+                (_link_file if self.link_mode == "hardlink" else _copy_file)(source, target, mode)
+        return self.link_mode
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _plan(
+        self, entry: Path, listing: list[CachedFile], label: str, directories: set[str]
+    ) -> list[tuple[str, str, int]]:
+        tree = os.path.join(entry, "tree")
+        jobs = []
+        for cached in listing:
+            relative = cached.relative
+            source = os.path.join(tree, relative)
+            owner = self.owners.get(relative)
+            if owner is not None:
+                # identical files are fine (pkgutil namespace __init__.py), different ones not
+                if not filecmp.cmp(source, owner[1], shallow=False):
+                    first, second = sorted((owner[0], label))
+                    raise FileConflictError(
+                        f"{first} and {second} both install `{relative}` with different "
+                        "contents; a flat bundle can hold only one of them. Remove one of the "
+                        "two from the dependencies"
+                    )
+                self.shared.setdefault(relative, [owner]).append((label, source, cached.mode))
+                continue
+            self.owners[relative] = (label, source, cached.mode)
+            target = os.path.join(self.root, relative)
+            directories.add(os.path.dirname(target))
+            jobs.append((source, target, cached.mode))
+        return jobs
+
+    def _make_directories(self, directories: set[str]) -> None:
+        """Create ``directories`` (and those between them and the root) a level at a time.
+
+        Parallel: a new directory costs several hundred microseconds on ext4 (mostly waiting
+        for the disk), and the directories of one level are independent.
+        """
+        levels: dict[int, set[str]] = {}
+        for directory in directories:
+            while directory not in self.made:
+                levels.setdefault(_depth(directory), set()).add(directory)
+                self.made.add(directory)
+                directory = os.path.dirname(directory)
+        for depth in sorted(levels):
+            chunks = _chunks(sorted(levels[depth]), FILE_THREADS)
+            for _ in self.directory_threads.map(_make_directory_chunk, chunks):
+                pass
+
+    def _probe(self, jobs: list[tuple[str, str, int]]) -> list[tuple[str, str, int]]:
+        """Place the first file, learning whether the cache can be linked from; the rest."""
+        self.probed = True
+        if self.link_mode != "hardlink":
+            return jobs
         source, target, _ = jobs[0]
         try:
             os.link(source, target)
         except OSError as error:
             if error.errno not in _CANNOT_LINK:
                 raise
-            log.warning(
+            self.log.warning(
                 f"Cannot hardlink from the cache into the bundle ({error.strerror}: the cache "
                 "is probably on another file system); copying instead. Put the cache on the "
                 'same file system (LOCKBUNDLE_CACHE_DIR), or set `link-mode = "copy"`'
             )
-            link_mode = "copy"
-        else:
-            jobs = jobs[1:]
-    place = _link_file if link_mode == "hardlink" else _copy_file
-    stop = threading.Event()
+            self.link_mode = "copy"
+            return jobs
+        return jobs[1:]
 
-    def run(chunk: list[tuple[str, str, int]]) -> None:
+    def _place(
+        self, place: Callable[[str, str, int], None], chunk: list[tuple[str, str, int]]
+    ) -> None:
         for source, target, mode in chunk:
-            if stop.is_set():
+            if self._stop.is_set():
                 return
             place(source, target, mode)
-
-    # contiguous chunks: files of one directory stay together
-    futures = [threads.submit(run, chunk) for chunk in _chunks(jobs, FILE_THREADS)]
-    try:
-        for future in futures:
-            future.result()
-    finally:
-        # on Ctrl-C or a failure, the other threads stop at their next file
-        stop.set()
-    return link_mode
 
 
 def _link_file(source: str, target: str, mode: int) -> None:
