@@ -12,6 +12,7 @@ import csv
 import errno
 import filecmp
 import hashlib
+import heapq
 import io
 import multiprocessing
 import os
@@ -25,7 +26,13 @@ import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack
 from importlib.util import cache_from_source
@@ -297,16 +304,22 @@ def write_target(
 class CachedInstalls:
     """Installs wheels into the cache, each alone, in worker processes (installing is CPU-bound:
     inflate, hash, write), starting as soon as each wheel is fetched, while others are built;
-    :func:`write_target` waits for them. A context manager: leaving it on an error cancels what
-    has not started.
+    :func:`write_target` takes each as it is done. The largest wheel waiting goes first, so
+    that no large one is left to finish alone at the end. A context manager: leaving it on an
+    error cancels what has not started.
     """
 
     def __init__(self, cache: Cache, compile_bytecode: bool) -> None:
         self.cache = cache
         self.compile_bytecode = compile_bytecode
         self._pool: ProcessPoolExecutor | None = None
-        self._pending: dict[Path, Future[None]] = {}
+        self._workers = _usable_cpus()
+        self._lock = threading.RLock()  # the pool's thread starts the next job as one ends
+        self._waiting: list[tuple[int, int, _Job]] = []  # a heap: largest wheel first
+        self._running: dict[Future[None], Path] = {}  # started, until completed() takes them
+        self._in_flight = 0  # started and not ended
         self._serial: list[_Job] = []
+        self._known: set[Path] = set()
         self._started: float | None = None
 
     def __enter__(self) -> CachedInstalls:
@@ -320,19 +333,19 @@ class CachedInstalls:
     def close(self, *, cancel: bool, wait: bool = True) -> None:
         """Stop the workers once the installs are done, or (``cancel``) once the ones running
         are, dropping the others; ``wait=False`` returns at once."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=wait, cancel_futures=cancel)
-            self._pool = None
+        with self._lock:
+            pool, self._pool = self._pool, None
+            if cancel:
+                self._waiting.clear()
+        if pool is not None:
+            pool.shutdown(wait=wait, cancel_futures=cancel)
 
     def prepare(self, wheel: FetchedWheel) -> None:
         """Start installing ``wheel`` into the cache, unless it is there or on its way."""
         entry = _tree_entry(wheel, self.cache, self.compile_bytecode)
-        if (
-            entry in self._pending
-            or any(Path(held.entry) == entry for held in self._serial)
-            or (entry / "files").is_file()
-        ):
+        if entry in self._known or (entry / "files").is_file():
             return
+        self._known.add(entry)
         job = _Job(
             str(wheel.path),
             _identity(wheel),
@@ -342,55 +355,85 @@ class CachedInstalls:
         )
         if self._started is None:
             self._started = time.monotonic()
-        workers = _usable_cpus()
-        if workers == 1 or (not self._serial and self._pool is None):
+        if self._workers == 1 or (not self._serial and self._pool is None):
             # installed when waited for, in this process: starting workers (a new interpreter
             # each) is worth it from the second wheel on
             self._serial.append(job)
             return
-        if self._pool is None:
-            # spawned, not forked: a worker inherits no lock or file of this process (the
-            # staging of dist/ is flock-held), and exits when this process dies, even by
-            # SIGKILL
-            self._pool = ProcessPoolExecutor(
-                max_workers=min(workers, 61),  # Windows' limit
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_ignore_interrupts,
-            )
-        for held in self._serial:
-            self._pending[Path(held.entry)] = self._pool.submit(_make_tree_in_worker, held)
-        self._serial.clear()
-        self._pending[entry] = self._pool.submit(_make_tree_in_worker, job)
+        with self._lock:
+            if self._pool is None:
+                # spawned, not forked: a worker inherits no lock or file of this process (the
+                # staging of dist/ is flock-held), and exits when this process dies, even by
+                # SIGKILL
+                self._pool = ProcessPoolExecutor(
+                    max_workers=min(self._workers, 61),  # Windows' limit
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_ignore_interrupts,
+                )
+            for held in [*self._serial, job]:
+                size = os.path.getsize(held.wheel)
+                heapq.heappush(self._waiting, (-size, len(self._known), held))
+            self._serial.clear()
+            self._start_next()
+
+    def _start_next(self, ended: Future[None] | None = None) -> None:
+        """Keep every worker busy, and one job more queued for the next to free up."""
+        with self._lock:
+            if ended is not None:
+                self._in_flight -= 1
+            while self._pool is not None and self._waiting:
+                if self._in_flight > self._workers:
+                    return
+                job = heapq.heappop(self._waiting)[2]
+                try:
+                    future = self._pool.submit(_make_tree_in_worker, job)
+                except (BrokenProcessPool, RuntimeError):
+                    # a worker died (each running job reports it) or the pool is shut down
+                    self._waiting.clear()
+                    return
+                self._running[future] = Path(job.entry)
+                self._in_flight += 1
+                future.add_done_callback(self._start_next)
 
     def completed(self, reporter: Reporter) -> Iterator[Path]:
         """Finish every install started, showing how many are done; yields each one's cache
         entry as it is done."""
-        count = len(self._pending) + len(self._serial)
+        with self._lock:
+            count = len(self._running) + len(self._waiting) + len(self._serial)
         if not count:
             return
-        entries = {future: entry for entry, future in self._pending.items()}
         with reporter.counting(
             "Installing wheels into the cache",
             f"Installed {count} {'wheel' if count == 1 else 'wheels'} into the cache",
             count,
             started=self._started,
         ) as installed:
-            for future in as_completed(entries):
-                try:
-                    future.result()
-                except BrokenProcessPool:
-                    raise LockbundleError(
-                        "a process installing wheels into the cache stopped unexpectedly (out "
-                        "of memory, or killed?); build again"
-                    ) from None
-                installed.advance()
-                yield entries[future]
+            while True:
+                with self._lock:
+                    running = list(self._running)
+                    if not running and self._waiting:
+                        self._start_next()
+                        running = list(self._running)
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    with self._lock:
+                        entry = self._running.pop(future)
+                    try:
+                        future.result()
+                    except BrokenProcessPool:
+                        raise LockbundleError(
+                            "a process installing wheels into the cache stopped unexpectedly "
+                            "(out of memory, or killed?); build again"
+                        ) from None
+                    installed.advance()
+                    yield entry
             while self._serial:
                 job = self._serial.pop(0)
                 _make_tree(job)
                 installed.advance()
                 yield Path(job.entry)
-        self._pending.clear()
 
 
 def _usable_cpus() -> int:
