@@ -8,6 +8,7 @@ import io
 import os
 import stat
 import struct
+import sys
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -189,6 +190,17 @@ CHUNK = 1024**2
 _LOCAL_HEADER = struct.Struct("<4s22xHH")
 
 
+if sys.platform == "win32":
+
+    def _pread(fd: int, length: int, offset: int) -> bytes:
+        # no pread on Windows: a member is read by one reader at a time, so seeking is safe
+        os.lseek(fd, offset, os.SEEK_SET)
+        return os.read(fd, length)
+
+else:
+    _pread = os.pread
+
+
 class CheckedMember(io.RawIOBase):
     """A wheel member being read, hashed as it goes; ``record`` is its RECORD entry, which
     :meth:`matches` compares with what was read (reading what is left first).
@@ -251,7 +263,7 @@ class CheckedMember(io.RawIOBase):
         packed = item.compress_size
         whole = packed <= WHOLE_MEMBER and item.file_size <= WHOLE_MEMBER
         name = item.orig_filename.encode("utf-8" if item.flag_bits & 0x800 else "cp437")
-        head = os.pread(
+        head = _pread(
             self.fd,
             _LOCAL_HEADER.size + len(name) + 64 + (packed if whole else 0),
             item.header_offset,
@@ -268,7 +280,7 @@ class CheckedMember(io.RawIOBase):
         if whole:
             data = head[start : start + packed]
             if len(data) < packed:
-                data = os.pread(self.fd, packed, offset)
+                data = _pread(self.fd, packed, offset)
             pieces: Iterator[bytes] = iter((data,))
         else:
             pieces = self._packed(offset, packed)
@@ -285,7 +297,7 @@ class CheckedMember(io.RawIOBase):
 
     def _packed(self, offset: int, length: int) -> Iterator[bytes]:
         while length > 0:
-            piece = os.pread(self.fd, min(CHUNK, length), offset)
+            piece = _pread(self.fd, min(CHUNK, length), offset)
             if not piece:
                 return
             offset += len(piece)

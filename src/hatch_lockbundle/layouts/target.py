@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import csv
 import errno
 import filecmp
 import hashlib
@@ -103,7 +102,12 @@ class FileConflictError(LockbundleError):
 class TargetDestination(SchemeDictionaryDestination):
     """installer's destination, with relocatable scripts, ownership checks and hash-based pycs."""
 
-    def __init__(self, root: Path, owners: dict[str, str], compile_bytecode: bool) -> None:
+    def __init__(
+        self, root: Path, owners: dict[str, str], compile_bytecode: bool, read_only: bool = False
+    ) -> None:
+        """:param read_only: make each file read-only once written, noting in :attr:`written`
+        its mode as installed, its status then and its sha256 (for a cache entry's manifest)
+        """
         super().__init__(
             scheme_dict={
                 "purelib": str(root),
@@ -124,6 +128,8 @@ class TargetDestination(SchemeDictionaryDestination):
         }
         self.prefix = os.path.abspath(root) + os.sep
         self.made: set[str] = set()
+        self.read_only = read_only
+        self.written: dict[str, tuple[int, os.stat_result, str]] = {}
 
     def write_to_fs(
         self, scheme: Scheme, path: str, stream: BinaryIO, is_executable: bool
@@ -155,22 +161,28 @@ class TargetDestination(SchemeDictionaryDestination):
         if parent not in self.made:
             os.makedirs(parent, exist_ok=True)
             self.made.add(parent)
-        if isinstance(stream, CheckedMember):
-            # the wheel's own RECORD entry: the stream is checked against it once read through
-            # (RecordCheckedWheel.check), and nothing is used if that fails
-            out = os.open(target, _NEW_FILE, 0o666)
-            try:
+        mode = (0o777 & ~UMASK) | 0o111 if is_executable else 0o666 & ~UMASK
+        out = os.open(target, _NEW_FILE, 0o666)
+        try:
+            if isinstance(stream, CheckedMember):
+                # the wheel's own RECORD entry: the stream is checked against it once read
+                # through (RecordCheckedWheel.check), and nothing is used if that fails
                 for chunk in stream.chunks():
                     _write_all(out, chunk)
-            finally:
-                os.close(out)
-            entry = RecordEntry(path, stream.record.hash_, stream.record.size)
-        else:
-            with open(target, "xb") as written:
-                digest_, size = copyfileobj_with_hashing(stream, written, "sha256")
-            entry = RecordEntry(path, Hash("sha256", digest_), size)
-        if is_executable:
-            os.chmod(target, (0o777 & ~UMASK) | 0o111)
+                entry = RecordEntry(path, stream.record.hash_, stream.record.size)
+            else:
+                with open(out, "wb", closefd=False) as written:
+                    digest_, size = copyfileobj_with_hashing(stream, written, "sha256")
+                entry = RecordEntry(path, Hash("sha256", digest_), size)
+            if is_executable:
+                _set_mode(out, target, mode)
+            if self.read_only:
+                assert entry.hash_ is not None
+                _set_mode(out, target, _read_only(mode))
+                # read back: a file system may ignore modes, and checks must expect what it has
+                self.written[relative] = (mode, os.fstat(out), entry.hash_.value)
+        finally:
+            os.close(out)
         return entry
 
     def write_file(
@@ -287,15 +299,9 @@ def write_target(
         # each wheel installed into the cache goes into the bundle at once, while the others
         # are still installing
         added = {entry for entry, _, _ in cached}
-        for entry in installs.completed(reporter):
+        for entry, listing in installs.completed(reporter):
             if entry in added or entry not in labels:
                 continue
-            listing = _listing(entry, reporter)
-            if listing is None:
-                raise LockbundleError(
-                    f"{labels[entry]}: the cached installation {entry} changed while this "
-                    "build made it; is another process writing into the cache? Build again"
-                )
             files.add([(entry, listing, labels[entry])])
             added.add(entry)
         return files.finish()
@@ -316,7 +322,8 @@ class CachedInstalls:
         self._workers = _usable_cpus()
         self._lock = threading.RLock()  # the pool's thread starts the next job as one ends
         self._waiting: list[tuple[int, int, _Job]] = []  # a heap: largest wheel first
-        self._running: dict[Future[None], Path] = {}  # started, until completed() takes them
+        #: started, until completed() takes them
+        self._running: dict[Future[list[CachedFile]], Path] = {}
         self._in_flight = 0  # started and not ended
         self._serial: list[_Job] = []
         self._known: set[Path] = set()
@@ -376,7 +383,7 @@ class CachedInstalls:
             self._serial.clear()
             self._start_next()
 
-    def _start_next(self, ended: Future[None] | None = None) -> None:
+    def _start_next(self, ended: Future[list[CachedFile]] | None = None) -> None:
         """Keep every worker busy, and one job more queued for the next to free up."""
         with self._lock:
             if ended is not None:
@@ -395,9 +402,9 @@ class CachedInstalls:
                 self._in_flight += 1
                 future.add_done_callback(self._start_next)
 
-    def completed(self, reporter: Reporter) -> Iterator[Path]:
+    def completed(self, reporter: Reporter) -> Iterator[tuple[Path, list[CachedFile]]]:
         """Finish every install started, showing how many are done; yields each one's cache
-        entry as it is done."""
+        entry and files as it is done."""
         with self._lock:
             count = len(self._running) + len(self._waiting) + len(self._serial)
         if not count:
@@ -421,19 +428,19 @@ class CachedInstalls:
                     with self._lock:
                         entry = self._running.pop(future)
                     try:
-                        future.result()
+                        listing = future.result()
                     except BrokenProcessPool:
                         raise LockbundleError(
                             "a process installing wheels into the cache stopped unexpectedly "
                             "(out of memory, or killed?); build again"
                         ) from None
                     installed.advance()
-                    yield entry
+                    yield entry, listing
             while self._serial:
                 job = self._serial.pop(0)
-                _make_tree(job)
+                listing = _make_tree(job)
                 installed.advance()
-                yield Path(job.entry)
+                yield Path(job.entry), listing
 
 
 def _usable_cpus() -> int:
@@ -448,11 +455,11 @@ def _ignore_interrupts() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _make_tree_in_worker(job: _Job) -> None:
+def _make_tree_in_worker(job: _Job) -> list[CachedFile]:
     """:func:`_make_tree` in a worker process: Ctrl-C stops the job, whose staging is removed."""
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        _make_tree(job)
+        return _make_tree(job)
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
@@ -463,14 +470,17 @@ def _install(
     root: Path,
     owners: dict[str, str],
     compile_bytecode: bool,
-) -> None:
+    read_only: bool = False,
+) -> dict[str, tuple[int, os.stat_result, str]]:
     """Install one wheel into ``root`` with installer: its entries and metadata are checked
     first, and each file against RECORD as it is unpacked (the only look inside the wheel).
 
     :param package: the locked distribution's label, name and version
+    :param read_only: make the files read-only
+    :return: what :attr:`TargetDestination.written` says of the files (with ``read_only``)
     """
     label, name, version = package
-    target = TargetDestination(root, owners, compile_bytecode)
+    target = TargetDestination(root, owners, compile_bytecode, read_only)
     target.distribution = label
     with open_wheel(path, label) as archive:
         inspect_wheel(path, label, name, version, contents=False, archive=archive)
@@ -483,6 +493,14 @@ def _install(
             raise LockbundleError(f"{label}: {path.name} is not a valid wheel: {error}") from None
     # what was written must not be used unless this passes (callers write to staging places)
     source.check(label)
+    return target.written
+
+
+def _set_mode(fd: int, path: str, mode: int) -> None:
+    if sys.platform == "win32":  # no fchmod before Python 3.13
+        os.chmod(path, mode)
+    else:
+        os.fchmod(fd, mode)
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -513,47 +531,44 @@ class _Job(NamedTuple):
     compile_bytecode: bool
 
 
-def _make_tree(job: _Job) -> None:
+def _make_tree(job: _Job) -> list[CachedFile]:
     """Install a wheel alone into its cache entry (relocatable: nothing in it names its place),
     with a manifest of its files; runs in worker processes.
 
     The files are made read-only and the manifest records each one's mode, size and mtime, so
     that a bundle sharing them (hardlinks) cannot be edited in place by accident, and an edit
     that still happens (root ignores modes) is noticed before the files are used again.
+
+    :return: the entry's files, as :func:`_listing` would read them
     """
     final = Path(job.entry)
     with Cache(Path(job.cache_root)).staging(final) as stage:
         result = stage / "result"
         tree = result / "tree"
-        _install(Path(job.wheel), job.package, tree, {}, job.compile_bytecode)
-        recorded = _recorded_hashes(tree)
+        written = _install(
+            Path(job.wheel), job.package, tree, {}, job.compile_bytecode, read_only=True
+        )
+        if job.compile_bytecode:  # bytecode is written by py_compile, not through installer
+            base = len(str(tree)) + 1
+            for directory, _, names in os.walk(tree):
+                for name in names:
+                    path = os.path.join(directory, name)
+                    relative = path[base:].replace(os.sep, "/")
+                    if relative not in written:
+                        mode = stat.S_IMODE(os.lstat(path).st_mode)
+                        os.chmod(path, _read_only(mode))
+                        written[relative] = (mode, os.lstat(path), _file_digest(path))
+        lines = []
         listing = []
-        base = len(str(tree)) + 1
-        for directory, _, names in os.walk(tree):
-            for name in names:
-                path = os.path.join(directory, name)
-                mode = stat.S_IMODE(os.lstat(path).st_mode)
-                os.chmod(path, _read_only(mode))
-                # read back: a file system may ignore modes, and the check must expect what it has
-                status = os.lstat(path)
-                relative = path[base:].replace(os.sep, "/")
-                digest = recorded.get(relative) or _file_digest(path)
-                listing.append(
-                    f"{mode:o} {stat.S_IMODE(status.st_mode):o} {status.st_size} "
-                    f"{status.st_mtime_ns} {digest} {relative}"
-                )
-        (result / "files").write_text("\n".join(sorted(listing)) + "\n", encoding="utf-8")
+        for relative, (mode, status, digest) in sorted(written.items()):
+            lines.append(
+                f"{mode:o} {stat.S_IMODE(status.st_mode):o} {status.st_size} "
+                f"{status.st_mtime_ns} {digest} {relative}"
+            )
+            listing.append(CachedFile(relative, mode))
+        (result / "files").write_text("\n".join(lines) + "\n", encoding="utf-8")
         publish(result, final)
-
-
-def _recorded_hashes(tree: Path) -> dict[str, str]:
-    """sha256 (urlsafe base64, as RECORD writes it) of the files the installed RECORD lists."""
-    found = {}
-    for record in tree.glob("*.dist-info/RECORD"):
-        for row in csv.reader(io.StringIO(record.read_text(encoding="utf-8"))):
-            if len(row) >= 2 and row[1].startswith("sha256="):
-                found[os.path.normpath(row[0]).replace(os.sep, "/")] = row[1][len("sha256=") :]
-    return found
+    return listing
 
 
 def _file_digest(path: str) -> str:
