@@ -8,9 +8,12 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .lock import Hash
 from .staging import remove_tree
+
+if TYPE_CHECKING:
+    from .lock import Hash
 
 CACHE_ENV = "LOCKBUNDLE_CACHE_DIR"
 

@@ -36,7 +36,7 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack
 from importlib.util import cache_from_source
 from pathlib import Path
-from typing import BinaryIO, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple, TypeVar
 
 from installer import install
 from installer.destinations import SchemeDictionaryDestination
@@ -46,11 +46,13 @@ from installer.utils import Scheme, copyfileobj_with_hashing
 
 from ..cache import Cache, publish
 from ..errors import LockbundleError
-from ..fetch import FetchedWheel
 from ..http import hash_file
 from ..inspect import CheckedMember, RecordCheckedWheel, inspect_wheel, open_wheel
 from ..progress import Reporter
 from ..staging import remove_tree
+
+if TYPE_CHECKING:  # not imported at run time: install workers import this module
+    from ..fetch import FetchedWheel
 
 INSTALLER_NAME = b"hatch-lockbundle\n"
 #: threads that create directories and link or copy files (mostly waiting on the kernel)
