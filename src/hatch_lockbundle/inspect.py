@@ -148,6 +148,16 @@ class RecordCheckedWheel(WheelFile):
         super().__init__(f)
         self.mismatches: list[str] = []
 
+    @property
+    def dist_info_filenames(self) -> list[str]:
+        # installer's, with a prefix test instead of a commonpath call for each entry
+        prefix = self.dist_info_dir + "/"
+        return [
+            name[len(prefix) :]
+            for name in self._zipfile.namelist()
+            if name.startswith(prefix) and name[-1:] != "/"
+        ]
+
     def get_contents(self) -> Iterator[tuple[tuple[str, str, str], BinaryIO, bool]]:
         rows = parse_record_file(self.read_dist_info("RECORD").splitlines())
         records = {row[0]: row for row in rows}
@@ -224,7 +234,23 @@ class CheckedMember(io.RawIOBase):
         self.size = 0
         self.broken = False
         self._pending = b""
-        self._chunks = self._checked(min(self.record.size, self.item.file_size) + 1)
+        limit = min(self.record.size, self.item.file_size) + 1
+        item = self.item
+        #: the whole member, for most: read and inflated at once (no generators for them)
+        self.whole: bytes | None = None
+        if (
+            item.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+            and not item.flag_bits & 0x1  # not encrypted
+            and item.compress_size <= WHOLE_MEMBER
+            and item.file_size <= WHOLE_MEMBER
+        ):
+            self.whole = b"".join(self._direct(limit))[:limit]
+            self.digest.update(self.whole)
+            self.size = len(self.whole)
+            self._pending = self.whole
+            self._chunks: Iterator[bytes] = iter(())
+        else:
+            self._chunks = self._checked(limit)
 
     def chunks(self) -> Iterator[bytes]:
         """What is left to read, in pieces of at most about a MiB (one piece if small)."""
@@ -287,7 +313,8 @@ class CheckedMember(io.RawIOBase):
         for piece in chain(pieces, (b"",)):  # the empty piece flushes the inflater
             output = inflater.decompress(piece, limit)
             limit -= len(output)
-            yield output
+            if output:
+                yield output
             if limit <= 0:
                 return
 

@@ -169,8 +169,11 @@ class TargetDestination(SchemeDictionaryDestination):
             if isinstance(stream, CheckedMember):
                 # the wheel's own RECORD entry: the stream is checked against it once read
                 # through (RecordCheckedWheel.check), and nothing is used if that fails
-                for chunk in stream.chunks():
-                    _write_all(out, chunk)
+                if stream.whole is not None:
+                    _write_all(out, stream.whole)
+                else:
+                    for chunk in stream.chunks():
+                        _write_all(out, chunk)
                 entry = RecordEntry(path, stream.record.hash_, stream.record.size)
             else:
                 with open(out, "wb", closefd=False) as written:
