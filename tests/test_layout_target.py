@@ -497,3 +497,25 @@ def test_a_file_shared_with_different_modes_takes_the_first_distributions_whatev
 
     assert modes[0] == modes[1]
     assert modes[0] & 0o111, "alpha (first by name) ships it executable"
+
+
+def test_a_cached_file_deleted_while_a_build_links_it_is_an_error_not_a_traceback(
+    tmp_path: Path,
+) -> None:
+    # another process discarding the entry at the wrong moment: the build stops and says why
+    cached_build(tmp_path, "warm-up")
+    entry = _tree_entry(
+        fetched(tmp_path / "alpha-1.0-py3-none-any.whl"), Cache(tmp_path / "cache"), False
+    )
+    listing = _listing(entry, Reporter.of(lambda message: None))
+    assert listing is not None
+    (entry / "tree" / "alpha" / "__init__.py").chmod(0o644)
+    (entry / "tree" / "alpha" / "__init__.py").unlink()
+    target = tmp_path / "bundle"
+    target.mkdir()
+
+    with ThreadPoolExecutor() as directories, ThreadPoolExecutor() as files:
+        filling = _BundleFiles(target, "hardlink", Reporter.of(print), directories, files)
+        filling.add([(entry, listing, "alpha==1.0")])
+        with pytest.raises(LockbundleError, match=r"alpha/__init__.py disappeared .* Build again"):
+            filling.finish()

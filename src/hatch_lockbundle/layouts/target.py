@@ -741,7 +741,14 @@ class _BundleFiles:
     def finish(self) -> str:
         """Wait for every file; the link mode used (``copy`` if the cache cannot be linked)."""
         for future in self.placing:
-            future.result()
+            try:
+                future.result()
+            except FileNotFoundError as error:
+                # a cached file vanished between its install and its use
+                raise LockbundleError(
+                    f"the cached file {error.filename} disappeared while this build used it; "
+                    "is another process deleting from the cache? Build again"
+                ) from None
         for relative, candidates in self.shared.items():
             if len({mode for _, _, mode in candidates}) == 1:
                 continue
