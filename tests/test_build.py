@@ -26,6 +26,17 @@ def sdist(index: IndexServer, name: str) -> Path:
     return path
 
 
+def source_tree(parent: Path, name: str, build_system: str, project: str = "") -> Path:
+    """``parent/name``, holding a pyproject.toml with the ``[build-system]`` lines
+    ``build_system`` and a ``[project]`` ``name`` version 1, plus the lines ``project``."""
+    source = parent / name
+    source.mkdir(parents=True, exist_ok=True)
+    (source / "pyproject.toml").write_text(
+        f'[build-system]\n{build_system}[project]\nname = "{name}"\nversion = "1"\n{project}'
+    )
+    return source
+
+
 @pytest.mark.parametrize("installer", INSTALLERS)
 def test_sdist_with_a_c_extension_builds_into_a_platform_wheel(
     installer: str, package_index: IndexServer, tmp_path: Path
@@ -61,11 +72,11 @@ def test_build_environments_are_reused_without_the_index(
 def test_a_failing_build_shows_the_backend_output(
     package_index: IndexServer, tmp_path: Path
 ) -> None:
-    source = tmp_path / "broken"
-    source.mkdir()
-    (source / "pyproject.toml").write_text(
-        '[build-system]\nrequires = ["hatchling"]\nbuild-backend = "hatchling.build"\n'
-        '[project]\nname = "broken"\nversion = "1"\ndynamic = ["nonsense"]\n'
+    source = source_tree(
+        tmp_path,
+        "broken",
+        'requires = ["hatchling"]\nbuild-backend = "hatchling.build"\n',
+        'dynamic = ["nonsense"]\n',
     )
     builder = WheelBuilder(
         Cache(tmp_path / "cache"), PackageIndexes(index_urls=(package_index.simple_url,))
@@ -84,9 +95,10 @@ def test_backends_can_run_the_scripts_of_their_build_requirements(
     source = tmp_path / "uses-a-tool"
     (source / "src" / "uses_a_tool").mkdir(parents=True)
     (source / "src" / "uses_a_tool" / "__init__.py").write_text("")
-    (source / "pyproject.toml").write_text(
-        '[build-system]\nrequires = ["hatchling", "wheel"]\nbuild-backend = "backend"\nbackend-path = ["."]\n'
-        '[project]\nname = "uses-a-tool"\nversion = "1"\n'
+    source_tree(
+        tmp_path,
+        "uses-a-tool",
+        'requires = ["hatchling", "wheel"]\nbuild-backend = "backend"\nbackend-path = ["."]\n',
     )
     # like meson-python calling ninja: the tool is a console script of a build requirement
     # (`wheel`, which the test environment itself does not have)
@@ -192,11 +204,10 @@ def test_build_requirements_come_from_a_private_index_with_no_secret_on_a_comman
 def test_a_failed_build_environment_names_no_secret(
     installer: str, private: PrivateIndex, tmp_path: Path
 ) -> None:
-    source = tmp_path / "wants-a-missing-backend"
-    source.mkdir()
-    (source / "pyproject.toml").write_text(
-        '[build-system]\nrequires = ["no-such-backend"]\nbuild-backend = "nowhere"\n'
-        '[project]\nname = "wants-a-missing-backend"\nversion = "1"\n'
+    source = source_tree(
+        tmp_path,
+        "wants-a-missing-backend",
+        'requires = ["no-such-backend"]\nbuild-backend = "nowhere"\n',
     )
     builder = WheelBuilder(
         Cache(tmp_path / "cache"),
@@ -220,11 +231,8 @@ def test_a_failed_backend_names_no_secret_even_when_it_prints_one(
 ) -> None:
     # a backend runs in our environment, where index credentials may be (UV_INDEX_*_PASSWORD,
     # a URL with userinfo); what it prints is quoted in the error
-    source = tmp_path / "leaky"
-    source.mkdir()
-    (source / "pyproject.toml").write_text(
-        '[build-system]\nrequires = []\nbuild-backend = "leaky"\nbackend-path = ["."]\n'
-        '[project]\nname = "leaky"\nversion = "1"\n'
+    source = source_tree(
+        tmp_path, "leaky", 'requires = []\nbuild-backend = "leaky"\nbackend-path = ["."]\n'
     )
     (source / "leaky.py").write_text(
         "import os, sys\n"

@@ -238,12 +238,7 @@ class CheckedMember(io.RawIOBase):
         item = self.item
         #: the whole member, for most: read and inflated at once (no generators for them)
         self.whole: bytes | None = None
-        if (
-            item.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
-            and not item.flag_bits & 0x1  # not encrypted
-            and item.compress_size <= WHOLE_MEMBER
-            and item.file_size <= WHOLE_MEMBER
-        ):
+        if self._readable_here() and max(item.compress_size, item.file_size) <= WHOLE_MEMBER:
             self.whole = b"".join(self._direct(limit))[:limit]
             self.digest.update(self.whole)
             self.size = len(self.whole)
@@ -260,11 +255,7 @@ class CheckedMember(io.RawIOBase):
         yield from self._chunks
 
     def _checked(self, limit: int) -> Iterator[bytes]:
-        item = self.item
-        direct = item.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) and not (
-            item.flag_bits & 0x1  # encrypted
-        )
-        pieces = self._direct(limit) if direct else self._through_zipfile()
+        pieces = self._direct(limit) if self._readable_here() else self._through_zipfile()
         for piece in pieces:
             piece = piece[:limit]
             limit -= len(piece)
@@ -274,6 +265,12 @@ class CheckedMember(io.RawIOBase):
                 yield piece
             if limit <= 0:
                 return
+
+    def _readable_here(self) -> bool:
+        """Stored or deflated, not encrypted: read by :meth:`_direct`, not through zipfile."""
+        item = self.item
+        plain = item.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+        return plain and not item.flag_bits & 0x1
 
     def _through_zipfile(self) -> Iterator[bytes]:
         with self.archive.open(self.item) as stream:
