@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import errno
 import hashlib
 import importlib.util
@@ -20,6 +21,7 @@ import pytest
 from hatch_lockbundle.cache import Cache
 from hatch_lockbundle.errors import LockbundleError
 from hatch_lockbundle.fetch import FetchedWheel
+from hatch_lockbundle.layouts import target
 from hatch_lockbundle.layouts.target import (
     FileConflictError,
     _BundleFiles,
@@ -519,3 +521,96 @@ def test_a_cached_file_deleted_while_a_build_links_it_is_an_error_not_a_tracebac
         filling.add([(entry, listing, "alpha==1.0")])
         with pytest.raises(LockbundleError, match=r"alpha/__init__.py disappeared .* Build again"):
             filling.finish()
+
+
+def plain_wheel(directory: Path, compression: int = zipfile.ZIP_DEFLATED) -> Path:
+    """A plain wheel (no ``.data``) with most of what installs differently: an executable,
+    console and GUI entry points, an empty file, a non-ASCII name, deep directories, a member
+    read in pieces, a name with a redundant ``./``."""
+    files: dict[str, bytes] = {
+        **varied_files("deflated" if compression == zipfile.ZIP_DEFLATED else "stored"),
+        "alpha/sub/deeper/module.py": b"def main():\n    return 0\n",
+        "alpha/naïve.txt": "café\n".encode(),
+        "alpha/./dotted.txt": b"dotted\n",
+        "alpha-1.0.dist-info/entry_points.txt": (
+            b"[console_scripts]\nalpha-cli = alpha.sub.deeper.module:main\n"
+            b"[gui_scripts]\nalpha-gui = alpha:main\n"
+        ),
+    }
+    wheel = make_wheel(directory, "alpha", "1.0", files, compression)
+    # one member executable, as a wheel built on Unix records it
+    with zipfile.ZipFile(wheel) as source:
+        items = [(item, source.read(item)) for item in source.infolist()]
+    with zipfile.ZipFile(wheel, "w") as out:
+        for item, data in items:
+            if item.filename == "alpha/__init__.py":
+                item.external_attr = (stat.S_IFREG | 0o755) << 16
+            out.writestr(item, data)
+    return wheel
+
+
+def installed(root: Path) -> dict[str, tuple[int, bytes]]:
+    return {
+        path.relative_to(root).as_posix(): (stat.S_IMODE(path.stat().st_mode), path.read_bytes())
+        for path in root.rglob("*")
+        if path.is_file()
+    }
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+@pytest.mark.parametrize("compression", [zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED])
+def test_plain_wheels_unpack_exactly_as_installer_installs_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compression: int, read_only: bool
+) -> None:
+    wheel = plain_wheel(tmp_path, compression)
+    package = ("alpha==1.0", "alpha", "1.0")
+
+    unpacked = target._install(wheel, package, tmp_path / "fast", {}, False, read_only)
+    monkeypatch.setattr(target, "_unpack", lambda source, destination: False)
+    reference = target._install(wheel, package, tmp_path / "installer", {}, False, read_only)
+
+    assert installed(tmp_path / "fast") == installed(tmp_path / "installer")
+    assert {k: (v[0], v[2]) for k, v in unpacked.items()} == {
+        k: (v[0], v[2]) for k, v in reference.items()
+    }
+    assert "bin/alpha-cli" in installed(tmp_path / "fast")
+    assert "alpha/dotted.txt" in installed(tmp_path / "fast")
+
+
+def test_plain_wheels_are_unpacked_without_installers_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the per-file cost of install() is what the cold path spends most on: plain wheels,
+    # nearly all of them, must not take it
+    def refuse(*args: object) -> None:
+        raise AssertionError("installer.install() was used")
+
+    monkeypatch.setattr(target, "install", refuse)
+    wheel = plain_wheel(tmp_path)
+
+    target._install(wheel, ("alpha==1.0", "alpha", "1.0"), tmp_path / "out", {}, False, True)
+
+    assert (tmp_path / "out" / "alpha" / "sub" / "deeper" / "module.py").is_file()
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        {"alpha-1.0.data/scripts/tool": b"#!python\nprint(1)\n"},
+        {"alpha/__pycache__/mod.cpython-311.pyc": b"\0"},
+    ],
+    ids=["data-directory", "pycache"],
+)
+def test_wheels_that_are_not_plain_go_through_installer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, bytes]
+) -> None:
+    wheel = make_wheel(tmp_path, "alpha", "1.0", {"alpha/__init__.py": b"", **files})
+    calls: list[object] = []
+    real_install = target.install
+    monkeypatch.setattr(target, "install", lambda *args: calls.append(args) or real_install(*args))
+
+    with pytest.warns(RuntimeWarning) if "pycache" in str(files) else contextlib.nullcontext():
+        target._install(wheel, ("alpha==1.0", "alpha", "1.0"), tmp_path / "out", {}, False)
+
+    assert len(calls) == 1
+    assert (tmp_path / "out" / "alpha" / "__init__.py").is_file()

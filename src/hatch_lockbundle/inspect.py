@@ -149,6 +149,11 @@ class RecordCheckedWheel(WheelFile):
         self.mismatches: list[str] = []
 
     @property
+    def archive(self) -> zipfile.ZipFile:
+        """The wheel, open."""
+        return self._zipfile
+
+    @property
     def dist_info_filenames(self) -> list[str]:
         # installer's, with a prefix test instead of a commonpath call for each entry
         prefix = self.dist_info_dir + "/"
@@ -181,6 +186,30 @@ class RecordCheckedWheel(WheelFile):
                 if not member.matches():
                     self.mismatches.append(item.filename)
 
+    def plain_files(self) -> list[tuple[zipfile.ZipInfo, RecordEntry, bool]] | None:
+        """Every file but RECORD, with its RECORD entry and whether it is executable, for a
+        plain wheel: every file hashed in RECORD, none under ``.data`` or ``__pycache__``, so
+        that each goes to the root as it is. None for any other wheel.
+        """
+        rows = parse_record_file(self.read_dist_info("RECORD").splitlines())
+        records = {row[0]: row for row in rows}
+        data = self.data_dir + "/"
+        record_path = self.dist_info_dir + "/RECORD"
+        files = []
+        for item in self._zipfile.infolist():
+            path = item.filename
+            if path[-1:] == "/" or path == record_path:
+                continue
+            elements = records.get(path)
+            if elements is None or path.startswith(data) or "__pycache__/" in path:
+                return None
+            record = RecordEntry.from_elements(*elements)
+            if record.hash_ is None or record.size is None:
+                return None  # RECORD's signatures
+            mode = item.external_attr >> 16
+            files.append((item, record, bool(mode and stat.S_ISREG(mode) and mode & 0o111)))
+        return files
+
     def check(self, label: str) -> None:
         if self.mismatches:
             listing = ", ".join(f"`{path}`" for path in self.mismatches)
@@ -205,6 +234,55 @@ if sys.platform == "win32":
 
 else:
     _pread = os.pread
+
+
+def readable_directly(item: zipfile.ZipInfo) -> bool:
+    """Stored or deflated, not encrypted: read from the file here, not through zipfile."""
+    plain = item.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+    return plain and not item.flag_bits & 0x1
+
+
+def read_whole(item: zipfile.ZipInfo) -> bool:
+    """Whether :func:`read_member` takes ``item`` (most members: small, stored or deflated)."""
+    return (
+        item.compress_size <= WHOLE_MEMBER
+        and item.file_size <= WHOLE_MEMBER
+        and readable_directly(item)
+    )
+
+
+def read_member(fd: int, item: zipfile.ZipInfo, limit: int) -> bytes | None:
+    """The contents of a member :func:`read_whole` takes, from the wheel's file ``fd``: one
+    ``pread`` and one inflate, at most ``limit`` bytes; None if its local header is not that of
+    the member the zip directory names (zipfile refuses such an archive, and so do we).
+
+    The caller checks what comes back against RECORD (zipfile's CRC is not checked: RECORD's
+    hash supersedes it).
+    """
+    packed = item.compress_size
+    start, head = _data_offset(fd, item, packed)
+    if start is None:
+        return None
+    data = head[start - item.header_offset : start - item.header_offset + packed]
+    if len(data) < packed:
+        data = _pread(fd, packed, start)
+    if item.compress_type == zipfile.ZIP_STORED:
+        return data[:limit]
+    return zlib.decompressobj(-15).decompress(data, limit)
+
+
+def _data_offset(fd: int, item: zipfile.ZipInfo, more: int) -> tuple[int | None, bytes]:
+    """Where ``item``'s data starts in the file (None if its local header does not name it),
+    and the bytes read from its header on: the header and up to ``more`` bytes after it."""
+    name = item.orig_filename.encode("utf-8" if item.flag_bits & 0x800 else "cp437")
+    head = _pread(fd, _LOCAL_HEADER.size + len(name) + 64 + more, item.header_offset)
+    if len(head) < _LOCAL_HEADER.size:
+        return None, head
+    signature, name_length, extra_length = _LOCAL_HEADER.unpack_from(head)
+    start = _LOCAL_HEADER.size + name_length + extra_length
+    if signature != b"PK\x03\x04" or head[_LOCAL_HEADER.size : start - extra_length] != name:
+        return None, head
+    return item.header_offset + start, head
 
 
 class CheckedMember(io.RawIOBase):
@@ -238,8 +316,10 @@ class CheckedMember(io.RawIOBase):
         item = self.item
         #: the whole member, for most: read and inflated at once (no generators for them)
         self.whole: bytes | None = None
-        if self._readable_here() and max(item.compress_size, item.file_size) <= WHOLE_MEMBER:
-            self.whole = b"".join(self._direct(limit))[:limit]
+        if read_whole(item):
+            whole = read_member(self.fd, item, limit)
+            self.broken = whole is None
+            self.whole = whole or b""
             self.digest.update(self.whole)
             self.size = len(self.whole)
             self._pending = self.whole
@@ -255,7 +335,7 @@ class CheckedMember(io.RawIOBase):
         yield from self._chunks
 
     def _checked(self, limit: int) -> Iterator[bytes]:
-        pieces = self._direct(limit) if self._readable_here() else self._through_zipfile()
+        pieces = self._direct(limit) if readable_directly(self.item) else self._through_zipfile()
         for piece in pieces:
             piece = piece[:limit]
             limit -= len(piece)
@@ -266,43 +346,19 @@ class CheckedMember(io.RawIOBase):
             if limit <= 0:
                 return
 
-    def _readable_here(self) -> bool:
-        """Stored or deflated, not encrypted: read by :meth:`_direct`, not through zipfile."""
-        item = self.item
-        plain = item.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
-        return plain and not item.flag_bits & 0x1
-
     def _through_zipfile(self) -> Iterator[bytes]:
         with self.archive.open(self.item) as stream:
             while piece := stream.read(CHUNK):
                 yield piece
 
     def _direct(self, limit: int) -> Iterator[bytes]:
+        """A large member, read from the file and inflated a piece at a time."""
         item = self.item
-        packed = item.compress_size
-        whole = packed <= WHOLE_MEMBER and item.file_size <= WHOLE_MEMBER
-        name = item.orig_filename.encode("utf-8" if item.flag_bits & 0x800 else "cp437")
-        head = _pread(
-            self.fd,
-            _LOCAL_HEADER.size + len(name) + 64 + (packed if whole else 0),
-            item.header_offset,
-        )
-        if len(head) < _LOCAL_HEADER.size:
+        offset = _data_offset(self.fd, item, 0)[0]
+        if offset is None:
             self.broken = True
             return
-        signature, name_length, extra_length = _LOCAL_HEADER.unpack_from(head)
-        start = _LOCAL_HEADER.size + name_length + extra_length
-        if signature != b"PK\x03\x04" or head[_LOCAL_HEADER.size : start - extra_length] != name:
-            self.broken = True  # zipfile refuses a local header naming another file, so do we
-            return
-        offset = item.header_offset + start
-        if whole:
-            data = head[start : start + packed]
-            if len(data) < packed:
-                data = _pread(self.fd, packed, offset)
-            pieces: Iterator[bytes] = iter((data,))
-        else:
-            pieces = self._packed(offset, packed)
+        pieces = self._packed(offset, item.compress_size)
         if item.compress_type == zipfile.ZIP_STORED:
             yield from pieces
             return

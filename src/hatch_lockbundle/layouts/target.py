@@ -36,18 +36,26 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import ExitStack
 from importlib.util import cache_from_source
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple, TypeVar, cast
 
 from installer import install
 from installer.destinations import SchemeDictionaryDestination
-from installer.exceptions import InstallerError
+from installer.exceptions import InstallerError, InvalidWheelSource
 from installer.records import Hash, RecordEntry
-from installer.utils import Scheme, copyfileobj_with_hashing
+from installer.utils import Scheme, parse_entrypoints, parse_metadata_file
 
 from ..cache import Cache, publish
 from ..errors import LockbundleError
 from ..http import hash_file
-from ..inspect import CheckedMember, RecordCheckedWheel, inspect_wheel, open_wheel
+from ..inspect import (
+    CHUNK,
+    CheckedMember,
+    RecordCheckedWheel,
+    inspect_wheel,
+    open_wheel,
+    read_member,
+    read_whole,
+)
 from ..progress import Reporter
 from ..staging import remove_tree
 
@@ -138,26 +146,60 @@ class TargetDestination(SchemeDictionaryDestination):
     ) -> RecordEntry:
         # installer's own write_to_fs, without its pathlib and a second hash of every file:
         # tens of microseconds a file, and a bundle has tens of thousands
+        target, relative = self._locate(scheme, path)
+        if relative in self.owners:
+            return self._shared(path, target, relative, stream.read())
+        if isinstance(stream, CheckedMember):
+            # the wheel's own RECORD entry: the stream is checked against it once read
+            # through (RecordCheckedWheel.check), and nothing is used if that fails
+            return self._create(
+                path, target, relative, stream.chunks(), is_executable, stream.record
+            )
+        pieces = iter(lambda: stream.read(CHUNK), b"")
+        return self._create(path, target, relative, pieces, is_executable, None)
+
+    def write_member(self, record: RecordEntry, data: bytes, is_executable: bool) -> RecordEntry:
+        """Write a file of the wheel's root, ``data``, which its caller checks against its
+        RECORD entry ``record`` (and discards the installation if that fails)."""
+        target, relative = self._locate(Scheme("purelib"), record.path)
+        if relative in self.owners:
+            return self._shared(record.path, target, relative, data)
+        return self._create(record.path, target, relative, (data,), is_executable, record)
+
+    def _locate(self, scheme: Scheme, path: str) -> tuple[str, str]:
+        """Where ``path`` of ``scheme`` goes, absolute and relative to the root (with ``/``)."""
         base = self.scheme_roots[scheme]
         target = os.path.abspath(os.path.join(base, path))
         if not target.startswith(base + os.sep):
             raise ValueError(f"Attempting to write {path} outside of the target directory")
-        relative = target[len(self.prefix) :].replace(os.sep, "/")
-        owner = self.owners.get(relative)
-        if owner is not None:
-            # Identical files are fine (pkgutil-style namespace __init__.py files, as pip and uv
-            # allow); different ones would make the bundle depend on installation order.
-            data = stream.read()
-            with open(target, "rb") as existing:
-                same = existing.read() == data
-            if not same:
-                raise FileConflictError(
-                    f"{owner} and {self.distribution} both install `{relative}` with different "
-                    "contents; a flat bundle can hold only one of them. Remove one of the two "
-                    "from the dependencies"
-                )
-            digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
-            return RecordEntry(path, Hash("sha256", digest.decode("ascii")), len(data))
+        return target, target[len(self.prefix) :].replace(os.sep, "/")
+
+    def _shared(self, path: str, target: str, relative: str, data: bytes) -> RecordEntry:
+        """A file written before: identical files are fine (pkgutil-style namespace
+        ``__init__.py`` files, as pip and uv allow); different ones would make the bundle depend
+        on installation order."""
+        with open(target, "rb") as existing:
+            same = existing.read() == data
+        if not same:
+            raise FileConflictError(
+                f"{self.owners[relative]} and {self.distribution} both install `{relative}` "
+                "with different contents; a flat bundle can hold only one of them. Remove one "
+                "of the two from the dependencies"
+            )
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+        return RecordEntry(path, Hash("sha256", digest.decode("ascii")), len(data))
+
+    def _create(
+        self,
+        path: str,
+        target: str,
+        relative: str,
+        pieces: Iterable[bytes],
+        is_executable: bool,
+        record: RecordEntry | None,
+    ) -> RecordEntry:
+        """Write a new file: ``pieces`` are its contents, ``record`` what RECORD says of them
+        (None: hashed here)."""
         self.owners[relative] = self.distribution
         parent = os.path.dirname(target)
         if parent not in self.made:
@@ -166,26 +208,28 @@ class TargetDestination(SchemeDictionaryDestination):
         mode = (0o777 & ~UMASK) | 0o111 if is_executable else 0o666 & ~UMASK
         out = os.open(target, _NEW_FILE, 0o666)
         try:
-            if isinstance(stream, CheckedMember):
-                # the wheel's own RECORD entry: the stream is checked against it once read
-                # through (RecordCheckedWheel.check), and nothing is used if that fails
-                if stream.whole is not None:
-                    _write_all(out, stream.whole)
-                else:
-                    for chunk in stream.chunks():
-                        _write_all(out, chunk)
-                entry = RecordEntry(path, stream.record.hash_, stream.record.size)
+            digest = hashlib.sha256() if record is None else None
+            size = 0
+            for piece in pieces:
+                _write_all(out, piece)
+                if digest is not None:
+                    digest.update(piece)
+                    size += len(piece)
+            if digest is not None:
+                value = base64.urlsafe_b64encode(digest.digest()).decode("ascii").rstrip("=")
+                entry = RecordEntry(path, Hash("sha256", value), size)
             else:
-                with open(out, "wb", closefd=False) as written:
-                    digest_, size = copyfileobj_with_hashing(stream, written, "sha256")
-                entry = RecordEntry(path, Hash("sha256", digest_), size)
-            if is_executable:
-                _set_mode(out, target, mode)
+                assert record is not None
+                entry = (
+                    record if record.path == path else RecordEntry(path, record.hash_, record.size)
+                )
             if self.read_only:
                 assert entry.hash_ is not None
                 _set_mode(out, target, _read_only(mode))
                 # read back: a file system may ignore modes, and checks must expect what it has
                 self.written[relative] = (mode, os.fstat(out), entry.hash_.value)
+            elif is_executable:
+                _set_mode(out, target, mode)
         finally:
             os.close(out)
         return entry
@@ -491,7 +535,8 @@ def _install(
         inspect_wheel(path, label, name, version, contents=False, archive=archive)
         try:
             source = RecordCheckedWheel(archive)
-            install(source, target, {"INSTALLER": INSTALLER_NAME})
+            if not _unpack(source, target):
+                install(source, target, {"INSTALLER": INSTALLER_NAME})
         except InstallerError as error:
             raise LockbundleError(f"{label}: cannot install {path.name}: {error}") from None
         except (ValueError, KeyError, zipfile.BadZipFile) as error:  # KeyError: no WHEEL
@@ -499,6 +544,78 @@ def _install(
     # what was written must not be used unless this passes (callers write to staging places)
     source.check(label)
     return target.written
+
+
+def _unpack(source: RecordCheckedWheel, destination: TargetDestination) -> bool:
+    """Install a plain wheel (:meth:`RecordCheckedWheel.plain_files`) as installer's
+    ``install()`` would, writing the same files and RECORD; False, having written nothing, for
+    any other wheel or with bytecode (left to ``install()``).
+
+    Deliberately not ``install()`` for these: its per-file steps (a record parsed, a scheme
+    found, a stream and a destination call for each file) cost more than reading, inflating
+    and writing a typical file, and a bundle has tens of thousands. Here each member is read
+    and inflated in one go, checked against RECORD and written; what is not a file of a plain
+    wheel's root (scripts, ``INSTALLER``, RECORD) still goes through the destination.
+    """
+    files = None if destination.compile_bytecode else source.plain_files()
+    if files is None:
+        return False
+    wheel = parse_metadata_file(source.read_dist_info("WHEEL"))
+    version = wheel["Wheel-Version"]
+    if not (version and version.startswith("1.")):
+        raise InvalidWheelSource(
+            source, f"Incompatible Wheel-Version {version}, only support version 1.x wheels."
+        )
+    root = Scheme("purelib" if wheel["Root-Is-Purelib"] == "true" else "platlib")
+    records: list[tuple[Scheme, RecordEntry]] = []
+    if "entry_points.txt" in source.dist_info_filenames:
+        text = source.read_dist_info("entry_points.txt")
+        for name, module, attr, section in parse_entrypoints(text):
+            records.append(
+                (Scheme("scripts"), destination.write_script(name, module, attr, section))
+            )
+    archive = source.archive
+    assert archive.filename is not None
+    with open(archive.filename, "rb", buffering=0) as raw:
+        fd = raw.fileno()
+        for item, record, executable in files:
+            assert record.hash_ is not None and record.size is not None
+            if not read_whole(item):  # large, or compressed otherwise: a piece at a time
+                member = CheckedMember(archive, fd, item, record)
+                records.append(
+                    (
+                        root,
+                        destination.write_to_fs(
+                            root, record.path, cast(BinaryIO, member), executable
+                        ),
+                    )
+                )
+                if not member.matches():
+                    source.mismatches.append(item.filename)
+                continue
+            data = read_member(fd, item, min(record.size, item.file_size) + 1)
+            if (
+                data is None
+                or len(data) != record.size
+                or _digest(record.hash_.name, data) != record.hash_.value
+            ):
+                source.mismatches.append(item.filename)
+                data = data or b""
+            records.append((root, destination.write_member(record, data, executable)))
+    installer_file = f"{source.dist_info_dir}/INSTALLER"
+    records.append(
+        (root, destination.write_file(root, installer_file, io.BytesIO(INSTALLER_NAME), False))
+    )
+    record_file = f"{source.dist_info_dir}/RECORD"
+    records.append((root, RecordEntry(record_file, None, None)))
+    destination.finalize_installation(root, record_file, records)
+    return True
+
+
+def _digest(algorithm: str, data: bytes) -> str:
+    """``data``'s hash as RECORD writes it (urlsafe base64, unpadded)."""
+    raw = hashlib.sha256(data) if algorithm == "sha256" else hashlib.new(algorithm, data)
+    return base64.urlsafe_b64encode(raw.digest()).decode("ascii").rstrip("=")
 
 
 def _set_mode(fd: int, path: str, mode: int) -> None:
