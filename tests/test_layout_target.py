@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from hatch_lockbundle import fingerprint
 from hatch_lockbundle.cache import Cache
 from hatch_lockbundle.errors import LockbundleError
 from hatch_lockbundle.fetch import FetchedWheel
@@ -496,6 +497,8 @@ def test_a_file_shared_with_different_modes_takes_the_first_distributions_whatev
                 filling.add([tree])
             filling.finish()
         modes.append(stat.S_IMODE((bundle / "shared" / "tool.sh").stat().st_mode))
+        assert filling.linked_exactly
+        assert fingerprint.of_files(filling.linked) == fingerprint.scan(bundle)
 
     assert modes[0] == modes[1]
     assert modes[0] & 0o111, "alpha (first by name) ships it executable"
@@ -614,3 +617,24 @@ def test_wheels_that_are_not_plain_go_through_installer(
 
     assert len(calls) == 1
     assert (tmp_path / "out" / "alpha" / "__init__.py").is_file()
+
+
+@pytest.mark.parametrize("link_mode", ["hardlink", "copy"])
+def test_a_bundle_linked_from_the_cache_is_known_without_looking_at_it(
+    tmp_path: Path, link_mode: str
+) -> None:
+    # the no-op stamp takes the bundle's fingerprint from what was linked: it must be what a
+    # walk of the bundle finds, cold and warm, or every rebuild would redo the work
+    wheel = plain_wheel(tmp_path)
+    cache = Cache(tmp_path / "cache")
+    for name in ("cold", "warm"):
+        bundle = tmp_path / name
+        written = write_target(
+            [fetched(wheel)], bundle, compile_bytecode=False, cache=cache, link_mode=link_mode
+        )
+
+        if link_mode == "copy":
+            assert written.files is None  # copies are new files: only a walk can tell
+            continue
+        assert written.files is not None
+        assert fingerprint.of_files(written.files) == fingerprint.scan(bundle), name

@@ -159,6 +159,7 @@ def _build(
 
         def write_layout(directory: Path) -> tuple[SizeReport, fingerprint.Scan]:
             excluded = None
+            known = None
             if config.layout == "wheelhouse":
                 write_wheelhouse(
                     plans,
@@ -168,7 +169,7 @@ def _build(
                     binary_only=config.binary_only,
                 )
             else:
-                write_target(
+                written = write_target(
                     wheels[0],
                     directory,
                     compile_bytecode=config.compile_bytecode,
@@ -182,9 +183,17 @@ def _build(
                     patterns += trim_patterns(config.compile_bytecode)
                 if patterns:
                     excluded = exclude_files(directory, patterns, protect_entry_points=config.trim)
-            # one walk for the size report and for the no-op stamp (paths are relative: the
-            # fingerprint of the staging directory is the bundle's once it is moved into place)
-            walked = fingerprint.scan(directory)
+                if written.files is not None and not patterns:
+                    # the files are the cache's, linked: no walk needed (paths are relative,
+                    # so the fingerprint is the bundle's once it is moved into place)
+                    known = fingerprint.of_files(
+                        {
+                            path.replace("/", os.sep): status
+                            for path, status in written.files.items()
+                        }
+                    )
+            # else one walk, for the size report and the no-op stamp
+            walked = known or fingerprint.scan(directory)
             report = measure(directory, excluded, walked)
             _enforce("max-size", report.size, config.max_size, report)
             return report, walked

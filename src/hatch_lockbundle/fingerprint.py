@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,20 +56,26 @@ class Scan:
 def scan(root: Path) -> Scan:
     """Fingerprint the directory ``root`` (by relative path, so it survives a rename) and add
     up its files."""
-    digest = hashlib.sha256()
-    size = files = 0
+    files = {}
     base = len(str(root)) + 1
-    for directory, dirs, names in os.walk(root):
-        dirs.sort()
-        for name in sorted(names):
+    for directory, _, names in os.walk(root):
+        for name in names:
             full = os.path.join(directory, name)
-            stat = os.lstat(full)
-            digest.update(
-                f"{full[base:]}\0{stat.st_size}\0{stat.st_mtime_ns}\0{stat.st_mode}\n".encode()
-            )
-            size += stat.st_size
-            files += 1
-    return Scan(digest.hexdigest(), size, files)
+            status = os.lstat(full)
+            files[full[base:]] = (status.st_size, status.st_mtime_ns, status.st_mode)
+    return of_files(files)
+
+
+def of_files(files: Mapping[str, tuple[int, int, int]]) -> Scan:
+    """What :func:`scan` finds in a directory holding ``files``: relative path (with the
+    platform's separator) -> size, modification time and ``st_mode`` as lstat gives them."""
+    digest = hashlib.sha256()
+    size = 0
+    for relative in sorted(files):
+        file_size, mtime_ns, mode = files[relative]
+        digest.update(f"{relative}\0{file_size}\0{mtime_ns}\0{mode}\n".encode())
+        size += file_size
+    return Scan(digest.hexdigest(), size, len(files))
 
 
 def output(path: Path) -> str:

@@ -67,8 +67,16 @@ class Downloader:
         self._local = threading.local()
         self._open: set[http.client.HTTPConnection] = set()
         self._open_lock = threading.Lock()
-        self._ssl = ssl.create_default_context()
+        self._ssl_context: ssl.SSLContext | None = None
         self._proxies = urllib.request.getproxies()
+
+    def _ssl(self) -> ssl.SSLContext:
+        # made when first needed: loading the system's certificates takes tens of
+        # milliseconds, and a warm build downloads nothing
+        with self._open_lock:
+            if self._ssl_context is None:
+                self._ssl_context = ssl.create_default_context()
+            return self._ssl_context
 
     def fetch(
         self,
@@ -142,7 +150,7 @@ class Downloader:
                         proxy_parts.hostname or "",
                         proxy_parts.port or 80,
                         timeout=self.timeout,
-                        context=self._ssl,
+                        context=self._ssl(),
                     )
                     connection.set_tunnel(host, port or 443)
                 else:
@@ -151,7 +159,7 @@ class Downloader:
                     )
             elif scheme == "https":
                 connection = http.client.HTTPSConnection(
-                    host, port, timeout=self.timeout, context=self._ssl
+                    host, port, timeout=self.timeout, context=self._ssl()
                 )
             else:
                 connection = http.client.HTTPConnection(host, port, timeout=self.timeout)

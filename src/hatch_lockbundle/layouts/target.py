@@ -304,7 +304,7 @@ def write_target(
     link_mode: str = "hardlink",
     log: Callable[[str], None] | Reporter = lambda message: None,
     installs: CachedInstalls | None = None,
-) -> str:
+) -> WrittenTarget:
     """Install ``wheels`` into the empty directory ``destination``.
 
     :param wheels: verified wheels, one per distribution
@@ -316,7 +316,8 @@ def write_target(
         checks them before every use) or ``copy``
     :param log: where progress goes, and notes when the cache cannot be used as asked
     :param installs: the installs into ``cache`` started while the wheels were fetched
-    :return: the link mode used: ``copy`` when the cache and ``destination`` cannot share files
+    :return: the link mode used (``copy`` when the cache and ``destination`` cannot share
+        files), and what the bundle's files are if that is known without looking at them
     """
     reporter = Reporter.of(log)
     destination.mkdir(parents=True, exist_ok=True)
@@ -326,7 +327,7 @@ def write_target(
     if cache is None:
         for wheel in ordered:
             _install(wheel.path, _identity(wheel), destination, owners, compile_bytecode)
-        return "copy"
+        return WrittenTarget("copy", None)
     with ExitStack() as stack:
         if installs is None:
             installs = stack.enter_context(CachedInstalls(cache, compile_bytecode))
@@ -353,7 +354,18 @@ def write_target(
                 continue
             files.add([(entry, listing, labels[entry])])
             added.add(entry)
-        return files.finish()
+        link_mode = files.finish()
+        return WrittenTarget(link_mode, files.linked if files.linked_exactly else None)
+
+
+class WrittenTarget(NamedTuple):
+    """What :func:`write_target` did."""
+
+    link_mode: str
+    #: each file of the bundle (by relative path, with ``/``) with the size, modification time
+    #: and ``st_mode`` lstat gives, when they are known without looking: every file is a
+    #: hardlink of a cached file whose status was taken when it was made or checked
+    files: dict[str, tuple[int, int, int]] | None
 
 
 class CachedInstalls:
@@ -687,7 +699,9 @@ def _make_tree(job: _Job) -> list[CachedFile]:
                 f"{mode:o} {stat.S_IMODE(status.st_mode):o} {status.st_size} "
                 f"{status.st_mtime_ns} {digest} {relative}"
             )
-            listing.append(CachedFile(relative, mode))
+            listing.append(
+                CachedFile(relative, mode, status.st_size, status.st_mtime_ns, status.st_mode)
+            )
         (result / "files").write_text("\n".join(lines) + "\n", encoding="utf-8")
         publish(result, final)
     return listing
@@ -706,6 +720,10 @@ class CachedFile(NamedTuple):
     relative: str
     #: the mode it was installed with (copies get it; the cached file is read-only)
     mode: int
+    #: the cached file's size, modification time and ``st_mode`` (a hardlink shares them)
+    size: int
+    mtime_ns: int
+    st_mode: int
 
 
 def _listing(entry: Path, log: Reporter) -> list[CachedFile] | None:
@@ -746,7 +764,7 @@ def _listing(entry: Path, log: Reporter) -> list[CachedFile] | None:
                 _damaged(entry, f"a changed file, `{relative}`", log)
                 return None
             retimed[line] = status.st_mtime_ns
-        files.append(CachedFile(relative, mode))
+        files.append(CachedFile(relative, mode, status.st_size, status.st_mtime_ns, status.st_mode))
     if retimed:
         _retime(manifest, text, retimed)
         log.detail(f"{len(retimed)} files of {entry.name} have new times but their contents")
@@ -835,6 +853,10 @@ class _BundleFiles:
         self.owners: dict[str, tuple[str, str, int]] = {}
         #: bundle paths several distributions ship (with the same contents): all of them
         self.shared: dict[str, list[tuple[str, str, int]]] = {}
+        #: bundle path -> what lstat says of it once linked (the cached file's size, mtime, mode)
+        self.linked: dict[str, tuple[int, int, int]] = {}
+        #: whether every file is a hardlink of its cached file (so that ``linked`` is right)
+        self.linked_exactly = link_mode == "hardlink"
         self.made: set[str] = {self.root}
         self.placing: list[Future[None]] = []
         self.probed = False
@@ -875,6 +897,8 @@ class _BundleFiles:
                 target = os.path.join(self.root, relative)
                 os.unlink(target)
                 (_link_file if self.link_mode == "hardlink" else _copy_file)(source, target, mode)
+                status = os.lstat(target)
+                self.linked[relative] = (status.st_size, status.st_mtime_ns, status.st_mode)
         return self.link_mode
 
     def stop(self) -> None:
@@ -901,6 +925,7 @@ class _BundleFiles:
                 self.shared.setdefault(relative, [owner]).append((label, source, cached.mode))
                 continue
             self.owners[relative] = (label, source, cached.mode)
+            self.linked[relative] = (cached.size, cached.mtime_ns, cached.st_mode)
             target = os.path.join(self.root, relative)
             directories.add(os.path.dirname(target))
             jobs.append((source, target, cached.mode))
@@ -934,6 +959,7 @@ class _BundleFiles:
         except OSError as error:
             if error.errno not in _CANNOT_LINK:
                 raise
+            self.linked_exactly = False
             self.log.warning(
                 f"Cannot hardlink from the cache into the bundle ({error.strerror}: the cache "
                 "is probably on another file system); copying instead. Put the cache on the "
@@ -944,31 +970,34 @@ class _BundleFiles:
         return jobs[1:]
 
     def _place(
-        self, place: Callable[[str, str, int], None], chunk: list[tuple[str, str, int]]
+        self, place: Callable[[str, str, int], bool], chunk: list[tuple[str, str, int]]
     ) -> None:
         for source, target, mode in chunk:
             if self._stop.is_set():
                 return
-            place(source, target, mode)
+            if not place(source, target, mode):
+                self.linked_exactly = False
 
 
-def _link_file(source: str, target: str, mode: int) -> None:
+def _link_file(source: str, target: str, mode: int) -> bool:
+    """Link ``target`` to ``source``; True unless it had to be copied."""
     try:
         os.link(source, target)
     except OSError as error:
         if error.errno != errno.EMLINK:  # the cached file has as many links as allowed
             raise
-        _copy_file(source, target, mode)
+        return _copy_file(source, target, mode)
+    return True
 
 
-def _copy_file(source: str, target: str, mode: int) -> None:
+def _copy_file(source: str, target: str, mode: int) -> bool:
     """A copy (the bundle shares nothing with the cache), done by the kernel, writable as
-    installed."""
+    installed; False: not a link."""
     if not sys.platform.startswith("linux"):  # sendfile to a file is Linux's
         shutil.copyfile(source, target)
         if mode & 0o111:
             os.chmod(target, mode)
-        return
+        return False
     with open(source, "rb") as reader, open(target, "wb") as writer:
         size = os.fstat(reader.fileno()).st_size
         offset = 0
@@ -979,3 +1008,4 @@ def _copy_file(source: str, target: str, mode: int) -> None:
             offset += sent
     if mode & 0o111:
         os.chmod(target, mode)
+    return False
