@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pathspec
 
+#: os.open flags of a directory opened to look inside (Windows has no O_DIRECTORY, nor dir_fd)
+_DIRECTORY = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
 #: never part of a project's sources: outputs, caches, environments, version control
 IGNORED = (
     "dist/", "build/", ".git/", ".hg/", ".venv/", "venv/", "__pycache__/", "*.pyc", "*.egg-info/",
@@ -56,6 +58,8 @@ class Scan:
 def scan(root: Path) -> Scan:
     """Fingerprint the directory ``root`` (by relative path, so it survives a rename) and add
     up its files."""
+    if os.stat in os.supports_dir_fd and os.scandir in os.supports_fd:
+        return of_files(_statuses_by_fd(root))
     files = {}
     base = len(str(root)) + 1
     for directory, _, names in os.walk(root):
@@ -64,6 +68,37 @@ def scan(root: Path) -> Scan:
             status = os.lstat(full)
             files[full[base:]] = (status.st_size, status.st_mtime_ns, status.st_mode)
     return of_files(files)
+
+
+def _statuses_by_fd(root: Path) -> dict[str, tuple[int, int, int]]:
+    """What :func:`scan` needs of every file under ``root``, each looked up relative to its
+    open directory: about half the time of a walk by full paths (a no-op rebuild is mostly
+    this)."""
+    files = {}
+    pending = [("", os.open(root, _DIRECTORY))]
+    try:
+        while pending:
+            prefix, fd = pending.pop()
+            try:
+                with os.scandir(fd) as entries:
+                    for entry in entries:
+                        name = entry.name
+                        if entry.is_dir(follow_symlinks=False):
+                            inner = os.open(name, _DIRECTORY, dir_fd=fd)
+                            pending.append((f"{prefix}{name}{os.sep}", inner))
+                            continue
+                        status = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                        files[prefix + name] = (
+                            status.st_size,
+                            status.st_mtime_ns,
+                            status.st_mode,
+                        )
+            finally:
+                os.close(fd)
+    finally:
+        for _, fd in pending:  # an error left directories open
+            os.close(fd)
+    return files
 
 
 def of_files(files: Mapping[str, tuple[int, int, int]]) -> Scan:
