@@ -32,6 +32,7 @@ from hatch_lockbundle.layouts.target import (
 )
 from hatch_lockbundle.lock import LockedPackage, Source
 from hatch_lockbundle.progress import Reporter
+from hatch_lockbundle.report import measure
 from hatch_lockbundle.select import Artifact, PlannedPackage
 
 
@@ -499,6 +500,8 @@ def test_a_file_shared_with_different_modes_takes_the_first_distributions_whatev
         modes.append(stat.S_IMODE((bundle / "shared" / "tool.sh").stat().st_mode))
         assert filling.linked_exactly
         assert fingerprint.of_files(filling.linked) == fingerprint.scan(bundle)
+        by_records = measure(bundle).distributions
+        assert measure(bundle, distributions=filling.distributions).distributions == by_records
 
     assert modes[0] == modes[1]
     assert modes[0] & 0o111, "alpha (first by name) ships it executable"
@@ -636,5 +639,9 @@ def test_a_bundle_linked_from_the_cache_is_known_without_looking_at_it(
         if link_mode == "copy":
             assert written.files is None  # copies are new files: only a walk can tell
             continue
-        assert written.files is not None
+        assert written.files is not None and written.distributions is not None
         assert fingerprint.of_files(written.files) == fingerprint.scan(bundle), name
+        # and the size report adds up what RECORD says
+        from_records = measure(bundle).distributions
+        assert measure(bundle, distributions=written.distributions).distributions == from_records
+        assert [name for name, _ in from_records] == ["alpha-1.0"]

@@ -159,7 +159,7 @@ def _build(
 
         def write_layout(directory: Path) -> tuple[SizeReport, fingerprint.Scan]:
             excluded = None
-            known = None
+            known = sizes = None
             if config.layout == "wheelhouse":
                 write_wheelhouse(
                     plans,
@@ -186,6 +186,7 @@ def _build(
                 if written.files is not None and not patterns:
                     # the files are the cache's, linked: no walk needed (paths are relative,
                     # so the fingerprint is the bundle's once it is moved into place)
+                    sizes = written.distributions
                     known = fingerprint.of_files(
                         {
                             path.replace("/", os.sep): status
@@ -194,7 +195,7 @@ def _build(
                     )
             # else one walk, for the size report and the no-op stamp
             walked = known or fingerprint.scan(directory)
-            report = measure(directory, excluded, walked)
+            report = measure(directory, excluded, walked, sizes)
             _enforce("max-size", report.size, config.max_size, report)
             return report, walked
 

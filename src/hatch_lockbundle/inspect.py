@@ -274,13 +274,17 @@ def read_member(fd: int, item: zipfile.ZipInfo, limit: int) -> bytes | None:
 def _data_offset(fd: int, item: zipfile.ZipInfo, more: int) -> tuple[int | None, bytes]:
     """Where ``item``'s data starts in the file (None if its local header does not name it),
     and the bytes read from its header on: the header and up to ``more`` bytes after it."""
-    name = item.orig_filename.encode("utf-8" if item.flag_bits & 0x800 else "cp437")
-    head = _pread(fd, _LOCAL_HEADER.size + len(name) + 64 + more, item.header_offset)
+    name = item.orig_filename
+    if name.isascii():  # nearly all: the same bytes in either encoding, and encoded faster
+        encoded = name.encode("ascii")
+    else:
+        encoded = name.encode("utf-8" if item.flag_bits & 0x800 else "cp437")
+    head = _pread(fd, _LOCAL_HEADER.size + len(encoded) + 64 + more, item.header_offset)
     if len(head) < _LOCAL_HEADER.size:
         return None, head
     signature, name_length, extra_length = _LOCAL_HEADER.unpack_from(head)
     start = _LOCAL_HEADER.size + name_length + extra_length
-    if signature != b"PK\x03\x04" or head[_LOCAL_HEADER.size : start - extra_length] != name:
+    if signature != b"PK\x03\x04" or head[_LOCAL_HEADER.size : start - extra_length] != encoded:
         return None, head
     return item.header_offset + start, head
 

@@ -43,16 +43,22 @@ class SizeReport:
 
 
 def measure(
-    root: Path, excluded: Exclusion | None = None, walked: Scan | None = None
+    root: Path,
+    excluded: Exclusion | None = None,
+    walked: Scan | None = None,
+    distributions: list[tuple[str, int]] | None = None,
 ) -> SizeReport:
     """Sizes of the bundle at ``root``: in total, and per distribution (RECORD, or wheel files).
 
     :param walked: the totals of ``root`` if a walk already added them up
+    :param distributions: the size of each distribution, if known already
     """
     walked = walked or scan(root)
     report = SizeReport(walked.size, walked.files, excluded=excluded)
     wheels = root / "wheels"
-    if wheels.is_dir():
+    if distributions is not None:
+        report.distributions = list(distributions)
+    elif wheels.is_dir():
         report.distributions = [(path.name, path.stat().st_size) for path in wheels.iterdir()]
     else:
         for record in root.glob("*.dist-info/RECORD"):

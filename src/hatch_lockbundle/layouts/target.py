@@ -63,6 +63,7 @@ if TYPE_CHECKING:  # not imported at run time: install workers import this modul
     from ..fetch import FetchedWheel
 
 INSTALLER_NAME = b"hatch-lockbundle\n"
+RECORD_SUFFIX = ".dist-info/RECORD"
 #: threads that create directories and link or copy files (mostly waiting on the kernel)
 FILE_THREADS = 8
 #: changes whenever this module lays out a wheel differently, so older cached installs are not used
@@ -327,7 +328,7 @@ def write_target(
     if cache is None:
         for wheel in ordered:
             _install(wheel.path, _identity(wheel), destination, owners, compile_bytecode)
-        return WrittenTarget("copy", None)
+        return WrittenTarget("copy", None, None)
     with ExitStack() as stack:
         if installs is None:
             installs = stack.enter_context(CachedInstalls(cache, compile_bytecode))
@@ -355,13 +356,17 @@ def write_target(
             files.add([(entry, listing, labels[entry])])
             added.add(entry)
         link_mode = files.finish()
-        return WrittenTarget(link_mode, files.linked if files.linked_exactly else None)
+        if not files.linked_exactly:
+            return WrittenTarget(link_mode, None, None)
+        return WrittenTarget(link_mode, files.distributions, files.linked)
 
 
 class WrittenTarget(NamedTuple):
     """What :func:`write_target` did."""
 
     link_mode: str
+    #: (distribution, bytes installed) for each wheel, when ``files`` is known
+    distributions: list[tuple[str, int]] | None
     #: each file of the bundle (by relative path, with ``/``) with the size, modification time
     #: and ``st_mode`` lstat gives, when they are known without looking: every file is a
     #: hardlink of a cached file whose status was taken when it was made or checked
@@ -855,6 +860,8 @@ class _BundleFiles:
         self.shared: dict[str, list[tuple[str, str, int]]] = {}
         #: bundle path -> what lstat says of it once linked (the cached file's size, mtime, mode)
         self.linked: dict[str, tuple[int, int, int]] = {}
+        #: (distribution, bytes installed) of every installation added, as in the size report
+        self.distributions: list[tuple[str, int]] = []
         #: whether every file is a hardlink of its cached file (so that ``linked`` is right)
         self.linked_exactly = link_mode == "hardlink"
         self.made: set[str] = {self.root}
@@ -909,8 +916,13 @@ class _BundleFiles:
     ) -> list[tuple[str, str, int]]:
         tree = os.path.join(entry, "tree")
         jobs = []
+        distribution = entry.name  # every installation has a RECORD, which names it
+        installed = 0
         for cached in listing:
             relative = cached.relative
+            installed += cached.size
+            if relative.endswith(RECORD_SUFFIX) and relative.count("/") == 1:
+                distribution = relative[: -len(RECORD_SUFFIX)]
             source = os.path.join(tree, relative)
             owner = self.owners.get(relative)
             if owner is not None:
@@ -929,6 +941,8 @@ class _BundleFiles:
             target = os.path.join(self.root, relative)
             directories.add(os.path.dirname(target))
             jobs.append((source, target, cached.mode))
+        # what the size report would add up from this distribution's RECORD
+        self.distributions.append((distribution, installed))
         return jobs
 
     def _make_directories(self, directories: set[str]) -> None:
