@@ -46,7 +46,6 @@ from installer.utils import Scheme, parse_entrypoints, parse_metadata_file
 
 from ..cache import Cache, publish
 from ..errors import LockbundleError
-from ..http import hash_file
 from ..inspect import (
     CHUNK,
     CheckedMember,
@@ -56,11 +55,11 @@ from ..inspect import (
     read_member,
     read_whole,
 )
-from ..progress import Reporter
 from ..staging import remove_tree
 
 if TYPE_CHECKING:  # not imported at run time: install workers import this module
     from ..fetch import FetchedWheel
+    from ..progress import Reporter
 
 INSTALLER_NAME = b"hatch-lockbundle\n"
 RECORD_SUFFIX = ".dist-info/RECORD"
@@ -320,6 +319,8 @@ def write_target(
     :return: the link mode used (``copy`` when the cache and ``destination`` cannot share
         files), and what the bundle's files are if that is known without looking at them
     """
+    from ..progress import Reporter  # here: install workers, which import this module, need not
+
     reporter = Reporter.of(log)
     destination.mkdir(parents=True, exist_ok=True)
     destination = destination.resolve()
@@ -650,6 +651,8 @@ def _write_all(fd: int, data: bytes) -> None:
 
 def _tree_entry(wheel: FetchedWheel, cache: Cache, compile_bytecode: bool) -> Path:
     """Where the wheel, installed alone, is cached (by its hash and the install flavour)."""
+    from ..http import hash_file  # here: install workers need it only with bytecode
+
     digest = wheel.sha256 or hash_file(wheel.path, "sha256")
     flavour = f"pyc-{sys.implementation.cache_tag}" if compile_bytecode else "plain"
     return cache.directory("installed", digest[:2], f"{digest[2:]}-{INSTALL_FORMAT}-{flavour}")
@@ -714,6 +717,8 @@ def _make_tree(job: _Job) -> list[CachedFile]:
 
 def _file_digest(path: str) -> str:
     """The file's sha256 as RECORD writes it (urlsafe base64, unpadded)."""
+    from ..http import hash_file
+
     raw = bytes.fromhex(hash_file(Path(path), "sha256"))
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
