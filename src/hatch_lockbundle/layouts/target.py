@@ -749,7 +749,8 @@ def _listing(entry: Path, log: Reporter) -> list[CachedFile] | None:
         text = manifest.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
-    tree = os.path.join(entry, "tree")
+    # paths by concatenation, not os.path.join: this runs for every file of every warm build
+    tree = os.path.join(entry, "tree", "")
     files = []
     retimed: dict[str, int] = {}
     for line in text.splitlines():
@@ -760,7 +761,7 @@ def _listing(entry: Path, log: Reporter) -> list[CachedFile] | None:
         except ValueError:
             _damaged(entry, "an unreadable manifest", log)
             return None
-        path = os.path.join(tree, relative)
+        path = tree + relative
         try:
             status = os.lstat(path)
         except FileNotFoundError:
@@ -919,7 +920,8 @@ class _BundleFiles:
     def _plan(
         self, entry: Path, listing: list[CachedFile], label: str, directories: set[str]
     ) -> list[tuple[str, str, int]]:
-        tree = os.path.join(entry, "tree")
+        tree = os.path.join(entry, "tree", "")
+        root = os.path.join(self.root, "")
         jobs = []
         distribution = entry.name  # every installation has a RECORD, which names it
         installed = 0
@@ -928,7 +930,7 @@ class _BundleFiles:
             installed += cached.size
             if relative.endswith(RECORD_SUFFIX) and relative.count("/") == 1:
                 distribution = relative[: -len(RECORD_SUFFIX)]
-            source = os.path.join(tree, relative)
+            source = tree + relative
             owner = self.owners.get(relative)
             if owner is not None:
                 # identical files are fine (pkgutil namespace __init__.py), different ones not
@@ -943,7 +945,7 @@ class _BundleFiles:
                 continue
             self.owners[relative] = (label, source, cached.mode)
             self.linked[relative] = (cached.size, cached.mtime_ns, cached.st_mode)
-            target = os.path.join(self.root, relative)
+            target = root + relative
             directories.add(os.path.dirname(target))
             jobs.append((source, target, cached.mode))
         # what the size report would add up from this distribution's RECORD
