@@ -645,3 +645,38 @@ def test_a_bundle_linked_from_the_cache_is_known_without_looking_at_it(
         from_records = measure(bundle).distributions
         assert measure(bundle, distributions=written.distributions).distributions == from_records
         assert [name for name, _ in from_records] == ["alpha-1.0"]
+
+
+def test_a_cached_file_retimed_is_reused_whatever_hash_its_wheels_record_uses(
+    tmp_path: Path,
+) -> None:
+    # the manifest keeps sha256 for every file, also when RECORD uses another algorithm, so
+    # that a file whose time alone changed (a restored CI cache) is recognised as unchanged
+    wheel = make_wheel(tmp_path, "alpha", "1.0", {"alpha/__init__.py": "VALUE = 1\n"})
+    with zipfile.ZipFile(wheel) as source:
+        items = [(item, source.read(item)) for item in source.infolist()]
+    record = (
+        "".join(
+            f"{item.filename},sha512="
+            f"{base64.urlsafe_b64encode(hashlib.sha512(data).digest()).rstrip(b'=').decode()},"
+            f"{len(data)}\n"
+            for item, data in items
+            if not item.filename.endswith("RECORD")
+        )
+        + "alpha-1.0.dist-info/RECORD,,\n"
+    )
+    with zipfile.ZipFile(wheel, "w") as out:
+        for item, data in items:
+            out.writestr(item, record if item.filename.endswith("RECORD") else data)
+    cache = Cache(tmp_path / "cache")
+    write_target([fetched(wheel)], tmp_path / "first", compile_bytecode=False, cache=cache)
+    entry = _tree_entry(fetched(wheel), cache, compile_bytecode=False)
+    os.utime(entry / "tree" / "alpha" / "__init__.py", ns=(10**18, 10**18))
+    lines: list[str] = []
+
+    write_target(
+        [fetched(wheel)], tmp_path / "second", compile_bytecode=False, cache=cache, log=lines.append
+    )
+
+    assert not [line for line in lines if "installing that wheel again" in line], lines
+    assert (tmp_path / "second" / "alpha" / "__init__.py").read_text() == "VALUE = 1\n"

@@ -208,18 +208,24 @@ class TargetDestination(SchemeDictionaryDestination):
         mode = (0o777 & ~UMASK) | 0o111 if is_executable else 0o666 & ~UMASK
         out = os.open(target, _NEW_FILE, 0o666)
         try:
-            digest = hashlib.sha256() if record is None else None
+            # the manifest keeps each file's sha256: hashed here unless RECORD gives it
+            known = (
+                record is not None and record.hash_ is not None and record.hash_.name == "sha256"
+            )
+            digest = None if known else hashlib.sha256()
             size = 0
             for piece in pieces:
                 _write_all(out, piece)
                 if digest is not None:
                     digest.update(piece)
                     size += len(piece)
+            sha256 = None
             if digest is not None:
-                value = base64.urlsafe_b64encode(digest.digest()).decode("ascii").rstrip("=")
-                entry = RecordEntry(path, Hash("sha256", value), size)
+                sha256 = base64.urlsafe_b64encode(digest.digest()).decode("ascii").rstrip("=")
+            if record is None:
+                assert sha256 is not None
+                entry = RecordEntry(path, Hash("sha256", sha256), size)
             else:
-                assert record is not None
                 entry = (
                     record if record.path == path else RecordEntry(path, record.hash_, record.size)
                 )
@@ -227,7 +233,7 @@ class TargetDestination(SchemeDictionaryDestination):
                 assert entry.hash_ is not None
                 _set_mode(out, target, _read_only(mode))
                 # read back: a file system may ignore modes, and checks must expect what it has
-                self.written[relative] = (mode, os.fstat(out), entry.hash_.value)
+                self.written[relative] = (mode, os.fstat(out), sha256 or entry.hash_.value)
             elif is_executable:
                 _set_mode(out, target, mode)
         finally:
