@@ -163,17 +163,20 @@ class RecordCheckedWheel(WheelFile):
             if name.startswith(prefix) and name[-1:] != "/"
         ]
 
-    def get_contents(self) -> Iterator[tuple[tuple[str, str, str], BinaryIO, bool]]:
+    def _records(self) -> dict[str, tuple[str, str, str]]:
+        """RECORD's rows, by path."""
         rows = parse_record_file(self.read_dist_info("RECORD").splitlines())
-        records = {row[0]: row for row in rows}
+        return {row[0]: row for row in rows}
+
+    def get_contents(self) -> Iterator[tuple[tuple[str, str, str], BinaryIO, bool]]:
+        records = self._records()
         assert self._zipfile.filename is not None
         with open(self._zipfile.filename, "rb", buffering=0) as raw:
             for item in self._zipfile.infolist():
                 if item.filename[-1:] == "/":
                     continue
                 elements = records.get(item.filename, (item.filename, "", ""))
-                mode = item.external_attr >> 16
-                executable = bool(mode and stat.S_ISREG(mode) and mode & 0o111)
+                executable = _executable(item)
                 record = RecordEntry.from_elements(*elements)
                 if record.hash_ is None or record.size is None:
                     # RECORD itself and its signatures (inspect_wheel allowed no other file
@@ -191,8 +194,7 @@ class RecordCheckedWheel(WheelFile):
         plain wheel: every file hashed in RECORD, none under ``.data`` or ``__pycache__``, so
         that each goes to the root as it is. None for any other wheel.
         """
-        rows = parse_record_file(self.read_dist_info("RECORD").splitlines())
-        records = {row[0]: row for row in rows}
+        records = self._records()
         data = self.data_dir + "/"
         record_path = self.dist_info_dir + "/RECORD"
         files = []
@@ -206,8 +208,7 @@ class RecordCheckedWheel(WheelFile):
             record = RecordEntry.from_elements(*elements)
             if record.hash_ is None or record.size is None:
                 return None  # RECORD's signatures
-            mode = item.external_attr >> 16
-            files.append((item, record, bool(mode and stat.S_ISREG(mode) and mode & 0o111)))
+            files.append((item, record, _executable(item)))
         return files
 
     def check(self, label: str) -> None:
@@ -217,6 +218,17 @@ class RecordCheckedWheel(WheelFile):
                 f"{label}: refusing {Path(self._zipfile.filename or '').name}: the hash or size "
                 f"of {listing} does not match its RECORD"
             )
+
+
+def _executable(item: zipfile.ZipInfo) -> bool:
+    """Whether the zip records ``item`` as an executable regular file (as installer reads it)."""
+    mode = item.external_attr >> 16
+    return bool(mode and stat.S_ISREG(mode) and mode & 0o111)
+
+
+def record_digest(digest: bytes) -> str:
+    """A digest as RECORD writes it: urlsafe base64, unpadded."""
+    return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
 
 
 #: a member up to this size (packed and unpacked) is read and inflated in one call
@@ -418,5 +430,5 @@ class CheckedMember(io.RawIOBase):
             pass
         expected = self.record.hash_
         assert expected is not None
-        actual = base64.urlsafe_b64encode(self.digest.digest()).decode("ascii").rstrip("=")
+        actual = record_digest(self.digest.digest())
         return not self.broken and actual == expected.value and self.size == self.record.size

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import csv
 import hashlib
 import io
@@ -16,6 +15,7 @@ from pathlib import Path
 from .archive import extract_safely
 from .errors import LockbundleError
 from .http import hash_file
+from .inspect import record_digest
 from .lock import read_lock
 
 
@@ -68,7 +68,7 @@ def _verify_target(root: Path) -> list[str]:
             if len(row) > 1 and row[1]:
                 algorithm, _, expected = row[1].partition("=")
                 digest = hashlib.new(algorithm, file.read_bytes()).digest()
-                actual = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+                actual = record_digest(digest)
                 if actual != expected:
                     problems.append(f"changed: {relative}")
     for directory, _, names in os.walk(root):

@@ -6,7 +6,6 @@ Unlike ``pip``/``uv pip install --target``, nothing in the result names the buil
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import errno
 import filecmp
@@ -54,6 +53,7 @@ from ..inspect import (
     open_wheel,
     read_member,
     read_whole,
+    record_digest,
 )
 from ..staging import remove_tree
 
@@ -186,8 +186,9 @@ class TargetDestination(SchemeDictionaryDestination):
                 "with different contents; a flat bundle can hold only one of them. Remove one "
                 "of the two from the dependencies"
             )
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
-        return RecordEntry(path, Hash("sha256", digest.decode("ascii")), len(data))
+        return RecordEntry(
+            path, Hash("sha256", record_digest(hashlib.sha256(data).digest())), len(data)
+        )
 
     def _create(
         self,
@@ -221,7 +222,7 @@ class TargetDestination(SchemeDictionaryDestination):
                     size += len(piece)
             sha256 = None
             if digest is not None:
-                sha256 = base64.urlsafe_b64encode(digest.digest()).decode("ascii").rstrip("=")
+                sha256 = record_digest(digest.digest())
             if record is None:
                 assert sha256 is not None
                 entry = RecordEntry(path, Hash("sha256", sha256), size)
@@ -584,6 +585,7 @@ def _unpack(source: RecordCheckedWheel, destination: TargetDestination) -> bool:
     files = None if destination.compile_bytecode else source.plain_files()
     if files is None:
         return False
+    # the WHEEL checks of installer's install() (its _process_WHEEL_file, which is private)
     wheel = parse_metadata_file(source.read_dist_info("WHEEL"))
     version = wheel["Wheel-Version"]
     if not (version and version.startswith("1.")):
@@ -639,7 +641,7 @@ def _unpack(source: RecordCheckedWheel, destination: TargetDestination) -> bool:
 def _digest(algorithm: str, data: bytes) -> str:
     """``data``'s hash as RECORD writes it (urlsafe base64, unpadded)."""
     raw = hashlib.sha256(data) if algorithm == "sha256" else hashlib.new(algorithm, data)
-    return base64.urlsafe_b64encode(raw.digest()).decode("ascii").rstrip("=")
+    return record_digest(raw.digest())
 
 
 def _set_mode(fd: int, path: str, mode: int) -> None:
@@ -725,8 +727,7 @@ def _file_digest(path: str) -> str:
     """The file's sha256 as RECORD writes it (urlsafe base64, unpadded)."""
     from ..http import hash_file
 
-    raw = bytes.fromhex(hash_file(Path(path), "sha256"))
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+    return record_digest(bytes.fromhex(hash_file(Path(path), "sha256")))
 
 
 class CachedFile(NamedTuple):
