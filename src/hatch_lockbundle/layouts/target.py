@@ -892,7 +892,7 @@ class _BundleFiles:
         self._make_directories(directories)
         if jobs and not self.probed:
             jobs = self._probe(jobs)
-        place = _link_file if self.link_mode == "hardlink" else _copy_file
+        place = self._placer()
         # contiguous chunks: files of one directory stay together
         for chunk in _chunks(jobs, FILE_THREADS):
             self.placing.append(self.file_threads.submit(self._place, place, chunk))
@@ -916,13 +916,17 @@ class _BundleFiles:
             if (label, source, mode) != self.owners[relative]:
                 target = os.path.join(self.root, relative)
                 os.unlink(target)
-                (_link_file if self.link_mode == "hardlink" else _copy_file)(source, target, mode)
+                self._placer()(source, target, mode)
                 status = os.lstat(target)
                 self.linked[relative] = (status.st_size, status.st_mtime_ns, status.st_mode)
         return self.link_mode
 
     def stop(self) -> None:
         self._stop.set()
+
+    def _placer(self) -> Callable[[str, str, int], bool]:
+        """How a file goes into the bundle in the link mode in use."""
+        return _link_file if self.link_mode == "hardlink" else _copy_file
 
     def _plan(
         self, entry: Path, listing: list[CachedFile], label: str, directories: set[str]
