@@ -1,4 +1,5 @@
-"""PEP 517 builds in cached, isolated environments made by uv or, without uv, by venv + pip."""
+"""PEP 517 builds in cached, isolated environments made by uv or, without uv, by venv + pip;
+the user's own hatchling projects in this process."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hatch_lockbundle.build import BuildError, PackageIndexes, WheelBuilder, find_uv
+from hatch_lockbundle.build import BuildError, PackageIndexes, WheelBuilder, find_uv, satisfied
 from hatch_lockbundle.cache import Cache
 from hatch_lockbundle.http import realm
 from support.index import IndexServer
@@ -69,8 +70,9 @@ def test_build_environments_are_reused_without_the_index(
     assert len([p for p in (tmp_path / "cache" / "build-envs").iterdir() if p.is_dir()]) == 1
 
 
+@pytest.mark.parametrize("own", [False, True], ids=["isolated", "in-process"])
 def test_a_failing_build_shows_the_backend_output(
-    package_index: IndexServer, tmp_path: Path
+    own: bool, package_index: IndexServer, tmp_path: Path
 ) -> None:
     source = source_tree(
         tmp_path,
@@ -86,7 +88,8 @@ def test_a_failing_build_shows_the_backend_output(
         BuildError,
         match=r"building a wheel for broken==1 from .* failed; the build said:\n(.|\n)*Unable to determine which files to ship",
     ):
-        builder.build_tree(source, "broken==1", tmp_path / "out")
+        builder.build_tree(source, "broken==1", tmp_path / "out", own=own)
+    assert (tmp_path / "cache" / "build-envs").exists() is not own
 
 
 def test_backends_can_run_the_scripts_of_their_build_requirements(
@@ -254,3 +257,141 @@ def test_a_failed_backend_names_no_secret_even_when_it_prints_one(
     message = str(raised.value)
     assert "building a wheel for leaky==1" in message and "****" in message
     assert [needle for needle in secret_needles() if needle in message] == []
+
+
+# -- the user's own hatchling projects, built in this process -------------------------------------
+
+
+def package_tree(parent: Path, name: str, build_system: str, project: str = "") -> Path:
+    """A :func:`source_tree` with a package ``src/<name>`` to ship."""
+    source = source_tree(parent, name, build_system, project)
+    (source / "src" / name).mkdir(parents=True)
+    (source / "src" / name / "__init__.py").write_text("VALUE = 1\n")
+    return source
+
+
+HATCHLING = 'requires = ["hatchling"]\nbuild-backend = "hatchling.build"\n'
+
+
+def wheel_members(wheel: Path) -> dict[str, bytes]:
+    """Every member's bytes, but WHEEL and RECORD (which name and hash the backend's version)."""
+    with zipfile.ZipFile(wheel) as archive:
+        return {
+            name: archive.read(name)
+            for name in archive.namelist()
+            if not name.endswith((".dist-info/WHEEL", ".dist-info/RECORD"))
+        }
+
+
+def test_an_own_hatchling_project_is_built_in_this_process_as_in_isolation(
+    package_index: IndexServer, tmp_path: Path, launched: list[list[str]]
+) -> None:
+    source = package_tree(tmp_path, "mine", HATCHLING, '[project.scripts]\nmine = "mine:main"\n')
+    builder = WheelBuilder(
+        Cache(tmp_path / "cache"), PackageIndexes(index_urls=(package_index.simple_url,))
+    )
+
+    here = builder.build_tree(source, "mine==1", tmp_path / "here", own=True)
+
+    assert launched == []
+    assert not (tmp_path / "cache" / "build-envs").exists()
+    isolated = builder.build_tree(source, "mine==1", tmp_path / "isolated")
+    assert launched != []
+    assert here.name == isolated.name == "mine-1-py2.py3-none-any.whl"
+    assert wheel_members(here) == wheel_members(isolated)
+    assert "mine/__init__.py" in wheel_members(here)
+
+
+def test_an_own_project_is_built_from_inside_its_tree_with_its_output_kept_quiet(
+    package_index: IndexServer,
+    tmp_path: Path,
+    launched: list[list[str]],
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    source = package_tree(
+        tmp_path, "hooked", HATCHLING, "[tool.hatch.build.targets.wheel.hooks.custom]\n"
+    )
+    (source / "stamp.txt").write_text("read from the tree\n")
+    # like many projects' hooks, this one opens a path relative to the project
+    (source / "hatch_build.py").write_text(
+        "from pathlib import Path\n"
+        "from hatchling.builders.hooks.plugin.interface import BuildHookInterface\n"
+        "class Hook(BuildHookInterface):\n"
+        "    def initialize(self, version, build_data):\n"
+        "        print('noise from the hook')\n"
+        "        text = Path('stamp.txt').read_text()\n"
+        "        build_data['force_include'][str(Path('stamp.txt').resolve())] = 'hooked/stamp.txt'\n"
+    )
+    builder = WheelBuilder(
+        Cache(tmp_path / "cache"), PackageIndexes(index_urls=(package_index.simple_url,))
+    )
+    before = os.getcwd()
+
+    wheel = builder.build_tree(source, "hooked==1", tmp_path / "out", own=True)
+
+    assert launched == []
+    assert os.getcwd() == before
+    assert wheel_members(wheel)["hooked/stamp.txt"] == b"read from the tree\n"
+    captured = capfd.readouterr()
+    assert "noise" not in captured.out + captured.err
+
+
+@pytest.mark.parametrize(
+    ("build_system", "project"),
+    [
+        ('requires = ["hatchling", "wheel"]\nbuild-backend = "hatchling.build"\n', ""),
+        (HATCHLING, '[tool.hatch.build.targets.wheel]\ndependencies = ["wheel"]\n'),
+    ],
+    ids=["build-system", "wheel-target"],
+)
+def test_an_own_project_needing_what_this_environment_lacks_is_built_in_isolation(
+    build_system: str,
+    project: str,
+    package_index: IndexServer,
+    tmp_path: Path,
+    launched: list[list[str]],
+) -> None:
+    # `wheel` is on the index but not in the environment running the tests
+    source = package_tree(tmp_path, "needy", build_system, project)
+    builder = WheelBuilder(
+        Cache(tmp_path / "cache"), PackageIndexes(index_urls=(package_index.simple_url,))
+    )
+
+    wheel = builder.build_tree(source, "needy==1", tmp_path / "out", own=True)
+
+    assert wheel.name == "needy-1-py2.py3-none-any.whl"
+    assert (tmp_path / "cache" / "build-envs").is_dir()
+    assert launched != []
+
+
+def test_an_own_project_wanting_another_hatchling_version_is_not_built_with_this_one(
+    package_index: IndexServer, tmp_path: Path
+) -> None:
+    source = package_tree(
+        tmp_path, "oldstyle", 'requires = ["hatchling<1"]\nbuild-backend = "hatchling.build"\n'
+    )
+    builder = WheelBuilder(
+        Cache(tmp_path / "cache"), PackageIndexes(index_urls=(package_index.simple_url,))
+    )
+
+    # the index has no such hatchling: the isolated environment, not this process, must fail
+    with pytest.raises(BuildError, match="cannot create the build environment for oldstyle==1"):
+        builder.build_tree(source, "oldstyle==1", tmp_path / "out", own=True)
+
+
+@pytest.mark.parametrize(
+    ("requirements", "expected"),
+    [
+        (["hatchling", "packaging>=1"], True),
+        ([], True),
+        (["hatchling; python_version < '3'"], True),  # not for this interpreter
+        (["hatchling<1"], False),
+        (["no-such-distribution"], False),
+        (["hatchling[extra]"], False),
+        (["hatchling @ https://example.com/hatchling.whl"], False),
+    ],
+)
+def test_requirements_count_as_satisfied_only_when_this_environment_has_them(
+    requirements: list[str], expected: bool
+) -> None:
+    assert satisfied(requirements) is expected

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from hatch_lockbundle.build import WheelBuilder
 from hatch_lockbundle.bundle import build_bundle
 from hatch_lockbundle.errors import LockbundleError
 from support.environ import Sandbox, run, uv_binary
@@ -85,16 +86,29 @@ vendored = {{ path = "vendor/vendored-1.0-py3-none-any.whl" }}
 
 
 def test_git_directory_and_wheel_file_sources_are_bundled(
-    project_with_local_sources: Path, tmp_path: Path, fresh_python: FreshPython
+    project_with_local_sources: Path,
+    tmp_path: Path,
+    fresh_python: FreshPython,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     lock = (project_with_local_sources / "uv.lock").read_text()
     assert 'source = { git = "file://' in lock
     assert 'source = { directory = "libs/localdir" }' in lock
     assert 'source = { path = "vendor/vendored-1.0-py3-none-any.whl" }' in lock
+    built_here: list[str] = []
+    build_here = WheelBuilder._build_here
+
+    def spy(builder: WheelBuilder, source: Path, label: str, out_dir: Path) -> Path | None:
+        built_here.append(label)
+        return build_here(builder, source, label, out_dir)
+
+    monkeypatch.setattr(WheelBuilder, "_build_here", spy)
 
     bundle = build_bundle(
         project_with_local_sources, tmp_path / "dist", cache_dir=tmp_path / "cache"
     )
+    # the user's own directories build in this process; a git checkout only in isolation
+    assert sorted(built_here) == ["app==1.0", "localdir==0.2.0"]
 
     code = "import gitdep, localdir, vendored; print(gitdep.VALUE, localdir.VALUE, vendored.VALUE, sep='|')"
     result = fresh_python.run_code(code, bundle)

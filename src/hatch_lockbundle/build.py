@@ -1,8 +1,11 @@
-"""Build wheels from source trees and sdists through PEP 517, in cached isolated environments."""
+"""Build wheels through PEP 517: in cached isolated environments, or the user's own hatchling
+projects in this process."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import os
 import shutil
@@ -25,6 +28,7 @@ from .http import credentials_for, scrub, secrets_of, with_credentials
 
 DEFAULT_BACKEND = "setuptools.build_meta:__legacy__"
 DEFAULT_REQUIRES = ("setuptools>=40.8.0",)
+HATCHLING = "hatchling.build"
 OUTPUT_TAIL = 40  # lines of a failed build's output shown in the error
 
 
@@ -116,11 +120,20 @@ class WheelBuilder:
             source = inner
         return self.build_tree(source, label, work / "out")
 
-    def build_tree(self, source: Path, label: str, out_dir: Path) -> Path:
-        """Build the project at ``source`` into a (non-editable) wheel in ``out_dir``."""
+    def build_tree(self, source: Path, label: str, out_dir: Path, *, own: bool = False) -> Path:
+        """Build the project at ``source`` into a (non-editable) wheel in ``out_dir``.
+
+        :param own: ``source`` is one of the user's project directories (not an sdist or a
+            checkout of someone else's code): when its backend is hatchling and this environment
+            already satisfies its build requirements, it is built in this process
+        """
         from pyproject_hooks import BuildBackendHookCaller, HookMissing
 
         backend, backend_path, requires = _build_system(source, label)
+        if own and backend == HATCHLING and backend_path is None and satisfied(requires):
+            built = self._build_here(source, label, out_dir)
+            if built is not None:
+                return built
         env_python = self._environment(requires, label)
         runner = _CapturingRunner()
         hooks = BuildBackendHookCaller(
@@ -147,17 +160,58 @@ class WheelBuilder:
             name = hooks.build_wheel(str(out_dir), {})
         except subprocess.CalledProcessError:
             # the backend's environment is ours, which may hold index credentials
-            secrets = [s for found in self.credentials.values() for s in secrets_of(found)]
-            raise BuildError(
-                f"building a wheel for {label} from {source} failed; the build said:\n"
-                f"{scrub(runner.tail(), secrets)}"
-            ) from None
+            raise self._failed(label, source, runner.output) from None
         except Exception as error:  # backend import failures and such surface as various types
-            secrets = [s for found in self.credentials.values() for s in secrets_of(found)]
             raise BuildError(
-                f"building a wheel for {label} failed: {scrub(str(error), secrets)}"
+                f"building a wheel for {label} failed: {scrub(str(error), self._secrets())}"
             ) from None
         return out_dir / name
+
+    def _build_here(self, source: Path, label: str, out_dir: Path) -> Path | None:
+        """Build ``source`` with the hatchling of this process, as its ``build_wheel`` hook
+        would in an environment holding the same requirements: from inside the tree, its output
+        captured. None when the wheel target needs more than this environment has (hatchling's
+        ``get_requires_for_build_wheel``: build hook dependencies).
+
+        This is how ``hatch build`` builds a project (in one environment with its build
+        requirements), and it saves an environment and two interpreters per build. It is kept
+        to the user's own trees, whose build hooks ``hatch build`` would run the same way.
+        """
+        try:
+            from hatchling.builders.wheel import WheelBuilder as HatchlingWheels
+        except ImportError:
+            return None
+        out = os.path.abspath(out_dir)
+        os.makedirs(out, exist_ok=True)
+        output = io.StringIO()
+        previous = os.getcwd()
+        try:
+            with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
+                os.chdir(source)  # as PEP 517 runs hooks: build hooks may rely on it
+                try:
+                    builder = HatchlingWheels(os.getcwd())
+                    if not satisfied(builder.config.dependencies):
+                        return None
+                    built = next(builder.build(directory=out, versions=["standard"]))
+                finally:
+                    os.chdir(previous)
+        except (Exception, SystemExit) as error:  # whatever the backend or a build hook raises
+            output.write(f"\n{type(error).__name__}: {error}")
+            raise self._failed(label, source, output.getvalue()) from None
+        return Path(built)
+
+    def _failed(self, label: str, source: Path, output: str) -> BuildError:
+        """The error for a backend that failed, quoting the end of ``output`` without secrets
+        (a backend runs with our environment, which may hold index credentials)."""
+        lines = output.strip().splitlines()[-OUTPUT_TAIL:]
+        said = "\n".join(f"    {line}" for line in lines)
+        return BuildError(
+            f"building a wheel for {label} from {source} failed; the build said:\n"
+            f"{scrub(said, self._secrets())}"
+        )
+
+    def _secrets(self) -> list[str]:
+        return [s for found in self.credentials.values() for s in secrets_of(found)]
 
     def _environment(self, requires: Sequence[str], label: str) -> Path:
         """The interpreter of an environment holding ``requires``, created once and cached."""
@@ -191,6 +245,27 @@ class WheelBuilder:
                 )
                 ready.write_text("ok\n")
         return _env_python(final)
+
+
+def satisfied(requirements: Sequence[str]) -> bool:
+    """Whether the running environment holds every one of ``requirements`` (markers evaluated
+    here), as ``python -m build --no-isolation`` checks it. A requirement with extras or a URL
+    counts as missing."""
+    from importlib import metadata
+
+    for text in requirements:
+        requirement = Requirement(text)
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            continue
+        if requirement.extras or requirement.url:
+            return False
+        try:
+            version = metadata.version(requirement.name)
+        except metadata.PackageNotFoundError:
+            return False
+        if not requirement.specifier.contains(version, prereleases=True):
+            return False
+    return True
 
 
 def _env_python(env: Path) -> Path:
@@ -334,10 +409,6 @@ class _CapturingRunner:
             raise subprocess.CalledProcessError(
                 result.returncode, cmd, result.stdout, result.stderr
             )
-
-    def tail(self) -> str:
-        lines = self.output.strip().splitlines()[-OUTPUT_TAIL:]
-        return "\n".join(f"    {line}" for line in lines)
 
 
 def _unpack_sdist(sdist: Path, destination: Path, label: str) -> Path:

@@ -306,7 +306,7 @@ class Fetcher:
         final = self.cache.directory("built-tree", place, state[:32], self.build_key)
 
         def build(stage: Path) -> Path:
-            return self.builder.build_tree(tree, label, stage / "out")
+            return self.builder.build_tree(tree, label, stage / "out", own=True)
 
         wheel = self._built_once(final, build, f"Building {label} from {tree.name or tree}", label)
         return FetchedWheel(planned, wheel, "built from source tree")
