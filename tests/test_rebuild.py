@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
-from hatch_lockbundle.bundle import build_bundle
+from hatch_lockbundle import bundle as bundle_module
+from hatch_lockbundle.bundle import ParsedLocks, build_bundle
+from hatch_lockbundle.cache import Cache
+from hatch_lockbundle.errors import LockbundleError
+from hatch_lockbundle.lock import Lock, read_lock
 from support.projects import MakeProject
 
 pytestmark = pytest.mark.slow
@@ -79,3 +84,54 @@ def test_a_no_op_rebuild_still_sweeps_what_a_killed_build_left(app: Path, tmp_pa
 
     assert f"{bundle.name} is up to date" in lines
     assert not leftover.exists()
+
+
+# -- the parsed lock, kept in the cache --------------------------------------------------------
+
+
+def test_a_rebuild_takes_the_parsed_lock_from_the_cache(
+    app: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build(app, tmp_path / "cache")
+
+    def no_parsing(data: bytes, path: Path) -> Lock:
+        raise AssertionError(f"{path} parsed again")
+
+    monkeypatch.setattr(bundle_module, "decode_lock", no_parsing)
+    bundle, lines = build(app, tmp_path / "cache")
+
+    assert f"{bundle.name} is up to date" in lines
+
+
+def test_the_lock_from_the_cache_is_the_lock_parsed(app: Path, tmp_path: Path) -> None:
+    locks = ParsedLocks(Cache(tmp_path / "cache"))
+
+    first, again = locks.read(app / "uv.lock"), locks.read(app / "uv.lock")
+
+    # packages compare by identity: their representation says all they hold
+    assert repr(first) == repr(again) == repr(read_lock(app / "uv.lock"))
+    assert [p.name for p in (tmp_path / "cache" / "locks").iterdir()] != []
+
+
+def test_a_changed_lock_is_parsed_again(app: Path, tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(app, project, ignore=shutil.ignore_patterns("dist"))
+    build(project, tmp_path / "cache")
+    lock = project / "uv.lock"
+    lock.write_text(lock.read_text().replace("version = 1\n", "version = 99\n", 1))
+
+    with pytest.raises(LockbundleError, match="lock `version = 99` is not supported"):
+        build(project, tmp_path / "cache")
+
+
+def test_a_damaged_cached_lock_is_parsed_again(app: Path, tmp_path: Path) -> None:
+    bundle, _ = build(app, tmp_path / "cache")
+    (entry,) = (tmp_path / "cache" / "locks").iterdir()
+    entry.write_bytes(b"not a pickle")
+
+    _, lines = build(app, tmp_path / "cache")
+
+    assert f"{bundle.name} is up to date" in lines
+    from_cache = ParsedLocks(Cache(tmp_path / "cache")).read(app / "uv.lock")
+    assert repr(from_cache) == repr(read_lock(app / "uv.lock"))
+    assert entry.read_bytes() != b"not a pickle"

@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
+import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +22,7 @@ from .fetch import FetchedWheel, Fetcher, indexes_of
 from .http import hash_file, index_credentials
 from .layouts.target import CachedInstalls, write_target
 from .layouts.wheelhouse import write_wheelhouse
-from .lock import Lock, read_lock
+from .lock import Lock, decode_lock, read_lock, read_lock_bytes
 from .progress import Reporter
 from .project import Project, check_lock_current, declared_indexes, find_lock, read_project
 from .report import SizeReport, measure, over_budget
@@ -40,9 +42,14 @@ def _silent(message: str) -> None:
     pass
 
 
-def plan_bundle(project: Project, config: BundleConfig) -> tuple[Lock, list[Plan]]:
-    """Read the lock and select the install set for each target, without fetching anything."""
-    lock = _lock_for(project, config)
+def plan_bundle(
+    project: Project, config: BundleConfig, cache: Cache | None = None
+) -> tuple[Lock, list[Plan]]:
+    """Read the lock and select the install set for each target, without fetching anything.
+
+    :param cache: where the parsed lock is kept for the next build (none: parse it every time)
+    """
+    lock = _lock_for(project, config, read_lock if cache is None else ParsedLocks(cache).read)
     if not config.frozen:
         check_lock_current(lock, project)
     root = config.package or project.name
@@ -113,7 +120,8 @@ def _build(
 ) -> Path:
     project = project or read_project(project_root)
     config = load_and_validate_config(project.settings, project.root, layout, overrides)
-    lock, plans = plan_bundle(project, config)
+    cache = Cache(cache_dir or default_cache_dir())
+    lock, plans = plan_bundle(project, config, cache)
     root = plans[0].root
     bundle_version = root.version or version or project.version or "0"
     final = out_dir / bundle_name(str(root.name), bundle_version, config.variant)
@@ -122,7 +130,6 @@ def _build(
             f"Bundling {root.label} for {plan.target.describe()}: "
             f"{len(plan.packages)} distributions"
         )
-    cache = Cache(cache_dir or default_cache_dir())
     # the target layout installs wheels into the cache while the others are still being built
     installs = CachedInstalls(cache, config.compile_bytecode) if config.layout == "target" else None
     with tempfile.TemporaryDirectory(prefix="lockbundle-") as work, installs or nullcontext():
@@ -331,12 +338,52 @@ def replacing(final: Path) -> Iterator[Path]:
                     raise
 
 
-def _lock_for(project: Project, config: BundleConfig) -> Lock:
+def _lock_for(project: Project, config: BundleConfig, read: Callable[[Path], Lock]) -> Lock:
     if config.lock is not None:
-        return read_lock(config.lock)
+        return read(config.lock)
     if project.name is None:
         raise _no_name(project)
-    return find_lock(project.root, project.name)
+    return find_lock(project.root, project.name, read)
+
+
+class ParsedLocks:
+    """Parsed lock files kept in the cache, so that a rebuild does not parse the lock again
+    (50 ms for a lock of 90 packages, a tenth of a no-op build).
+
+    An entry is found by the lock's path and used only for the same bytes, read by this version
+    of hatch-lockbundle on this Python; one entry per path, replaced when the lock changes. It is
+    a pickle: the cache is trusted as much as the installed files it holds, which go into
+    bundles.
+    """
+
+    def __init__(self, cache: Cache) -> None:
+        self.cache = cache
+
+    def read(self, path: Path) -> Lock:
+        data = read_lock_bytes(path)
+        key = hashlib.sha256(f"{__version__}\0{sys.version}\0{path}\0".encode() + data).hexdigest()
+        entry = self.cache.directory(
+            "locks", hashlib.sha256(str(path).encode()).hexdigest()[:32] + ".pickle"
+        )
+        try:
+            with entry.open("rb") as file:
+                stored_key, lock = pickle.load(file)
+            if stored_key == key and isinstance(lock, Lock):
+                return lock
+        except Exception:  # missing, unreadable, from another version: parse again
+            pass
+        lock = decode_lock(data, path)
+        with suppress(OSError):  # a cache that cannot be written only costs time
+            entry.parent.mkdir(parents=True, exist_ok=True)
+            fd, temporary = tempfile.mkstemp(dir=entry.parent, suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as file:
+                    pickle.dump((key, lock), file, protocol=pickle.HIGHEST_PROTOCOL)
+                os.replace(temporary, entry)
+            finally:
+                if os.path.exists(temporary):
+                    os.unlink(temporary)
+        return lock
 
 
 def _no_name(project: Project) -> LockbundleError:

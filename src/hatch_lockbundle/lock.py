@@ -179,14 +179,26 @@ class Lock:
 
 def read_lock(path: Path) -> Lock:
     """Parse ``uv.lock`` at ``path``."""
+    return decode_lock(read_lock_bytes(path), path)
+
+
+def read_lock_bytes(path: Path) -> bytes:
+    """The content of the lock file at ``path``, or an error saying why it cannot be read."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_bytes()
     except FileNotFoundError:
         raise LockError(f"{path}: lock file not found; run `uv lock` to create it") from None
-    except UnicodeDecodeError:
-        raise LockError(f"{path}: not UTF-8 text; run `uv lock` to rewrite it") from None
     except OSError as error:
         raise LockError(f"{path}: cannot read the lock file: {error.strerror}") from None
+
+
+def decode_lock(data: bytes, path: Path) -> Lock:
+    """Parse ``data``, the content of the lock file at ``path``."""
+    try:
+        # newlines as reading the file as text gives them
+        text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+    except UnicodeDecodeError:
+        raise LockError(f"{path}: not UTF-8 text; run `uv lock` to rewrite it") from None
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:

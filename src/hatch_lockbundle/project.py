@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,10 +55,12 @@ def project_from_document(document: Mapping[str, Any], root: Path) -> Project:
     )
 
 
-def find_lock(project_root: Path, name: str) -> Lock:
+def find_lock(project_root: Path, name: str, read: Callable[[Path], Lock] = read_lock) -> Lock:
     """The nearest ``uv.lock`` at or above ``project_root`` that locks the project ``name``.
 
     A workspace member has no lock of its own: it is found in the workspace root's.
+
+    :param read: how a lock file is read (:func:`~.lock.read_lock`, or a cache of it)
     """
     wanted = canonicalize_name(name)
     project_root = project_root.resolve()
@@ -69,7 +71,7 @@ def find_lock(project_root: Path, name: str) -> Lock:
         if not candidate.is_file():
             continue
         try:
-            lock = read_lock(candidate)
+            lock = read(candidate)
         except LockbundleError as error:
             # perhaps an unrelated project's lock above this one: keep looking, report it if
             # nothing else locks the project
