@@ -1,4 +1,5 @@
-"""Downloads: retries with backoff on server faults, truncation detection, connection reuse."""
+"""Downloads: retries with backoff on server faults, truncation detection, connection reuse,
+proxies."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ class ScriptedServer:
         self.script = list(script)
         self.requests = 0
         self.connections = 0
+        self.targets: list[str] = []  # each request's target, as sent
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -44,6 +46,7 @@ class ScriptedServer:
 
             def do_GET(self) -> None:
                 server.requests += 1
+                server.targets.append(self.path)
                 step = server.script.pop(0) if server.script else 200
                 if step == "truncate":
                     self.send_response(200)
@@ -153,6 +156,39 @@ def test_connections_are_reused(server: ScriptedServer) -> None:
 
     assert server.requests == 5
     assert server.connections == 1
+
+
+@pytest.mark.parametrize("server", [[]], indirect=True)
+def test_downloads_go_through_the_proxy_the_environment_names(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the scripted server plays the proxy: it gets the absolute URL of a host that does not exist
+    proxy = server.url.split("/files/")[0]
+    for name in ("no_proxy", "NO_PROXY", "HTTP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", proxy)
+    out = io.BytesIO()
+
+    Downloader().fetch("http://files.example.invalid/files/x.whl", out)
+
+    assert out.getvalue() == BODY
+    assert server.targets == ["http://files.example.invalid/files/x.whl"]
+
+
+@pytest.mark.parametrize("server", [[]], indirect=True)
+def test_hosts_in_no_proxy_are_reached_directly(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("NO_PROXY", "HTTP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")  # nothing listens: unusable
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    out = io.BytesIO()
+
+    Downloader().fetch(server.url, out)
+
+    assert out.getvalue() == BODY
+    assert server.targets == ["/files/x.whl"]
 
 
 @pytest.mark.parametrize("server", [["auth"]], indirect=True)
