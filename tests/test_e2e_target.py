@@ -318,6 +318,23 @@ def test_moved_member_bundle_runs_its_console_script(
     ]
 
 
+def test_workspace_members_build_in_hatchs_environment_without_one_of_their_own(
+    make_project: MakeProject, hatch_build: HatchBuild, tmp_path: Path
+) -> None:
+    # hatch's build environment has hatchling, all the members' backend needs: no second one
+    member = make_project("workspace") / "packages" / "api"
+    cache = tmp_path / "lockbundle-cache"
+
+    result = hatch_build(member, cache_dir=cache)
+
+    bundle = built_artifact(result, member)
+    assert (bundle / "shared" / "__init__.py").is_file()
+    assert (bundle / "api-0.1.0.dist-info").is_dir()
+    output = result.stdout + result.stderr
+    assert "Built api==0.1.0" in output and "Built shared==0.1.0" in output
+    assert not (cache / "build-envs").exists()
+
+
 # -- the cache, the network, and failures -----------------------------------------------------------
 
 
