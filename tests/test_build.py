@@ -27,6 +27,11 @@ def sdist(index: IndexServer, name: str) -> Path:
     return path
 
 
+def index_builder(tmp_path: Path, index: IndexServer) -> WheelBuilder:
+    """A builder with its cache in ``tmp_path``, getting build requirements from ``index``."""
+    return WheelBuilder(Cache(tmp_path / "cache"), PackageIndexes(index_urls=(index.simple_url,)))
+
+
 def source_tree(parent: Path, name: str, build_system: str, project: str = "") -> Path:
     """``parent/name``, holding a pyproject.toml with the ``[build-system]`` lines
     ``build_system`` and a ``[project]`` ``name`` version 1, plus the lines ``project``."""
@@ -80,9 +85,7 @@ def test_a_failing_build_shows_the_backend_output(
         'requires = ["hatchling"]\nbuild-backend = "hatchling.build"\n',
         'dynamic = ["nonsense"]\n',
     )
-    builder = WheelBuilder(
-        Cache(tmp_path / "cache"), PackageIndexes(index_urls=(package_index.simple_url,))
-    )
+    builder = index_builder(tmp_path, package_index)
 
     with pytest.raises(
         BuildError,
@@ -113,9 +116,7 @@ def test_backends_can_run_the_scripts_of_their_build_requirements(
         "    subprocess.run(['wheel', 'version'], check=True, capture_output=True)\n"
         "    return _build_wheel(directory, config_settings, metadata_directory)\n"
     )
-    builder = WheelBuilder(
-        Cache(tmp_path / "cache"), PackageIndexes(index_urls=(package_index.simple_url,))
-    )
+    builder = index_builder(tmp_path, package_index)
 
     first = builder.build_tree(source, "uses-a-tool==1", tmp_path / "one")
     again = builder.build_tree(source, "uses-a-tool==1", tmp_path / "two")  # the cached environment
@@ -287,9 +288,7 @@ def test_an_own_hatchling_project_is_built_in_this_process_as_in_isolation(
     package_index: IndexServer, tmp_path: Path, launched: list[list[str]]
 ) -> None:
     source = package_tree(tmp_path, "mine", HATCHLING, '[project.scripts]\nmine = "mine:main"\n')
-    builder = WheelBuilder(
-        Cache(tmp_path / "cache"), PackageIndexes(index_urls=(package_index.simple_url,))
-    )
+    builder = index_builder(tmp_path, package_index)
 
     here = builder.build_tree(source, "mine==1", tmp_path / "here", own=True)
 
@@ -319,12 +318,10 @@ def test_an_own_project_is_built_from_inside_its_tree_with_its_output_kept_quiet
         "class Hook(BuildHookInterface):\n"
         "    def initialize(self, version, build_data):\n"
         "        print('noise from the hook')\n"
-        "        text = Path('stamp.txt').read_text()\n"
+        "        Path('stamp.txt').read_text()\n"
         "        build_data['force_include'][str(Path('stamp.txt').resolve())] = 'hooked/stamp.txt'\n"
     )
-    builder = WheelBuilder(
-        Cache(tmp_path / "cache"), PackageIndexes(index_urls=(package_index.simple_url,))
-    )
+    builder = index_builder(tmp_path, package_index)
     before = os.getcwd()
 
     wheel = builder.build_tree(source, "hooked==1", tmp_path / "out", own=True)
@@ -353,9 +350,7 @@ def test_an_own_project_needing_what_this_environment_lacks_is_built_in_isolatio
 ) -> None:
     # `wheel` is on the index but not in the environment running the tests
     source = package_tree(tmp_path, "needy", build_system, project)
-    builder = WheelBuilder(
-        Cache(tmp_path / "cache"), PackageIndexes(index_urls=(package_index.simple_url,))
-    )
+    builder = index_builder(tmp_path, package_index)
 
     wheel = builder.build_tree(source, "needy==1", tmp_path / "out", own=True)
 
@@ -370,9 +365,7 @@ def test_an_own_project_wanting_another_hatchling_version_is_not_built_with_this
     source = package_tree(
         tmp_path, "oldstyle", 'requires = ["hatchling<1"]\nbuild-backend = "hatchling.build"\n'
     )
-    builder = WheelBuilder(
-        Cache(tmp_path / "cache"), PackageIndexes(index_urls=(package_index.simple_url,))
-    )
+    builder = index_builder(tmp_path, package_index)
 
     # the index has no such hatchling: the isolated environment, not this process, must fail
     with pytest.raises(BuildError, match="cannot create the build environment for oldstyle==1"):
