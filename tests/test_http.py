@@ -35,6 +35,8 @@ class ScriptedServer:
         self.requests = 0
         self.connections = 0
         self.targets: list[str] = []  # each request's target, as sent
+        self.holding = threading.Event()  # a "hold" step has its request
+        self.release = threading.Event()  # ends a "hold" step (with no answer)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -48,6 +50,11 @@ class ScriptedServer:
                 server.requests += 1
                 server.targets.append(self.path)
                 step = server.script.pop(0) if server.script else 200
+                if step == "hold":  # a stalled download: no answer until released
+                    server.holding.set()
+                    server.release.wait(30)
+                    self.close_connection = True
+                    return
                 if step == "truncate":
                     self.send_response(200)
                     self.send_header("Content-Length", str(len(BODY)))
@@ -84,6 +91,7 @@ class ScriptedServer:
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
     def close(self) -> None:
+        self.release.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -156,6 +164,33 @@ def test_connections_are_reused(server: ScriptedServer) -> None:
 
     assert server.requests == 5
     assert server.connections == 1
+
+
+@pytest.mark.parametrize("server", [["hold"]], indirect=True)
+def test_an_aborted_download_stops_at_once_instead_of_retrying(server: ScriptedServer) -> None:
+    downloader = Downloader()
+    errors: list[BaseException] = []
+
+    def download() -> None:
+        try:
+            downloader.fetch(server.url, io.BytesIO())
+        except BaseException as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=download)
+    thread.start()
+    assert server.holding.wait(10)
+
+    downloader.abort()  # as on Ctrl-C in the main thread
+    thread.join(10)
+
+    assert not thread.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], DownloadError)
+    assert "was stopped" in str(errors[0])
+    assert server.requests == 1  # the next attempt would have been answered: there was none
+    with pytest.raises(DownloadError, match="was stopped"):
+        downloader.fetch(server.url, io.BytesIO())  # no new connection either
+    assert server.requests == 1
 
 
 @pytest.mark.parametrize("server", [[]], indirect=True)

@@ -70,6 +70,7 @@ class Downloader:
         self._open_lock = threading.Lock()
         self._ssl_context: ssl.SSLContext | None = None
         self._proxies: dict[str, str] | None = None
+        self._aborted = False
 
     def _ssl(self) -> ssl.SSLContext:
         # made when first needed: loading the system's certificates takes tens of
@@ -118,9 +119,13 @@ class Downloader:
                     f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
                 )
                 self._drop(parts.scheme, parts.netloc)
+            if self._aborted:  # the failure was the abort: no retry
+                break
             if attempt < self.retries:
                 time.sleep(delay)
                 delay *= 2
+        if self._aborted:
+            raise DownloadError(f"the download of {redact(url)} was stopped")
         raise DownloadError(
             f"cannot download {redact(url)} after {self.retries + 1} attempts: {last_error}"
         )
@@ -175,16 +180,20 @@ class Downloader:
                 )
             else:
                 connection = http.client.HTTPConnection(host, port, timeout=self.timeout)
-            pool[key] = connection
             with self._open_lock:
+                if self._aborted:
+                    raise OSError("stopped")
                 self._open.add(connection)
+            pool[key] = connection
         return pool[key]
 
     def abort(self) -> None:
-        """Break every open connection, so that downloads in other threads stop at once."""
+        """Break every open connection, so that downloads in other threads stop at once, and
+        refuse new connections and retries from then on."""
         import socket
 
         with self._open_lock:
+            self._aborted = True
             connections = list(self._open)
         for connection in connections:
             sock = connection.sock
@@ -218,6 +227,8 @@ class Downloader:
             token = f"{credentials[0]}:{credentials[1]}"
             headers["Authorization"] = "Basic " + base64.b64encode(token.encode()).decode()
         connection.request("GET", redact(url) if proxied else target, headers=headers)
+        if self._aborted:  # stopped while connecting, before abort() could see the socket
+            raise OSError("stopped")
         response = connection.getresponse()
         if response.status in (301, 302, 303, 307, 308):
             location = response.getheader("Location")
