@@ -80,8 +80,13 @@ if _pause:
 """
 
 DRIVER = r"""
-import json, sys
+import json, signal, sys
 from pathlib import Path
+
+# Ctrl-C must reach the build even if this test run was started with SIGINT ignored (a
+# non-interactive shell's background job, some CI runners), which child processes inherit
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 from hatch_lockbundle.bundle import build_bundle
 from hatch_lockbundle.errors import LockbundleError
