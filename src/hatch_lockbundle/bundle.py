@@ -15,7 +15,7 @@ from typing import Any
 
 from . import __version__, fingerprint
 from .archive import archive_epoch, write_archive
-from .cache import Cache, default_cache_dir
+from .cache import Cache, default_cache_dir, replace_file
 from .config import BundleConfig, load_and_validate_config
 from .errors import LockbundleError
 from .fetch import FetchedWheel, Fetcher, indexes_of
@@ -261,12 +261,8 @@ class Stamp:
 
     def record(self, output: str | None = None) -> None:
         """Remember the inputs, and ``output``, the bundle's fingerprint (computed if None)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         document = {"inputs": self.inputs, "output": output or fingerprint.output(self.artifact)}
-        fd, temporary = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(document, out)
-        os.replace(temporary, self.path)
+        replace_file(self.path, json.dumps(document).encode())
 
 
 def _inputs(
@@ -374,15 +370,7 @@ class ParsedLocks:
             pass
         lock = decode_lock(data, path)
         with suppress(OSError):  # a cache that cannot be written only costs time
-            entry.parent.mkdir(parents=True, exist_ok=True)
-            fd, temporary = tempfile.mkstemp(dir=entry.parent, suffix=".tmp")
-            try:
-                with os.fdopen(fd, "wb") as file:
-                    pickle.dump((key, lock), file, protocol=pickle.HIGHEST_PROTOCOL)
-                os.replace(temporary, entry)
-            finally:
-                if os.path.exists(temporary):
-                    os.unlink(temporary)
+            replace_file(entry, pickle.dumps((key, lock), protocol=pickle.HIGHEST_PROTOCOL))
         return lock
 
 

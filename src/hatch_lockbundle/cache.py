@@ -68,6 +68,20 @@ class Cache:
             remove_tree(stage, ignore_errors=True)
 
 
+def replace_file(path: Path, data: bytes) -> None:
+    """Make ``path`` hold ``data``, atomically: written beside it and renamed over it, so that a
+    reader never sees a partial file and an interrupted write leaves none."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
 def publish(staged: Path, final: Path) -> Path:
     """Move ``staged`` to ``final`` atomically; if another build got there first, keep theirs."""
     final.parent.mkdir(parents=True, exist_ok=True)

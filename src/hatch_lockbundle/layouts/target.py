@@ -43,7 +43,7 @@ from installer.exceptions import InstallerError, InvalidWheelSource
 from installer.records import Hash, RecordEntry
 from installer.utils import Scheme, parse_entrypoints, parse_metadata_file
 
-from ..cache import Cache, publish
+from ..cache import Cache, publish, replace_file
 from ..errors import LockbundleError
 from ..inspect import (
     CHUNK,
@@ -797,10 +797,7 @@ def _retime(manifest: Path, text: str, retimed: dict[str, int]) -> None:
             octal, cached_octal, size, _, digest, relative = line.split(" ", 5)
             line = f"{octal} {cached_octal} {size} {retimed[line]} {digest} {relative}"
         lines.append(line)
-    fd, temporary = tempfile.mkstemp(dir=manifest.parent, prefix=".files.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write("\n".join(lines) + "\n")
-    os.replace(temporary, manifest)
+    replace_file(manifest, ("\n".join(lines) + "\n").encode())
 
 
 def _damaged(entry: Path, what: str, log: Reporter) -> None:
