@@ -13,12 +13,14 @@ from .environ import clean_environ, run
 
 # What build backends and hatch's build environment install besides hatch-lockbundle's own
 # dependencies (read from pyproject.toml, see `seed_requirements`): hatchling (with packaging,
-# pathspec, pluggy, trove-classifiers), setuptools for the C extension fixture, and the tools an
-# isolated PEP 517 environment may want.
+# pathspec, pluggy, trove-classifiers), setuptools for the C extension fixture, uv_build and
+# flit_core for projects of those backends, and the tools an isolated PEP 517 environment may want.
 TOOLING_REQUIREMENTS = (
     "hatchling",
     "editables",
     "setuptools",
+    "uv_build",
+    "flit_core",
     "wheel",
     "pip",
     "tomli",
