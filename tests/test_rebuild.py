@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import pickle
 import shutil
 from pathlib import Path
 
@@ -11,7 +14,7 @@ from hatch_lockbundle import bundle as bundle_module
 from hatch_lockbundle.bundle import ParsedLocks, build_bundle
 from hatch_lockbundle.cache import Cache
 from hatch_lockbundle.errors import LockbundleError
-from hatch_lockbundle.lock import Lock, read_lock
+from hatch_lockbundle.lock import read_lock
 from support.projects import MakeProject
 
 pytestmark = pytest.mark.slow
@@ -94,10 +97,10 @@ def test_a_rebuild_takes_the_parsed_lock_from_the_cache(
 ) -> None:
     build(app, tmp_path / "cache")
 
-    def no_parsing(data: bytes, path: Path) -> Lock:
-        raise AssertionError(f"{path} parsed again")
+    def no_decoding(data: bytes, path: Path) -> dict[str, object]:
+        raise AssertionError(f"{path} decoded again")
 
-    monkeypatch.setattr(bundle_module, "decode_lock", no_parsing)
+    monkeypatch.setattr(bundle_module, "decode_document", no_decoding)
     bundle, lines = build(app, tmp_path / "cache")
 
     assert f"{bundle.name} is up to date" in lines
@@ -127,11 +130,60 @@ def test_a_changed_lock_is_parsed_again(app: Path, tmp_path: Path) -> None:
 def test_a_damaged_cached_lock_is_parsed_again(app: Path, tmp_path: Path) -> None:
     bundle, _ = build(app, tmp_path / "cache")
     (entry,) = (tmp_path / "cache" / "locks").iterdir()
-    entry.write_bytes(b"not a pickle")
+    entry.write_bytes(b"not JSON")
 
     _, lines = build(app, tmp_path / "cache")
 
     assert f"{bundle.name} is up to date" in lines
     from_cache = ParsedLocks(Cache(tmp_path / "cache")).read(app / "uv.lock")
     assert repr(from_cache) == repr(read_lock(app / "uv.lock"))
-    assert entry.read_bytes() != b"not a pickle"
+    assert entry.read_bytes() != b"not JSON"
+
+
+class _RunsACommand:
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return os.system, ("touch x",)
+
+
+@pytest.mark.parametrize(
+    "planted",
+    [
+        # loading this pickle would run `touch x`: a cached lock must never be unpickled
+        pytest.param(pickle.dumps(_RunsACommand()), id="pickle"),
+        pytest.param(b'{"key": 1, "document": {"version": 1}}', id="another-key"),
+        pytest.param(b'{"key": "@KEY@", "document": {"package": 7}}', id="invalid-document"),
+        pytest.param(b'["key", "document"]', id="wrong-shape"),
+    ],
+)
+def test_a_planted_cache_entry_runs_nothing_and_the_lock_is_decoded_again(
+    planted: bytes, app: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    locks = ParsedLocks(Cache(tmp_path / "cache"))
+    locks.read(app / "uv.lock")
+    (entry,) = (tmp_path / "cache" / "locks").iterdir()
+    key = json.loads(entry.read_bytes())["key"]
+    entry.write_bytes(planted.replace(b"@KEY@", key.encode()))
+    monkeypatch.chdir(tmp_path)
+
+    lock = locks.read(app / "uv.lock")
+
+    assert repr(lock) == repr(read_lock(app / "uv.lock"))
+    assert not (tmp_path / "x").exists()
+    assert json.loads(entry.read_bytes())["key"] == key
+
+
+def test_a_lock_with_credentials_in_its_urls_is_not_kept_in_the_cache(
+    app: Path, tmp_path: Path
+) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(app, project, ignore=shutil.ignore_patterns("dist"))
+    lock_file = project / "uv.lock"
+    lock_file.write_text(lock_file.read_text().replace("http://", "http://bot:s3cret@"))
+
+    lock = ParsedLocks(Cache(tmp_path / "cache")).read(lock_file)
+
+    assert lock.credentials and set(lock.credentials.values()) == {("bot", "s3cret")}
+    assert "s3cret" not in repr(lock)
+    assert not (tmp_path / "cache" / "locks").exists() or not any(
+        (tmp_path / "cache" / "locks").iterdir()
+    )

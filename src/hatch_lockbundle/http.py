@@ -39,14 +39,18 @@ class _Retryable(Exception):
 
 
 def redact(url: str) -> str:
-    """``url`` without any ``user:password@`` part, for messages."""
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
+    """``url`` without any ``user:password@`` part, for messages and outputs.
+
+    The host is kept as written (case, IPv6 brackets, port); text that is not a URL loses
+    whatever looks like userinfo.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return _USERINFO.sub("", url)
+    if "@" not in parts.netloc:
         return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return parts._replace(netloc=host).geturl()
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
 class Downloader:

@@ -15,6 +15,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 
 from ._compat import tomllib
 from .errors import LockbundleError
+from .http import realm, redact
 
 SUPPORTED_VERSION = 1
 SUPPORTED_REVISIONS = range(1, 6)  # revisions 1..5 are what uv writes for lock version 1
@@ -151,6 +152,11 @@ class Lock:
     members: tuple[NormalizedName, ...]
     packages: tuple[LockedPackage, ...]
     conflicts: tuple[tuple[Mapping[str, str], ...], ...] = ()
+    #: ``user:password`` found in the lock's URLs, by realm (see :func:`~.http.realm`); the
+    #: URLs themselves are kept without it, so that no output made from them holds a secret
+    credentials: Mapping[str, tuple[str, str]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     @property
     def root(self) -> Path:
@@ -194,16 +200,20 @@ def read_lock_bytes(path: Path) -> bytes:
 
 def decode_lock(data: bytes, path: Path) -> Lock:
     """Parse ``data``, the content of the lock file at ``path``."""
+    return parse_lock(decode_document(data, path), path)
+
+
+def decode_document(data: bytes, path: Path) -> dict[str, Any]:
+    """The TOML document of ``data``, the content of the lock file at ``path``."""
     try:
         # newlines as reading the file as text gives them
         text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     except UnicodeDecodeError:
         raise LockError(f"{path}: not UTF-8 text; run `uv lock` to rewrite it") from None
     try:
-        document = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise LockError(f"{path}: not valid TOML ({error}); run `uv lock` to rewrite it") from None
-    return parse_lock(document, path)
 
 
 def parse_lock(document: Mapping[str, Any], path: Path) -> Lock:
@@ -246,6 +256,7 @@ def parse_lock(document: Mapping[str, Any], path: Path) -> Lock:
         members=members,
         packages=packages,
         conflicts=tuple(conflicts),
+        credentials=reader.credentials,
     )
 
 
@@ -254,6 +265,24 @@ class _Reader:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.credentials: dict[str, tuple[str, str]] = {}
+
+    def bare(self, url: str, where: str) -> str:
+        """``url`` without its ``user:password@``, which is kept in :attr:`credentials`.
+
+        uv never writes credentials into a lock; a lock that has them was written by hand (or by
+        someone who wants them copied into every output), and a URL is copied into many.
+        """
+        try:
+            parts = urlsplit(url)
+            if parts.username is None and parts.password is None:
+                return url
+            place = realm(url)
+        except ValueError:
+            raise self.fail(where, f"{redact(url)!r} is not a valid URL") from None
+        found = (unquote(parts.username or ""), unquote(parts.password or ""))
+        self.credentials.setdefault(place, found)
+        return redact(url)
 
     def fail(self, where: str, message: str) -> LockError:
         return LockError(f"{self.path}: {where}: {message}; run `uv lock` to rewrite the lock")
@@ -285,9 +314,10 @@ class _Reader:
                 where, f"`source` must have exactly one of {', '.join(SOURCE_KINDS)} as a string"
             )
         subdirectory = raw.get("subdirectory")
-        return Source(
-            kinds[0], raw[kinds[0]], subdirectory if isinstance(subdirectory, str) else None
-        )
+        location = raw[kinds[0]]
+        if "://" in location:  # a registry, url or git source; not a path
+            location = self.bare(location, where)
+        return Source(kinds[0], location, subdirectory if isinstance(subdirectory, str) else None)
 
     def hash(self, raw: Mapping[str, Any], where: str) -> Hash | None:
         value = raw.get("hash")
@@ -301,6 +331,8 @@ class _Reader:
         if not isinstance(raw, dict):
             raise self.fail(where, "must be an inline table")
         url = self.optional_str(raw, "url", where)
+        if url is not None:
+            url = self.bare(url, where)
         path = self.optional_str(raw, "path", where)
         filename = self.optional_str(raw, "filename", where)
         if filename is None:
