@@ -3,11 +3,13 @@ the user's own hatchling projects in this process."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -258,6 +260,44 @@ def test_a_failed_backend_names_no_secret_even_when_it_prints_one(
     message = str(raised.value)
     assert "building a wheel for leaky==1" in message and "****" in message
     assert [needle for needle in secret_needles() if needle in message] == []
+
+
+def test_a_backend_runs_without_the_credential_variables(
+    package_index: IndexServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a backend could copy what it finds into the wheel it builds: here, into a file
+    seen = tmp_path / "seen-environment.json"
+    source = source_tree(
+        tmp_path, "nosy", 'requires = []\nbuild-backend = "nosy"\nbackend-path = ["."]\n'
+    )
+    (source / "nosy.py").write_text(
+        "import json, os, sys\n"
+        "def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):\n"
+        f"    open({str(seen)!r}, 'w').write(json.dumps(dict(os.environ)))\n"
+        "    sys.exit(1)\n"
+    )
+    secret = {
+        "UV_INDEX_PRIVATE_PASSWORD": PASSWORD,
+        "UV_INDEX_PRIVATE_USERNAME": USER,
+        "UV_PUBLISH_TOKEN": PASSWORD,
+        "TWINE_PASSWORD": PASSWORD,
+    }
+    for name, value in secret.items():
+        monkeypatch.setenv(name, value)
+    userinfo = f"{USER}:{quote(PASSWORD, safe='')}@"
+    monkeypatch.setenv("UV_INDEX_URL", f"https://{userinfo}pkgs.example.com/simple/")
+    monkeypatch.setenv("UV_INDEX", f"private=https://{userinfo}pkgs.example.com/simple/ other")
+    monkeypatch.setenv("AN_UNRELATED_SETTING", "kept")
+
+    with pytest.raises(BuildError):
+        index_builder(tmp_path, package_index).build_tree(source, "nosy==1", tmp_path / "out")
+
+    environment = json.loads(seen.read_text())
+    assert [needle for needle in secret_needles() if needle in seen.read_text()] == []
+    assert set(secret).isdisjoint(environment)
+    assert environment["UV_INDEX_URL"] == "https://pkgs.example.com/simple/"
+    assert environment["UV_INDEX"] == "private=https://pkgs.example.com/simple/ other"
+    assert environment["AN_UNRELATED_SETTING"] == "kept"
 
 
 # -- the user's own hatchling projects, built in this process -------------------------------------

@@ -34,7 +34,8 @@ from support.projects import MakeProject
 
 pytestmark = pytest.mark.slow
 
-MECHANISMS = ["netrc", "uv-index-variables", "url-userinfo"]
+# uv never writes credentials into a lock; a lock from elsewhere may have them in its URLs
+MECHANISMS = ["netrc", "uv-index-variables", "url-userinfo", "lock-userinfo"]
 # A wrong password is as secret as the right one: a typo of it, or another system's.
 WRONG_PASSWORD = "Wr0ng:guess@n0t/it%99"
 NEEDLES = [*secret_needles(), *secret_needles(password=WRONG_PASSWORD)]
@@ -44,6 +45,7 @@ BUNDLES = {
     "lockbundle:wheelhouse": "privateapp-0.1.0-wheelhouse",
     "lockbundle:zipped": "privateapp-0.1.0-zipped.zip",
     "lockbundle:packed": "privateapp-0.1.0-packed.tar.gz",
+    "lockbundle:remote": "privateapp-0.1.0-remote",
 }
 
 
@@ -81,11 +83,28 @@ def supply(
     elif mechanism == "uv-index-variables":
         env |= {"UV_INDEX_PRIVATE_USERNAME": USER, "UV_INDEX_PRIVATE_PASSWORD": password}
     elif mechanism == "url-userinfo":
-        userinfo = f"{quote(USER, safe='')}:{quote(password, safe='')}"
-        url = url.replace("://", f"://{userinfo}@", 1)
+        url = with_userinfo(url, password)
+    elif mechanism == "lock-userinfo":
+        pass  # see `put_credentials_into_the_lock`
     else:
         raise ValueError(mechanism)
     return url, env
+
+
+def with_userinfo(url: str, password: str = PASSWORD) -> str:
+    userinfo = f"{quote(USER, safe='')}:{quote(password, safe='')}"
+    return url.replace("://", f"://{userinfo}@", 1)
+
+
+def put_credentials_into_the_lock(
+    project: Path, index: PrivateIndex, password: str = PASSWORD
+) -> None:
+    """Every URL of the index in ``project``'s lock gets ``user:password@`` (in place of the
+    userinfo it had)."""
+    lock = project / "uv.lock"
+    text = lock.read_text().replace(with_userinfo(index.url), index.url)
+    assert text.count(index.url) > 3
+    lock.write_text(text.replace(index.url, with_userinfo(index.url, password)))
 
 
 def leaks(root: Path, scratch: Path) -> dict[str, list[str]]:
@@ -138,7 +157,13 @@ def private_build(
     mechanism: str = request.param
     workdir = tmp_path_factory.mktemp(f"private-{mechanism}")
     url, env = supply(mechanism, guarded_index, workdir / "home")
-    project = make_project("privateapp", index=guarded_index, index_url=url, env=env)
+    if mechanism == "lock-userinfo":
+        # locked with credentials from elsewhere; the build has none but the lock's
+        _, lock_env = supply("netrc", guarded_index, workdir / "lock-home")
+        project = make_project("privateapp", index=guarded_index, index_url=url, env=lock_env)
+        put_credentials_into_the_lock(project, guarded_index)
+    else:
+        project = make_project("privateapp", index=guarded_index, index_url=url, env=env)
     cache = workdir / "lockbundle-cache"
     before = len(guarded_index.requests)
     targets = [argument for target in BUNDLES for argument in ("-t", target)]
@@ -204,6 +229,8 @@ def test_wrong_credentials_fail_naming_the_url_without_the_secret(
         private_build.mechanism, guarded_index, tmp_path / "home", password=WRONG_PASSWORD
     )
     project = project_copy(private_build, tmp_path / "project", url)
+    if private_build.mechanism == "lock-userinfo":
+        put_credentials_into_the_lock(project, guarded_index, WRONG_PASSWORD)
     refused_before = len(guarded_index.refused)
 
     result = hatch.build(project, cache_dir=tmp_path / "cache", extra_env=env)
@@ -257,3 +284,22 @@ def test_a_build_environment_that_cannot_be_made_says_so_without_the_secret(
     output = assert_failed_naming_the_index_only(result, guarded_index, project, tmp_path / "cache")
     assert "cannot create the build environment for " in output
     assert "(requirements: hatchling)" in output
+
+
+def test_the_plan_holds_no_secret(
+    private_build: PrivateBuild, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    for output in ("text", "json"):
+        result = lockbundle(
+            sandbox,
+            private_build.project,
+            "plan",
+            "--format",
+            output,
+            cache=tmp_path / "cache",
+            check=False,
+            extra_env=private_build.env,
+        )
+        assert result.returncode == 0, describe(result)
+        assert "scriptpkg" in result.stdout
+        assert lines_with_secrets(result) == []

@@ -24,7 +24,7 @@ from ._compat import tomllib
 from .archive import UnsafeArchiveError, extract_safely
 from .cache import Cache
 from .errors import LockbundleError
-from .http import credentials_for, scrub, secrets_of, with_credentials
+from .http import credentials_for, scrub, secrets_of, with_credentials, without_credentials
 
 DEFAULT_BACKEND = "setuptools.build_meta:__legacy__"
 DEFAULT_REQUIRES = ("setuptools>=40.8.0",)
@@ -395,7 +395,8 @@ class _CapturingRunner:
         cwd: str | None = None,
         extra_environ: Mapping[str, str] | None = None,
     ) -> None:
-        env = dict(os.environ)
+        # a backend is third-party code: it gets no index credentials to copy into a wheel
+        env = without_credentials(os.environ)
         env.update(extra_environ or {})
         env.pop("PYTHONPATH", None)
         # the environment's scripts (ninja, cmake, cython, ...) come first, as in pypa/build

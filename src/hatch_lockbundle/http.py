@@ -330,6 +330,27 @@ def index_credentials(
     return found
 
 
+#: variables that hold a secret for uv, pip or twine (an index's or a publishing one)
+_CREDENTIAL_VARIABLE = re.compile(
+    r"UV_INDEX_\w+_(?:USERNAME|PASSWORD)|UV_PUBLISH_(?:USERNAME|PASSWORD|TOKEN)"
+    r"|TWINE_(?:USERNAME|PASSWORD)|PIP_CLIENT_CERT"
+)
+
+
+def without_credentials(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` for code that must not see index credentials (a build backend, which could
+    copy a token into the wheel): uv's, pip's and twine's credential variables removed, and the
+    index URL variables without their ``user:password@``."""
+    env = {}
+    for name, value in environ.items():
+        if _CREDENTIAL_VARIABLE.fullmatch(name):
+            continue
+        if name in INDEX_VARIABLES:
+            value = " ".join(_USERINFO.sub("", word) for word in value.split())
+        env[name] = value
+    return env
+
+
 def credentials_for(
     url: str, known: Mapping[str, tuple[str, str]] | None = None
 ) -> tuple[str, str] | None:
