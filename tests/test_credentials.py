@@ -303,3 +303,17 @@ def test_the_plan_holds_no_secret(
         assert result.returncode == 0, describe(result)
         assert "scriptpkg" in result.stdout
         assert lines_with_secrets(result) == []
+
+
+def test_a_wheelhouse_on_the_index_says_how_the_server_gives_credentials(
+    private_build: PrivateBuild, guarded_index: PrivateIndex
+) -> None:
+    assert private_build.result.returncode == 0, describe(private_build.result)
+    remote = private_build.dist / BUNDLES["lockbundle:remote"]
+    host = guarded_index.url.removeprefix("http://")
+
+    guide = (remote / "INSTALL.md").read_text()
+
+    assert f"--index-url {guarded_index.simple_url}\n" in (remote / "requirements.txt").read_text()
+    assert f"them from `{host}`, recorded in the locks without any credentials" in guide
+    assert "in `~/.netrc` works for uv and pip alike" in guide

@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from packaging.utils import NormalizedName, parse_wheel_filename
 
@@ -429,12 +430,24 @@ def _install_guide(plans: Sequence[Plan], graph: _Graph, binary_only: bool) -> s
     targets = "\n".join(f"- {plan.target.describe()}" for plan in plans)
     offline = "" if binary_only else " --offline"
     no_index = "" if binary_only else " --no-index"
-    remote = (
-        "\nWith `binary-only`, pure-Python wheels are not in `wheels/`: the server downloads them "
-        "from the index recorded in the locks, with their hashes checked.\n"
-        if binary_only
-        else ""
-    )
+    remote = ""
+    if binary_only:
+        hosts = sorted(
+            {
+                urlsplit(package.index).netloc
+                for package in graph.house.values()
+                if not package.local and package.index
+            }
+        )
+        named = ", ".join(f"`{host}`" for host in hosts) or "the index"
+        remote = (
+            "\nWith `binary-only`, pure-Python wheels are not in `wheels/`: the server downloads "
+            f"them from {named}, recorded in the locks without any credentials, with their "
+            "hashes checked. If the index needs a password, give it to the installer on the "
+            "server, never in these files: a line `machine <host> login <user> password <secret>` "
+            "in `~/.netrc` works for uv and pip alike, as does a keyring "
+            "(`--keyring-provider subprocess`).\n"
+        )
     return f"""# Installing {first.root.name} {first.root.version or ""} from this wheelhouse
 
 This directory holds {count} wheels in `wheels/` and the locks that install exactly them, for
