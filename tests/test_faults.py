@@ -37,12 +37,14 @@ from support.faulty_index import (
     FaultyIndex,
     close_early,
     drop,
+    endless,
     extra_bytes,
     reset,
     slow,
     stall,
     stall_in_body,
     status,
+    trickle,
     truncate,
     wrong_bytes,
 )
@@ -220,6 +222,41 @@ def test_a_build_against_a_failing_index_names_the_url_and_caches_nothing(
     with pytest.raises(LockbundleError, match=re.escape(scene.url)):
         scene.build()
 
+    assert not scene.out.exists() or list(scene.out.iterdir()) == []
+    assert published_files(scene.cache) == []
+    assert scraps(scene.cache) == []
+
+
+@pytest.mark.parametrize(
+    ("fault", "said"),
+    [
+        (endless, "the server sent more than the lock's size of"),
+        (trickle, "it is too slow"),
+    ],
+    ids=["endless-body", "trickling-body"],
+)
+def test_a_download_without_end_or_progress_stops_with_a_clear_error_and_caches_nothing(
+    scene: Scene, fault: Fault, said: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOCKBUNDLE_HTTP_TIMEOUT", "1")
+    # as a lock of PyPI's files says (the test index, HTML only, gives uv no sizes)
+    lock = scene.consumer.root / "uv.lock"
+    size = (scene.index.directory / GOOD_WHEEL).stat().st_size
+    text, found = re.subn(
+        rf'(url = "[^"]*/{re.escape(GOOD_WHEEL)}", hash = "sha256:[0-9a-f]+")',
+        rf"\1, size = {size}",
+        lock.read_text(),
+    )
+    assert found == 1
+    lock.write_text(text)
+    scene.index.always(fault)
+
+    with pytest.raises(LockbundleError) as raised:
+        scene.build()
+
+    message = str(raised.value)
+    assert f"cannot download {scene.url}: {said}" in message
+    assert "space" not in message
     assert not scene.out.exists() or list(scene.out.iterdir()) == []
     assert published_files(scene.cache) == []
     assert scraps(scene.cache) == []

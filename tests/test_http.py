@@ -4,6 +4,8 @@ proxies."""
 from __future__ import annotations
 
 import base64
+import contextlib
+import errno
 import hashlib
 import io
 import threading
@@ -14,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from hatch_lockbundle import http as http_module
+from hatch_lockbundle.errors import LockbundleError
 from hatch_lockbundle.http import (
     Downloader,
     DownloadError,
@@ -53,6 +56,34 @@ class ScriptedServer:
                 if step == "hold":  # a stalled download: no answer until released
                     server.holding.set()
                     server.release.wait(30)
+                    self.close_connection = True
+                    return
+                if step == "endless":  # no Content-Length, and a body that never ends
+                    self.send_response(200)
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    with contextlib.suppress(OSError):
+                        while not server.release.is_set():
+                            self.wfile.write(BODY)
+                    self.close_connection = True
+                    return
+                if step == "announce-huge":
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(10**12))
+                    self.end_headers()
+                    self.close_connection = True
+                    return
+                if step in ("trickle-body", "trickle-headers"):  # a byte every 50 ms
+                    head = b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n"
+                    if step == "trickle-body":
+                        self.wfile.write(head)
+                        head = BODY
+                    with contextlib.suppress(OSError):
+                        for byte in head:
+                            if server.release.wait(0.05):
+                                break
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
                     self.close_connection = True
                     return
                 if step == "truncate":
@@ -364,3 +395,97 @@ def test_index_credentials_are_sent_to_the_index_realm(
     Downloader(credentials=credentials).fetch(server.url, out)
 
     assert out.getvalue() == BODY
+
+
+class Counting(io.BytesIO):
+    """A destination that counts what was ever written to it."""
+
+    written = 0
+
+    def write(self, data: object) -> int:
+        assert isinstance(data, bytes)
+        self.written += len(data)
+        return super().write(data)
+
+
+@pytest.mark.parametrize("server", [["endless"]], indirect=True)
+def test_a_body_growing_past_the_locked_size_is_stopped_in_stream(server: ScriptedServer) -> None:
+    out = Counting()
+
+    with pytest.raises(
+        DownloadError, match=r"sent more than the lock's size of 832 bytes, and was stopped"
+    ):
+        Downloader().fetch(server.url, out, size=832)
+
+    assert out.written <= 832
+    assert server.requests == 1  # not retried: another try would be as endless
+
+
+@pytest.mark.parametrize("server", [["endless"]], indirect=True)
+def test_a_body_without_a_locked_size_is_stopped_at_the_ceiling(
+    server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(http_module, "MAX_DOWNLOAD", 5 * len(BODY))
+    out = Counting()
+
+    with pytest.raises(DownloadError, match=rf"sent more than {5 * len(BODY)} bytes"):
+        Downloader().fetch(server.url, out)
+
+    assert out.written <= 5 * len(BODY)
+
+
+@pytest.mark.parametrize("server", [["announce-huge"]], indirect=True)
+def test_a_body_announced_larger_than_the_lock_says_is_refused_before_reading(
+    server: ScriptedServer,
+) -> None:
+    out = Counting()
+
+    with pytest.raises(
+        DownloadError, match=r"announces 1000000000000 bytes, more than the lock's size of 832"
+    ):
+        Downloader().fetch(server.url, out, size=832)
+
+    assert out.written == 0
+
+
+@pytest.mark.parametrize(
+    "server", [["trickle-body"], ["trickle-headers"]], indirect=True, ids=["body", "headers"]
+)
+def test_a_download_trickling_below_the_low_speed_limit_is_given_up(
+    server: ScriptedServer,
+) -> None:
+    # a byte every 50 ms never lets the socket timeout fire: progress is what is judged
+    downloader = Downloader(timeout=1.0)
+
+    with pytest.raises(
+        DownloadError,
+        match=r"cannot download http://127\.0\.0\.1:\d+/files/x\.whl: (it is too slow \(\d+ bytes in the last 1 s, less than 1024 bytes a second\)|the server did not answer within 1 s)",
+    ):
+        downloader.fetch(server.url, io.BytesIO())
+
+    assert server.requests == 1
+
+
+def test_the_timeout_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOCKBUNDLE_HTTP_TIMEOUT", "2.5")
+    assert Downloader().timeout == 2.5
+    monkeypatch.setenv("LOCKBUNDLE_HTTP_TIMEOUT", "soon")
+    with pytest.raises(
+        LockbundleError,
+        match=r"LOCKBUNDLE_HTTP_TIMEOUT='soon' is not a number of seconds greater than 0",
+    ):
+        Downloader()
+
+
+class FullDisk(io.BytesIO):
+    def write(self, data: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+@pytest.mark.parametrize("server", [[200]], indirect=True)
+def test_a_full_disk_is_not_taken_for_a_network_fault(server: ScriptedServer) -> None:
+    with pytest.raises(OSError) as raised:
+        Downloader().fetch(server.url, FullDisk())
+
+    assert raised.value.errno == errno.ENOSPC
+    assert server.requests == 1  # not retried

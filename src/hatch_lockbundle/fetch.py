@@ -225,7 +225,7 @@ class Fetcher:
             if transfers is not None:
                 transfers.begin(artifact.filename)
             with path.open("wb") as out:
-                self.downloader.fetch(artifact.url, out, on_bytes=on_bytes)
+                self.downloader.fetch(artifact.url, out, on_bytes=on_bytes, size=artifact.size)
             if transfers is not None:
                 transfers.finished(artifact.filename)
             return path, "downloaded (unverified)"
@@ -239,7 +239,9 @@ class Fetcher:
             transfers.begin(artifact.filename)
         try:
             with os.fdopen(fd, "wb") as out:
-                actual = self.downloader.fetch(artifact.url, out, digest.algorithm, on_bytes)
+                actual = self.downloader.fetch(
+                    artifact.url, out, digest.algorithm, on_bytes, size=artifact.size
+                )
             if actual != digest.value:
                 raise HashMismatchError(
                     f"{planned.package.label}: the file downloaded from {redact(artifact.url)} "

@@ -27,6 +27,15 @@ RETRIES = 3
 BACKOFF = 0.5  # seconds, doubled after each failed attempt
 TIMEOUT = 30.0
 CHUNK = 1 << 20
+#: a download slower than this (bytes per second) over ``TIMEOUT`` seconds is given up, as
+#: curl's ``--speed-limit`` / ``--speed-time`` do: a server that trickles a byte a second never
+#: lets a socket timeout fire
+LOW_SPEED_LIMIT = 1024
+#: the most a download may bring when the lock records no size for the file (the largest wheels
+#: on PyPI, CUDA builds of torch, stay well under it)
+MAX_DOWNLOAD = 8 << 30
+#: ``LOCKBUNDLE_HTTP_TIMEOUT`` (seconds) replaces ``TIMEOUT``, as ``UV_HTTP_TIMEOUT`` does uv's
+TIMEOUT_VARIABLE = "LOCKBUNDLE_HTTP_TIMEOUT"
 RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
 
 
@@ -36,6 +45,31 @@ class DownloadError(LockbundleError):
 
 class _Retryable(Exception):
     pass
+
+
+class _LocalWriteError(Exception):
+    """Writing what arrived failed (a full disk, say): not the network's fault, not retried."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def configured_timeout(environ: Mapping[str, str] | None = None) -> float:
+    """``LOCKBUNDLE_HTTP_TIMEOUT`` in seconds, else :data:`TIMEOUT`."""
+    value = (os.environ if environ is None else environ).get(TIMEOUT_VARIABLE, "")
+    if not value:
+        return TIMEOUT
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0 or seconds == float("inf"):
+        raise LockbundleError(
+            f"{TIMEOUT_VARIABLE}={value!r} is not a number of seconds greater than 0; set it to, "
+            f"for example, {TIMEOUT:g} (the default)"
+        )
+    return seconds
 
 
 def redact(url: str) -> str:
@@ -59,15 +93,19 @@ class Downloader:
     def __init__(
         self,
         retries: int = RETRIES,
-        timeout: float = TIMEOUT,
+        timeout: float | None = None,
         credentials: Mapping[str, tuple[str, str]] | None = None,
+        low_speed_limit: int = LOW_SPEED_LIMIT,
     ) -> None:
         """
+        :param timeout: seconds without an answer, or with less than ``low_speed_limit`` bytes
+            a second, after which a download is given up (default: :func:`configured_timeout`)
         :param credentials: user and password by realm (``scheme://host[:port]``), e.g. from
             :func:`index_credentials`
         """
         self.retries = retries
-        self.timeout = timeout
+        self.timeout = configured_timeout() if timeout is None else timeout
+        self.low_speed_limit = low_speed_limit
         self.credentials = dict(credentials or {})
         self._local = threading.local()
         self._open: set[http.client.HTTPConnection] = set()
@@ -92,12 +130,15 @@ class Downloader:
         destination: BinaryIO,
         algorithm: str = "sha256",
         on_bytes: Callable[[int], None] | None = None,
+        size: int | None = None,
     ) -> str:
         """Write the body of ``url`` to ``destination``; return its hex digest.
 
         :param url: http, https or file URL
         :param destination: an open binary file, truncated and rewritten on a retry
         :param algorithm: the hashlib algorithm to compute while streaming
+        :param size: the file's size as the lock records it: a body that grows past it is
+            stopped at once (without one, at :data:`MAX_DOWNLOAD`)
         """
         import http.client
 
@@ -115,7 +156,9 @@ class Downloader:
             try:
                 destination.seek(0)
                 destination.truncate()
-                return self._get(url, destination, algorithm, on_bytes, redirects=5)
+                return self._get(url, destination, algorithm, on_bytes, redirects=5, size=size)
+            except _LocalWriteError as error:
+                raise error.error from None
             except _Retryable as error:
                 last_error = str(error)
             except (OSError, http.client.HTTPException) as error:
@@ -218,7 +261,10 @@ class Downloader:
         algorithm: str,
         on_bytes: Callable[[int], None] | None,
         redirects: int,
+        size: int | None = None,
     ) -> str:
+        import http.client
+
         parts = urlsplit(url)
         connection = self._connection(parts.scheme, parts.netloc)
         target = parts.path or "/"
@@ -233,7 +279,25 @@ class Downloader:
         connection.request("GET", redact(url) if proxied else target, headers=headers)
         if self._aborted:  # stopped while connecting, before abort() could see the socket
             raise OSError("stopped")
-        response = connection.getresponse()
+        # a status line and headers sent a byte at a time would keep getresponse() reading for
+        # ever, each byte within the socket timeout: the connection is cut at a deadline
+        cut = threading.Event()
+        watchdog = threading.Timer(self.timeout, _cut, (connection, cut))
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            response = connection.getresponse()
+        except (OSError, http.client.HTTPException):
+            if not cut.is_set() or self._aborted:
+                raise
+        finally:
+            watchdog.cancel()
+        if cut.is_set():  # what came before the cut is not to be trusted as a whole answer
+            self._drop(parts.scheme, parts.netloc)
+            raise DownloadError(
+                f"cannot download {redact(url)}: the server did not answer within "
+                f"{self.timeout:g} s ({TIMEOUT_VARIABLE} sets how long to wait)"
+            )
         if response.status in (301, 302, 303, 307, 308):
             location = response.getheader("Location")
             response.read()
@@ -242,7 +306,7 @@ class Downloader:
                 raise DownloadError(f"{redact(url)}: bad or too many redirects")
             destination.seek(0)
             destination.truncate()
-            return self._get(next_url, destination, algorithm, on_bytes, redirects - 1)
+            return self._get(next_url, destination, algorithm, on_bytes, redirects - 1, size)
         if response.status != 200:
             response.read()
             if response.status in RETRY_STATUSES:
@@ -257,20 +321,61 @@ class Downloader:
                 f"cannot download {redact(url)}: HTTP {response.status} {response.reason}"
             )
         expected = response.getheader("Content-Length")
+        limit = MAX_DOWNLOAD if size is None else size
+        what = f"the lock's size of {size} bytes" if size is not None else f"{limit} bytes"
+        if expected is not None and expected.isdigit() and int(expected) > limit:
+            self._drop(parts.scheme, parts.netloc)
+            raise DownloadError(
+                f"cannot download {redact(url)}: the server announces {expected} bytes, more "
+                f"than {what}; it is not serving the file that was locked"
+            )
         digest = hashlib.new(algorithm)
         received = 0
-        while chunk := response.read(CHUNK):
-            digest.update(chunk)
-            destination.write(chunk)
+        window_start, window_bytes = time.monotonic(), 0
+        # read1: whatever has arrived, so that progress is judged however slowly bytes come
+        while chunk := response.read1(CHUNK):
             received += len(chunk)
+            if received > limit:
+                self._drop(parts.scheme, parts.netloc)
+                raise DownloadError(
+                    f"cannot download {redact(url)}: the server sent more than {what}, and was "
+                    "stopped; it is not serving the file that was locked"
+                )
+            digest.update(chunk)
+            try:
+                destination.write(chunk)
+            except OSError as error:
+                raise _LocalWriteError(error) from None
             if on_bytes is not None:
                 on_bytes(len(chunk))
+            window_bytes += len(chunk)
+            elapsed = time.monotonic() - window_start
+            if elapsed >= self.timeout:
+                if window_bytes < self.low_speed_limit * elapsed:
+                    self._drop(parts.scheme, parts.netloc)
+                    raise DownloadError(
+                        f"cannot download {redact(url)}: it is too slow ({window_bytes} bytes "
+                        f"in the last {elapsed:.0f} s, less than {self.low_speed_limit} bytes a "
+                        f"second); try again later, or set {TIMEOUT_VARIABLE} to wait longer"
+                    )
+                window_start, window_bytes = time.monotonic(), 0
+        response.read()  # b"": marks the response done, so that the connection is reused
         if expected is not None and received != int(expected):
             self._drop(parts.scheme, parts.netloc)
             raise _Retryable(f"connection closed after {received} of {expected} bytes")
         if response.will_close:
             self._drop(parts.scheme, parts.netloc)
         return digest.hexdigest()
+
+
+def _cut(connection: http.client.HTTPConnection, cut: threading.Event) -> None:
+    """Break ``connection``'s socket, so that a read blocked on it returns; set ``cut``."""
+    import socket
+
+    cut.set()
+    if connection.sock is not None:
+        with contextlib.suppress(OSError):
+            connection.sock.shutdown(socket.SHUT_RDWR)
 
 
 def realm(url: str) -> str:

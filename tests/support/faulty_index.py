@@ -202,6 +202,33 @@ def extra_bytes(handler: BaseHTTPRequestHandler, body: bytes) -> None:
     _send(handler, padded, length=len(padded))
 
 
+def endless(handler: BaseHTTPRequestHandler, body: bytes) -> None:
+    """The right bytes, then more for ever (no Content-Length): until the client hangs up or the
+    index stops."""
+    handler.send_response(200)
+    handler.send_header("Connection", "close")
+    handler.end_headers()
+    handler.wfile.write(body)
+    filler = b"\0" * (64 << 10)
+    while not _index_of(handler).closing.is_set():
+        handler.wfile.write(filler)
+    handler.close_connection = True
+
+
+def trickle(handler: BaseHTTPRequestHandler, body: bytes) -> None:
+    """The headers, then a byte every 50 ms: never quiet long enough for a socket timeout."""
+    handler.send_response(200)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    index = _index_of(handler)
+    for byte in body:
+        if index.closing.wait(0.05):
+            break
+        handler.wfile.write(bytes([byte]))
+        handler.wfile.flush()
+    handler.close_connection = True
+
+
 def slow(seconds: float) -> Fault:
     """The right answer, after waiting ``seconds`` (so that concurrent clients overlap)."""
 
