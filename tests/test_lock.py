@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -190,4 +191,78 @@ def test_a_malformed_hash_is_refused(tmp_path: Path, digest: str) -> None:
     )
 
     with pytest.raises(LockError, match=r"x wheels\[0\]: hash .* is not of the form"):
+        read_lock(write(tmp_path, text))
+
+
+# -- names that become paths ------------------------------------------------------------------------
+
+HOSTILE_PACKAGE = """version = 1
+revision = 3
+[[package]]
+name = {name}
+version = {version}
+source = {{ registry = "https://pypi.org/simple" }}
+wheels = [{{ url = {url}, hash = "sha256:{digest}" }}]
+"""
+
+
+def hostile(
+    name: str = "x", version: str = "1.0", url: str = "https://f.example/x-1.0-py3-none-any.whl"
+) -> str:
+    return HOSTILE_PACKAGE.format(
+        name=json.dumps(name), version=json.dumps(version), url=json.dumps(url), digest="a" * 64
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (
+            hostile(version="0.1.0/../../../../x/victim"),
+            "version '0.1.0/../../../../x/victim' is not a valid version",
+        ),
+        (hostile(name="../../x"), "'../../x' is not a valid package name"),
+        (hostile(name="x\x1b[2J"), r"'x\x1b[2J' is not a valid package name"),
+        (
+            hostile(url="https://f.example/%2E%2E%2Fx-1.0-py3-none-any.whl"),
+            "'../x-1.0-py3-none-any.whl' is not a plain file name",
+        ),
+        (
+            hostile(url="https://f.example/x-1.0-py3-none-any.whl%00"),
+            r"'x-1.0-py3-none-any.whl\x00' is not a plain file name",
+        ),
+        (hostile(url="https://f.example/.whl"), "'.whl' is not a plain file name"),
+        (hostile(url="https://f.example/c%3A%5Cx.whl"), r"'c:\\x.whl' is not a plain file name"),
+        (
+            hostile(url="https://f.example/x%1b%5b2J.whl"),
+            r"'x\x1b[2J.whl' is not a plain file name",
+        ),
+    ],
+    ids=[
+        "version-path",
+        "name-path",
+        "name-escape",
+        "filename-dotdot",
+        "filename-nul",
+        "filename-hidden",
+        "filename-drive",
+        "filename-escape",
+    ],
+)
+def test_a_name_version_or_filename_that_would_reach_a_path_is_refused(
+    tmp_path: Path, text: str, said: str
+) -> None:
+    with pytest.raises(LockError) as raised:
+        read_lock(write(tmp_path, text))
+
+    assert said in str(raised.value)
+    assert str(raised.value).endswith("run `uv lock` to rewrite the lock")
+
+
+def test_an_edge_to_an_invalid_name_is_refused(tmp_path: Path) -> None:
+    text = hostile() + 'dependencies = [{ name = "../y" }]\n'
+
+    with pytest.raises(
+        LockError, match=r"x dependencies\[0\]: '\.\./y' is not a valid package name"
+    ):
         read_lock(write(tmp_path, text))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from urllib.parse import unquote, urlsplit
 from packaging.markers import InvalidMarker, Marker
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
 
 from ._compat import tomllib
 from .errors import LockbundleError
@@ -21,6 +23,10 @@ SUPPORTED_VERSION = 1
 SUPPORTED_REVISIONS = range(1, 6)  # revisions 1..5 are what uv writes for lock version 1
 
 SOURCE_KINDS = ("registry", "git", "url", "path", "directory", "editable", "virtual")
+
+# PEP 508's project names: names and versions become parts of file and directory names, so
+# nothing else may pass, however the lock was written
+_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 
 
 class LockError(LockbundleError):
@@ -287,6 +293,32 @@ class _Reader:
     def fail(self, where: str, message: str) -> LockError:
         return LockError(f"{self.path}: {where}: {message}; run `uv lock` to rewrite the lock")
 
+    def name(self, raw: str, where: str) -> NormalizedName:
+        if not _NAME.fullmatch(raw):
+            raise self.fail(where, f"{raw!r} is not a valid package name")
+        return canonicalize_name(raw)
+
+    def version(self, raw: Mapping[str, Any], where: str) -> str | None:
+        value = self.optional_str(raw, "version", where)
+        if value is not None:
+            try:
+                Version(value)
+            except InvalidVersion:
+                raise self.fail(where, f"version {value!r} is not a valid version") from None
+        return value
+
+    def filename(self, name: str, where: str) -> str:
+        """A file name that stays one file name wherever it is joined: no directories, no
+        hidden files, nothing a terminal or a file system treats specially (empty: a ``path``
+        source's sdist, which is the source's file)."""
+        if name and (
+            name.startswith(".")
+            or any(char in name for char in "/\\:")
+            or not name.isprintable()
+        ):
+            raise self.fail(where, f"{name!r} is not a plain file name")
+        return name
+
     def table(self, raw: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
         value = raw.get(key, {})
         if not isinstance(value, dict):
@@ -345,7 +377,7 @@ class _Reader:
                 filename = PurePosixPath(path.replace("\\", "/")).name
         size = raw.get("size")
         return Dist(
-            filename=filename or "",
+            filename=self.filename(filename or "", where),
             url=url,
             path=path,
             hash=self.hash(raw, where),
@@ -373,10 +405,10 @@ class _Reader:
             source = item.get("source")
             edges.append(
                 Dependency(
-                    name=canonicalize_name(item["name"]),
+                    name=self.name(item["name"], here),
                     extras=extras,
                     marker=marker,
-                    version=self.optional_str(item, "version", here),
+                    version=self.version(item, here),
                     source=self.source(source, here) if source is not None else None,
                 )
             )
@@ -386,9 +418,9 @@ class _Reader:
         where = f"[[package]] #{index + 1}"
         if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
             raise self.fail(where, "must be a table with a string `name`")
-        name = canonicalize_name(raw["name"])
+        name = self.name(raw["name"], where)
         where = f"[[package]] {name}"
-        version = self.optional_str(raw, "version", where)
+        version = self.version(raw, where)
         if "source" not in raw:
             raise self.fail(where, "has no `source`")
         source = self.source(raw["source"], where)
