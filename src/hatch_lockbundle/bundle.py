@@ -31,6 +31,7 @@ from .select import Plan, select
 from .staging import remove, sibling, sweep
 from .target import Target
 from .trim import exclude_files, trim_patterns
+from .verify import bundle_digest
 
 Log = Callable[[str], None]
 
@@ -154,6 +155,8 @@ def _build(
         stamp = Stamp(cache, artifact, _inputs(config, plans, wheels, lock, reproducible))
 
         def finish() -> Path:
+            if stamp.anchor is not None:
+                log(f"Digest: {stamp.anchor} (`lockbundle verify --expect` checks it)")
             if config.sbom:
                 sbom = final.with_name(final.name + SBOM_SUFFIX)
                 write_sbom(plans, wheels, sbom, archive_epoch(reproducible))
@@ -207,6 +210,7 @@ def _build(
             walked = known or fingerprint.scan(directory)
             report = measure(directory, excluded, walked, sizes)
             _enforce("max-size", report.size, config.max_size, report)
+            stamp.anchor = bundle_digest(directory)
             return report, walked
 
         if config.archive is None:
@@ -249,6 +253,8 @@ class Stamp:
         self.path = cache.directory("stamps", f"{name}.json")
         self.artifact = artifact
         self.inputs = inputs
+        #: the bundle's digest for ``lockbundle verify --expect`` (:func:`~.verify.bundle_digest`)
+        self.anchor: str | None = None
 
     def current(self) -> bool:
         if not self.artifact.exists():
@@ -257,6 +263,10 @@ class Stamp:
             recorded = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return False
+        if not isinstance(recorded, dict):
+            return False
+        anchor = recorded.get("anchor")
+        self.anchor = anchor if isinstance(anchor, str) else None
         return bool(
             recorded.get("inputs") == self.inputs
             and recorded.get("output") == fingerprint.output(self.artifact)
@@ -264,7 +274,11 @@ class Stamp:
 
     def record(self, output: str | None = None) -> None:
         """Remember the inputs, and ``output``, the bundle's fingerprint (computed if None)."""
-        document = {"inputs": self.inputs, "output": output or fingerprint.output(self.artifact)}
+        document = {
+            "inputs": self.inputs,
+            "output": output or fingerprint.output(self.artifact),
+            "anchor": self.anchor,
+        }
         replace_file(self.path, json.dumps(document).encode())
 
 

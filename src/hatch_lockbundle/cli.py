@@ -73,6 +73,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="BUNDLE",
         help="a target bundle (directory or archive), or a wheelhouse",
     )
+    verify.add_argument(
+        "--expect",
+        metavar="DIGEST",
+        help="the digest the build printed (sha256:...): the bundle must have it",
+    )
     verify.add_argument("-q", "--quiet", action="count", default=0)
     verify.add_argument("-v", "--verbose", action="count", default=0)
     verify.set_defaults(run=_verify)
@@ -190,11 +195,21 @@ def _plan(args: argparse.Namespace, log: Any) -> int:
 
 
 def _verify(args: argparse.Namespace, log: Any) -> int:
-    problems = verify_bundle(args.bundle)
-    for problem in problems:
+    found = verify_bundle(args.bundle, expect=args.expect)
+    for problem in found.problems:
         print(problem)
-    if problems:
-        print(f"{args.bundle}: {len(problems)} problem(s)", file=sys.stderr)
+    for written in found.runtime:
+        print(f"runtime: {written}")
+    if found.runtime:
+        # bytecode can run instead of the source it was compiled from: said, not hidden
+        print(
+            f"{args.bundle}: {len(found.runtime)} __pycache__ file(s) no RECORD lists "
+            "(Python writes them when the bundle runs; not counted as problems)",
+            file=sys.stderr,
+        )
+    if found.problems:
+        print(f"{args.bundle}: {len(found.problems)} problem(s)", file=sys.stderr)
         return 1
-    log(f"{args.bundle}: every file matches")
+    anchored = " and the expected digest" if args.expect else f" (digest {found.digest})"
+    log(f"{args.bundle}: every file matches{anchored}")
     return 0

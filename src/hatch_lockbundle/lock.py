@@ -312,9 +312,7 @@ class _Reader:
         hidden files, nothing a terminal or a file system treats specially (empty: a ``path``
         source's sdist, which is the source's file)."""
         if name and (
-            name.startswith(".")
-            or any(char in name for char in "/\\:")
-            or not name.isprintable()
+            name.startswith(".") or any(char in name for char in "/\\:") or not name.isprintable()
         ):
             raise self.fail(where, f"{name!r} is not a plain file name")
         return name

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import hmac
 import io
 import json
 import os
+import stat
 import tarfile
 import tempfile
 import zipfile
-from pathlib import Path
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 from .archive import extract_safely
 from .errors import LockbundleError
@@ -18,96 +23,242 @@ from .http import hash_file
 from .inspect import record_digest
 from .lock import read_lock
 
+MANIFEST = "lockbundle.json"
+#: what a RECORD may use: the algorithms of PEP 376 / the wheel spec (never md5 or sha1)
+RECORD_ALGORITHMS = frozenset({"sha256", "sha384", "sha512"})
 
-def verify_bundle(path: Path) -> list[str]:
+
+@dataclass
+class Verification:
+    """What :func:`verify_bundle` found."""
+
+    #: ``changed: PATH``, ``missing: PATH``, ``added: PATH``, ``link: PATH``,
+    #: ``outside: PATH``, ``unreadable: PATH (why)``, ``digest: ...``
+    problems: list[str] = field(default_factory=list)
+    #: ``__pycache__`` files that no RECORD lists: what Python writes when the bundle runs
+    #: (reported apart, but reported: bytecode is code that Python may load instead of the source)
+    runtime: list[str] = field(default_factory=list)
+    #: the bundle's digest (see :func:`bundle_digest`), or None when it cannot be told
+    digest: str | None = None
+
+
+def verify_bundle(path: Path, expect: str | None = None) -> Verification:
     """Every difference between the bundle at ``path`` and what it records about itself.
 
+    RECORD files and ``lockbundle.json`` vouch only for themselves: ``expect``, the digest the
+    build printed, anchors them from outside.
+
     :param path: a target bundle (directory, ``.zip`` or ``.tar.gz``) or a wheelhouse
-    :returns: lines ``changed: <file>``, ``missing: <file>``, ``added: <file>``; empty if intact
+    :param expect: ``sha256:<hex>`` as printed by the build; a different digest is a problem
     """
     if not path.exists():
         raise LockbundleError(f"{path}: no such bundle")
     if path.is_dir():
-        return _verify_tree(path)
-    with tempfile.TemporaryDirectory(prefix="lockbundle-verify-") as scratch:
-        _extract(path, Path(scratch))
-        return _verify_tree(Path(scratch))
+        result = _verify_tree(path)
+    else:
+        with tempfile.TemporaryDirectory(prefix="lockbundle-verify-") as scratch:
+            links = _extract(path, Path(scratch))
+            result = _verify_tree(Path(scratch))
+            result.problems = sorted({*result.problems, *links})
+    if expect is not None and not (
+        result.digest is not None and hmac.compare_digest(result.digest, expect.strip())
+    ):
+        result.problems.append(f"digest: {result.digest or 'unknown'}, expected {expect.strip()}")
+    return result
 
 
-def _verify_tree(root: Path) -> list[str]:
+def bundle_digest(root: Path) -> str:
+    """One digest for the whole bundle in the directory ``root``, printed by the build.
+
+    A wheelhouse's is that of its ``lockbundle.json`` (which gives every other file's hash); a
+    target bundle's covers every ``*.dist-info/RECORD`` (which give every file's hash, and a
+    file no RECORD lists is a problem of its own). Reading a few small files, it costs a
+    rebuild nothing worth measuring.
+    """
+    listed = (
+        [root / MANIFEST]
+        if (root / MANIFEST).is_file()
+        else sorted(root.glob("*.dist-info/RECORD"))
+    )
+    digest = hashlib.sha256()
+    for file in listed:
+        relative = file.relative_to(root).as_posix()
+        digest.update(f"{relative}\0{hash_file(file, 'sha256')}\n".encode())
+    return f"sha256:{digest.hexdigest()}"
+
+
+def _verify_tree(root: Path) -> Verification:
     # an archive holds the bundle at its top, or under one prefix directory (python/, NAME/)
     while not _is_bundle(root):
         entries = list(root.iterdir())
-        if len(entries) != 1 or not entries[0].is_dir():
+        if len(entries) != 1 or not entries[0].is_dir() or entries[0].is_symlink():
             raise LockbundleError(
-                f"{root}: not a bundle (no *.dist-info directories, no lockbundle.json)"
+                f"{root}: not a bundle (no *.dist-info directories, no {MANIFEST})"
             )
         root = entries[0]
-    if (root / "lockbundle.json").is_file():
-        return _verify_wheelhouse(root)
-    return _verify_target(root)
+    result = Verification()
+    files: list[str] = []
+    for relative, is_link in _walk(root):
+        if is_link:
+            result.problems.append(f"link: {relative}")
+        else:
+            files.append(relative)
+    if (root / MANIFEST).is_file() and not (root / MANIFEST).is_symlink():
+        _verify_wheelhouse(root, files, result)
+    else:
+        _verify_target(root, files, result)
+    result.problems = sorted(set(result.problems))
+    result.runtime.sort()
+    return result
 
 
 def _is_bundle(root: Path) -> bool:
-    return (root / "lockbundle.json").is_file() or any(root.glob("*.dist-info"))
+    return (root / MANIFEST).is_file() or any(root.glob("*.dist-info"))
 
 
-def _verify_target(root: Path) -> list[str]:
-    problems = []
+def _walk(root: Path) -> Iterator[tuple[str, bool]]:
+    """(relative path, is a link) of every file, and of every link to anything; links are
+    never followed."""
+    for directory, dirnames, names in os.walk(root):
+        here = Path(directory)
+        for name in [*dirnames, *names]:
+            path = here / name
+            is_link = path.is_symlink()
+            if is_link or name in names:
+                yield path.relative_to(root).as_posix(), is_link
+        dirnames[:] = [name for name in dirnames if not (here / name).is_symlink()]
+
+
+def _inside(relative: str) -> str | None:
+    """``relative`` (a path a RECORD or manifest gives) normalised, or None if it leaves the
+    bundle."""
+    path = PurePosixPath(relative.replace("\\", "/"))
+    if path.is_absolute() or ".." in path.parts or not path.parts or ":" in path.parts[0]:
+        return None
+    return path.as_posix()
+
+
+def _verify_target(root: Path, files: list[str], result: Verification) -> None:
     recorded: set[str] = set()
     for record in sorted(root.glob("*.dist-info/RECORD")):
-        for row in csv.reader(io.StringIO(record.read_text(encoding="utf-8"))):
+        where = record.relative_to(root).as_posix()
+        if record.is_symlink():
+            continue  # reported as a link
+        try:
+            rows = list(csv.reader(io.StringIO(record.read_bytes().decode("utf-8"))))
+        except (UnicodeDecodeError, csv.Error) as error:
+            result.problems.append(f"unreadable: {where} ({error})")
+            continue
+        for row in rows:
             if not row:
                 continue
-            relative = os.path.normpath(row[0]).replace(os.sep, "/")
+            relative = _inside(row[0])
+            if relative is None:
+                result.problems.append(f"outside: {row[0]!r} in {where}")
+                continue
             recorded.add(relative)
             file = root / relative
-            if not file.is_file():
-                problems.append(f"missing: {relative}")
+            if relative not in files:
+                if not file.is_symlink():
+                    result.problems.append(f"missing: {relative}")
                 continue
             if len(row) > 1 and row[1]:
                 algorithm, _, expected = row[1].partition("=")
-                digest = hashlib.new(algorithm, file.read_bytes()).digest()
-                actual = record_digest(digest)
-                if actual != expected:
-                    problems.append(f"changed: {relative}")
-    for directory, _, names in os.walk(root):
-        for name in names:
-            relative = (Path(directory) / name).relative_to(root).as_posix()
-            if relative not in recorded:
-                problems.append(f"added: {relative}")
-    return sorted(problems)
+                if algorithm not in RECORD_ALGORITHMS:
+                    result.problems.append(
+                        f"unreadable: {where} (hash algorithm {algorithm!r} for {relative})"
+                    )
+                    continue
+                if record_digest(_digest(file, algorithm)) != expected:
+                    result.problems.append(f"changed: {relative}")
+    for relative in files:
+        if relative in recorded:
+            continue
+        if "/__pycache__/" in f"/{relative}" and relative.endswith(".pyc"):
+            result.runtime.append(relative)
+        else:
+            result.problems.append(f"added: {relative}")
+    result.digest = bundle_digest(root)
 
 
-def _verify_wheelhouse(root: Path) -> list[str]:
-    problems = []
-    manifest = json.loads((root / "lockbundle.json").read_text(encoding="utf-8"))
-    listed: dict[str, str] = {
-        entry["file"]: entry["sha256"] for entry in manifest.get("wheels", []) if entry.get("file")
-    }
-    for relative, sha256 in sorted(listed.items()):
-        file = root / relative
-        if not file.is_file():
-            problems.append(f"missing: {relative}")
-        elif hash_file(file, "sha256") != sha256:
-            problems.append(f"changed: {relative}")
-    for file in sorted((root / "wheels").iterdir()):
-        relative = f"wheels/{file.name}"
-        if relative not in listed:
-            problems.append(f"added: {relative}")
-    # the rewritten lock must name the same bytes as the manifest
-    for package in read_lock(root / "uv.lock").packages:
-        for wheel in package.wheels:
-            if wheel.hash is None or wheel.url is not None:
-                continue
-            relative = f"wheels/{wheel.filename}"
-            if relative in listed and listed[relative] != wheel.hash.value:
-                problems.append(f"uv.lock disagrees with lockbundle.json: {relative}")
-    return sorted(set(problems))
-
-
-def _extract(archive: Path, destination: Path) -> None:
+def _verify_wheelhouse(root: Path, files: list[str], result: Verification) -> None:
     try:
+        manifest: Any = json.loads((root / MANIFEST).read_bytes())
+        listed = _listed(manifest)
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        result.problems.append(f"unreadable: {MANIFEST} ({type(error).__name__}: {error})")
+        return
+    for relative, sha256 in sorted(listed.items()):
+        if relative not in files:
+            if not (root / relative).is_symlink():
+                result.problems.append(f"missing: {relative}")
+        elif hash_file(root / relative, "sha256") != sha256:
+            result.problems.append(f"changed: {relative}")
+    for relative in files:
+        if relative != MANIFEST and relative not in listed:
+            result.problems.append(f"added: {relative}")
+    # the rewritten lock must name the same bytes as the manifest
+    if "uv.lock" in files:
+        try:
+            packages = read_lock(root / "uv.lock").packages
+        except LockbundleError as error:
+            result.problems.append(f"unreadable: uv.lock ({error})")
+            packages = ()
+        for package in packages:
+            for wheel in package.wheels:
+                if wheel.hash is None or wheel.url is not None:
+                    continue
+                relative = f"wheels/{wheel.filename}"
+                if relative in listed and listed[relative] != wheel.hash.value:
+                    result.problems.append(f"uv.lock disagrees with {MANIFEST}: {relative}")
+    result.digest = bundle_digest(root)
+
+
+def _listed(manifest: Any) -> dict[str, str]:
+    """Every file ``lockbundle.json`` gives a sha256 for: its wheels, and the other files of the
+    wheelhouse (``files``; absent from manifests of hatch-lockbundle before 0.2)."""
+    listed: dict[str, str] = {}
+    entries = [(entry.get("file"), entry["sha256"]) for entry in manifest.get("wheels", [])] + list(
+        manifest.get("files", {}).items()
+    )
+    for relative, sha256 in entries:
+        if relative is None:
+            continue  # a wheel left on its index (binary-only)
+        if not isinstance(relative, str) or not isinstance(sha256, str):
+            raise TypeError(f"a file entry is not a path and a sha256: {relative!r}")
+        inside = _inside(relative)
+        if inside is None:
+            raise ValueError(f"{relative!r} is outside the wheelhouse")
+        listed[inside] = sha256
+    return listed
+
+
+def _digest(file: Path, algorithm: str) -> bytes:
+    digest = hashlib.new(algorithm)
+    with file.open("rb") as reader:
+        while chunk := reader.read(1 << 20):
+            digest.update(chunk)
+    return digest.digest()
+
+
+def _extract(archive: Path, destination: Path) -> list[str]:
+    """Extract ``archive``; return ``link: NAME`` for each link in it (a zip's are extracted as
+    plain files holding their target, a tar's hard links as copies: only the archive tells)."""
+    links: list[str] = []
+    try:
+        if archive.name.endswith(".zip"):
+            with zipfile.ZipFile(archive) as zipped:
+                for info in zipped.infolist():
+                    if stat.S_ISLNK(info.external_attr >> 16):
+                        links.append(f"link: {info.filename}")
+        else:
+            with tarfile.open(archive) as tar:
+                for member in tar:
+                    if member.islnk() or member.issym():
+                        links.append(f"link: {member.name}")
+                    elif not (member.isfile() or member.isdir()):
+                        links.append(f"link: {member.name} (a device or pipe)")
         extract_safely(archive, destination)
     except (zipfile.BadZipFile, tarfile.TarError, OSError) as error:
         raise LockbundleError(f"{archive}: cannot read the archive: {error}") from None
+    return links

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,7 +94,7 @@ def write_wheelhouse(
     for package in house.values():
         if package.local:
             for wheel in package.wheels:
-                shutil.copyfile(wheel.fetched.path, destination / WHEELS_DIR / wheel.filename)
+                _copy_checked(wheel, destination / WHEELS_DIR / wheel.filename)
     graph = _Graph(plans, house)
     first = plans[0]
     project = f"{first.root.name}-wheelhouse"
@@ -105,11 +104,12 @@ def write_wheelhouse(
         "pyproject.toml": _pyproject(first, graph, project, requires_python),
         "requirements.txt": _requirements(graph, lock_sha256),
         "pylock.toml": _pylock(graph, requires_python),
-        "lockbundle.json": _manifest(plans, graph, lock_sha256),
         "INSTALL.md": _install_guide(plans, graph, binary_only),
     }
+    files["lockbundle.json"] = _manifest(plans, graph, lock_sha256, files)
     for name, text in files.items():
-        (destination / name).write_text(text, encoding="utf-8")
+        # bytes, not text: the manifest gives each file's sha256, whatever the platform's newlines
+        (destination / name).write_bytes(text.encode("utf-8"))
 
 
 def _collect(
@@ -148,7 +148,31 @@ def _measure(fetched: FetchedWheel) -> HouseWheel:
         while chunk := source.read(1 << 20):
             digest.update(chunk)
             size += len(chunk)
-    return HouseWheel(fetched, fetched.path.name, digest.hexdigest(), size)
+    wheel = HouseWheel(fetched, fetched.path.name, digest.hexdigest(), size)
+    _check_unchanged(wheel, fetched.sha256)
+    return wheel
+
+
+def _copy_checked(wheel: HouseWheel, destination: Path) -> None:
+    """Copy ``wheel`` into the wheelhouse, hashing what is copied: the cache is input, and a
+    file replaced there after it was verified must not be shipped (nor recorded as verified)."""
+    digest = hashlib.sha256()
+    with wheel.fetched.path.open("rb") as source, destination.open("xb") as out:
+        while chunk := source.read(1 << 20):
+            digest.update(chunk)
+            out.write(chunk)
+    _check_unchanged(wheel, wheel.sha256, digest.hexdigest())
+
+
+def _check_unchanged(wheel: HouseWheel, expected: str | None, actual: str | None = None) -> None:
+    actual = actual or wheel.sha256
+    if expected is not None and expected != actual:
+        label = wheel.fetched.planned.package.label
+        raise LockbundleError(
+            f"{label}: {wheel.fetched.path} changed after it was verified (sha256 "
+            f"{expected} expected, {actual} found): something replaced it in the cache. "
+            "Remove that file from the cache and build again"
+        )
 
 
 def _pure(filename: str) -> bool:
@@ -377,7 +401,11 @@ def _pylock(graph: _Graph, requires_python: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _manifest(plans: Sequence[Plan], graph: _Graph, lock_sha256: str) -> str:
+def _manifest(
+    plans: Sequence[Plan], graph: _Graph, lock_sha256: str, files: Mapping[str, str]
+) -> str:
+    """``lockbundle.json``: every wheel with its sha256 and origin, and the sha256 of every
+    other file of the wheelhouse (``lockbundle verify`` checks each)."""
     entries = []
     for package in graph.house.values():
         for wheel in package.wheels:
@@ -419,6 +447,10 @@ def _manifest(plans: Sequence[Plan], graph: _Graph, lock_sha256: str) -> str:
         ],
         "lock": {"sha256": lock_sha256},
         "wheels": entries,
+        "files": {
+            name: hashlib.sha256(text.encode("utf-8")).hexdigest()
+            for name, text in sorted(files.items())
+        },
     }
     return json.dumps(document, indent=2) + "\n"
 
