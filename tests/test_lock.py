@@ -266,3 +266,19 @@ def test_an_edge_to_an_invalid_name_is_refused(tmp_path: Path) -> None:
         LockError, match=r"x dependencies\[0\]: '\.\./y' is not a valid package name"
     ):
         read_lock(write(tmp_path, text))
+
+
+@pytest.mark.parametrize("algorithm", ["shake_128", "whirlpool", "crc32"])
+def test_a_hash_algorithm_that_cannot_be_checked_is_refused_naming_it(
+    tmp_path: Path, algorithm: str
+) -> None:
+    text = hostile().replace('hash = "sha256:', f'hash = "{algorithm}:')
+
+    with pytest.raises(LockError, match=rf"x wheels\[0\]: hash algorithm `{algorithm}` is not one"):
+        read_lock(write(tmp_path, text))
+
+
+@pytest.mark.parametrize(("algorithm", "weak"), [("md5", True), ("sha1", True), ("sha256", False)])
+def test_broken_hash_algorithms_are_weak(algorithm: str, weak: bool) -> None:
+    length = {"md5": 32, "sha1": 40, "sha256": 64}[algorithm]
+    assert Hash.parse(f"{algorithm}:{'a' * length}", "here").weak is weak

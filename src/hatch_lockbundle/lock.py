@@ -54,7 +54,14 @@ class Source:
         return f"{self.kind} = {self.location!r}"
 
 
-_DIGEST_LENGTHS = {"md5": 32, "sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 128}
+# the algorithms a hash may use, with their digests' lengths in hex digits: fixed-length ones
+# that every Python has (shake_* need a length, and would fail only when used)
+_DIGEST_LENGTHS = {
+    "md5": 32, "sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 128,
+    "sha3_224": 56, "sha3_256": 64, "sha3_384": 96, "sha3_512": 128, "blake2b": 128, "blake2s": 64,
+}  # fmt: skip
+#: broken algorithms: a file is not verified by them (they do not satisfy `require-hashes`)
+WEAK_ALGORITHMS = frozenset({"md5", "sha1"})
 
 
 @dataclass(frozen=True)
@@ -66,14 +73,21 @@ class Hash:
     def parse(cls, text: str, where: str) -> Hash:
         algorithm, sep, value = text.lower().partition(":")
         length = _DIGEST_LENGTHS.get(algorithm)
-        if (
-            not sep
-            or not value
-            or value.strip(string.hexdigits)
-            or (length is not None and len(value) != length)
-        ):
+        if not sep or not value or value.strip(string.hexdigits):
+            raise LockError(f"{where}: hash {text!r} is not of the form `<algorithm>:<hex digest>`")
+        if length is None:
+            raise LockError(
+                f"{where}: hash algorithm `{algorithm}` is not one hatch-lockbundle checks "
+                f"({', '.join(sorted(_DIGEST_LENGTHS))}); lock with uv, which records sha256"
+            )
+        if len(value) != length:
             raise LockError(f"{where}: hash {text!r} is not of the form `<algorithm>:<hex digest>`")
         return cls(algorithm, value)
+
+    @property
+    def weak(self) -> bool:
+        """Made with a broken algorithm (md5, sha1): it does not prove a file is the locked one."""
+        return self.algorithm in WEAK_ALGORITHMS
 
     def __str__(self) -> str:
         return f"{self.algorithm}:{self.value}"
