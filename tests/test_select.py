@@ -9,7 +9,7 @@ from packaging.markers import default_environment
 from packaging.tags import Tag
 
 from hatch_lockbundle.lock import Hash, Lock, read_lock
-from hatch_lockbundle.select import SelectionError, select
+from hatch_lockbundle.select import WHY_LENGTH, SelectionError, select
 from hatch_lockbundle.target import Target
 from test_lock import EVERY_SOURCE
 
@@ -106,6 +106,32 @@ def test_why_is_the_path_from_the_root(tmp_path: Path) -> None:
     why = {p.name: p.why for p in plan.packages}
     assert why["from-registry"] == ("app", "from-registry")
     assert why["app"] == ("app",)
+
+
+def chain_lock(length: int) -> str:
+    """A lock of ``length`` packages, each depending on the next: ``p0 -> p1 -> ...``."""
+    packages = [
+        'version = 1\nrevision = 3\n[[package]]\nname = "p0"\nversion = "1.0"\nsource = { editable = "." }\ndependencies = [{ name = "p1" }]\n'
+    ]
+    for number in range(1, length):
+        edge = f'dependencies = [{{ name = "p{number + 1}" }}]\n' if number < length - 1 else ""
+        packages.append(
+            f'[[package]]\nname = "p{number}"\nversion = "1.0"\n'
+            'source = { registry = "https://pypi.org/simple" }\n' + edge +
+            f'wheels = [{{ url = "https://f.example/p{number}-1.0-py3-none-any.whl", hash = "sha256:{"a" * 64}" }}]\n'
+        )  # fmt: skip
+    return "".join(packages)
+
+
+def test_a_long_dependency_path_is_kept_as_the_root_and_its_last_steps(tmp_path: Path) -> None:
+    # a 3,000-deep chain kept every whole path: 4.5 million names, printed by `plan`
+    plan = select(lock_from(tmp_path, chain_lock(3000)), LINUX_CP311, "p0")
+
+    why = {p.name: p.why for p in plan.packages}
+    assert len(plan.packages) == 3000
+    assert max(len(path) for path in why.values()) == WHY_LENGTH
+    assert why["p2999"] == ("p0", "…", *(f"p{n}" for n in range(2990, 3000)))
+    assert why["p10"] == tuple(f"p{n}" for n in range(11))  # short enough to keep whole
 
 
 def test_groups_are_only_included_when_named(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -183,9 +184,16 @@ class Lock:
         """The workspace root: relative paths in the lock are relative to it."""
         return self.path.parent
 
+    @cached_property
+    def _by_name(self) -> dict[NormalizedName, list[LockedPackage]]:
+        # every edge is resolved by name: a scan per edge made large locks quadratic
+        index: dict[NormalizedName, list[LockedPackage]] = {}
+        for package in self.packages:
+            index.setdefault(package.name, []).append(package)
+        return index
+
     def by_name(self, name: str) -> list[LockedPackage]:
-        wanted = canonicalize_name(name)
-        return [package for package in self.packages if package.name == wanted]
+        return list(self._by_name.get(canonicalize_name(name), ()))
 
     def resolve(self, dependency: Dependency, parent: LockedPackage) -> LockedPackage:
         """The locked package an edge points to."""

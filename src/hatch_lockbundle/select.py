@@ -61,7 +61,8 @@ class Artifact:
 class PlannedPackage:
     package: LockedPackage
     artifact: Artifact
-    #: the dependency path from the root, e.g. ``("app", "app[cli]", "click")``
+    #: the dependency path from the root, e.g. ``("app", "app[cli]", "click")``; a long one is
+    #: the root, ``…`` and its last steps (see :data:`WHY_LENGTH`)
     why: tuple[str, ...]
 
     @property
@@ -226,6 +227,20 @@ def _check_one_version_each(lock: Lock, packages: Iterable[LockedPackage]) -> No
             )
 
 
+#: how much of a dependency path is kept: the root, then its last steps (a 10,000-deep chain
+#: would otherwise keep and print 10,000 names for each of its 10,000 packages)
+WHY_LENGTH = 12
+ELIDED = "…"
+
+
+def _bounded(path: tuple[str, ...]) -> tuple[str, ...]:
+    """``path`` as kept: the root, ``…`` and the last steps when it is longer than
+    :data:`WHY_LENGTH`."""
+    if len(path) <= WHY_LENGTH:
+        return path
+    return (path[0], ELIDED, *path[-(WHY_LENGTH - 2) :])
+
+
 @dataclass
 class _Walk:
     order: list[LockedPackage]
@@ -270,7 +285,8 @@ def _walk(
             child = lock.resolve(edge, parent)
             children.setdefault(parent.name, set()).add(child.name)
             if child not in why:
-                why[child] = (*why[parent], *([via] if via != parent.name else []), str(child.name))
+                step = ([via] if via != parent.name else []) + [str(child.name)]
+                why[child] = _bounded((*why[parent], *step))
                 order.append(child)
             visit(child, None)
             for extra in edge.extras:
