@@ -107,6 +107,9 @@ class WheelBuilder:
     uv: str | None = field(default_factory=lambda: find_uv())
     #: user and password by realm for the indexes (as :class:`~.http.Downloader` takes them)
     credentials: Mapping[str, tuple[str, str]] = field(default_factory=dict, repr=False)
+    #: no connection of any kind: a build environment comes from the cache, or from what the
+    #: installer has in its own cache (``uv --offline``, ``pip --no-index``)
+    offline: bool = False
 
     def build_sdist(
         self, sdist: Path, label: str, work: Path, subdirectory: str | None = None
@@ -242,6 +245,7 @@ class WheelBuilder:
                     self.indexes,
                     self.credentials,
                     label,
+                    offline=self.offline,
                 )
                 ready.write_text("ok\n")
         return _env_python(final)
@@ -292,19 +296,25 @@ def _create_environment(
     indexes: PackageIndexes,
     credentials: Mapping[str, tuple[str, str]],
     label: str,
+    *,
+    offline: bool = False,
 ) -> None:
     installer_env, secrets = indexes.installer_environ(
         "pip" if uv is None else "uv", credentials, os.environ
     )
+    # offline: the installer's own cache (uv) or the lock's local wheel directories (pip), and
+    # no index at all
+    quiet = ["--quiet", *(["--offline"] if offline and uv is not None else [])]
+    pip_quiet = ["--quiet", *(["--no-index"] if offline else [])]
     if uv is not None:
-        commands = [[uv, "venv", "--quiet", "--python", python, str(env)]]
+        commands = [[uv, "venv", *quiet, "--python", python, str(env)]]
         if requires:
             commands.append(
                 [
                     uv,
                     "pip",
                     "install",
-                    "--quiet",
+                    *quiet,
                     "--python",
                     str(_env_python(env)),
                     *indexes.installer_args(),
@@ -320,7 +330,7 @@ def _create_environment(
                     "-m",
                     "pip",
                     "install",
-                    "--quiet",
+                    *pip_quiet,
                     "--disable-pip-version-check",
                     *indexes.installer_args(),
                     *requires,
@@ -340,9 +350,15 @@ def _create_environment(
         )
         if result.returncode != 0:
             output = (result.stdout + result.stderr).strip().splitlines()[-OUTPUT_TAIL:]
+            hint = (
+                "\nDownloads are off (offline): the build requirements must be in the cache. "
+                "Build once with network access"
+                if offline
+                else ""
+            )
             raise BuildError(
                 f"cannot create the build environment for {label} (requirements: "
-                f"{', '.join(requires) or 'none'}):\n" + scrub("\n".join(output), secrets)
+                f"{', '.join(requires) or 'none'}):\n" + scrub("\n".join(output), secrets) + hint
             )
 
 

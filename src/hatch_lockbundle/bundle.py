@@ -17,7 +17,7 @@ from .archive import archive_epoch, write_archive
 from .cache import Cache, default_cache_dir, replace_file
 from .config import BundleConfig, load_and_validate_config
 from .errors import LockbundleError
-from .fetch import FetchedWheel, Fetcher, indexes_of
+from .fetch import FetchedWheel, Fetcher, indexes_of, offline_requested
 from .http import hash_file, index_credentials
 from .layouts.target import CachedInstalls, write_target
 from .layouts.wheelhouse import write_wheelhouse
@@ -80,11 +80,13 @@ def build_bundle(
     :param cache_dir: the cache to use instead of ``LOCKBUNDLE_CACHE_DIR`` / the user cache
     :param reproducible: archives get a fixed timestamp (``SOURCE_DATE_EPOCH`` or the default)
     :param overrides: options from the command line, applied over ``[tool.lockbundle]``
-    :param offline: use only the cache; any download is an error
+    :param offline: use only the cache; any download is an error (``LOCKBUNDLE_OFFLINE=1``
+        asks the same)
     :param log: a :class:`~.progress.Reporter` (progress on a terminal, verbosity), or a
         callable that receives the information lines
     """
     try:
+        offline = offline or offline_requested()
         return _build(
             project_root,
             out_dir,

@@ -33,6 +33,23 @@ DOWNLOAD_WORKERS = 8
 Log = Callable[[str], None]
 
 
+#: set to 1 (or true, yes) for builds that must use the cache only: the way to ask it of
+#: ``hatch build``, which passes no options to a builder
+OFFLINE_VARIABLE = "LOCKBUNDLE_OFFLINE"
+
+
+def offline_requested(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether ``LOCKBUNDLE_OFFLINE`` asks for offline builds."""
+    value = (os.environ if environ is None else environ).get(OFFLINE_VARIABLE, "").strip()
+    if value.lower() in ("", "0", "false", "no", "off"):
+        return False
+    if value.lower() in ("1", "true", "yes", "on"):
+        return True
+    raise LockbundleError(
+        f"{OFFLINE_VARIABLE}={value!r} is neither on (1, true, yes) nor off (0, false, no)"
+    )
+
+
 class HashMismatchError(LockbundleError):
     """An artifact's bytes are not the ones the lock recorded."""
 
@@ -86,7 +103,7 @@ class Fetcher:
         self.require_hashes = require_hashes
         self.log = Reporter.of(log)
         self.downloader = Downloader(credentials=credentials)
-        self.builder = WheelBuilder(cache, indexes, credentials=credentials or {})
+        self.builder = WheelBuilder(cache, indexes, credentials=credentials or {}, offline=offline)
         # wheels built here are cached per interpreter and platform
         self.build_key = str(next(iter(sys_tags())))
 
@@ -118,7 +135,8 @@ class Fetcher:
             if self.offline:
                 raise LockbundleError(
                     f"{planned.package.label}: {planned.artifact.filename} is not in the "
-                    "cache, and downloads are off (--offline). Build once with network access"
+                    "cache, and downloads are off (--offline, LOCKBUNDLE_OFFLINE). Build once with "
+                    "network access"
                 )
             size = f" ({human(planned.artifact.size)})" if planned.artifact.size else ""
             # a log says what is fetched; a terminal shows it on the status line
