@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,7 +26,11 @@ def source_tree(root: Path) -> str:
     """A fingerprint of the files of the project at ``root`` (path, size and mtime of each).
 
     Files in IGNORED and in ``root/.gitignore`` do not count; the git commit does, for
-    backends that take the version from it.
+    backends that take the version from it. The tree is walked as hatchling walks a project
+    for its builds: linked directories are followed, each real directory once (so a link loop
+    ends), and a linked file counts as the file it points to. A link that points nowhere (or
+    into a loop of links) counts as the link itself: a backend that includes it fails with its
+    own error, and one that leaves it out builds, so it must not stop anything here.
     """
     patterns = list(IGNORED)
     gitignore = root / ".gitignore"
@@ -32,7 +38,13 @@ def source_tree(root: Path) -> str:
         patterns += gitignore.read_text(encoding="utf-8", errors="replace").splitlines()
     spec = pathspec.GitIgnoreSpec.from_lines(patterns)
     digest = hashlib.sha256()
-    for directory, dirs, names in os.walk(root):
+    seen: set[tuple[int, int]] = set()
+    for directory, dirs, names in os.walk(root, followlinks=True):
+        identity = _identity(directory)
+        if identity is None or identity in seen:
+            dirs[:] = []
+            continue
+        seen.add(identity)
         relative_dir = Path(directory).relative_to(root).as_posix()
         prefix = "" if relative_dir == "." else f"{relative_dir}/"
         dirs[:] = sorted(d for d in dirs if not spec.match_file(f"{prefix}{d}/"))
@@ -40,10 +52,38 @@ def source_tree(root: Path) -> str:
             relative = f"{prefix}{name}"
             if spec.match_file(relative):
                 continue
-            stat = (Path(directory) / name).stat()
-            digest.update(f"{relative}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+            digest.update(f"{relative}\0{_file_state(os.path.join(directory, name))}\n".encode())
     digest.update(_git_commit(root).encode())
     return digest.hexdigest()
+
+
+def _identity(directory: str) -> tuple[int, int] | None:
+    """The device and inode of a directory the walk reached, or None if it went away since."""
+    try:
+        status = os.stat(directory)
+    except FileNotFoundError:
+        return None
+    return status.st_dev, status.st_ino
+
+
+def _file_state(path: str) -> str:
+    """Size and mtime of a file; of a link's target too, with the link's text."""
+    try:
+        status = os.lstat(path)
+    except FileNotFoundError:  # removed since the walk listed it
+        return "gone"
+    if not stat.S_ISLNK(status.st_mode):
+        return f"{status.st_size}\0{status.st_mtime_ns}"
+    link = f"-> {os.readlink(path)}"
+    try:
+        status = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return f"{link}\0dangling"
+    except OSError as error:
+        if error.errno != errno.ELOOP:
+            raise
+        return f"{link}\0loop"
+    return f"{link}\0{status.st_size}\0{status.st_mtime_ns}"
 
 
 @dataclass(frozen=True)
