@@ -7,7 +7,7 @@ import hashlib
 import os
 import stat
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,21 +23,30 @@ IGNORED = (
 
 
 def source_tree(root: Path) -> str:
-    """A fingerprint of the files of the project at ``root`` (path, size and mtime of each).
+    """A fingerprint of the files of the project at ``root`` (path, size and mtime of each, as
+    :func:`source_files` finds them), and of the git commit, for backends that take the
+    version from it."""
+    digest = hashlib.sha256()
+    for relative, state in source_files(root):
+        digest.update(f"{relative}\0{state}\n".encode())
+    digest.update(_git_commit(root).encode())
+    return digest.hexdigest()
 
-    Files in IGNORED and in ``root/.gitignore`` do not count; the git commit does, for
-    backends that take the version from it. The tree is walked as hatchling walks a project
-    for its builds: linked directories are followed, each real directory once (so a link loop
-    ends), and a linked file counts as the file it points to. A link that points nowhere (or
-    into a loop of links) counts as the link itself: a backend that includes it fails with its
-    own error, and one that leaves it out builds, so it must not stop anything here.
+
+def source_files(root: Path) -> Iterator[tuple[str, str]]:
+    """(posix relative path, state) of each file of the project at ``root``, sorted by directory.
+
+    Files in IGNORED and in ``root/.gitignore`` do not count. The tree is walked as hatchling
+    walks a project for its builds: linked directories are followed, each real directory once
+    (so a loop of links ends), and a linked file counts as the file it points to. A link that
+    points nowhere (or into a loop) counts as the link itself: a backend that includes it fails
+    with its own error, and one that leaves it out builds, so it must not stop anything here.
     """
     patterns = list(IGNORED)
     gitignore = root / ".gitignore"
     if gitignore.is_file():
         patterns += gitignore.read_text(encoding="utf-8", errors="replace").splitlines()
     spec = pathspec.GitIgnoreSpec.from_lines(patterns)
-    digest = hashlib.sha256()
     seen: set[tuple[int, int]] = set()
     for directory, dirs, names in os.walk(root, followlinks=True):
         identity = _identity(directory)
@@ -50,11 +59,8 @@ def source_tree(root: Path) -> str:
         dirs[:] = sorted(d for d in dirs if not spec.match_file(f"{prefix}{d}/"))
         for name in sorted(names):
             relative = f"{prefix}{name}"
-            if spec.match_file(relative):
-                continue
-            digest.update(f"{relative}\0{_file_state(os.path.join(directory, name))}\n".encode())
-    digest.update(_git_commit(root).encode())
-    return digest.hexdigest()
+            if not spec.match_file(relative):
+                yield relative, _file_state(os.path.join(directory, name))
 
 
 def _identity(directory: str) -> tuple[int, int] | None:
