@@ -124,6 +124,11 @@ def os_error_message(error: OSError, cache: Path, out_dir: Path) -> str:
         message += f". It is in the cache {cache}: set {CACHE_ENV} to move the cache"
     elif isinstance(error.filename, str) and _is_inside(error.filename, out_dir):
         message += f". It is in the output directory {out_dir}"
+    elif error.filename is None:  # a write or a copy: the system does not say which file
+        message += (
+            f". The build writes into the output directory {out_dir} and into the cache "
+            f"{cache} (set {CACHE_ENV} to move the cache)"
+        )
     return message
 
 
@@ -139,7 +144,7 @@ _OS_ERRORS = {
         "remove or rename that file, or choose another directory",
     ),
     errno.EEXIST: (
-        "cannot create the directory {path}: a file of that name is in the way",
+        "cannot create the directory {path}: a file is in the way, of that very name",
         "remove or rename that file, or choose another directory",
     ),
     errno.EACCES: (
@@ -152,7 +157,7 @@ _OS_ERRORS = {
     ),
     errno.ENOSPC: (
         "no space left on the device writing {path}",
-        "free space on that file system, or choose a directory on another",
+        "free space on that file system, or choose a directory on another one",
     ),
     errno.EDQUOT: (
         "disk quota exceeded writing {path}",
