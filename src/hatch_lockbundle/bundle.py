@@ -25,7 +25,7 @@ from .fetch import FetchedWheel, Fetcher, indexes_of
 from .http import hash_file, index_credentials
 from .layouts.target import CachedInstalls, write_target
 from .layouts.wheelhouse import write_wheelhouse
-from .lock import Lock, LockedPackage, decode_lock, read_lock, read_lock_bytes
+from .lock import Lock, decode_lock, read_lock, read_lock_bytes
 from .progress import Reporter
 from .project import Project, check_lock_current, declared_indexes, find_lock, read_project
 from .report import SizeReport, measure, over_budget
@@ -219,9 +219,8 @@ def _build(
         )
         wheels = fetcher.fetch(plans, ready=installs.prepare if installs is not None else None)
         # a dynamic version is in no lock and no pyproject: the root's built wheel has it
-        bundle_version = (
-            root.version or version or project.version or _built_version(root, wheels[0]) or "0"
-        )
+        bundle_version = root.version or version or project.version
+        bundle_version = bundle_version or _built_version(root.name, wheels[0]) or "0"
         final = out_dir / bundle_name(str(root.name), bundle_version, config.variant)
         artifact = (
             final if config.archive is None else final.with_name(f"{final.name}.{config.archive}")
@@ -453,10 +452,11 @@ class ParsedLocks:
         return lock
 
 
-def _built_version(root: LockedPackage, wheels: Sequence[FetchedWheel]) -> str | None:
-    """The version in the file name of the root's wheel, if it was built (or fetched)."""
+def _built_version(root: str, wheels: Sequence[FetchedWheel]) -> str | None:
+    """The version in the file name of the wheel of ``root`` (a normalized name), if there is
+    one (built or fetched)."""
     for wheel in wheels:
-        if wheel.planned.name == root.name:
+        if wheel.planned.name == root:
             try:
                 return str(parse_wheel_filename(wheel.path.name)[1])
             except InvalidWheelFilename:
