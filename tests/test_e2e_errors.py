@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -297,10 +298,10 @@ def test_a_full_standard_output_is_reported_without_a_traceback(
 # -- the message for each cause ---------------------------------------------------------------------
 
 
-def provoked(action: object) -> OSError:
+def provoked(action: Callable[[], object]) -> OSError:
     """The OSError that ``action()`` raises."""
     try:
-        action()  # type: ignore[operator]
+        action()
     except OSError as error:
         return error
     raise AssertionError("no OSError")
