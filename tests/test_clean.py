@@ -161,3 +161,20 @@ def test_clean_keeps_what_is_named_like_a_bundle_but_was_not_written_by_it(
     assert dist_entries(built) == sorted(["notes.txt", *kept])
     for name in kept:
         assert f"Kept {built / 'dist' / name}: named like a bundle" in output
+
+
+def test_clean_finds_the_mark_of_an_archive_under_a_deep_prefix(
+    built: Path, hatch: Hatch, sandbox: Sandbox, cache: Path
+) -> None:
+    pyproject = built / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text()
+        + '\n[tool.lockbundle.bundles.deep]\nlayout = "wheelhouse"\narchive = "zip"\n'
+        + 'prefix = "srv/app/wheelhouse"\n'
+    )
+    lockbundle(sandbox, built, "build", "--bundle", "deep", cache=cache)
+    assert "app-0.1.0-deep.zip" in dist_entries(built)
+
+    clean(hatch, built, "lockbundle", cache)
+
+    assert dist_entries(built) == ["notes.txt"]

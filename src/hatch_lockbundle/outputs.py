@@ -142,7 +142,7 @@ def _open(tar: tarfile.TarFile, member: tarfile.TarInfo) -> IO[bytes]:
 def _is_mark(name: str, open_member: Callable[[], IO[bytes]]) -> bool:
     """An archive member named ``name`` is a mark (``open_member()`` gives its content)."""
     parts = PurePosixPath(name).parts
-    if parts and parts[-1] == MANIFEST and len(parts) <= 2:  # a wheelhouse, under its prefix
+    if parts and parts[-1] == MANIFEST:  # a wheelhouse's, under the archive's prefix
         with open_member() as content:
             return _is_manifest(content)
     if len(parts) >= 2 and parts[-1] == "INSTALLER" and parts[-2].endswith(".dist-info"):
