@@ -380,3 +380,29 @@ def test_the_message_for_another_cause_gives_the_systems_words(tmp_path: Path) -
 
     assert f"cannot write or read {tmp_path / 'x'}: {os.strerror(errno.EIO)}" in message
     assert "space" not in message
+
+
+def test_the_message_for_a_move_onto_a_full_directory_gives_the_systems_words(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b" / "inside").mkdir(parents=True)
+    error = provoked(lambda: os.rename(tmp_path / "a", tmp_path / "b"))
+
+    message = message_for(error, tmp_path)
+
+    assert f"cannot write or read {tmp_path / 'a'} (moving it to {tmp_path / 'b'})" in message
+    assert "a file is in the way" not in message
+
+
+def test_a_move_onto_a_full_directory_reported_as_existing_is_not_a_file_in_the_way(
+    tmp_path: Path,
+) -> None:
+    # POSIX lets rename() say EEXIST instead of ENOTEMPTY (Linux says the latter)
+    source, destination = str(tmp_path / "a"), str(tmp_path / "b")
+    error = OSError(errno.EEXIST, os.strerror(errno.EEXIST), source, None, destination)
+
+    message = message_for(error, tmp_path)
+
+    assert f"cannot write or read {source} (moving it to {destination})" in message
+    assert "a file is in the way" not in message

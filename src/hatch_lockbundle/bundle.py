@@ -115,10 +115,11 @@ def os_error_message(error: OSError, cache: Path, out_dir: Path) -> str:
     path = str(error.filename) if error.filename is not None else "a file"
     if error.filename2 is not None:
         path += f" (moving it to {error.filename2})"
-    problem, remedy = _OS_ERRORS.get(
-        error.errno or 0,
-        (f"cannot write or read {{path}}: {error.strerror or error}", "check the path"),
-    )
+    generic = (f"cannot write or read {{path}}: {error.strerror or error}", "check the path")
+    if error.errno == errno.EEXIST and error.filename2 is not None:
+        problem, remedy = generic  # a rename onto a directory that is not empty, not a mkdir
+    else:
+        problem, remedy = _OS_ERRORS.get(error.errno or 0, generic)
     message = f"{problem.format(path=path)}; {remedy}"
     if isinstance(error.filename, str) and _is_inside(error.filename, cache):
         message += f". It is in the cache {cache}: set {CACHE_ENV} to move the cache"
