@@ -209,7 +209,7 @@ def _plan(args: argparse.Namespace, log: Any) -> int:
 def _verify(args: argparse.Namespace, log: Any) -> int:
     problems = verify_bundle(args.bundle)
     for problem in problems:
-        _out(problem)
+        print(problem)
     if problems:
         print(f"{args.bundle}: {len(problems)} problem(s)", file=sys.stderr)
         return 1
