@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hatch_lockbundle.plugin import _bundle_of, _is_bundle
+from hatch_lockbundle.outputs import bundle_of, is_bundle
 
 
 @pytest.mark.parametrize(
@@ -20,7 +20,7 @@ from hatch_lockbundle.plugin import _bundle_of, _is_bundle
     ],
 )
 def test_entries_belong_to_their_bundle(entry: str, owner: str) -> None:
-    assert _bundle_of(entry) == owner
+    assert bundle_of(entry) == owner
 
 
 @pytest.mark.parametrize(
@@ -34,4 +34,4 @@ def test_entries_belong_to_their_bundle(entry: str, owner: str) -> None:
     ],
 )
 def test_a_bundle_name_is_prefix_version_suffix(name: str, expected: bool) -> None:
-    assert _is_bundle(name, "app-", "-x86") is expected
+    assert is_bundle(name, "app-", "-x86") is expected

@@ -11,6 +11,7 @@ import pytest
 
 from hatch_lockbundle.archive import write_archive
 from hatch_lockbundle.bundle import replacing
+from hatch_lockbundle.cache import replace_file
 from hatch_lockbundle.staging import sibling, sweep
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="no flock: nothing is swept")
@@ -112,3 +113,51 @@ def test_writing_an_archive_sweeps_first(tmp_path: Path) -> None:
     write_archive(content, dist / "app-1.0-target.zip", "zip", prefix="", epoch=1580601600)
 
     assert sorted(p.name for p in dist.iterdir()) == ["app-1.0-target.zip"]
+
+
+# -- how temporaries are made -----------------------------------------------------------------------
+
+# Makes a temporary of each kind beside argv[1] under the umask argv[2] (set before the import,
+# as in a build process) and prints their modes.
+MODES_UNDER_UMASK = """
+import os, stat, sys
+os.umask(int(sys.argv[2], 8))
+from pathlib import Path
+from hatch_lockbundle.staging import sibling
+
+for directory in (True, False):
+    with sibling(Path(sys.argv[1]), ".tmp", directory=directory) as path:
+        print(oct(stat.S_IMODE(path.lstat().st_mode)))
+"""
+
+
+@pytest.mark.parametrize(
+    ("umask", "modes"), [("022", ["0o755", "0o644"]), ("027", ["0o750", "0o640"])]
+)
+def test_a_temporary_gets_the_mode_the_umask_gives(
+    tmp_path: Path, umask: str, modes: list[str]
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", MODES_UNDER_UMASK, str(tmp_path / "app-1.0-target"), umask],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert result.stdout.split() == modes
+
+
+def test_replacing_a_file_replaces_a_link_in_its_place_and_not_what_it_points_to(
+    tmp_path: Path,
+) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("kept\n")
+    place = tmp_path / "dist" / "app-1.0-target.cdx.json"
+    place.parent.mkdir()
+    place.symlink_to(victim)
+
+    replace_file(place, b"{}\n")
+
+    assert victim.read_text() == "kept\n"
+    assert not place.is_symlink() and place.read_bytes() == b"{}\n"
+    assert sorted(p.name for p in place.parent.iterdir()) == [place.name]

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import Any
 
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
 from . import __version__, fingerprint
 from .archive import archive_epoch, write_archive
-from .cache import Cache, default_cache_dir, replace_file
+from .cache import CACHE_ENV, Cache, default_cache_dir, replace_file
 from .config import BundleConfig, load_and_validate_config
 from .errors import LockbundleError
 from .fetch import FetchedWheel, Fetcher, indexes_of, offline_requested
@@ -100,12 +103,85 @@ def build_bundle(
             Reporter.of(log),
         )
     except OSError as error:
-        where = f" {error.filename}" if error.filename else ""
         raise LockbundleError(
-            f"cannot write or read{where}: {error.strerror or error}. Check that the directory "
-            f"is writable and has space (the cache is {cache_dir or default_cache_dir()}; set "
-            "LOCKBUNDLE_CACHE_DIR to move it)"
+            os_error_message(error, cache_dir or default_cache_dir(), out_dir)
         ) from None
+
+
+def os_error_message(error: OSError, cache: Path, out_dir: Path) -> str:
+    """What went wrong with a file, said for its cause (never a guess), and what to do.
+
+    :param cache: the cache in use, and ``out_dir`` the output directory: when the path is in
+        one of them, the message says which, and how to move the cache
+    """
+    path = str(error.filename) if error.filename is not None else "a file"
+    if error.filename2 is not None:
+        path += f" (moving it to {error.filename2})"
+    generic = (f"cannot write or read {{path}}: {error.strerror or error}", "check the path")
+    if error.errno == errno.EEXIST and error.filename2 is not None:
+        problem, remedy = generic  # a rename onto a directory that is not empty, not a mkdir
+    else:
+        problem, remedy = _OS_ERRORS.get(error.errno or 0, generic)
+    message = f"{problem.format(path=path)}; {remedy}"
+    if isinstance(error.filename, str) and _is_inside(error.filename, cache):
+        message += f". It is in the cache {cache}: set {CACHE_ENV} to move the cache"
+    elif isinstance(error.filename, str) and _is_inside(error.filename, out_dir):
+        message += f". It is in the output directory {out_dir}"
+    elif error.filename is None:  # a write or a copy: the system does not say which file
+        message += (
+            f". The build writes into the output directory {out_dir} and into the cache "
+            f"{cache} (set {CACHE_ENV} to move the cache)"
+        )
+    return message
+
+
+#: errno -> (what is wrong with ``{path}``, what to do)
+_OS_ERRORS = {
+    errno.ENOENT: ("{path} does not exist", "restore it, or check the path"),
+    errno.ENAMETOOLONG: (
+        "the name {path} is too long for its file system",
+        "use a shorter directory or bundle name",
+    ),
+    errno.ENOTDIR: (
+        "cannot use {path}: a file is in the way where a directory must be",
+        "remove or rename that file, or choose another directory",
+    ),
+    errno.EEXIST: (
+        "cannot create the directory {path}: a file is in the way, of that very name",
+        "remove or rename that file, or choose another directory",
+    ),
+    errno.EACCES: (
+        "permission denied for {path}",
+        "give this user access to it, or choose another directory",
+    ),
+    errno.EPERM: (
+        "operation not permitted on {path}",
+        "give this user access to it, or choose another directory",
+    ),
+    errno.ENOSPC: (
+        "no space left on the device writing {path}",
+        "free space on that file system, or choose a directory on another one",
+    ),
+    errno.EDQUOT: (
+        "disk quota exceeded writing {path}",
+        "free space within the quota, or choose a directory on another file system",
+    ),
+    errno.EROFS: (
+        "{path} is on a read-only file system",
+        "choose a writable directory",
+    ),
+    errno.ELOOP: (
+        "too many levels of symbolic links at {path}",
+        "fix the link loop",
+    ),
+}
+
+
+def _is_inside(name: str | bytes | int, directory: Path) -> bool:
+    if not isinstance(name, str):
+        return False
+    path = Path(os.path.abspath(name))
+    return path.is_relative_to(os.path.abspath(directory))
 
 
 def _build(
@@ -125,8 +201,6 @@ def _build(
     cache = Cache(cache_dir or default_cache_dir())
     lock, plans = plan_bundle(project, config, cache)
     root = plans[0].root
-    bundle_version = root.version or version or project.version or "0"
-    final = out_dir / bundle_name(str(root.name), bundle_version, config.variant)
     for plan in plans:
         log(
             f"Bundling {root.label} for {plan.target.describe()}: "
@@ -151,6 +225,10 @@ def _build(
             log=log,
         )
         wheels = fetcher.fetch(plans, ready=installs.prepare if installs is not None else None)
+        # a dynamic version is in no lock and no pyproject: the root's built wheel has it
+        bundle_version = root.version or version or project.version
+        bundle_version = bundle_version or _built_version(root.name, wheels[0]) or "0"
+        final = out_dir / bundle_name(str(root.name), bundle_version, config.variant)
         artifact = (
             final if config.archive is None else final.with_name(f"{final.name}.{config.archive}")
         )
@@ -161,6 +239,7 @@ def _build(
                 log(f"Digest: {stamp.anchor} (`lockbundle verify --expect` checks it)")
             if config.sbom:
                 sbom = final.with_name(final.name + SBOM_SUFFIX)
+                sweep(sbom)
                 write_sbom(plans, wheels, sbom, archive_epoch(reproducible))
                 log(f"SBOM: {sbom}")
             return artifact
@@ -394,6 +473,18 @@ class ParsedLocks:
             with suppress(OSError, TypeError, ValueError):
                 replace_file(entry, json.dumps({"key": key, "document": document}).encode())
         return lock
+
+
+def _built_version(root: str, wheels: Sequence[FetchedWheel]) -> str | None:
+    """The version in the file name of the wheel of ``root`` (a normalized name), if there is
+    one (built or fetched)."""
+    for wheel in wheels:
+        if wheel.planned.name == root:
+            try:
+                return str(parse_wheel_filename(wheel.path.name)[1])
+            except InvalidWheelFilename:
+                return None
+    return None
 
 
 def _no_name(project: Project) -> LockbundleError:

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .staging import remove_tree
+from .staging import remove, remove_tree, sibling
 
 if TYPE_CHECKING:
     from .lock import Hash
 
 CACHE_ENV = "LOCKBUNDLE_CACHE_DIR"
+#: os.open flag that refuses a symbolic link at the last component (none on Windows)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 def default_cache_dir() -> Path:
@@ -60,26 +61,28 @@ class Cache:
     @contextmanager
     def staging(self, final: Path) -> Iterator[Path]:
         """A scratch directory beside ``final``, removed on exit; :func:`publish` moves results."""
-        final.parent.mkdir(parents=True, exist_ok=True)
-        stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
-        try:
-            yield stage
-        finally:
-            remove_tree(stage, ignore_errors=True)
+        with sibling(final, ".tmp") as stage:
+            try:
+                yield stage
+            finally:
+                remove_tree(stage, ignore_errors=True)
 
 
 def replace_file(path: Path, data: bytes) -> None:
     """Make ``path`` hold ``data``, atomically: written beside it and renamed over it, so that a
-    reader never sees a partial file and an interrupted write leaves none."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
+    reader never sees a partial file and an interrupted write leaves none.
+
+    The temporary is a new file with a random name (a link planted beside ``path`` is never
+    written through) and the umask's mode; a link at ``path`` itself is replaced, not followed.
+    """
+    with sibling(path, ".tmp", directory=False) as temporary:
+        try:
+            fd = os.open(temporary, os.O_WRONLY | _NOFOLLOW)
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            os.replace(temporary, path)
+        finally:
+            remove(temporary)
 
 
 def publish(staged: Path, final: Path) -> Path:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -30,10 +31,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         result: int = args.run(args, log)
+        _out(None)
         return result
     except LockbundleError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+
+
+def _out(text: str | None) -> None:
+    """Print ``text`` on standard output (None: flush it); a full or closed one is an error."""
+    try:
+        if text is None:
+            sys.stdout.flush()
+        else:
+            print(text)
+    except OSError as error:
+        # what is left in the buffer would fail again at exit, with a traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise LockbundleError(
+            f"cannot write the result to standard output: {error.strerror or error}"
+        ) from None
 
 
 def _stderr_line(level: int, message: str) -> None:
@@ -145,7 +162,7 @@ def _build(args: argparse.Namespace, log: Any) -> int:
             offline=args.offline,
             log=log,
         )
-    print(bundle)
+    _out(str(bundle))
     return 0
 
 
@@ -182,15 +199,15 @@ def _plan(args: argparse.Namespace, log: Any) -> int:
     document["target"] = {key: value for key, value in first.items() if key != "packages"}
     document["packages"] = first["packages"]
     if args.format == "json":
-        print(json.dumps(document, indent=2))
+        _out(json.dumps(document, indent=2))
         return 0
     for target in document["targets"]:
-        print(f"# {target['description']}")
+        _out(f"# {target['description']}")
         for package in target["packages"]:
             size = f"{package['size']:>10}" if package["size"] is not None else " " * 10
             why = " -> ".join(package["why"])
             name, version = package["name"], package["version"] or ""
-            print(f"{name:<28} {version:<12} {size}  {package['artifact']}  ({why})")
+            _out(f"{name:<28} {version:<12} {size}  {package['artifact']}  ({why})")
     return 0
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import stat
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,29 +23,73 @@ IGNORED = (
 
 
 def source_tree(root: Path) -> str:
-    """A fingerprint of the files of the project at ``root`` (path, size and mtime of each).
+    """A fingerprint of the files of the project at ``root`` (path, size and mtime of each, as
+    :func:`source_files` finds them), and of the git commit, for backends that take the
+    version from it."""
+    digest = hashlib.sha256()
+    for relative, state in source_files(root):
+        digest.update(f"{relative}\0{state}\n".encode())
+    digest.update(_git_commit(root).encode())
+    return digest.hexdigest()
 
-    Files in IGNORED and in ``root/.gitignore`` do not count; the git commit does, for
-    backends that take the version from it.
+
+def source_files(root: Path) -> Iterator[tuple[str, str]]:
+    """(posix relative path, state) of each file of the project at ``root``, sorted by directory.
+
+    Files in IGNORED and in ``root/.gitignore`` do not count. The tree is walked as hatchling
+    walks a project for its builds: linked directories are followed, each real directory once
+    (so a loop of links ends), and a linked file counts as the file it points to. A link that
+    points nowhere (or into a loop) counts as the link itself: a backend that includes it fails
+    with its own error, and one that leaves it out builds, so it must not stop anything here.
     """
     patterns = list(IGNORED)
     gitignore = root / ".gitignore"
     if gitignore.is_file():
         patterns += gitignore.read_text(encoding="utf-8", errors="replace").splitlines()
     spec = pathspec.GitIgnoreSpec.from_lines(patterns)
-    digest = hashlib.sha256()
-    for directory, dirs, names in os.walk(root):
+    seen: set[tuple[int, int]] = set()
+    for directory, dirs, names in os.walk(root, followlinks=True):
+        identity = _identity(directory)
+        if identity is None or identity in seen:
+            dirs[:] = []
+            continue
+        seen.add(identity)
         relative_dir = Path(directory).relative_to(root).as_posix()
         prefix = "" if relative_dir == "." else f"{relative_dir}/"
         dirs[:] = sorted(d for d in dirs if not spec.match_file(f"{prefix}{d}/"))
         for name in sorted(names):
             relative = f"{prefix}{name}"
-            if spec.match_file(relative):
-                continue
-            stat = (Path(directory) / name).stat()
-            digest.update(f"{relative}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    digest.update(_git_commit(root).encode())
-    return digest.hexdigest()
+            if not spec.match_file(relative):
+                yield relative, _file_state(os.path.join(directory, name))
+
+
+def _identity(directory: str) -> tuple[int, int] | None:
+    """The device and inode of a directory the walk reached, or None if it went away since."""
+    try:
+        status = os.stat(directory)
+    except FileNotFoundError:
+        return None
+    return status.st_dev, status.st_ino
+
+
+def _file_state(path: str) -> str:
+    """Size and mtime of a file; of a link's target too, with the link's text."""
+    try:
+        status = os.lstat(path)
+    except FileNotFoundError:  # removed since the walk listed it
+        return "gone"
+    if not stat.S_ISLNK(status.st_mode):
+        return f"{status.st_size}\0{status.st_mtime_ns}"
+    link = f"-> {os.readlink(path)}"
+    try:
+        status = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return f"{link}\0dangling"
+    except OSError as error:
+        if error.errno != errno.ELOOP:
+            raise
+        return f"{link}\0loop"
+    return f"{link}\0{status.st_size}\0{status.st_mtime_ns}"
 
 
 @dataclass(frozen=True)

@@ -8,16 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from hatchling.builders.plugin.interface import BuilderInterface
-from packaging.utils import canonicalize_name
 
-from .archive import FORMATS as ARCHIVE_FORMATS
-from .bundle import build_bundle, file_name
+from .bundle import build_bundle
 from .config import LAYOUTS, bundle_names
 from .errors import LockbundleError
+from .outputs import clean_bundles
 from .progress import INFO, WARNING, Reporter, terminal_of
 from .project import project_from_document
-from .sbom import SUFFIX as SBOM_SUFFIX
-from .staging import remove_tree
 
 
 class LockbundleBuilder(BuilderInterface):  # type: ignore[type-arg]
@@ -34,23 +31,27 @@ class LockbundleBuilder(BuilderInterface):  # type: ignore[type-arg]
         return ["target"]
 
     def clean(self, directory: str, versions: list[str]) -> None:
-        """Remove this project's bundles (and leftovers of interrupted builds), nothing else."""
+        """Remove the bundles this target wrote for the project, and say which.
+
+        hatchling passes its default versions when none is named, so ``-t lockbundle`` cannot
+        be told from ``-t lockbundle:target``: both remove every layout and every configured
+        bundle. Named versions (``-t lockbundle:wheelhouse``) remove only those.
+        """
         project = project_from_document(self.metadata.config, Path(self.root))
         roots = {self.metadata.core.raw_name}
         settings = project.settings if isinstance(project.settings, dict) else {}
         if isinstance(settings.get("package"), str):
             roots.add(settings["package"])
-        variants = versions or [*LAYOUTS, *bundle_names(settings)]
-        if not Path(directory).is_dir():
-            return
-        for path in Path(directory).iterdir():
-            owner = _bundle_of(path.name)
-            if any(
-                _is_bundle(owner, f"{file_name(canonicalize_name(root))}-", f"-{variant}")
-                for root in roots
-                for variant in variants
-            ):
-                _remove(path)
+        every = [*LAYOUTS, *bundle_names(settings)]
+        cleaned = clean_bundles(
+            Path(directory), roots, every if versions == self.config.versions else versions
+        )
+        for path in cleaned.removed:
+            self.app.display_info(f"Removed {path}")
+        for path in cleaned.kept:
+            self.app.display_info(
+                f"Kept {path}: named like a bundle, but not written by hatch-lockbundle"
+            )
 
     def _builder_for(self, layout: str) -> Callable[..., str]:
         def build(directory: str, **build_data: Any) -> str:
@@ -86,32 +87,3 @@ class LockbundleBuilder(BuilderInterface):  # type: ignore[type-arg]
                 app.display_debug(message, level=min(level, 3))
 
         return Reporter(line, verbosity=app.verbosity, terminal=terminal_of(sys.stderr))
-
-
-def _is_bundle(name: str, prefix: str, suffix: str) -> bool:
-    """``name`` is ``<prefix><version><suffix>`` with a version (which never holds ``-``)."""
-    if not (name.startswith(prefix) and name.endswith(suffix)):
-        return False
-    version = name[len(prefix) : len(name) - len(suffix)]
-    return bool(version) and "-" not in version
-
-
-def _bundle_of(filename: str) -> str:
-    """The bundle an entry of ``dist/`` belongs to: itself, its archive, or a leftover of it."""
-    if filename.startswith("."):  # .<bundle>.<random>.tmp or .old, left by an interrupted build
-        for marker in (".tmp", ".old"):
-            if filename.endswith(marker):
-                filename = filename[1 : -len(marker)].rsplit(".", 1)[0]
-                break
-        else:
-            return ""
-    for suffix in (*(f".{fmt}" for fmt in ARCHIVE_FORMATS), SBOM_SUFFIX):
-        filename = filename.removesuffix(suffix)
-    return filename
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        remove_tree(path)
-    else:
-        path.unlink()

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .cache import replace_file
 from .fetch import FetchedWheel
 from .http import hash_file
 from .select import Plan
@@ -68,9 +69,8 @@ def write_sbom(
     content = json.dumps(document, sort_keys=True)
     serial = uuid.uuid5(uuid.NAMESPACE_URL, hashlib.sha256(content.encode()).hexdigest())
     document["serialNumber"] = f"urn:uuid:{serial}"
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    temporary.replace(path)
+    # through a new, uniquely named temporary: a link planted beside the bundle is not followed
+    replace_file(path, (json.dumps(document, indent=2, sort_keys=True) + "\n").encode())
     return path
 
 

@@ -20,6 +20,21 @@ from contextlib import contextmanager
 from pathlib import Path
 
 SUFFIXES = (".tmp", ".old")
+#: os.open flag that refuses a symbolic link at the last component (none on Windows)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def _read_umask() -> int:
+    # reading the umask means setting it: done once, at import, before threads create files
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: the process's umask, which decides the modes of what is written into ``dist/``
+UMASK = _read_umask()
+DIRECTORY_MODE = 0o777 & ~UMASK
+FILE_MODE = 0o666 & ~UMASK
 
 
 @contextmanager
@@ -38,9 +53,15 @@ def sibling(final: Path, suffix: str, *, directory: bool = True) -> Iterator[Pat
             path = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=final.parent))
         else:
             fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=final.parent)
-            os.close(fd)
+            try:
+                _set_mode(fd, Path(name), FILE_MODE)
+            finally:
+                os.close(fd)
             path = Path(name)
-        held = _hold(path, wait=True)
+        held = _hold(path, wait=True, follow=False)
+        if directory:
+            # through the held descriptor: what is changed is the directory made above
+            _set_mode(held, path, DIRECTORY_MODE)
     try:
         yield path
     finally:
@@ -71,6 +92,13 @@ def sweep(final: Path) -> list[str]:
         finally:
             os.close(held)
     return [path.name for path, _ in claimed]
+
+
+def _set_mode(fd: int | None, path: Path, mode: int) -> None:
+    if fd is not None and os.chmod in os.supports_fd:
+        os.chmod(fd, mode)
+    else:  # Windows: only the read-only flag exists
+        os.chmod(path, mode)
 
 
 def remove(path: Path) -> None:
@@ -129,7 +157,7 @@ def _guard(directory: Path) -> Iterator[None]:
 if sys.platform == "win32":  # pragma: no cover
     LOCKING = False
 
-    def _hold(path: Path, *, wait: bool) -> int | None:
+    def _hold(path: Path, *, wait: bool, follow: bool = True) -> int | None:
         return None
 
 else:
@@ -137,15 +165,15 @@ else:
 
     LOCKING = True
 
-    def _hold(path: Path, *, wait: bool) -> int | None:
+    def _hold(path: Path, *, wait: bool, follow: bool = True) -> int | None:
         """A descriptor of ``path`` holding an exclusive lock on it, or None when ``path`` is gone
-        or (without ``wait``) another holds the lock.
+        or (without ``wait``) another holds the lock, or (without ``follow``) it is a link.
 
         ``flock`` locks belong to one open file description, not to the process, so another
         descriptor of the same file closing (an archive's writer) does not drop this one.
         """
         try:
-            held = os.open(path, os.O_RDONLY)
+            held = os.open(path, os.O_RDONLY | (0 if follow else _NOFOLLOW))
         except OSError:
             return None
         try:
