@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from hatch_lockbundle.bundle import bundle_name
+from hatch_lockbundle.errors import LockbundleError
 from hatch_lockbundle.outputs import bundle_of, is_bundle
 
 
@@ -35,3 +37,17 @@ def test_entries_belong_to_their_bundle(entry: str, owner: str) -> None:
 )
 def test_a_bundle_name_is_prefix_version_suffix(name: str, expected: bool) -> None:
     assert is_bundle(name, "app-", "-x86") is expected
+
+
+@pytest.mark.parametrize(
+    ("version", "variant"),
+    [("0.1.0/../../../../x/victim", "target"), ("1.0", "target/../../x"), ("1.0\x1b[2J", "target")],
+    ids=["version-path", "variant-path", "escape"],
+)
+def test_a_bundle_name_is_never_a_path(version: str, variant: str) -> None:
+    with pytest.raises(LockbundleError):
+        bundle_name("app", version, variant)
+
+
+def test_a_bundle_name_keeps_a_valid_version_as_written() -> None:
+    assert bundle_name("my-app", "1.0.0rc1", "wheelhouse") == "my_app-1.0.0rc1-wheelhouse"

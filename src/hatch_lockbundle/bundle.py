@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
 
 from . import __version__, fingerprint
 from .archive import archive_epoch, write_archive
@@ -392,8 +393,26 @@ def _enforce(name: str, size: int, budget: int | None, report: SizeReport) -> No
 
 
 def bundle_name(name: str, version: str, variant: str) -> str:
-    """``<name>-<version>-<layout or bundle>``, the name written as in wheel file names."""
-    return f"{file_name(name)}-{version}-{variant}"
+    """``<name>-<version>-<layout or bundle>``, the name written as in wheel file names.
+
+    Each part must be what it claims to be (a version from ``pyproject.toml`` or a build is
+    input too): the result is one plain directory name, never a path.
+    """
+    try:
+        Version(version)
+    except InvalidVersion:
+        raise LockbundleError(
+            f"the version of {name}, {version!r}, is not a valid version (PEP 440); fix it in "
+            "pyproject.toml or the version source, and lock again"
+        ) from None
+    result = f"{file_name(name)}-{version}-{variant}"
+    if (
+        not result.isprintable()
+        or any(char in result for char in "/\\:")
+        or result != result.strip()
+    ):
+        raise LockbundleError(f"{result!r} cannot be a bundle's name: it is not a plain name")
+    return result
 
 
 def file_name(name: str) -> str:
