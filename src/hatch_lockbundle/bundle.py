@@ -131,7 +131,12 @@ def _build(
             f"{len(plan.packages)} distributions"
         )
     # the target layout installs wheels into the cache while the others are still being built
-    installs = CachedInstalls(cache, config.compile_bytecode) if config.layout == "target" else None
+    python = plans[0].target.python_version
+    installs = (
+        CachedInstalls(cache, config.compile_bytecode, python)
+        if config.layout == "target"
+        else None
+    )
     with tempfile.TemporaryDirectory(prefix="lockbundle-") as work, installs or nullcontext():
         fetcher = Fetcher(
             cache,
@@ -184,6 +189,7 @@ def _build(
                     link_mode=config.link_mode,
                     log=log,
                     installs=installs,
+                    python=python,
                 )
                 patterns = [*config.exclude]
                 if config.trim:
