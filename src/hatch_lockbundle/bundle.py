@@ -31,7 +31,7 @@ from .sbom import write_sbom
 from .select import Plan, select
 from .staging import remove, sibling, sweep
 from .target import Target
-from .trim import exclude_files, trim_patterns
+from .trim import trim_bundle, trim_patterns
 
 Log = Callable[[str], None]
 
@@ -195,7 +195,13 @@ def _build(
                 if config.trim:
                     patterns += trim_patterns(config.compile_bytecode)
                 if patterns:
-                    excluded = exclude_files(directory, patterns, protect_entry_points=config.trim)
+                    excluded = trim_bundle(
+                        directory,
+                        patterns,
+                        trim=config.trim,
+                        check_imports=plans[0].target.native,
+                        log=log,
+                    )
                 if written.files is not None and not patterns:
                     # the files are the cache's, linked: no walk needed (paths are relative,
                     # so the fingerprint is the bundle's once it is moved into place)
