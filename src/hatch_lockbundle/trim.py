@@ -250,7 +250,7 @@ def _imported(
         if path not in matched and not mentions.search(source):
             continue
         own = _module_name(path)
-        for imported in _imports_of(source, path) | ({own} if own else set()):
+        for imported in sorted(_imports_of(source, path) | ({own} if own else set())):
             # the module reached (``from a.b import name`` imports ``a.b``, not ``a.b.name``)
             module = _deepest(imported, modules)
             for target in _files_of(module, modules):
@@ -480,10 +480,13 @@ def _failing_imports(
         return {}
     with tempfile.TemporaryDirectory(prefix="lockbundle-import-") as work:
         out = Path(work) / "failed.json"
+        # -B: nothing written into the bundle (a __pycache__ left there would keep a removed
+        # package's directory, and make it importable as a namespace package)
         command = [
             python,
             "-I",
             "-S",
+            "-B",
             "-c",
             _CHECK,
             str(root),
