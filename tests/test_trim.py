@@ -200,8 +200,12 @@ def test_a_module_named_to_import_module_is_kept(tmp_path: Path) -> None:
                 "def formats():\n"
                 "    return importlib.import_module('alpha.docs.formats')\n\n"
                 "def local():\n"
-                "    return importlib.import_module('.examples.local', __name__)\n"
+                "    return importlib.import_module('.examples.local', __name__)\n\n"
+                "def bare():\n"
+                "    from importlib import import_module\n"
+                "    return import_module('alpha.docs.bare')\n"
             ),
+            "alpha/docs/bare.py": "",
             "alpha/docs/__init__.py": "",
             "alpha/docs/formats.py": "",
             "alpha/examples/__init__.py": "",
@@ -211,6 +215,7 @@ def test_a_module_named_to_import_module_is_kept(tmp_path: Path) -> None:
     )
 
     assert (root / "alpha/docs/formats.py").is_file()
+    assert (root / "alpha/docs/bare.py").is_file()
     assert (root / "alpha/examples/local.py").is_file()
     assert not (root / "alpha/examples/other.py").exists()
 
