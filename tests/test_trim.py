@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import shutil
 from pathlib import Path
 
 import pytest
 
+from hatch_lockbundle.bundle import build_bundle
 from hatch_lockbundle.cache import Cache
 from hatch_lockbundle.errors import LockbundleError
 from hatch_lockbundle.layouts.target import write_target
 from hatch_lockbundle.progress import DETAIL, INFO, Reporter
 from hatch_lockbundle.report import measure, over_budget
 from hatch_lockbundle.trim import Exclusion, exclude_files, trim_bundle, trim_patterns
+from support.environ import Sandbox
+from support.fresh import FreshPython
+from support.index import IndexServer
+from support.projects import uv_lock
+from support.real_wheels import APPLICATIONS, download_real_wheels
 from test_layout_target import fetched, make_wheel
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def bundle(tmp_path: Path, cache: Cache | None = None) -> Path:
@@ -331,3 +340,91 @@ def test_a_package_that_fails_to_import_untrimmed_too_does_not_fail_the_build(
     excluded = check_trimmed(tmp_path, files)
 
     assert excluded.files == 1
+
+
+# -- on real wheels of the projects trimming once broke ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trimmed_application(tmp_path_factory: pytest.TempPathFactory, sandbox: Sandbox) -> Path:
+    """A bundle, with ``trim = true``, of a project depending on Django REST framework, boto3,
+    cyclopts and ibis (real wheels from PyPI, served on 127.0.0.1, locked by real uv), built for
+    the running interpreter: the import check runs too."""
+    wheels = download_real_wheels(REPO_ROOT / ".cache" / "real-wheels")
+    directory = tmp_path_factory.mktemp("real-index")
+    for wheel in wheels.glob("*.whl"):
+        shutil.copy2(wheel, directory)
+    project = tmp_path_factory.mktemp("application") / "application"
+    project.mkdir()
+    dependencies = "".join(f'  "{name}",\n' for name in APPLICATIONS)
+    with IndexServer(directory) as index:
+        (project / "pyproject.toml").write_text(
+            '[project]\nname = "application"\nversion = "0.1.0"\nrequires-python = ">=3.11"\n'
+            f"dependencies = [\n{dependencies}]\n\n"
+            "[tool.uv]\nenvironments = [\"sys_platform == 'linux'\"]\n\n"
+            f'[[tool.uv.index]]\nurl = "{index.simple_url}"\ndefault = true\n\n'
+            "[tool.lockbundle]\ntrim = true\n"
+        )
+        uv_lock(project, env=sandbox.environ())
+        return build_bundle(
+            project, project / "dist", cache_dir=tmp_path_factory.mktemp("real-cache")
+        )
+
+
+@pytest.mark.slow
+def test_trimmed_django_rest_framework_imports_its_test_tools(
+    trimmed_application: Path, fresh_python: FreshPython
+) -> None:
+    code = (
+        "import django\nfrom django.conf import settings\nsettings.configure()\n"
+        "django.setup()\nimport rest_framework.test\nprint(rest_framework.test.APIClient)"
+    )
+
+    result = fresh_python.run_code(code, trimmed_application)
+
+    assert "APIClient" in result.stdout
+
+
+@pytest.mark.slow
+def test_trimmed_boto3_makes_a_client(trimmed_application: Path, fresh_python: FreshPython) -> None:
+    code = "import boto3\nprint(boto3.client('s3', region_name='us-east-1').meta.service_model)"
+
+    result = fresh_python.run_code(code, trimmed_application)
+
+    assert "ServiceModel(s3)" in result.stdout
+
+
+@pytest.mark.slow
+def test_trimmed_ibis_imports_with_its_examples(
+    trimmed_application: Path, fresh_python: FreshPython
+) -> None:
+    result = fresh_python.run_code(
+        "import ibis\nprint(ibis.examples.__name__)", trimmed_application
+    )
+
+    assert result.stdout.strip() == "ibis.examples"
+
+
+@pytest.mark.slow
+def test_trimmed_cyclopts_writes_documentation(
+    trimmed_application: Path, fresh_python: FreshPython
+) -> None:
+    code = (
+        "import cyclopts\napp = cyclopts.App(name='tool', help='Does things.')\n"
+        "print(app.generate_docs())"
+    )
+
+    result = fresh_python.run_code(code, trimmed_application)
+
+    assert "Does things." in result.stdout
+
+
+@pytest.mark.slow
+def test_trimming_real_wheels_still_removes_what_nothing_imports(
+    trimmed_application: Path,
+) -> None:
+    assert (trimmed_application / "botocore" / "docs" / "docstring.py").is_file()
+    assert (trimmed_application / "ibis" / "examples" / "metadata.json").is_file()
+    assert not (trimmed_application / "ibis" / "examples" / "tests").exists()
+    assert not list(trimmed_application.glob("django/contrib/*/tests"))
+    assert not list(trimmed_application.rglob("*.pyi"))
