@@ -456,8 +456,11 @@ def trim_bundle(
     return exclusion
 
 
+# Records each failure with the module it missed: ``error.name``, or for ``from p import x``
+# of a submodule that is gone, ``p.x`` (Python names only ``p``). Paths in messages are made
+# relative to the bundle, whose directory is a staging one while this runs.
 _CHECK = """\
-import importlib, json, sys
+import importlib, json, re, sys
 root, names, out = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
 sys.path.insert(0, root)
 failed = {}
@@ -465,7 +468,12 @@ for name in names:
     try:
         importlib.import_module(name)
     except BaseException as error:
-        failed[name] = [f"{type(error).__name__}: {error}", getattr(error, "name", None)]
+        missing = getattr(error, "name", None)
+        member = re.match(r"cannot import name '(\\w+)'", str(error))
+        if missing and member:
+            missing = f"{missing}.{member[1]}"
+        message = f"{type(error).__name__}: {error}".replace(root + "/", "")
+        failed[name] = [message, missing]
 with open(out, "w", encoding="utf-8") as handle:
     json.dump(failed, handle)
 """
