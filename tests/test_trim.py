@@ -329,6 +329,20 @@ def test_an_import_trimming_breaks_is_an_error_naming_the_package_and_what_was_r
     assert "Set `trim = false`" in message
 
 
+def test_the_error_names_the_submodule_a_from_import_missed(tmp_path: Path) -> None:
+    files = {
+        "alpha/__init__.py": "exec('from alpha import examples')\n",  # unseen by a reader
+        "alpha/examples/__init__.py": "",
+        "alpha/docs/guide.txt": "",
+    }
+
+    with pytest.raises(LockbundleError) as raised:
+        check_trimmed(tmp_path, files)
+
+    assert "cannot import name 'examples'" in str(raised.value)
+    assert "removed: alpha/examples/\n" in str(raised.value)
+
+
 def test_a_package_that_fails_to_import_untrimmed_too_does_not_fail_the_build(
     tmp_path: Path,
 ) -> None:
