@@ -356,6 +356,20 @@ def test_a_package_that_fails_to_import_untrimmed_too_does_not_fail_the_build(
     assert excluded.files == 1
 
 
+def test_packages_that_lose_only_stubs_are_not_imported_by_the_check(tmp_path: Path) -> None:
+    imported = tmp_path / "imported"
+    files = {
+        "alpha/__init__.py": f"open({str(imported)!r}, 'w').close()\n",
+        "alpha/core.pyi": "",
+        "alpha/py.typed": "",
+    }
+
+    excluded = check_trimmed(tmp_path, files)
+
+    assert excluded.files == 2
+    assert not imported.exists()
+
+
 # -- on real wheels of the projects trimming once broke ---------------------------------------------
 
 

@@ -76,21 +76,13 @@ class Exclusion:
     #: each file removed, relative to the bundle, with its size
     removed: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
     kept: tuple[Kept, ...] = ()
+    #: what was removed, by the outermost directory a pattern removed (``/``-ended), or by file
+    #: where a pattern matched files: the number of files and their size
+    places: dict[str, tuple[int, int]] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def kept_files(self) -> int:
         return sum(kept.files for kept in self.kept)
-
-    def removed_directories(self) -> dict[str, tuple[int, int]]:
-        """The directories files were removed from (``/``-ended; ``""`` for the top), each with
-        the number and size of the files removed there."""
-        directories: dict[str, tuple[int, int]] = {}
-        for path, size in self.removed.items():
-            directory = path.rpartition("/")[0]
-            directory = directory + "/" if directory else ""
-            count, total = directories.get(directory, (0, 0))
-            directories[directory] = (count + 1, total + size)
-        return directories
 
 
 def exclude_files(
@@ -155,7 +147,23 @@ def exclude_files(
             record.unlink()
             record.write_text(out.getvalue(), encoding="utf-8")
     _remove_empty_directories(root)
-    return Exclusion(len(removed), sum(removed.values()), removed, _group(kept))
+    places: dict[str, tuple[int, int]] = {}
+    for path, size in removed.items():
+        place = _outermost(path, spec)
+        count, total = places.get(place, (0, 0))
+        places[place] = (count + 1, total + size)
+    return Exclusion(len(removed), sum(removed.values()), removed, _group(kept), places)
+
+
+def _outermost(path: str, spec: pathspec.GitIgnoreSpec) -> str:
+    """The outermost directory of ``path`` that ``spec`` removes whole (``/``-ended), else
+    ``path`` itself."""
+    parts = path.split("/")
+    for depth in range(1, len(parts)):
+        directory = "/".join(parts[:depth]) + "/"
+        if spec.match_file(directory):
+            return directory
+    return path
 
 
 def _relative(row: list[str]) -> str:
@@ -193,9 +201,7 @@ def _module_name(path: str) -> str | None:
     stem, dot, suffix = name.partition(".")
     if not dot or not stem.isidentifier():
         return None
-    if suffix == "py" or (
-        suffix.endswith(("so", "pyd")) and suffix.split(".")[-1] in ("so", "pyd")
-    ):
+    if suffix == "py" or suffix.rpartition(".")[2] in ("so", "pyd"):
         parts = directory.split("/") if directory else []
         if not all(part.isidentifier() for part in parts):
             return None
@@ -272,12 +278,17 @@ def _imported(
 def _region(path: str, spec: pathspec.GitIgnoreSpec) -> str:
     """The name of the outermost directory of ``path`` that ``spec`` removes whole, else of the
     module ``path`` is."""
-    parts = path.split("/")
-    for depth in range(1, len(parts)):
-        if spec.match_file("/".join(parts[:depth]) + "/"):
-            return parts[depth - 1]
-    name = _module_name(path) or ""
-    return name.rpartition(".")[2]
+    place = _outermost(path, spec)
+    if place.endswith("/"):
+        return place.rstrip("/").rpartition("/")[2]
+    return (_module_name(path) or "").rpartition(".")[2]
+
+
+def _never_imported(path: str) -> bool:
+    """Files Python never loads when importing: stubs and ``__pycache__`` bytecode (only used
+    with its source beside it)."""
+    name = path.rpartition("/")[2]
+    return name == _STUB_MARKER or name.endswith(".pyi") or "__pycache__/" in path
 
 
 def _is_data(path: str) -> bool:
@@ -426,7 +437,10 @@ def trim_bundle(
 
     def check_before(paths: set[str]) -> None:
         nonlocal before
-        packages.extend(sorted(top_level_packages(root, paths)))
+        # stubs and bytecode caches are never imported: removing them cannot break an import
+        # (which spares the check most packages, whose py.typed trimming removes)
+        relevant = {path for path in paths if not _never_imported(path)}
+        packages.extend(sorted(top_level_packages(root, relevant)))
         before = _failing_imports(root, packages, python)
 
     exclusion = exclude_files(
@@ -436,8 +450,9 @@ def trim_bundle(
         keep_imported=trim,
         before_removing=check_before if check_imports else None,
     )
-    for directory, (count, size) in sorted(exclusion.removed_directories().items()):
-        log.detail(f"Removed {directory or './'} ({count} files, {human(size)})")
+    for place, (count, size) in sorted(exclusion.places.items()):
+        files = f"{count} files, " if place.endswith("/") else ""
+        log.detail(f"Removed {place} ({files}{human(size)})")
     for kept in exclusion.kept:
         log.info(f"Trim kept {kept.describe()}")
     if not check_imports or not packages:
