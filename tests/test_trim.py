@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from hatch_lockbundle.layouts.target import write_target
 from hatch_lockbundle.progress import DETAIL, INFO, Reporter
 from hatch_lockbundle.report import measure, over_budget
 from hatch_lockbundle.trim import Exclusion, exclude_files, trim_bundle, trim_patterns
+from support.consumer import Consumer
 from support.environ import Sandbox
 from support.fresh import FreshPython
 from support.index import IndexServer
@@ -371,6 +373,50 @@ def test_packages_that_lose_only_stubs_are_not_imported_by_the_check(tmp_path: P
 
     assert excluded.files == 2
     assert not imported.exists()
+
+
+@pytest.fixture
+def hidden_import(tmp_path: Path, sandbox: Sandbox) -> Iterator[Consumer]:
+    """A project depending on ``alpha``, whose ``__init__`` imports ``alpha.examples`` by a
+    name built at run time (trimming cannot see it), on an index of the test's own."""
+    directory = tmp_path / "index"
+    directory.mkdir()
+    make_wheel(
+        directory,
+        "alpha",
+        "1.0",
+        {
+            "alpha/__init__.py": "import importlib\nimportlib.import_module('alpha.' + 'examples')\n",
+            "alpha/examples/__init__.py": "",
+        },
+    )
+    with IndexServer(directory) as index:
+        yield Consumer.create(
+            tmp_path / "project", index, ["alpha"], env=sandbox.environ(), settings="trim = true"
+        )
+
+
+def test_a_bundle_for_the_running_interpreter_ends_with_the_import_check(
+    hidden_import: Consumer, tmp_path: Path
+) -> None:
+    with pytest.raises(LockbundleError, match=r"`import alpha` fails with ModuleNotFoundError"):
+        build_bundle(hidden_import.root, tmp_path / "dist", cache_dir=tmp_path / "cache")
+
+    assert not (tmp_path / "dist" / "consumer-0.1.0-target").exists()
+
+
+def test_a_bundle_for_another_platform_is_not_import_checked(
+    hidden_import: Consumer, tmp_path: Path
+) -> None:
+    # its packages may not even load here (another platform's native code)
+    bundle = build_bundle(
+        hidden_import.root,
+        tmp_path / "dist",
+        cache_dir=tmp_path / "cache",
+        overrides={"platforms": ["manylinux_2_17_aarch64"]},
+    )
+
+    assert not (bundle / "alpha" / "examples").exists()
 
 
 # -- on real wheels of the projects trimming once broke ---------------------------------------------
