@@ -7,6 +7,7 @@ import errno
 import hashlib
 import importlib.util
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from installer import install
 from installer.sources import WheelFile
 
 from hatch_lockbundle import fingerprint
+from hatch_lockbundle.bundle import build_bundle
 from hatch_lockbundle.cache import Cache
 from hatch_lockbundle.errors import LockbundleError
 from hatch_lockbundle.fetch import FetchedWheel
@@ -38,7 +40,9 @@ from hatch_lockbundle.progress import Reporter
 from hatch_lockbundle.report import measure
 from hatch_lockbundle.select import Artifact, PlannedPackage
 from support.artifacts import Entry, write_wheel
+from support.consumer import Consumer
 from support.environ import Sandbox
+from support.index import IndexServer
 from support.uv_target import comparable_tree, recorded_paths, uv_install_target
 
 
@@ -752,6 +756,28 @@ def test_a_foreign_targets_bundle_gets_its_versions_pip_script(
     assert (tmp_path / "other" / "bin" / "pip3.99").is_file()
     assert not (tmp_path / "other" / "bin" / f"pip3.{sys.version_info.minor}").exists()
     assert (tmp_path / "native" / "bin" / f"pip3.{sys.version_info.minor}").is_file()
+
+
+def test_a_bundle_for_another_python_names_its_pip_script_after_that_python(
+    tmp_path: Path, sandbox: Sandbox, seed_wheels: Path
+) -> None:
+    (pip,) = seed_wheels.glob("pip-*.whl")
+    directory = tmp_path / "index"
+    directory.mkdir()
+    shutil.copy2(pip, directory)
+    other = f"3.{sys.version_info.minor + 1}"
+    with IndexServer(directory) as index:
+        consumer = Consumer.create(tmp_path / "project", index, ["pip"], env=sandbox.environ())
+
+        bundle = build_bundle(
+            consumer.root,
+            tmp_path / "dist",
+            cache_dir=tmp_path / "cache",
+            overrides={"python": other},
+        )
+
+    assert (bundle / "bin" / f"pip{other}").is_file()
+    assert not (bundle / "bin" / f"pip3.{sys.version_info.minor}").exists()
 
 
 def install_both(
