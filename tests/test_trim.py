@@ -172,15 +172,12 @@ def test_a_relatively_imported_submodule_is_kept_with_the_data_beside_it(tmp_pat
             "alpha/__init__.py": "from . import examples\n",
             "alpha/examples/__init__.py": "",
             "alpha/examples/metadata.json": "{}",
-            "alpha/examples/data/sample.csv": "a,b\n",
             "alpha/examples/tests/test_examples.py": "def test(): pass\n",
-            "alpha/examples/tests/expected.json": "{}",
         },
     )
 
     assert (root / "alpha/examples/__init__.py").is_file()
     assert (root / "alpha/examples/metadata.json").is_file()
-    assert (root / "alpha/examples/data/sample.csv").is_file()
     assert not (root / "alpha/examples/tests").exists()
 
 

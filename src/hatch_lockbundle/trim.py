@@ -220,9 +220,8 @@ def _imported(
     importing file and the module it imports; followed through the modules so kept, until
     nothing more is reached.
 
-    A module is kept with the ``__init__.py`` of its packages, its bytecode, and the data files
-    beside it, also in subdirectories that hold no module (``templates/``): a module reads them
-    by its ``__file__`` or ``importlib.resources``.
+    A module is kept with the ``__init__.py`` of its packages, the data files beside it (a module
+    reads them by its ``__file__`` or ``importlib.resources``) and its bytecode.
     """
     modules: dict[str, list[str]] = {}
     by_directory: dict[str, list[str]] = {}
@@ -241,21 +240,6 @@ def _imported(
     mentions = re.compile(
         rb"\b(?:" + b"|".join(re.escape(n.encode()) for n in sorted(names)) + rb")\b"
     )
-    with_modules = {path.rpartition("/")[0] for paths in modules.values() for path in paths}
-
-    def resources(directory: str) -> Iterator[str]:
-        """The data files of ``directory`` and of its subdirectories that hold no module."""
-        prefix = directory + "/" if directory else ""
-        for other, paths in by_directory.items():
-            inside = other == directory or other.startswith(prefix)
-            between = other[len(prefix) :].split("/") if other != directory else []
-            if not inside or any(
-                prefix + "/".join(between[: depth + 1]) in with_modules
-                for depth in range(len(between))
-            ):
-                continue
-            yield from (path for path in paths if _is_data(path))
-
     kept: dict[str, tuple[str, str]] = {}
     pending = [path for path in installed if path.endswith(".py") and path not in matched]
     pending += [path for path in seeds if path in matched and path.endswith(".py")]
@@ -281,9 +265,9 @@ def _imported(
                 kept[target] = (path, module)
                 pending.append(target)
                 directory = target.rpartition("/")[0]
-                for resource in resources(directory):
-                    if resource in matched:
-                        kept.setdefault(resource, (path, module))
+                for sibling in by_directory.get(directory, ()):
+                    if sibling in matched and sibling not in kept and _is_data(sibling):
+                        kept[sibling] = (path, module)
                 stem = target.rpartition("/")[2].partition(".")[0]
                 for cached in by_directory.get(f"{directory}/__pycache__".lstrip("/"), ()):
                     if cached.rpartition("/")[2].startswith(stem + ".") and cached in matched:
