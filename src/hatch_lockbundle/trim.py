@@ -152,7 +152,7 @@ def exclude_files(
         place = _outermost(path, spec)
         count, total = places.get(place, (0, 0))
         places[place] = (count + 1, total + size)
-    return Exclusion(len(removed), sum(removed.values()), removed, _group(kept), places)
+    return Exclusion(len(removed), sum(removed.values()), removed, _group(kept, spec), places)
 
 
 def _outermost(path: str, spec: pathspec.GitIgnoreSpec) -> str:
@@ -389,15 +389,16 @@ def _absolute(module: str, level: int, package: str) -> str | None:
     return ".".join([*base, *([module] if module else [])])
 
 
-def _group(kept: dict[str, tuple[str, str]]) -> tuple[Kept, ...]:
-    """What was kept, a line per directory (with the first reason found for it)."""
-    directories: dict[str, list[str]] = {}
+def _group(kept: dict[str, tuple[str, str]], spec: pathspec.GitIgnoreSpec) -> tuple[Kept, ...]:
+    """What was kept, a line per directory a pattern would have removed whole (with the first
+    reason found in it), or per file."""
+    places: dict[str, list[str]] = {}
     for path in sorted(kept):
-        directories.setdefault(path.rpartition("/")[0], []).append(path)
+        places.setdefault(_outermost(path, spec), []).append(path)
     groups = []
-    for directory, paths in sorted(directories.items()):
+    for place, paths in sorted(places.items()):
         importer, module = kept[paths[0]]
-        where = f"{directory}/" if len(paths) > 1 and directory else paths[0]
+        where = place if place.endswith("/") and len(paths) > 1 else paths[0]
         groups.append(Kept(where, len(paths), importer, module))
     return tuple(groups)
 
