@@ -298,6 +298,30 @@ def test_what_was_kept_is_reported_with_the_import_that_keeps_it(tmp_path: Path)
     assert "; kept 2 files they matched that the bundle imports" in measure(root, excluded).render()
 
 
+def test_what_was_kept_is_reported_once_for_each_directory_trimming_would_remove(
+    tmp_path: Path,
+) -> None:
+    files = {
+        "alpha/__init__.py": "from alpha.docs import render\n",
+        "alpha/docs/__init__.py": "",
+        "alpha/docs/render.py": "from .bcdoc import style\n",
+        "alpha/docs/bcdoc/__init__.py": "",
+        "alpha/docs/bcdoc/style.py": "",
+    }
+    root = tmp_path / "bundle"
+    write_target(
+        [fetched(make_wheel(tmp_path, "alpha", "1.0", files))], root, compile_bytecode=False
+    )
+
+    excluded = exclude_files(
+        root, trim_patterns(False), protect_entry_points=True, keep_imported=True
+    )
+
+    assert [kept.describe() for kept in excluded.kept] == [
+        "alpha/docs/ (4 files): alpha/__init__.py imports alpha.docs"
+    ]
+
+
 # -- the import check ----------------------------------------------------------------------------
 
 
