@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import errno
 import hashlib
 import importlib.util
 import os
+import shutil
 import stat
 import subprocess
 import sys
+import warnings
 import zipfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from installer import install
+from installer.sources import WheelFile
 
 from hatch_lockbundle import fingerprint
+from hatch_lockbundle.bundle import build_bundle
 from hatch_lockbundle.cache import Cache
 from hatch_lockbundle.errors import LockbundleError
 from hatch_lockbundle.fetch import FetchedWheel
@@ -28,12 +32,18 @@ from hatch_lockbundle.layouts.target import (
     _BundleFiles,
     _listing,
     _tree_entry,
+    scripts_as_uv_writes_them,
     write_target,
 )
 from hatch_lockbundle.lock import LockedPackage, Source
 from hatch_lockbundle.progress import Reporter
 from hatch_lockbundle.report import measure
 from hatch_lockbundle.select import Artifact, PlannedPackage
+from support.artifacts import Entry, write_wheel
+from support.consumer import Consumer
+from support.environ import Sandbox
+from support.index import IndexServer
+from support.uv_target import comparable_tree, recorded_paths, uv_install_target
 
 
 def make_wheel(
@@ -563,63 +573,226 @@ def installed(root: Path) -> dict[str, tuple[int, bytes]]:
     }
 
 
+def installed_by_installer(wheel: Path, root: Path, read_only: bool) -> dict[str, object]:
+    """``wheel`` installed by installer's own ``install()`` into the same destination."""
+    destination = target.TargetDestination(root, {}, False, read_only, name="alpha")
+    destination.distribution = "alpha==1.0"
+    with zipfile.ZipFile(wheel) as archive:
+        install(WheelFile(archive), destination, {"INSTALLER": target.INSTALLER_NAME})
+    return {k: (v[0], v[2]) for k, v in destination.written.items()}
+
+
+def data_wheel(directory: Path, compression: int = zipfile.ZIP_DEFLATED) -> Path:
+    """A wheel with a file in every ``.data`` scheme installer and uv agree on."""
+    files = {
+        "alpha/__init__.py": b"",
+        "alpha-1.0.data/scripts/tool": b"#!python\nprint(1)\n",
+        "alpha-1.0.data/scripts/plain.sh": b"#!/bin/sh\necho 1\n",
+        "alpha-1.0.data/data/share/alpha/notes.txt": b"notes\n",
+        "alpha-1.0.data/purelib/alpha_extra/__init__.py": b"EXTRA = 1\n",
+        "alpha-1.0.data/platlib/alpha_native/__init__.py": b"NATIVE = 1\n",
+    }
+    return make_wheel(directory, "alpha", "1.0", files, compression)
+
+
 @pytest.mark.parametrize("read_only", [False, True])
 @pytest.mark.parametrize("compression", [zipfile.ZIP_DEFLATED, zipfile.ZIP_STORED])
-def test_plain_wheels_unpack_exactly_as_installer_installs_them(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compression: int, read_only: bool
+@pytest.mark.parametrize("shape", [plain_wheel, data_wheel], ids=["plain", "data"])
+def test_wheels_unpack_exactly_as_installer_installs_them(
+    tmp_path: Path, compression: int, read_only: bool, shape: Callable[[Path, int], Path]
 ) -> None:
-    wheel = plain_wheel(tmp_path, compression)
+    wheel = shape(tmp_path, compression)
     package = ("alpha==1.0", "alpha", "1.0")
 
     unpacked = target._install(wheel, package, tmp_path / "fast", {}, False, read_only)
-    monkeypatch.setattr(target, "_unpack", lambda source, destination: False)
-    reference = target._install(wheel, package, tmp_path / "installer", {}, False, read_only)
+    reference = installed_by_installer(wheel, tmp_path / "installer", read_only)
 
     assert installed(tmp_path / "fast") == installed(tmp_path / "installer")
-    assert {k: (v[0], v[2]) for k, v in unpacked.items()} == {
-        k: (v[0], v[2]) for k, v in reference.items()
-    }
-    assert "bin/alpha-cli" in installed(tmp_path / "fast")
-    assert "alpha/dotted.txt" in installed(tmp_path / "fast")
+    assert {k: (v[0], v[2]) for k, v in unpacked.items()} == reference
+    assert any(path.startswith("bin/") for path in installed(tmp_path / "fast"))
 
 
-def test_plain_wheels_are_unpacked_without_installers_install(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # the per-file cost of install() is what the cold path spends most on: plain wheels,
-    # nearly all of them, must not take it
-    def refuse(*args: object) -> None:
-        raise AssertionError("installer.install() was used")
+def test_installing_a_wheel_that_ships_bytecode_warns_of_nothing(tmp_path: Path) -> None:
+    wheel = make_wheel(
+        tmp_path, "alpha", "1.0", {"alpha/__init__.py": b"", "alpha/__pycache__/x.pyc": b"\0"}
+    )
 
-    monkeypatch.setattr(target, "install", refuse)
-    wheel = plain_wheel(tmp_path)
-
-    target._install(wheel, ("alpha==1.0", "alpha", "1.0"), tmp_path / "out", {}, False, True)
-
-    assert (tmp_path / "out" / "alpha" / "sub" / "deeper" / "module.py").is_file()
-
-
-@pytest.mark.parametrize(
-    "files",
-    [
-        {"alpha-1.0.data/scripts/tool": b"#!python\nprint(1)\n"},
-        {"alpha/__pycache__/mod.cpython-311.pyc": b"\0"},
-    ],
-    ids=["data-directory", "pycache"],
-)
-def test_wheels_that_are_not_plain_go_through_installer(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, files: dict[str, bytes]
-) -> None:
-    wheel = make_wheel(tmp_path, "alpha", "1.0", {"alpha/__init__.py": b"", **files})
-    calls: list[object] = []
-    real_install = target.install
-    monkeypatch.setattr(target, "install", lambda *args: calls.append(args) or real_install(*args))
-
-    with pytest.warns(RuntimeWarning) if "pycache" in str(files) else contextlib.nullcontext():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
         target._install(wheel, ("alpha==1.0", "alpha", "1.0"), tmp_path / "out", {}, False)
 
-    assert len(calls) == 1
-    assert (tmp_path / "out" / "alpha" / "__init__.py").is_file()
+    assert (tmp_path / "out" / "alpha" / "__pycache__" / "x.pyc").read_bytes() == b"\0"
+
+
+def test_headers_go_to_include_and_the_normalized_name_as_uv_puts_them(
+    tmp_path: Path, sandbox: Sandbox
+) -> None:
+    wheel = write_wheel(
+        tmp_path,
+        "my_dist",
+        "1.0",
+        [
+            Entry("my_dist/__init__.py", b""),
+            Entry("my_dist-1.0.data/headers/my_dist.h", b"int x;\n"),
+            Entry("my_dist-1.0.data/headers/sub/inner.h", b"int y;\n"),
+        ],
+        metadata_name="My.Dist",
+    )
+
+    ours, uvs = install_both(tmp_path, [wheel], sandbox)
+
+    assert comparable_tree(ours) == comparable_tree(uvs)
+    assert "include/my-dist/sub/inner.h" in comparable_tree(ours)
+    assert recorded_paths(ours) == recorded_paths(uvs)
+
+
+@pytest.mark.parametrize("compile_bytecode", [False, True])
+def test_bytecode_a_wheel_ships_is_installed_as_uv_installs_it(
+    tmp_path: Path, sandbox: Sandbox, compile_bytecode: bool
+) -> None:
+    # as numpy's wheels ship numpy/distutils/__pycache__/conv_template.cpython-311.pyc
+    shipped = importlib.util.cache_from_source("alpha/orphan.py").replace(os.sep, "/")
+    wheel = make_wheel(
+        tmp_path,
+        "alpha",
+        "1.0",
+        {"alpha/__init__.py": b"", "alpha/mod.py": b"X = 1\n", shipped: b"\0shipped"},
+    )
+
+    ours, uvs = install_both(tmp_path, [wheel], sandbox, compile_bytecode=compile_bytecode)
+
+    assert (ours / shipped).read_bytes() == b"\0shipped"
+    if compile_bytecode:  # ours also holds the bytecode it compiled, which uv's does not
+        compiled = importlib.util.cache_from_source("alpha/mod.py").replace(os.sep, "/")
+        assert (ours / compiled).is_file()
+        assert set(comparable_tree(ours)) - set(comparable_tree(uvs)) == {
+            compiled,
+            importlib.util.cache_from_source("alpha/__init__.py").replace(os.sep, "/"),
+        }
+    else:
+        assert comparable_tree(ours) == comparable_tree(uvs)
+        assert recorded_paths(ours) == recorded_paths(uvs)
+
+
+def test_compiled_bytecode_replaces_shipped_bytecode_of_the_same_module_once(
+    tmp_path: Path,
+) -> None:
+    pyc = importlib.util.cache_from_source("alpha/mod.py").replace(os.sep, "/")
+    wheel = make_wheel(
+        tmp_path,
+        "alpha",
+        "1.0",
+        {"alpha/__init__.py": b"", "alpha/mod.py": b"X = 1\n", pyc: b"stale"},
+    )
+    cache = Cache(tmp_path / "cache")
+    warnings_seen: list[str] = []
+    log = Reporter(lambda level, message: warnings_seen.append(message) if level < 0 else None)
+
+    write_target([fetched(wheel)], tmp_path / "first", compile_bytecode=True, cache=cache, log=log)
+    write_target([fetched(wheel)], tmp_path / "again", compile_bytecode=True, cache=cache, log=log)
+
+    rows = [
+        row.split(",")[0]
+        for row in (tmp_path / "again" / "alpha-1.0.dist-info" / "RECORD").read_text().splitlines()
+    ]
+    assert rows.count(pyc) == 1
+    assert (tmp_path / "again" / pyc).read_bytes() != b"stale"
+    assert warnings_seen == []  # the cached installation is reused as it is, not "damaged"
+
+
+def test_pip_scripts_are_named_as_uv_names_them(
+    tmp_path: Path, sandbox: Sandbox, seed_wheels: Path
+) -> None:
+    (pip,) = seed_wheels.glob("pip-*.whl")
+    entry_points = (
+        "[console_scripts]\nalpha = alpha:main\npip3.9 = alpha:main\npip3.x = alpha:main\n"
+        "alpha3.9 = alpha:main\n"
+    )
+    versioned = make_wheel(
+        tmp_path,
+        "alpha",
+        "1.0",
+        {
+            "alpha/__init__.py": b"def main(): return 0\n",
+            "alpha-1.0.dist-info/entry_points.txt": entry_points,
+        },
+    )
+
+    ours, uvs = install_both(tmp_path, [pip, versioned], sandbox)
+
+    scripts = sorted(path.name for path in (ours / "bin").iterdir())
+    assert scripts == sorted(path.name for path in (uvs / "bin").iterdir())
+    assert f"pip3.{sys.version_info.minor}" in scripts and "pip3.9" not in scripts
+    assert comparable_tree(ours) == comparable_tree(uvs)
+
+
+def test_the_versioned_pip_script_names_the_targets_python() -> None:
+    scripts = [
+        ("pip", "m", "f", "console"),
+        ("pip3", "m", "g", "console"),
+        ("pip3.8", "m", "h", "console"),
+    ]
+
+    named = scripts_as_uv_writes_them(scripts, "3.13")
+
+    assert named == [
+        ("pip", "m", "f", "console"),
+        ("pip3", "m", "g", "console"),
+        ("pip3.13", "m", "g", "console"),
+    ]
+
+
+def test_a_foreign_targets_bundle_gets_its_versions_pip_script(
+    tmp_path: Path, seed_wheels: Path
+) -> None:
+    (pip,) = seed_wheels.glob("pip-*.whl")
+    cache = Cache(tmp_path / "cache")
+
+    write_target([fetched(pip)], tmp_path / "native", compile_bytecode=False, cache=cache)
+    write_target(
+        [fetched(pip)], tmp_path / "other", compile_bytecode=False, cache=cache, python="3.99"
+    )
+
+    assert (tmp_path / "other" / "bin" / "pip3.99").is_file()
+    assert not (tmp_path / "other" / "bin" / f"pip3.{sys.version_info.minor}").exists()
+    assert (tmp_path / "native" / "bin" / f"pip3.{sys.version_info.minor}").is_file()
+
+
+def test_a_bundle_for_another_python_names_its_pip_script_after_that_python(
+    tmp_path: Path, sandbox: Sandbox, seed_wheels: Path
+) -> None:
+    (pip,) = seed_wheels.glob("pip-*.whl")
+    directory = tmp_path / "index"
+    directory.mkdir()
+    shutil.copy2(pip, directory)
+    other = f"3.{sys.version_info.minor + 1}"
+    with IndexServer(directory) as index:
+        consumer = Consumer.create(tmp_path / "project", index, ["pip"], env=sandbox.environ())
+
+        bundle = build_bundle(
+            consumer.root,
+            tmp_path / "dist",
+            cache_dir=tmp_path / "cache",
+            overrides={"python": other},
+        )
+
+    assert (bundle / "bin" / f"pip{other}").is_file()
+    assert not (bundle / "bin" / f"pip3.{sys.version_info.minor}").exists()
+
+
+def install_both(
+    tmp_path: Path, wheels: list[Path], sandbox: Sandbox, *, compile_bytecode: bool = False
+) -> tuple[Path, Path]:
+    """``wheels`` installed by the target layout (through the cache) and by real uv."""
+    ours = tmp_path / "ours"
+    write_target(
+        [fetched(wheel) for wheel in wheels],
+        ours,
+        compile_bytecode=compile_bytecode,
+        cache=Cache(tmp_path / "cache"),
+    )
+    uvs = uv_install_target(wheels, tmp_path / "uv", env=sandbox.environ())
+    return ours, uvs
 
 
 @pytest.mark.parametrize("link_mode", ["hardlink", "copy"])

@@ -6,14 +6,18 @@ import io
 import re
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from hatch_lockbundle.progress import CLEAR, TICK, Reporter
+from support.artifacts import IN_TREE_BACKEND, Entry, sdist_members, write_sdist, write_wheel
 from support.cli import LOCKBUNDLE, lockbundle
+from support.consumer import Consumer
 from support.environ import Sandbox
 from support.hatch import Hatch
+from support.index import IndexServer
 from support.projects import MakeProject
 from support.terminal import run_on_terminal
 
@@ -214,3 +218,66 @@ def test_hatch_quiet_build_shows_no_progress(app: Path, hatch: Hatch, tmp_path: 
     assert run.returncode == 0, run.terminal
     assert "Download" not in run.terminal and "Install" not in run.terminal, run.terminal
     assert run.frames() == []
+
+
+# -- what third-party code says during a build ---------------------------------------------------
+
+#: a build backend that warns (both ways a backend does) and then builds as the in-tree one does
+WARNING_BACKEND = IN_TREE_BACKEND.replace(
+    "def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):\n",
+    "def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):\n"
+    "    import sys, warnings\n"
+    "    warnings.warn('backend-warning: License classifiers are deprecated')\n"
+    "    print('backend-note: copying files', file=sys.stderr)\n",
+)
+
+
+@pytest.fixture
+def noisy_consumer(tmp_path: Path, sandbox: Sandbox) -> Iterator[Path]:
+    """A project depending on a wheel that ships bytecode (as numpy's do) and on an sdist whose
+    backend warns while it builds, each served by an index of the test's own."""
+    directory = tmp_path / "index"
+    directory.mkdir()
+    write_wheel(
+        directory,
+        "withpyc",
+        "1.0",
+        [Entry("withpyc/__init__.py", b""), Entry("withpyc/__pycache__/x.cpython-311.pyc", b"\0")],
+    )
+    members = sdist_members("warnsdist", "1.0", {"in_tree_backend.py": WARNING_BACKEND})
+    write_sdist(directory, "warnsdist", "1.0", members)
+    with IndexServer(directory) as index:
+        consumer = Consumer.create(
+            tmp_path / "project", index, ["withpyc", "warnsdist"], env=sandbox.environ()
+        )
+        yield consumer.root
+
+
+@pytest.mark.slow
+def test_quiet_build_shows_nothing_from_installing_or_building(
+    noisy_consumer: Path, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    result = lockbundle(sandbox, noisy_consumer, "build", "-q", cache=tmp_path / "cache")
+
+    assert result.stderr == ""
+    assert result.stdout.strip().endswith("consumer-0.1.0-target")
+
+
+@pytest.mark.slow
+def test_verbose_build_shows_what_a_build_backend_said(
+    noisy_consumer: Path, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    result = lockbundle(sandbox, noisy_consumer, "build", "-v", cache=tmp_path / "cache")
+
+    assert "backend-warning: License classifiers are deprecated" in result.stderr
+    assert "backend-note: copying files" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_normal_build_keeps_what_a_build_backend_said_to_itself(
+    noisy_consumer: Path, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    result = lockbundle(sandbox, noisy_consumer, "build", cache=tmp_path / "cache")
+
+    assert "backend-note" not in result.stderr
+    assert "Built warnsdist==1.0" in result.stderr

@@ -12,8 +12,9 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import warnings
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,9 @@ class WheelBuilder:
     #: no connection of any kind: a build environment comes from the cache, or from what the
     #: installer has in its own cache (``uv --offline``, ``pip --no-index``)
     offline: bool = False
+    #: receives what the backend of a successful build printed and warned (a reporter's
+    #: ``detail``: shown with ``-v``; a failed build quotes it in its error instead)
+    said: Callable[[str], None] = field(default=lambda text: None, repr=False)
 
     def build_sdist(
         self, sdist: Path, label: str, work: Path, subdirectory: str | None = None
@@ -147,28 +151,42 @@ class WheelBuilder:
             runner=runner,
         )
         out_dir.mkdir(parents=True, exist_ok=True)
-        try:
+        # pyproject_hooks re-raises the backend's warnings here (BuildBackendWarning): kept with
+        # its output, not printed by Python whatever the verbosity
+        with warnings.catch_warnings(record=True) as warned:
+            warnings.simplefilter("always")
             try:
-                extra = hooks.get_requires_for_build_wheel({})
-            except HookMissing:
-                extra = []
-            if extra:
-                hooks = BuildBackendHookCaller(
-                    str(source),
-                    backend,
-                    backend_path=backend_path,
-                    python_executable=str(self._environment((*requires, *extra), label)),
-                    runner=runner,
-                )
-            name = hooks.build_wheel(str(out_dir), {})
-        except subprocess.CalledProcessError:
-            # the backend's environment is ours, which may hold index credentials
-            raise self._failed(label, source, runner.output) from None
-        except Exception as error:  # backend import failures and such surface as various types
-            raise BuildError(
-                f"building a wheel for {label} failed: {scrub(str(error), self._secrets())}"
-            ) from None
+                try:
+                    extra = hooks.get_requires_for_build_wheel({})
+                except HookMissing:
+                    extra = []
+                if extra:
+                    hooks = BuildBackendHookCaller(
+                        str(source),
+                        backend,
+                        backend_path=backend_path,
+                        python_executable=str(self._environment((*requires, *extra), label)),
+                        runner=runner,
+                    )
+                name = hooks.build_wheel(str(out_dir), {})
+            except subprocess.CalledProcessError:
+                # the backend's environment is ours, which may hold index credentials
+                raise self._failed(label, source, runner.output) from None
+            except Exception as error:  # backend import failures and such surface as various types
+                raise BuildError(
+                    f"building a wheel for {label} failed: {scrub(str(error), self._secrets())}"
+                ) from None
+        warned_text = "".join(f"{w.category.__name__}: {w.message}\n" for w in warned)
+        self._report(label, runner.output + warned_text)
         return out_dir / name
+
+    def _report(self, label: str, output: str) -> None:
+        """Pass on what a successful build said, without secrets (a backend runs with our
+        environment, which may hold index credentials)."""
+        lines = output.strip().splitlines()
+        if lines:
+            said = "\n".join(f"    {line}" for line in lines)
+            self.said(f"The build of {label} said:\n{scrub(said, self._secrets())}")
 
     def _build_here(self, source: Path, label: str, out_dir: Path) -> Path | None:
         """Build ``source`` with the hatchling of this process, as its ``build_wheel`` hook
@@ -201,6 +219,7 @@ class WheelBuilder:
         except (Exception, SystemExit) as error:  # whatever the backend or a build hook raises
             output.write(f"\n{type(error).__name__}: {error}")
             raise self._failed(label, source, output.getvalue()) from None
+        self._report(label, output.getvalue())
         return Path(built)
 
     def _failed(self, label: str, source: Path, output: str) -> BuildError:

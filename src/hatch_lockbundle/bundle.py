@@ -34,7 +34,7 @@ from .sbom import write_sbom
 from .select import Plan, select
 from .staging import remove, sibling, sweep
 from .target import Target
-from .trim import exclude_files, trim_patterns
+from .trim import trim_bundle, trim_patterns
 from .verify import bundle_digest
 
 Log = Callable[[str], None]
@@ -208,7 +208,12 @@ def _build(
             f"{len(plan.packages)} distributions"
         )
     # the target layout installs wheels into the cache while the others are still being built
-    installs = CachedInstalls(cache, config.compile_bytecode) if config.layout == "target" else None
+    python = plans[0].target.python_version
+    installs = (
+        CachedInstalls(cache, config.compile_bytecode, python)
+        if config.layout == "target"
+        else None
+    )
     with tempfile.TemporaryDirectory(prefix="lockbundle-") as work, installs or nullcontext():
         fetcher = Fetcher(
             cache,
@@ -272,12 +277,19 @@ def _build(
                     link_mode=config.link_mode,
                     log=log,
                     installs=installs,
+                    python=python,
                 )
                 patterns = [*config.exclude]
                 if config.trim:
                     patterns += trim_patterns(config.compile_bytecode)
                 if patterns:
-                    excluded = exclude_files(directory, patterns, protect_entry_points=config.trim)
+                    excluded = trim_bundle(
+                        directory,
+                        patterns,
+                        trim=config.trim,
+                        check_imports=plans[0].target.native,
+                        log=log,
+                    )
                 if written.files is not None and not patterns:
                     # the files are the cache's, linked: no walk needed (paths are relative,
                     # so the fingerprint is the bundle's once it is moved into place)

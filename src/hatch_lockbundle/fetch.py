@@ -103,7 +103,9 @@ class Fetcher:
         self.require_hashes = require_hashes
         self.log = Reporter.of(log)
         self.downloader = Downloader(credentials=credentials)
-        self.builder = WheelBuilder(cache, indexes, credentials=credentials or {}, offline=offline)
+        self.builder = WheelBuilder(
+            cache, indexes, credentials=credentials or {}, offline=offline, said=self.log.detail
+        )
         # wheels built here are cached per interpreter and platform
         self.build_key = str(next(iter(sys_tags())))
 

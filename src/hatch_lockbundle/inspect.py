@@ -16,7 +16,7 @@ from contextlib import contextmanager, nullcontext
 from email.parser import HeaderParser
 from itertools import chain
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any
 
 from installer.exceptions import InstallerError
 from installer.records import RecordEntry, parse_record_file
@@ -168,47 +168,23 @@ class RecordCheckedWheel(WheelFile):
         rows = parse_record_file(self.read_dist_info("RECORD").splitlines())
         return {row[0]: row for row in rows}
 
-    def get_contents(self) -> Iterator[tuple[tuple[str, str, str], BinaryIO, bool]]:
-        records = self._records()
-        assert self._zipfile.filename is not None
-        with open(self._zipfile.filename, "rb", buffering=0) as raw:
-            for item in self._zipfile.infolist():
-                if item.filename[-1:] == "/":
-                    continue
-                elements = records.get(item.filename, (item.filename, "", ""))
-                executable = _executable(item)
-                record = RecordEntry.from_elements(*elements)
-                if record.hash_ is None or record.size is None:
-                    # RECORD itself and its signatures (inspect_wheel allowed no other file
-                    # without a hash): read as installer does
-                    with self._zipfile.open(item) as stream:
-                        yield elements, cast(BinaryIO, stream), executable
-                    continue
-                member = CheckedMember(self._zipfile, raw.fileno(), item, record)
-                yield elements, cast(BinaryIO, member), executable
-                if not member.matches():
-                    self.mismatches.append(item.filename)
-
-    def plain_files(self) -> list[tuple[zipfile.ZipInfo, RecordEntry, bool]] | None:
-        """Every file but RECORD, with its RECORD entry and whether it is executable, for a
-        plain wheel: every file hashed in RECORD, none under ``.data`` or ``__pycache__``, so
-        that each goes to the root as it is. None for any other wheel.
+    def members(self) -> list[tuple[zipfile.ZipInfo, RecordEntry | None, bool]]:
+        """Every file but RECORD, with its RECORD entry (None for RECORD's signatures, which
+        have no hash) and whether it is executable; ``__pycache__`` files and ``.data`` files
+        included, as uv installs them.
         """
         records = self._records()
-        data = self.data_dir + "/"
         record_path = self.dist_info_dir + "/RECORD"
         files = []
         for item in self._zipfile.infolist():
             path = item.filename
             if path[-1:] == "/" or path == record_path:
                 continue
-            elements = records.get(path)
-            if elements is None or path.startswith(data) or "__pycache__/" in path:
-                return None
+            elements = records.get(path, (path, "", ""))
             record = RecordEntry.from_elements(*elements)
-            if record.hash_ is None or record.size is None:
-                return None  # RECORD's signatures
-            files.append((item, record, _executable(item)))
+            # inspect_wheel allowed no file without a hash but RECORD's signatures
+            hashed = record.hash_ is not None and record.size is not None
+            files.append((item, record if hashed else None, _executable(item)))
         return files
 
     def check(self, label: str) -> None:

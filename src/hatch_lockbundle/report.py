@@ -7,9 +7,12 @@ import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .fingerprint import Scan, scan
-from .trim import Exclusion
+
+if TYPE_CHECKING:  # trim uses this module's `human`
+    from .trim import Exclusion
 
 SHOWN = 10  # distributions listed, heaviest first
 
@@ -31,6 +34,10 @@ class SizeReport:
             lines.append(
                 f"Exclusions removed {self.excluded.files} files, {human(self.excluded.size)}"
             )
+            if self.excluded.kept:
+                lines[-1] += (
+                    f"; kept {self.excluded.kept_files} files they matched that the bundle imports"
+                )
         if self.distributions:
             lines.append("Heaviest distributions:")
             width = max(len(name) for name, _ in self.distributions[:SHOWN])

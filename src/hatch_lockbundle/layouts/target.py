@@ -37,11 +37,11 @@ from importlib.util import cache_from_source
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, NamedTuple, TypeVar, cast
 
-from installer import install
 from installer.destinations import SchemeDictionaryDestination
 from installer.exceptions import InstallerError, InvalidWheelSource
 from installer.records import Hash, RecordEntry
-from installer.utils import Scheme, parse_entrypoints, parse_metadata_file
+from installer.utils import SCHEME_NAMES, Scheme, parse_entrypoints, parse_metadata_file
+from packaging.utils import canonicalize_name
 
 from ..cache import Cache, publish, replace_file
 from ..errors import LockbundleError
@@ -66,8 +66,9 @@ RECORD_SUFFIX = ".dist-info/RECORD"
 #: threads that create directories and link or copy files (mostly waiting on the kernel)
 FILE_THREADS = 8
 #: changes whenever this module lays out a wheel differently, so older cached installs are not used
-INSTALL_FORMAT = "v4"
+INSTALL_FORMAT = "v5"
 SCRIPTS_DIR = "bin"
+RUNNING_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 T = TypeVar("T")
 # read once, at import: reading it means setting it, which would race with threads creating files
 UMASK = os.umask(0)
@@ -113,10 +114,21 @@ class TargetDestination(SchemeDictionaryDestination):
     """installer's destination, with relocatable scripts, ownership checks and hash-based pycs."""
 
     def __init__(
-        self, root: Path, owners: dict[str, str], compile_bytecode: bool, read_only: bool = False
+        self,
+        root: Path,
+        owners: dict[str, str],
+        compile_bytecode: bool,
+        read_only: bool = False,
+        *,
+        name: str = "",
+        python: str = RUNNING_PYTHON,
     ) -> None:
         """:param read_only: make each file read-only once written, noting in :attr:`written`
         its mode as installed, its status then and its sha256 (for a cache entry's manifest)
+        :param name: the distribution's name: its headers go to ``include/<name>/``, as uv puts
+            them (normalized, as uv writes it)
+        :param python: ``major.minor`` of the target interpreter, for the ``pip3.<minor>``
+            script uv adds
         """
         super().__init__(
             scheme_dict={
@@ -124,7 +136,7 @@ class TargetDestination(SchemeDictionaryDestination):
                 "platlib": str(root),
                 "scripts": str(root / SCRIPTS_DIR),
                 "data": str(root),
-                "headers": str(root / "include"),
+                "headers": str(root / "include" / canonicalize_name(name)),
             },
             interpreter="python3",
             script_kind="posix",
@@ -132,6 +144,7 @@ class TargetDestination(SchemeDictionaryDestination):
         self.root = root
         self.owners = owners
         self.compile_bytecode = compile_bytecode
+        self.python = python
         self.distribution = ""
         self.scheme_roots = {
             name: os.path.abspath(directory) for name, directory in self.scheme_dict.items()
@@ -281,11 +294,14 @@ class TargetDestination(SchemeDictionaryDestination):
     ) -> list[tuple[Scheme, RecordEntry]]:
         """Hash-based pycs (they stay valid whatever the mtimes), naming files by relative path."""
         compiled = []
+        shipped = {record.path: index for index, (_, record) in enumerate(records)}
+        superseded = []
         for scheme, record in records:
             if scheme not in ("purelib", "platlib") or not record.path.endswith(".py"):
                 continue
             source = self.root / record.path
             pyc = Path(cache_from_source(str(source)))
+            relative = pyc.relative_to(self.root).as_posix()
             try:
                 py_compile.compile(
                     str(source),
@@ -296,9 +312,14 @@ class TargetDestination(SchemeDictionaryDestination):
                 )
             except py_compile.PyCompileError:
                 continue  # as pip does: a file that is not valid Python here is left uncompiled
-            compiled.append(
-                (scheme, RecordEntry(pyc.relative_to(self.root).as_posix(), None, None))
-            )
+            if relative in shipped:
+                # the wheel shipped bytecode for this file: ours (hash-based, valid whatever
+                # the mtimes) replaced it, and RECORD and the manifest must say so once
+                superseded.append(shipped[relative])
+                self.written.pop(relative, None)
+            compiled.append((scheme, RecordEntry(relative, None, None)))
+        for index in sorted(superseded, reverse=True):
+            del records[index]
         return compiled
 
 
@@ -311,6 +332,7 @@ def write_target(
     link_mode: str = "hardlink",
     log: Callable[[str], None] | Reporter = lambda message: None,
     installs: CachedInstalls | None = None,
+    python: str = RUNNING_PYTHON,
 ) -> WrittenTarget:
     """Install ``wheels`` into the empty directory ``destination``.
 
@@ -323,6 +345,8 @@ def write_target(
         checks them before every use) or ``copy``
     :param log: where progress goes, and notes when the cache cannot be used as asked
     :param installs: the installs into ``cache`` started while the wheels were fetched
+    :param python: ``major.minor`` of the target interpreter (the versioned ``pip3.<minor>``
+        script names it)
     :return: the link mode used (``copy`` when the cache and ``destination`` cannot share
         files), and what the bundle's files are if that is known without looking at them
     """
@@ -335,11 +359,13 @@ def write_target(
     ordered = sorted(wheels, key=lambda w: w.planned.name)
     if cache is None:
         for wheel in ordered:
-            _install(wheel.path, _identity(wheel), destination, owners, compile_bytecode)
+            _install(
+                wheel.path, _identity(wheel), destination, owners, compile_bytecode, python=python
+            )
         return WrittenTarget("copy", None, None)
     with ExitStack() as stack:
         if installs is None:
-            installs = stack.enter_context(CachedInstalls(cache, compile_bytecode))
+            installs = stack.enter_context(CachedInstalls(cache, compile_bytecode, python))
         directory_threads = stack.enter_context(ThreadPoolExecutor(max_workers=FILE_THREADS))
         file_threads = stack.enter_context(ThreadPoolExecutor(max_workers=FILE_THREADS))
         files = _BundleFiles(destination, link_mode, reporter, directory_threads, file_threads)
@@ -347,7 +373,7 @@ def write_target(
         cached = []
         labels: dict[Path, str] = {}
         for wheel in ordered:
-            entry = _tree_entry(wheel, cache, compile_bytecode)
+            entry = _tree_entry(wheel, cache, compile_bytecode, installs.python)
             labels[entry] = wheel.planned.package.label
             listing = _listing(entry, reporter)
             if listing is None:
@@ -389,9 +415,11 @@ class CachedInstalls:
     error cancels what has not started.
     """
 
-    def __init__(self, cache: Cache, compile_bytecode: bool) -> None:
+    def __init__(self, cache: Cache, compile_bytecode: bool, python: str = RUNNING_PYTHON) -> None:
+        """:param python: ``major.minor`` of the target interpreter"""
         self.cache = cache
         self.compile_bytecode = compile_bytecode
+        self.python = python
         self._pool: ProcessPoolExecutor | None = None
         self._workers = _usable_cpus()
         self._lock = threading.RLock()  # the pool's thread starts the next job as one ends
@@ -423,7 +451,7 @@ class CachedInstalls:
 
     def prepare(self, wheel: FetchedWheel) -> None:
         """Start installing ``wheel`` into the cache, unless it is there or on its way."""
-        entry = _tree_entry(wheel, self.cache, self.compile_bytecode)
+        entry = _tree_entry(wheel, self.cache, self.compile_bytecode, self.python)
         if entry in self._known or (entry / "files").is_file():
             return
         self._known.add(entry)
@@ -433,6 +461,7 @@ class CachedInstalls:
             str(entry),
             str(self.cache.root),
             self.compile_bytecode,
+            self.python,
         )
         if self._started is None:
             self._started = time.monotonic()
@@ -545,23 +574,24 @@ def _install(
     owners: dict[str, str],
     compile_bytecode: bool,
     read_only: bool = False,
+    python: str = RUNNING_PYTHON,
 ) -> dict[str, tuple[int, os.stat_result, str]]:
-    """Install one wheel into ``root`` with installer: its entries and metadata are checked
-    first, and each file against RECORD as it is unpacked (the only look inside the wheel).
+    """Install one wheel into ``root``: its entries and metadata are checked first, and each
+    file against RECORD as it is unpacked (the only look inside the wheel).
 
     :param package: the locked distribution's label, name and version
     :param read_only: make the files read-only
+    :param python: ``major.minor`` of the target interpreter
     :return: what :attr:`TargetDestination.written` says of the files (with ``read_only``)
     """
     label, name, version = package
-    target = TargetDestination(root, owners, compile_bytecode, read_only)
+    target = TargetDestination(root, owners, compile_bytecode, read_only, name=name, python=python)
     target.distribution = label
     with open_wheel(path, label) as archive:
         inspect_wheel(path, label, name, version, contents=False, archive=archive)
         try:
             source = RecordCheckedWheel(archive)
-            if not _unpack(source, target):
-                install(source, target, {"INSTALLER": INSTALLER_NAME})
+            _unpack(source, target)
         except InstallerError as error:
             raise LockbundleError(f"{label}: cannot install {path.name}: {error}") from None
         except (ValueError, KeyError, zipfile.BadZipFile) as error:  # KeyError: no WHEEL
@@ -571,20 +601,22 @@ def _install(
     return target.written
 
 
-def _unpack(source: RecordCheckedWheel, destination: TargetDestination) -> bool:
-    """Install a plain wheel (:meth:`RecordCheckedWheel.plain_files`) as installer's
-    ``install()`` would, writing the same files and RECORD; False, having written nothing, for
-    any other wheel or with bytecode (left to ``install()``).
+def _unpack(source: RecordCheckedWheel, destination: TargetDestination) -> None:
+    """Install ``source`` as installer's ``install()`` does (the same files, scripts and
+    RECORD, through the same destination), except where uv, the reference for what a bundle
+    holds, installs otherwise:
 
-    Deliberately not ``install()`` for these: its per-file steps (a record parsed, a scheme
-    found, a stream and a destination call for each file) cost more than reading, inflating
-    and writing a typical file, and a bundle has tens of thousands. Here each member is read
-    and inflated in one go, checked against RECORD and written; what is not a file of a plain
-    wheel's root (scripts, ``INSTALLER``, RECORD) still goes through the destination.
+    - files under ``__pycache__`` are installed (``install()`` skips them with a warning; some
+      real wheels ship them, numpy's for one);
+    - console scripts named ``pip3.<minor>`` are replaced by one for the target's minor
+      version when a ``pip3`` script exists (uv's special case for pip's own wheel);
+    - headers go to ``include/<name>/`` (the destination's scheme).
+
+    Not ``install()`` itself for the rest either: its per-file steps (a record parsed, a
+    scheme found, a stream and a destination call for each file) cost more than reading,
+    inflating and writing a typical file, and a bundle has tens of thousands. Here most
+    members are read and inflated in one go, checked against RECORD and written.
     """
-    files = None if destination.compile_bytecode else source.plain_files()
-    if files is None:
-        return False
     # the WHEEL checks of installer's install() (its _process_WHEEL_file, which is private)
     wheel = parse_metadata_file(source.read_dist_info("WHEEL"))
     version = wheel["Wheel-Version"]
@@ -596,26 +628,36 @@ def _unpack(source: RecordCheckedWheel, destination: TargetDestination) -> bool:
     records: list[tuple[Scheme, RecordEntry]] = []
     if "entry_points.txt" in source.dist_info_filenames:
         text = source.read_dist_info("entry_points.txt")
-        for name, module, attr, section in parse_entrypoints(text):
+        for name, module, attr, section in scripts_as_uv_writes_them(
+            parse_entrypoints(text), destination.python
+        ):
             records.append(
                 (Scheme("scripts"), destination.write_script(name, module, attr, section))
             )
     archive = source.archive
+    data_dir = source.data_dir + "/"
     assert archive.filename is not None
     with open(archive.filename, "rb", buffering=0) as raw:
         fd = raw.fileno()
-        for item, record, executable in files:
+        for item, record, executable in source.members():
+            scheme, path = root, item.filename
+            in_root = not path.startswith(data_dir)
+            if not in_root:
+                scheme, path = _data_scheme(source, path[len(data_dir) :])
+            if record is None:  # RECORD's signatures: nothing to check them against
+                with archive.open(item) as stream:
+                    entry = destination.write_file(scheme, path, cast(BinaryIO, stream), executable)
+                records.append((scheme, entry))
+                continue
             assert record.hash_ is not None and record.size is not None
-            if not read_whole(item):  # large, or compressed otherwise: a piece at a time
+            if not in_root or not read_whole(item):  # large, or compressed otherwise
                 member = CheckedMember(archive, fd, item, record)
-                records.append(
-                    (
-                        root,
-                        destination.write_to_fs(
-                            root, record.path, cast(BinaryIO, member), executable
-                        ),
-                    )
-                )
+                stream = cast(BinaryIO, member)
+                if in_root:
+                    entry = destination.write_to_fs(root, path, stream, executable)
+                else:  # scripts get their launcher here
+                    entry = destination.write_file(scheme, path, stream, executable)
+                records.append((scheme, entry))
                 if not member.matches():
                     source.mismatches.append(item.filename)
                 continue
@@ -635,7 +677,45 @@ def _unpack(source: RecordCheckedWheel, destination: TargetDestination) -> bool:
     record_file = f"{source.dist_info_dir}/RECORD"
     records.append((root, RecordEntry(record_file, None, None)))
     destination.finalize_installation(root, record_file, records)
-    return True
+
+
+def _data_scheme(source: RecordCheckedWheel, path: str) -> tuple[Scheme, str]:
+    """The scheme and the path in it of ``<name>.data/<path>`` (installer's rule)."""
+    scheme, _, inner = path.partition("/")
+    if scheme not in SCHEME_NAMES or not inner:
+        raise InvalidWheelSource(
+            source, f"{source.data_dir}/{path} is not contained in a valid .data subdirectory."
+        )
+    return Scheme(scheme), inner
+
+
+Script = tuple[str, str, str, str]
+
+
+def scripts_as_uv_writes_them(scripts: Iterable[Script], python: str) -> list[Script]:
+    """The entry-point scripts ``(name, module, attr, section)`` uv writes for ``scripts`` on
+    a ``python`` (``major.minor``) target.
+
+    uv's special case for pip (which pip applies to itself when it installs its own wheel):
+    console scripts named ``pip3.<minor>`` are dropped, older pips shipping one for the
+    Python they were built on; and when there is a ``pip3`` script, a ``pip3.<minor>`` for
+    the target's minor version is added, doing what ``pip3`` does. Whatever distribution
+    declares them, as uv does.
+    """
+    minor = python.split(".")[1]
+    kept = [
+        script for script in scripts if not (script[3] == "console" and _versioned_pip(script[0]))
+    ]
+    for name, module, attr, section in list(kept):
+        if section == "console" and name == "pip3":
+            kept.append((f"pip3.{minor}", module, attr, section))
+    return kept
+
+
+def _versioned_pip(name: str) -> bool:
+    """``pip3.<n>``, ``n`` a number uv reads as a minor version (0 to 255)."""
+    left, dot, right = name.partition(".")
+    return bool(dot) and left == "pip3" and right.isascii() and right.isdigit() and int(right) < 256
 
 
 def _digest(algorithm: str, data: bytes) -> str:
@@ -657,12 +737,15 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _tree_entry(wheel: FetchedWheel, cache: Cache, compile_bytecode: bool) -> Path:
-    """Where the wheel, installed alone, is cached (by its hash and the install flavour)."""
+def _tree_entry(
+    wheel: FetchedWheel, cache: Cache, compile_bytecode: bool, python: str = RUNNING_PYTHON
+) -> Path:
+    """Where the wheel, installed alone, is cached (by its hash, the install flavour and the
+    target's Python version, which a ``pip3.<minor>`` script names)."""
     from ..http import hash_file  # here: install workers need it only with bytecode
 
     digest = wheel.sha256 or hash_file(wheel.path, "sha256")
-    flavour = f"pyc-{sys.implementation.cache_tag}" if compile_bytecode else "plain"
+    flavour = f"pyc-{sys.implementation.cache_tag}" if compile_bytecode else f"py{python}"
     return cache.directory("installed", digest[:2], f"{digest[2:]}-{INSTALL_FORMAT}-{flavour}")
 
 
@@ -679,6 +762,7 @@ class _Job(NamedTuple):
     entry: str
     cache_root: str
     compile_bytecode: bool
+    python: str
 
 
 def _make_tree(job: _Job) -> list[CachedFile]:
@@ -696,7 +780,7 @@ def _make_tree(job: _Job) -> list[CachedFile]:
         result = stage / "result"
         tree = result / "tree"
         written = _install(
-            Path(job.wheel), job.package, tree, {}, job.compile_bytecode, read_only=True
+            Path(job.wheel), job.package, tree, {}, job.compile_bytecode, True, job.python
         )
         if job.compile_bytecode:  # bytecode is written by py_compile, not through installer
             base = len(str(tree)) + 1
