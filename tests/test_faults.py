@@ -230,8 +230,8 @@ def test_a_build_against_a_failing_index_names_the_url_and_caches_nothing(
 @pytest.mark.parametrize(
     ("fault", "said"),
     [
-        (endless, "the server sent more than the lock's size of"),
-        (trickle, "it is too slow"),
+        (endless, ": the server sent more than the lock's size of"),
+        (trickle, " after 4 attempts: too slow"),
     ],
     ids=["endless-body", "trickling-body"],
 )
@@ -255,7 +255,7 @@ def test_a_download_without_end_or_progress_stops_with_a_clear_error_and_caches_
         scene.build()
 
     message = str(raised.value)
-    assert f"cannot download {scene.url}: {said}" in message
+    assert f"cannot download {scene.url}{said}" in message
     assert "space" not in message
     assert not scene.out.exists() or list(scene.out.iterdir()) == []
     assert published_files(scene.cache) == []

@@ -104,7 +104,10 @@ def test_hatch_build_takes_offline_from_the_environment(
     )
 
     assert result.returncode != 0, describe(result)
-    assert "is not in the cache, and downloads are off (--offline, LOCKBUNDLE_OFFLINE)" in result.stderr
+    assert (
+        "is not in the cache, and downloads are off (--offline, LOCKBUNDLE_OFFLINE)"
+        in result.stderr
+    )
     assert len(private_index.requests) == asked
 
 

@@ -294,9 +294,10 @@ class Downloader:
             watchdog.cancel()
         if cut.is_set():  # what came before the cut is not to be trusted as a whole answer
             self._drop(parts.scheme, parts.netloc)
-            raise DownloadError(
-                f"cannot download {redact(url)}: the server did not answer within "
-                f"{self.timeout:g} s ({TIMEOUT_VARIABLE} sets how long to wait)"
+            # retried, as a socket timeout is: the server may be busy for a moment
+            raise _Retryable(
+                f"the server did not answer within {self.timeout:g} s ({TIMEOUT_VARIABLE} "
+                "sets how long to wait)"
             )
         if response.status in (301, 302, 303, 307, 308):
             location = response.getheader("Location")
@@ -353,10 +354,10 @@ class Downloader:
             if elapsed >= self.timeout:
                 if window_bytes < self.low_speed_limit * elapsed:
                     self._drop(parts.scheme, parts.netloc)
-                    raise DownloadError(
-                        f"cannot download {redact(url)}: it is too slow ({window_bytes} bytes "
-                        f"in the last {elapsed:.0f} s, less than {self.low_speed_limit} bytes a "
-                        f"second); try again later, or set {TIMEOUT_VARIABLE} to wait longer"
+                    raise _Retryable(
+                        f"too slow ({window_bytes} bytes in the last {elapsed:.0f} s, less than "
+                        f"{self.low_speed_limit} bytes a second); try again later, or set "
+                        f"{TIMEOUT_VARIABLE} to wait longer"
                     )
                 window_start, window_bytes = time.monotonic(), 0
         response.read()  # b"": marks the response done, so that the connection is reused
