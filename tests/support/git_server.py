@@ -62,7 +62,7 @@ def publish(work: Path, root: Path, name: str) -> Path:
     bare = root / f"{name}.git"
     if not bare.exists():
         bare.parent.mkdir(parents=True, exist_ok=True)
-        git(bare.parent, "init", "--quiet", "--bare", bare.name)
+        git(bare.parent, "init", "--quiet", "--bare", "--initial-branch", "main", bare.name)
     git(work, "push", "--quiet", "--force", "--prune", str(bare), "refs/heads/*:refs/heads/*")
     git(work, "push", "--quiet", "--force", str(bare), "refs/tags/*:refs/tags/*")
     git(bare, "update-server-info")
