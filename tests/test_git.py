@@ -300,7 +300,7 @@ def test_a_repository_that_wants_a_password_is_fetched_with_the_users_credential
 # -- the user's git configuration --------------------------------------------------------------
 
 
-def test_the_users_git_hooks_and_fsmonitor_do_not_run_during_a_checkout(
+def test_the_users_git_hooks_filters_and_fsmonitor_do_not_run_during_a_checkout(
     repository: Repository,
     served: GitServer,
     home: Path,
@@ -309,21 +309,25 @@ def test_the_users_git_hooks_and_fsmonitor_do_not_run_during_a_checkout(
     sandbox: Sandbox,
     fresh_python: FreshPython,
 ) -> None:
+    # a repository that names a filter driver, as repositories using git-lfs do
+    (repository.work / ".gitattributes").write_text("*.py filter=lfs\n")
+    repository.commit("with attributes")
     project = make_project(
         tmp_path, package_index, sandbox, f'git = "{served.repository_url("gitdep")}"'
     )
     ran = tmp_path / "ran"
     hooks = home / "hooks"
     hooks.mkdir()
-    for hook in ("post-checkout", "reference-transaction", "fsmonitor"):
+    for hook in ("post-checkout", "reference-transaction", "fsmonitor", "smudge"):
         script = hooks / hook
-        script.write_text(f"#!/bin/sh\necho {hook} >> {ran}\n")
+        script.write_text(f"#!/bin/sh\necho {hook} >> {ran}\nexec cat\n")
         script.chmod(0o755)
     (home / ".gitconfig").write_text(
         f"[core]\n\thooksPath = {hooks}\n\tfsmonitor = {hooks / 'fsmonitor'}\n"
+        f'[filter "lfs"]\n\tsmudge = {hooks / "smudge"}\n'
     )
 
-    assert bundled_value(project, tmp_path, fresh_python) == "first commit"
+    assert bundled_value(project, tmp_path, fresh_python) == "with attributes"
     assert not ran.exists(), ran.read_text()
 
 
