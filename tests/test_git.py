@@ -19,10 +19,18 @@ import pytest
 
 from hatch_lockbundle.bundle import build_bundle
 from hatch_lockbundle.errors import LockbundleError
+from hatch_lockbundle.git import check_out
 from support.cli import LOCKBUNDLE
-from support.environ import Sandbox, run
+from support.environ import Sandbox, run, uv_binary
 from support.fresh import FreshPython
-from support.git_server import GitServer, StalledServer, git, make_test_ca, publish
+from support.git_server import (
+    GitServer,
+    Protocol,
+    StalledServer,
+    git,
+    make_test_ca,
+    publish,
+)
 from support.index import IndexServer
 from support.projects import uv_lock
 
@@ -549,3 +557,49 @@ def test_offline_a_git_source_built_before_comes_from_the_cache(
 
     assert bundled_value(locked_project, tmp_path, fresh_python, offline=True) == "first commit"
     assert served.requests == []
+
+
+def test_offline_a_file_repository_is_still_checked_out(
+    repository: Repository,
+    home: Path,
+    tmp_path: Path,
+    package_index: IndexServer,
+    sandbox: Sandbox,
+    fresh_python: FreshPython,
+) -> None:
+    repository.commit("first commit")
+    source = f'git = "{repository.work.as_uri()}", branch = "main"'
+    project = make_project(tmp_path, package_index, sandbox, source)
+    # once online, so that the cache has the build environment that the next build needs
+    assert bundled_value(project, tmp_path, fresh_python) == "first commit"
+    repository.commit("a local commit")
+    environ = sandbox.environ({"HOME": str(home)})
+    run([uv_binary(), "lock", "--upgrade-package", "gitdep"], cwd=project, env=environ)
+
+    # a file:// repository needs no network: offline checks it out (with git allowed `file` only)
+    assert bundled_value(project, tmp_path, fresh_python, offline=True) == "a local commit"
+
+
+@pytest.mark.parametrize("protocol", ["dumb", "smart"])
+def test_a_sha256_repository_is_checked_out_at_its_64_digit_commit(
+    tmp_path: Path, home: Path, protocol: Protocol
+) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    git(work, "init", "--quiet", "--object-format=sha256", "--initial-branch", "main")
+    write_package(work, "sha-256")
+    git(work, "add", "-A")
+    git(work, "commit", "--quiet", "-m", "sha-256")
+    commit = git(work, "rev-parse", "HEAD")
+    assert len(commit) == 64
+    bare = tmp_path / "served" / "gitdep.git"
+    bare.parent.mkdir()
+    git(bare.parent, "init", "--quiet", "--bare", "--object-format=sha256", bare.name)
+    git(work, "push", "--quiet", str(bare), "main")
+    git(bare, "update-server-info")
+
+    with GitServer(bare.parent, protocol) as server:
+        url = server.repository_url("gitdep")
+        checkout = check_out(url, commit, tmp_path / "checkout", label="gitdep==0.5.0")
+
+    assert "sha-256" in (checkout / "src" / "gitdep" / "__init__.py").read_text()

@@ -17,7 +17,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .errors import LockbundleError
-from .http import redact
 
 #: the transports uv accepts in a git source (``uv-git-types``: https, http, ssh, file); uv
 #: refuses ``git://``, so a lock naming it was not written by uv and is refused here too
@@ -109,18 +108,24 @@ def check_source(url: str, commit: str | None, label: str) -> None:
             f"{label}: the lock's git source pins {shown}, not a full commit id (40 or 64 hex "
             "digits, as uv writes). Run `uv lock` to pin the commit again"
         )
-    shown_url = _printable(redact(url))
+    shown_url = _shown(url)
     if url.startswith("-") or any(ord(char) < 0x20 or ord(char) == 0x7F for char in url):
         raise LockbundleError(
             f"{label}: the lock's git source `{shown_url}` is not a repository URL. Run `uv lock`"
         )
-    scheme = urlsplit(url).scheme.lower()
-    if scheme not in TRANSPORTS or (scheme != "file" and not urlsplit(url).hostname):
+    try:
+        parts = urlsplit(url)
+        scheme, host = parts.scheme.lower(), parts.hostname or ""
+    except ValueError:
+        raise LockbundleError(
+            f"{label}: the lock's git source `{shown_url}` is not a valid URL. Run `uv lock`"
+        ) from None
+    if scheme not in TRANSPORTS or (scheme != "file" and not host):
         raise LockbundleError(
             f"{label}: the lock's git source `{shown_url}` uses a transport uv does not "
             f"(it accepts {', '.join(t + '://' for t in TRANSPORTS)}). Run `uv lock`"
         )
-    if (urlsplit(url).hostname or "").startswith("-"):
+    if host.startswith("-"):
         raise LockbundleError(
             f"{label}: the lock's git source `{shown_url}` names a host starting with `-`"
         )
@@ -148,7 +153,7 @@ def check_out(
     local = urlsplit(url).scheme.lower() == "file"
     if offline and not local:
         raise LockbundleError(
-            f"{label}: its wheel, built from git {_printable(redact(url))}@{commit[:12]}, is not "
+            f"{label}: its wheel, built from git {_shown(url)}@{commit[:12]}, is not "
             "in the cache, and the network is off (--offline). Build once with network access"
         )
     git = shutil.which("git")
@@ -181,14 +186,14 @@ def check_out(
     checked_out = run(destination, "checkout", "--quiet", "--detach", commit, "--", check=False)
     if checked_out.returncode != 0:
         raise LockbundleError(
-            f"{label}: {_printable(redact(url))} has no commit {commit} (its history was "
+            f"{label}: {_shown(url)} has no commit {commit} (its history was "
             "rewritten, or the commit was deleted). Lock again with `uv lock` to pin a commit "
             "the repository has"
         )
     head = run(destination, "rev-parse", "--verify", "HEAD").stdout.strip().lower()
     if head != commit:
         raise LockbundleError(
-            f"{label}: checking out {commit} of {_printable(redact(url))} gives commit {head}: "
+            f"{label}: checking out {commit} of {_shown(url)} gives commit {head}: "
             "the locked id is not a commit (a tag?). Lock again with `uv lock`"
         )
     if (destination / ".gitmodules").is_file():
@@ -253,7 +258,7 @@ class _Runner:
     def fail_if_fatal(self, result: subprocess.CompletedProcess[str]) -> None:
         """Raise the error for a failure that another attempt would only repeat."""
         stderr = result.stderr
-        shown = _printable(redact(self.url))
+        shown = _shown(self.url)
         if "terminal prompts disabled" in stderr or "Authentication failed" in stderr:
             raise LockbundleError(
                 f"{self.label}: {shown} wants credentials, and git asks no questions during a "
@@ -278,12 +283,12 @@ class _Runner:
 
     def _error(self, why: str) -> LockbundleError:
         return LockbundleError(
-            f"{self.label}: cannot check out {_printable(redact(self.url))} at {self.commit}: {why}"
+            f"{self.label}: cannot check out {_shown(self.url)} at {self.commit}: {why}"
         )
 
     def _timed_out(self) -> LockbundleError:
         return LockbundleError(
-            f"{self.label}: checking out {_printable(redact(self.url))} at {self.commit} did "
+            f"{self.label}: checking out {_shown(self.url)} at {self.commit} did "
             f"not finish within {self.limits.timeout:g} s. Retry, or allow more time with "
             f"{TIMEOUT_ENV} (seconds)"
         )
@@ -304,7 +309,7 @@ def _check_submodules(
         if not name:
             continue
         submodule = _printable(name.removeprefix("submodule.").removesuffix(".url"))
-        where = f"submodule `{submodule}` of {_printable(redact(url))}"
+        where = f"submodule `{submodule}` of {_shown(url)}"
         if target.startswith(("./", "../")):
             continue  # beside the repository itself, by the same transport
         scheme = urlsplit(target).scheme.lower() if "://" in target else ""
@@ -312,19 +317,19 @@ def _check_submodules(
             scheme = "ssh"  # the scp-like form, host:path
         if target.startswith("-") or scheme not in (*TRANSPORTS, ""):
             raise LockbundleError(
-                f"{label}: the {where} points at `{_printable(redact(target))}`, which is not a "
+                f"{label}: the {where} points at `{_shown(target)}`, which is not a "
                 "URL of a transport uv uses"
             )
         is_local = scheme in ("file", "")
         if is_local and not local:
             raise LockbundleError(
-                f"{label}: the {where} points at `{_printable(target)}`, a path on the machine "
+                f"{label}: the {where} points at `{_shown(target)}`, a path on the machine "
                 "that builds; a remote repository may not pull in local files. Use a URL the "
                 "repository's own users can reach"
             )
         if offline and not is_local:
             raise LockbundleError(
-                f"{label}: the {where} is at {_printable(redact(target))}, and the network is "
+                f"{label}: the {where} is at {_shown(target)}, and the network is "
                 "off (--offline). Build once with network access"
             )
 
@@ -394,6 +399,11 @@ def _kill_group(process: subprocess.Popen[str]) -> None:
 def _tail(stderr: str) -> str:
     lines = [line for line in stderr.strip().splitlines() if line.strip()]
     return _printable(_USERINFO.sub("", " ".join(lines[-3:]))) or "no message"
+
+
+def _shown(url: str) -> str:
+    """``url`` for a message: without ``user:password@``, control characters escaped."""
+    return _printable(_USERINFO.sub("", url))
 
 
 def _printable(text: str) -> str:
