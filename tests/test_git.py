@@ -481,7 +481,8 @@ def test_a_local_file_submodule_of_a_served_repository_is_refused(
         "src/gitdep/data",
     )
     commit = repository.commit("with a submodule")
-    # uv itself would refuse the submodule (git's protocol.file.allow): lock the commit before
+    # uv's git refuses a file submodule (protocol.file.allow=user): told to allow it here, it
+    # writes the lock that a hand-edited or hostile one would be
     project = make_project(
         tmp_path,
         package_index,
@@ -499,6 +500,105 @@ def test_a_local_file_submodule_of_a_served_repository_is_refused(
         match=r"gitdep==0.5.0: the submodule `src/gitdep/data` of .* points at `file://.*a remote repository may not pull in local files",
     ):
         build_bundle(project, tmp_path / "dist", cache_dir=tmp_path / "cache")
+
+
+def add_submodule(work: Path, path: str, url: str, commit: str) -> None:
+    """Record a submodule in ``work``'s index without cloning it (a relative URL need not
+    resolve from here)."""
+    name = path.replace("/", "-")
+    (work / path).mkdir(parents=True)  # empty: a submodule not checked out, which `add -A` keeps
+    git(work, "config", "--file", ".gitmodules", f"submodule.{name}.path", path)
+    git(work, "config", "--file", ".gitmodules", f"submodule.{name}.url", url)
+    git(work, "add", ".gitmodules")
+    git(work, "update-index", "--add", "--cacheinfo", f"160000,{commit},{path}")
+
+
+@pytest.mark.parametrize("protocol", ["smart"], indirect=True)
+def test_a_local_file_submodule_deeper_down_is_refused_by_gits_protocol_allow_list(
+    repository: Repository,
+    served: GitServer,
+    tmp_path: Path,
+    package_index: IndexServer,
+    sandbox: Sandbox,
+) -> None:
+    secret = tmp_path / "secret-repo"
+    secret.mkdir()
+    git(secret, "init", "--quiet", "--initial-branch", "main")
+    (secret / "id_rsa").write_text("a file of the machine that builds\n")
+    git(secret, "add", "-A")
+    git(secret, "commit", "--quiet", "-m", "secret")
+    # gitdep -> ../inner.git (beside it on the server: allowed) -> file:// (not allowed)
+    inner = tmp_path / "inner-work"
+    inner.mkdir()
+    git(inner, "init", "--quiet", "--initial-branch", "main")
+    add_submodule(inner, "secret", secret.as_uri(), git(secret, "rev-parse", "HEAD"))
+    git(inner, "commit", "--quiet", "-m", "inner")
+    publish(inner, repository.served, "inner")
+    add_submodule(repository.work, "vendor", "../inner.git", git(inner, "rev-parse", "HEAD"))
+    commit = repository.commit("with a nested submodule")
+    allow_file = {
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "protocol.file.allow",
+        "GIT_CONFIG_VALUE_0": "always",
+    }
+    url = served.repository_url("gitdep")
+    project = make_project(
+        tmp_path, package_index, sandbox, f'git = "{url}", rev = "{commit}"', allow_file
+    )
+
+    with pytest.raises(
+        LockbundleError,
+        match=r"gitdep==0.5.0: .*gitdep.git \(or one of its submodules\) needs the git transport "
+        r"`file`, which is not allowed here",
+    ):
+        build_bundle(project, tmp_path / "dist", cache_dir=tmp_path / "cache")
+
+
+def test_a_password_in_the_locks_git_url_appears_in_no_message(
+    private_server: GitServer,
+    home: Path,
+    tmp_path: Path,
+    package_index: IndexServer,
+    sandbox: Sandbox,
+) -> None:
+    write_netrc(home)
+    url = private_server.repository_url("gitdep")
+    project = make_project(tmp_path, package_index, sandbox, f'git = "{url}"')
+    (home / ".netrc").unlink()
+    edit_lock(project, url, url.replace("://", "://reader:wrong-pass@"))
+
+    with pytest.raises(LockbundleError) as raised:
+        build_bundle(project, tmp_path / "dist", cache_dir=tmp_path / "cache")
+    assert f"gitdep==0.5.0: {url} wants credentials" in str(raised.value)
+    assert "wrong-pass" not in str(raised.value)
+
+
+def test_ssh_is_told_to_ask_no_questions(
+    locked_project: Path,
+    served: GitServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # an ssh client that records how git runs it, and then fails as an unreachable host does
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    called = tmp_path / "ssh-arguments"
+    ssh = bin_dir / "ssh"
+    ssh.write_text(
+        f'#!/bin/sh\necho "$@" >> {called}\necho "ssh: connection refused" >&2\nexit 255\n'
+    )
+    ssh.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    edit_lock(locked_project, served.repository_url("gitdep"), "ssh://git@127.0.0.1/gitdep.git")
+
+    with pytest.raises(
+        LockbundleError,
+        match=re.escape("gitdep==0.5.0: cannot check out ssh://127.0.0.1/gitdep.git"),
+    ):
+        build_bundle(locked_project, tmp_path / "dist", cache_dir=tmp_path / "cache")
+    arguments = called.read_text()
+    assert "-o BatchMode=yes" in arguments
+    assert "git@127.0.0.1" in arguments
 
 
 # -- bounds and offline ---------------------------------------------------------------------------

@@ -167,6 +167,9 @@ def check_out(
     destination.mkdir(parents=True)
     object_format = "sha256" if len(commit) == 64 else "sha1"
     run(destination, "init", "--quiet", "--template=", f"--object-format={object_format}")
+    # the URL that a submodule's relative URL (`../other.git`) is resolved against: without it,
+    # git resolves it against the checkout's directory, a path on this machine
+    run(destination, "config", "--", "remote.origin.url", url)
     fetched = run(
         destination, "fetch", "--quiet", "--no-tags", "--depth", "1", "--", url, commit, check=False
     )
