@@ -421,6 +421,22 @@ def test_a_locked_git_url_that_git_could_run_is_refused_and_runs_nothing(
     assert served.requests == []
 
 
+@pytest.mark.parametrize("protocol", ["smart"], indirect=True)
+@pytest.mark.parametrize("subdirectory", ["../../..", "src/gitdep/__init__.py", "missing"])
+def test_a_locked_subdirectory_outside_the_checkout_or_not_a_directory_is_refused(
+    locked_project: Path, tmp_path: Path, subdirectory: str
+) -> None:
+    commit = locked_commit(locked_project)
+    edit_lock(locked_project, f"#{commit}", f"?subdirectory={subdirectory}#{commit}")
+
+    with pytest.raises(
+        LockbundleError,
+        match=rf"gitdep==0.5.0: the lock's subdirectory `{re.escape(subdirectory)}` is not a "
+        r"directory inside the checkout of http://127\.0\.0\.1:\d+/gitdep\.git",
+    ):
+        build_bundle(locked_project, tmp_path / "dist", cache_dir=tmp_path / "cache")
+
+
 def test_a_locked_id_that_is_a_tag_not_a_commit_is_refused(
     repository: Repository, locked_project: Path, tmp_path: Path
 ) -> None:
@@ -573,6 +589,7 @@ def test_a_password_in_the_locks_git_url_appears_in_no_message(
     assert "wrong-pass" not in str(raised.value)
 
 
+@pytest.mark.parametrize("protocol", ["smart"], indirect=True)
 def test_ssh_is_told_to_ask_no_questions(
     locked_project: Path,
     served: GitServer,

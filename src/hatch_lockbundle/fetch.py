@@ -340,7 +340,7 @@ class Fetcher:
             checkout = git.check_out(
                 url, commit, stage / "checkout", label=label, offline=self.offline
             )
-            source = checkout / subdirectory if subdirectory else checkout
+            source = git.project_directory(checkout, subdirectory, url, label)
             return self.builder.build_tree(source, label, stage / "out")
 
         origin = f"built from git {redact(url)}@{commit}"

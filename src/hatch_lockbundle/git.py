@@ -205,6 +205,20 @@ def check_out(
     return destination
 
 
+def project_directory(checkout: Path, subdirectory: str | None, url: str, label: str) -> Path:
+    """The directory of the checkout that holds the project: ``subdirectory`` (from the lock)
+    when given, which must be a directory inside the checkout (links followed)."""
+    if not subdirectory:
+        return checkout
+    inside = (checkout / subdirectory).resolve()
+    if not inside.is_relative_to(checkout.resolve()) or not inside.is_dir():
+        raise LockbundleError(
+            f"{label}: the lock's subdirectory `{_printable(subdirectory)}` is not a directory "
+            f"inside the checkout of {_shown(url)}. Run `uv lock` if the project moved"
+        )
+    return inside
+
+
 class _Runner:
     """Runs the git commands of one checkout within one deadline; turns failures into errors."""
 
