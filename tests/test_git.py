@@ -288,6 +288,7 @@ def test_a_repository_that_wants_a_password_is_fetched_with_netrc_credentials(
     assert PASSWORD not in (project / "uv.lock").read_text()
 
 
+@pytest.mark.parametrize("configured_in", ["gitconfig", "environment"])
 def test_a_repository_that_wants_a_password_is_fetched_with_the_users_credential_helper(
     private_server: GitServer,
     home: Path,
@@ -295,12 +296,22 @@ def test_a_repository_that_wants_a_password_is_fetched_with_the_users_credential
     package_index: IndexServer,
     sandbox: Sandbox,
     fresh_python: FreshPython,
+    monkeypatch: pytest.MonkeyPatch,
+    configured_in: str,
 ) -> None:
     store = home / "git-credentials"
     store.write_text(f"{private_server.url.replace('://', f'://{USER}:{PASSWORD}@')}\n")
-    (home / ".gitconfig").write_text(f'[credential]\n\thelper = "store --file={store}"\n')
+    helper = f"store --file={store}"
+    env = {}
+    if configured_in == "gitconfig":
+        (home / ".gitconfig").write_text(f'[credential]\n\thelper = "{helper}"\n')
+    else:  # as CI systems pass settings: GIT_CONFIG_COUNT, GIT_CONFIG_KEY_0, GIT_CONFIG_VALUE_0
+        env = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "credential.helper"}
+        env["GIT_CONFIG_VALUE_0"] = helper
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
     url = private_server.repository_url("gitdep")
-    project = make_project(tmp_path, package_index, sandbox, f'git = "{url}"')
+    project = make_project(tmp_path, package_index, sandbox, f'git = "{url}"', env)
 
     assert bundled_value(project, tmp_path, fresh_python) == "private code"
 

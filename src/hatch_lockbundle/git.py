@@ -34,14 +34,19 @@ _USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
 # out: a fetch for a build runs git and nothing else that configuration could name.
 _KEPT_CONFIG = re.compile(r"credential\..*|url\..*\.insteadof|http\..*", re.IGNORECASE)
 
-# Variables that would point git at another repository, another configuration or a program
-# that answers password prompts; the rest of the environment (proxies, GIT_SSL_CAINFO,
-# GIT_SSH_COMMAND, HOME for ~/.netrc) is the caller's to set.
-_DROPPED_ENV = re.compile(
+# Variables that would point git at another repository (set when a build runs from a git hook,
+# for instance) ...
+_REPOSITORY_ENV = re.compile(
     r"GIT_(DIR|WORK_TREE|INDEX_FILE|OBJECT_DIRECTORY|ALTERNATE_OBJECT_DIRECTORIES|COMMON_DIR"
-    r"|NAMESPACE|PREFIX|CONFIG.*|TEMPLATE_DIR|ASKPASS|QUARANTINE_PATH|REPLACE_REF_BASE"
-    r"|ALLOW_PROTOCOL|PROTOCOL_FROM_USER|CEILING_DIRECTORIES|DISCOVERY_ACROSS_FILESYSTEM"
-    r"|HTTP_LOW_SPEED_.*|TERMINAL_PROMPT)|SSH_ASKPASS.*"
+    r"|NAMESPACE|PREFIX|QUARANTINE_PATH|REPLACE_REF_BASE|CEILING_DIRECTORIES"
+    r"|DISCOVERY_ACROSS_FILESYSTEM)"
+)
+# ... or at another configuration (read once, filtered, then passed on), or that set what a
+# checkout sets itself; the rest of the environment (proxies, GIT_SSL_CAINFO, GIT_SSH_COMMAND,
+# HOME for ~/.netrc) is the caller's to set.
+_OWN_ENV = re.compile(
+    r"GIT_(CONFIG.*|TEMPLATE_DIR|ASKPASS|ALLOW_PROTOCOL|PROTOCOL_FROM_USER|HTTP_LOW_SPEED_.*"
+    r"|TERMINAL_PROMPT)|SSH_ASKPASS.*"
 )
 
 # Settings of every git process of a fetch (passed through the environment, so that the git
@@ -354,11 +359,12 @@ def _check_submodules(
 def _environment(git: str, transports: Sequence[str], limits: Limits) -> dict[str, str]:
     """The environment of every git process of a checkout (see the module's settings above)."""
     environ = {
-        name: value for name, value in os.environ.items() if not _DROPPED_ENV.fullmatch(name)
+        name: value for name, value in os.environ.items() if not _REPOSITORY_ENV.fullmatch(name)
     }
     kept = [
         (key, value) for key, value in _user_config(git, environ) if _KEPT_CONFIG.fullmatch(key)
     ]
+    environ = {name: value for name, value in environ.items() if not _OWN_ENV.fullmatch(name)}
     settings = [*kept, *_OWN_CONFIG]
     environ.update(
         {
