@@ -8,9 +8,13 @@ submodule, a server that stalls) must end in a clear error, having run nothing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import stat
+import subprocess
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +23,7 @@ import pytest
 
 from hatch_lockbundle.bundle import build_bundle
 from hatch_lockbundle.errors import LockbundleError
-from hatch_lockbundle.git import check_out
+from hatch_lockbundle.git import Limits, check_out
 from support.cli import LOCKBUNDLE
 from support.environ import Sandbox, run, uv_binary
 from support.fresh import FreshPython
@@ -371,6 +375,40 @@ def test_url_insteadof_in_the_users_git_config_is_followed(
     assert bundled_value(project, tmp_path, fresh_python) == "first commit"
 
 
+@pytest.mark.parametrize("protocol", ["smart"], indirect=True)
+def test_a_build_run_from_a_git_hook_leaves_the_hooks_repository_alone(
+    served: GitServer,
+    home: Path,
+    tmp_path: Path,
+    package_index: IndexServer,
+    sandbox: Sandbox,
+    fresh_python: FreshPython,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    project = make_project(
+        tmp_path, package_index, sandbox, f'git = "{served.repository_url("gitdep")}"'
+    )
+    # what git sets for a hook (a pre-commit hook that builds the bundle, say)
+    hooked = tmp_path / "hooked"
+    hooked.mkdir()
+    git(hooked, "init", "--quiet")
+    before = sorted(path.name for path in (hooked / ".git").iterdir())
+    monkeypatch.setenv("GIT_DIR", str(hooked / ".git"))
+    monkeypatch.setenv("GIT_INDEX_FILE", str(hooked / ".git" / "index"))
+
+    assert bundled_value(project, tmp_path, fresh_python) == "first commit"
+    assert sorted(path.name for path in (hooked / ".git").iterdir()) == before
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-5"])
+def test_a_git_bound_that_is_not_a_positive_number_is_a_clear_error(value: str) -> None:
+    with pytest.raises(
+        LockbundleError,
+        match=rf"LOCKBUNDLE_GIT_TIMEOUT must be a positive number of seconds, not '{value}'",
+    ):
+        Limits.from_environ({"LOCKBUNDLE_GIT_TIMEOUT": value})
+
+
 # -- hostile locks and repositories ------------------------------------------------------------
 
 
@@ -662,6 +700,51 @@ def test_a_stalled_git_server_ends_the_build_with_a_clear_error(
     assert code != 0
     assert re.search(message, output), output
     assert "Traceback" not in output
+
+
+def processes_mentioning(text: str) -> list[str]:
+    """The command lines of this machine's processes that contain ``text``."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        with contextlib.suppress(OSError):
+            line = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if text in line:
+                found.append(line)
+    return found
+
+
+@pytest.mark.parametrize("protocol", ["smart"], indirect=True)
+def test_ctrl_c_during_a_git_fetch_ends_git_and_its_helpers_too(
+    locked_project: Path, served: GitServer, tmp_path: Path, sandbox: Sandbox
+) -> None:
+    with StalledServer() as stalled:
+        edit_lock(locked_project, served.url, stalled.url)
+        environ = sandbox.environ(
+            {"HOME": os.environ["HOME"], "LOCKBUNDLE_CACHE_DIR": str(tmp_path / "cache")}
+        )
+        # a session of its own, as a terminal's foreground job: Ctrl-C goes to the group
+        build = subprocess.Popen(
+            [LOCKBUNDLE, "build", str(locked_project)],
+            cwd=locked_project,
+            env=environ,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            deadline = time.monotonic() + 120  # a guard against a hang, not a measurement
+            while not processes_mentioning(stalled.url) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert processes_mentioning(stalled.url), "git never started"
+            os.killpg(build.pid, signal.SIGINT)
+            build.communicate(timeout=120)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(build.pid, signal.SIGKILL)
+        left = processes_mentioning(stalled.url)
+
+    assert build.returncode != 0
+    assert left == []
 
 
 def test_offline_a_git_source_not_in_the_cache_is_an_error_and_nothing_is_fetched(
