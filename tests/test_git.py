@@ -639,19 +639,20 @@ def test_a_password_in_the_locks_git_url_appears_in_no_message(
 
 
 @pytest.mark.parametrize("protocol", ["smart"], indirect=True)
-def test_ssh_is_told_to_ask_no_questions(
+def test_ssh_asks_no_questions_and_a_refused_key_is_a_clear_error(
     locked_project: Path,
     served: GitServer,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # an ssh client that records how git runs it, and then fails as an unreachable host does
+    # an ssh client that records how git runs it, and then fails as a server without our key does
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     called = tmp_path / "ssh-arguments"
     ssh = bin_dir / "ssh"
     ssh.write_text(
-        f'#!/bin/sh\necho "$@" >> {called}\necho "ssh: connection refused" >&2\nexit 255\n'
+        f'#!/bin/sh\necho "$@" >> {called}\n'
+        'echo "git@127.0.0.1: Permission denied (publickey)." >&2\nexit 255\n'
     )
     ssh.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
@@ -659,7 +660,8 @@ def test_ssh_is_told_to_ask_no_questions(
 
     with pytest.raises(
         LockbundleError,
-        match=re.escape("gitdep==0.5.0: cannot check out ssh://127.0.0.1/gitdep.git"),
+        match=re.escape("gitdep==0.5.0: ssh refused ssh://127.0.0.1/gitdep.git")
+        + r".*Load the key into ssh-agent or name it in ~/\.ssh/config",
     ):
         build_bundle(locked_project, tmp_path / "dist", cache_dir=tmp_path / "cache")
     arguments = called.read_text()

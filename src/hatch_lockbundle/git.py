@@ -1,5 +1,4 @@
-"""Check out one locked commit of a git repository, without letting the lock or the server run
-anything, reach anything uv would not, or hang the build."""
+"""Check out one locked commit of a git repository: verified, bounded, and running nothing else."""
 
 from __future__ import annotations
 
@@ -287,6 +286,12 @@ class _Runner:
                 "build. Supply them as for uv: in ~/.netrc (`machine <host> login <user> "
                 "password <token>`), or with a git credential helper (`git config --global "
                 "credential.helper store`, or your host's helper)"
+            )
+        if "Permission denied (publickey" in stderr or "Host key verification failed" in stderr:
+            raise LockbundleError(
+                f"{self.label}: ssh refused {shown}, and asks no questions during a build: "
+                f"{_tail(stderr)}. Load the key into ssh-agent or name it in ~/.ssh/config, and "
+                "accept the host key once (`ssh -T <user>@<host>`), as for uv"
             )
         if "Operation too slow" in stderr:
             raise LockbundleError(
