@@ -3,7 +3,10 @@
 The repositories are served both ways real servers do (the dumb protocol: static files of a bare
 repository; the smart one: ``git http-backend``), with and without a password and TLS. Hostile
 locks and servers (an option for a commit, a URL that is an option, a rewritten history, a local
-submodule, a server that stalls) must end in a clear error, having run nothing.
+submodule, a server that stalls) must end in a clear error, having run nothing. What depends on
+the protocol (fetching one commit, credentials, a rewritten history) runs under both; the rest
+under the smart one. The bounds are set low for the tests with ``LOCKBUNDLE_GIT_TIMEOUT`` and
+``LOCKBUNDLE_GIT_LOW_SPEED_TIME``.
 """
 
 from __future__ import annotations
@@ -292,6 +295,7 @@ def test_a_repository_that_wants_a_password_is_fetched_with_netrc_credentials(
     assert PASSWORD not in (project / "uv.lock").read_text()
 
 
+@pytest.mark.parametrize("protocol", ["smart"], indirect=True)
 @pytest.mark.parametrize("configured_in", ["gitconfig", "environment"])
 def test_a_repository_that_wants_a_password_is_fetched_with_the_users_credential_helper(
     private_server: GitServer,
@@ -323,6 +327,7 @@ def test_a_repository_that_wants_a_password_is_fetched_with_the_users_credential
 # -- the user's git configuration --------------------------------------------------------------
 
 
+@pytest.mark.parametrize("protocol", ["smart"], indirect=True)
 def test_the_users_git_hooks_filters_and_fsmonitor_do_not_run_during_a_checkout(
     repository: Repository,
     served: GitServer,
@@ -354,6 +359,7 @@ def test_the_users_git_hooks_filters_and_fsmonitor_do_not_run_during_a_checkout(
     assert not ran.exists(), ran.read_text()
 
 
+@pytest.mark.parametrize("protocol", ["smart"], indirect=True)
 def test_url_insteadof_in_the_users_git_config_is_followed(
     repository: Repository,
     served: GitServer,
@@ -486,6 +492,7 @@ def test_a_locked_subdirectory_outside_the_checkout_or_not_a_directory_is_refuse
         build_bundle(locked_project, tmp_path / "dist", cache_dir=tmp_path / "cache")
 
 
+@pytest.mark.parametrize("protocol", ["smart"], indirect=True)
 def test_a_locked_id_that_is_a_tag_not_a_commit_is_refused(
     repository: Repository, locked_project: Path, tmp_path: Path
 ) -> None:
@@ -619,6 +626,7 @@ def test_a_local_file_submodule_deeper_down_is_refused_by_gits_protocol_allow_li
         build_bundle(project, tmp_path / "dist", cache_dir=tmp_path / "cache")
 
 
+@pytest.mark.parametrize("protocol", ["smart"], indirect=True)
 def test_a_password_in_the_locks_git_url_appears_in_no_message(
     private_server: GitServer,
     home: Path,
@@ -749,6 +757,7 @@ def test_ctrl_c_during_a_git_fetch_ends_git_and_its_helpers_too(
     assert left == []
 
 
+@pytest.mark.parametrize("protocol", ["smart"], indirect=True)
 def test_offline_a_git_source_not_in_the_cache_is_an_error_and_nothing_is_fetched(
     locked_project: Path, served: GitServer, tmp_path: Path
 ) -> None:
@@ -762,6 +771,7 @@ def test_offline_a_git_source_not_in_the_cache_is_an_error_and_nothing_is_fetche
     assert served.requests == []
 
 
+@pytest.mark.parametrize("protocol", ["smart"], indirect=True)
 def test_offline_a_git_source_built_before_comes_from_the_cache(
     locked_project: Path, served: GitServer, tmp_path: Path, fresh_python: FreshPython
 ) -> None:
