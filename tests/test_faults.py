@@ -493,3 +493,26 @@ def test_two_builds_into_one_dist_leave_one_whole_bundle(
     assert snapshot(dist / BUNDLE) == steady.clean["target"]
     assert published_problems(cache) == []
     assert scraps(cache) == []
+
+
+@pytest.mark.parametrize("algorithm", ["md5", "sha1"])
+def test_a_broken_hash_algorithm_does_not_satisfy_require_hashes(
+    scene: Scene, algorithm: str
+) -> None:
+    lock = scene.consumer.root / "uv.lock"
+    text, found = re.subn(
+        rf'(url = "[^"]*/{re.escape(GOOD_WHEEL)}", hash = )"sha256:[0-9a-f]+"',
+        rf'\1"{algorithm}:{"0" * {"md5": 32, "sha1": 40}[algorithm]}"',
+        lock.read_text(),
+    )
+    assert found == 1
+    lock.write_text(text)
+    asked = len(scene.index.requests_for(GOOD_WHEEL))
+
+    with pytest.raises(LockbundleError) as raised:
+        scene.build()
+
+    assert len(scene.index.requests_for(GOOD_WHEEL)) == asked  # refused before downloading
+    assert f"good==1.0: the lock records only a {algorithm} hash, a broken algorithm," in str(
+        raised.value
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from hatch_lockbundle.bundle import build_bundle
 from hatch_lockbundle.errors import LockbundleError
 from support.environ import Sandbox, run, uv_binary
 from support.fresh import FreshPython
+from support.git_server import git
 from support.index import IndexServer
 from support.projects import uv_lock
 
@@ -26,20 +26,6 @@ def write_package(root: Path, name: str, version: str, value: str) -> Path:
     )
     (root / "src" / name / "__init__.py").write_text(f"VALUE = {value!r}\n")
     return root
-
-
-def git(repo: Path, *args: str) -> str:
-    env = {
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.com",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.com",
-        "PATH": "/usr/bin:/bin",
-        "HOME": str(repo),
-    }
-    return subprocess.run(
-        ["git", "-C", str(repo), *args], env=env, check=True, capture_output=True, text=True
-    ).stdout.strip()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -17,7 +16,7 @@ from packaging.tags import sys_tags
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from . import fingerprint
+from . import fingerprint, git
 from .build import BuildError, PackageIndexes, WheelBuilder
 from .cache import Cache, publish
 from .errors import LockbundleError
@@ -209,14 +208,24 @@ class Fetcher:
 
     def _check_hash_present(self, planned: PlannedPackage) -> None:
         artifact = planned.artifact
-        if artifact.url is None or artifact.hash is not None or not self.require_hashes:
+        if artifact.kind == "git" and artifact.url is not None:
+            # verified by its commit instead: the checkout must be that commit (see git.py)
+            git.check_source(artifact.url, artifact.commit, planned.package.label)
+            return
+        verified = artifact.hash is not None and not artifact.hash.weak
+        if artifact.url is None or verified or not self.require_hashes:
             return
         if artifact.url.startswith("file:"):
             return
+        what = (
+            f"only a {artifact.hash.algorithm} hash, a broken algorithm,"
+            if artifact.hash is not None
+            else "no hash"
+        )
         raise LockbundleError(
-            f"{planned.package.label}: the lock records no hash for {redact(artifact.url)}, so "
-            "the download cannot be verified. Lock against an index that publishes hashes, or set "
-            "`tool.lockbundle.require-hashes = false` to accept unverified downloads"
+            f"{planned.package.label}: the lock records {what} for {redact(artifact.url)}, so "
+            "the download cannot be verified. Lock against an index that publishes sha256 hashes, "
+            "or set `tool.lockbundle.require-hashes = false` to accept unverified downloads"
         )
 
     def _cached_download(self, planned: PlannedPackage) -> bool:
@@ -345,42 +354,21 @@ class Fetcher:
         return FetchedWheel(planned, wheel, f"built from {sdist.name}")
 
     def _built_from_git(self, planned: PlannedPackage, artifact: Artifact) -> FetchedWheel:
+        """A git source's wheel, built from a checkout of the locked commit (verified there)."""
         assert artifact.url is not None
         label = planned.package.label
         url, commit = artifact.url, artifact.commit
-        if not commit:
-            raise LockbundleError(f"{label}: the lock's git source has no commit; run `uv lock`")
+        git.check_source(url, commit, label)  # the commit becomes part of a cache path
+        assert commit is not None
         subdirectory = artifact.subdirectory or ""
         key = hashlib.sha256(f"{url}\0{subdirectory}".encode()).hexdigest()[:24]
-        final = self.cache.directory("built-git", key, commit, self.build_key)
+        final = self.cache.directory("built-git", key, commit.lower(), self.build_key)
 
         def build(stage: Path) -> Path:
-            git = shutil.which("git")
-            if git is None:
-                raise LockbundleError(f"{label} comes from git, but `git` is not on PATH")
-            checkout = stage / "checkout"
-
-            def run(*args: str, check: bool = True) -> bool:
-                result = subprocess.run(
-                    [git, "-C", str(checkout), *args], capture_output=True, text=True, check=False
-                )
-                if check and result.returncode != 0:
-                    raise LockbundleError(
-                        f"{label}: cannot fetch {redact(url)} at {commit}: "
-                        f"{redact(result.stderr.strip())}"
-                    )
-                return result.returncode == 0
-
-            checkout.mkdir(parents=True)
-            run("init", "--quiet")
-            target = "FETCH_HEAD"
-            if not run("fetch", "--quiet", "--depth", "1", url, commit, check=False):
-                # servers that refuse to serve an unadvertised commit: fetch every branch and tag
-                run("fetch", "--quiet", "--tags", url, "+refs/heads/*:refs/remotes/lb/*")
-                target = commit
-            run("-c", "advice.detachedHead=false", "checkout", "--quiet", target)
-            run("submodule", "update", "--init", "--recursive", "--quiet")
-            source = checkout / subdirectory if subdirectory else checkout
+            checkout = git.check_out(
+                url, commit, stage / "checkout", label=label, offline=self.offline
+            )
+            source = git.project_directory(checkout, subdirectory, url, label)
             return self.builder.build_tree(source, label, stage / "out")
 
         origin = f"built from git {redact(url)}@{commit}"
