@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import stat
 import tarfile
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -165,6 +166,38 @@ def _with_entry(entry: Entry, *, escaping: bool = False) -> HostileWheel:
     return make
 
 
+def _recompressed(method: int, *, encrypted: bool = False) -> HostileWheel:
+    """The honest wheel with its first entry compressed by ``method`` (or marked encrypted)."""
+
+    def make(work: Path, escape: Path) -> Hostile:
+        (work / "honest").mkdir(parents=True, exist_ok=True)
+        honest = write_wheel(work / "honest", WHEEL_NAME, VERSION, honest_entries())
+        chosen = honest_entries()[0].name
+        wheel = work / honest.name
+        with zipfile.ZipFile(honest) as source, zipfile.ZipFile(wheel, "w") as out:
+            for info in source.infolist():
+                data = source.read(info)
+                if info.filename == chosen:
+                    info.compress_type = method
+                out.writestr(info, data)
+        if encrypted:  # the flag alone: zipfile writes no encrypted members
+            with zipfile.ZipFile(wheel) as archive:
+                offset = archive.getinfo(chosen).header_offset
+            raw = bytearray(wheel.read_bytes())
+            raw[offset + 6] |= 0x1  # local header's flags
+            directory = raw.find(b"PK\x01\x02")
+            while directory != -1:
+                name_length = int.from_bytes(raw[directory + 28 : directory + 30], "little")
+                name = bytes(raw[directory + 46 : directory + 46 + name_length]).decode()
+                if name == chosen:
+                    raw[directory + 8] |= 0x1  # central directory's flags
+                directory = raw.find(b"PK\x01\x02", directory + 4)
+            wheel.write_bytes(bytes(raw))
+        return Hostile(wheel, telling=chosen)
+
+    return make
+
+
 def _claiming(**identity: str) -> HostileWheel:
     """The honest wheel, but its dist-info or METADATA says another name or version."""
 
@@ -250,6 +283,9 @@ HOSTILE_WHEELS: dict[str, HostileWheel] = {
     "metadata-version-of-another-version": _claiming(metadata_version="6.6.6"),
     "dist-info-of-another-project": _claiming(dist_info_name="other"),
     "corrupt-member-crc": _corrupt,
+    "bzip2-member": _recompressed(zipfile.ZIP_BZIP2),
+    "lzma-member": _recompressed(zipfile.ZIP_LZMA),
+    "encrypted-member": _recompressed(zipfile.ZIP_DEFLATED, encrypted=True),
     "local-header-naming-another-file": _local_header_naming_another_file,
     "not-a-zip-at-all": _not_a_zip,
 }

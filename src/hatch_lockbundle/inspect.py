@@ -33,6 +33,9 @@ SUSPICIOUS_TOTAL = 256 * 1024**2
 MAX_RATIO = 100
 
 
+_METHODS = {zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "lzma"}
+
+
 class HostileWheelError(LockbundleError):
     """A wheel holds something that could escape, mislead or exhaust the build."""
 
@@ -70,6 +73,16 @@ def inspect_wheel(
                     raise refuse(f"entry `{entry.filename}` has an absolute path")
                 if ".." in member.split("/"):
                     raise refuse(f"entry `{entry.filename}` climbs out of the wheel with `..`")
+                if entry.flag_bits & 0x1:
+                    raise refuse(f"entry `{entry.filename}` is encrypted")
+                if entry.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                    # the wheel spec allows these two; a bzip2 or lzma member inflates in
+                    # pieces of unbounded size before any size can be checked
+                    method = _METHODS.get(entry.compress_type, f"method {entry.compress_type}")
+                    raise refuse(
+                        f"entry `{entry.filename}` is compressed with {method}; a wheel's members "
+                        "are stored or deflated"
+                    )
                 mode = entry.external_attr >> 16
                 if entry.create_system == 3 and stat.S_ISLNK(mode):
                     raise refuse(f"entry `{entry.filename}` is a symbolic link")
