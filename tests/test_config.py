@@ -77,7 +77,7 @@ def test_every_error_is_collected_and_names_its_field(tmp_path: Path) -> None:
         "Field `tool.lockbundle.compile-bytecode` must be a boolean",
         "Unknown field `tool.lockbundle.colour`; known fields are: architecture, archive, "
         "binary-only, bundles, compile-bytecode, exclude, extras, frozen, groups, implementation, "
-        "link-mode, lock, "
+        "include, link-mode, lock, "
         "max-archive-size, max-size, package, platforms, prefix, preset, python, "
         "require-hashes, sbom, trim",
     ]
@@ -107,7 +107,7 @@ def test_a_named_bundle_cannot_hold_named_bundles(tmp_path: Path) -> None:
     assert caught.value.errors == [
         "Unknown field `tool.lockbundle.bundles.b.bundles`; known fields are: architecture, "
         "archive, binary-only, compile-bytecode, exclude, extras, frozen, groups, implementation, "
-        "layout, link-mode, lock, max-archive-size, max-size, package, platforms, prefix, preset, "
+        "include, layout, link-mode, lock, max-archive-size, max-size, package, platforms, prefix, preset, "
         "python, require-hashes, sbom, trim"
     ]
 
@@ -157,6 +157,141 @@ def test_an_unknown_platform_is_named_with_its_position(tmp_path: Path) -> None:
     assert caught.value.errors[0].startswith(
         "Platform #2 of field `tool.lockbundle.platforms` is not a known platform tag: `linux_x86`"
     )
+
+
+def test_a_plain_linux_platform_is_refused_naming_the_aliases_meant(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_and_validate_config({"platforms": ["linux_aarch64"]}, tmp_path)
+
+    assert caught.value.errors == [
+        "Platform #1 of field `tool.lockbundle.platforms`, `linux_aarch64`, accepts no manylinux "
+        "or musllinux wheel (only wheels built on one machine): use `linux-aarch64` "
+        "(`manylinux_2_28_aarch64`), `musllinux-aarch64` (`musllinux_1_2_aarch64`) for musl "
+        "systems such as Alpine, or another manylinux or musllinux tag"
+    ]
+
+
+def test_a_plain_linux_platform_on_the_command_line_names_the_option(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_and_validate_config({}, tmp_path, overrides={"platforms": ["linux_x86_64"]})
+
+    assert caught.value.errors == [
+        "Platform #1 of `--python-platform`, `linux_x86_64`, accepts no manylinux or musllinux "
+        "wheel (only wheels built on one machine): use `linux-x86_64` (`manylinux_2_28_x86_64`), "
+        "`musllinux-x86_64` (`musllinux_1_2_x86_64`) for musl systems such as Alpine, or another "
+        "manylinux or musllinux tag"
+    ]
+
+
+def project_with(tmp_path: Path, *files: str) -> Path:
+    """A project directory holding ``files`` (a name ending in ``/`` is a directory)."""
+    root = tmp_path / "project"
+    root.mkdir()
+    for name in files:
+        path = root / name
+        if name.endswith("/"):
+            path.mkdir(parents=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("# a file\n")
+    return root
+
+
+def test_include_entries_are_normalised_relative_paths(tmp_path: Path) -> None:
+    root = project_with(tmp_path, "handler.py", "src/app/__init__.py")
+
+    config = load_and_validate_config({"include": ["./handler.py", "src//app/"]}, root)
+
+    assert config.include == ("handler.py", "src/app")
+
+
+@pytest.mark.parametrize(
+    "entry", ["/etc/passwd", "../secrets.py", "app/../../x", "a\\b", ".", "./"]
+)
+def test_an_include_entry_must_be_a_relative_path_inside_the_project(
+    entry: str, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_and_validate_config({"include": ["handler.py", entry]}, project_with(tmp_path))
+
+    assert caught.value.errors == [
+        "Entry #2 of field `tool.lockbundle.include` must be a path relative to the project, with "
+        f'`/` and without `..`, like "handler.py" or "app": not {entry!r}'
+    ]
+
+
+def test_an_include_entry_must_exist(tmp_path: Path) -> None:
+    root = project_with(tmp_path, "handler.py")
+
+    with pytest.raises(ConfigurationError) as caught:
+        load_and_validate_config({"include": ["handler.py", "app"]}, root)
+
+    assert caught.value.errors == [
+        f"Entry #2 of field `tool.lockbundle.include`, `app`, does not exist in {root}"
+    ]
+
+
+def test_an_include_entry_that_links_outside_the_project_is_refused(tmp_path: Path) -> None:
+    root = project_with(tmp_path)
+    (tmp_path / "elsewhere.py").write_text("SECRET = 1\n")
+    (root / "handler.py").symlink_to(tmp_path / "elsewhere.py")
+
+    with pytest.raises(ConfigurationError) as caught:
+        load_and_validate_config({"include": ["handler.py"]}, root)
+
+    assert caught.value.errors == [
+        "Entry #1 of field `tool.lockbundle.include`, `handler.py`, leads outside the project (to "
+        f"{tmp_path / 'elsewhere.py'}): include only files and directories inside {root}"
+    ]
+
+
+def test_an_include_entry_that_is_a_dangling_link_does_not_exist(tmp_path: Path) -> None:
+    root = project_with(tmp_path)
+    (root / "handler.py").symlink_to(root / "gone.py")
+
+    with pytest.raises(ConfigurationError) as caught:
+        load_and_validate_config({"include": ["handler.py"]}, root)
+
+    assert caught.value.errors == [
+        f"Entry #1 of field `tool.lockbundle.include`, `handler.py`, does not exist in {root}"
+    ]
+
+
+def test_two_include_entries_cannot_land_on_one_name(tmp_path: Path) -> None:
+    root = project_with(tmp_path, "a/config.toml", "b/config.toml")
+
+    with pytest.raises(ConfigurationError) as caught:
+        load_and_validate_config({"include": ["a/config.toml", "b/config.toml"]}, root)
+
+    assert caught.value.errors == [
+        "Entries #1 and #2 of field `tool.lockbundle.include` (`a/config.toml` and "
+        "`b/config.toml`) would both be copied to `config.toml` at the top of the bundle: "
+        "include their common directory instead"
+    ]
+
+
+def test_include_is_for_target_bundles_only(tmp_path: Path) -> None:
+    root = project_with(tmp_path, "handler.py")
+
+    with pytest.raises(ConfigurationError) as caught:
+        load_and_validate_config({"include": ["handler.py"]}, root, "wheelhouse")
+
+    assert caught.value.errors == [
+        "Field `tool.lockbundle.include` applies to target bundles only (a wheelhouse holds "
+        "wheels): set it in a named bundle of the target layout, or remove it"
+    ]
+
+
+def test_a_named_bundle_reports_include_errors_under_its_own_table(tmp_path: Path) -> None:
+    root = project_with(tmp_path)
+
+    with pytest.raises(ConfigurationError) as caught:
+        load_and_validate_config({"bundles": {"fn": {"include": ["handler.py"]}}}, root, "fn")
+
+    assert caught.value.errors == [
+        "Entry #1 of field `tool.lockbundle.bundles.fn.include`, `handler.py`, does not exist "
+        f"in {root}"
+    ]
 
 
 def test_python_and_implementation_are_checked(tmp_path: Path) -> None:

@@ -95,9 +95,99 @@ def test_no_fitting_artifact_names_package_target_and_wheels(tmp_path: Path) -> 
     with pytest.raises(SelectionError) as caught:
         select(lock_from(tmp_path, WHEELS), LINUX_CP311, "root", extras=["win"])
 
-    message = str(caught.value)
-    assert "foreign-only==1.0: no wheel in the lock fits" in message
-    assert "foreign_only-1.0-cp311-cp311-win_amd64.whl" in message
+    assert str(caught.value) == (
+        f"foreign-only==1.0: no wheel in the lock fits {LINUX_CP311.describe()}, and there is "
+        "no sdist to build. The lock has 1 wheel, for cp311 on win_amd64. Remedies: lock a "
+        "version of foreign-only that publishes wheels for the target; or bundle for another "
+        "platform"
+    )
+
+
+def many_platforms_lock(wheel_tags: list[str], *, sdist: bool = True) -> str:
+    """A root depending on `many`, which publishes a wheel for each of ``wheel_tags``."""
+    wheels = ",\n".join(
+        f'  {{ url = "https://f.example/many-2.0-{tags}.whl", hash = "sha256:{index:064x}" }}'
+        for index, tags in enumerate(wheel_tags)
+    )
+    source = (
+        f'sdist = {{ url = "https://f.example/many-2.0.tar.gz", hash = "sha256:{"ab" * 32}" }}\n'
+        if sdist
+        else ""
+    )
+    return (
+        'version = 1\nrevision = 3\n[[package]]\nname = "root"\nversion = "1"\n'
+        'source = { editable = "." }\ndependencies = [{ name = "many" }]\n'
+        '[[package]]\nname = "many"\nversion = "2.0"\n'
+        f'source = {{ registry = "https://pypi.org/simple" }}\n{source}wheels = [\n{wheels}\n]\n'
+    )
+
+
+# what a package like pyarrow publishes: every wheel for one platform and CPython
+NATIVE_ONLY = [
+    "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64",
+    "cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64",
+    "cp311-cp311-manylinux_2_28_aarch64",
+    "cp39-cp39-manylinux_2_28_aarch64",
+    "cp310-cp310-manylinux_2_28_aarch64",
+    "cp312-cp312-macosx_11_0_arm64",
+    "cp312-cp312-macosx_10_9_x86_64",
+    "cp38-abi3-musllinux_1_2_x86_64",
+    "cp312-cp312-win_amd64",
+]
+WINDOWS_ARM64 = Target.for_("3.12", "windows-arm64")  # never the machine running the tests
+
+
+def test_no_fitting_wheel_error_names_each_python_and_platform_once(tmp_path: Path) -> None:
+    lock = lock_from(tmp_path, many_platforms_lock(NATIVE_ONLY, sdist=False))
+
+    with pytest.raises(SelectionError) as caught:
+        select(lock, WINDOWS_ARM64, "root")
+
+    assert str(caught.value) == (
+        "many==2.0: no wheel in the lock fits cpython 3.12.0 on win_arm64, and there is no "
+        "sdist to build. The lock has 9 wheels, for cp38-abi3, cp39, cp310, cp311, cp312 on "
+        "macosx_10_9_x86_64, macosx_11_0_arm64, manylinux_2_17_x86_64, manylinux_2_28_aarch64, "
+        "musllinux_1_2_x86_64, win_amd64. Remedies: lock a version of many that publishes wheels "
+        "for the target; or bundle for another platform"
+    )
+
+
+def test_a_foreign_target_does_not_build_the_sdist_of_a_package_without_a_pure_wheel(
+    tmp_path: Path,
+) -> None:
+    lock = lock_from(tmp_path, many_platforms_lock(NATIVE_ONLY))
+
+    with pytest.raises(SelectionError) as caught:
+        select(lock, WINDOWS_ARM64, "root")
+
+    assert str(caught.value) == (
+        "many==2.0: no wheel in the lock fits cpython 3.12.0 on win_arm64, and its sdist would "
+        "be compiled for this machine, not for the target (every wheel it publishes is for one "
+        "platform: it is not pure Python). The lock has 9 wheels, for cp38-abi3, cp39, cp310, "
+        "cp311, cp312 on macosx_10_9_x86_64, macosx_11_0_arm64, manylinux_2_17_x86_64, "
+        "manylinux_2_28_aarch64, musllinux_1_2_x86_64, win_amd64. Remedies: build a wheelhouse "
+        "on a staging machine that matches the target; lock a version of many that publishes "
+        "wheels for the target; or bundle for another platform"
+    )
+
+
+def test_a_foreign_target_builds_the_sdist_of_a_package_with_a_pure_wheel(
+    tmp_path: Path,
+) -> None:
+    """A pure wheel for an older Python says the sdist builds a pure wheel too."""
+    lock = lock_from(tmp_path, many_platforms_lock([*NATIVE_ONLY, "py2-none-any"]))
+
+    plan = select(lock, WINDOWS_ARM64, "root")
+
+    assert next(p for p in plan.packages if p.name == "many").artifact.kind == "sdist"
+
+
+def test_the_running_interpreter_builds_the_sdist_when_no_wheel_fits(tmp_path: Path) -> None:
+    lock = lock_from(tmp_path, many_platforms_lock(["cp27-cp27m-win_amd64"]))
+
+    plan = select(lock, Target.current(), "root")
+
+    assert next(p for p in plan.packages if p.name == "many").artifact.kind == "sdist"
 
 
 def test_why_is_the_path_from_the_root(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import os
 import pickle
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext, suppress
 from pathlib import Path
 from typing import Any
@@ -20,15 +20,23 @@ from .config import BundleConfig, load_and_validate_config
 from .errors import LockbundleError
 from .fetch import FetchedWheel, Fetcher, indexes_of
 from .http import hash_file, index_credentials
+from .include import copy_included, included_state
 from .layouts.target import CachedInstalls, write_target
 from .layouts.wheelhouse import write_wheelhouse
 from .lock import Lock, decode_lock, read_lock, read_lock_bytes
 from .progress import Reporter
-from .project import Project, check_lock_current, declared_indexes, find_lock, read_project
+from .project import (
+    LOCK_NAME,
+    Project,
+    check_lock_current,
+    declared_indexes,
+    find_lock,
+    read_project,
+)
 from .report import SizeReport, measure, over_budget
 from .sbom import SUFFIX as SBOM_SUFFIX
 from .sbom import write_sbom
-from .select import Plan, select
+from .select import Plan, check_virtual_root, select
 from .staging import remove, sibling, sweep
 from .target import Target
 from .trim import exclude_files, trim_patterns
@@ -123,6 +131,9 @@ def _build(
     cache = Cache(cache_dir or default_cache_dir())
     lock, plans = plan_bundle(project, config, cache)
     root = plans[0].root
+    notice = check_virtual_root(plans, lock, includes_files=bool(config.include))
+    if notice is not None:
+        log.warning(notice)
     bundle_version = root.version or version or project.version or "0"
     final = out_dir / bundle_name(str(root.name), bundle_version, config.variant)
     for plan in plans:
@@ -148,7 +159,8 @@ def _build(
         artifact = (
             final if config.archive is None else final.with_name(f"{final.name}.{config.archive}")
         )
-        stamp = Stamp(cache, artifact, _inputs(config, plans, wheels, lock, reproducible))
+        included = included_state(project.root, config.include)
+        stamp = Stamp(cache, artifact, _inputs(config, plans, wheels, lock, reproducible, included))
 
         def finish() -> Path:
             if config.sbom:
@@ -185,12 +197,16 @@ def _build(
                     log=log,
                     installs=installs,
                 )
+                if config.include:  # before trimming, which keeps what they import
+                    copied = copy_included(project.root, config.include, directory)
+                    listed = ", ".join(config.include)
+                    log(f"Included {len(copied)} files of the project: {listed}")
                 patterns = [*config.exclude]
                 if config.trim:
                     patterns += trim_patterns(config.compile_bytecode)
                 if patterns:
                     excluded = exclude_files(directory, patterns, protect_entry_points=config.trim)
-                if written.files is not None and not patterns:
+                if written.files is not None and not patterns and not config.include:
                     # the files are the cache's, linked: no walk needed (paths are relative,
                     # so the fingerprint is the bundle's once it is moved into place)
                     sizes = written.distributions
@@ -271,10 +287,15 @@ def _inputs(
     wheels: list[list[FetchedWheel]],
     lock: Lock,
     reproducible: bool,
+    included: str,
 ) -> str:
-    """Everything a bundle's content depends on, hashed."""
+    """Everything a bundle's content depends on, hashed.
+
+    :param included: the fingerprint of the project's files that ``include`` copies
+    """
     document = {
         "tool": __version__,
+        "included": included,
         "config": repr(config),
         "lock": hash_file(lock.path, "sha256"),
         "epoch": archive_epoch(reproducible) if config.archive and reproducible else None,
@@ -338,7 +359,11 @@ def _lock_for(project: Project, config: BundleConfig, read: Callable[[Path], Loc
     if config.lock is not None:
         return read(config.lock)
     if project.name is None:
-        raise _no_name(project)
+        # a virtual workspace root (no [project]): its members are in its own lock
+        own = project.root / LOCK_NAME
+        if config.package is not None and own.is_file():
+            return read(own)
+        raise _no_name(project, sorted(read(own).members) if own.is_file() else [])
     return find_lock(project.root, project.name, read)
 
 
@@ -374,7 +399,14 @@ class ParsedLocks:
         return lock
 
 
-def _no_name(project: Project) -> LockbundleError:
+def _no_name(project: Project, members: Sequence[str] = ()) -> LockbundleError:
+    if members:
+        return LockbundleError(
+            f"{project.root / 'pyproject.toml'} is a virtual workspace root (no `[project]` "
+            "table): it has nothing of its own to bundle. Pick a workspace member with "
+            f'`tool.lockbundle.package = "{members[0]}"` or `--package {members[0]}` (the '
+            f"members: {', '.join(members)}), or build in the member's directory"
+        )
     return LockbundleError(
         f"{project.root / 'pyproject.toml'} has no `project.name`; set "
         "`tool.lockbundle.package` to the package to bundle"

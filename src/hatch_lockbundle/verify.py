@@ -15,6 +15,7 @@ from pathlib import Path
 from .archive import extract_safely
 from .errors import LockbundleError
 from .http import hash_file
+from .include import INCLUDED_RECORD
 from .inspect import record_digest
 from .lock import read_lock
 
@@ -49,13 +50,19 @@ def _verify_tree(root: Path) -> list[str]:
 
 
 def _is_bundle(root: Path) -> bool:
-    return (root / "lockbundle.json").is_file() or any(root.glob("*.dist-info"))
+    return (
+        (root / "lockbundle.json").is_file()
+        or any(root.glob("*.dist-info"))
+        or (root / INCLUDED_RECORD).is_file()
+    )
 
 
 def _verify_target(root: Path) -> list[str]:
     problems = []
     recorded: set[str] = set()
-    for record in sorted(root.glob("*.dist-info/RECORD")):
+    # the project's own files that `include` copied are listed in a RECORD of their own
+    records = [*root.glob("*.dist-info/RECORD"), *root.glob(INCLUDED_RECORD)]
+    for record in sorted(records):
         for row in csv.reader(io.StringIO(record.read_text(encoding="utf-8"))):
             if not row:
                 continue
