@@ -183,24 +183,8 @@ def test_a_plain_linux_platform_on_the_command_line_names_the_option(tmp_path: P
     ]
 
 
-def project_with(tmp_path: Path, *files: str) -> Path:
-    """A project directory holding ``files`` (a name ending in ``/`` is a directory)."""
-    root = tmp_path / "project"
-    root.mkdir()
-    for name in files:
-        path = root / name
-        if name.endswith("/"):
-            path.mkdir(parents=True)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text("# a file\n")
-    return root
-
-
 def test_include_entries_are_normalised_relative_paths(tmp_path: Path) -> None:
-    root = project_with(tmp_path, "handler.py", "src/app/__init__.py")
-
-    config = load_and_validate_config({"include": ["./handler.py", "src//app/"]}, root)
+    config = load_and_validate_config({"include": ["./handler.py", "src//app/"]}, tmp_path)
 
     assert config.include == ("handler.py", "src/app")
 
@@ -212,7 +196,7 @@ def test_an_include_entry_must_be_a_relative_path_inside_the_project(
     entry: str, tmp_path: Path
 ) -> None:
     with pytest.raises(ConfigurationError) as caught:
-        load_and_validate_config({"include": ["handler.py", entry]}, project_with(tmp_path))
+        load_and_validate_config({"include": ["handler.py", entry]}, tmp_path)
 
     assert caught.value.errors == [
         "Entry #2 of field `tool.lockbundle.include` must be a path relative to the project, with "
@@ -220,78 +204,33 @@ def test_an_include_entry_must_be_a_relative_path_inside_the_project(
     ]
 
 
-def test_an_include_entry_must_exist(tmp_path: Path) -> None:
-    root = project_with(tmp_path, "handler.py")
+def test_a_wheelhouse_leaves_out_the_include_of_the_top_table(tmp_path: Path) -> None:
+    """The top table's `include` serves the target bundles built beside the wheelhouse."""
+    config = load_and_validate_config({"include": ["handler.py"]}, tmp_path, "wheelhouse")
+
+    assert config.include == ()
+
+
+def test_a_wheelhouse_bundle_cannot_set_include(tmp_path: Path) -> None:
+    raw = {"bundles": {"offline": {"layout": "wheelhouse", "include": ["handler.py"]}}}
 
     with pytest.raises(ConfigurationError) as caught:
-        load_and_validate_config({"include": ["handler.py", "app"]}, root)
+        load_and_validate_config(raw, tmp_path, "offline")
 
     assert caught.value.errors == [
-        f"Entry #2 of field `tool.lockbundle.include`, `app`, does not exist in {root}"
+        "Field `tool.lockbundle.bundles.offline.include` applies to target bundles only (a "
+        "wheelhouse holds wheels): remove it"
     ]
 
 
-def test_an_include_entry_that_links_outside_the_project_is_refused(tmp_path: Path) -> None:
-    root = project_with(tmp_path)
-    (tmp_path / "elsewhere.py").write_text("SECRET = 1\n")
-    (root / "handler.py").symlink_to(tmp_path / "elsewhere.py")
+def test_include_remembers_the_table_that_set_it(tmp_path: Path) -> None:
+    raw = {"include": ["a.py"], "bundles": {"fn": {"include": ["handler.py"]}}}
 
-    with pytest.raises(ConfigurationError) as caught:
-        load_and_validate_config({"include": ["handler.py"]}, root)
-
-    assert caught.value.errors == [
-        "Entry #1 of field `tool.lockbundle.include`, `handler.py`, leads outside the project (to "
-        f"{tmp_path / 'elsewhere.py'}): include only files and directories inside {root}"
-    ]
-
-
-def test_an_include_entry_that_is_a_dangling_link_does_not_exist(tmp_path: Path) -> None:
-    root = project_with(tmp_path)
-    (root / "handler.py").symlink_to(root / "gone.py")
-
-    with pytest.raises(ConfigurationError) as caught:
-        load_and_validate_config({"include": ["handler.py"]}, root)
-
-    assert caught.value.errors == [
-        f"Entry #1 of field `tool.lockbundle.include`, `handler.py`, does not exist in {root}"
-    ]
-
-
-def test_two_include_entries_cannot_land_on_one_name(tmp_path: Path) -> None:
-    root = project_with(tmp_path, "a/config.toml", "b/config.toml")
-
-    with pytest.raises(ConfigurationError) as caught:
-        load_and_validate_config({"include": ["a/config.toml", "b/config.toml"]}, root)
-
-    assert caught.value.errors == [
-        "Entries #1 and #2 of field `tool.lockbundle.include` (`a/config.toml` and "
-        "`b/config.toml`) would both be copied to `config.toml` at the top of the bundle: "
-        "include their common directory instead"
-    ]
-
-
-def test_include_is_for_target_bundles_only(tmp_path: Path) -> None:
-    root = project_with(tmp_path, "handler.py")
-
-    with pytest.raises(ConfigurationError) as caught:
-        load_and_validate_config({"include": ["handler.py"]}, root, "wheelhouse")
-
-    assert caught.value.errors == [
-        "Field `tool.lockbundle.include` applies to target bundles only (a wheelhouse holds "
-        "wheels): set it in a named bundle of the target layout, or remove it"
-    ]
-
-
-def test_a_named_bundle_reports_include_errors_under_its_own_table(tmp_path: Path) -> None:
-    root = project_with(tmp_path)
-
-    with pytest.raises(ConfigurationError) as caught:
-        load_and_validate_config({"bundles": {"fn": {"include": ["handler.py"]}}}, root, "fn")
-
-    assert caught.value.errors == [
-        "Entry #1 of field `tool.lockbundle.bundles.fn.include`, `handler.py`, does not exist "
-        f"in {root}"
-    ]
+    assert load_and_validate_config(raw, tmp_path).include_field == "tool.lockbundle.include"
+    assert (
+        load_and_validate_config(raw, tmp_path, "fn").include_field
+        == "tool.lockbundle.bundles.fn.include"
+    )
 
 
 def test_python_and_implementation_are_checked(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from .config import BundleConfig, load_and_validate_config
 from .errors import LockbundleError
 from .fetch import FetchedWheel, Fetcher, indexes_of
 from .http import hash_file, index_credentials
-from .include import copy_included, included_state
+from .include import check_included, copy_included, included_state
 from .layouts.target import CachedInstalls, write_target
 from .layouts.wheelhouse import write_wheelhouse
 from .lock import Lock, decode_lock, read_lock, read_lock_bytes
@@ -128,6 +128,7 @@ def _build(
 ) -> Path:
     project = project or read_project(project_root)
     config = load_and_validate_config(project.settings, project.root, layout, overrides)
+    check_included(project.root, config.include, config.include_field)
     cache = Cache(cache_dir or default_cache_dir())
     lock, plans = plan_bundle(project, config, cache)
     root = plans[0].root

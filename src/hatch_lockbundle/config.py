@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from packaging.utils import canonicalize_name
@@ -77,6 +76,8 @@ class BundleConfig:
     #: files and directories of the project (relative, ``/``-separated) copied as they are to
     #: the top of a target bundle, each under its own name
     include: tuple[str, ...] = ()
+    #: where ``include`` was set, for the messages about its entries
+    include_field: str = field(default=f"{TABLE}.include", compare=False, repr=False)
     #: remove what deployments do not need (see :data:`TRIM_PATTERNS`)
     trim: bool = False
     #: budgets in bytes: the unpacked bundle and its archive
@@ -160,9 +161,11 @@ def load_and_validate_config(
     if settings.get("preset") == "aws-lambda":
         for key, value in _lambda_defaults(settings).items():
             settings.setdefault(key, value)
+    _include_for_layout(settings, where, errors)
+    if "include" in settings:
+        settings["include_field"] = f"{where['include']}.include"
     config = BundleConfig(variant=version, **settings)
     _check_combination(config, where, errors)
-    _check_include(config, project_root, where, errors)
     if errors:
         raise ConfigurationError(errors, source)
     return config
@@ -209,43 +212,24 @@ def _check_combination(config: BundleConfig, where: Mapping[str, str], errors: l
         )
 
 
-def _check_include(
-    config: BundleConfig, project_root: Path, where: Mapping[str, str], errors: list[str]
+def _include_for_layout(
+    settings: dict[str, Any], where: Mapping[str, str], errors: list[str]
 ) -> None:
-    """Each ``include`` entry must exist inside the project, and land on a name of its own."""
-    if not config.include:
+    """``include`` fills target bundles: a wheelhouse leaves out the top table's list (which
+    serves the target bundles beside it), and refuses one set for it alone.
+
+    Whether each entry exists is checked when a bundle is built
+    (:func:`~.include.check_included`), so that a table is valid wherever it is read.
+    """
+    if not settings.get("include") or settings.get("layout", "target") == "target":
         return
-    label = f"{where.get('include', TABLE)}.include"
-    if config.layout != "target":
-        errors.append(
-            f"Field `{label}` applies to target bundles only (a {config.layout} holds wheels): "
-            "set it in a named bundle of the target layout, or remove it"
-        )
+    if where["include"] == TABLE:
+        del settings["include"]
         return
-    root = project_root.resolve()
-    landed: dict[str, tuple[int, str]] = {}
-    for index, entry in enumerate(config.include, 1):
-        path = root / entry
-        if not os.path.lexists(path) or (path.is_symlink() and not path.exists()):
-            errors.append(f"Entry #{index} of field `{label}`, `{entry}`, does not exist in {root}")
-            continue
-        resolved = path.resolve()
-        if resolved == root or not resolved.is_relative_to(root):
-            errors.append(
-                f"Entry #{index} of field `{label}`, `{entry}`, leads outside the project (to "
-                f"{resolved}): include only files and directories inside {root}"
-            )
-            continue
-        name = PurePosixPath(entry).name
-        if name in landed:
-            first, other = landed[name]
-            errors.append(
-                f"Entries #{first} and #{index} of field `{label}` (`{other}` and `{entry}`) "
-                f"would both be copied to `{name}` at the top of the bundle: include their "
-                "common directory instead"
-            )
-            continue
-        landed[name] = (index, entry)
+    errors.append(
+        f"Field `{where['include']}.include` applies to target bundles only (a "
+        f"{settings['layout']} holds wheels): remove it"
+    )
 
 
 def _read_table(

@@ -23,7 +23,7 @@ import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
 
-from .errors import LockbundleError
+from .errors import ConfigurationError, LockbundleError
 
 #: the list of included files, at the top of the bundle
 INCLUDED_RECORD = "lockbundle-included.RECORD"
@@ -35,12 +35,49 @@ class IncludeError(LockbundleError):
     """An ``include`` entry cannot be copied into the bundle as it is."""
 
 
+def check_included(project_root: Path, entries: Sequence[str], field: str) -> None:
+    """Each entry must exist inside the project and land on a name of its own.
+
+    :param entries: ``include``, its entries already relative paths without ``..``
+    :param field: where ``include`` was set, e.g. ``tool.lockbundle.include``
+    :raises ConfigurationError: naming every entry that does not
+    """
+    root = project_root.resolve()
+    errors = []
+    landed: dict[str, tuple[int, str]] = {}
+    for index, entry in enumerate(entries, 1):
+        path = root / entry
+        if not path.exists():  # a dangling link does not exist either
+            errors.append(f"Entry #{index} of field `{field}`, `{entry}`, does not exist in {root}")
+            continue
+        resolved = path.resolve()
+        if resolved == root or not resolved.is_relative_to(root):
+            errors.append(
+                f"Entry #{index} of field `{field}`, `{entry}`, leads outside the project (to "
+                f"{resolved}): include only files and directories inside {root}"
+            )
+            continue
+        name = PurePosixPath(entry).name
+        if name in landed:
+            first, other = landed[name]
+            errors.append(
+                f"Entries #{first} and #{index} of field `{field}` (`{other}` and `{entry}`) "
+                f"would both be copied to `{name}` at the top of the bundle: include their "
+                "common directory instead"
+            )
+            continue
+        landed[name] = (index, entry)
+    if errors:
+        raise ConfigurationError(errors, str(root / "pyproject.toml"))
+
+
 def copy_included(project_root: Path, entries: Sequence[str], bundle: Path) -> list[str]:
     """Copy each of ``entries`` (paths relative to ``project_root``, validated by the
     configuration) to the top of ``bundle`` under its own name, then write
     :data:`INCLUDED_RECORD`.
 
-    :returns: the relative paths (``/``-separated) of the files written, the record's aside
+    :returns: the relative paths (``/``-separated) of the files written, sorted, the record's
+        aside
     :raises IncludeError: for a name a distribution already uses, or an unsafe link
     """
     owners = _Owners(bundle)
@@ -64,9 +101,10 @@ def copy_included(project_root: Path, entries: Sequence[str], bundle: Path) -> l
                 target.mkdir()
                 continue
             rows.append(_copy(source, target, relative))
+    rows.sort()
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerows(sorted(rows))
+    writer.writerows(rows)
     writer.writerow([INCLUDED_RECORD, "", ""])
     with open(bundle / INCLUDED_RECORD, "x", encoding="utf-8", newline="") as record:
         record.write(out.getvalue())
