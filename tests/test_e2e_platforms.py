@@ -482,8 +482,8 @@ def test_an_sdist_that_fails_to_compile_for_a_foreign_target_says_why_and_gives_
 ) -> None:
     assert (
         "needslib==1.0: no wheel in the lock fits cpython 3.12.0 on manylinux_2_28_aarch64, and "
-        "building one from needslib-1.0.tar.gz on this machine failed (a compiled extension is "
-        "built for the machine that builds it). The lock has no wheel of it. Remedies: build a "
+        "building one here from needslib-1.0.tar.gz failed (had it compiled, it would have been "
+        "for this machine, not the target). The lock has no wheel of it. Remedies: build a "
         "wheelhouse on a staging machine that matches the target; lock a version of needslib "
         "that publishes wheels for the target; or bundle for another platform. The last lines "
         "of the build's output:\n"

@@ -443,9 +443,9 @@ def _check_build_was_for_here(
     artifact = planned.artifact
     targets = " or ".join(target.describe() for target in foreign)
     raise LockbundleError(
-        f"{package.label}: no wheel in the lock fits {targets}, and building one from "
-        f"{artifact.filename or artifact.location} on this machine failed (a compiled extension "
-        f"is built for the machine that builds it). {wheels_summary(package.wheels)}. "
+        f"{package.label}: no wheel in the lock fits {targets}, and building one here from "
+        f"{artifact.filename or artifact.location} failed (had it compiled, it would have been "
+        f"for this machine, not the target). {wheels_summary(package.wheels)}. "
         f"{remedies(package.name, buildable=True)}. The last lines of the build's output:\n"
         f"{indented(error.output[-FOREIGN_OUTPUT_TAIL:])}"
     ) from None
