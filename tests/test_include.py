@@ -19,6 +19,9 @@ from hatch_lockbundle.include import (
     included_state,
 )
 from hatch_lockbundle.verify import verify_bundle
+from support.environ import describe
+from support.hatch import HatchBuild, built_artifact
+from support.projects import MakeProject
 
 FIELD = "tool.lockbundle.include"
 
@@ -270,3 +273,43 @@ def test_the_fingerprint_ignores_files_that_are_not_included(project: Path) -> N
     (project / "src" / "app" / "__pycache__" / "x.pyc").write_bytes(b"\0")
 
     assert included_state(project, ["handler.py"]) == before
+
+
+# -- through the real hatch -------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_hatch_build_copies_included_files_beside_the_project_package(
+    make_project: MakeProject, hatch_build: HatchBuild
+) -> None:
+    project = make_project("lambdaapp")
+    (project / "settings.toml").write_text('stage = "prod"\n')
+    with (project / "pyproject.toml").open("a") as pyproject:
+        pyproject.write('\n[tool.lockbundle]\ninclude = ["settings.toml"]\n')
+
+    bundle = built_artifact(hatch_build(project), project)
+
+    assert (bundle / "settings.toml").read_text() == 'stage = "prod"\n'
+    assert (bundle / "lambdaapp" / "__init__.py").is_file()
+    assert verify_bundle(bundle) == []
+
+
+@pytest.mark.slow
+def test_hatch_build_refuses_an_included_directory_the_project_package_installs(
+    make_project: MakeProject, hatch_build: HatchBuild
+) -> None:
+    project = make_project("lambdaapp")
+    with (project / "pyproject.toml").open("a") as pyproject:
+        pyproject.write('\n[tool.lockbundle]\ninclude = ["src/lambdaapp"]\n')
+
+    result = hatch_build(project)
+
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, describe(result)
+    assert "Traceback" not in output, output
+    assert (
+        "`include` entry `src/lambdaapp` would be copied to `lambdaapp`, which lambdaapp 0.1.0 "
+        "already installs at the top of the bundle: rename one of them, or leave it out of "
+        "`include`"
+    ) in output
+    assert not (project / "dist").exists() or list((project / "dist").iterdir()) == []
