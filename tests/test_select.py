@@ -9,7 +9,7 @@ from packaging.markers import default_environment
 from packaging.tags import Tag
 
 from hatch_lockbundle.lock import Hash, Lock, read_lock
-from hatch_lockbundle.select import SelectionError, select
+from hatch_lockbundle.select import SelectionError, check_virtual_root, select
 from hatch_lockbundle.target import Target
 from test_lock import EVERY_SOURCE
 
@@ -328,4 +328,111 @@ def test_a_url_source_sdist_takes_its_file_name_and_subdirectory_from_the_source
         "pkg-1.0.tar.gz",
         "https://f.example/dl/pkg-1.0.tar.gz",
         "python",
+    )
+
+
+VIRTUAL_ROOT = """
+version = 1
+revision = 3
+
+[manifest]
+members = ["root", "member"]
+
+[[package]]
+name = "root"
+version = "0.1.0"
+source = { virtual = "." }
+dependencies = [{ name = "dep" }]
+
+[[package]]
+name = "member"
+version = "0.1.0"
+source = { editable = "member" }
+
+[[package]]
+name = "dep"
+version = "1.0"
+source = { registry = "https://pypi.org/simple" }
+wheels = [{ url = "https://f.example/dep-1.0-py3-none-any.whl", hash = "sha256:0101010101010101010101010101010101010101010101010101010101010101" }]
+"""
+
+VIRTUAL = (
+    'root==0.1.0 is a virtual project (uv locks it as `source = { virtual = "." }`: it has no '
+    "`[build-system]`, or sets `tool.uv.package = false`)"
+)
+
+
+def test_a_virtual_root_gets_a_notice_that_its_code_is_not_bundled(tmp_path: Path) -> None:
+    lock = lock_from(tmp_path, VIRTUAL_ROOT)
+
+    notice = check_virtual_root([select(lock, LINUX_CP311, "root")], lock, includes_files=False)
+
+    assert notice == (
+        f"{VIRTUAL}: its own code is not a package, so the bundle holds its 1 dependencies and "
+        "none of its files. To ship its files (a Lambda handler, an app's modules), list them in "
+        '`tool.lockbundle.include`, e.g. `include = ["main.py"]`; or add a `[build-system]` to '
+        "make it a package"
+    )
+
+
+def test_a_virtual_root_whose_files_are_included_gets_no_notice(tmp_path: Path) -> None:
+    lock = lock_from(tmp_path, VIRTUAL_ROOT)
+
+    assert (
+        check_virtual_root([select(lock, LINUX_CP311, "root")], lock, includes_files=True) is None
+    )
+
+
+def test_a_packaged_root_gets_no_notice(tmp_path: Path) -> None:
+    lock = lock_from(tmp_path, VIRTUAL_ROOT)
+
+    assert (
+        check_virtual_root([select(lock, LINUX_CP311, "member")], lock, includes_files=False)
+        is None
+    )
+
+
+def test_the_notice_for_a_bundle_without_include_does_not_suggest_it(tmp_path: Path) -> None:
+    lock = lock_from(tmp_path, VIRTUAL_ROOT)
+    plans = [select(lock, LINUX_CP311, "root")]
+
+    notice = check_virtual_root(plans, lock, includes_files=False, can_include=False)
+
+    assert notice == (
+        f"{VIRTUAL}: its own code is not a package, so the bundle holds its 1 dependencies and "
+        "none of its files. To ship its files (a Lambda handler, an app's modules), copy them "
+        "beside it, or add a `[build-system]` to make it a package"
+    )
+
+
+def test_a_virtual_root_without_dependencies_is_an_error_naming_the_members(tmp_path: Path) -> None:
+    lock = lock_from(tmp_path, VIRTUAL_ROOT.replace('dependencies = [{ name = "dep" }]', ""))
+    plans = [select(lock, LINUX_CP311, "root")]
+
+    with pytest.raises(SelectionError) as caught:
+        check_virtual_root(plans, lock, includes_files=False, can_include=False)
+
+    assert str(caught.value) == (
+        f"{VIRTUAL}, and it has no dependencies: the bundle would be empty. To bundle something, "
+        'pick a workspace member with `tool.lockbundle.package = "member"` or `--package member` '
+        "(the members: member)"
+    )
+
+
+def test_a_virtual_project_without_dependencies_or_members_is_told_to_add_them(
+    tmp_path: Path,
+) -> None:
+    text = VIRTUAL_ROOT.replace('dependencies = [{ name = "dep" }]', "").replace(
+        'members = ["root", "member"]', 'members = ["root"]'
+    )
+    lock = lock_from(tmp_path, text)
+
+    with pytest.raises(SelectionError) as caught:
+        check_virtual_root([select(lock, LINUX_CP311, "root")], lock, includes_files=False)
+
+    assert str(caught.value) == (
+        f"{VIRTUAL}, and it has no dependencies: the bundle would be empty. To bundle something, "
+        "add dependencies, or workspace members (`[tool.uv.workspace] members`) and pick one "
+        "with `tool.lockbundle.package` or `--package`; or list the project's own files in "
+        "`tool.lockbundle.include`"
     )

@@ -132,7 +132,9 @@ def _build(
     cache = Cache(cache_dir or default_cache_dir())
     lock, plans = plan_bundle(project, config, cache)
     root = plans[0].root
-    notice = check_virtual_root(plans, lock, includes_files=bool(config.include))
+    notice = check_virtual_root(
+        plans, lock, includes_files=bool(config.include), can_include=config.layout == "target"
+    )
     if notice is not None:
         log.warning(notice)
     bundle_version = root.version or version or project.version or "0"

@@ -137,11 +137,15 @@ def select(
     return Plan(root, target, tuple(planned), root_extras, root_groups, edges)
 
 
-def check_virtual_root(plans: Sequence[Plan], lock: Lock, *, includes_files: bool) -> str | None:
+def check_virtual_root(
+    plans: Sequence[Plan], lock: Lock, *, includes_files: bool, can_include: bool = True
+) -> str | None:
     """Whether a root that uv locks as virtual (no ``[build-system]``, or
     ``tool.uv.package = false``: it has no wheel) can make a bundle, and what to tell the user.
 
     :param includes_files: the project's own files go into the bundle (``include``)
+    :param can_include: the bundle takes the project's files through ``include`` (a target
+        bundle does, a wheelhouse does not)
     :returns: None for a packaged root, or one whose files are included; else a notice that
         the bundle holds its dependencies and none of its own code
     :raises SelectionError: when the bundle would be empty (a workspace root, typically)
@@ -166,16 +170,22 @@ def check_virtual_root(plans: Sequence[Plan], lock: Lock, *, includes_files: boo
                 "add dependencies, or workspace members (`[tool.uv.workspace] members`) and "
                 "pick one with `tool.lockbundle.package` or `--package`"
             )
+        files = "; or list the project's own files in `tool.lockbundle.include`"
         raise SelectionError(
             f"{what}, and it has no dependencies: the bundle would be empty. To bundle "
-            f"something, {pick}; or list the project's own files in `tool.lockbundle.include`"
+            f"something, {pick}{files if can_include else ''}"
         )
     count = max(len(plan.packages) for plan in plans)
+    remedy = (
+        'list them in `tool.lockbundle.include`, e.g. `include = ["main.py"]`; or add a '
+        "`[build-system]` to make it a package"
+        if can_include
+        else "copy them beside it, or add a `[build-system]` to make it a package"
+    )
     return (
         f"{what}: its own code is not a package, so the bundle holds its {count} "
-        "dependencies and none of its files. To ship its files (a Lambda handler, an app's "
-        'modules), list them in `tool.lockbundle.include`, e.g. `include = ["main.py"]`; or '
-        "add a `[build-system]` to make it a package"
+        f"dependencies and none of its files. To ship its files (a Lambda handler, an app's "
+        f"modules), {remedy}"
     )
 
 
