@@ -173,6 +173,19 @@ def test_a_name_a_distribution_uses_is_a_conflict_naming_both(project: Path, bun
     assert (bundle / "dep" / "__init__.py").read_text() == ""
 
 
+def test_an_entry_holding_the_bundle_being_written_is_refused(project: Path) -> None:
+    staging = project / "dist" / ".fn-0.1.0-target.tmp"
+    staging.mkdir(parents=True)
+
+    with pytest.raises(IncludeError) as caught:
+        copy_included(project, ["dist"], staging)
+
+    assert str(caught.value) == (
+        f"`include` entry `dist` holds the bundle being written ({staging}): include the files "
+        "the bundle needs, not the output directory"
+    )
+
+
 def test_a_link_inside_the_project_is_copied_as_the_file_it_leads_to(
     project: Path, bundle: Path
 ) -> None:

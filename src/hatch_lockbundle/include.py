@@ -95,6 +95,12 @@ def copy_included(project_root: Path, entries: Sequence[str], bundle: Path) -> l
                 f"{owners.of(name)} already installs at the top of the bundle: rename one of "
                 "them, or leave it out of `include`"
             )
+        source = (project_root / entry).resolve()
+        if source.is_dir() and bundle.resolve().is_relative_to(source):
+            raise IncludeError(
+                f"`include` entry `{entry}` holds the bundle being written ({bundle}): include "
+                "the files the bundle needs, not the output directory"
+            )
         for relative, source, is_directory in _walk(project_root.resolve(), entry):
             target = bundle / relative
             if is_directory:
