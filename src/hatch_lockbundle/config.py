@@ -403,9 +403,8 @@ class _Fields:
             return None
         resolved = []
         # the command line's platforms come from --python-platform, not from a table
-        field_ = (
-            "`--python-platform`" if self.label == COMMAND_LINE else (f"field `{self.label}.{key}`")
-        )
+        named = f"field `{self.label}.{key}`"
+        field_ = "`--python-platform`" if self.label == COMMAND_LINE else named
         for index, item in enumerate(items, 1):
             try:
                 resolved.append(resolve_platform(item))

@@ -421,7 +421,8 @@ def _check_fits(plan: Plan, wheel: FetchedWheel) -> None:
 
 
 #: lines of a backend's output quoted when it failed to build for a foreign target: the
-#: compiler's last words; the rest is the backend's own traceback, of no use to the reader
+#: compiler's last words; what comes before is the backend's progress (and often its
+#: traceback), of no use to the reader, who is told what to do instead
 FOREIGN_OUTPUT_TAIL = 12
 
 
