@@ -200,6 +200,26 @@ def test_included_files_go_under_the_archive_prefix(
     assert "handler.py" not in names
 
 
+def test_exclude_and_trim_leave_the_included_files(
+    tmp_path_factory: pytest.TempPathFactory,
+    sandbox: Sandbox,
+    package_index: IndexServer,
+    cache: Path,
+) -> None:
+    """`exclude` and `trim` apply to distributions: what `include` names is shipped as asked."""
+    project = uv_init_project(
+        tmp_path_factory.mktemp("excluded") / NAME,
+        sandbox,
+        package_index,
+        '[tool.lockbundle]\ninclude = ["handler.py"]\nexclude = ["*.py"]\ntrim = true\n',
+    )
+
+    bundle = bundle_of(build(sandbox, project, cache))
+
+    assert (bundle / "handler.py").read_text() == HANDLER
+    assert not (bundle / "extradep" / "__init__.py").exists()
+
+
 # -- a uv init project without `include` ------------------------------------------------------------
 
 
