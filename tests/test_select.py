@@ -8,6 +8,9 @@ import pytest
 from packaging.markers import default_environment
 from packaging.tags import Tag
 
+from hatch_lockbundle.build import BackendFailedError
+from hatch_lockbundle.errors import LockbundleError
+from hatch_lockbundle.fetch import _check_build_was_for_here
 from hatch_lockbundle.lock import Hash, Lock, read_lock
 from hatch_lockbundle.select import SelectionError, check_virtual_root, select
 from hatch_lockbundle.target import Target
@@ -436,3 +439,26 @@ def test_a_virtual_project_without_dependencies_or_members_is_told_to_add_them(
         "with `tool.lockbundle.package` or `--package`; or list the project's own files in "
         "`tool.lockbundle.include`"
     )
+
+
+def test_a_failed_foreign_build_names_only_the_targets_that_needed_it(tmp_path: Path) -> None:
+    """For aarch64 a wheel fits; for 3.12 on this platform only the sdist does: a failed
+    build of it is for the second target, not the first."""
+    lock = lock_from(
+        tmp_path, many_platforms_lock(["cp312-cp312-manylinux_2_28_aarch64", "py2-none-any"])
+    )
+    plans = [
+        select(lock, Target.for_("3.12", "manylinux_2_28_aarch64"), "root"),
+        select(lock, Target.for_("3.12", "windows-x86_64"), "root"),
+    ]
+    (sdist,) = [p for p in plans[1].packages if p.name == "many"]
+    failure = BackendFailedError("failed", tmp_path, ["error: no compiler"])
+
+    with pytest.raises(LockbundleError) as caught:
+        _check_build_was_for_here(plans, sdist, failure)
+
+    assert str(caught.value).startswith(
+        "many==2.0: no wheel in the lock fits cpython 3.12.0 on win_amd64, and building one here "
+        "from many-2.0.tar.gz failed"
+    )
+    assert str(caught.value).endswith("output:\n    error: no compiler")

@@ -436,7 +436,10 @@ def _check_build_was_for_here(
         plan.target
         for plan in plans
         if not plan.target.fits_builds_here
-        and any(other.package == planned.package for other in plan.packages)
+        and any(
+            (other.package, other.artifact) == (planned.package, planned.artifact)
+            for other in plan.packages
+        )
     ]
     if not foreign:
         return
