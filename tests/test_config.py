@@ -77,7 +77,7 @@ def test_every_error_is_collected_and_names_its_field(tmp_path: Path) -> None:
         "Field `tool.lockbundle.compile-bytecode` must be a boolean",
         "Unknown field `tool.lockbundle.colour`; known fields are: architecture, archive, "
         "binary-only, bundles, compile-bytecode, exclude, extras, frozen, groups, implementation, "
-        "link-mode, lock, "
+        "include, link-mode, lock, "
         "max-archive-size, max-size, package, platforms, prefix, preset, python, "
         "require-hashes, sbom, trim",
     ]
@@ -107,7 +107,7 @@ def test_a_named_bundle_cannot_hold_named_bundles(tmp_path: Path) -> None:
     assert caught.value.errors == [
         "Unknown field `tool.lockbundle.bundles.b.bundles`; known fields are: architecture, "
         "archive, binary-only, compile-bytecode, exclude, extras, frozen, groups, implementation, "
-        "layout, link-mode, lock, max-archive-size, max-size, package, platforms, prefix, preset, "
+        "include, layout, link-mode, lock, max-archive-size, max-size, package, platforms, prefix, preset, "
         "python, require-hashes, sbom, trim"
     ]
 
@@ -156,6 +156,80 @@ def test_an_unknown_platform_is_named_with_its_position(tmp_path: Path) -> None:
 
     assert caught.value.errors[0].startswith(
         "Platform #2 of field `tool.lockbundle.platforms` is not a known platform tag: `linux_x86`"
+    )
+
+
+def test_a_plain_linux_platform_is_refused_naming_the_aliases_meant(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_and_validate_config({"platforms": ["linux_aarch64"]}, tmp_path)
+
+    assert caught.value.errors == [
+        "Platform #1 of field `tool.lockbundle.platforms`, `linux_aarch64`, accepts no manylinux "
+        "or musllinux wheel (only wheels built on one machine): use `linux-aarch64` "
+        "(`manylinux_2_28_aarch64`), `musllinux-aarch64` (`musllinux_1_2_aarch64`) for musl "
+        "systems such as Alpine, or another manylinux or musllinux tag"
+    ]
+
+
+def test_a_plain_linux_platform_on_the_command_line_names_the_option(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_and_validate_config({}, tmp_path, overrides={"platforms": ["linux_x86_64"]})
+
+    assert caught.value.errors == [
+        "Platform #1 of `--python-platform`, `linux_x86_64`, accepts no manylinux or musllinux "
+        "wheel (only wheels built on one machine): use `linux-x86_64` (`manylinux_2_28_x86_64`), "
+        "`musllinux-x86_64` (`musllinux_1_2_x86_64`) for musl systems such as Alpine, or another "
+        "manylinux or musllinux tag"
+    ]
+
+
+def test_include_entries_are_normalised_relative_paths(tmp_path: Path) -> None:
+    config = load_and_validate_config({"include": ["./handler.py", "src//app/"]}, tmp_path)
+
+    assert config.include == ("handler.py", "src/app")
+
+
+@pytest.mark.parametrize(
+    "entry", ["/etc/passwd", "../secrets.py", "app/../../x", "a\\b", ".", "./"]
+)
+def test_an_include_entry_must_be_a_relative_path_inside_the_project(
+    entry: str, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_and_validate_config({"include": ["handler.py", entry]}, tmp_path)
+
+    assert caught.value.errors == [
+        "Entry #2 of field `tool.lockbundle.include` must be a path relative to the project, with "
+        f'`/` and without `..`, like "handler.py" or "app": not {entry!r}'
+    ]
+
+
+def test_a_wheelhouse_leaves_out_the_include_of_the_top_table(tmp_path: Path) -> None:
+    """The top table's `include` serves the target bundles built beside the wheelhouse."""
+    config = load_and_validate_config({"include": ["handler.py"]}, tmp_path, "wheelhouse")
+
+    assert config.include == ()
+
+
+def test_a_wheelhouse_bundle_cannot_set_include(tmp_path: Path) -> None:
+    raw = {"bundles": {"offline": {"layout": "wheelhouse", "include": ["handler.py"]}}}
+
+    with pytest.raises(ConfigurationError) as caught:
+        load_and_validate_config(raw, tmp_path, "offline")
+
+    assert caught.value.errors == [
+        "Field `tool.lockbundle.bundles.offline.include` applies to target bundles only (a "
+        "wheelhouse holds wheels): remove it"
+    ]
+
+
+def test_include_remembers_the_table_that_set_it(tmp_path: Path) -> None:
+    raw = {"include": ["a.py"], "bundles": {"fn": {"include": ["handler.py"]}}}
+
+    assert load_and_validate_config(raw, tmp_path).include_field == "tool.lockbundle.include"
+    assert (
+        load_and_validate_config(raw, tmp_path, "fn").include_field
+        == "tool.lockbundle.bundles.fn.include"
     )
 
 

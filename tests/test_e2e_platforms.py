@@ -28,6 +28,7 @@ import pytest
 from packaging.markers import Marker
 
 from support.bundle import distributions, installed_layout
+from support.cli import lockbundle
 from support.compat import tomllib
 from support.environ import Sandbox, describe
 from support.foreign import (
@@ -83,6 +84,11 @@ def empty_dist(project: Path) -> None:
 
 def output_of(result: subprocess.CompletedProcess[str]) -> str:
     return result.stdout + result.stderr
+
+
+def flat_lines(text: str) -> str:
+    """Lines joined with spaces: hatch wraps a long message over lines."""
+    return " ".join(line.strip() for line in text.splitlines())
 
 
 def flat(text: str) -> str:
@@ -418,16 +424,80 @@ def test_no_fitting_wheel_error_names_package_version_target_and_remedies(
     assert_gives_the_remedies(output)
 
 
-def test_no_fitting_wheel_error_lists_the_wheels_in_the_lock(
+def test_no_fitting_wheel_error_names_each_python_and_platform_of_the_wheels_once(
+    no_fitting_wheel_failure: Failure,
+) -> None:
+    """Twenty file names, one after the other, hide what a reader looks for: is my platform
+    there? (The wheels are those of support.platform_wheels, legacy manylinux names merged.)"""
+    assert (
+        "The lock has 20 wheels, for cp38-abi3, cp311, cp312 on macosx_10_9_universal2, "
+        "macosx_10_9_x86_64, macosx_11_0_arm64, macosx_14_0_arm64, manylinux_2_17_aarch64, "
+        "manylinux_2_17_x86_64, manylinux_2_28_aarch64, manylinux_2_28_x86_64, "
+        "manylinux_2_34_aarch64, manylinux_2_34_x86_64, musllinux_1_1_aarch64, "
+        "musllinux_1_1_x86_64, musllinux_1_2_aarch64, musllinux_1_2_x86_64, win_amd64. "
+    ) in no_fitting_wheel_failure.output
+
+
+def test_no_fitting_wheel_error_lists_no_wheel_file_name(
     no_fitting_wheel_failure: Failure, lock: dict[str, object]
 ) -> None:
     output = no_fitting_wheel_failure.output
-    missing = [
-        filename
-        for filename in locked_wheel_filenames(lock, NATIVE)
-        if filename.removeprefix(f"{NATIVE}-1.0-").removesuffix(".whl") not in output
-    ]
-    assert missing == [], output
+    named = [name for name in locked_wheel_filenames(lock, NATIVE) if name in output]
+    assert named == [], output
+
+
+def test_a_package_without_pure_wheels_is_not_compiled_for_a_foreign_target(
+    no_fitting_wheel_failure: Failure,
+) -> None:
+    """nativepkg publishes an sdist with a C extension: what it compiles here would be for
+    x86_64 Linux, never for Windows on ARM, so it is refused before any build."""
+    output = no_fitting_wheel_failure.output
+    assert f"Building {NATIVE}" not in output, output
+    assert "its sdist would be compiled for this machine, not for the target" in output, output
+
+
+# -- an sdist that does not compile -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def failed_compile(project: Path, hatch_build: HatchBuild) -> Failure:
+    """crossapp with its extra `needs-lib` (needslib, an sdist-only C extension that does not
+    compile: a library header is missing) for aarch64."""
+    return build_failure(
+        hatch_build,
+        project,
+        '[tool.lockbundle]\npython = "3.12"\nplatforms = ["manylinux_2_28_aarch64"]\n'
+        'extras = ["needs-lib"]\n',
+    )
+
+
+def test_an_sdist_that_fails_to_compile_for_a_foreign_target_fails_cleanly(
+    failed_compile: Failure,
+) -> None:
+    assert_clean_failure(failed_compile)
+
+
+def test_an_sdist_that_fails_to_compile_for_a_foreign_target_says_why_and_gives_the_remedies(
+    failed_compile: Failure,
+) -> None:
+    assert (
+        "needslib==1.0: no wheel in the lock fits cpython 3.12.0 on manylinux_2_28_aarch64, and "
+        "building one here from needslib-1.0.tar.gz failed (had it compiled, it would have been "
+        "for this machine, not the target). The lock has no wheel of it. Remedies: build a "
+        "wheelhouse on a staging machine that matches the target; lock a version of needslib "
+        "that publishes wheels for the target; or bundle for another platform. The last lines "
+        "of the build's output:\n"
+    ) in failed_compile.output
+    assert_gives_the_remedies(failed_compile.output)
+
+
+def test_an_sdist_that_fails_to_compile_for_a_foreign_target_quotes_the_end_of_its_output(
+    failed_compile: Failure,
+) -> None:
+    quoted = failed_compile.output.split("The last lines of the build's output:\n", 1)[1]
+    lines = [line for line in quoted.splitlines() if line.startswith("    ")]
+    assert "lockbundle_fixture_missing_library.h" in quoted, failed_compile.output
+    assert 0 < len(lines) <= 12, failed_compile.output
 
 
 # -- a wheelhouse for two platforms -----------------------------------------------------------------
@@ -714,6 +784,41 @@ def test_unknown_platform_is_a_configuration_error(project: Path, hatch_build: H
         "Platform #2 of field `tool.lockbundle.platforms` is not a known platform tag: `linux_x86`"
         in output
     )
+
+
+def test_a_plain_linux_platform_is_a_configuration_error_naming_the_aliases_meant(
+    project: Path, hatch_build: HatchBuild
+) -> None:
+    set_lockbundle_config(project, '[tool.lockbundle]\nplatforms = ["linux_aarch64"]\n')
+    empty_dist(project)
+
+    output = assert_failed_cleanly(hatch_build(project), project)
+
+    assert (
+        "Platform #1 of field `tool.lockbundle.platforms`, `linux_aarch64`, accepts no manylinux "
+        "or musllinux wheel (only wheels built on one machine): use `linux-aarch64` "
+        "(`manylinux_2_28_aarch64`), `musllinux-aarch64` (`musllinux_1_2_aarch64`) for musl "
+        "systems such as Alpine, or another manylinux or musllinux tag"
+    ) in flat_lines(output)
+
+
+def test_a_plain_linux_platform_on_the_command_line_is_refused_naming_the_aliases_meant(
+    project: Path, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    set_lockbundle_config(project, "")
+    empty_dist(project)
+
+    result = lockbundle(
+        sandbox, project, "build", "--python-platform", "linux_x86_64", cache=tmp_path, check=False
+    )
+
+    output = assert_failed_cleanly(result, project)
+    assert (
+        "Platform #1 of `--python-platform`, `linux_x86_64`, accepts no manylinux or musllinux "
+        "wheel (only wheels built on one machine): use `linux-x86_64` (`manylinux_2_28_x86_64`), "
+        "`musllinux-x86_64` (`musllinux_1_2_x86_64`) for musl systems such as Alpine, or another "
+        "manylinux or musllinux tag"
+    ) in output
 
 
 def test_target_layout_with_two_platforms_is_a_configuration_error(

@@ -8,8 +8,11 @@ import pytest
 from packaging.markers import default_environment
 from packaging.tags import Tag
 
+from hatch_lockbundle.build import BackendFailedError
+from hatch_lockbundle.errors import LockbundleError
+from hatch_lockbundle.fetch import _check_build_was_for_here
 from hatch_lockbundle.lock import Hash, Lock, read_lock
-from hatch_lockbundle.select import WHY_LENGTH, SelectionError, select
+from hatch_lockbundle.select import WHY_LENGTH, SelectionError, check_virtual_root, select
 from hatch_lockbundle.target import Target
 from test_lock import EVERY_SOURCE
 
@@ -95,9 +98,99 @@ def test_no_fitting_artifact_names_package_target_and_wheels(tmp_path: Path) -> 
     with pytest.raises(SelectionError) as caught:
         select(lock_from(tmp_path, WHEELS), LINUX_CP311, "root", extras=["win"])
 
-    message = str(caught.value)
-    assert "foreign-only==1.0: no wheel in the lock fits" in message
-    assert "foreign_only-1.0-cp311-cp311-win_amd64.whl" in message
+    assert str(caught.value) == (
+        f"foreign-only==1.0: no wheel in the lock fits {LINUX_CP311.describe()}, and there is "
+        "no sdist to build. The lock has 1 wheel, for cp311 on win_amd64. Remedies: lock a "
+        "version of foreign-only that publishes wheels for the target; or bundle for another "
+        "platform"
+    )
+
+
+def many_platforms_lock(wheel_tags: list[str], *, sdist: bool = True) -> str:
+    """A root depending on `many`, which publishes a wheel for each of ``wheel_tags``."""
+    wheels = ",\n".join(
+        f'  {{ url = "https://f.example/many-2.0-{tags}.whl", hash = "sha256:{index:064x}" }}'
+        for index, tags in enumerate(wheel_tags)
+    )
+    source = (
+        f'sdist = {{ url = "https://f.example/many-2.0.tar.gz", hash = "sha256:{"ab" * 32}" }}\n'
+        if sdist
+        else ""
+    )
+    return (
+        'version = 1\nrevision = 3\n[[package]]\nname = "root"\nversion = "1"\n'
+        'source = { editable = "." }\ndependencies = [{ name = "many" }]\n'
+        '[[package]]\nname = "many"\nversion = "2.0"\n'
+        f'source = {{ registry = "https://pypi.org/simple" }}\n{source}wheels = [\n{wheels}\n]\n'
+    )
+
+
+# what a package like pyarrow publishes: every wheel for one platform and CPython
+NATIVE_ONLY = [
+    "cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64",
+    "cp312-cp312-manylinux_2_17_x86_64.manylinux2014_x86_64",
+    "cp311-cp311-manylinux_2_28_aarch64",
+    "cp39-cp39-manylinux_2_28_aarch64",
+    "cp310-cp310-manylinux_2_28_aarch64",
+    "cp312-cp312-macosx_11_0_arm64",
+    "cp312-cp312-macosx_10_9_x86_64",
+    "cp38-abi3-musllinux_1_2_x86_64",
+    "cp312-cp312-win_amd64",
+]
+WINDOWS_ARM64 = Target.for_("3.12", "windows-arm64")  # never the machine running the tests
+
+
+def test_no_fitting_wheel_error_names_each_python_and_platform_once(tmp_path: Path) -> None:
+    lock = lock_from(tmp_path, many_platforms_lock(NATIVE_ONLY, sdist=False))
+
+    with pytest.raises(SelectionError) as caught:
+        select(lock, WINDOWS_ARM64, "root")
+
+    assert str(caught.value) == (
+        "many==2.0: no wheel in the lock fits cpython 3.12.0 on win_arm64, and there is no "
+        "sdist to build. The lock has 9 wheels, for cp38-abi3, cp39, cp310, cp311, cp312 on "
+        "macosx_10_9_x86_64, macosx_11_0_arm64, manylinux_2_17_x86_64, manylinux_2_28_aarch64, "
+        "musllinux_1_2_x86_64, win_amd64. Remedies: lock a version of many that publishes wheels "
+        "for the target; or bundle for another platform"
+    )
+
+
+def test_a_foreign_target_does_not_build_the_sdist_of_a_package_without_a_pure_wheel(
+    tmp_path: Path,
+) -> None:
+    lock = lock_from(tmp_path, many_platforms_lock(NATIVE_ONLY))
+
+    with pytest.raises(SelectionError) as caught:
+        select(lock, WINDOWS_ARM64, "root")
+
+    assert str(caught.value) == (
+        "many==2.0: no wheel in the lock fits cpython 3.12.0 on win_arm64, and its sdist would "
+        "be compiled for this machine, not for the target (every wheel it publishes is for one "
+        "platform: it is not pure Python). The lock has 9 wheels, for cp38-abi3, cp39, cp310, "
+        "cp311, cp312 on macosx_10_9_x86_64, macosx_11_0_arm64, manylinux_2_17_x86_64, "
+        "manylinux_2_28_aarch64, musllinux_1_2_x86_64, win_amd64. Remedies: build a wheelhouse "
+        "on a staging machine that matches the target; lock a version of many that publishes "
+        "wheels for the target; or bundle for another platform"
+    )
+
+
+def test_a_foreign_target_builds_the_sdist_of_a_package_with_a_pure_wheel(
+    tmp_path: Path,
+) -> None:
+    """A pure wheel for an older Python says the sdist builds a pure wheel too."""
+    lock = lock_from(tmp_path, many_platforms_lock([*NATIVE_ONLY, "py2-none-any"]))
+
+    plan = select(lock, WINDOWS_ARM64, "root")
+
+    assert next(p for p in plan.packages if p.name == "many").artifact.kind == "sdist"
+
+
+def test_the_running_interpreter_builds_the_sdist_when_no_wheel_fits(tmp_path: Path) -> None:
+    lock = lock_from(tmp_path, many_platforms_lock(["cp27-cp27m-win_amd64"]))
+
+    plan = select(lock, Target.current(), "root")
+
+    assert next(p for p in plan.packages if p.name == "many").artifact.kind == "sdist"
 
 
 def test_why_is_the_path_from_the_root(tmp_path: Path) -> None:
@@ -265,3 +358,133 @@ def test_a_url_source_sdist_takes_its_file_name_and_subdirectory_from_the_source
         "https://f.example/dl/pkg-1.0.tar.gz",
         "python",
     )
+
+
+VIRTUAL_ROOT = """
+version = 1
+revision = 3
+
+[manifest]
+members = ["root", "member"]
+
+[[package]]
+name = "root"
+version = "0.1.0"
+source = { virtual = "." }
+dependencies = [{ name = "dep" }]
+
+[[package]]
+name = "member"
+version = "0.1.0"
+source = { editable = "member" }
+
+[[package]]
+name = "dep"
+version = "1.0"
+source = { registry = "https://pypi.org/simple" }
+wheels = [{ url = "https://f.example/dep-1.0-py3-none-any.whl", hash = "sha256:0101010101010101010101010101010101010101010101010101010101010101" }]
+"""
+
+VIRTUAL = (
+    'root==0.1.0 is a virtual project (uv locks it as `source = { virtual = "." }`: it has no '
+    "`[build-system]`, or sets `tool.uv.package = false`)"
+)
+
+
+def test_a_virtual_root_gets_a_notice_that_its_code_is_not_bundled(tmp_path: Path) -> None:
+    lock = lock_from(tmp_path, VIRTUAL_ROOT)
+
+    notice = check_virtual_root([select(lock, LINUX_CP311, "root")], lock, includes_files=False)
+
+    assert notice == (
+        f"{VIRTUAL}: its own code is not a package, so the bundle holds its 1 dependencies and "
+        "none of its files. To ship its files (a Lambda handler, an app's modules), list them in "
+        '`tool.lockbundle.include`, e.g. `include = ["main.py"]`; or add a `[build-system]` to '
+        "make it a package"
+    )
+
+
+def test_a_virtual_root_whose_files_are_included_gets_no_notice(tmp_path: Path) -> None:
+    lock = lock_from(tmp_path, VIRTUAL_ROOT)
+
+    assert (
+        check_virtual_root([select(lock, LINUX_CP311, "root")], lock, includes_files=True) is None
+    )
+
+
+def test_a_packaged_root_gets_no_notice(tmp_path: Path) -> None:
+    lock = lock_from(tmp_path, VIRTUAL_ROOT)
+
+    assert (
+        check_virtual_root([select(lock, LINUX_CP311, "member")], lock, includes_files=False)
+        is None
+    )
+
+
+def test_the_notice_for_a_bundle_without_include_does_not_suggest_it(tmp_path: Path) -> None:
+    lock = lock_from(tmp_path, VIRTUAL_ROOT)
+    plans = [select(lock, LINUX_CP311, "root")]
+
+    notice = check_virtual_root(plans, lock, includes_files=False, can_include=False)
+
+    assert notice == (
+        f"{VIRTUAL}: its own code is not a package, so the bundle holds its 1 dependencies and "
+        "none of its files. To ship its files (a Lambda handler, an app's modules), copy them "
+        "beside it, or add a `[build-system]` to make it a package"
+    )
+
+
+def test_a_virtual_root_without_dependencies_is_an_error_naming_the_members(tmp_path: Path) -> None:
+    lock = lock_from(tmp_path, VIRTUAL_ROOT.replace('dependencies = [{ name = "dep" }]', ""))
+    plans = [select(lock, LINUX_CP311, "root")]
+
+    with pytest.raises(SelectionError) as caught:
+        check_virtual_root(plans, lock, includes_files=False, can_include=False)
+
+    assert str(caught.value) == (
+        f"{VIRTUAL}, and it has no dependencies: the bundle would be empty. To bundle something, "
+        'pick a workspace member with `tool.lockbundle.package = "member"` or `--package member` '
+        "(the members: member)"
+    )
+
+
+def test_a_virtual_project_without_dependencies_or_members_is_told_to_add_them(
+    tmp_path: Path,
+) -> None:
+    text = VIRTUAL_ROOT.replace('dependencies = [{ name = "dep" }]', "").replace(
+        'members = ["root", "member"]', 'members = ["root"]'
+    )
+    lock = lock_from(tmp_path, text)
+
+    with pytest.raises(SelectionError) as caught:
+        check_virtual_root([select(lock, LINUX_CP311, "root")], lock, includes_files=False)
+
+    assert str(caught.value) == (
+        f"{VIRTUAL}, and it has no dependencies: the bundle would be empty. To bundle something, "
+        "add dependencies, or workspace members (`[tool.uv.workspace] members`) and pick one "
+        "with `tool.lockbundle.package` or `--package`; or list the project's own files in "
+        "`tool.lockbundle.include`"
+    )
+
+
+def test_a_failed_foreign_build_names_only_the_targets_that_needed_it(tmp_path: Path) -> None:
+    """For aarch64 a wheel fits; for 3.12 on this platform only the sdist does: a failed
+    build of it is for the second target, not the first."""
+    lock = lock_from(
+        tmp_path, many_platforms_lock(["cp312-cp312-manylinux_2_28_aarch64", "py2-none-any"])
+    )
+    plans = [
+        select(lock, Target.for_("3.12", "manylinux_2_28_aarch64"), "root"),
+        select(lock, Target.for_("3.12", "windows-x86_64"), "root"),
+    ]
+    (sdist,) = [p for p in plans[1].packages if p.name == "many"]
+    failure = BackendFailedError("failed", tmp_path, ["error: no compiler"])
+
+    with pytest.raises(LockbundleError) as caught:
+        _check_build_was_for_here(plans, sdist, failure)
+
+    assert str(caught.value).startswith(
+        "many==2.0: no wheel in the lock fits cpython 3.12.0 on win_amd64, and building one here "
+        "from many-2.0.tar.gz failed"
+    )
+    assert str(caught.value).endswith("output:\n    error: no compiler")

@@ -7,7 +7,14 @@ import sys
 import pytest
 from packaging.tags import Tag
 
-from hatch_lockbundle.target import Target, UnknownPlatformError, platform_family, resolve_platform
+from hatch_lockbundle.target import (
+    PlainLinuxPlatformError,
+    Target,
+    UnknownPlatformError,
+    canonical_platform,
+    platform_family,
+    resolve_platform,
+)
 
 
 def test_manylinux_accepts_older_glibc_and_the_legacy_names_in_order() -> None:
@@ -118,3 +125,48 @@ def test_the_running_python_without_platforms_is_native() -> None:
     assert Target.for_(running).native is True
     assert Target.for_().native is True
     assert Target.for_(running, "manylinux_2_28_aarch64").native is False
+
+
+@pytest.mark.parametrize("plain", ["linux_x86_64", "linux_aarch64", "linux_ppc64le"])
+def test_a_plain_linux_tag_is_refused(plain: str) -> None:
+    """`linux_<arch>` accepts no manylinux wheel: a target of it would build everything."""
+    with pytest.raises(PlainLinuxPlatformError):
+        resolve_platform(plain)
+
+
+def test_a_plain_linux_tag_names_the_aliases_probably_meant() -> None:
+    with pytest.raises(PlainLinuxPlatformError) as caught:
+        resolve_platform("linux_aarch64")
+
+    assert caught.value.meant == (
+        "`linux-aarch64` (`manylinux_2_28_aarch64`), `musllinux-aarch64` "
+        "(`musllinux_1_2_aarch64`) for musl systems such as Alpine"
+    )
+
+
+def test_a_plain_linux_tag_without_an_alias_names_the_tags_probably_meant() -> None:
+    with pytest.raises(PlainLinuxPlatformError) as caught:
+        resolve_platform("linux_s390x")
+
+    assert caught.value.meant == (
+        "`manylinux_2_28_s390x`, `musllinux_1_2_s390x` for musl systems such as Alpine"
+    )
+
+
+@pytest.mark.parametrize(
+    ("tag", "canonical"),
+    [("manylinux2014_aarch64", "manylinux_2_17_aarch64"), ("manylinux1_x86_64", "manylinux_2_5_x86_64"),
+     ("manylinux2010_i686", "manylinux_2_12_i686"), ("manylinux_2_28_x86_64", "manylinux_2_28_x86_64"),
+     ("win_amd64", "win_amd64")],
+)  # fmt: skip
+def test_legacy_manylinux_names_are_spelt_as_pep_600(tag: str, canonical: str) -> None:
+    assert canonical_platform(tag) == canonical
+
+
+def test_wheels_built_here_fit_the_running_interpreter_and_this_machine_only() -> None:
+    running = f"{sys.version_info.major}.{sys.version_info.minor}"
+    other = "3.12" if running != "3.12" else "3.13"
+
+    assert Target.current().fits_builds_here is True
+    assert Target.for_(running, "windows-arm64").fits_builds_here is False
+    assert Target.for_(other).fits_builds_here is False

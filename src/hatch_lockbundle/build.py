@@ -37,6 +37,16 @@ class BuildError(LockbundleError):
     """A wheel could not be built."""
 
 
+class BackendFailedError(BuildError):
+    """The build backend ran and failed (a compiler error, a missing library, ...)."""
+
+    def __init__(self, message: str, source: Path, output: list[str]) -> None:
+        super().__init__(message)
+        self.source = source
+        #: the backend's output, secrets removed, one line an item
+        self.output = output
+
+
 # Where uv and pip read their indexes from the environment: the first index, the others, and
 # spellings that would otherwise add indexes of the user's to the lock's.
 _INDEX_VARIABLES = {
@@ -222,14 +232,15 @@ class WheelBuilder:
         self._report(label, output.getvalue())
         return Path(built)
 
-    def _failed(self, label: str, source: Path, output: str) -> BuildError:
+    def _failed(self, label: str, source: Path, output: str) -> BackendFailedError:
         """The error for a backend that failed, quoting the end of ``output`` without secrets
         (a backend runs with our environment, which may hold index credentials)."""
-        lines = output.strip().splitlines()[-OUTPUT_TAIL:]
-        said = "\n".join(f"    {line}" for line in lines)
-        return BuildError(
+        lines = scrub(output.strip(), self._secrets()).splitlines()
+        return BackendFailedError(
             f"building a wheel for {label} from {source} failed; the build said:\n"
-            f"{scrub(said, self._secrets())}"
+            f"{indented(lines[-OUTPUT_TAIL:])}",
+            source,
+            lines,
         )
 
     def _secrets(self) -> list[str]:
@@ -268,6 +279,11 @@ class WheelBuilder:
                 )
                 ready.write_text("ok\n")
         return _env_python(final)
+
+
+def indented(lines: Sequence[str]) -> str:
+    """Lines of another program's output, indented under a message of ours."""
+    return "\n".join(f"    {line}" for line in lines)
 
 
 def satisfied(requirements: Sequence[str]) -> bool:

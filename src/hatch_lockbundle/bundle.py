@@ -23,15 +23,23 @@ from .config import BundleConfig, load_and_validate_config
 from .errors import LockbundleError
 from .fetch import FetchedWheel, Fetcher, indexes_of, offline_requested
 from .http import hash_file, index_credentials
+from .include import check_included, copy_included, included_state
 from .layouts.target import CachedInstalls, write_target
 from .layouts.wheelhouse import write_wheelhouse
 from .lock import Lock, decode_document, parse_lock, read_lock, read_lock_bytes
 from .progress import Reporter
-from .project import Project, check_lock_current, declared_indexes, find_lock, read_project
+from .project import (
+    LOCK_NAME,
+    Project,
+    check_lock_current,
+    declared_indexes,
+    find_lock,
+    read_project,
+)
 from .report import SizeReport, measure, over_budget
 from .sbom import SUFFIX as SBOM_SUFFIX
 from .sbom import write_sbom
-from .select import Plan, select
+from .select import Plan, check_virtual_root, select
 from .staging import remove, sibling, sweep
 from .target import Target
 from .trim import trim_bundle, trim_patterns
@@ -199,9 +207,15 @@ def _build(
 ) -> Path:
     project = project or read_project(project_root)
     config = load_and_validate_config(project.settings, project.root, layout, overrides)
+    check_included(project.root, config.include, config.include_field)
     cache = Cache(cache_dir or default_cache_dir())
     lock, plans = plan_bundle(project, config, cache)
     root = plans[0].root
+    notice = check_virtual_root(
+        plans, lock, includes_files=bool(config.include), can_include=config.layout == "target"
+    )
+    if notice is not None:
+        log.warning(notice)
     for plan in plans:
         log(
             f"Bundling {root.label} for {plan.target.describe()}: "
@@ -238,7 +252,8 @@ def _build(
         artifact = (
             final if config.archive is None else final.with_name(f"{final.name}.{config.archive}")
         )
-        stamp = Stamp(cache, artifact, _inputs(config, plans, wheels, lock, reproducible))
+        included = included_state(project.root, config.include)
+        stamp = Stamp(cache, artifact, _inputs(config, plans, wheels, lock, reproducible, included))
 
         def finish() -> Path:
             if stamp.anchor is not None:
@@ -279,6 +294,10 @@ def _build(
                     installs=installs,
                     python=python,
                 )
+                if config.include:  # before trimming, which keeps what they import
+                    copied = copy_included(project.root, config.include, directory)
+                    listed = ", ".join(config.include)
+                    log(f"Included {len(copied)} files of the project: {listed}")
                 patterns = [*config.exclude]
                 if config.trim:
                     patterns += trim_patterns(config.compile_bytecode)
@@ -290,7 +309,7 @@ def _build(
                         check_imports=plans[0].target.native,
                         log=log,
                     )
-                if written.files is not None and not patterns:
+                if written.files is not None and not patterns and not config.include:
                     # the files are the cache's, linked: no walk needed (paths are relative,
                     # so the fingerprint is the bundle's once it is moved into place)
                     sizes = written.distributions
@@ -382,10 +401,15 @@ def _inputs(
     wheels: list[list[FetchedWheel]],
     lock: Lock,
     reproducible: bool,
+    included: str,
 ) -> str:
-    """Everything a bundle's content depends on, hashed."""
+    """Everything a bundle's content depends on, hashed.
+
+    :param included: the fingerprint of the project's files that ``include`` copies
+    """
     document = {
         "tool": __version__,
+        "included": included,
         "config": repr(config),
         "lock": hash_file(lock.path, "sha256"),
         "epoch": archive_epoch(reproducible) if config.archive and reproducible else None,
@@ -467,7 +491,11 @@ def _lock_for(project: Project, config: BundleConfig, read: Callable[[Path], Loc
     if config.lock is not None:
         return read(config.lock)
     if project.name is None:
-        raise _no_name(project)
+        # a virtual workspace root (no [project]): its members are in its own lock
+        own = project.root / LOCK_NAME
+        if config.package is not None and own.is_file():
+            return read(own)
+        raise _no_name(project, sorted(read(own).members) if own.is_file() else [])
     return find_lock(project.root, project.name, read)
 
 
@@ -518,7 +546,14 @@ def _built_version(root: str, wheels: Sequence[FetchedWheel]) -> str | None:
     return None
 
 
-def _no_name(project: Project) -> LockbundleError:
+def _no_name(project: Project, members: Sequence[str] = ()) -> LockbundleError:
+    if members:
+        return LockbundleError(
+            f"{project.root / 'pyproject.toml'} is a virtual workspace root (no `[project]` "
+            "table): it has nothing of its own to bundle. Pick a workspace member with "
+            f'`tool.lockbundle.package = "{members[0]}"` or `--package {members[0]}` (the '
+            f"members: {', '.join(members)}), or build in the member's directory"
+        )
     return LockbundleError(
         f"{project.root / 'pyproject.toml'} has no `project.name`; set "
         "`tool.lockbundle.package` to the package to bundle"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,9 +13,16 @@ from packaging.utils import canonicalize_name
 
 from .archive import FORMATS as ARCHIVE_FORMATS
 from .errors import ConfigurationError
-from .target import PLATFORM_ALIASES, UnknownPlatformError, resolve_platform
+from .target import (
+    PLATFORM_ALIASES,
+    PlainLinuxPlatformError,
+    UnknownPlatformError,
+    resolve_platform,
+)
 
 TABLE = "tool.lockbundle"
+#: the label of options given on the command line (``lockbundle build --python-platform ...``)
+COMMAND_LINE = "command line"
 LAYOUTS = ("target", "wheelhouse")
 IMPLEMENTATIONS = {"cpython": "cpython", "cp": "cpython"}
 PRESETS = ("aws-lambda",)
@@ -28,6 +35,7 @@ OPTIONS = (
     "lock", "package", "extras", "groups", "compile-bytecode", "require-hashes", "frozen", "sbom",
     "binary-only", "archive", "python", "implementation", "platforms", "prefix", "exclude", "trim",
     "max-size", "max-archive-size", "preset", "architecture", "link-mode", "layout", "bundles",
+    "include",
 )  # fmt: skip
 LAMBDA_ZIP_LIMIT = 50 * 1024 * 1024  # a zip uploaded directly to AWS Lambda
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024  # a function and its layers, unzipped
@@ -65,6 +73,11 @@ class BundleConfig:
     prefix: str | None = None
     #: gitignore-style patterns of files removed from a target bundle
     exclude: tuple[str, ...] = ()
+    #: files and directories of the project (relative, ``/``-separated) copied as they are to
+    #: the top of a target bundle, each under its own name
+    include: tuple[str, ...] = ()
+    #: where ``include`` was set, for the messages about its entries
+    include_field: str = field(default=f"{TABLE}.include", compare=False, repr=False)
     #: remove what deployments do not need (see :data:`TRIM_PATTERNS`)
     trim: bool = False
     #: budgets in bytes: the unpacked bundle and its archive
@@ -140,14 +153,17 @@ def load_and_validate_config(
             f"`hatch build -t lockbundle:{known[-1]}`), or define `[{TABLE}.bundles.{version}]`"
         )
     if overrides:
-        given = _read_table(overrides, "command line", Path.cwd(), errors, allow_layout=True)
+        given = _read_table(overrides, COMMAND_LINE, Path.cwd(), errors, allow_layout=True)
         settings.update(given)
-        where.update(dict.fromkeys(given, "command line"))
+        where.update(dict.fromkeys(given, COMMAND_LINE))
     if errors:
         raise ConfigurationError(errors, source)
     if settings.get("preset") == "aws-lambda":
         for key, value in _lambda_defaults(settings).items():
             settings.setdefault(key, value)
+    _include_for_layout(settings, where, errors)
+    if "include" in settings:
+        settings["include_field"] = f"{where['include']}.include"
     config = BundleConfig(variant=version, **settings)
     _check_combination(config, where, errors)
     if errors:
@@ -196,6 +212,26 @@ def _check_combination(config: BundleConfig, where: Mapping[str, str], errors: l
         )
 
 
+def _include_for_layout(
+    settings: dict[str, Any], where: Mapping[str, str], errors: list[str]
+) -> None:
+    """``include`` fills target bundles: a wheelhouse leaves out the top table's list (which
+    serves the target bundles beside it), and refuses one set for it alone.
+
+    Whether each entry exists is checked when a bundle is built
+    (:func:`~.include.check_included`), so that a table is valid wherever it is read.
+    """
+    if not settings.get("include") or settings.get("layout", "target") == "target":
+        return
+    if where["include"] == TABLE:
+        del settings["include"]
+        return
+    errors.append(
+        f"Field `{where['include']}.include` applies to target bundles only (a "
+        f"{settings['layout']} holds wheels): remove it"
+    )
+
+
 def _read_table(
     raw: Mapping[str, Any], label: str, root: Path, errors: list[str], *, allow_layout: bool
 ) -> dict[str, Any]:
@@ -217,6 +253,7 @@ def _read_table(
         "platforms": fields_.platforms("platforms"),
         "prefix": fields_.string("prefix"),
         "exclude": fields_.strings("exclude"),
+        "include": fields_.relative_paths("include"),
         "trim": fields_.boolean("trim"),
         "max_size": fields_.size("max-size"),
         "max_archive_size": fields_.size("max-archive-size"),
@@ -226,6 +263,8 @@ def _read_table(
     }
     if values["exclude"] is not None:
         values["exclude"] = tuple(values["exclude"])
+    if values["include"] is not None:
+        values["include"] = tuple(values["include"])
     prefix = values["prefix"]
     if prefix is not None and (
         prefix.startswith("/") or "\\" in prefix or ".." in prefix.split("/")
@@ -309,6 +348,26 @@ class _Fields:
                 items.append(item)
         return items
 
+    def relative_paths(self, key: str) -> list[str] | None:
+        """Paths relative to the project, ``/``-separated, without ``..``: normalised
+        (``./a//b/`` is ``a/b``)."""
+        items = self.strings(key)
+        if items is None:
+            return None
+        paths = []
+        start = len(self.errors)
+        for index, item in enumerate(items, 1):
+            parts = [part for part in item.split("/") if part not in ("", ".")]
+            if item.startswith("/") or "\\" in item or ".." in parts or not parts:
+                self.errors.append(
+                    f"Entry #{index} of field `{self.label}.{key}` must be a path relative to "
+                    f'the project, with `/` and without `..`, like "handler.py" or "app": '
+                    f"not {item!r}"
+                )
+            else:
+                paths.append("/".join(parts))
+        return paths if len(self.errors) == start else None
+
     def names(self, key: str) -> tuple[str, ...] | None:
         items = self.strings(key)
         if items is None:
@@ -343,12 +402,21 @@ class _Fields:
         if items is None:
             return None
         resolved = []
+        # the command line's platforms come from --python-platform, not from a table
+        named = f"field `{self.label}.{key}`"
+        field_ = "`--python-platform`" if self.label == COMMAND_LINE else named
         for index, item in enumerate(items, 1):
             try:
                 resolved.append(resolve_platform(item))
+            except PlainLinuxPlatformError as error:
+                self.errors.append(
+                    f"Platform #{index} of {field_}, `{item}`, accepts no manylinux or "
+                    "musllinux wheel (only wheels built on one machine): use "
+                    f"{error.meant}, or another manylinux or musllinux tag"
+                )
             except UnknownPlatformError:
                 self.errors.append(
-                    f"Platform #{index} of field `{self.label}.{key}` is not a known platform "
+                    f"Platform #{index} of {field_} is not a known platform "
                     f"tag: `{item}` (use a wheel platform tag such as `manylinux_2_28_x86_64`, "
                     f"`musllinux_1_2_aarch64`, `macosx_14_0_arm64`, `win_amd64`, or one of: "
                     f"{', '.join(PLATFORM_ALIASES)})"

@@ -17,7 +17,7 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from . import fingerprint, git
-from .build import BuildError, PackageIndexes, WheelBuilder
+from .build import BackendFailedError, BuildError, PackageIndexes, WheelBuilder, indented
 from .cache import Cache, publish
 from .errors import LockbundleError
 from .http import Downloader, hash_file, redact
@@ -25,7 +25,7 @@ from .inspect import inspect_wheel
 from .lock import Hash, Lock, LockedPackage
 from .progress import Reporter, Transfers
 from .report import human
-from .select import Artifact, Plan, PlannedPackage
+from .select import Artifact, Plan, PlannedPackage, remedies, wheels_summary
 
 DOWNLOAD_WORKERS = 8
 
@@ -181,7 +181,12 @@ class Fetcher:
         ordered = sorted(unique.items(), key=lambda item: item[1].artifact.kind != "wheel")
         for key, planned in ordered:
             if key not in results:
-                verified(key, self._wheel_for(planned, downloaded.get(planned)))
+                try:
+                    wheel = self._wheel_for(planned, downloaded.get(planned))
+                except BackendFailedError as error:
+                    _check_build_was_for_here(plans, planned, error)
+                    raise
+                verified(key, wheel)
         per_plan = []
         for plan in plans:
             wheels = []
@@ -418,14 +423,46 @@ def _check_fits(plan: Plan, wheel: FetchedWheel) -> None:
     if target.wheel_rank(wheel.path.name) is not None:
         return
     package = wheel.planned.package
-    available = ", ".join(dist.filename for dist in package.wheels) or "none"
     raise LockbundleError(
         f"{package.label}: no wheel in the lock fits {target.describe()}, and building it here "
         f"gives {wheel.path.name}, which is for this machine only (it is not pure Python). "
-        f"Wheels in the lock: {available}. Remedies: build a wheelhouse on a staging machine "
-        f"that matches the target; lock a version of {package.name} that publishes wheels for "
-        "the target; or bundle for another platform"
+        f"{wheels_summary(package.wheels)}. {remedies(package.name, buildable=True)}"
     )
+
+
+#: lines of a backend's output quoted when it failed to build for a foreign target: the
+#: compiler's last words; what comes before is the backend's progress (and often its
+#: traceback), of no use to the reader, who is told what to do instead
+FOREIGN_OUTPUT_TAIL = 12
+
+
+def _check_build_was_for_here(
+    plans: Sequence[Plan], planned: PlannedPackage, error: BackendFailedError
+) -> None:
+    """A build that failed for a target this machine cannot build for gets the remedies of
+    :func:`_check_fits` (whether it would have compiled here does not matter: what it compiles
+    here is not for the target)."""
+    foreign = [
+        plan.target
+        for plan in plans
+        if not plan.target.fits_builds_here
+        and any(
+            (other.package, other.artifact) == (planned.package, planned.artifact)
+            for other in plan.packages
+        )
+    ]
+    if not foreign:
+        return
+    package = planned.package
+    artifact = planned.artifact
+    targets = " or ".join(target.describe() for target in foreign)
+    raise LockbundleError(
+        f"{package.label}: no wheel in the lock fits {targets}, and building one here from "
+        f"{artifact.filename or artifact.location} failed (had it compiled, it would have been "
+        f"for this machine, not the target). {wheels_summary(package.wheels)}. "
+        f"{remedies(package.name, buildable=True)}. The last lines of the build's output:\n"
+        f"{indented(error.output[-FOREIGN_OUTPUT_TAIL:])}"
+    ) from None
 
 
 def _check_wheel_identity(wheel: FetchedWheel) -> None:

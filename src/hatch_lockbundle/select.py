@@ -5,6 +5,7 @@ Pure: no network and no disk access; everything comes from the :class:`~.lock.Lo
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,11 +16,16 @@ from urllib.parse import parse_qs, urlsplit
 
 from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.utils import NormalizedName, canonicalize_name
+from packaging.utils import (
+    InvalidWheelFilename,
+    NormalizedName,
+    canonicalize_name,
+    parse_wheel_filename,
+)
 
 from .errors import LockbundleError
 from .lock import Dependency, Dist, Hash, Lock, LockedPackage, Source
-from .target import Target
+from .target import Target, canonical_platform
 
 ALL = "all"
 
@@ -130,6 +136,58 @@ def select(
     planned.sort(key=lambda item: (item.name, item.version or ""))
     edges = {name: tuple(sorted(children)) for name, children in walk.edges.items()}
     return Plan(root, target, tuple(planned), root_extras, root_groups, edges)
+
+
+def check_virtual_root(
+    plans: Sequence[Plan], lock: Lock, *, includes_files: bool, can_include: bool = True
+) -> str | None:
+    """Whether a root that uv locks as virtual (no ``[build-system]``, or
+    ``tool.uv.package = false``: it has no wheel) can make a bundle, and what to tell the user.
+
+    :param includes_files: the project's own files go into the bundle (``include``)
+    :param can_include: the bundle takes the project's files through ``include`` (a target
+        bundle does, a wheelhouse does not)
+    :returns: None for a packaged root, or one whose files are included; else a notice that
+        the bundle holds its dependencies and none of its own code
+    :raises SelectionError: when the bundle would be empty (a workspace root, typically)
+    """
+    root = plans[0].root
+    if root.source.kind != "virtual" or includes_files:
+        return None
+    what = (
+        f"{root.label} is a virtual project (uv locks it as "
+        f'`source = {{ virtual = "{root.source.location}" }}`: it has no `[build-system]`, or '
+        "sets `tool.uv.package = false`)"
+    )
+    members = sorted(str(member) for member in lock.members if member != root.name)
+    if not any(plan.packages for plan in plans):
+        if members:
+            pick = (
+                f'pick a workspace member with `tool.lockbundle.package = "{members[0]}"` or '
+                f"`--package {members[0]}` (the members: {', '.join(members)})"
+            )
+        else:
+            pick = (
+                "add dependencies, or workspace members (`[tool.uv.workspace] members`) and "
+                "pick one with `tool.lockbundle.package` or `--package`"
+            )
+        files = "; or list the project's own files in `tool.lockbundle.include`"
+        raise SelectionError(
+            f"{what}, and it has no dependencies: the bundle would be empty. To bundle "
+            f"something, {pick}{files if can_include else ''}"
+        )
+    count = max(len(plan.packages) for plan in plans)
+    remedy = (
+        'list them in `tool.lockbundle.include`, e.g. `include = ["main.py"]`; or add a '
+        "`[build-system]` to make it a package"
+        if can_include
+        else "copy them beside it, or add a `[build-system]` to make it a package"
+    )
+    return (
+        f"{what}: its own code is not a package, so the bundle holds its {count} "
+        f"dependencies and none of its files. To ship its files (a Lambda handler, an app's "
+        f"modules), {remedy}"
+    )
 
 
 def _check_requires_python(lock: Lock, target: Target) -> None:
@@ -378,16 +436,80 @@ def choose_artifact(lock: Lock, target: Target, package: LockedPackage) -> Artif
         _, _, wheel = min(ranked, key=lambda item: (item[0], item[1]))
         return _file_artifact(lock, package, wheel, "wheel")
     if package.sdist is not None:
+        if package.wheels and not target.fits_builds_here and not _publishes_pure_wheels(package):
+            # every wheel published is for one platform: the sdist compiles, and what it
+            # compiles here would be for this machine, not the target; say so before building
+            raise SelectionError(
+                f"{package.label}: no wheel in the lock fits {target.describe()}, and its sdist "
+                "would be compiled for this machine, not for the target (every wheel it "
+                f"publishes is for one platform: it is not pure Python). "
+                f"{wheels_summary(package.wheels)}. {remedies(package.name, buildable=True)}"
+            )
         return _file_artifact(lock, package, package.sdist, "sdist")
     if source.kind == "path" and not package.wheels:
         # ``source = { path = "x.tar.gz" }`` without an sdist table: the file is the sdist
         return Artifact(kind="sdist", path=lock.root / source.location)
-    available = ", ".join(wheel.filename for wheel in package.wheels) or "none"
     raise SelectionError(
-        f"{package.label}: no wheel in the lock fits {target.describe()} and there is no sdist to "
-        f"build. Wheels in the lock: {available}. Remedies: lock a version of {package.name} that "
-        "publishes wheels for the target; or bundle for another platform"
+        f"{package.label}: no wheel in the lock fits {target.describe()}, and there is no sdist "
+        f"to build. {wheels_summary(package.wheels)}. {remedies(package.name, buildable=False)}"
     )
+
+
+def remedies(name: str, *, buildable: bool) -> str:
+    """The ways out when no wheel of ``name`` suits the target, for every message that says so.
+
+    :param buildable: the package has a source to build (on a machine that matches the target)
+    """
+    staging = (
+        "build a wheelhouse on a staging machine that matches the target; " if buildable else ""
+    )
+    return (
+        f"Remedies: {staging}lock a version of {name} that publishes wheels for the target; or "
+        "bundle for another platform"
+    )
+
+
+def wheels_summary(wheels: Sequence[Dist]) -> str:
+    """What the wheels of a package are for, each Python and platform named once, e.g.
+    ``The lock has 12 wheels, for cp311, cp312, cp38-abi3 on macosx_11_0_arm64, win_amd64``.
+
+    A package can publish dozens of wheels: their file names, one after the other, hide the
+    one thing a reader looks for (is my platform there?).
+    """
+    pythons: set[str] = set()
+    platforms: set[str] = set()
+    for wheel in wheels:
+        try:
+            tags = parse_wheel_filename(wheel.filename)[3]
+        except InvalidWheelFilename:
+            continue
+        for tag in tags:
+            same = tag.abi in ("none", tag.interpreter)
+            pythons.add(tag.interpreter if same else f"{tag.interpreter}-{tag.abi}")
+            platforms.add(canonical_platform(tag.platform))
+    if not wheels:
+        return "The lock has no wheel of it"
+    count = f"{len(wheels)} wheel{'s' if len(wheels) > 1 else ''}"
+    return (
+        f"The lock has {count}, for {', '.join(sorted(pythons, key=_natural))} "
+        f"on {', '.join(sorted(platforms, key=_natural))}"
+    )
+
+
+def _natural(text: str) -> list[Any]:
+    """Sort key that orders numbers by value: cp39 before cp310, macosx_10_9 before macosx_11_0."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
+def _publishes_pure_wheels(package: LockedPackage) -> bool:
+    for wheel in package.wheels:
+        try:
+            tags = parse_wheel_filename(wheel.filename)[3]
+        except InvalidWheelFilename:
+            continue
+        if any(tag.platform == "any" for tag in tags):
+            return True
+    return False
 
 
 def _file_artifact(lock: Lock, package: LockedPackage, dist: Dist, kind: ArtifactKind) -> Artifact:

@@ -56,10 +56,42 @@ class UnknownPlatformError(ValueError):
     """Not a wheel platform tag (or alias) that this tool can target."""
 
 
+class PlainLinuxPlatformError(UnknownPlatformError):
+    """A plain ``linux_<arch>`` tag: a machine of that tag accepts no manylinux or musllinux
+    wheel, only wheels built on one machine, so it is almost never what was meant."""
+
+    def __init__(self, tag: str, arch: str) -> None:
+        super().__init__(tag)
+        self.arch = arch
+
+    @property
+    def meant(self) -> str:
+        """What was probably meant: the glibc and the musl platform of ``arch``, each by its
+        alias where there is one, e.g. ``linux-aarch64`` (``manylinux_2_28_aarch64``)."""
+        named = []
+        for tag in (f"manylinux_2_28_{self.arch}", f"musllinux_1_2_{self.arch}"):
+            alias = next((a for a, aliased in PLATFORM_ALIASES.items() if aliased == tag), None)
+            named.append(f"`{tag}`" if alias is None else f"`{alias}` (`{tag}`)")
+        return f"{named[0]}, {named[1]} for musl systems such as Alpine"
+
+
 def resolve_platform(name: str) -> str:
-    """The platform tag for ``name`` (an alias or a tag); raises :class:`UnknownPlatformError`."""
+    """The platform tag for ``name`` (an alias or a tag); raises :class:`UnknownPlatformError`
+    (:class:`PlainLinuxPlatformError` for ``linux_<arch>``)."""
     tag = PLATFORM_ALIASES.get(name, name)
+    if (match := _LINUX.fullmatch(tag)) and match[1] in _LINUX_ARCHS:
+        raise PlainLinuxPlatformError(tag, match[1])
     platform_family(tag)
+    return tag
+
+
+def canonical_platform(tag: str) -> str:
+    """``tag`` with a legacy manylinux name spelt as PEP 600 does (``manylinux2014_x86_64`` is
+    ``manylinux_2_17_x86_64``), so that one platform is named once in messages."""
+    if match := _LEGACY_MANYLINUX.fullmatch(tag):
+        legacy = _LEGACY.get(match[1])
+        if legacy is not None:
+            return f"manylinux_2_{legacy[0]}_{match[2]}"
     return tag
 
 
@@ -171,6 +203,16 @@ class Target:
         ]
         native = f"{major}.{minor}" == running and platform is None
         return cls(environment, tuple(tags), f"{major}.{minor}", native, platform)
+
+    @cached_property
+    def fits_builds_here(self) -> bool:
+        """Whether a wheel compiled on this machine can suit this target: it is the running
+        interpreter, or accepts the tags a compiled wheel built here carries (this CPython's
+        own ABI on this kind of machine: ``cp311-cp311-linux_x86_64``). Pure-Python wheels
+        suit any target."""
+        return self.native or any(
+            tag.abi not in ("none", "abi3") and tag in self.priority for tag in sys_tags()
+        )
 
     @cached_property
     def priority(self) -> Mapping[Tag, int]:

@@ -20,6 +20,7 @@ from typing import Any
 from .archive import extract_safely
 from .errors import LockbundleError
 from .http import hash_file
+from .include import INCLUDED_RECORD
 from .inspect import record_digest
 from .lock import read_lock
 
@@ -71,15 +72,11 @@ def bundle_digest(root: Path) -> str:
     """One digest for the whole bundle in the directory ``root``, printed by the build.
 
     A wheelhouse's is that of its ``lockbundle.json`` (which gives every other file's hash); a
-    target bundle's covers every ``*.dist-info/RECORD`` (which give every file's hash, and a
-    file no RECORD lists is a problem of its own). Reading a few small files, it costs a
-    rebuild nothing worth measuring.
+    target bundle's covers every ``*.dist-info/RECORD`` and the record of the project's
+    included files (which give every file's hash, and a file no record lists is a problem of its
+    own). Reading a few small files, it costs a rebuild nothing worth measuring.
     """
-    listed = (
-        [root / MANIFEST]
-        if (root / MANIFEST).is_file()
-        else sorted(root.glob("*.dist-info/RECORD"))
-    )
+    listed = [root / MANIFEST] if (root / MANIFEST).is_file() else _records(root)
     digest = hashlib.sha256()
     for file in listed:
         relative = file.relative_to(root).as_posix()
@@ -113,7 +110,16 @@ def _verify_tree(root: Path) -> Verification:
 
 
 def _is_bundle(root: Path) -> bool:
-    return (root / MANIFEST).is_file() or any(root.glob("*.dist-info"))
+    return (
+        (root / MANIFEST).is_file()
+        or any(root.glob("*.dist-info"))
+        or (root / INCLUDED_RECORD).is_file()
+    )
+
+
+def _records(root: Path) -> list[Path]:
+    """Every RECORD of a target bundle: its distributions', and its included files'."""
+    return sorted([*root.glob("*.dist-info/RECORD"), *root.glob(INCLUDED_RECORD)])
 
 
 def _walk(root: Path) -> Iterator[tuple[str, bool]]:
@@ -140,7 +146,7 @@ def _inside(relative: str) -> str | None:
 
 def _verify_target(root: Path, files: list[str], result: Verification) -> None:
     recorded: set[str] = set()
-    for record in sorted(root.glob("*.dist-info/RECORD")):
+    for record in _records(root):
         where = record.relative_to(root).as_posix()
         if record.is_symlink():
             continue  # reported as a link
