@@ -420,7 +420,10 @@ def _differences(
         return (
             wanted.name == found.name
             and wanted.extras == found.extras
-            and (wanted.specifier == found.specifier or redirected(wanted.name))
+            and (
+                _specifier_key(wanted.specifier) == _specifier_key(found.specifier)
+                or redirected(wanted.name)
+            )
         )
 
     missing = sorted({item for item in declared if not any(same(item, x) for x in locked)})
@@ -428,6 +431,24 @@ def _differences(
     problems = [f"{what}: `{item}` is declared but not locked" for item in missing]
     problems += [f"{what}: `{item}` is locked but no longer declared" for item in extra]
     return problems
+
+
+def _specifier_key(text: str) -> frozenset[tuple[str, Version | str]] | str:
+    """A specifier set as uv compares it: versions equal when only trailing zeros differ
+    (``>=2`` is ``>=2.0``), whatever the order and spelling."""
+    try:
+        specifiers = SpecifierSet(text)
+    except InvalidSpecifier:
+        return text
+    key: set[tuple[str, Version | str]] = set()
+    for specifier in specifiers:
+        wildcard = specifier.version.endswith(".*")
+        operator = specifier.operator + ("*" if wildcard else "")
+        try:
+            key.add((operator, Version(specifier.version.removesuffix(".*"))))
+        except InvalidVersion:
+            key.add((operator, specifier.version))
+    return frozenset(key)
 
 
 # A bound of a Python version range: (release without trailing zeros, inclusive), None when
