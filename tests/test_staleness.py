@@ -42,7 +42,13 @@ def uv_says_current(lock_root: Path, env: dict[str, str]) -> bool:
     fails without saying "needs to be updated"; only then is it asked again online (the index is
     on 127.0.0.1), to tell a stale lock from a failure.
     """
-    command = [uv_binary(), "lock", "--check", "--python", sys.executable]
+    command: list[str | os.PathLike[str]] = [
+        uv_binary(),
+        "lock",
+        "--check",
+        "--python",
+        sys.executable,
+    ]
     offline = run([*command, "--offline"], cwd=lock_root, env=env, check=False)
     if offline.returncode == 0:
         return True
@@ -470,7 +476,9 @@ def test_a_stale_lock_is_reported_with_what_differs_when_uv_says_stale(
 
     assert verdict(project, ask_the_real_uv()) is UvVerdict.STALE
     with pytest.raises(LockbundleError) as caught:
-        check_lock_current(read_lock(project / "uv.lock"), read_project(project))
+        check_lock_current(
+            read_lock(project / "uv.lock"), read_project(project), uv=ask_the_real_uv
+        )
 
     assert "dependencies: `puresdist>=0.1` is declared but not locked" in str(caught.value)
     assert "`uv lock --check` says" not in str(caught.value)
@@ -479,7 +487,8 @@ def test_a_stale_lock_is_reported_with_what_differs_when_uv_says_stale(
 def test_asking_uv_writes_nothing_in_the_project(
     make_project: MakeProject, sandboxed: dict[str, str], kit: Kit
 ) -> None:
-    project = stale_app(make_project, EDITS["add a dependency"].change, kit)
+    # a change uv can re-resolve offline, from its cache: `uv lock` would write the lock
+    project = stale_app(make_project, EDITS["re-specify a dependency"].change, kit)
     before = snapshot(project)
 
     assert called_stale(project, ask_the_real_uv)
@@ -546,7 +555,9 @@ def test_an_interpreter_outside_requires_python_leaves_the_verdict_to_the_static
 
     assert verdict(project, ask_the_real_uv()) is UvVerdict.NONE
     with pytest.raises(LockbundleError, match=r"requires-python: `>=3.99` declared"):
-        check_lock_current(read_lock(project / "uv.lock"), read_project(project))
+        check_lock_current(
+            read_lock(project / "uv.lock"), read_project(project), uv=ask_the_real_uv
+        )
 
 
 def test_a_stale_lock_uv_cannot_re_resolve_offline_gets_no_verdict_from_it(
@@ -561,4 +572,6 @@ def test_a_stale_lock_uv_cannot_re_resolve_offline_gets_no_verdict_from_it(
 
     assert verdict(project, ask_the_real_uv()) is UvVerdict.NONE
     with pytest.raises(LockbundleError, match=r"`nativepkg` is declared but not locked"):
-        check_lock_current(read_lock(project / "uv.lock"), read_project(project))
+        check_lock_current(
+            read_lock(project / "uv.lock"), read_project(project), uv=ask_the_real_uv
+        )
