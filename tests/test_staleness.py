@@ -160,6 +160,19 @@ def add_dependency(requirement: str, sources: str = "") -> Change:
     return change
 
 
+def add_core_to(table: str, line: str, source: str) -> Change:
+    """`core>=1.0` (the local project at libs/core) added to the list ``line`` starts in
+    ``table``, redirected by ``source``."""
+
+    def change(project: Path, kit: Kit) -> None:
+        write_project(project / "libs" / "core", "core", "1.5")
+        pyproject = project / "pyproject.toml"
+        edit(pyproject, f"{line}[", f'{line}["core>=1.0", ')
+        append(pyproject, f"\n[tool.uv.sources]\ncore = {source}\n")
+
+    return change
+
+
 def replace(file: str, old: str, new: str) -> Change:
     def change(project: Path, kit: Kit) -> None:
         edit(project / file, old, new)
@@ -240,6 +253,16 @@ EDITS = {
         )
         for kind, text in SOURCES.items()
     },
+    "re-specify a dependency redirected in its extra only": Edit(
+        replace("pyproject.toml", '"core>=1.0"', '"core>=1.2"'),
+        True,
+        setup=add_core_to("extras", "feature = ", '{ path = "libs/core", extra = "feature" }'),
+    ),
+    "re-specify a dependency redirected in its group only": Edit(
+        replace("pyproject.toml", '"core>=1.0"', '"core>=1.2"'),
+        True,
+        setup=add_core_to("groups", "dev = ", '{ path = "libs/core", group = "dev" }'),
+    ),
     "redirect an existing dependency to path": Edit(
         add("pyproject.toml", '\n[tool.uv.sources]\nscriptpkg = { path = "libs/scriptpkg" }\n'),
         False,
