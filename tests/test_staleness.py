@@ -5,6 +5,7 @@ the edits uv calls stale, the test says which ones the static comparison catches
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from hatch_lockbundle.project import (
 from support.artifacts import Entry, write_wheel
 from support.bundle import snapshot
 from support.environ import Sandbox, run, uv_binary
+from support.hatch import HatchBuild, built_artifact
 from support.index import IndexServer
 from support.projects import MakeProject, uv_lock
 
@@ -598,3 +600,43 @@ def test_a_stale_lock_uv_cannot_re_resolve_offline_gets_no_verdict_from_it(
         check_lock_current(
             read_lock(project / "uv.lock"), read_project(project), uv=ask_the_real_uv
         )
+
+
+# -- through hatch --------------------------------------------------------------------------------
+
+# hatch's build environment has no uv package; without uv on PATH either, the static comparison
+# decides (git stays reachable in /usr/bin)
+WITHOUT_UV = {"PATH": os.pathsep.join(["/usr/bin", "/bin"])}
+
+
+def test_uv_is_out_of_reach_of_hatch_builds_here() -> None:
+    assert shutil.which("uv", path=WITHOUT_UV["PATH"]) is None
+
+
+def test_hatch_builds_a_member_whose_workspace_dependency_was_re_specified(
+    make_project: MakeProject, hatch_build: HatchBuild, kit: Kit
+) -> None:
+    project = make_project("workspace")
+    EDITS["re-specify a workspace dependency"].change(project, kit)
+    member = project / "packages" / "api"
+
+    assert (
+        built_artifact(hatch_build(member, extra_env=WITHOUT_UV), member).name == "api-0.1.0-target"
+    )
+
+
+def test_hatch_refuses_a_lock_uv_calls_stale_with_what_differs(
+    make_project: MakeProject, hatch_build: HatchBuild, kit: Kit
+) -> None:
+    project = make_project("workspace")
+    EDITS["change another member's dependencies"].change(project, kit)
+
+    result = hatch_build(project / "packages" / "api", extra_env=WITHOUT_UV)
+
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "Traceback" not in output, output
+    worker = project / "packages" / "worker" / "pyproject.toml"
+    assert f"uv.lock is out of date with {worker}:" in output
+    assert "dependencies: `heavypkg` is declared but not locked" in output
+    dist = project / "packages" / "api" / "dist"
+    assert not dist.exists() or list(dist.iterdir()) == []
