@@ -426,7 +426,7 @@ def test_an_edited_project_is_called_stale_only_when_uv_says_so(
         assert not statically and not asking_uv
     else:
         assert statically is case.caught
-        assert asking_uv or not case.caught
+        assert asking_uv is statically
 
 
 @pytest.mark.parametrize("name", list(EDITS))
@@ -481,17 +481,19 @@ def verdict(project_dir: Path, uv: str | None, timeout: float = 30.0) -> UvVerdi
     return ask_uv(find_lock(project_dir, project.name), uv, timeout)
 
 
-def test_uv_reports_a_change_the_static_comparison_does_not_itemise(
+def test_uv_overrules_a_difference_it_calls_current(
     make_project: MakeProject, sandboxed: dict[str, str], kit: Kit
 ) -> None:
-    project = stale_app(make_project, EDITS["change a marker"].change, kit)
-    lock = read_lock(project / "uv.lock")
+    # a requirement whose marker no environment meets: uv drops it when it applies the source,
+    # and the comparison, which does not evaluate markers, misses it in the lock
+    never = "core>=1.0; sys_platform == 'linux' and sys_platform == 'win32'"
+    project = make_project("app")
+    add_dependency(never, 'core = { path = "libs/core" }')(project, kit)
+    uv_lock(project, env=sandboxed)
 
-    check_lock_current(lock, read_project(project), uv=never_ask_uv)
-    with pytest.raises(LockbundleError) as caught:
-        check_lock_current(lock, read_project(project), uv=ask_the_real_uv)
-
-    assert "`uv lock --check` says the lock needs to be updated" in str(caught.value)
+    assert uv_says_current(project, sandboxed)
+    assert called_stale(project, never_ask_uv)
+    assert not called_stale(project, ask_the_real_uv)
 
 
 def test_a_stale_lock_is_reported_with_what_differs_when_uv_says_stale(
@@ -506,7 +508,6 @@ def test_a_stale_lock_is_reported_with_what_differs_when_uv_says_stale(
         )
 
     assert "dependencies: `puresdist>=0.1` is declared but not locked" in str(caught.value)
-    assert "`uv lock --check` says" not in str(caught.value)
 
 
 def test_asking_uv_writes_nothing_in_the_project(

@@ -103,7 +103,7 @@ def find_lock(project_root: Path, name: str, read: Callable[[Path], Lock] = read
     )
 
 
-#: how long ``uv lock --check`` may take before its verdict is given up for the static one
+#: how long ``uv lock --check`` may take before its verdict is given up
 UV_CHECK_TIMEOUT = 30.0
 
 # What a `tool.uv.sources` entry may redirect a requirement to: uv then records the requirement
@@ -130,45 +130,31 @@ def check_lock_current(
     """Refuse a lock that no longer matches the project, and never one that ``uv lock --check``
     accepts.
 
-    When a uv binary is at hand, it is asked first (:func:`ask_uv`): "current" is final, and
-    "needs to be updated" is reported with what the comparison below finds. Without a verdict from
-    uv, the comparison decides alone. It compares what the lock recorded (``[package.metadata]``)
-    with what the ``pyproject.toml`` files declare now, the way uv does, and where it cannot model
-    uv exactly it errs towards "current": dependencies, extras and dependency groups of the project
-    and of every workspace member (names and extras; version specifiers unless ``tool.uv.sources``
-    redirects the name, since uv then records none), the declared extras, and the bounds of the
-    workspace's ``requires-python``. Markers are not compared (uv compares them simplified by
-    ``requires-python``), nor are indexes, constraints, overrides, conflicts or added members.
+    The lock is compared with what the ``pyproject.toml`` files declare now
+    (:func:`lock_differences`), leniently: the comparison errs towards "current" wherever it
+    cannot model uv exactly. Only when it finds a difference is uv asked, when a uv binary is at
+    hand (:func:`ask_uv`): its "current" overrules the comparison. Asking uv on every build would
+    also catch what the comparison leaves out (markers, indexes, members), at the price of a
+    subprocess on every build, no-op rebuilds included: that is left to ``uv lock --check``.
 
-    :param uv: finds the uv binary to ask (``None``: compare statically only)
+    :param uv: finds the uv binary to ask (``None``: the comparison decides alone)
     :param timeout: seconds ``uv lock --check`` may take before its verdict is given up
     """
     if project.name is None:
         return
-    verdict = ask_uv(lock, uv(), timeout)
-    if verdict is UvVerdict.CURRENT:
-        return
     problems = lock_differences(lock, project)
-    if verdict is UvVerdict.STALE and not problems:
-        # uv compares more than we model (markers, indexes, members, constraints...)
-        problems = [
-            (
-                project.root / "pyproject.toml",
-                "`uv lock --check` says the lock needs to be updated (the difference is not one "
-                "this check itemises: markers, indexes, members, constraints or overrides)",
-            )
-        ]
-    if problems:
-        files = sorted({path for path, _ in problems})
-        several = len(files) > 1
-        listing = "\n".join(
-            f"  - {f'{path}: ' if several else ''}{problem}" for path, problem in problems
-        )
-        raise LockbundleError(
-            f"{lock.path} is out of date with {', '.join(map(str, files))}:\n{listing}\n"
-            "Run `uv lock` to update it, or set `tool.lockbundle.frozen = true` to bundle the "
-            "lock as it is"
-        )
+    if not problems or ask_uv(lock, uv(), timeout) is UvVerdict.CURRENT:
+        return
+    files = sorted({path for path, _ in problems})
+    several = len(files) > 1
+    listing = "\n".join(
+        f"  - {f'{path}: ' if several else ''}{problem}" for path, problem in problems
+    )
+    raise LockbundleError(
+        f"{lock.path} is out of date with {', '.join(map(str, files))}:\n{listing}\n"
+        "Run `uv lock` to update it, or set `tool.lockbundle.frozen = true` to bundle the "
+        "lock as it is"
+    )
 
 
 def ask_uv(lock: Lock, uv: str | None, timeout: float = UV_CHECK_TIMEOUT) -> UvVerdict:
@@ -222,8 +208,15 @@ class _Tree:
 
 def lock_differences(lock: Lock, project: Project) -> list[Problem]:
     """Where the project and the workspace members differ from what the lock recorded, as
-    ``(pyproject.toml, problem)`` pairs; none when ``uv lock --check`` would call the lock current
-    (the converse does not hold: see :func:`check_lock_current`)."""
+    ``(pyproject.toml, problem)`` pairs.
+
+    Compared, as uv compares them: the dependencies, extras and dependency groups of the project
+    and of every workspace member (names and extras; version specifiers unless
+    ``tool.uv.sources`` redirects the name, since uv then records none), the declared extras, and
+    the bounds of the workspace's ``requires-python``. Not compared, so that nothing uv accepts is
+    reported: markers (uv compares them simplified by ``requires-python``), sources themselves,
+    indexes, constraints, overrides, conflicts, empty groups, and the list of members.
+    """
     trees, complete = _trees(lock, project)
     problems: list[Problem] = []
     for tree in trees:
