@@ -194,6 +194,12 @@ def add_member(project: Path, kit: Kit) -> None:
     write_project(project / "packages" / "extra", "extra", "0.1")
 
 
+def make_version_dynamic(project: Path, kit: Kit) -> None:
+    edit(project / "pyproject.toml", 'version = "0.1.0"', 'dynamic = ["version"]')
+    append(project / "pyproject.toml", '\n[tool.hatch.version]\npath = "src/app/__init__.py"\n')
+    append(project / "src" / "app" / "__init__.py", '\n__version__ = "0.1.0"\n')
+
+
 def both(first: Change, second: Change) -> Change:
     def change(project: Path, kit: Kit) -> None:
         first(project, kit)
@@ -297,6 +303,23 @@ EDITS = {
             'feature = ["extradep"]\nmore = ["heavypkg"]',
         ),
         True,
+    ),
+    "add an extra that asks for another extra of the project": Edit(
+        replace(
+            "pyproject.toml",
+            'feature = ["extradep"]',
+            'feature = ["extradep"]\nall = ["app[feature]"]',
+        ),
+        True,
+    ),
+    "make the version dynamic, with an extra asking for another": Edit(
+        make_version_dynamic,
+        False,
+        setup=replace(
+            "pyproject.toml",
+            'feature = ["extradep"]',
+            'feature = ["extradep"]\nall = ["app[feature]"]',
+        ),
     ),
     "add an empty extra": Edit(
         replace("pyproject.toml", 'feature = ["extradep"]', 'feature = ["extradep"]\nnone = []'),

@@ -316,7 +316,14 @@ def _tree_differences(tree: _Tree) -> list[str]:
             more = _requirements(requirements)
             declared = None if declared is None or more is None else [*declared, *more]
         if declared is not None:
-            problems += _differences("dependencies", declared, package.requires_dist, redirected)
+            found = _differences("dependencies", declared, package.requires_dist, redirected)
+            flattened = _flattened(declared, package.name)
+            # uv records a project of dynamic version with its extras' references to the project
+            # itself (`app[feature]`) flattened, and accepts either form
+            if found and flattened != declared:
+                flat = _differences("dependencies", flattened, package.requires_dist, redirected)
+                found = found if flat else []
+            problems += found
     # a lock that records no `provides-extras` (an older uv) says nothing about them
     if package.provides_extras and static:
         declared_extras = {canonicalize_name(str(name)) for name in extras}
@@ -362,6 +369,17 @@ def _requirements(items: Any) -> list[Declared] | None:
             )
         )
     return found
+
+
+def _flattened(declared: list[Declared], name: NormalizedName) -> list[Declared]:
+    """The requirements without references to the project itself, as uv flattens them (the
+    requirements an extra reached that way are already there, with markers this check does not
+    compare); a version constraint on the project itself stays, without extras."""
+    return [item for item in declared if item.name != name] + [
+        Declared(name, (), item.specifier)
+        for item in declared
+        if item.name == name and item.specifier
+    ]
 
 
 def _dependency_groups(document: Mapping[str, Any]) -> dict[NormalizedName, list[Declared] | None]:
