@@ -1,4 +1,6 @@
-"""Finding the lock that covers a project: its own, its workspace root's, never an unrelated one."""
+"""Finding the lock that covers a project (its own, its workspace root's, never an unrelated one),
+and comparing it with the project without asking uv (tests/test_staleness.py holds the comparison
+against real `uv lock --check`)."""
 
 from __future__ import annotations
 
@@ -7,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from hatch_lockbundle.errors import LockbundleError
-from hatch_lockbundle.lock import read_lock
-from hatch_lockbundle.project import check_lock_current, find_lock, read_project
+from hatch_lockbundle.lock import Lock, read_lock
+from hatch_lockbundle.project import Project, check_lock_current, find_lock, read_project
 
 WORKSPACE_LOCK = """
 version = 1
@@ -83,7 +85,11 @@ def test_locks_written_by_uv_are_current(tmp_path: Path, fixture: str, member: s
     root = project_copy(tmp_path, fixture)
     project = read_project(root / member)
 
-    check_lock_current(read_lock(root / "uv.lock"), project)
+    check_statically(read_lock(root / "uv.lock"), project)
+
+
+def check_statically(lock: Lock, project: Project) -> None:
+    check_lock_current(lock, project, uv=lambda: None)
 
 
 def edit(path: Path, old: str, new: str) -> None:
@@ -97,7 +103,7 @@ def test_a_changed_dependency_makes_the_lock_stale(tmp_path: Path) -> None:
     edit(root / "packages" / "api" / "pyproject.toml", '"idna",', '"idna>=3.7", "rich",')
 
     with pytest.raises(LockbundleError) as caught:
-        check_lock_current(read_lock(root / "uv.lock"), read_project(root / "packages" / "api"))
+        check_statically(read_lock(root / "uv.lock"), read_project(root / "packages" / "api"))
 
     message = str(caught.value)
     assert "uv.lock is out of date with" in message
@@ -114,7 +120,7 @@ def test_a_changed_group_makes_the_lock_stale(tmp_path: Path) -> None:
     with pytest.raises(
         LockbundleError, match=r"dependency group `dev`: `pytest` is declared but not locked"
     ):
-        check_lock_current(read_lock(root / "uv.lock"), read_project(root))
+        check_statically(read_lock(root / "uv.lock"), read_project(root))
 
 
 def test_dynamic_dependencies_are_not_compared(tmp_path: Path) -> None:
@@ -126,4 +132,118 @@ def test_dynamic_dependencies_are_not_compared(tmp_path: Path) -> None:
     )
     edit(root / "packages" / "api" / "pyproject.toml", '"idna",', '"idna>=9",')
 
-    check_lock_current(read_lock(root / "uv.lock"), read_project(root / "packages" / "api"))
+    check_statically(read_lock(root / "uv.lock"), read_project(root / "packages" / "api"))
+
+
+def test_another_members_change_is_reported_with_its_file(tmp_path: Path) -> None:
+    root = project_copy(tmp_path, "workspace")
+    edit(root / "packages" / "worker" / "pyproject.toml", '"six",', '"six>=1.16",')
+    api = read_project(root / "packages" / "api")
+
+    with pytest.raises(LockbundleError) as caught:
+        check_statically(read_lock(root / "uv.lock"), api)
+
+    worker = root / "packages" / "worker" / "pyproject.toml"
+    assert f"uv.lock is out of date with {worker}:" in str(caught.value)
+    assert "dependencies: `six>=1.16` is declared but not locked" in str(caught.value)
+
+
+def test_changes_in_several_files_name_each_file(tmp_path: Path) -> None:
+    root = project_copy(tmp_path, "workspace")
+    edit(root / "packages" / "worker" / "pyproject.toml", '"six",', '"six>=1.16",')
+    edit(root / "packages" / "api" / "pyproject.toml", '"idna",', '"idna>=3.7",')
+
+    with pytest.raises(LockbundleError) as caught:
+        check_statically(read_lock(root / "uv.lock"), read_project(root / "packages" / "api"))
+
+    api = root / "packages" / "api" / "pyproject.toml"
+    worker = root / "packages" / "worker" / "pyproject.toml"
+    assert f"  - {api}: dependencies: `idna>=3.7` is declared but not locked" in str(caught.value)
+    assert f"  - {worker}: dependencies: `six>=1.16` is declared but not locked" in str(
+        caught.value
+    )
+
+
+def test_a_specifier_of_a_dependency_redirected_by_the_workspace_root_is_not_compared(
+    tmp_path: Path,
+) -> None:
+    root = project_copy(tmp_path, "workspace")
+    # the worker's own source goes: the root's `shared = { workspace = true }` still applies
+    edit(root / "packages" / "worker" / "pyproject.toml", "shared = { workspace = true }", "")
+    edit(root / "packages" / "worker" / "pyproject.toml", '["shared",', '["shared>=0.3",')
+
+    check_statically(read_lock(root / "uv.lock"), read_project(root / "packages" / "worker"))
+
+
+def test_a_requirement_packaging_cannot_read_leaves_its_list_uncompared(tmp_path: Path) -> None:
+    root = project_copy(tmp_path, "workspace")
+    # what uv read, and `packaging` cannot: it would be "locked but no longer declared"
+    edit(
+        root / "uv.lock",
+        '    { name = "idna" },\n',
+        '    { name = "idna" },\n    { name = "odd" },\n',
+    )
+    edit(root / "packages" / "api" / "pyproject.toml", '"idna",', '"idna", "odd (>=1",')
+
+    check_statically(read_lock(root / "uv.lock"), read_project(root / "packages" / "api"))
+
+
+def test_a_member_that_cannot_be_read_is_not_compared(tmp_path: Path) -> None:
+    root = project_copy(tmp_path, "workspace")
+    (root / "packages" / "worker" / "pyproject.toml").unlink()
+
+    check_statically(read_lock(root / "uv.lock"), read_project(root / "packages" / "api"))
+
+
+@pytest.mark.parametrize(
+    "declared",
+    [">=3.10.0", ">=3.10, !=3.10.1", ">=3.10, >=3.9", ">=3.10, !=3.9.*", ">=3.10, <4, <5"],
+)
+def test_requires_python_with_the_same_bounds_is_current(tmp_path: Path, declared: str) -> None:
+    root = project_copy(tmp_path, "workspace")
+    for member in ("api", "shared", "worker"):
+        pyproject = root / "packages" / member / "pyproject.toml"
+        edit(pyproject, 'requires-python = ">=3.10"', f'requires-python = "{declared}"')
+    lock = root / "uv.lock"
+    if "<4" in declared:
+        edit(lock, 'requires-python = ">=3.10"', 'requires-python = ">=3.10, <4"')
+
+    check_statically(read_lock(lock), read_project(root / "packages" / "api"))
+
+
+@pytest.mark.parametrize(
+    ("declared", "expected"),
+    [
+        (">=3.11", ">=3.11"),
+        (">3.10", ">3.10"),
+        ("~=3.10", ">=3.10, <4"),
+        ("==3.11.*", ">=3.11, <3.12"),
+        (">=3.10, <3.14", ">=3.10, <3.14"),
+    ],
+)
+def test_requires_python_with_other_bounds_is_stale(
+    tmp_path: Path, declared: str, expected: str
+) -> None:
+    root = project_copy(tmp_path, "workspace")
+    shared = root / "packages" / "shared" / "pyproject.toml"
+    edit(shared, 'requires-python = ">=3.10"', f'requires-python = "{declared}"')
+
+    with pytest.raises(LockbundleError) as caught:
+        check_statically(read_lock(root / "uv.lock"), read_project(root / "packages" / "api"))
+
+    assert (
+        f"requires-python: `{expected}` declared (over the workspace's members), `>=3.10` locked"
+        in str(caught.value)
+    )
+
+
+def test_requires_python_is_the_intersection_of_the_members(tmp_path: Path) -> None:
+    root = project_copy(tmp_path, "workspace")
+    edit(root / "pyproject.toml", 'requires-python = ">=3.10"', 'requires-python = ">=3.8"')
+    edit(
+        root / "packages" / "worker" / "pyproject.toml",
+        'requires-python = ">=3.10"',
+        'requires-python = ">=3.9"',
+    )
+
+    check_statically(read_lock(root / "uv.lock"), read_project(root / "packages" / "api"))
