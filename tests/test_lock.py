@@ -282,3 +282,22 @@ def test_a_hash_algorithm_that_cannot_be_checked_is_refused_naming_it(
 def test_broken_hash_algorithms_are_weak(algorithm: str, weak: bool) -> None:
     length = {"md5": 32, "sha1": 40, "sha256": 64}[algorithm]
     assert Hash.parse(f"{algorithm}:{'a' * length}", "here").weak is weak
+
+
+def test_an_ssh_url_keeps_its_user_and_loses_only_a_password(tmp_path: Path) -> None:
+    text = (
+        'version = 1\nrevision = 3\n[[package]]\nname = "x"\nversion = "1"\n'
+        'source = { git = "ssh://git@git.example/x.git?rev=main#' + "a" * 40 + '" }\n'
+        '[[package]]\nname = "y"\nversion = "1"\n'
+        'source = { git = "ssh://git:s3cret@git.example/y.git?rev=main#' + "b" * 40 + '" }\n'
+        '[[package]]\nname = "z"\nversion = "1"\n'
+        'source = { git = "https://t0ken@git.example/z.git?rev=main#' + "c" * 40 + '" }\n'
+    )
+
+    lock = read_lock(write(tmp_path, text))
+
+    locations = [package.source.location for package in lock.packages]
+    assert locations[0].startswith("ssh://git@git.example/x.git")
+    assert locations[1].startswith("ssh://git@git.example/y.git")
+    assert locations[2].startswith("https://git.example/z.git")
+    assert "s3cret" not in repr(lock) and "t0ken" not in repr(lock)

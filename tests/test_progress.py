@@ -247,9 +247,15 @@ def noisy_consumer(tmp_path: Path, sandbox: Sandbox) -> Iterator[Path]:
     members = sdist_members("warnsdist", "1.0", {"in_tree_backend.py": WARNING_BACKEND})
     write_sdist(directory, "warnsdist", "1.0", members)
     with IndexServer(directory) as index:
+        # its own file included: a virtual project without one is warned about, even with -q
         consumer = Consumer.create(
-            tmp_path / "project", index, ["withpyc", "warnsdist"], env=sandbox.environ()
+            tmp_path / "project",
+            index,
+            ["withpyc", "warnsdist"],
+            env=sandbox.environ(),
+            settings='include = ["main.py"]',
         )
+        (consumer.root / "main.py").write_text("import withpyc, warnsdist\n")
         yield consumer.root
 
 

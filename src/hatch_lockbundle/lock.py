@@ -296,7 +296,8 @@ class _Reader:
         self.credentials: dict[str, tuple[str, str]] = {}
 
     def bare(self, url: str, where: str) -> str:
-        """``url`` without its ``user:password@``, which is kept in :attr:`credentials`.
+        """``url`` without its ``user:password@``, which is kept in :attr:`credentials` (an
+        ssh URL keeps its user, and loses only a password).
 
         uv never writes credentials into a lock; a lock that has them was written by hand (or by
         someone who wants them copied into every output), and a URL is copied into many.
@@ -308,6 +309,12 @@ class _Reader:
             place = realm(url)
         except ValueError:
             raise self.fail(where, f"{redact(url)!r} is not a valid URL") from None
+        if parts.scheme.endswith("ssh"):
+            # ssh's user (`git@host`) names an account, not a secret, and ssh needs it
+            if parts.password is None:
+                return url
+            user = parts.netloc.rpartition("@")[0].partition(":")[0]
+            return parts._replace(netloc=f"{user}@{parts.netloc.rpartition('@')[2]}").geturl()
         found = (unquote(parts.username or ""), unquote(parts.password or ""))
         self.credentials.setdefault(place, found)
         return redact(url)
