@@ -189,6 +189,17 @@ class Scene:
     def build(self) -> Path:
         return build_bundle(self.consumer.root, self.out, cache_dir=self.cache)
 
+    def edit_locked_wheel(self, edit: Callable[[str], str]) -> None:
+        """Rewrite the ``hash = "sha256:…"`` of the wheel's entry in the lock with ``edit``."""
+        lock = self.consumer.root / "uv.lock"
+        text, found = re.subn(
+            rf'(?<=/{re.escape(GOOD_WHEEL)}", )hash = "sha256:[0-9a-f]+"',
+            lambda match: edit(match[0]),
+            lock.read_text(),
+        )
+        assert found == 1
+        lock.write_text(text)
+
 
 @pytest.fixture
 def scene(tmp_path: Path, sandbox: Sandbox) -> Iterator[Scene]:
@@ -240,15 +251,8 @@ def test_a_download_without_end_or_progress_stops_with_a_clear_error_and_caches_
 ) -> None:
     monkeypatch.setenv("LOCKBUNDLE_HTTP_TIMEOUT", "1")
     # as a lock of PyPI's files says (the test index, HTML only, gives uv no sizes)
-    lock = scene.consumer.root / "uv.lock"
     size = (scene.index.directory / GOOD_WHEEL).stat().st_size
-    text, found = re.subn(
-        rf'(url = "[^"]*/{re.escape(GOOD_WHEEL)}", hash = "sha256:[0-9a-f]+")',
-        rf"\1, size = {size}",
-        lock.read_text(),
-    )
-    assert found == 1
-    lock.write_text(text)
+    scene.edit_locked_wheel(lambda hash_: f"{hash_}, size = {size}")
     scene.index.always(fault)
 
     with pytest.raises(LockbundleError) as raised:
@@ -499,14 +503,8 @@ def test_two_builds_into_one_dist_leave_one_whole_bundle(
 def test_a_broken_hash_algorithm_does_not_satisfy_require_hashes(
     scene: Scene, algorithm: str
 ) -> None:
-    lock = scene.consumer.root / "uv.lock"
-    text, found = re.subn(
-        rf'(url = "[^"]*/{re.escape(GOOD_WHEEL)}", hash = )"sha256:[0-9a-f]+"',
-        rf'\1"{algorithm}:{"0" * {"md5": 32, "sha1": 40}[algorithm]}"',
-        lock.read_text(),
-    )
-    assert found == 1
-    lock.write_text(text)
+    digits = {"md5": 32, "sha1": 40}[algorithm]
+    scene.edit_locked_wheel(lambda hash_: f'hash = "{algorithm}:{"0" * digits}"')
     asked = len(scene.index.requests_for(GOOD_WHEEL))
 
     with pytest.raises(LockbundleError) as raised:
