@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import os
+import stat
 import tarfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from hatch_lockbundle.archive import DEFAULT_EPOCH, archive_epoch, write_archive
+from hatch_lockbundle.archive import (
+    DEFAULT_EPOCH,
+    TAR_CHECKS,
+    TarChecks,
+    UnsafeArchiveError,
+    archive_epoch,
+    extract_safely,
+    write_archive,
+)
 
 
 def make_tree(root: Path) -> Path:
@@ -134,3 +146,258 @@ def test_a_failed_check_keeps_the_archive_out(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"too big"):
         write_archive(tree, out / "a.zip", "zip", "", DEFAULT_EPOCH, check=refuse)
     assert list(out.iterdir()) == []
+
+
+# -- extraction: tarfile's data filter and our own checks, on a corpus of hostile archives ------
+
+NOW = 1_700_000_000  # every entry's mtime: an extracted time that differs shows
+
+
+@dataclass(frozen=True)
+class Member:
+    """One tar entry to write: a file (``data``), a directory, a link (``link``), or a device."""
+
+    name: str
+    kind: bytes = tarfile.REGTYPE
+    data: bytes = b""
+    link: str = ""
+    mode: int = 0o644
+
+
+def file(name: str, data: bytes = b"content\n", mode: int = 0o644) -> Member:
+    return Member(name, tarfile.REGTYPE, data + name.encode(), mode=mode)
+
+
+def folder(name: str, mode: int = 0o755) -> Member:
+    return Member(name, tarfile.DIRTYPE, mode=mode)
+
+
+def symlink(name: str, link: str) -> Member:
+    return Member(name, tarfile.SYMTYPE, link=link, mode=0o777)
+
+
+def hardlink(name: str, link: str) -> Member:
+    return Member(name, tarfile.LNKTYPE, link=link)
+
+
+LONG = "/".join(["d" * 60] * 4) + "/" + "f" * 80  # over 100 characters: a PAX path record
+
+#: archives that extraction must refuse (nothing written outside, an error naming the entry)
+HOSTILE: dict[str, list[Member]] = {
+    "dotdot": [file("ok.txt"), file("a/../../escaped.txt")],
+    "absolute name": [file("/tmp/escaped.txt")],
+    "symlink escape": [folder("sub"), symlink("sub/out", "../../escaped")],
+    "absolute symlink": [symlink("passwd", "/etc/passwd")],
+    "absolute hard link": [hardlink("passwd", "/etc/passwd")],
+    # tar reads a hard link's target from the archive root: from the folder it would stay inside
+    "hard link escape from the root": [
+        file("a/victim.txt"),
+        hardlink("a/h", "../victim.txt"),
+        file("a/h", b"overwritten"),
+    ],
+    "hard link to nothing extracted": [hardlink("h", "missing.txt")],
+    "symlink chain": [symlink("l1", "."), symlink("l1/l2", "..")],
+    "symlink chain through a later link": [symlink("l1", "l2"), symlink("l2", "..")],
+    # these two look inside when `..` is taken off the text, but go through an extracted link
+    "symlink through an extracted symlink": [symlink("up", "."), symlink("s", "up/../escaped")],
+    "hard link through an extracted symlink": [
+        file("x.txt"),
+        symlink("up", "."),
+        hardlink("h", "up/../x.txt"),
+    ],
+    "file through an extracted symlink": [
+        folder("sub"),
+        symlink("sub/up", ".."),
+        symlink("sub/up/up2", ".."),
+        file("sub/up/up2/escaped.txt"),
+    ],
+    "character device": [Member("dev/null", tarfile.CHRTYPE)],
+    "block device": [Member("dev/sda", tarfile.BLKTYPE)],
+    "fifo": [Member("pipe", tarfile.FIFOTYPE)],
+}
+
+#: archives that extract, to the same tree whoever checks
+BENIGN: dict[str, list[Member]] = {
+    "files and folders": [
+        folder("pkg"),
+        file("pkg/__init__.py"),
+        file("pkg/deep/er/data.txt"),
+        file("./dot/slash.txt"),
+        file("bin/tool", mode=0o755),
+    ],
+    "set-id, sticky and group-write modes": [
+        file("setuid", mode=0o4755),
+        file("setgid", mode=0o2775),
+        file("all", mode=0o777),
+        file("none", mode=0o000),
+        file("group-exec-only", mode=0o070),
+        folder("sticky", mode=0o1777),
+        file("sticky/x"),
+    ],
+    "symlinks inside": [
+        file("top.txt"),
+        folder("sub"),
+        symlink("sub/up", "../top.txt"),
+        symlink("sub/self", "."),
+        symlink("dangling", "nowhere"),
+    ],
+    "hard link from the root": [file("a/x.txt"), hardlink("a/b/h", "a/x.txt")],
+    "symlink chain inside, written through": [
+        folder("sub"),
+        symlink("l2", "sub"),
+        symlink("l1", "l2"),
+        file("l1/f.txt"),
+    ],
+    "link then file through the link": [folder("real"), symlink("alias", "real"), file("alias/x")],
+    "long names": [file(LONG), symlink("long-link", LONG), hardlink("long-hard", LONG)],
+    "duplicates": [
+        file("dup.txt", b"first"),
+        file("dup.txt", b"second"),
+        file("target.txt"),
+        file("x", b"a file first"),
+        symlink("x", "target.txt"),
+        symlink("y", "target.txt"),
+        file("y", b"written through the link"),
+    ],
+}
+
+#: archives the operating system refuses, whoever checks
+FAILING: dict[str, list[Member]] = {
+    "a name longer than the system allows": [file("n" * 300)],
+}
+
+CHECKS = ["own", *(["tarfile"] if hasattr(tarfile, "data_filter") else [])]
+
+
+def write_tar(path: Path, members: list[Member]) -> Path:
+    with tarfile.open(path, "w:gz", format=tarfile.PAX_FORMAT) as tar:
+        for member in members:
+            info = tarfile.TarInfo(member.name)
+            info.type = member.kind
+            info.mode = member.mode
+            info.mtime = NOW
+            info.uid, info.gid = 1234, 5678  # nobody here: extraction must not chown
+            info.linkname = member.link
+            info.size = len(member.data)
+            tar.addfile(info, io.BytesIO(member.data) if member.kind == tarfile.REGTYPE else None)
+    return path
+
+
+def tree(root: Path) -> dict[str, tuple[object, ...]]:
+    """Every path below ``root`` with what an unpacked archive is: kind, mode, content or link,
+    link count, and the mtime where an entry set it."""
+    found: dict[str, tuple[object, ...]] = {}
+    for path in sorted(root.rglob("*")):
+        status = path.lstat()
+        relative = path.relative_to(root).as_posix()
+        mtime = int(status.st_mtime) if int(status.st_mtime) == NOW else "now"
+        if path.is_symlink():
+            found[relative] = ("link", os.readlink(path))
+        elif path.is_dir():
+            found[relative] = ("dir", oct(stat.S_IMODE(status.st_mode)), mtime)
+        else:
+            found[relative] = (
+                "file", oct(stat.S_IMODE(status.st_mode)), path.read_bytes(), status.st_nlink, mtime
+            )  # fmt: skip
+    return found
+
+
+def unpack(archive: Path, where: Path, checks: TarChecks) -> tuple[str, object]:
+    """What extracting gives: the tree, a refusal, or the operating system's error number.
+
+    ``where`` holds nothing but the extraction directory and a file that must stay as it is, so
+    that an escape shows.
+    """
+    destination = where / "inside"
+    where.mkdir()
+    victim = where / "victim.txt"
+    victim.write_bytes(b"victim")
+    try:
+        extract_safely(archive, destination, checks=checks)
+    except UnsafeArchiveError as error:
+        outcome: tuple[str, object] = ("refused", str(error))
+    except OSError as error:
+        outcome = ("error", error.errno)
+    else:
+        outcome = ("tree", tree(destination))
+    assert sorted(path.name for path in where.iterdir()) == ["inside", "victim.txt"], "escaped"
+    assert (victim.read_bytes(), victim.stat().st_nlink) == (b"victim", 1), "escaped"
+    return outcome
+
+
+@pytest.mark.parametrize("checks", CHECKS)
+@pytest.mark.parametrize("case", HOSTILE)
+def test_extraction_refuses_a_hostile_archive(tmp_path: Path, case: str, checks: TarChecks) -> None:
+    archive = write_tar(tmp_path / "hostile.tar.gz", HOSTILE[case])
+
+    kind, _ = unpack(archive, tmp_path / "out", checks)
+
+    assert kind == "refused"
+
+
+@pytest.mark.skipif(
+    not hasattr(tarfile, "data_filter"),
+    reason="this Python's tarfile has no data filter to compare with (before 3.11.4/3.10.12)",
+)
+@pytest.mark.parametrize("case", [*HOSTILE, *BENIGN, *FAILING])
+def test_own_checks_do_what_tarfiles_data_filter_does(tmp_path: Path, case: str) -> None:
+    archive = write_tar(tmp_path / "case.tar.gz", {**HOSTILE, **BENIGN, **FAILING}[case])
+
+    own = unpack(archive, tmp_path / "own", "own")
+    data_filter = unpack(archive, tmp_path / "tarfile", "tarfile")
+
+    assert own[0] == data_filter[0]
+    if own[0] != "refused":  # the wording of a refusal differs
+        assert own == data_filter
+
+
+@pytest.mark.parametrize("checks", CHECKS)
+@pytest.mark.parametrize("case", FAILING)
+def test_extraction_reports_what_the_system_refuses(
+    tmp_path: Path, case: str, checks: TarChecks
+) -> None:
+    archive = write_tar(tmp_path / "case.tar.gz", FAILING[case])
+
+    assert unpack(archive, tmp_path / "out", checks) == ("error", errno.ENAMETOOLONG)
+
+
+@pytest.mark.parametrize("checks", CHECKS)
+def test_extracted_modes_lose_set_id_sticky_and_write_bits_for_others(
+    tmp_path: Path, checks: TarChecks
+) -> None:
+    archive = write_tar(tmp_path / "modes.tar.gz", BENIGN["set-id, sticky and group-write modes"])
+
+    kind, found = unpack(archive, tmp_path / "out", checks)
+
+    assert kind == "tree"
+    assert isinstance(found, dict)
+    modes = {name: entry[1] for name, entry in found.items() if entry[0] == "file"}
+    assert modes == {
+        "setuid": "0o755",
+        "setgid": "0o755",
+        "all": "0o755",
+        "none": "0o600",  # the owner can always read and write
+        "group-exec-only": "0o640",  # executable only when the owner may execute it
+        "sticky/x": "0o644",
+    }
+    umask = os.umask(0)
+    os.umask(umask)
+    assert found["sticky"][1] == oct(0o777 & ~umask)  # a directory's mode is not taken
+
+
+@pytest.mark.parametrize("checks", CHECKS)
+def test_a_hard_link_is_read_from_the_archive_root(tmp_path: Path, checks: TarChecks) -> None:
+    archive = write_tar(tmp_path / "link.tar.gz", BENIGN["hard link from the root"])
+
+    kind, _ = unpack(archive, tmp_path / "out", checks)
+
+    assert kind == "tree"
+    linked = tmp_path / "out" / "inside" / "a" / "b" / "h"
+    assert linked.read_bytes() == (tmp_path / "out" / "inside" / "a" / "x.txt").read_bytes()
+    assert linked.stat().st_nlink == 2
+
+
+def test_own_checks_are_the_default_only_where_tarfile_has_no_filters() -> None:
+    expected = "tarfile" if hasattr(tarfile, "data_filter") else "own"
+
+    assert expected == TAR_CHECKS

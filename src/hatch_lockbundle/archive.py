@@ -519,12 +519,14 @@ def extract_safely(archive: Path, destination: Path, *, checks: TarChecks | None
         if (checks or TAR_CHECKS) == "own":
             _extract_checked(tar, members, root)
             return root
-        # a hard link to nothing extracted before it is skipped quietly at the default level
-        tar.errorlevel = 2
         try:
             tar.extractall(root, filter="data")
-        except (tarfile.FilterError, tarfile.ExtractError) as error:
+        except tarfile.FilterError as error:
             raise UnsafeArchiveError(str(error)) from None
+        except KeyError as error:  # tarfile's word for a hard link to nothing extracted before
+            raise UnsafeArchiveError(
+                f"a hard link points to nothing in the archive: {error}"
+            ) from None
     return root
 
 
