@@ -15,6 +15,7 @@ import pytest
 
 from hatch_lockbundle.archive import (
     DEFAULT_EPOCH,
+    DEFAULT_LEVEL,
     TAR_CHECKS,
     TarChecks,
     UnsafeArchiveError,
@@ -22,6 +23,8 @@ from hatch_lockbundle.archive import (
     extract_safely,
     write_archive,
 )
+from hatch_lockbundle.config import load_and_validate_config
+from hatch_lockbundle.errors import ConfigurationError
 
 
 def make_tree(root: Path) -> Path:
@@ -401,3 +404,31 @@ def test_own_checks_are_the_default_only_where_tarfile_has_no_filters() -> None:
     expected = "tarfile" if hasattr(tarfile, "data_filter") else "own"
 
     assert expected == TAR_CHECKS
+
+
+# -- the compression level setting ---------------------------------------------------------------
+
+
+def test_compression_level_defaults_to_zip_and_gzips_own(tmp_path: Path) -> None:
+    assert load_and_validate_config({}, tmp_path).compression_level == DEFAULT_LEVEL == 6
+
+
+@pytest.mark.parametrize("level", [0, 9])
+def test_compression_level_is_read_from_the_table_and_a_named_bundle(
+    tmp_path: Path, level: int
+) -> None:
+    raw = {"compression-level": 1, "bundles": {"small": {"compression-level": level}}}
+
+    assert load_and_validate_config(raw, tmp_path).compression_level == 1
+    assert load_and_validate_config(raw, tmp_path, "small").compression_level == level
+
+
+@pytest.mark.parametrize("value", [10, -1, 6.0, True, "6"])
+def test_compression_level_outside_0_to_9_is_an_error(tmp_path: Path, value: object) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_and_validate_config({"compression-level": value}, tmp_path)
+
+    assert caught.value.errors == [
+        "Field `tool.lockbundle.compression-level` must be a whole number from 0 (no compression, "
+        f"fastest) to 9 (smallest, slowest), not {value!r}"
+    ]
