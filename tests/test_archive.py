@@ -6,6 +6,8 @@ import errno
 import io
 import os
 import stat
+import struct
+import subprocess
 import tarfile
 import zipfile
 from dataclasses import dataclass
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+import hatch_lockbundle.archive as archive_module
 from hatch_lockbundle.archive import (
     DEFAULT_EPOCH,
     DEFAULT_LEVEL,
@@ -149,6 +152,167 @@ def test_a_failed_check_keeps_the_archive_out(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"too big"):
         write_archive(tree, out / "a.zip", "zip", "", DEFAULT_EPOCH, check=refuse)
     assert list(out.iterdir()) == []
+
+
+# -- packing on every core: the bytes depend on the files and the level only ----------------------
+
+
+def make_big_tree(root: Path, *, reverse: bool = False) -> Path:
+    """Files of every size class: empty, small, several blocks of text, incompressible, non-ASCII
+    and executable; made in reverse order when asked (the order must not show)."""
+    words = [b"alpha ", b"beta ", b"gamma\n", b"delta ", b"epsilon "]
+    text = b"".join(words[(i * 7919) % 5] for i in range(700_000))  # ~4 MiB: several blocks
+    noise = os.urandom(1_500_000)
+    contents: list[tuple[str, bytes, int]] = [
+        ("pkg/__init__.py", b"", 0o644),
+        ("pkg/module.py", b"x = 1\n" * 500, 0o644),
+        ("pkg/data/text.txt", text, 0o644),
+        ("pkg/data/noise.bin", noise, 0o644),
+        ("pkg/data/small-noise.bin", noise[:5000], 0o644),
+        ("pkg/données/é.txt", "é\n".encode(), 0o644),
+        ("bin/tool", b"#!/bin/sh\necho hi\n", 0o755),
+    ]
+    for name, data, mode in reversed(contents) if reverse else contents:
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        path.chmod(mode)
+    return root
+
+
+@pytest.fixture(scope="module")
+def big_trees(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The same files twice, made in opposite orders."""
+    first = make_big_tree(tmp_path_factory.mktemp("first"))
+    second = tmp_path_factory.mktemp("second")
+    for path in sorted(first.rglob("*"), reverse=True):
+        copy = second / path.relative_to(first)
+        if path.is_file():
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            copy.write_bytes(path.read_bytes())
+            copy.chmod(path.stat().st_mode)
+    return first, second
+
+
+def read_back(archive: Path, root: str = "") -> dict[str, tuple[bytes, int]]:
+    """Each file of a ``.zip`` or ``.tar.gz`` as the system's ``unzip`` or ``tar`` unpacks it."""
+    out = archive.parent / f"{archive.name}.unpacked"
+    out.mkdir()
+    if archive.name.endswith(".zip"):
+        subprocess.run(["unzip", "-q", str(archive), "-d", str(out)], check=True)
+    else:
+        subprocess.run(["tar", "xzf", str(archive), "-C", str(out)], check=True)
+    return {
+        path.relative_to(out / root).as_posix(): (
+            path.read_bytes(),
+            stat.S_IMODE(path.stat().st_mode),
+        )
+        for path in (out / root).rglob("*")
+        if path.is_file()
+    }
+
+
+def files_of(root: Path) -> dict[str, tuple[bytes, int]]:
+    return {
+        path.relative_to(root).as_posix(): (
+            path.read_bytes(),
+            0o755 if path.stat().st_mode & 0o111 else 0o644,
+        )
+        for path in root.rglob("*")
+        if path.is_file()
+    }
+
+
+@pytest.mark.parametrize("fmt", ["tar.gz", "zip"])
+def test_the_bytes_do_not_depend_on_the_worker_count_or_the_order_files_were_made(
+    tmp_path: Path, big_trees: tuple[Path, Path], fmt: str
+) -> None:
+    first, second = big_trees
+
+    one = write_archive(first, tmp_path / f"one.{fmt}", fmt, "app", DEFAULT_EPOCH, workers=1)
+    four = write_archive(second, tmp_path / f"four.{fmt}", fmt, "app", DEFAULT_EPOCH, workers=4)
+
+    assert one.read_bytes() == four.read_bytes()
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+@pytest.mark.parametrize("level", [0, 1, 6, 9])
+@pytest.mark.parametrize("fmt", ["tar.gz", "zip"])
+def test_unzip_and_tar_read_back_every_file_at_every_level(
+    tmp_path: Path, big_trees: tuple[Path, Path], fmt: str, level: int, workers: int
+) -> None:
+    first, _ = big_trees
+
+    archive = write_archive(
+        first, tmp_path / f"a.{fmt}", fmt, "app", DEFAULT_EPOCH, level=level, workers=workers
+    )
+
+    assert read_back(archive, "app") == files_of(first)
+
+
+@pytest.mark.parametrize("fmt", ["tar.gz", "zip"])
+def test_a_higher_compression_level_gives_a_smaller_archive(
+    tmp_path: Path, big_trees: tuple[Path, Path], fmt: str
+) -> None:
+    first, _ = big_trees
+
+    sizes = [
+        write_archive(first, tmp_path / f"{level}.{fmt}", fmt, "", DEFAULT_EPOCH, level=level)
+        .stat()
+        .st_size
+        for level in (0, 1, 9)
+    ]
+
+    assert sizes[0] > sizes[1] > sizes[2]
+
+
+def test_zip_stores_what_deflate_does_not_shrink_and_everything_at_level_0(
+    tmp_path: Path, big_trees: tuple[Path, Path]
+) -> None:
+    first, _ = big_trees
+
+    methods = {}
+    for level in (0, 6):
+        with zipfile.ZipFile(
+            write_archive(first, tmp_path / f"{level}.zip", "zip", "", 0, level=level)
+        ) as zipped:
+            methods[level] = {
+                info.filename: info.compress_type for info in zipped.infolist() if not info.is_dir()
+            }
+
+    assert set(methods[0].values()) == {zipfile.ZIP_STORED}
+    assert methods[6]["pkg/data/noise.bin"] == zipfile.ZIP_STORED  # several blocks, rewritten
+    assert methods[6]["pkg/data/small-noise.bin"] == zipfile.ZIP_STORED
+    assert methods[6]["pkg/data/text.txt"] == zipfile.ZIP_DEFLATED
+    assert methods[6]["pkg/module.py"] == zipfile.ZIP_DEFLATED
+
+
+def test_zip64_records_are_written_when_sizes_offsets_or_the_count_need_them(
+    tmp_path: Path, big_trees: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # where zip64 begins, moved down from 4 GiB and 65535 entries
+    monkeypatch.setattr(archive_module, "ZIP64_LIMIT", 100_000)
+    monkeypatch.setattr(archive_module, "ZIP64_COUNT_LIMIT", 5)
+    first, _ = big_trees
+
+    archive = write_archive(first, tmp_path / "a.zip", "zip", "app", DEFAULT_EPOCH)
+
+    data = archive.read_bytes()
+    assert b"PK\x06\x06" in data  # the zip64 end of central directory
+    with zipfile.ZipFile(archive) as zipped:
+        # the central directory's 32-bit sizes say "in the zip64 record"
+        entry = data.index(b"app/pkg/data/noise.bin", zipped.start_dir) - 46  # type: ignore[attr-defined]
+        assert struct.unpack_from("<LL", data, entry + 20) == (0xFFFFFFFF, 0xFFFFFFFF)
+        assert zipped.testzip() is None
+        assert zipped.getinfo("app/pkg/data/text.txt").file_size == len(
+            (first / "pkg/data/text.txt").read_bytes()
+        )
+    assert read_back(archive, "app") == files_of(first)
+
+
+def test_an_unknown_compression_level_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"compression level must be 0 to 9, not 10"):
+        write_archive(make_tree(tmp_path / "tree"), tmp_path / "a.zip", "zip", "", 0, level=10)
 
 
 # -- extraction: tarfile's data filter and our own checks, on a corpus of hostile archives ------
