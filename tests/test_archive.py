@@ -26,8 +26,10 @@ from hatch_lockbundle.archive import (
     extract_safely,
     write_archive,
 )
+from hatch_lockbundle.bundle import build_bundle
 from hatch_lockbundle.config import load_and_validate_config
 from hatch_lockbundle.errors import ConfigurationError
+from support.projects import MakeProject
 
 
 def make_tree(root: Path) -> Path:
@@ -596,3 +598,24 @@ def test_compression_level_outside_0_to_9_is_an_error(tmp_path: Path, value: obj
         "Field `tool.lockbundle.compression-level` must be a whole number from 0 (no compression, "
         f"fastest) to 9 (smallest, slowest), not {value!r}"
     ]
+
+
+@pytest.mark.slow
+def test_a_bundle_archive_is_packed_at_the_configured_level(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    project = make_project("app")
+    sizes = {}
+    for level in (0, 9):
+        archive = build_bundle(
+            project,
+            tmp_path / "dist",
+            cache_dir=tmp_path / "cache",
+            overrides={"archive": "zip", "compression-level": level},
+        )
+        sizes[level] = archive.stat().st_size
+        with zipfile.ZipFile(archive) as zipped:
+            methods = {info.compress_type for info in zipped.infolist() if not info.is_dir()}
+        assert (methods == {zipfile.ZIP_STORED}) == (level == 0)
+
+    assert sizes[0] > sizes[9]  # the second build was not taken for a no-op
