@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import gzip
 import io
 import os
 import stat
@@ -20,13 +21,19 @@ from hatch_lockbundle.archive import (
     DEFAULT_EPOCH,
     DEFAULT_LEVEL,
     TAR_CHECKS,
+    UNPACK_CEILING,
+    UNPACK_FLOOR,
+    UNPACK_RATIO,
     TarChecks,
     UnsafeArchiveError,
     archive_epoch,
     extract_safely,
+    unpack_budget,
     write_archive,
 )
+from hatch_lockbundle.build import BuildError, WheelBuilder
 from hatch_lockbundle.bundle import build_bundle
+from hatch_lockbundle.cache import Cache
 from hatch_lockbundle.config import load_and_validate_config
 from hatch_lockbundle.errors import ConfigurationError
 from support.projects import MakeProject
@@ -619,3 +626,131 @@ def test_a_bundle_archive_is_packed_at_the_configured_level(
         assert (methods == {zipfile.ZIP_STORED}) == (level == 0)
 
     assert sizes[0] > sizes[9]  # the second build was not taken for a no-op
+
+
+# -- bounds: what an archive may unpack to --------------------------------------------------------
+
+
+def write_zip(path: Path, members: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> Path:
+    with zipfile.ZipFile(path, "w", compression=method) as zipped:
+        for name, data in members.items():
+            zipped.writestr(name, data)
+    return path
+
+
+def gzip_bomb(path: Path, declared: int) -> Path:
+    """A ``.tar.gz`` whose one file says it is ``declared`` bytes: a few bytes on disk, as zeros
+    compress, cut short after the header (its data is never needed to refuse it)."""
+    info = tarfile.TarInfo("bomb-1.0/zeros")
+    info.size = declared
+    with gzip.open(path, "wb") as out:
+        out.write(info.tobuf(tarfile.PAX_FORMAT) + bytes(10_000))
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["tar.gz", "zip"])
+def test_an_archive_over_the_size_budget_is_refused_before_anything_is_written(
+    tmp_path: Path, fmt: str
+) -> None:
+    members = {"pkg/a.txt": b"a" * 600, "pkg/b.txt": b"b" * 600}
+    if fmt == "zip":
+        archive = write_zip(tmp_path / "many.zip", members)
+    else:
+        archive = write_tar(
+            tmp_path / "many.tar.gz", [file(name, data) for name, data in members.items()]
+        )
+    destination = tmp_path / "out"
+
+    with pytest.raises(UnsafeArchiveError, match=r"unpacks to more than 1,000 bytes"):
+        extract_safely(archive, destination, max_size=1000)
+    assert list(destination.iterdir()) == []
+    extract_safely(archive, destination, max_size=1300)  # within it
+
+
+@pytest.mark.parametrize("fmt", ["tar.gz", "zip"])
+def test_an_archive_with_too_many_entries_is_refused_before_anything_is_written(
+    tmp_path: Path, fmt: str
+) -> None:
+    members = {f"pkg/{number}.txt": b"" for number in range(11)}
+    if fmt == "zip":
+        archive = write_zip(tmp_path / "many.zip", members)
+    else:
+        archive = write_tar(
+            tmp_path / "many.tar.gz", [file(name, data) for name, data in members.items()]
+        )
+    destination = tmp_path / "out"
+
+    with pytest.raises(UnsafeArchiveError, match=r"many\.\S+ has more than 10 entries"):
+        extract_safely(archive, destination, max_members=10)
+    assert list(destination.iterdir()) == []
+    extract_safely(archive, destination, max_members=11)
+
+
+def test_by_default_a_small_archive_unpacks_to_at_most_the_floor_of_the_budget(
+    tmp_path: Path,
+) -> None:
+    archive = gzip_bomb(tmp_path / "bomb-1.0.tar.gz", UNPACK_FLOOR + 1)
+    assert archive.stat().st_size * UNPACK_RATIO < UNPACK_FLOOR
+
+    with pytest.raises(UnsafeArchiveError) as caught:
+        extract_safely(archive, tmp_path / "out")
+
+    assert str(caught.value) == (
+        f"bomb-1.0.tar.gz unpacks to more than {UNPACK_FLOOR:,} bytes "
+        f"({archive.stat().st_size:,} packed): refusing to unpack it (a limit against "
+        "decompression bombs: 200 times the archive's size, at least 256 MiB, at most 4 GiB)"
+    )
+
+
+def test_the_default_budget_grows_with_the_archive_up_to_the_ceiling(tmp_path: Path) -> None:
+    archive = tmp_path / "a.tar.gz"
+    sizes = {}
+    for packed in (1_000, 10 * 2**20, 100 * 2**20):
+        with archive.open("wb") as out:
+            out.truncate(packed)
+        sizes[packed] = unpack_budget(archive)
+
+    assert sizes == {1_000: UNPACK_FLOOR, 10 * 2**20: 2000 * 2**20, 100 * 2**20: UNPACK_CEILING}
+
+
+@pytest.mark.parametrize(
+    ("method", "problem"),
+    [
+        (zipfile.ZIP_BZIP2, "uses compression method 12"),
+        (zipfile.ZIP_LZMA, "uses compression method 14"),
+    ],
+    ids=["bzip2", "lzma"],
+)
+def test_a_zip_entry_that_zipfile_cannot_bound_is_refused(
+    tmp_path: Path, method: int, problem: str
+) -> None:
+    archive = write_zip(tmp_path / "odd.zip", {"pkg/a.txt": b"a"}, method)
+
+    with pytest.raises(UnsafeArchiveError, match=rf"entry 'pkg/a.txt' of odd.zip {problem}"):
+        extract_safely(archive, tmp_path / "out")
+
+
+def test_an_encrypted_zip_entry_is_refused(tmp_path: Path) -> None:
+    archive = write_zip(tmp_path / "secret.zip", {"pkg/a.txt": b"a"}, zipfile.ZIP_STORED)
+    data = bytearray(archive.read_bytes())
+    # the "encrypted" flag, in the local header and in the central directory's entry
+    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        at = data.index(signature) + offset
+        data[at] |= 0x1
+    archive.write_bytes(bytes(data))
+
+    with pytest.raises(UnsafeArchiveError, match=r"entry 'pkg/a.txt' of secret.zip is encrypted"):
+        extract_safely(archive, tmp_path / "out")
+
+
+def test_an_sdist_bomb_stops_its_build_with_the_reason(tmp_path: Path) -> None:
+    bomb = gzip_bomb(tmp_path / "bomb-1.0.tar.gz", 5 * 2**30)
+    builder = WheelBuilder(Cache(tmp_path / "cache"), uv=None)
+
+    with pytest.raises(BuildError) as caught:
+        builder.build_sdist(bomb, "bomb==1.0", tmp_path / "work")
+
+    assert str(caught.value).startswith(
+        "bomb==1.0: refusing unsafe sdist bomb-1.0.tar.gz: bomb-1.0.tar.gz unpacks to more than "
+    )
+    assert not any((tmp_path / "work").rglob("zeros"))

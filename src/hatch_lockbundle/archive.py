@@ -493,26 +493,60 @@ TarChecks = Literal["tarfile", "own"]
 TAR_CHECKS: TarChecks = "tarfile" if hasattr(tarfile, "data_filter") else "own"
 
 
-def extract_safely(archive: Path, destination: Path, *, checks: TarChecks | None = None) -> Path:
+#: what an archive may unpack to, whatever it is: this many entries at most, and this many times
+#: its own size (never less than the floor, never more than the ceiling), so that a small hostile
+#: file cannot fill the disk or its inodes (deflate itself reaches about 1000 times)
+MAX_MEMBERS = 200_000
+UNPACK_RATIO = 200
+UNPACK_FLOOR = 256 * 2**20
+UNPACK_CEILING = 4 * 2**30
+
+
+def unpack_budget(archive: Path) -> int:
+    """The most bytes :func:`extract_safely` unpacks from ``archive`` by default."""
+    return min(UNPACK_CEILING, max(UNPACK_FLOOR, UNPACK_RATIO * archive.stat().st_size))
+
+
+def extract_safely(
+    archive: Path,
+    destination: Path,
+    *,
+    checks: TarChecks | None = None,
+    max_size: int | None = None,
+    max_members: int = MAX_MEMBERS,
+) -> Path:
     """Extract a ``.zip`` or a tar archive into ``destination``; return its resolved path.
 
     Entries with absolute paths or ``..``, links that point outside (through links extracted
     before them too), and devices or fifos are refused; modes lose their set-id, sticky and
-    group- and other-write bits, as with tarfile's ``data`` filter.
+    group- and other-write bits, as with tarfile's ``data`` filter. Nothing is written when the
+    entries would add up to more than ``max_size`` bytes or number more than ``max_members``.
 
     :param checks: who checks tar entries (default :data:`TAR_CHECKS`)
+    :param max_size: the most bytes to unpack (default :func:`unpack_budget`)
     """
+    budget = unpack_budget(archive) if max_size is None else max_size
     destination.mkdir(parents=True, exist_ok=True)
     root = destination.resolve()
     if archive.name.endswith((".zip", ".whl")):
         with zipfile.ZipFile(archive) as zipped:
-            for name in zipped.namelist():
-                _check_inside(root, name)
+            infos = zipped.infolist()
+            _check_count(archive, len(infos), max_members)
+            for info in infos:
+                _check_inside(root, info.filename)
+                _check_zip_member(archive, info)
+            _check_size(archive, sum(info.file_size for info in infos), budget)
             zipped.extractall(root)
         return root
     with tarfile.open(archive) as tar:
-        members = tar.getmembers()
-        for member in members:
+        members = []
+        size = 0
+        # one header at a time: a list of a million members is itself the exhaustion
+        while (member := tar.next()) is not None:
+            members.append(member)
+            _check_count(archive, len(members), max_members)
+            size += member.size if member.isreg() else 0
+            _check_size(archive, size, budget)
             # the data filter would quietly strip a leading "/": refuse instead
             if member.name.startswith("/") or ".." in member.name.replace("\\", "/").split("/"):
                 raise UnsafeArchiveError(f"entry {member.name!r} points outside the archive")
@@ -520,7 +554,7 @@ def extract_safely(archive: Path, destination: Path, *, checks: TarChecks | None
             _extract_checked(tar, members, root)
             return root
         try:
-            tar.extractall(root, filter="data")
+            tar.extractall(root, members, filter="data")
         except tarfile.FilterError as error:
             raise UnsafeArchiveError(str(error)) from None
         except KeyError as error:  # tarfile's word for a hard link to nothing extracted before
@@ -528,6 +562,38 @@ def extract_safely(archive: Path, destination: Path, *, checks: TarChecks | None
                 f"a hard link points to nothing in the archive: {error}"
             ) from None
     return root
+
+
+def _check_count(archive: Path, count: int, most: int) -> None:
+    if count > most:
+        raise UnsafeArchiveError(
+            f"{archive.name} has more than {most:,} entries: refusing to unpack it (a limit "
+            "against archives made to exhaust the disk)"
+        )
+
+
+def _check_size(archive: Path, size: int, most: int) -> None:
+    if size > most:
+        raise UnsafeArchiveError(
+            f"{archive.name} unpacks to more than {most:,} bytes ({archive.stat().st_size:,} "
+            "packed): refusing to unpack it (a limit against decompression bombs: "
+            f"{UNPACK_RATIO} times the archive's size, at least {UNPACK_FLOOR // 2**20} MiB, at "
+            f"most {UNPACK_CEILING // 2**30} GiB)"
+        )
+
+
+def _check_zip_member(archive: Path, info: zipfile.ZipInfo) -> None:
+    """Only what ``zipfile`` inflates within the size the entry states (zipfile lets bzip2 and
+    lzma members grow unbounded in memory), and nothing encrypted."""
+    if info.flag_bits & 0x1:
+        raise UnsafeArchiveError(
+            f"entry {info.filename!r} of {archive.name} is encrypted: refusing to unpack it"
+        )
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise UnsafeArchiveError(
+            f"entry {info.filename!r} of {archive.name} uses compression method "
+            f"{info.compress_type}: only stored and deflated entries are unpacked"
+        )
 
 
 def _check_inside(root: Path, name: str) -> None:
