@@ -84,18 +84,19 @@ def write_archive(
     """
     if level not in LEVELS:
         raise ValueError(f"compression level must be 0 to 9, not {level!r}")
+    workers = workers or _cores()
     sweep(destination)
     with (
         sibling(destination, ".tmp", directory=False) as temporary,
-        ThreadPoolExecutor(max_workers=workers or _cores()) as pool,
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deflate") as pool,
     ):
         try:
             with temporary.open("wb") as raw:
                 entries = _Entries(directory, prefix)
                 if fmt == "tar.gz":
-                    _write_tar(entries, raw, epoch, _Deflater(pool, level, workers or _cores()))
+                    _write_tar(entries, raw, epoch, _Deflater(pool, level, workers))
                 elif fmt == "zip":
-                    _write_zip(entries, raw, epoch, _Deflater(pool, level, workers or _cores()))
+                    _write_zip(entries, raw, epoch, _Deflater(pool, level, workers))
                 else:
                     raise LockbundleError(f"unknown archive format {fmt!r}: use one of {FORMATS}")
             if check is not None:
@@ -342,13 +343,13 @@ class _ZipWriter:
         )
         return header + member.name + extra
 
-    def add(self, entry: _Entry, method: int, crc: int, data: bytes) -> None:
-        """A member whose data is known whole."""
+    def add(self, entry: _Entry, method: int, crc: int, data: bytes, size: int = 0) -> None:
+        """A member whose data is known whole: ``data`` as stored, ``size`` bytes unpacked."""
         name, flags = self._name(entry)
         member = _Written(
-            name, flags, method, crc, len(data), entry.size, self.raw.tell(), self._external(entry)
+            name, flags, method, crc, len(data), size, self.raw.tell(), self._external(entry)
         )
-        self.raw.write(self._local(member, zip64=self._large(entry.size)))
+        self.raw.write(self._local(member, zip64=self._large(size)))
         self.raw.write(data)
         self.written.append(member)
 
@@ -364,16 +365,19 @@ class _ZipWriter:
         self.raw.write(self._local(member, zip64))
         data_start = self.raw.tell()
         if method == _DEFLATED:
+            member.size = 0  # what is read: the file is not trusted to keep the size it had
             for block, deflated in deflater.stream(path):
                 member.crc = zlib.crc32(block, member.crc)
+                member.size += len(block)
                 self.raw.write(deflated)
                 member.compressed += len(deflated)
         if method == _STORED or member.compressed >= member.size:
             self.raw.seek(data_start)
-            member.method, member.crc = _STORED, 0
+            member.method, member.crc, member.size = _STORED, 0, 0
             with path.open("rb") as source:
                 while chunk := source.read(BLOCK_SIZE):
                     member.crc = zlib.crc32(chunk, member.crc)
+                    member.size += len(chunk)
                     self.raw.write(chunk)
             self.raw.truncate()
             member.compressed = member.size
@@ -460,9 +464,10 @@ def _write_zip(entries: _Entries, raw: BinaryIO, epoch: int, deflater: _Deflater
             ahead_bytes -= entry.size
             data, crc, deflated = done.result()
             if deflater.level == 0 or len(deflated) >= len(data):
-                writer.add(entry, _STORED, crc, data)  # as zip does when deflate does not help
+                # as zip does when deflate does not help
+                writer.add(entry, _STORED, crc, data, len(data))
             else:
-                writer.add(entry, _DEFLATED, crc, deflated)
+                writer.add(entry, _DEFLATED, crc, deflated, len(data))
 
     for entry in entries:
         if entry.path is not None and not entry.is_dir and entry.size <= BLOCK_SIZE:
@@ -472,7 +477,7 @@ def _write_zip(entries: _Entries, raw: BinaryIO, epoch: int, deflater: _Deflater
             continue
         write_ahead(until=0)
         if entry.is_dir or entry.path is None:
-            writer.add(entry, _STORED, 0, b"")
+            writer.add(entry, _STORED, 0, b"", 0)
         else:
             writer.stream(entry, entry.path, deflater)
     write_ahead(until=0)
