@@ -20,7 +20,7 @@ import time
 import zipfile
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,18 +161,22 @@ class _Deflater:
     def block(self, data: bytes, dictionary: bytes, final: bool) -> Future[bytes]:
         return self.pool.submit(_deflate, data, self.level, dictionary, final)
 
-    def stream(self, path: Path) -> Iterator[tuple[bytes, bytes]]:
+    def stream(self, path: Path) -> Generator[tuple[bytes, bytes], None, None]:
         """Each block of a file with its compressed form, in order: one raw deflate stream."""
         pending: deque[tuple[bytes, Future[bytes]]] = deque()
-        with path.open("rb") as source:
-            for block, dictionary, final in _blocks(source):
-                pending.append((block, self.block(block, dictionary, final)))
-                while len(pending) > self.window:
-                    block, done = pending.popleft()
-                    yield block, done.result()
-        while pending:
-            block, done = pending.popleft()
-            yield block, done.result()
+        try:
+            with path.open("rb") as source:
+                for block, dictionary, final in _blocks(source):
+                    pending.append((block, self.block(block, dictionary, final)))
+                    while len(pending) > self.window:
+                        block, done = pending.popleft()
+                        yield block, done.result()
+            while pending:
+                block, done = pending.popleft()
+                yield block, done.result()
+        finally:  # the reader stopped early: what has not started yet is not needed
+            for _, done in pending:
+                done.cancel()
 
     def whole(self, path: Path) -> Future[tuple[bytes, int, bytes]]:
         """A small file read and compressed in one task: (data, crc, raw deflate)."""
@@ -366,12 +370,18 @@ class _ZipWriter:
         data_start = self.raw.tell()
         if method == _DEFLATED:
             member.size = 0  # what is read: the file is not trusted to keep the size it had
-            for block, deflated in deflater.stream(path):
+            blocks = deflater.stream(path)
+            for block, deflated in blocks:
+                if member.size == 0 and len(deflated) >= len(block):
+                    # its first MiB does not shrink: a wheel, an image, an archive. Stored at
+                    # once, where zip compresses it all first, to find out at the end
+                    blocks.close()
+                    break
                 member.crc = zlib.crc32(block, member.crc)
                 member.size += len(block)
                 self.raw.write(deflated)
                 member.compressed += len(deflated)
-        if method == _STORED or member.compressed >= member.size:
+        if method == _STORED or member.size == 0 or member.compressed >= member.size:
             self.raw.seek(data_start)
             member.method, member.crc, member.size = _STORED, 0, 0
             with path.open("rb") as source:
