@@ -5,8 +5,8 @@
 Generates a tree shaped like an installed bundle (many small Python sources, some large
 extension-module-like binaries, some already-compressed files; seeded, so the same every run)
 under ``benchmarks/.data/archive-tree``, then packs it with every contender at each level and
-prints the median wall and CPU time and the size of each. Nothing is asserted: the tests stay free of
-timing, and this is run by hand on a quiet machine (other processes on the CPUs distort it).
+prints the median wall and CPU time and the size of each. Nothing is asserted: the tests stay free
+of timing, and this is run by hand on a quiet machine (other processes on the CPUs distort it).
 """
 
 from __future__ import annotations
