@@ -27,9 +27,9 @@ LINK_MODES = ("hardlink", "copy")
 #: ``layout`` only in a named bundle, ``bundles`` only at the top
 OPTIONS = (
     "lock", "package", "extras", "groups", "compile-bytecode", "require-hashes", "frozen", "sbom",
+    "compression-level",
     "binary-only", "archive", "python", "implementation", "platforms", "prefix", "exclude", "trim",
     "max-size", "max-archive-size", "preset", "architecture", "link-mode", "layout", "bundles",
-    "compression-level",
 )  # fmt: skip
 LAMBDA_ZIP_LIMIT = 50 * 1024 * 1024  # a zip uploaded directly to AWS Lambda
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024  # a function and its layers, unzipped
