@@ -568,6 +568,8 @@ def extract_safely(
         if (checks or TAR_CHECKS) == "own":
             _extract_checked(tar, members, root)
             return root
+        # an entry tarfile cannot write (a link it cannot resolve) is an error, not skipped
+        tar.errorlevel = 2
         try:
             tar.extractall(root, members, filter="data")
         except tarfile.FilterError as error:
@@ -575,6 +577,10 @@ def extract_safely(
         except KeyError as error:  # tarfile's word for a hard link to nothing extracted before
             raise UnsafeArchiveError(
                 f"a hard link points to nothing in the archive: {error}"
+            ) from None
+        except RecursionError:  # tarfile's fallback for a symlink over a directory: itself
+            raise UnsafeArchiveError(
+                "a symlink takes the place of a directory extracted before it"
             ) from None
     return root
 
@@ -648,6 +654,12 @@ def _extract_checked(tar: tarfile.TarFile, members: list[tarfile.TarInfo], root:
                 os.mkdir(path)
             directories.append(member)
         elif member.issym():
+            if os.path.isdir(path) and not os.path.islink(path):
+                # tarfile copies some entry there instead, or loops until the stack runs out
+                raise UnsafeArchiveError(
+                    f"entry {member.name!r} is a symlink in place of a directory extracted "
+                    "before it"
+                )
             if os.path.lexists(path):
                 os.unlink(path)
             os.symlink(member.linkname, path)
