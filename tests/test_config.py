@@ -76,8 +76,8 @@ def test_every_error_is_collected_and_names_its_field(tmp_path: Path) -> None:
         "Entry #2 of field `tool.lockbundle.groups` must be a non-empty string",
         "Field `tool.lockbundle.compile-bytecode` must be a boolean",
         "Unknown field `tool.lockbundle.colour`; known fields are: architecture, archive, "
-        "binary-only, bundles, compile-bytecode, exclude, extras, frozen, groups, implementation, "
-        "include, link-mode, lock, "
+        "binary-only, bundles, compile-bytecode, compression-level, exclude, extras, frozen, "
+        "groups, implementation, include, link-mode, lock, "
         "max-archive-size, max-size, package, platforms, prefix, preset, python, "
         "require-hashes, sbom, trim",
     ]
@@ -106,8 +106,9 @@ def test_a_named_bundle_cannot_hold_named_bundles(tmp_path: Path) -> None:
 
     assert caught.value.errors == [
         "Unknown field `tool.lockbundle.bundles.b.bundles`; known fields are: architecture, "
-        "archive, binary-only, compile-bytecode, exclude, extras, frozen, groups, implementation, "
-        "include, layout, link-mode, lock, max-archive-size, max-size, package, platforms, prefix, preset, "
+        "archive, binary-only, compile-bytecode, compression-level, exclude, extras, frozen, "
+        "groups, implementation, include, layout, link-mode, lock, max-archive-size, max-size, "
+        "package, platforms, prefix, preset, "
         "python, require-hashes, sbom, trim"
     ]
 

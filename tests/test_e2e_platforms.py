@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 from packaging.markers import Marker
 
+from support.archives import extract
 from support.bundle import distributions, installed_layout
 from support.cli import lockbundle
 from support.compat import tomllib
@@ -695,8 +696,7 @@ def named_builds(
     arm64 = built_artifact(hatch_build(project, "lockbundle:lambda-arm64"), project)
     x86 = built_artifact(hatch_build(project, "lockbundle:lambda-x86"), project)
     extracted = tmp_path_factory.mktemp("lambda-x86")
-    with zipfile.ZipFile(x86) as archive:
-        archive.extractall(extracted)
+    extract(x86, extracted)
     return NamedBuilds(project, arm64, x86, dist_entries(project), extracted)
 
 

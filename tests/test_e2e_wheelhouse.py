@@ -29,6 +29,7 @@ import pytest
 from packaging.markers import Marker
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
+from support.archives import extract
 from support.bundle import Distribution, distributions, files
 from support.compat import tomllib
 from support.environ import Sandbox, describe, run, uv_binary
@@ -682,16 +683,6 @@ def archive_members(archive: Path) -> dict[str, int]:
             }
     with tarfile.open(archive) as opened:
         return {member.name: int(member.mtime) for member in opened.getmembers()}
-
-
-def extract(archive: Path, destination: Path) -> Path:
-    if archive.name.endswith(".zip"):
-        with zipfile.ZipFile(archive) as opened:
-            opened.extractall(destination)
-    else:
-        with tarfile.open(archive) as opened:
-            opened.extractall(destination, filter="data")
-    return destination
 
 
 @pytest.fixture(scope="module", params=["tar.gz", "zip"])

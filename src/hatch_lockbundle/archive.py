@@ -1,20 +1,30 @@
-"""Deterministic ``.tar.gz`` and ``.zip`` archives of a bundle directory.
+"""Deterministic ``.tar.gz`` and ``.zip`` archives of a bundle directory, and safe extraction.
 
 Same files, same bytes: entries sorted, one timestamp (``SOURCE_DATE_EPOCH``, else hatchling's
 default), modes normalised to 0o644 / 0o755, no owner names, ``create_system = 3`` in zips.
+Compression runs on every core (zlib releases the GIL), and the bytes do not depend on how many:
+a stream is cut into blocks at fixed offsets, and each block is compressed with the 32 KiB before
+it as its dictionary and ends on a byte boundary, so the blocks join into one ordinary deflate
+stream (the way ``pigz`` does it).
 """
 
 from __future__ import annotations
 
-import gzip
+import contextlib
 import os
+import shutil
 import stat
+import struct
 import tarfile
 import time
 import zipfile
-from collections.abc import Callable, Iterator
+import zlib
+from collections import deque
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 from .errors import LockbundleError
 from .staging import remove, sibling, sweep
@@ -22,6 +32,18 @@ from .staging import remove, sibling, sweep
 FORMATS = ("tar.gz", "zip")
 DEFAULT_EPOCH = 1580601600  # hatchling's reproducible default: 2020-02-02
 ZIP_EPOCH_MIN = 315532800  # 1980-01-01, the earliest time a zip entry can hold
+#: ``zip`` and ``gzip``'s own default: most of level 9's gain at a fraction of its time
+DEFAULT_LEVEL = 6
+LEVELS = range(10)
+#: compressed independently of the rest: part of the output format, so never derived from the
+#: machine (a different value gives different, equally valid, bytes)
+BLOCK_SIZE = 1 << 20
+_WINDOW = 32 * 1024  # deflate's back-reference distance: the dictionary a block gets
+#: from where zip64 records hold a size, an offset or the entry count; module constants so that
+#: tests can reach zip64 without writing 4 GiB (the 32- and 16-bit fields then say 0xFFFFFFFF)
+ZIP64_LIMIT = 0xFFFFFFFF
+ZIP64_COUNT_LIMIT = 0xFFFF
+_MARK, _COUNT_MARK = 0xFFFFFFFF, 0xFFFF
 
 
 def archive_epoch(reproducible: bool = True) -> int:
@@ -46,6 +68,9 @@ def write_archive(
     prefix: str,
     epoch: int,
     check: Callable[[Path], None] | None = None,
+    *,
+    level: int = DEFAULT_LEVEL,
+    workers: int | None = None,
 ) -> Path:
     """Pack ``directory`` into ``destination`` with every entry under ``prefix/`` (or at the top
     when ``prefix`` is empty).
@@ -53,15 +78,25 @@ def write_archive(
     The file is written beside ``destination`` and renamed into place when complete, after
     ``check(written_file)`` (which may raise to keep it out) has passed. What killed builds of
     ``destination`` left beside it goes first.
+
+    :param level: zlib's compression level, 0 (stored) to 9 (smallest)
+    :param workers: threads that compress (default: the usable cores); never changes the bytes
     """
+    if level not in LEVELS:
+        raise ValueError(f"compression level must be 0 to 9, not {level!r}")
+    workers = workers or _cores()
     sweep(destination)
-    with sibling(destination, ".tmp", directory=False) as temporary:
+    with (
+        sibling(destination, ".tmp", directory=False) as temporary,
+        ThreadPoolExecutor(max_workers=workers, thread_name_prefix="deflate") as pool,
+    ):
         try:
             with temporary.open("wb") as raw:
+                entries = _Entries(directory, prefix)
                 if fmt == "tar.gz":
-                    _write_tar(directory, raw, prefix, epoch)
+                    _write_tar(entries, raw, epoch, _Deflater(pool, level, workers))
                 elif fmt == "zip":
-                    _write_zip(directory, raw, prefix, epoch)
+                    _write_zip(entries, raw, epoch, _Deflater(pool, level, workers))
                 else:
                     raise LockbundleError(f"unknown archive format {fmt!r}: use one of {FORMATS}")
             if check is not None:
@@ -72,119 +107,597 @@ def write_archive(
     return destination
 
 
-def _entries(directory: Path) -> Iterator[tuple[str, Path]]:
-    """Every directory and file below ``directory``, sorted, as (posix relative path, path)."""
-    found = []
-    for root, dirs, files in os.walk(directory):
-        for name in dirs + files:
-            path = Path(root) / name
-            found.append((path.relative_to(directory).as_posix(), path))
-    yield from sorted(found)
+def _cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1  # pragma: no cover - macOS and Windows
 
 
-def _prefix_directories(prefix: str) -> list[str]:
-    """``a/b`` -> ``["a", "a/b"]``: the directory entries above every file."""
-    parts = [part for part in prefix.split("/") if part]
-    return ["/".join(parts[: depth + 1]) for depth in range(len(parts))]
+@dataclass(frozen=True)
+class _Entry:
+    name: str  # in the archive, without a trailing slash
+    path: Path | None  # None: a directory of the prefix, which has no source
+    is_dir: bool
+    mode: int  # 0o644 or 0o755
+    size: int
 
 
-def _mode(path: Path) -> int:
-    if path.is_dir() or path.stat().st_mode & 0o111:
-        return 0o755
-    return 0o644
+class _Entries:
+    """The prefix's directories, then every directory and file below ``directory``, sorted."""
 
+    def __init__(self, directory: Path, prefix: str) -> None:
+        self.directory = directory
+        self.prefix = prefix
 
-def _write_tar(directory: Path, raw: BinaryIO, prefix: str, epoch: int) -> None:
-    with (
-        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=epoch) as compressed,
-        tarfile.open(fileobj=compressed, mode="w", format=tarfile.PAX_FORMAT) as tar,
-    ):
-        for part in _prefix_directories(prefix):
-            tar.addfile(_tar_info(part, tarfile.DIRTYPE, 0o755, epoch))
-        for relative, path in _entries(directory):
-            name = f"{prefix}/{relative}" if prefix else relative
-            if path.is_symlink():
+    def __iter__(self) -> Iterator[_Entry]:
+        parts = [part for part in self.prefix.split("/") if part]
+        for depth in range(len(parts)):
+            yield _Entry("/".join(parts[: depth + 1]), None, True, 0o755, 0)
+        found = []
+        for root, dirs, files in os.walk(self.directory):
+            for name in dirs + files:
+                path = Path(root) / name
+                found.append((path.relative_to(self.directory).as_posix(), path))
+        for relative, path in sorted(found):
+            status = path.lstat()
+            if stat.S_ISLNK(status.st_mode):
                 raise LockbundleError(f"refusing to archive symlink {path}")
-            if path.is_dir():
-                tar.addfile(_tar_info(name, tarfile.DIRTYPE, 0o755, epoch))
+            is_dir = stat.S_ISDIR(status.st_mode)
+            executable = is_dir or status.st_mode & 0o111
+            name = f"{self.prefix}/{relative}" if self.prefix else relative
+            size = 0 if is_dir else status.st_size
+            yield _Entry(name, path, is_dir, 0o755 if executable else 0o644, size)
+
+
+class _Deflater:
+    """Raw deflate of byte blocks on a thread pool, results taken in submission order."""
+
+    def __init__(self, pool: ThreadPoolExecutor, level: int, workers: int) -> None:
+        self.pool = pool
+        self.level = level
+        #: blocks in flight: enough to keep every worker busy, few enough to bound memory
+        self.window = 2 * workers + 2
+
+    def block(self, data: bytes, dictionary: bytes, final: bool) -> Future[bytes]:
+        return self.pool.submit(_deflate, data, self.level, dictionary, final)
+
+    def stream(self, path: Path) -> Generator[tuple[bytes, bytes], None, None]:
+        """Each block of a file with its compressed form, in order: one raw deflate stream."""
+        pending: deque[tuple[bytes, Future[bytes]]] = deque()
+        try:
+            with path.open("rb") as source:
+                for block, dictionary, final in _blocks(source):
+                    pending.append((block, self.block(block, dictionary, final)))
+                    while len(pending) > self.window:
+                        block, done = pending.popleft()
+                        yield block, done.result()
+            while pending:
+                block, done = pending.popleft()
+                yield block, done.result()
+        finally:  # the reader stopped early: what has not started yet is not needed
+            for _, done in pending:
+                done.cancel()
+
+    def whole(self, path: Path) -> Future[tuple[bytes, int, bytes]]:
+        """A small file read and compressed in one task: (data, crc, raw deflate)."""
+        return self.pool.submit(_read_and_deflate, path, self.level)
+
+
+def _deflate(data: bytes, level: int, dictionary: bytes, final: bool) -> bytes:
+    """One block of a raw deflate stream: primed with the data before it, ended on a byte
+    boundary (or, for the last block, with the end-of-stream marker)."""
+    if dictionary:
+        compressor = zlib.compressobj(level, zlib.DEFLATED, -15, zdict=dictionary)
+    else:
+        compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
+    return compressor.compress(data) + compressor.flush(
+        zlib.Z_FINISH if final else zlib.Z_SYNC_FLUSH
+    )
+
+
+def _read_and_deflate(path: Path, level: int) -> tuple[bytes, int, bytes]:
+    data = path.read_bytes()
+    return data, zlib.crc32(data), _deflate(data, level, b"", True)
+
+
+def _blocks(source: BinaryIO) -> Iterator[tuple[bytes, bytes, bool]]:
+    """``source`` cut at :data:`BLOCK_SIZE` offsets: (block, the 32 KiB before it, is last)."""
+    previous = b""
+    block = source.read(BLOCK_SIZE)
+    while True:
+        following = source.read(BLOCK_SIZE)
+        yield block, previous[-_WINDOW:], not following
+        if not following:
+            return
+        previous, block = block, following
+
+
+# -- tar.gz -------------------------------------------------------------------------------------
+
+
+class _GzipStream:
+    """A write-only gzip file whose deflate blocks are compressed on the pool, written in order.
+
+    One gzip member, as ``gzip`` writes it (same header for the same level and time).
+    """
+
+    def __init__(self, raw: BinaryIO, deflater: _Deflater, mtime: int) -> None:
+        self.raw = raw
+        self.deflater = deflater
+        self.buffer = bytearray()
+        self.previous = b""
+        self.pending: deque[Future[bytes]] = deque()
+        self.crc = 0
+        self.size = 0
+        # XFL as gzip sets it: 2 for the slowest level, 4 for the fastest; OS 255, "unknown"
+        extra = {9: 2, 1: 4}.get(deflater.level, 0)
+        mtime = min(max(mtime, 0), 0xFFFFFFFF)
+        raw.write(struct.pack("<BBBBLBB", 0x1F, 0x8B, 8, 0, mtime, extra, 255))
+
+    def write(self, data: bytes) -> int:
+        self.buffer += data
+        self.size += len(data)
+        while len(self.buffer) > BLOCK_SIZE:
+            self._submit(bytes(self.buffer[:BLOCK_SIZE]), final=False)
+            del self.buffer[:BLOCK_SIZE]
+        return len(data)
+
+    def tell(self) -> int:
+        return self.size
+
+    def _submit(self, block: bytes, final: bool) -> None:
+        self.crc = zlib.crc32(block, self.crc)
+        self.pending.append(self.deflater.block(block, self.previous[-_WINDOW:], final))
+        self.previous = block
+        while len(self.pending) > self.deflater.window:
+            self.raw.write(self.pending.popleft().result())
+
+    def finish(self) -> None:
+        self._submit(bytes(self.buffer), final=True)
+        self.buffer.clear()
+        while self.pending:
+            self.raw.write(self.pending.popleft().result())
+        self.raw.write(struct.pack("<LL", self.crc, self.size & 0xFFFFFFFF))
+
+
+def _write_tar(entries: _Entries, raw: BinaryIO, epoch: int, deflater: _Deflater) -> None:
+    stream = _GzipStream(raw, deflater, epoch)
+    # tarfile only writes to the stream: a file object is all it needs
+    with tarfile.open(fileobj=stream, mode="w", format=tarfile.PAX_FORMAT) as tar:  # type: ignore[call-overload]
+        for entry in entries:
+            info = tarfile.TarInfo(entry.name)
+            info.type = tarfile.DIRTYPE if entry.is_dir else tarfile.REGTYPE
+            info.mode = entry.mode
+            info.mtime = epoch
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            if entry.is_dir or entry.path is None:
+                tar.addfile(info)
                 continue
-            info = _tar_info(name, tarfile.REGTYPE, _mode(path), epoch)
-            info.size = path.stat().st_size
-            with path.open("rb") as content:
+            info.size = entry.size
+            with entry.path.open("rb") as content:
                 tar.addfile(info, content)
+    stream.finish()
 
 
-def _tar_info(name: str, kind: bytes, mode: int, epoch: int) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.type = kind
-    info.mode = mode
-    info.mtime = epoch
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    return info
+# -- zip ----------------------------------------------------------------------------------------
+
+_STORED, _DEFLATED = zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED
+_LOCAL = struct.Struct("<4s2B4HL2L2H")
+_CENTRAL = struct.Struct("<4s4B4HL2L5H2L")
+_END = struct.Struct("<4s4H2LH")
+_END64 = struct.Struct("<4sQ2H2L4Q")
+_LOCATOR64 = struct.Struct("<4sLQL")
 
 
-def _write_zip(directory: Path, raw: BinaryIO, prefix: str, epoch: int) -> None:
-    stamp = time.gmtime(max(epoch, ZIP_EPOCH_MIN))[:6]
-    with zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for part in _prefix_directories(prefix):
-            info = zipfile.ZipInfo(f"{part}/", stamp)
-            info.create_system = 3
-            info.external_attr = ((stat.S_IFDIR | 0o755) << 16) | 0x10
-            archive.writestr(info, b"")
-        for relative, path in _entries(directory):
-            if path.is_symlink():
-                raise LockbundleError(f"refusing to archive symlink {path}")
-            is_dir = path.is_dir()
-            name = f"{prefix}/{relative}" if prefix else relative
-            info = zipfile.ZipInfo(name + ("/" if is_dir else ""), stamp)
-            info.create_system = 3
-            kind = stat.S_IFDIR if is_dir else stat.S_IFREG
-            info.external_attr = (kind | _mode(path)) << 16
-            if is_dir:
-                info.external_attr |= 0x10  # MS-DOS directory flag
-                archive.writestr(info, b"")
+@dataclass
+class _Written:
+    """What the central directory needs of one member."""
+
+    name: bytes
+    flags: int
+    method: int
+    crc: int
+    compressed: int
+    size: int
+    offset: int
+    external: int
+
+
+class _ZipWriter:
+    """The zip format as ``zipfile`` writes it for these entries, with data compressed elsewhere.
+
+    ``zipfile`` compresses in the calling thread only; writing the headers here is what lets
+    members be compressed on every core.
+    """
+
+    def __init__(self, raw: BinaryIO, epoch: int) -> None:
+        self.raw = raw
+        moment = time.gmtime(max(epoch, ZIP_EPOCH_MIN))
+        self.dos_time = moment.tm_hour << 11 | moment.tm_min << 5 | moment.tm_sec // 2
+        self.dos_date = (moment.tm_year - 1980) << 9 | moment.tm_mon << 5 | moment.tm_mday
+        self.written: list[_Written] = []
+
+    def _name(self, entry: _Entry) -> tuple[bytes, int]:
+        name = entry.name + ("/" if entry.is_dir else "")
+        if name.isascii():
+            return name.encode("ascii"), 0
+        return name.encode("utf-8"), 0x800  # the "names are UTF-8" flag
+
+    def _external(self, entry: _Entry) -> int:
+        kind = stat.S_IFDIR if entry.is_dir else stat.S_IFREG
+        return (kind | entry.mode) << 16 | (0x10 if entry.is_dir else 0)  # 0x10: MS-DOS directory
+
+    def _local(self, member: _Written, zip64: bool) -> bytes:
+        version = 45 if zip64 else 20
+        extra = struct.pack("<HHQQ", 1, 16, member.size, member.compressed) if zip64 else b""
+        sizes = (_MARK, _MARK) if zip64 else (member.compressed, member.size)
+        header = _LOCAL.pack(
+            b"PK\x03\x04",
+            version,
+            0,
+            member.flags,
+            member.method,
+            self.dos_time,
+            self.dos_date,
+            member.crc,
+            *sizes,
+            len(member.name),
+            len(extra),
+        )
+        return header + member.name + extra
+
+    def add(self, entry: _Entry, method: int, crc: int, data: bytes, size: int = 0) -> None:
+        """A member whose data is known whole: ``data`` as stored, ``size`` bytes unpacked."""
+        name, flags = self._name(entry)
+        member = _Written(
+            name, flags, method, crc, len(data), size, self.raw.tell(), self._external(entry)
+        )
+        self.raw.write(self._local(member, zip64=self._large(size)))
+        self.raw.write(data)
+        self.written.append(member)
+
+    def stream(self, entry: _Entry, path: Path, deflater: _Deflater) -> None:
+        """A large file, deflated block by block as it is read, its header completed afterwards;
+        stored instead when deflate does not make it smaller (as ``zip`` does)."""
+        name, flags = self._name(entry)
+        method = _DEFLATED if deflater.level else _STORED
+        offset = self.raw.tell()
+        member = _Written(name, flags, method, 0, 0, entry.size, offset, self._external(entry))
+        # decided from the size alone, before the data, so that the header keeps its length
+        zip64 = self._large(entry.size)
+        self.raw.write(self._local(member, zip64))
+        data_start = self.raw.tell()
+        if method == _DEFLATED:
+            member.size = 0  # what is read: the file is not trusted to keep the size it had
+            blocks = deflater.stream(path)
+            for block, deflated in blocks:
+                if member.size == 0 and len(deflated) >= len(block):
+                    # its first MiB does not shrink: a wheel, an image, an archive. Stored at
+                    # once, where zip compresses it all first, to find out at the end
+                    blocks.close()
+                    break
+                member.crc = zlib.crc32(block, member.crc)
+                member.size += len(block)
+                self.raw.write(deflated)
+                member.compressed += len(deflated)
+        if method == _STORED or member.size == 0 or member.compressed >= member.size:
+            self.raw.seek(data_start)
+            member.method, member.crc, member.size = _STORED, 0, 0
+            with path.open("rb") as source:
+                while chunk := source.read(BLOCK_SIZE):
+                    member.crc = zlib.crc32(chunk, member.crc)
+                    member.size += len(chunk)
+                    self.raw.write(chunk)
+            self.raw.truncate()
+            member.compressed = member.size
+        end = self.raw.tell()
+        self.raw.seek(offset)
+        self.raw.write(self._local(member, zip64))
+        self.raw.seek(end)
+        self.written.append(member)
+
+    @staticmethod
+    def _large(size: int) -> bool:
+        # deflate can grow incompressible data by a little: leave room for it
+        return size + size // 1000 + 1024 >= ZIP64_LIMIT
+
+    def finish(self) -> None:
+        start = self.raw.tell()
+        for member in self.written:
+            large = [
+                value
+                for value in (member.size, member.compressed, member.offset)
+                if value >= ZIP64_LIMIT
+            ]
+            extra = struct.pack(f"<HH{len(large)}Q", 1, 8 * len(large), *large) if large else b""
+            version = 45 if large else 20
+            self.raw.write(
+                _CENTRAL.pack(
+                    b"PK\x01\x02",
+                    version,
+                    3,
+                    version,
+                    0,
+                    member.flags,
+                    member.method,
+                    self.dos_time,
+                    self.dos_date,
+                    member.crc,
+                    _field(member.compressed),
+                    _field(member.size),
+                    len(member.name),
+                    len(extra),
+                    0,
+                    0,
+                    0,
+                    member.external,
+                    _field(member.offset),
+                )
+                + member.name
+                + extra
+            )
+        end = self.raw.tell()
+        count, size = len(self.written), end - start
+        if count >= ZIP64_COUNT_LIMIT or size >= ZIP64_LIMIT or start >= ZIP64_LIMIT:
+            self.raw.write(_END64.pack(b"PK\x06\x06", 44, 45, 45, 0, 0, count, count, size, start))
+            self.raw.write(_LOCATOR64.pack(b"PK\x06\x07", 0, end, 1))
+        self.raw.write(
+            _END.pack(
+                b"PK\x05\x06",
+                0,
+                0,
+                _COUNT_MARK if count >= ZIP64_COUNT_LIMIT else count,
+                _COUNT_MARK if count >= ZIP64_COUNT_LIMIT else count,
+                _field(size),
+                _field(start),
+                0,
+            )
+        )
+
+
+def _field(value: int) -> int:
+    """A 32-bit field of a value that zip64 records may hold instead."""
+    return _MARK if value >= ZIP64_LIMIT else value
+
+
+def _write_zip(entries: _Entries, raw: BinaryIO, epoch: int, deflater: _Deflater) -> None:
+    writer = _ZipWriter(raw, epoch)
+    # small files are read and compressed ahead, one task each, and written in order
+    ahead: deque[tuple[_Entry, Future[tuple[bytes, int, bytes]]]] = deque()
+    ahead_bytes = 0
+
+    def write_ahead(until: int) -> None:
+        nonlocal ahead_bytes
+        while ahead and (len(ahead) > until or ahead_bytes > until * BLOCK_SIZE):
+            entry, done = ahead.popleft()
+            ahead_bytes -= entry.size
+            data, crc, deflated = done.result()
+            if deflater.level == 0 or len(deflated) >= len(data):
+                # as zip does when deflate does not help
+                writer.add(entry, _STORED, crc, data, len(data))
             else:
-                info.compress_type = zipfile.ZIP_DEFLATED
-                archive.writestr(info, path.read_bytes())
+                writer.add(entry, _DEFLATED, crc, deflated, len(data))
+
+    for entry in entries:
+        if entry.path is not None and not entry.is_dir and entry.size <= BLOCK_SIZE:
+            ahead.append((entry, deflater.whole(entry.path)))
+            ahead_bytes += entry.size
+            write_ahead(until=4 * deflater.window)
+            continue
+        write_ahead(until=0)
+        if entry.is_dir or entry.path is None:
+            writer.add(entry, _STORED, 0, b"", 0)
+        else:
+            writer.stream(entry, entry.path, deflater)
+    write_ahead(until=0)
+    writer.finish()
+
+
+# -- extraction ---------------------------------------------------------------------------------
 
 
 class UnsafeArchiveError(LockbundleError):
-    """An archive entry would land outside the extraction directory."""
+    """An archive entry would land outside the extraction directory, or is not a plain file,
+    directory or link."""
 
 
-def extract_safely(archive: Path, destination: Path) -> Path:
+#: who checks tar entries on extraction: tarfile's ``data`` filter where this Python has it
+#: (3.11.4, 3.10.12 and later), else this module's own checks, which do the same
+TarChecks = Literal["tarfile", "own"]
+TAR_CHECKS: TarChecks = "tarfile" if hasattr(tarfile, "data_filter") else "own"
+
+
+#: what an archive may unpack to, whatever it is: this many entries at most, and this many times
+#: its own size (never less than the floor), so that a small hostile file cannot fill the disk or
+#: its inodes (deflate reaches about 1000 times on zeros; sources and bundles stay under 20). No
+#: ceiling: a bundle of several GiB (CUDA libraries) is verified like a small one.
+MAX_MEMBERS = 200_000
+UNPACK_RATIO = 200
+UNPACK_FLOOR = 256 * 2**20
+
+
+def unpack_budget(archive: Path) -> int:
+    """The most bytes :func:`extract_safely` unpacks from ``archive`` by default."""
+    return max(UNPACK_FLOOR, UNPACK_RATIO * archive.stat().st_size)
+
+
+def extract_safely(
+    archive: Path,
+    destination: Path,
+    *,
+    checks: TarChecks | None = None,
+    max_size: int | None = None,
+    max_members: int = MAX_MEMBERS,
+) -> Path:
     """Extract a ``.zip`` or a tar archive into ``destination``; return its resolved path.
 
-    Entries with absolute paths, ``..`` or links that point outside are refused.
+    Entries with absolute paths or ``..``, links that point outside (through links extracted
+    before them too), and devices or fifos are refused; modes lose their set-id, sticky and
+    group- and other-write bits, as with tarfile's ``data`` filter. Nothing is written when the
+    entries would add up to more than ``max_size`` bytes or number more than ``max_members``.
+
+    :param checks: who checks tar entries (default :data:`TAR_CHECKS`)
+    :param max_size: the most bytes to unpack (default :func:`unpack_budget`)
     """
+    budget = unpack_budget(archive) if max_size is None else max_size
     destination.mkdir(parents=True, exist_ok=True)
     root = destination.resolve()
     if archive.name.endswith((".zip", ".whl")):
         with zipfile.ZipFile(archive) as zipped:
-            for name in zipped.namelist():
-                _check_inside(root, name)
+            infos = zipped.infolist()
+            _check_count(archive, len(infos), max_members)
+            for info in infos:
+                _check_inside(root, info.filename)
+                _check_zip_member(archive, info)
+            _check_size(archive, sum(info.file_size for info in infos), budget)
             zipped.extractall(root)
         return root
     with tarfile.open(archive) as tar:
-        for member in tar.getmembers():
+        members = []
+        size = 0
+        # one header at a time: a list of a million members is itself the exhaustion
+        while (member := tar.next()) is not None:
+            members.append(member)
+            _check_count(archive, len(members), max_members)
+            size += member.size if member.isreg() else 0
+            _check_size(archive, size, budget)
             # the data filter would quietly strip a leading "/": refuse instead
             if member.name.startswith("/") or ".." in member.name.replace("\\", "/").split("/"):
                 raise UnsafeArchiveError(f"entry {member.name!r} points outside the archive")
-        if hasattr(tarfile, "data_filter"):
-            try:
-                tar.extractall(root, filter="data")
-            except tarfile.FilterError as error:
-                raise UnsafeArchiveError(str(error)) from None
-        else:  # pragma: no cover - Pythons without extraction filters (before 3.10.12)
-            for member in tar.getmembers():
-                _check_inside(root, member.name)
-                if member.issym() or member.islnk():
-                    _check_inside(root, os.path.join(os.path.dirname(member.name), member.linkname))
-            tar.extractall(root)
+        if (checks or TAR_CHECKS) == "own":
+            _extract_checked(tar, members, root)
+            return root
+        # an entry tarfile cannot write (a link it cannot resolve) is an error, not skipped
+        tar.errorlevel = 2
+        try:
+            tar.extractall(root, members, filter="data")
+        except tarfile.FilterError as error:
+            raise UnsafeArchiveError(str(error)) from None
+        except KeyError as error:  # tarfile's word for a hard link to nothing extracted before
+            raise UnsafeArchiveError(
+                f"a hard link points to nothing in the archive: {error}"
+            ) from None
+        except RecursionError:  # tarfile's fallback for a symlink over a directory: itself
+            raise UnsafeArchiveError(
+                "a symlink takes the place of a directory extracted before it"
+            ) from None
     return root
+
+
+def _check_count(archive: Path, count: int, most: int) -> None:
+    if count > most:
+        raise UnsafeArchiveError(
+            f"{archive.name} has more than {most:,} entries: refusing to unpack it (a limit "
+            "against archives made to exhaust the disk)"
+        )
+
+
+def _check_size(archive: Path, size: int, most: int) -> None:
+    if size > most:
+        raise UnsafeArchiveError(
+            f"{archive.name} unpacks to more than {most:,} bytes ({archive.stat().st_size:,} "
+            "packed): refusing to unpack it (a limit against decompression bombs: "
+            f"{UNPACK_RATIO} times the archive's size, at least {UNPACK_FLOOR // 2**20} MiB)"
+        )
+
+
+def _check_zip_member(archive: Path, info: zipfile.ZipInfo) -> None:
+    """Only what ``zipfile`` inflates within the size the entry states (zipfile lets bzip2 and
+    lzma members grow unbounded in memory), and nothing encrypted."""
+    if info.flag_bits & 0x1:
+        raise UnsafeArchiveError(
+            f"entry {info.filename!r} of {archive.name} is encrypted: refusing to unpack it"
+        )
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise UnsafeArchiveError(
+            f"entry {info.filename!r} of {archive.name} uses compression method "
+            f"{info.compress_type}: only stored and deflated entries are unpacked"
+        )
 
 
 def _check_inside(root: Path, name: str) -> None:
     if not Path(os.path.abspath(root / name)).is_relative_to(root):
         raise UnsafeArchiveError(f"entry {name!r} points outside the archive")
+
+
+def _extract_checked(tar: tarfile.TarFile, members: list[tarfile.TarInfo], root: Path) -> None:
+    """Extract ``members`` below ``root`` with the rules of tarfile's ``data`` filter, for
+    Pythons without it.
+
+    Each entry is checked just before it is written, against the tree extracted so far, so that a
+    path or link through an earlier symlink is resolved as the kernel will resolve it. A symlink's
+    target is relative to the symlink's folder, a hard link's to the archive's root (as ``tar``
+    reads it).
+    """
+    base = os.path.realpath(root)
+    directories = []
+    for member in members:
+        path = os.path.join(base, member.name)
+        _confine(base, path, member, "is written")
+        if member.issym() or member.islnk():
+            if os.path.isabs(member.linkname):
+                raise UnsafeArchiveError(
+                    f"entry {member.name!r} is a link to an absolute path, {member.linkname!r}"
+                )
+            start = os.path.dirname(member.name) if member.issym() else ""
+            _confine(base, os.path.join(base, start, member.linkname), member, "links")
+        elif not (member.isreg() or member.isdir()):
+            raise UnsafeArchiveError(
+                f"entry {member.name!r} is a device, fifo or other special file"
+            )
+        parent = os.path.dirname(path)
+        if parent and not os.path.exists(parent):
+            os.makedirs(parent)
+        if member.isdir():
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(path)
+            directories.append(member)
+        elif member.issym():
+            if os.path.isdir(path) and not os.path.islink(path):
+                # tarfile copies some entry there instead, or loops until the stack runs out
+                raise UnsafeArchiveError(
+                    f"entry {member.name!r} is a symlink in place of a directory extracted "
+                    "before it"
+                )
+            if os.path.lexists(path):
+                os.unlink(path)
+            os.symlink(member.linkname, path)
+        elif member.islnk():
+            linked = os.path.join(base, member.linkname)
+            if not os.path.isfile(linked):
+                raise UnsafeArchiveError(
+                    f"entry {member.name!r} is a hard link to {member.linkname!r}, which is not a "
+                    "file extracted before it"
+                )
+            if os.path.lexists(path):
+                os.unlink(path)
+            os.link(linked, path)
+            _set_file_attributes(path, member)
+        else:
+            source = tar.extractfile(member)
+            assert source is not None  # a regular file
+            with source, open(path, "wb") as target:
+                shutil.copyfileobj(source, target)
+            _set_file_attributes(path, member)
+    # last, deepest first: writing into a directory changes its time
+    for member in sorted(directories, key=lambda each: each.name, reverse=True):
+        os.utime(os.path.join(base, member.name), (member.mtime, member.mtime))
+
+
+def _confine(base: str, path: str, member: tarfile.TarInfo, what: str) -> None:
+    resolved = os.path.realpath(path)
+    if os.path.commonpath([resolved, base]) != base:
+        raise UnsafeArchiveError(
+            f"entry {member.name!r} {what} outside the extraction directory ({resolved})"
+        )
+
+
+def _set_file_attributes(path: str, member: tarfile.TarInfo) -> None:
+    """The ``data`` filter's modes: no set-id, sticky or group/other write bits; the owner reads
+    and writes; executable only if the owner may execute."""
+    mode = member.mode & 0o755
+    if not mode & 0o100:
+        mode &= ~0o111
+    os.chmod(path, mode | 0o600)
+    os.utime(path, (member.mtime, member.mtime))

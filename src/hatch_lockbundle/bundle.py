@@ -348,6 +348,7 @@ def _build(
                 prefix=default_prefix if config.prefix is None else config.prefix.strip("/"),
                 epoch=archive_epoch(reproducible),
                 check=check_archive,
+                level=config.compression_level,
             )
         stamp.record()
         log(report.render())

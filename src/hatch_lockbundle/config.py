@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from packaging.utils import canonicalize_name
 
+from .archive import DEFAULT_LEVEL, LEVELS
 from .archive import FORMATS as ARCHIVE_FORMATS
 from .errors import ConfigurationError
 from .target import (
@@ -33,6 +34,7 @@ LINK_MODES = ("hardlink", "copy")
 #: ``layout`` only in a named bundle, ``bundles`` only at the top
 OPTIONS = (
     "lock", "package", "extras", "groups", "compile-bytecode", "require-hashes", "frozen", "sbom",
+    "compression-level",
     "binary-only", "archive", "python", "implementation", "platforms", "prefix", "exclude", "trim",
     "max-size", "max-archive-size", "preset", "architecture", "link-mode", "layout", "bundles",
     "include",
@@ -62,6 +64,8 @@ class BundleConfig:
     binary_only: bool = False
     #: pack the bundle into one ``tar.gz`` or ``zip`` file instead of a directory
     archive: str | None = None
+    #: the archive's zlib level: 0 stores, 9 is smallest and slowest
+    compression_level: int = DEFAULT_LEVEL
     #: the target Python, "3.12" or "3.12.4"; None: the running interpreter
     python: str | None = None
     implementation: str = "cpython"
@@ -248,6 +252,7 @@ def _read_table(
         "sbom": fields_.boolean("sbom"),
         "binary_only": fields_.boolean("binary-only"),
         "archive": fields_.choice("archive", ARCHIVE_FORMATS),
+        "compression_level": fields_.level("compression-level"),
         "python": fields_.string("python"),
         "implementation": fields_.string("implementation"),
         "platforms": fields_.platforms("platforms"),
@@ -384,6 +389,18 @@ class _Fields:
             )
             return None
         return self.names(key)
+
+    def level(self, key: str) -> int | None:
+        value = self._get(key)
+        if value is None:
+            return None
+        if not isinstance(value, int) or isinstance(value, bool) or value not in LEVELS:
+            self.errors.append(
+                f"Field `{self.label}.{key}` must be a whole number from {LEVELS[0]} (no "
+                f"compression, fastest) to {LEVELS[-1]} (smallest, slowest), not {value!r}"
+            )
+            return None
+        return int(value)
 
     def size(self, key: str) -> int | None:
         value = self._get(key)
