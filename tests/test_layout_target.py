@@ -440,6 +440,31 @@ def test_a_cache_whose_times_changed_but_not_its_contents_is_used_as_it_is(
     assert (third / "alpha" / "__init__.py").samefile(first / "alpha" / "__init__.py")
 
 
+@pytest.mark.parametrize(
+    "row", ["../../../outside.py", "alpha/../../../../outside.py"], ids=["leading", "inner"]
+)
+def test_a_cache_manifest_row_outside_its_entry_is_refused_and_links_nothing_outside(
+    tmp_path: Path, row: str
+) -> None:
+    # a planted row naming a real file outside the entry, with its real mode, size and time
+    cached_build(tmp_path, "first")
+    (manifest,) = (tmp_path / "cache" / "installed").glob("*/*/files")
+    planted = Path(os.path.normpath(manifest.parent / "tree" / row))
+    planted.write_text("planted = True\n")
+    planted.chmod(0o444)
+    status = planted.stat()
+    manifest.chmod(0o644)
+    with manifest.open("a") as rows:
+        rows.write(f"444 444 {status.st_size} {status.st_mtime_ns} {'0' * 64} {row}\n")
+
+    bundle = tmp_path / "a" / "b" / "c" / "second"
+    second, lines = cached_build(tmp_path, "a/b/c/second")
+
+    assert any("has a path outside it" in message for message in lines), lines
+    assert not Path(os.path.normpath(bundle / row)).exists()
+    assert (second / "alpha" / "__init__.py").read_text() == "VALUE = 1\n"
+
+
 def test_a_bundle_is_copied_when_the_cache_cannot_be_linked_from(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

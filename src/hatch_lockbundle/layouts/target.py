@@ -852,6 +852,11 @@ def _listing(entry: Path, log: Reporter) -> list[CachedFile] | None:
         except ValueError:
             _damaged(entry, "an unreadable manifest", log)
             return None
+        # the cache is input: a row must name a file inside the entry, as a wheel member must
+        # name one inside the wheel (the bundle's link is made at the same relative path)
+        if relative.startswith("/") or "/../" in f"/{relative}/" or "\0" in relative:
+            _damaged(entry, f"a path outside it, `{relative}`", log)
+            return None
         path = tree + relative
         try:
             status = os.lstat(path)
