@@ -878,3 +878,46 @@ def test_a_cached_file_retimed_is_reused_whatever_hash_its_wheels_record_uses(
 
     assert not [line for line in lines if "installing that wheel again" in line], lines
     assert (tmp_path / "second" / "alpha" / "__init__.py").read_text() == "VALUE = 1\n"
+
+
+@pytest.mark.parametrize(
+    ("entry_points", "said"),
+    [
+        (
+            "[console_scripts]\nx = os:system('touch planted')\n",
+            "(an entry is not `name = module:attribute`)",
+        ),
+        ("x = a:b\n", "(File contains no section headers."),
+        (
+            "[console_scripts]\nx = a:b\nx = a:c\n",
+            "option 'x' in section 'console_scripts' already",
+        ),
+    ],
+    ids=["code-in-a-reference", "no-section", "duplicate-name"],
+)
+def test_a_malformed_entry_points_file_is_an_error_naming_the_distribution(
+    tmp_path: Path, entry_points: str, said: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    files = {"alpha/__init__.py": "", "alpha-1.0.dist-info/entry_points.txt": entry_points}
+    wheel = make_wheel(tmp_path, "alpha", "1.0", files)
+
+    with pytest.raises(LockbundleError) as raised:
+        write_target([fetched(wheel)], tmp_path / "bundle", compile_bytecode=False)
+
+    message = str(raised.value)
+    assert message.startswith(
+        "alpha==1.0: alpha-1.0-py3-none-any.whl has a malformed entry_points.txt"
+    )
+    assert said in message
+    assert not (tmp_path / "planted").exists()
+
+
+def test_a_member_nested_thousands_of_directories_deep_is_refused(tmp_path: Path) -> None:
+    files = {"alpha/__init__.py": "", "alpha/" + "d/" * 2100 + "x.py": "X = 1\n"}
+    wheel = make_wheel(tmp_path, "alpha", "1.0", files)
+
+    with pytest.raises(
+        LockbundleError, match=r"alpha==1.0: refusing .* nests 2101 directories deep"
+    ):
+        write_target([fetched(wheel)], tmp_path / "bundle", compile_bytecode=False)

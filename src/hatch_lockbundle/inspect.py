@@ -33,6 +33,9 @@ SUSPICIOUS_TOTAL = 256 * 1024**2
 MAX_RATIO = 100
 
 
+#: directories a member may nest in (real wheels stay under 20; thousands exhaust recursion)
+MAX_DEPTH = 200
+
 _METHODS = {zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "lzma"}
 
 
@@ -73,6 +76,11 @@ def inspect_wheel(
                     raise refuse(f"entry `{entry.filename}` has an absolute path")
                 if ".." in member.split("/"):
                     raise refuse(f"entry `{entry.filename}` climbs out of the wheel with `..`")
+                if member.count("/") > MAX_DEPTH:
+                    raise refuse(
+                        f"entry `{entry.filename[:80]}...` nests {member.count('/')} directories "
+                        f"deep (at most {MAX_DEPTH})"
+                    )
                 if entry.flag_bits & 0x1:
                     raise refuse(f"entry `{entry.filename}` is encrypted")
                 if entry.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):

@@ -6,6 +6,7 @@ Unlike ``pip``/``uv pip install --target``, nothing in the result names the buil
 
 from __future__ import annotations
 
+import configparser
 import contextlib
 import errno
 import filecmp
@@ -594,6 +595,12 @@ def _install(
             _unpack(source, target)
         except InstallerError as error:
             raise LockbundleError(f"{label}: cannot install {path.name}: {error}") from None
+        except (configparser.Error, AssertionError) as error:  # installer's entry point parser
+            reason = " ".join(str(error).split()) or "an entry is not `name = module:attribute`"
+            raise LockbundleError(
+                f"{label}: {path.name} has a malformed entry_points.txt ({reason}); the wheel "
+                f"is broken: lock another version of {name}, or report it to its maintainers"
+            ) from None
         except (ValueError, KeyError, zipfile.BadZipFile) as error:  # KeyError: no WHEEL
             raise LockbundleError(f"{label}: {path.name} is not a valid wheel: {error}") from None
     # what was written must not be used unless this passes (callers write to staging places)
