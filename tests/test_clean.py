@@ -178,3 +178,39 @@ def test_clean_finds_the_mark_of_an_archive_under_a_deep_prefix(
     clean(hatch, built, "lockbundle", cache)
 
     assert dist_entries(built) == ["notes.txt"]
+
+
+# -- the same through the `lockbundle clean` command (projects hatch cannot build) ---------------
+
+
+def test_lockbundle_clean_removes_every_bundle_and_prints_each(
+    built: Path, sandbox: Sandbox, cache: Path
+) -> None:
+    kept = look_alikes(built / "dist")
+
+    result = lockbundle(sandbox, built, "clean", cache=cache)
+
+    assert sorted(Path(line).name for line in result.stdout.splitlines()) == ALL_WRITTEN
+    assert dist_entries(built) == sorted(["notes.txt", *kept])
+    for name in kept:
+        assert f"Kept {built / 'dist' / name}: named like a bundle" in result.stderr
+
+
+def test_lockbundle_clean_of_named_bundles_removes_only_those(
+    built: Path, sandbox: Sandbox, cache: Path
+) -> None:
+    lockbundle(sandbox, built, "clean", "--bundle", "packed", "--bundle", "target", cache=cache)
+
+    assert dist_entries(built) == sorted(["notes.txt", *WRITTEN["wheelhouse"], *WRITTEN["zipped"]])
+
+
+def test_a_second_bundle_option_of_build_is_refused_not_ignored(
+    built: Path, sandbox: Sandbox, cache: Path
+) -> None:
+    result = lockbundle(
+        sandbox, built, "build", "--bundle", "zipped", "--bundle", "packed", cache=cache,
+        check=False,
+    )  # fmt: skip
+
+    assert result.returncode == 2
+    assert "--bundle is given once" in result.stderr

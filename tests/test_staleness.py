@@ -394,6 +394,27 @@ EDITS = {
         base="workspace",
         member="packages/api",
     ),
+    # uv writes no [package.metadata] for a project that declares nothing
+    "give a member that had no dependencies its first": Edit(
+        replace(
+            "packages/shared/pyproject.toml",
+            'requires-python = ">=3.10"',
+            'requires-python = ">=3.10"\ndependencies = ["heavypkg"]',
+        ),
+        True,
+        base="workspace",
+        member="packages/api",
+    ),
+    "give the built member that had no dependencies its first": Edit(
+        replace(
+            "packages/shared/pyproject.toml",
+            'requires-python = ">=3.10"',
+            'requires-python = ">=3.10"\ndependencies = ["heavypkg"]',
+        ),
+        True,
+        base="workspace",
+        member="packages/shared",
+    ),
     "re-specify a workspace dependency": Edit(
         replace(API, '["shared", "apidep"]', '["shared>=0.1", "apidep"]'),
         False,

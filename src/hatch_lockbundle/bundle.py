@@ -297,7 +297,8 @@ def _build(
                 if config.include:  # before trimming, which keeps what they import
                     copied = copy_included(project.root, config.include, directory)
                     listed = ", ".join(config.include)
-                    log(f"Included {len(copied)} files of the project: {listed}")
+                    files = "file" if len(copied) == 1 else "files"
+                    log(f"Included {len(copied)} {files} of the project: {listed}")
                 patterns = [*config.exclude]
                 if config.trim:
                     patterns += trim_patterns(config.compile_bytecode)

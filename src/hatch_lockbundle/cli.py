@@ -15,6 +15,7 @@ from . import __version__
 from .bundle import build_bundle, plan_bundle
 from .config import LAYOUTS, LINK_MODES, load_and_validate_config
 from .errors import LockbundleError
+from .outputs import clean_project
 from .progress import Reporter, terminal_of
 from .project import read_project
 from .verify import verify_bundle
@@ -68,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     build = commands.add_parser("build", help="build a bundle into dist/")
     _project_arguments(build)
     build.add_argument("--layout", choices=LAYOUTS, help="the layout (default: target)")
-    build.add_argument("--bundle", help="a named bundle of [tool.lockbundle.bundles]")
+    build.add_argument("--bundle", action=_Once, help="a named bundle of [tool.lockbundle.bundles]")
     build.add_argument("-o", "--out-dir", type=Path, help="where to write (default: PROJECT/dist)")
     build.add_argument(
         "--offline", action="store_true", help="use only the cache, download nothing"
@@ -79,9 +80,22 @@ def _parser() -> argparse.ArgumentParser:
     plan = commands.add_parser("plan", help="show what would be bundled, and why")
     _project_arguments(plan)
     plan.add_argument("--layout", choices=LAYOUTS)
-    plan.add_argument("--bundle")
+    plan.add_argument("--bundle", action=_Once)
     plan.add_argument("--format", choices=("text", "json"), default="text")
     plan.set_defaults(run=_plan)
+
+    clean = commands.add_parser("clean", help="remove the bundles the project's builds wrote")
+    clean.add_argument("project", nargs="?", type=Path, default=Path("."), metavar="PROJECT_DIR")
+    clean.add_argument(
+        "--bundle",
+        action="append",
+        metavar="NAME",
+        help="only this layout or named bundle (repeatable; default: all of them)",
+    )
+    clean.add_argument("-o", "--out-dir", type=Path, help="where they are (default: PROJECT/dist)")
+    clean.add_argument("-q", "--quiet", action="count", default=0)
+    clean.add_argument("-v", "--verbose", action="count", default=0)
+    clean.set_defaults(run=_clean)
 
     verify = commands.add_parser("verify", help="check a bundle against its RECORDs / manifest")
     verify.add_argument(
@@ -141,6 +155,37 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "link-mode": args.link_mode,
     }
     return {key: value for key, value in options.items() if value is not None}
+
+
+class _Once(argparse.Action):
+    """An option that may be given once: a second ``--bundle`` would silently win."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        if getattr(namespace, self.dest, None) is not None:
+            parser.error(
+                f"{option_string} is given once (one bundle a command; `hatch build` takes "
+                "several targets: -t lockbundle:a -t lockbundle:b)"
+            )
+        setattr(namespace, self.dest, values)
+
+
+def _clean(args: argparse.Namespace, log: Any) -> int:
+    project = read_project(args.project.resolve())
+    out_dir = args.out_dir.resolve() if args.out_dir else project.root / "dist"
+    cleaned = clean_project(out_dir, project.name, project.settings, args.bundle)
+    for path in cleaned.removed:
+        _out(str(path))
+    for path in cleaned.kept:
+        log(f"Kept {path}: named like a bundle, but not written by hatch-lockbundle")
+    if not cleaned.removed:
+        log(f"Nothing to remove in {out_dir}")
+    return 0
 
 
 def _version(args: argparse.Namespace) -> str:

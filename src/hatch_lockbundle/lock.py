@@ -459,6 +459,9 @@ class _Reader:
         provides = self.str_list(metadata, "provides-extras", f"{where} metadata")
         requires_dev = self.table(metadata, "requires-dev", f"{where} metadata")
         requires_dist = metadata.get("requires-dist")
+        # uv records what a project of the workspace declared, and writes nothing for a project
+        # that declared nothing: then it is locked with no requirements, not unknown ones
+        own = source.is_source_tree
         return LockedPackage(
             name=name,
             version=version,
@@ -472,13 +475,15 @@ class _Reader:
             ),
             provides_extras=tuple(canonicalize_name(extra) for extra in provides),
             declared_groups=tuple(canonicalize_name(group) for group in requires_dev),
-            requires_dist=_declared(requires_dist) if isinstance(requires_dist, list) else None,
+            requires_dist=_declared(requires_dist)
+            if isinstance(requires_dist, list)
+            else (() if own else None),
             requires_dev={
                 canonicalize_name(group): _declared(items)
                 for group, items in requires_dev.items()
                 if isinstance(items, list)
             }
-            if "requires-dev" in metadata
+            if "requires-dev" in metadata or own
             else None,
         )
 

@@ -25,6 +25,7 @@ from packaging.utils import canonicalize_name
 
 from .archive import FORMATS as ARCHIVE_FORMATS
 from .bundle import file_name
+from .config import LAYOUTS, bundle_names
 from .layouts.target import INSTALLER_NAME
 from .sbom import SUFFIX as SBOM_SUFFIX
 from .staging import SUFFIXES as TEMPORARY_SUFFIXES
@@ -70,6 +71,23 @@ def clean_bundles(dist: Path, roots: Iterable[str], variants: Iterable[str]) -> 
             cleaned.kept.append(entry)
     cleaned.removed.sort()
     return cleaned
+
+
+def clean_project(
+    dist: Path, name: str | None, settings: Any, variants: Iterable[str] | None = None
+) -> Cleaned:
+    """Remove from ``dist`` what this project's builds wrote: for ``variants`` (layouts and
+    bundle names), or for every layout and every bundle its ``[tool.lockbundle]`` names.
+
+    :param name: the project's name; the ``package`` setting names another root
+    :param settings: the decoded ``[tool.lockbundle]`` table (anything, as read)
+    """
+    settings = settings if isinstance(settings, dict) else {}
+    roots = {name} if name else set()
+    if isinstance(settings.get("package"), str):
+        roots.add(settings["package"])
+    every = [*LAYOUTS, *bundle_names(settings)]
+    return clean_bundles(dist, roots, every if variants is None else variants)
 
 
 def is_bundle(name: str, prefix: str, suffix: str) -> bool:

@@ -12,7 +12,7 @@ from hatchling.builders.plugin.interface import BuilderInterface
 from .bundle import build_bundle
 from .config import LAYOUTS, bundle_names
 from .errors import LockbundleError
-from .outputs import clean_bundles
+from .outputs import clean_project
 from .progress import INFO, WARNING, Reporter, terminal_of
 from .project import project_from_document
 
@@ -38,13 +38,11 @@ class LockbundleBuilder(BuilderInterface):  # type: ignore[type-arg]
         bundle. Named versions (``-t lockbundle:wheelhouse``) remove only those.
         """
         project = project_from_document(self.metadata.config, Path(self.root))
-        roots = {self.metadata.core.raw_name}
-        settings = project.settings if isinstance(project.settings, dict) else {}
-        if isinstance(settings.get("package"), str):
-            roots.add(settings["package"])
-        every = [*LAYOUTS, *bundle_names(settings)]
-        cleaned = clean_bundles(
-            Path(directory), roots, every if versions == self.config.versions else versions
+        cleaned = clean_project(
+            Path(directory),
+            self.metadata.core.raw_name,
+            project.settings,
+            None if versions == self.config.versions else versions,
         )
         for path in cleaned.removed:
             self.app.display_info(f"Removed {path}")
