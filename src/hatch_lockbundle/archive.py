@@ -502,10 +502,12 @@ class UnsafeArchiveError(LockbundleError):
     directory or link."""
 
 
-#: who checks tar entries on extraction: tarfile's ``data`` filter where this Python has it
-#: (3.11.4, 3.10.12 and later), else this module's own checks, which do the same
+#: who checks tar entries on extraction: this module's own checks, everywhere. tarfile's ``data``
+#: filter (3.11.4, 3.10.12 and later) resolves links with ``os.path.realpath``, which stops
+#: resolving silently past ``PATH_MAX``: until 3.11.13/3.12.11/3.13.4 a chain of links made it
+#: pass a path outside (CVE-2025-4517). It stays selectable, to compare the two in tests.
 TarChecks = Literal["tarfile", "own"]
-TAR_CHECKS: TarChecks = "tarfile" if hasattr(tarfile, "data_filter") else "own"
+TAR_CHECKS: TarChecks = "own"
 
 
 #: what an archive may unpack to, whatever it is: this many entries at most, and this many times
@@ -622,25 +624,43 @@ def _check_inside(root: Path, name: str) -> None:
 
 
 def _extract_checked(tar: tarfile.TarFile, members: list[tarfile.TarInfo], root: Path) -> None:
-    """Extract ``members`` below ``root`` with the rules of tarfile's ``data`` filter, for
-    Pythons without it.
+    """Extract ``members`` below ``root`` with the modes of tarfile's ``data`` filter and
+    stricter rules for links, decided from the names alone (no path is resolved through the
+    file system, so nothing depends on how ``realpath`` treats a path too long to resolve):
 
-    Each entry is checked just before it is written, against the tree extracted so far, so that a
-    path or link through an earlier symlink is resolved as the kernel will resolve it. A symlink's
-    target is relative to the symlink's folder, a hard link's to the archive's root (as ``tar``
-    reads it).
+    - no entry, and no hard link's target, is reached through a symlink of the archive;
+    - a symlink's target is relative, and climbs (``..``) only at its start and no higher than
+      the archive's root: through other symlinks it can then only go down;
+    - a hard link's target (read from the archive's root, as ``tar`` reads it) is a file
+      extracted before it.
+
+    Each entry is also confined by the tree extracted so far, as a second guard.
     """
     base = os.path.realpath(root)
     directories = []
+    links: set[str] = set()  # the symlinks extracted so far, by normalized name
+    files: set[str] = set()  # the regular files, for hard links
     for member in members:
-        path = os.path.join(base, member.name)
+        name = _normalized(member.name)
+        _not_through_a_link(name, links, member)
+        path = os.path.join(base, name)
         _confine(base, path, member, "is written")
         if member.issym() or member.islnk():
-            if os.path.isabs(member.linkname):
+            if os.path.isabs(member.linkname) or member.linkname.startswith("\\"):
                 raise UnsafeArchiveError(
                     f"entry {member.name!r} is a link to an absolute path, {member.linkname!r}"
                 )
-            start = os.path.dirname(member.name) if member.issym() else ""
+            if member.issym():
+                _check_symlink_target(name, member)
+            else:
+                linked_name = _normalized(member.linkname)
+                _not_through_a_link(linked_name, links, member)
+                if linked_name not in files:
+                    raise UnsafeArchiveError(
+                        f"entry {member.name!r} is a hard link to {member.linkname!r}, which is "
+                        "not a file extracted before it"
+                    )
+            start = os.path.dirname(name) if member.issym() else ""
             _confine(base, os.path.join(base, start, member.linkname), member, "links")
         elif not (member.isreg() or member.isdir()):
             raise UnsafeArchiveError(
@@ -663,8 +683,10 @@ def _extract_checked(tar: tarfile.TarFile, members: list[tarfile.TarInfo], root:
             if os.path.lexists(path):
                 os.unlink(path)
             os.symlink(member.linkname, path)
+            links.add(name)
+            files.discard(name)
         elif member.islnk():
-            linked = os.path.join(base, member.linkname)
+            linked = os.path.join(base, _normalized(member.linkname))
             if not os.path.isfile(linked):
                 raise UnsafeArchiveError(
                     f"entry {member.name!r} is a hard link to {member.linkname!r}, which is not a "
@@ -672,17 +694,57 @@ def _extract_checked(tar: tarfile.TarFile, members: list[tarfile.TarInfo], root:
                 )
             if os.path.lexists(path):
                 os.unlink(path)
-            os.link(linked, path)
+            os.link(linked, path, follow_symlinks=False)
             _set_file_attributes(path, member)
+            links.discard(name)
+            files.add(name)
         else:
             source = tar.extractfile(member)
             assert source is not None  # a regular file
-            with source, open(path, "wb") as target:
-                shutil.copyfileobj(source, target)
+            if os.path.islink(path):  # a file replaces a link; it is never written through one
+                os.unlink(path)
+            with source, open(path, "xb" if not os.path.lexists(path) else "wb") as out:
+                shutil.copyfileobj(source, out)
             _set_file_attributes(path, member)
+            links.discard(name)
+            files.add(name)
     # last, deepest first: writing into a directory changes its time
     for member in sorted(directories, key=lambda each: each.name, reverse=True):
         os.utime(os.path.join(base, member.name), (member.mtime, member.mtime))
+
+
+def _normalized(name: str) -> str:
+    """An entry's name as the file system takes it: no ``.``, empty or trailing parts."""
+    return "/".join(part for part in name.replace("\\", "/").split("/") if part not in ("", "."))
+
+
+def _not_through_a_link(name: str, links: set[str], member: tarfile.TarInfo) -> None:
+    parts = name.split("/")
+    for end in range(1, len(parts)):
+        if "/".join(parts[:end]) in links:
+            raise UnsafeArchiveError(
+                f"entry {member.name!r} goes through {'/'.join(parts[:end])!r}, a symlink of the "
+                "archive: refusing to write through links"
+            )
+
+
+def _check_symlink_target(name: str, member: tarfile.TarInfo) -> None:
+    parts = [
+        part for part in member.linkname.replace("\\", "/").split("/") if part not in ("", ".")
+    ]
+    climbs = 0
+    while climbs < len(parts) and parts[climbs] == "..":
+        climbs += 1
+    if ".." in parts[climbs:]:
+        raise UnsafeArchiveError(
+            f"entry {member.name!r} is a symlink to {member.linkname!r}, which climbs after "
+            "going down (a link may climb only at its start)"
+        )
+    if climbs > name.count("/"):
+        raise UnsafeArchiveError(
+            f"entry {member.name!r} is a symlink to {member.linkname!r}, outside the "
+            "extraction directory"
+        )
 
 
 def _confine(base: str, path: str, member: tarfile.TarInfo, what: str) -> None:
