@@ -118,7 +118,7 @@ def test_clean_removes_the_bundles_of_earlier_versions_of_the_project(
 
 
 def test_clean_removes_what_a_killed_build_left(built: Path, hatch: Hatch, cache: Path) -> None:
-    left = built / "dist" / ".app-0.1.0-target.k1ll3d.tmp"
+    left = built / "dist" / ".app-0.1.0-target.lb-k1ll3d.tmp"
     left.mkdir()
     (left / "half.py").write_text("")
 

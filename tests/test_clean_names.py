@@ -15,9 +15,9 @@ from hatch_lockbundle.outputs import bundle_of, is_bundle
         ("app-0.1.0-target", "app-0.1.0-target"),
         ("app-0.1.0-wheelhouse.tar.gz", "app-0.1.0-wheelhouse"),
         ("app-0.1.0-lambda-x86.zip", "app-0.1.0-lambda-x86"),
-        (".app-0.1.0-target.k2j_x9.tmp", "app-0.1.0-target"),
-        (".app-0.1.0-target.abc.old", "app-0.1.0-target"),
-        (".app-0.1.0-wheelhouse.zip.q1w2e3.tmp", "app-0.1.0-wheelhouse"),
+        (".app-0.1.0-target.lb-k2j_x9.tmp", "app-0.1.0-target"),
+        (".app-0.1.0-target.lb-abc.old", "app-0.1.0-target"),
+        (".app-0.1.0-wheelhouse.zip.lb-q1w2e3.tmp", "app-0.1.0-wheelhouse"),
         (".gitignore", ""),
     ],
 )

@@ -80,7 +80,7 @@ def test_an_unchanged_project_is_not_built_again(app: Path, tmp_path: Path) -> N
 
 def test_a_no_op_rebuild_still_sweeps_what_a_killed_build_left(app: Path, tmp_path: Path) -> None:
     bundle, _ = build(app, tmp_path / "cache")
-    leftover = bundle.parent / f".{bundle.name}.k1ll3d.tmp"  # no build holds it: a dead one's
+    leftover = bundle.parent / f".{bundle.name}.lb-k1ll3d.tmp"  # no build holds it: a dead one's
     (leftover / "half").mkdir(parents=True)
 
     _, lines = build(app, tmp_path / "cache")

@@ -46,23 +46,23 @@ def leave(dist: Path, name: str, *, directory: bool = True) -> Path:
 
 def test_what_killed_builds_of_a_bundle_left_is_swept_and_nothing_else(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
-    leave(dist, ".app-1.0-target.k1ll3d_a.tmp")
-    leave(dist, ".app-1.0-target.k1ll3d_b.old")
+    leave(dist, ".app-1.0-target.lb-k1ll3d_a.tmp")
+    leave(dist, ".app-1.0-target.lb-k1ll3d_b.old")
     leave(dist, "app-1.0-target")  # the last good bundle
-    leave(dist, ".app-1.0-target.zip.k1ll3d_c.tmp", directory=False)  # the archive's
-    leave(dist, ".app-1.0-wheelhouse.k1ll3d_d.tmp")  # another bundle's
+    leave(dist, ".app-1.0-target.zip.lb-k1ll3d_c.tmp", directory=False)  # the archive's
+    leave(dist, ".app-1.0-wheelhouse.lb-k1ll3d_d.tmp")  # another bundle's
     leave(dist, ".app-1.0-target.notes")  # not a temporary
 
     swept = sweep(dist / "app-1.0-target")
 
-    assert sorted(swept) == [".app-1.0-target.k1ll3d_a.tmp", ".app-1.0-target.k1ll3d_b.old"]
+    assert sorted(swept) == [".app-1.0-target.lb-k1ll3d_a.tmp", ".app-1.0-target.lb-k1ll3d_b.old"]
     assert sorted(p.name for p in dist.iterdir()) == [
         ".app-1.0-target.notes",
-        ".app-1.0-target.zip.k1ll3d_c.tmp",
-        ".app-1.0-wheelhouse.k1ll3d_d.tmp",
+        ".app-1.0-target.zip.lb-k1ll3d_c.tmp",
+        ".app-1.0-wheelhouse.lb-k1ll3d_d.tmp",
         "app-1.0-target",
     ]
-    assert sweep(dist / "app-1.0-target.zip") == [".app-1.0-target.zip.k1ll3d_c.tmp"]
+    assert sweep(dist / "app-1.0-target.zip") == [".app-1.0-target.zip.lb-k1ll3d_c.tmp"]
 
 
 @pytest.mark.parametrize("kind", ["directory", "file"])
@@ -97,7 +97,7 @@ def test_a_process_keeps_its_own_temporaries(tmp_path: Path) -> None:
 
 def test_staging_a_bundle_sweeps_first(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
-    leave(dist, ".app-1.0-target.k1ll3d_a.tmp")
+    leave(dist, ".app-1.0-target.lb-k1ll3d_a.tmp")
 
     with replacing(dist / "app-1.0-target") as stage:
         (stage / "module.py").write_text("")
@@ -107,7 +107,7 @@ def test_staging_a_bundle_sweeps_first(tmp_path: Path) -> None:
 
 def test_writing_an_archive_sweeps_first(tmp_path: Path) -> None:
     dist = tmp_path / "dist"
-    leave(dist, ".app-1.0-target.zip.k1ll3d_a.tmp", directory=False)
+    leave(dist, ".app-1.0-target.zip.lb-k1ll3d_a.tmp", directory=False)
     content = leave(tmp_path / "layout", "app-1.0-target")
 
     write_archive(content, dist / "app-1.0-target.zip", "zip", prefix="", epoch=1580601600)
@@ -161,3 +161,16 @@ def test_replacing_a_file_replaces_a_link_in_its_place_and_not_what_it_points_to
     assert victim.read_text() == "kept\n"
     assert not place.is_symlink() and place.read_bytes() == b"{}\n"
     assert sorted(p.name for p in place.parent.iterdir()) == [place.name]
+
+
+def test_a_file_of_the_users_named_like_a_temporary_is_never_swept(tmp_path: Path) -> None:
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    (dist / ".app-1.0-target.previous.old").mkdir()
+    (dist / ".app-1.0-target.previous.old" / "keep.txt").write_text("the user's\n")
+    leave(dist, ".app-1.0-target.lb-k1ll3d_a.tmp")
+
+    swept = sweep(dist / "app-1.0-target")
+
+    assert swept == [".app-1.0-target.lb-k1ll3d_a.tmp"]
+    assert (dist / ".app-1.0-target.previous.old" / "keep.txt").is_file()

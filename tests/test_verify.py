@@ -247,14 +247,29 @@ def test_bytecode_written_at_run_time_is_reported_apart(
     (bundle / "api" / "__pycache__").mkdir()
     (bundle / "api" / "__pycache__" / "__init__.cpython-311.pyc").write_bytes(b"\0")
 
+    result = lockbundle(sandbox, tmp_path, "verify", str(bundle), cache=tmp_path, check=False)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == "runtime: api/__pycache__/__init__.cpython-311.pyc\n"
+    assert "1 __pycache__ file(s) no RECORD lists" in result.stderr
+
+
+def test_with_the_digest_any_bytecode_the_build_did_not_write_is_a_problem(
+    built: dict[str, Built], tmp_path: Path, sandbox: Sandbox
+) -> None:
+    # an unchecked hash-based .pyc runs instead of its source: the code is swapped
+    bundle = copy(built["directory"].path, tmp_path)
+    (bundle / "api" / "__pycache__").mkdir()
+    planted = bundle / "api" / "__pycache__" / "__init__.cpython-311.pyc"
+    planted.write_bytes(b"\0")
+
     result = lockbundle(
         sandbox, tmp_path, "verify", "--expect", built["directory"].digest, str(bundle),
         cache=tmp_path, check=False,
     )  # fmt: skip
 
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout == "runtime: api/__pycache__/__init__.cpython-311.pyc\n"
-    assert "1 __pycache__ file(s) no RECORD lists" in result.stderr
+    assert result.returncode == 1
+    assert result.stdout == "added: api/__pycache__/__init__.cpython-311.pyc (bytecode)\n"
 
 
 def test_a_wheel_replaced_in_the_cache_never_reaches_a_wheelhouse(

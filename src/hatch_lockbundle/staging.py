@@ -20,6 +20,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 SUFFIXES = (".tmp", ".old")
+#: begins the random part of every temporary's name: a file of the user's named like one
+#: (`.app-1.0-target.previous.old`) is never taken for a dead build's and removed
+MARK = "lb-"
 #: os.open flag that refuses a symbolic link at the last component (none on Windows)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
@@ -39,13 +42,13 @@ FILE_MODE = 0o666 & ~UMASK
 
 @contextmanager
 def sibling(final: Path, suffix: str, *, directory: bool = True) -> Iterator[Path]:
-    """A new ``.<final name>.<random><suffix>`` beside ``final``, a directory or an empty file,
+    """A new ``.<final name>.lb-<random><suffix>`` beside ``final``, a directory or an empty file,
     held for as long as the block runs, so that :func:`sweep` leaves it alone.
 
     The block moves or removes it; this does not.
     """
     final.parent.mkdir(parents=True, exist_ok=True)
-    prefix = f".{final.name}."
+    prefix = f".{final.name}.{MARK}"
     # created and locked in one step as far as a sweep can tell, or a sweep in between would
     # take the new, not yet locked temporary for a dead build's
     with _guard(final.parent):
@@ -77,7 +80,7 @@ def sweep(final: Path) -> list[str]:
     """
     if not LOCKING or not final.parent.is_dir():
         return []
-    prefix = f".{final.name}."
+    prefix = f".{final.name}.{MARK}"
     claimed: list[tuple[Path, int]] = []
     with _guard(final.parent):
         for name in sorted(os.listdir(final.parent)):

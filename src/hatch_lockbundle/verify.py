@@ -65,6 +65,12 @@ def verify_bundle(path: Path, expect: str | None = None) -> Verification:
         result.digest is not None and hmac.compare_digest(result.digest, expect.strip())
     ):
         result.problems.append(f"digest: {result.digest or 'unknown'}, expected {expect.strip()}")
+    if expect is not None:
+        # bytecode is code Python may run instead of its source (an unchecked hash-based .pyc
+        # always is): a bundle that holds any the build did not write is not the one built
+        result.problems += [f"added: {relative} (bytecode)" for relative in result.runtime]
+        result.problems.sort()
+        result.runtime = []
     return result
 
 
