@@ -8,6 +8,7 @@ import contextlib
 import errno
 import hashlib
 import io
+import os
 import re
 import threading
 from collections.abc import Iterator
@@ -66,6 +67,15 @@ class ScriptedServer:
                     with contextlib.suppress(OSError):
                         while not server.release.is_set():
                             self.wfile.write(BODY)
+                    self.close_connection = True
+                    return
+                if step == "two-lengths":  # duplicate headers: http.client joins them
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(BODY)))
+                    self.send_header("Content-Length", "5")
+                    self.send_header("Connection", "close")
+                    self.end_headers()
+                    self.wfile.write(BODY)
                     self.close_connection = True
                     return
                 if step == "announce-huge":
@@ -497,3 +507,36 @@ def test_a_full_disk_is_not_taken_for_a_network_fault(server: ScriptedServer) ->
 
     assert raised.value.errno == errno.ENOSPC
     assert server.requests == 1  # not retried
+
+
+@pytest.mark.parametrize("server", [["two-lengths"]], indirect=True)
+def test_a_content_length_that_is_not_one_number_is_not_trusted(server: ScriptedServer) -> None:
+    out = io.BytesIO()
+
+    digest = Downloader().fetch(server.url, out)
+
+    assert out.getvalue() == BODY  # the hash, checked by the caller, decides
+    assert digest == hashlib.sha256(BODY).hexdigest()
+
+
+def test_a_port_out_of_range_is_an_error_not_a_traceback() -> None:
+    with pytest.raises(DownloadError, match="not a valid URL"):
+        Downloader().fetch("http://127.0.0.1:99999/files/x.whl", io.BytesIO())
+
+
+def test_a_file_url_to_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "x-1.0-py3-none-any.whl"
+    os.mkfifo(fifo)
+
+    with pytest.raises(DownloadError, match="not a regular file"):
+        Downloader().fetch(fifo.as_uri(), io.BytesIO())
+
+
+def test_a_file_url_larger_than_the_lock_says_is_stopped(tmp_path: Path) -> None:
+    big = tmp_path / "x-1.0-py3-none-any.whl"
+    big.write_bytes(b"\0" * 4096)
+    out = io.BytesIO()
+
+    with pytest.raises(DownloadError, match="larger than 819 bytes"):
+        Downloader().fetch(big.as_uri(), out, size=819)
+    assert len(out.getvalue()) <= 819

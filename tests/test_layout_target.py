@@ -475,6 +475,28 @@ def test_a_cache_manifest_row_outside_its_entry_is_refused_and_links_nothing_out
     assert (second / "alpha" / "__init__.py").read_text() == "VALUE = 1\n"
 
 
+def test_a_cache_folder_swapped_for_a_link_is_refused_and_links_nothing_outside(
+    tmp_path: Path,
+) -> None:
+    cached_build(tmp_path, "first")
+    (manifest,) = (tmp_path / "cache" / "installed").glob("*/*/files")
+    secret = tmp_path / "elsewhere" / "key"
+    secret.parent.mkdir()
+    secret.write_text("secret\n")
+    secret.chmod(0o444)
+    (manifest.parent / "tree" / "leak").symlink_to(secret.parent, target_is_directory=True)
+    status = secret.stat()
+    manifest.chmod(0o644)
+    with manifest.open("a") as rows:
+        rows.write(f"444 444 {status.st_size} {status.st_mtime_ns} {'0' * 64} leak/key\n")
+
+    second, lines = cached_build(tmp_path, "second")
+
+    assert any("a folder that is not one, `leak`" in message for message in lines), lines
+    assert not (second / "leak").exists()
+    assert secret.stat().st_nlink == 1
+
+
 def test_a_bundle_is_copied_when_the_cache_cannot_be_linked_from(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -187,3 +187,35 @@ def test_a_lock_with_credentials_in_its_urls_is_not_kept_in_the_cache(
     assert not (tmp_path / "cache" / "locks").exists() or not any(
         (tmp_path / "cache" / "locks").iterdir()
     )
+
+
+@pytest.mark.parametrize("secret_at", ["metadata-url", "ssh-password", "nowhere"])
+def test_a_lock_with_a_secret_anywhere_is_not_kept_in_the_cache(
+    tmp_path: Path, secret_at: str
+) -> None:
+    # places whose URLs are not used for downloads: the lock keeps no credentials of them
+    url = {
+        "metadata-url": "https://bob:s3cret@files.example/x-1.0.tar.gz",
+        "ssh-password": "https://files.example/x-1.0.tar.gz",
+        "nowhere": "https://files.example/x-1.0.tar.gz",
+    }[secret_at]
+    git = {
+        "metadata-url": "ssh://git@git.example/y.git",
+        "ssh-password": "ssh://git:s3cret@git.example/y.git",
+        "nowhere": "https://git.example/y.git",
+    }[secret_at]
+    lock_file = tmp_path / "uv.lock"
+    lock_file.write_text(
+        'version = 1\nrevision = 3\n[[package]]\nname = "app"\nversion = "1.0"\n'
+        'source = { virtual = "." }\n'
+        f'[package.metadata]\nrequires-dist = [{{ name = "x", url = "{url}" }}]\n'
+        '[[package]]\nname = "y"\nversion = "1.0"\n'
+        f'source = {{ git = "{git}?rev=main#{"a" * 40}" }}\n'
+    )
+
+    lock = ParsedLocks(Cache(tmp_path / "cache")).read(lock_file)
+
+    cached = [p.read_text() for p in (tmp_path / "cache").rglob("*.json")]
+    assert "s3cret" not in repr(lock) or secret_at == "metadata-url"
+    assert not any("s3cret" in text for text in cached)
+    assert bool(cached) == (secret_at == "nowhere")

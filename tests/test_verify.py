@@ -286,3 +286,19 @@ def test_a_wheel_replaced_in_the_cache_never_reaches_a_wheelhouse(
     with pytest.raises(LockbundleError, match=r"apidep==.*changed after it was verified"):
         build_bundle(member, tmp_path / "second", layout="wheelhouse", cache_dir=cache)
     assert not (tmp_path / "second").exists() or list((tmp_path / "second").iterdir()) == []
+
+
+def test_a_fifo_in_place_of_a_file_is_reported_without_blocking(
+    built: dict[str, Built], tmp_path: Path
+) -> None:
+    bundle = copy(built["directory"].path, tmp_path)
+    (bundle / "api" / "__init__.py").unlink()
+    os.mkfifo(bundle / "api" / "__init__.py")
+    record = bundle / "api-0.1.0.dist-info" / "RECORD"
+    record.unlink()
+    os.mkfifo(record)
+
+    problems = verify_bundle(bundle).problems
+
+    assert "special: api/__init__.py (not a regular file; not read)" in problems
+    assert "special: api-0.1.0.dist-info/RECORD (not a regular file; not read)" in problems

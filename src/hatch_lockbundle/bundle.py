@@ -6,6 +6,7 @@ import errno
 import hashlib
 import json
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -501,6 +502,9 @@ def _lock_for(project: Project, config: BundleConfig, read: Callable[[Path], Loc
     return find_lock(project.root, project.name, read)
 
 
+_USERINFO = re.compile(rb"://[^/\s\"'@]*@")
+
+
 class ParsedLocks:
     """Decoded lock files kept in the cache, so that a rebuild does not decode the TOML again
     (two thirds of reading a lock of 90 packages, 50 ms in all).
@@ -529,7 +533,8 @@ class ParsedLocks:
             pass  # missing, unreadable, from another version, or tampered with: decode again
         document = decode_document(data, path)
         lock = parse_lock(document, path)
-        if not lock.credentials:
+        # any `user[:password]@` anywhere (an ssh password, a URL in metadata): not kept
+        if not lock.credentials and not _USERINFO.search(data):
             # TOML's dates and times have no JSON form: such a lock is decoded every time
             with suppress(OSError, TypeError, ValueError):
                 replace_file(entry, json.dumps({"key": key, "document": document}).encode())

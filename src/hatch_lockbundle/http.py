@@ -144,10 +144,11 @@ class Downloader:
 
         try:
             parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises for a port out of range
         except ValueError:
-            raise DownloadError(f"cannot download {url!r}: not a valid URL") from None
+            raise DownloadError(f"cannot download {redact(url)!r}: not a valid URL") from None
         if parts.scheme == "file":
-            return self._copy_file(url, destination, algorithm)
+            return self._copy_file(url, destination, algorithm, size)
         if parts.scheme not in ("http", "https"):
             raise DownloadError(f"cannot download {redact(url)}: unsupported URL scheme")
         delay = BACKOFF
@@ -177,18 +178,37 @@ class Downloader:
             f"cannot download {redact(url)} after {self.retries + 1} attempts: {last_error}"
         )
 
-    def _copy_file(self, url: str, destination: BinaryIO, algorithm: str) -> str:
+    def _copy_file(
+        self, url: str, destination: BinaryIO, algorithm: str, size: int | None = None
+    ) -> str:
+        """A ``file:`` URL: a regular file only (a fifo or a device would block or never end),
+        within the same bounds as a download."""
+        import stat
         import urllib.request
 
         path = Path(urllib.request.url2pathname(unquote(urlsplit(url).path)))
+        limit = MAX_DOWNLOAD if size is None else size
         digest = hashlib.new(algorithm)
         try:
-            with path.open("rb") as source:
-                while chunk := source.read(CHUNK):
-                    digest.update(chunk)
-                    destination.write(chunk)
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
         except OSError as error:
             raise DownloadError(f"cannot read {url}: {error.strerror}") from None
+        with os.fdopen(fd, "rb") as source:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise DownloadError(f"cannot read {url}: not a regular file")
+            received = 0
+            try:
+                while chunk := source.read(CHUNK):
+                    received += len(chunk)
+                    if received > limit:
+                        raise DownloadError(
+                            f"cannot read {url}: it is larger than {limit} bytes (the lock's size "
+                            "or the most a download may bring): it is not the file that was locked"
+                        )
+                    digest.update(chunk)
+                    destination.write(chunk)
+            except OSError as error:
+                raise DownloadError(f"cannot read {url}: {error.strerror}") from None
         return digest.hexdigest()
 
     def _connection(self, scheme: str, netloc: str) -> http.client.HTTPConnection:
@@ -321,7 +341,9 @@ class Downloader:
             raise DownloadError(
                 f"cannot download {redact(url)}: HTTP {response.status} {response.reason}"
             )
-        expected = response.getheader("Content-Length")
+        announced = response.getheader("Content-Length")
+        # one number, or none: a list (duplicate headers joined) or text is not trusted
+        expected = announced if announced is not None and announced.isdigit() else None
         limit = MAX_DOWNLOAD if size is None else size
         what = f"the lock's size of {size} bytes" if size is not None else f"{limit} bytes"
         if expected is not None and expected.isdigit() and int(expected) > limit:

@@ -86,7 +86,9 @@ def bundle_digest(root: Path) -> str:
     digest = hashlib.sha256()
     for file in listed:
         relative = file.relative_to(root).as_posix()
-        digest.update(f"{relative}\0{hash_file(file, 'sha256')}\n".encode())
+        # a link or a fifo in a record's place is not read (a fifo would block)
+        content = hash_file(file, "sha256") if _regular(file) else "not a file"
+        digest.update(f"{relative}\0{content}\n".encode())
     return f"sha256:{digest.hexdigest()}"
 
 
@@ -101,9 +103,11 @@ def _verify_tree(root: Path) -> Verification:
         root = entries[0]
     result = Verification()
     files: list[str] = []
-    for relative, is_link in _walk(root):
-        if is_link:
+    for relative, kind in _walk(root):
+        if kind == "link":
             result.problems.append(f"link: {relative}")
+        elif kind == "special":
+            result.problems.append(f"special: {relative} (not a regular file; not read)")
         else:
             files.append(relative)
     if (root / MANIFEST).is_file() and not (root / MANIFEST).is_symlink():
@@ -128,17 +132,28 @@ def _records(root: Path) -> list[Path]:
     return sorted([*root.glob("*.dist-info/RECORD"), *root.glob(INCLUDED_RECORD)])
 
 
-def _walk(root: Path) -> Iterator[tuple[str, bool]]:
-    """(relative path, is a link) of every file, and of every link to anything; links are
-    never followed."""
+def _walk(root: Path) -> Iterator[tuple[str, str]]:
+    """(relative path, ``file``, ``link`` or ``special``) of every file, of every link to
+    anything, and of every fifo, socket or device (never opened: a fifo would block); links
+    are never followed."""
     for directory, dirnames, names in os.walk(root):
         here = Path(directory)
         for name in [*dirnames, *names]:
             path = here / name
-            is_link = path.is_symlink()
-            if is_link or name in names:
-                yield path.relative_to(root).as_posix(), is_link
+            mode = path.lstat().st_mode
+            if stat.S_ISLNK(mode):
+                kind = "link"
+            elif name in dirnames:
+                continue
+            else:
+                kind = "file" if stat.S_ISREG(mode) else "special"
+            yield path.relative_to(root).as_posix(), kind
         dirnames[:] = [name for name in dirnames if not (here / name).is_symlink()]
+
+
+def _regular(path: Path) -> bool:
+    """A regular file, not reached through a link."""
+    return stat.S_ISREG(path.lstat().st_mode)
 
 
 def _inside(relative: str) -> str | None:
@@ -154,8 +169,8 @@ def _verify_target(root: Path, files: list[str], result: Verification) -> None:
     recorded: set[str] = set()
     for record in _records(root):
         where = record.relative_to(root).as_posix()
-        if record.is_symlink():
-            continue  # reported as a link
+        if not _regular(record):
+            continue  # reported as a link or a special file
         try:
             rows = list(csv.reader(io.StringIO(record.read_bytes().decode("utf-8"))))
         except (UnicodeDecodeError, csv.Error) as error:

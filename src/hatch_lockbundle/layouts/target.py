@@ -879,6 +879,19 @@ def _listing(entry: Path, log: Reporter) -> list[CachedFile] | None:
                 return None
             retimed[line] = status.st_mtime_ns
         files.append(CachedFile(relative, mode, status.st_size, status.st_mtime_ns, status.st_mode))
+    # a directory of the tree swapped for a link would lead a row's path elsewhere, and lstat
+    # follows links in all but the last part: each folder once (thousands, not the files)
+    folders = {relative.rpartition("/")[0] for relative, *_ in files}
+    for folder in sorted(
+        {"/".join(f.split("/")[:n]) for f in folders if f for n in range(1, f.count("/") + 2)}
+    ):
+        try:
+            is_folder = stat.S_ISDIR(os.lstat(tree + folder).st_mode)
+        except OSError:
+            is_folder = False
+        if not is_folder:
+            _damaged(entry, f"a folder that is not one, `{folder}`", log)
+            return None
     if retimed:
         _retime(manifest, text, retimed)
         log.detail(f"{len(retimed)} files of {entry.name} have new times but their contents")
