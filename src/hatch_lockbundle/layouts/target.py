@@ -431,6 +431,10 @@ class CachedInstalls:
         self._serial: list[_Job] = []
         self._known: set[Path] = set()
         self._started: float | None = None
+        #: set before the pool shuts down: the pool's thread, ending jobs, then starts none
+        #: and takes no lock (a Ctrl-C in this thread between taking the lock and the block
+        #: that releases it would leave it held, and shutdown would wait on that thread)
+        self._closing = False
 
     def __enter__(self) -> CachedInstalls:
         return self
@@ -443,6 +447,7 @@ class CachedInstalls:
     def close(self, *, cancel: bool, wait: bool = True) -> None:
         """Stop the workers once the installs are done, or (``cancel``) once the ones running
         are, dropping the others; ``wait=False`` returns at once."""
+        self._closing = True
         with self._lock:
             pool, self._pool = self._pool, None
             if cancel:
@@ -489,6 +494,8 @@ class CachedInstalls:
 
     def _start_next(self, ended: Future[list[CachedFile]] | None = None) -> None:
         """Keep every worker busy, and one job more queued for the next to free up."""
+        if self._closing:
+            return
         with self._lock:
             if ended is not None:
                 self._in_flight -= 1
