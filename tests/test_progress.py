@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hatch_lockbundle.progress import CLEAR, TICK, Reporter
+from hatch_lockbundle.progress import CLEAR, TICK, Reporter, printable
 from support.artifacts import IN_TREE_BACKEND, Entry, sdist_members, write_sdist, write_wheel
 from support.cli import LOCKBUNDLE, lockbundle
 from support.consumer import Consumer
@@ -287,3 +287,30 @@ def test_a_normal_build_keeps_what_a_build_backend_said_to_itself(
 
     assert "backend-note" not in result.stderr
     assert "Built warnsdist==1.0" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("name\x1b[2Jcleared", "name\\x1b[2Jcleared"),  # a terminal escape sequence
+        ("a\x00b\x7fc\x9bd", "a\\x00b\\x7fc\\x9bd"),
+        ("right\u202eleft", "right\\u202eleft"),  # a bidirectional override
+        ("two\nlines\tand a tab", "two\nlines\tand a tab"),
+        ("café ✓", "café ✓"),
+    ],
+    ids=["escape", "controls", "bidi", "newline-tab", "unicode"],
+)
+def test_control_characters_are_shown_escaped(text: str, shown: str) -> None:
+    assert printable(text) == shown
+
+
+def test_an_error_naming_a_hostile_path_is_printed_escaped(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    result = lockbundle(
+        sandbox, tmp_path, "verify", str(tmp_path / "bundle\x1b[2J"), cache=tmp_path, check=False
+    )
+
+    assert result.returncode == 1
+    assert "bundle\\x1b[2J: no such bundle" in result.stderr
+    assert "\x1b" not in result.stderr

@@ -16,7 +16,7 @@ from .bundle import build_bundle, plan_bundle
 from .config import LAYOUTS, LINK_MODES, load_and_validate_config
 from .errors import LockbundleError
 from .outputs import clean_project
-from .progress import Reporter, terminal_of
+from .progress import Reporter, printable, terminal_of
 from .project import read_project
 from .verify import verify_bundle
 
@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _out(None)
         return result
     except LockbundleError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {printable(str(error))}", file=sys.stderr)
         return 1
 
 

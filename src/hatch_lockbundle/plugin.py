@@ -13,7 +13,7 @@ from .bundle import build_bundle
 from .config import LAYOUTS, bundle_names
 from .errors import LockbundleError
 from .outputs import clean_project
-from .progress import INFO, WARNING, Reporter, terminal_of
+from .progress import INFO, WARNING, Reporter, printable, terminal_of
 from .project import project_from_document
 
 
@@ -65,7 +65,7 @@ class LockbundleBuilder(BuilderInterface):  # type: ignore[type-arg]
                     log=self._reporter(),
                 )
             except LockbundleError as error:
-                self.app.abort(str(error))
+                self.app.abort(printable(str(error)))
                 raise  # abort exits; this satisfies type checkers
             return str(bundle)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import threading
 import time
@@ -27,6 +28,17 @@ Lines = Callable[[int, str], None]
 WARNING, INFO, DETAIL = -1, 0, 1
 TICK = 0.1  # seconds between redraws of the status line
 CLEAR = "\r\x1b[2K"
+
+
+# control characters, and the bidirectional overrides that reorder what a terminal shows
+_HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character but newline and tab written as an escape
+    (``\\x1b``): names from wheels, locks and servers reach the terminal, and an escape
+    sequence in one would repaint it."""
+    return _HIDDEN.sub(lambda match: match[0].encode("unicode_escape").decode("ascii"), text)
 
 
 class Reporter:
@@ -113,7 +125,7 @@ class Reporter:
             return
         with self._lock:
             self._clear()
-            self._lines(level, message)
+            self._lines(level, printable(message))
             self._draw(force=True)
 
     @contextmanager
@@ -153,7 +165,7 @@ class Reporter:
             if self._phase is None or (not force and now - self._last_draw < TICK):
                 return
             width = _columns(self.terminal) - 1
-            self.terminal.write(CLEAR + self._phase.status()[: max(width, 20)])
+            self.terminal.write(CLEAR + printable(self._phase.status())[: max(width, 20)])
             self.terminal.flush()
             self._drawn = True
             self._last_draw = now
