@@ -228,6 +228,10 @@ def test_a_failed_build_environment_names_no_secret(
     message = str(raised.value)
     assert "cannot create the build environment for wants-a-missing-backend==1" in message
     assert "no-such-backend" in message
+    # the installer's own `error:` lines are quoted under ours, not shown as a second error
+    quoted = message.splitlines()[1:]
+    assert quoted
+    assert all(line.startswith("    ") for line in quoted)
     assert [needle for needle in secret_needles() if needle in message] == []
     assert any(path.startswith("/simple/no-such-backend") for path in private.requests)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from hatch_lockbundle.cli import plan_table
 from support.bundle import distributions, snapshot
 from support.cli import lockbundle
 from support.environ import Sandbox, run
@@ -70,6 +71,32 @@ def test_plan_json_names_exactly_the_distributions_of_the_bundle(
     shared = next(package for package in document["packages"] if package["name"] == "shared")
     assert shared["why"] == ["api", "shared"]
     assert shared["kind"] == "tree"
+
+
+def test_plan_text_keeps_its_columns_aligned_whatever_the_lengths() -> None:
+    packages = [
+        {"name": "a", "version": "1.0", "size": 10, "artifact": "a.whl", "why": ["app", "a"]},
+        {
+            "name": "a-name-longer-than-any-fixed-column-would-be",
+            "version": "2024.10.1+local.build.123456789",
+            "size": None,
+            "artifact": "long.whl",
+            "why": ["app"],
+        },
+        {"name": "app", "version": None, "size": 1234567, "artifact": "app.tar.gz", "why": []},
+    ]
+
+    lines = plan_table(packages)
+
+    assert len(lines) == len(packages)
+    for column in ("version", "artifact"):
+        starts = {
+            line.index(f" {package[column]} ")
+            for line, package in zip(lines, packages, strict=True)
+            if package[column]
+        }
+        assert len(starts) == 1, (column, lines)
+    assert lines[0].startswith("a  ") and lines[0].endswith("a.whl  (app -> a)")
 
 
 def test_verify_passes_on_a_fresh_bundle(

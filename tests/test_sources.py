@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,41 @@ def test_a_local_wheel_that_changed_since_locking_is_refused(
     ):
         build_bundle(project_with_local_sources, tmp_path / "dist", cache_dir=tmp_path / "cache")
     assert not (tmp_path / "dist").exists() or not any((tmp_path / "dist").iterdir())
+
+
+def without_hash_of_local_wheel(project: Path) -> None:
+    lock = project / "uv.lock"
+    text, count = re.subn(
+        r'(\{ filename = "vendored-1\.0-py3-none-any\.whl"), hash = "sha256:[0-9a-f]{64}"',
+        r"\1",
+        lock.read_text(),
+    )
+    assert count == 1
+    lock.write_text(text)
+
+
+def test_a_local_wheel_the_lock_records_without_a_hash_is_refused_under_require_hashes(
+    project_with_local_sources: Path, tmp_path: Path
+) -> None:
+    without_hash_of_local_wheel(project_with_local_sources)
+
+    with pytest.raises(LockbundleError) as raised:
+        build_bundle(project_with_local_sources, tmp_path / "dist", cache_dir=tmp_path / "cache")
+    assert "vendored==1.0: the lock records no hash for " in str(raised.value)
+    assert "vendor/vendored-1.0-py3-none-any.whl, so the file cannot be verified" in str(
+        raised.value
+    )
+    assert not (tmp_path / "dist").exists() or not any((tmp_path / "dist").iterdir())
+
+
+def test_a_local_wheel_without_a_hash_is_accepted_when_hashes_are_not_required(
+    project_with_local_sources: Path, tmp_path: Path
+) -> None:
+    without_hash_of_local_wheel(project_with_local_sources)
+    pyproject = project_with_local_sources / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + "[tool.lockbundle]\nrequire-hashes = false\n")
+
+    bundle = build_bundle(
+        project_with_local_sources, tmp_path / "dist", cache_dir=tmp_path / "cache"
+    )
+    assert (bundle / "vendored-1.0.dist-info").is_dir()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -174,3 +176,44 @@ def test_a_file_of_the_users_named_like_a_temporary_is_never_swept(tmp_path: Pat
 
     assert swept == [".app-1.0-target.lb-k1ll3d_a.tmp"]
     assert (dist / ".app-1.0-target.previous.old" / "keep.txt").is_file()
+
+
+@pytest.mark.parametrize("kind", ["directory", "file"])
+def test_an_interrupt_while_a_temporary_is_made_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """Ctrl-C the moment the temporary exists, before its maker has its name: held back until
+    the name is known, then removed with the rest."""
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    make = "mkdtemp" if kind == "directory" else "mkstemp"
+    real = getattr(tempfile, make)
+
+    def interrupted_at_once(*args: object, **kwargs: object) -> object:
+        made = real(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGINT)
+        return made
+
+    monkeypatch.setattr(tempfile, make, interrupted_at_once)
+
+    with (
+        pytest.raises(KeyboardInterrupt),
+        sibling(dist / "app", ".tmp", directory=kind == "directory"),
+    ):
+        pytest.fail("the block runs only after the interrupt was delivered")  # pragma: no cover
+    assert list(dist.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["directory", "file"])
+def test_an_error_in_the_block_removes_its_temporary(tmp_path: Path, kind: str) -> None:
+    dist = tmp_path / "dist"
+    dist.mkdir()
+
+    with (
+        pytest.raises(KeyboardInterrupt),
+        sibling(dist / "app", ".tmp", directory=kind == "directory") as path,
+    ):
+        if path.is_dir():
+            (path / "half-written").write_text("x")
+        raise KeyboardInterrupt
+    assert list(dist.iterdir()) == []

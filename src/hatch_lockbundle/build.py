@@ -393,7 +393,9 @@ def _create_environment(
             )
             raise BuildError(
                 f"cannot create the build environment for {label} (requirements: "
-                f"{', '.join(requires) or 'none'}):\n" + scrub("\n".join(output), secrets) + hint
+                f"{', '.join(requires) or 'none'}):\n"
+                + indented(scrub("\n".join(output), secrets).splitlines())
+                + hint
             )
 
 

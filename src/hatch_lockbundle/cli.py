@@ -248,12 +248,25 @@ def _plan(args: argparse.Namespace, log: Any) -> int:
         return 0
     for target in document["targets"]:
         _out(f"# {target['description']}")
-        for package in target["packages"]:
-            size = f"{package['size']:>10}" if package["size"] is not None else " " * 10
-            why = " -> ".join(package["why"])
-            name, version = package["name"], package["version"] or ""
-            _out(f"{name:<28} {version:<12} {size}  {package['artifact']}  ({why})")
+        for line in plan_table(target["packages"]):
+            _out(line)
     return 0
+
+
+def plan_table(packages: list[dict[str, Any]]) -> list[str]:
+    """The lines of ``plan``'s text output for the packages of one target."""
+    # columns as wide as their longest entry, so that a long local version keeps them aligned
+    names = max((len(package["name"]) for package in packages), default=0)
+    versions = max((len(package["version"] or "") for package in packages), default=0)
+    lines = []
+    for package in packages:
+        size = f"{package['size']:>10}" if package["size"] is not None else " " * 10
+        why = " -> ".join(package["why"])
+        name, version = package["name"], package["version"] or ""
+        lines.append(
+            f"{name:<{names}}  {version:<{versions}}  {size}  {package['artifact']}  ({why})"
+        )
+    return lines
 
 
 def _verify(args: argparse.Namespace, log: Any) -> int:

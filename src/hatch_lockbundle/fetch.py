@@ -218,19 +218,21 @@ class Fetcher:
             git.check_source(artifact.url, artifact.commit, planned.package.label)
             return
         verified = artifact.hash is not None and not artifact.hash.weak
-        if artifact.url is None or verified or not self.require_hashes:
-            return
-        if artifact.url.startswith("file:"):
+        # a source tree has no file to hash; every file does, local ones too (as pip's
+        # --require-hashes): a file outside the project can change after the lock was written
+        if artifact.kind == "tree" or verified or not self.require_hashes:
             return
         what = (
             f"only a {artifact.hash.algorithm} hash, a broken algorithm,"
             if artifact.hash is not None
             else "no hash"
         )
+        where = redact(artifact.url) if artifact.url is not None else str(artifact.path)
         raise LockbundleError(
-            f"{planned.package.label}: the lock records {what} for {redact(artifact.url)}, so "
-            "the download cannot be verified. Lock against an index that publishes sha256 hashes, "
-            "or set `tool.lockbundle.require-hashes = false` to accept unverified downloads"
+            f"{planned.package.label}: the lock records {what} for {where}, so the file cannot "
+            "be verified. Run `uv lock` again (uv records a sha256 hash for every file), lock "
+            "against an index that publishes sha256 hashes, or set "
+            "`tool.lockbundle.require-hashes = false` to accept unverified files"
         )
 
     def _cached_download(self, planned: PlannedPackage) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import stat
 import sys
 import tempfile
@@ -45,31 +46,56 @@ def sibling(final: Path, suffix: str, *, directory: bool = True) -> Iterator[Pat
     """A new ``.<final name>.lb-<random><suffix>`` beside ``final``, a directory or an empty file,
     held for as long as the block runs, so that :func:`sweep` leaves it alone.
 
-    The block moves or removes it; this does not.
+    On success the block moves or removes it; if the block raises (Ctrl-C included), whatever is
+    left of it is removed here.
     """
     final.parent.mkdir(parents=True, exist_ok=True)
     prefix = f".{final.name}.{MARK}"
-    # created and locked in one step as far as a sweep can tell, or a sweep in between would
-    # take the new, not yet locked temporary for a dead build's
-    with _guard(final.parent):
-        if directory:
-            path = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=final.parent))
-        else:
-            fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=final.parent)
-            try:
-                _set_mode(fd, Path(name), FILE_MODE)
-            finally:
-                os.close(fd)
-            path = Path(name)
-        held = _hold(path, wait=True, follow=False)
-        if directory:
-            # through the held descriptor: what is changed is the directory made above
-            _set_mode(held, path, DIRECTORY_MODE)
+    path: Path | None = None
+    held: int | None = None
     try:
+        # created and locked in one step as far as a sweep can tell, or a sweep in between would
+        # take the new, not yet locked temporary for a dead build's; and with Ctrl-C held back
+        # until its name is known here, or an interrupt in between would leave it behind
+        with _guard(final.parent), _interrupts_deferred():
+            if directory:
+                path = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=final.parent))
+            else:
+                fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=final.parent)
+                path = Path(name)
+                try:
+                    _set_mode(fd, path, FILE_MODE)
+                finally:
+                    os.close(fd)
+            held = _hold(path, wait=True, follow=False)
+            if directory:
+                # through the held descriptor: what is changed is the directory made above
+                _set_mode(held, path, DIRECTORY_MODE)
         yield path
+    except BaseException:
+        if path is not None:
+            remove(path)
+        raise
     finally:
         if held is not None:
             os.close(held)
+
+
+#: the signals a build turns into an exception (Ctrl-C, and a CI runner's SIGTERM)
+_INTERRUPTS = {getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name)}
+
+
+@contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold interrupts back in this thread for the block: they arrive once it is done."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _INTERRUPTS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def sweep(final: Path) -> list[str]:
