@@ -5,23 +5,23 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import http.client
+import netrc
 import os
 import re
+import socket
+import ssl
+import stat
 import threading
 import time
 import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from .errors import LockbundleError
-
-if TYPE_CHECKING:
-    # imported where used: a build that downloads nothing (a warm one) does without them
-    # (20 ms), while the helpers for credentials and hashes below are needed by every build
-    import http.client
-    import ssl
 
 RETRIES = 3
 BACKOFF = 0.5  # seconds, doubled after each failed attempt
@@ -117,7 +117,6 @@ class Downloader:
     def _ssl(self) -> ssl.SSLContext:
         # made when first needed: loading the system's certificates takes tens of
         # milliseconds, and a warm build downloads nothing
-        import ssl
 
         with self._open_lock:
             if self._ssl_context is None:
@@ -140,7 +139,6 @@ class Downloader:
         :param size: the file's size as the lock records it: a body that grows past it is
             stopped at once (without one, at :data:`MAX_DOWNLOAD`)
         """
-        import http.client
 
         try:
             parts = urlsplit(url)
@@ -183,8 +181,6 @@ class Downloader:
     ) -> str:
         """A ``file:`` URL: a regular file only (a fifo or a device would block or never end),
         within the same bounds as a download."""
-        import stat
-        import urllib.request
 
         path = Path(urllib.request.url2pathname(unquote(urlsplit(url).path)))
         limit = MAX_DOWNLOAD if size is None else size
@@ -217,9 +213,6 @@ class Downloader:
         )
         key = (scheme, netloc)
         if key not in pool:
-            import http.client
-            import urllib.request
-
             if self._proxies is None:
                 self._proxies = urllib.request.getproxies()
             parts = urlsplit(f"{scheme}://{netloc}")
@@ -257,7 +250,6 @@ class Downloader:
     def abort(self) -> None:
         """Break every open connection, so that downloads in other threads stop at once, and
         refuse new connections and retries from then on."""
-        import socket
 
         with self._open_lock:
             self._aborted = True
@@ -283,7 +275,6 @@ class Downloader:
         redirects: int,
         size: int | None = None,
     ) -> str:
-        import http.client
 
         parts = urlsplit(url)
         connection = self._connection(parts.scheme, parts.netloc)
@@ -393,7 +384,6 @@ class Downloader:
 
 def _cut(connection: http.client.HTTPConnection, cut: threading.Event) -> None:
     """Break ``connection``'s socket, so that a read blocked on it returns; set ``cut``."""
-    import socket
 
     cut.set()
     if connection.sock is not None:
@@ -526,7 +516,6 @@ def _credentials(
         return unquote(parts.username or ""), unquote(parts.password or "")
     if (found := known.get(realm(parts.geturl()))) is not None:
         return found
-    import netrc
 
     try:
         entry = netrc.netrc(os.environ.get("NETRC")).authenticators(parts.hostname or "")
