@@ -527,6 +527,11 @@ def _data_offset(fd: int, item: zipfile.ZipInfo, more: int) -> tuple[int | None,
     return item.header_offset + start, head
 
 
+def open_member(fd: int, item: zipfile.ZipInfo, refuse: Refusal) -> io.BufferedReader:
+    """``item`` of the zip archive open as ``fd``, as a file read through :func:`member_pieces`."""
+    return io.BufferedReader(MemberReader(member_pieces(fd, item, None, refuse)))
+
+
 class MemberReader(io.RawIOBase):
     """A file object over :func:`member_pieces` (for code that reads a member as a file)."""
 
