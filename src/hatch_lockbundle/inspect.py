@@ -444,9 +444,9 @@ def _lzma_decoder(
         raise refuse(f"entry `{item.filename}` does not start with valid LZMA properties")
     lc, rest = properties[0] % 9, properties[0] // 9
     lp, pb = rest % 5, rest // 5
-    # no distance reaches back further than what was unpacked: a dictionary as large as the
-    # member can be is enough, whatever the header claims
-    dictionary = max(min(int.from_bytes(properties[1:], "little"), bound), 4096)
+    # no distance reaches back further than what was inflated, at most a piece past the bound
+    # before reading stops: a dictionary that large is enough, whatever the header claims
+    dictionary = max(min(int.from_bytes(properties[1:], "little"), bound + CHUNK), 4096)
     if dictionary > MAX_LZMA_DICTIONARY:
         raise refuse(
             f"entry `{item.filename}` needs an LZMA dictionary of {dictionary:,} bytes, more "
