@@ -527,3 +527,24 @@ def test_a_zip_archive_with_a_zstandard_member_is_refused_naming_the_method(tmp_
         match=r"entry 'pkg/a.txt' of odd.zip is compressed with zstandard \(zip method 93\)",
     ):
         extract_safely(archive, tmp_path / "out")
+
+
+def test_an_lzma_member_that_would_need_a_dictionary_over_64_mib_is_refused(
+    tmp_path: Path,
+) -> None:
+    # the decoder holds its dictionary whole: one claimed at 1 GiB, for a member whose header
+    # says 100 MiB, needs more than 64 MiB
+    stream = bytearray(zip_lzma_stream(iter([b"x" * 1000])))
+    stream[5:9] = (1 << 30).to_bytes(4, "little")
+    archive = tmp_path / "big-1.0.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("big-1.0/data.bin", bytes(stream))
+    rewrite_headers(archive, "big-1.0/data.bin", method=zipfile.ZIP_LZMA, file_size=100 << 20)
+
+    with pytest.raises(UnsafeArchiveError) as raised:
+        extract_safely(archive, tmp_path / "out")
+
+    assert str(raised.value) == (
+        f"big-1.0.zip: entry `big-1.0/data.bin` needs an LZMA dictionary of {(100 << 20) + (1 << 20):,} "
+        "bytes, more than the 67,108,864 accepted (a bound on the memory a member takes)"
+    )
