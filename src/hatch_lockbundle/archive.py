@@ -637,9 +637,10 @@ def _extract_zip(archive: Path, root: Path, budget: int, most: int) -> None:
 #: the decompressed stream of a tar may hold this much besides its files' data, per entry: a
 #: header, a pax header and its records (long names, times), and padding to whole blocks
 TAR_OVERHEAD = 4 * 1024
-#: the most tar reads at once on behalf of the archive: headers, pax records and long names are
-#: read whole, whatever size the archive states for them
-MAX_TAR_READ = 1024**2
+#: the most tarfile may read at once: it reads headers, pax records and long names whole,
+#: whatever size the archive states for them (a file's data is read in pieces, each at most the
+#: size asked for, so this also bounds one read of a member: room for a large manifest)
+MAX_TAR_READ = 16 * 1024**2
 
 
 @contextlib.contextmanager
