@@ -283,8 +283,6 @@ HOSTILE_WHEELS: dict[str, HostileWheel] = {
     "metadata-version-of-another-version": _claiming(metadata_version="6.6.6"),
     "dist-info-of-another-project": _claiming(dist_info_name="other"),
     "corrupt-member-crc": _corrupt,
-    "bzip2-member": _recompressed(zipfile.ZIP_BZIP2),
-    "lzma-member": _recompressed(zipfile.ZIP_LZMA),
     "encrypted-member": _recompressed(zipfile.ZIP_DEFLATED, encrypted=True),
     "local-header-naming-another-file": _local_header_naming_another_file,
     "not-a-zip-at-all": _not_a_zip,

@@ -10,7 +10,11 @@ stream (the way ``pigz`` does it).
 
 from __future__ import annotations
 
+import bz2
 import contextlib
+import gzip
+import io
+import lzma
 import os
 import shutil
 import stat
@@ -24,10 +28,13 @@ from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Any, BinaryIO, Literal, TypeVar, cast
 
 from .errors import LockbundleError
+from .inspect import member_pieces, unreadable
 from .staging import remove, sibling, sweep
+
+T = TypeVar("T")
 
 FORMATS = ("tar.gz", "zip")
 DEFAULT_EPOCH = 1580601600  # hatchling's reproducible default: 2020-02-02
@@ -546,16 +553,9 @@ def extract_safely(
     destination.mkdir(parents=True, exist_ok=True)
     root = destination.resolve()
     if archive.name.endswith((".zip", ".whl")):
-        with zipfile.ZipFile(archive) as zipped:
-            infos = zipped.infolist()
-            _check_count(archive, len(infos), max_members)
-            for info in infos:
-                _check_inside(root, info.filename)
-                _check_zip_member(archive, info)
-            _check_size(archive, sum(info.file_size for info in infos), budget)
-            zipped.extractall(root)
+        _extract_zip(archive, root, budget, max_members)
         return root
-    with tarfile.open(archive) as tar:
+    with open_tar(archive, budget, max_members) as tar:
         members = []
         size = 0
         # one header at a time: a list of a million members is itself the exhaustion
@@ -604,18 +604,132 @@ def _check_size(archive: Path, size: int, most: int) -> None:
         )
 
 
-def _check_zip_member(archive: Path, info: zipfile.ZipInfo) -> None:
-    """Only what ``zipfile`` inflates within the size the entry states (zipfile lets bzip2 and
-    lzma members grow unbounded in memory), and nothing encrypted."""
-    if info.flag_bits & 0x1:
-        raise UnsafeArchiveError(
-            f"entry {info.filename!r} of {archive.name} is encrypted: refusing to unpack it"
-        )
-    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-        raise UnsafeArchiveError(
-            f"entry {info.filename!r} of {archive.name} uses compression method "
-            f"{info.compress_type}: only stored and deflated entries are unpacked"
-        )
+def _extract_zip(archive: Path, root: Path, budget: int, most: int) -> None:
+    """Extract the zip ``archive`` below ``root`` as ``zipfile.extractall`` does (a link is a
+    file holding its target), through the one bounded reader of zip members: each member is
+    stopped past the size its header states, and those sizes add up to at most ``budget``."""
+
+    def refuse(reason: str) -> UnsafeArchiveError:
+        return UnsafeArchiveError(f"{archive.name}: {reason}")
+
+    with zipfile.ZipFile(archive) as zipped, archive.open("rb", buffering=0) as raw:
+        infos = zipped.infolist()
+        _check_count(archive, len(infos), most)
+        for info in infos:
+            _check_inside(root, info.filename)
+            problem = unreadable(info)
+            if problem is not None:
+                raise UnsafeArchiveError(
+                    f"entry {info.filename!r} of {archive.name} {problem}: refusing to unpack it"
+                )
+        _check_size(archive, sum(info.file_size for info in infos), budget)
+        for info in infos:
+            path = os.path.abspath(root / info.filename)
+            if info.is_dir():
+                os.makedirs(path, exist_ok=True)
+                continue
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as out:
+                for piece in member_pieces(raw.fileno(), info, None, refuse):
+                    out.write(piece)
+
+
+#: the decompressed stream of a tar may hold this much besides its files' data, per entry: a
+#: header, a pax header and its records (long names, times), and padding to whole blocks
+TAR_OVERHEAD = 4 * 1024
+#: the most tarfile may read at once: it reads headers, pax records and long names whole,
+#: whatever size the archive states for them (a file's data is read in pieces, each at most the
+#: size asked for, so this also bounds one read of a member: room for a large manifest)
+MAX_TAR_READ = 16 * 1024**2
+
+
+@contextlib.contextmanager
+def open_tar(
+    archive: Path, max_size: int | None = None, max_members: int = MAX_MEMBERS
+) -> Iterator[tarfile.TarFile]:
+    """The tar ``archive`` (plain, gzip, bzip2 or xz), open for reading within bounds: its
+    decompressed stream is refused past ``max_size`` (default :func:`unpack_budget`) plus
+    :data:`TAR_OVERHEAD` for each of ``max_members`` entries, and any one read past
+    :data:`MAX_TAR_READ` (tarfile reads a pax header or a long name whole, whatever its stated
+    size: a few KiB of gzip could make it hold gigabytes). The decompressors inflate a piece at
+    a time. A damaged stream is a :class:`tarfile.ReadError`.
+    """
+    budget = unpack_budget(archive) if max_size is None else max_size
+    with archive.open("rb") as raw, _decompressed(raw) as stream:
+        capped = _CappedStream(stream, archive, budget + TAR_OVERHEAD * max_members)
+        with tarfile.open(fileobj=cast(BinaryIO, capped), mode="r:") as tar:
+            yield tar
+
+
+def _decompressed(raw: io.BufferedReader) -> io.BufferedIOBase:
+    """``raw``'s contents decompressed (gzip, bzip2 or xz, told by their magic numbers), or
+    ``raw`` itself."""
+    magic = raw.peek(6)[:6]
+    if magic.startswith(b"\x1f\x8b"):
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    if magic.startswith(b"BZh"):
+        return bz2.BZ2File(raw)
+    if magic.startswith(b"\xfd7zXZ\x00"):
+        return lzma.LZMAFile(raw)
+    return raw
+
+
+class _CappedStream(io.RawIOBase):
+    """A tar's decompressed stream that refuses to be read or sought past ``cap``, or read more
+    than :data:`MAX_TAR_READ` at once."""
+
+    def __init__(self, inner: io.BufferedIOBase, archive: Path, cap: int) -> None:
+        super().__init__()
+        self.inner = inner
+        self.archive = archive
+        self.cap = cap
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.inner.tell()
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_CUR:
+            offset, whence = self.inner.tell() + offset, io.SEEK_SET
+        if whence != io.SEEK_SET:
+            raise io.UnsupportedOperation("a tar stream is sought from its start")
+        self._within(offset, 0)
+        return self._guarded(lambda: self.inner.seek(offset))
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0 or size > MAX_TAR_READ:
+            raise UnsafeArchiveError(
+                f"{self.archive.name} has an entry whose header (a pax header or a long name) "
+                f"is larger than {MAX_TAR_READ:,} bytes: refusing to unpack it (a limit against "
+                "decompression bombs)"
+            )
+        self._within(self.inner.tell(), size)
+        return self._guarded(lambda: self.inner.read(size))
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def _within(self, offset: int, size: int) -> None:
+        if offset + size > self.cap:
+            raise UnsafeArchiveError(
+                f"{self.archive.name} inflates to more than {self.cap:,} bytes of tar stream "
+                f"({self.archive.stat().st_size:,} packed): refusing to unpack it (a limit "
+                "against decompression bombs: the unpack budget, and room for each entry's "
+                "headers)"
+            )
+
+    def _guarded(self, call: Callable[[], T]) -> T:
+        try:
+            return call()
+        except (OSError, EOFError, zlib.error, lzma.LZMAError) as error:  # bz2's: OSError
+            raise tarfile.ReadError(f"{self.archive.name} is damaged: {error}") from None
 
 
 def _check_inside(root: Path, name: str) -> None:

@@ -466,7 +466,8 @@ class _CapturingRunner:
 
 
 def _unpack_sdist(sdist: Path, destination: Path, label: str) -> Path:
-    """Extract an sdist (``.tar.gz`` or ``.zip``), refusing entries that escape ``destination``."""
+    """Extract an sdist (a tar, plain or compressed with gzip, bzip2 or xz, or a ``.zip``) within
+    :func:`~.archive.extract_safely`'s bounds, refusing entries that escape ``destination``."""
     try:
         root = extract_safely(sdist, destination)
     except UnsafeArchiveError as error:

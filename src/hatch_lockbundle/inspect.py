@@ -1,20 +1,22 @@
-"""Look inside a wheel before anything uses it: refuse what no honest wheel contains."""
+"""Look inside a wheel before anything uses it: refuse what no honest wheel contains; and read
+zip members, of wheels and of other archives, within bounds whatever their compression."""
 
 from __future__ import annotations
 
 import base64
+import bz2
 import hashlib
 import io
+import lzma
 import os
 import stat
 import struct
 import sys
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from email.parser import HeaderParser
-from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -36,11 +38,28 @@ MAX_RATIO = 100
 #: directories a member may nest in (real wheels stay under 20; thousands exhaust recursion)
 MAX_DEPTH = 200
 
-_METHODS = {zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "lzma"}
+#: the compression methods members are read in (zip's numbers, APPNOTE 4.4.5): wheels use the first
+#: two, but pip and installer (through zipfile) read the others too
+READABLE_METHODS = {
+    zipfile.ZIP_STORED: "stored",
+    zipfile.ZIP_DEFLATED: "deflate",
+    zipfile.ZIP_BZIP2: "bzip2",
+    zipfile.ZIP_LZMA: "lzma",
+}
+#: other methods, named when a member is refused
+_OTHER_METHODS = {1: "shrink", 6: "implode", 9: "deflate64", 93: "zstandard", 95: "xz", 98: "PPMd"}
+_ENCRYPTED = 0x1 | 0x40  # the flags of traditional and of strong encryption
+#: the largest LZMA dictionary a member may need (xz's and 7-Zip's largest presets use 64 MiB):
+#: the decoder holds it whole, so it bounds the memory an lzma member can take
+MAX_LZMA_DICTIONARY = 64 * 1024**2
 
 
 class HostileWheelError(LockbundleError):
     """A wheel holds something that could escape, mislead or exhaust the build."""
+
+
+#: makes the error that refuses a member, given the reason (which names the member)
+Refusal = Callable[[str], LockbundleError]
 
 
 def inspect_wheel(
@@ -54,10 +73,11 @@ def inspect_wheel(
 ) -> None:
     """Refuse ``path`` unless it is a well-formed wheel of ``name`` ``version``.
 
-    Checked: every entry is a regular file with a relative path inside the wheel; the archive does
-    not expand absurdly (zip bombs); RECORD lists every file with a hash and size, and they match
-    (unless ``contents`` is false: then whoever unpacks the wheel checks them, as
-    :class:`RecordCheckedWheel` does); METADATA names the locked project and version.
+    Checked: every entry is a regular file with a relative path inside the wheel, compressed by a
+    method read here and not encrypted; the archive does not expand absurdly (zip bombs); RECORD
+    lists every file with a hash and size, and they match (unless ``contents`` is false: then
+    whoever unpacks the wheel checks them, as :class:`RecordCheckedWheel` does); METADATA names
+    the locked project and version. Whatever is read is read by :func:`member_pieces`.
 
     :param archive: ``path``, already open (it is not closed here)
     """
@@ -81,16 +101,9 @@ def inspect_wheel(
                         f"entry `{entry.filename[:80]}...` nests {member.count('/')} directories "
                         f"deep (at most {MAX_DEPTH})"
                     )
-                if entry.flag_bits & 0x1:
-                    raise refuse(f"entry `{entry.filename}` is encrypted")
-                if entry.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-                    # the wheel spec allows these two; a bzip2 or lzma member inflates in
-                    # pieces of unbounded size before any size can be checked
-                    method = _METHODS.get(entry.compress_type, f"method {entry.compress_type}")
-                    raise refuse(
-                        f"entry `{entry.filename}` is compressed with {method}; a wheel's members "
-                        "are stored or deflated"
-                    )
+                problem = unreadable(entry)
+                if problem is not None:
+                    raise refuse(f"entry `{entry.filename}` {problem}")
                 mode = entry.external_attr >> 16
                 if entry.create_system == 3 and stat.S_ISLNK(mode):
                     raise refuse(f"entry `{entry.filename}` is a symbolic link")
@@ -118,10 +131,13 @@ def inspect_wheel(
             )
             if metadata_name is None:
                 raise refuse("it has no .dist-info/METADATA")
+            source = RecordCheckedWheel(archive, label)
             metadata = HeaderParser().parsestr(
-                archive.read(metadata_name).decode("utf-8", "replace")
+                source.read_entry(metadata_name).decode("utf-8", "replace")
             )
-            WheelFile(archive).validate_record(validate_contents=contents)
+            source.validate_record(validate_contents=False)  # names, and what RECORD lists
+            if contents:
+                source.validate_contents()
     except (zipfile.BadZipFile, EOFError, InstallerError, ValueError) as error:
         if isinstance(error, HostileWheelError):
             raise
@@ -158,21 +174,46 @@ class RecordCheckedWheel(WheelFile):
     """A wheel whose files are checked against its RECORD while they are read, so that unpacking
     a wheel verifies it without a second pass over its contents.
 
-    Members are read straight from the file (one ``pread`` and one inflate for most of them,
-    without :mod:`zipfile`'s per-member machinery and its CRC, which the sha256 of RECORD
-    supersedes): unpacking is what a cold build spends its CPU on. Call :meth:`check` after the
-    contents were consumed; what was unpacked must not be used if it raises. The file names were
-    checked before, by ``inspect_wheel(..., contents=False)``.
+    Every member is read by this module's bounded reader (:func:`read_member`,
+    :func:`member_pieces`), never by :mod:`zipfile`, whose bzip2 and lzma readers inflate a piece
+    of input without a bound on the output. Call :meth:`check` after the contents were consumed;
+    what was unpacked must not be used if it raises. The file names were checked before, by
+    ``inspect_wheel(..., contents=False)``.
+
+    :param label: the locked distribution, for messages
     """
 
-    def __init__(self, f: zipfile.ZipFile) -> None:
+    def __init__(self, f: zipfile.ZipFile, label: str) -> None:
         super().__init__(f)
+        self.label = label
         self.mismatches: list[str] = []
 
     @property
     def archive(self) -> zipfile.ZipFile:
         """The wheel, open."""
         return self._zipfile
+
+    def refuse(self, reason: str) -> HostileWheelError:
+        """The error refusing this wheel for ``reason``."""
+        name = Path(self._zipfile.filename or "").name
+        return HostileWheelError(f"{self.label}: refusing {name}: {reason}")
+
+    @contextmanager
+    def opened(self) -> Iterator[int]:
+        """The wheel's file, open for the member readers: its file descriptor."""
+        assert self._zipfile.filename is not None
+        with open(self._zipfile.filename, "rb", buffering=0) as raw:
+            yield raw.fileno()
+
+    def read_entry(self, name: str) -> bytes:
+        """The whole of member ``name`` (at most the size its zip header states)."""
+        item = self._zipfile.getinfo(name)
+        with self.opened() as fd:
+            return b"".join(member_pieces(fd, item, None, self.refuse))
+
+    def read_dist_info(self, filename: str) -> str:
+        # installer's reads through zipfile
+        return self.read_entry(f"{self.dist_info_dir}/{filename}").decode("utf-8")
 
     @property
     def dist_info_filenames(self) -> list[str]:
@@ -208,13 +249,23 @@ class RecordCheckedWheel(WheelFile):
             files.append((item, record if hashed else None, _executable(item)))
         return files
 
-    def check(self, label: str) -> None:
+    def validate_contents(self) -> None:
+        """Refuse the wheel unless every member has the hash and size its RECORD states
+        (installer's ``validate_record`` reads them through zipfile)."""
+        with self.opened() as fd:
+            for item, record, _ in self.members():
+                if (
+                    record is not None
+                    and not CheckedMember(fd, item, record, self.refuse).matches()
+                ):
+                    self.mismatches.append(item.filename)
+        self.check()
+
+    def check(self) -> None:
+        """Refuse the wheel if a member read did not match its RECORD."""
         if self.mismatches:
             listing = ", ".join(f"`{path}`" for path in self.mismatches)
-            raise HostileWheelError(
-                f"{label}: refusing {Path(self._zipfile.filename or '').name}: the hash or size "
-                f"of {listing} does not match its RECORD"
-            )
+            raise self.refuse(f"the hash or size of {listing} does not match its RECORD")
 
 
 def _executable(item: zipfile.ZipInfo) -> bool:
@@ -228,8 +279,11 @@ def record_digest(digest: bytes) -> str:
     return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
 
 
+# -- reading members -------------------------------------------------------------------------------
+
 #: a member up to this size (packed and unpacked) is read and inflated in one call
 WHOLE_MEMBER = 8 * 1024**2
+#: what is read, and asked of a decompressor, at a time: what a member's reading holds in memory
 CHUNK = 1024**2
 _LOCAL_HEADER = struct.Struct("<4s22xHH")
 
@@ -245,10 +299,18 @@ else:
     _pread = os.pread
 
 
-def readable_directly(item: zipfile.ZipInfo) -> bool:
-    """Stored or deflated, not encrypted: read from the file here, not through zipfile."""
-    plain = item.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
-    return plain and not item.flag_bits & 0x1
+def unreadable(item: zipfile.ZipInfo) -> str | None:
+    """Why ``item`` cannot be read (following its name in a sentence), or None if it can."""
+    if item.flag_bits & _ENCRYPTED:
+        return "is encrypted"
+    if item.compress_type not in READABLE_METHODS:
+        name = _OTHER_METHODS.get(item.compress_type)
+        method = f"zip method {item.compress_type}"
+        return (
+            f"is compressed with {f'{name} ({method})' if name else method}, which is not read "
+            "here: only stored, deflate, bzip2 and lzma members are"
+        )
+    return None
 
 
 def read_whole(item: zipfile.ZipInfo) -> bool:
@@ -256,28 +318,195 @@ def read_whole(item: zipfile.ZipInfo) -> bool:
     return (
         item.compress_size <= WHOLE_MEMBER
         and item.file_size <= WHOLE_MEMBER
-        and readable_directly(item)
+        and item.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
+        and not item.flag_bits & _ENCRYPTED
     )
 
 
-def read_member(fd: int, item: zipfile.ZipInfo, limit: int) -> bytes | None:
-    """The contents of a member :func:`read_whole` takes, from the wheel's file ``fd``: one
-    ``pread`` and one inflate, at most ``limit`` bytes; None if its local header is not that of
-    the member the zip directory names (zipfile refuses such an archive, and so do we).
-
-    The caller checks what comes back against RECORD (zipfile's CRC is not checked: RECORD's
-    hash supersedes it).
-    """
+def read_member(fd: int, item: zipfile.ZipInfo, record_size: int | None, refuse: Refusal) -> bytes:
+    """The contents of a member :func:`read_whole` takes, from the archive's file ``fd``: one
+    ``pread`` and one inflate, checked as :func:`member_pieces` checks them (the fast path of
+    unpacking, where most members go)."""
     packed = item.compress_size
     start, head = _data_offset(fd, item, packed)
     if start is None:
-        return None
+        raise refuse(_misnamed(item))
     data = head[start - item.header_offset : start - item.header_offset + packed]
     if len(data) < packed:
         data = _pread(fd, packed, start)
+    bound = _bound(item, record_size)
     if item.compress_type == zipfile.ZIP_STORED:
-        return data[:limit]
-    return zlib.decompressobj(-15).decompress(data, limit)
+        output = data[: bound + 1]
+    else:
+        try:
+            output = zlib.decompressobj(-15).decompress(data, bound + 1)
+        except zlib.error as error:
+            raise refuse(_damaged(item, error)) from None
+    if len(output) > bound:
+        raise refuse(_too_long(item, record_size))
+    _check_end(item, len(output), zlib.crc32(output), refuse)
+    return output
+
+
+def member_pieces(
+    fd: int, item: zipfile.ZipInfo, record_size: int | None, refuse: Refusal
+) -> Iterator[bytes]:
+    """The contents of ``item``, read from the archive's file ``fd``, in pieces of at most
+    :data:`CHUNK`: the one reader of zip members (stored, deflate, bzip2 or lzma).
+
+    Compressed data is read a piece at a time and each decompressor call is asked for at most a
+    piece, so memory stays within a few pieces whatever the ratio (plus, for lzma, a dictionary
+    of at most :data:`MAX_LZMA_DICTIONARY`). ``refuse(reason)`` is raised, before anything past
+    the bound is handed out, once the member inflates past the smaller of its zip header's size
+    and ``record_size`` (RECORD's, when there is one); and when it is encrypted or compressed
+    otherwise, its local header names another file, its data is damaged, it ends short of its
+    header's size, or its CRC-32 differs (as :mod:`zipfile` checks it).
+    """
+    problem = unreadable(item)
+    if problem is not None:
+        raise refuse(f"entry `{item.filename}` {problem}")
+    start = _data_offset(fd, item, 0)[0]
+    if start is None:
+        raise refuse(_misnamed(item))
+    bound = _bound(item, record_size)
+    size = crc = 0
+    for piece in _decoded(fd, item, start, bound, refuse):
+        size += len(piece)
+        if size > bound:
+            raise refuse(_too_long(item, record_size))
+        crc = zlib.crc32(piece, crc)
+        yield piece
+    _check_end(item, size, crc, refuse)
+
+
+class _Inflater:
+    """zlib's raw inflater, answering ``needs_input`` as bz2's and lzma's decompressors do."""
+
+    def __init__(self) -> None:
+        self._inflater = zlib.decompressobj(-15)
+        self._tail = b""
+        self.needs_input = True
+
+    @property
+    def eof(self) -> bool:
+        return self._inflater.eof
+
+    def decompress(self, data: bytes, max_length: int) -> bytes:
+        output = self._inflater.decompress(self._tail + data if self._tail else data, max_length)
+        self._tail = self._inflater.unconsumed_tail
+        # a full piece may leave output inside zlib with no input left: it must be asked again
+        self.needs_input = not self._tail and len(output) < max_length
+        return output
+
+
+def _decoded(
+    fd: int, item: zipfile.ZipInfo, start: int, bound: int, refuse: Refusal
+) -> Iterator[bytes]:
+    """``item``'s data, from ``start`` in the file, decompressed a piece at a time."""
+    offset, length = start, item.compress_size
+    decoder: _Inflater | bz2.BZ2Decompressor | lzma.LZMADecompressor
+    if item.compress_type == zipfile.ZIP_STORED:
+        yield from _packed(fd, offset, length)
+        return
+    if item.compress_type == zipfile.ZIP_DEFLATED:
+        decoder = _Inflater()
+    elif item.compress_type == zipfile.ZIP_BZIP2:
+        decoder = bz2.BZ2Decompressor()
+    else:
+        decoder, skip = _lzma_decoder(fd, item, start, bound, refuse)
+        offset, length = offset + skip, length - skip
+    try:
+        for piece in _packed(fd, offset, length):
+            output = decoder.decompress(piece, CHUNK)
+            while True:
+                if output:
+                    yield output
+                if decoder.eof or decoder.needs_input:
+                    break
+                output = decoder.decompress(b"", CHUNK)
+            if decoder.eof:  # what follows the stream in the member is not part of it
+                return
+    except (zlib.error, OSError, EOFError, lzma.LZMAError) as error:  # bz2's: OSError
+        raise refuse(_damaged(item, error)) from None
+
+
+def _lzma_decoder(
+    fd: int, item: zipfile.ZipInfo, start: int, bound: int, refuse: Refusal
+) -> tuple[lzma.LZMADecompressor, int]:
+    """A decoder of zip's lzma (method 14), and how many bytes of the member's data precede the
+    stream: LZMA SDK's version (2 bytes), the size of the properties (2 bytes, little-endian),
+    then the LZMA1 properties: one byte of ``(pb * 5 + lp) * 9 + lc`` and the dictionary's size
+    (4 bytes, little-endian)."""
+    head = _pread(fd, 4, start) if item.compress_size >= 4 else b""
+    size = int.from_bytes(head[2:4], "little")
+    properties = _pread(fd, size, start + 4) if len(head) == 4 and size == 5 else b""
+    if len(properties) != 5 or item.compress_size < 4 + size or properties[0] >= 9 * 5 * 5:
+        raise refuse(f"entry `{item.filename}` does not start with valid LZMA properties")
+    lc, rest = properties[0] % 9, properties[0] // 9
+    lp, pb = rest % 5, rest // 5
+    # no distance reaches back further than what was inflated, at most a piece past the bound
+    # before reading stops: a dictionary that large is enough, whatever the header claims
+    dictionary = max(min(int.from_bytes(properties[1:], "little"), bound + CHUNK), 4096)
+    if dictionary > MAX_LZMA_DICTIONARY:
+        raise refuse(
+            f"entry `{item.filename}` needs an LZMA dictionary of {dictionary:,} bytes, more "
+            f"than the {MAX_LZMA_DICTIONARY:,} accepted (a bound on the memory a member takes)"
+        )
+    lzma1 = {"id": lzma.FILTER_LZMA1, "lc": lc, "lp": lp, "pb": pb, "dict_size": dictionary}
+    try:
+        return lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[lzma1]), 4 + size
+    except lzma.LZMAError as error:
+        raise refuse(
+            f"entry `{item.filename}` has LZMA properties not read here: {error}"
+        ) from None
+
+
+def _packed(fd: int, offset: int, length: int) -> Iterator[bytes]:
+    """``length`` bytes of the file from ``offset``, a piece at a time (fewer if it ends)."""
+    while length > 0:
+        piece = _pread(fd, min(CHUNK, length), offset)
+        if not piece:
+            return
+        offset += len(piece)
+        length -= len(piece)
+        yield piece
+
+
+def _bound(item: zipfile.ZipInfo, record_size: int | None) -> int:
+    return item.file_size if record_size is None else min(item.file_size, record_size)
+
+
+def _too_long(item: zipfile.ZipInfo, record_size: int | None) -> str:
+    if record_size is not None and record_size < item.file_size:
+        stated = f"the {record_size:,} bytes its RECORD states"
+    else:
+        stated = f"the {item.file_size:,} bytes its zip header states"
+    return (
+        f"entry `{item.filename}` inflates past {stated}: a decompression bomb or a damaged "
+        "archive (reading stopped there)"
+    )
+
+
+def _check_end(item: zipfile.ZipInfo, size: int, crc: int, refuse: Refusal) -> None:
+    if size != item.file_size:
+        raise refuse(
+            f"entry `{item.filename}` holds {size:,} bytes, not the {item.file_size:,} its zip "
+            "header states: the archive is damaged"
+        )
+    if crc != item.CRC:
+        raise refuse(f"entry `{item.filename}` fails its CRC-32 check: the archive is damaged")
+
+
+def _damaged(item: zipfile.ZipInfo, error: Exception) -> str:
+    method = READABLE_METHODS.get(item.compress_type, "")
+    return f"entry `{item.filename}` is not valid {method} data ({error}): the archive is damaged"
+
+
+def _misnamed(item: zipfile.ZipInfo) -> str:
+    return (
+        f"the local header of entry `{item.filename}` does not name it as the zip's directory "
+        "does (readers that trust one or the other would see different files)"
+    )
 
 
 def _data_offset(fd: int, item: zipfile.ZipInfo, more: int) -> tuple[int | None, bytes]:
@@ -298,99 +527,81 @@ def _data_offset(fd: int, item: zipfile.ZipInfo, more: int) -> tuple[int | None,
     return item.header_offset + start, head
 
 
+def open_member(fd: int, item: zipfile.ZipInfo, refuse: Refusal) -> io.BufferedReader:
+    """``item`` of the zip archive open as ``fd``, as a file read through :func:`member_pieces`."""
+    return io.BufferedReader(MemberReader(member_pieces(fd, item, None, refuse)))
+
+
+class MemberReader(io.RawIOBase):
+    """A file object over :func:`member_pieces` (for code that reads a member as a file)."""
+
+    def __init__(self, pieces: Iterator[bytes]) -> None:
+        super().__init__()
+        self._pieces = pieces
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            piece = next(self._pieces, None)
+            if piece is None:
+                return 0
+            self._pending = piece
+        count = min(len(buffer), len(self._pending))
+        buffer[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        return count
+
+
 class CheckedMember(io.RawIOBase):
     """A wheel member being read, hashed as it goes; ``record`` is its RECORD entry, which
     :meth:`matches` compares with what was read (reading what is left first).
 
-    Stored and deflated members are read from the wheel's file descriptor ``fd`` (one ``pread``
-    and one inflate for most, without :mod:`zipfile`'s per-member machinery and its CRC, which
-    RECORD's hash supersedes); others through ``archive``. Never more than the smaller of the
-    sizes the zip directory and RECORD state, plus one byte, is inflated, so a lying entry cannot
-    exhaust memory or disk.
+    Read from the wheel's file descriptor ``fd``: at once by :func:`read_member` if small,
+    stored or deflated (most are), else a piece at a time by :func:`member_pieces`; ``refuse``
+    makes their errors.
     """
 
     def __init__(
-        self, archive: zipfile.ZipFile, fd: int, item: zipfile.ZipInfo, record: RecordEntry
+        self, fd: int, item: zipfile.ZipInfo, record: RecordEntry, refuse: Refusal
     ) -> None:
         super().__init__()
-        self.archive = archive
         self.fd = fd
         self.item = item
         self.record = record
+        self.refuse = refuse
         self._restart()
 
     def _restart(self) -> None:
         assert self.record.hash_ is not None and self.record.size is not None
         self.digest = hashlib.new(self.record.hash_.name)
         self.size = 0
-        self.broken = False
         self._pending = b""
-        limit = min(self.record.size, self.item.file_size) + 1
         item = self.item
         #: the whole member, for most: read and inflated at once (no generators for them)
         self.whole: bytes | None = None
         if read_whole(item):
-            whole = read_member(self.fd, item, limit)
-            self.broken = whole is None
-            self.whole = whole or b""
+            self.whole = read_member(self.fd, item, self.record.size, self.refuse)
             self.digest.update(self.whole)
             self.size = len(self.whole)
             self._pending = self.whole
             self._chunks: Iterator[bytes] = iter(())
         else:
-            self._chunks = self._checked(limit)
+            self._chunks = self._hashed(member_pieces(self.fd, item, self.record.size, self.refuse))
 
     def chunks(self) -> Iterator[bytes]:
-        """What is left to read, in pieces of at most about a MiB (one piece if small)."""
+        """What is left to read, in pieces of at most :data:`CHUNK` (one piece if small)."""
         if self._pending:
             pending, self._pending = self._pending, b""
             yield pending
         yield from self._chunks
 
-    def _checked(self, limit: int) -> Iterator[bytes]:
-        pieces = self._direct(limit) if readable_directly(self.item) else self._through_zipfile()
+    def _hashed(self, pieces: Iterator[bytes]) -> Iterator[bytes]:
         for piece in pieces:
-            piece = piece[:limit]
-            limit -= len(piece)
             self.digest.update(piece)
             self.size += len(piece)
-            if piece:
-                yield piece
-            if limit <= 0:
-                return
-
-    def _through_zipfile(self) -> Iterator[bytes]:
-        with self.archive.open(self.item) as stream:
-            while piece := stream.read(CHUNK):
-                yield piece
-
-    def _direct(self, limit: int) -> Iterator[bytes]:
-        """A large member, read from the file and inflated a piece at a time."""
-        item = self.item
-        offset = _data_offset(self.fd, item, 0)[0]
-        if offset is None:
-            self.broken = True
-            return
-        pieces = self._packed(offset, item.compress_size)
-        if item.compress_type == zipfile.ZIP_STORED:
-            yield from pieces
-            return
-        inflater = zlib.decompressobj(-15)
-        for piece in chain(pieces, (b"",)):  # the empty piece flushes the inflater
-            output = inflater.decompress(piece, limit)
-            limit -= len(output)
-            if output:
-                yield output
-            if limit <= 0:
-                return
-
-    def _packed(self, offset: int, length: int) -> Iterator[bytes]:
-        while length > 0:
-            piece = _pread(self.fd, min(CHUNK, length), offset)
-            if not piece:
-                return
-            offset += len(piece)
-            length -= len(piece)
             yield piece
 
     def readable(self) -> bool:
@@ -428,4 +639,4 @@ class CheckedMember(io.RawIOBase):
         expected = self.record.hash_
         assert expected is not None
         actual = record_digest(self.digest.digest())
-        return not self.broken and actual == expected.value and self.size == self.record.size
+        return actual == expected.value and self.size == self.record.size

@@ -24,8 +24,11 @@ from typing import IO, Any
 from packaging.utils import canonicalize_name
 
 from .archive import FORMATS as ARCHIVE_FORMATS
+from .archive import open_tar
 from .bundle import file_name
 from .config import LAYOUTS, bundle_names
+from .errors import LockbundleError
+from .inspect import open_member
 from .layouts.target import INSTALLER_NAME
 from .sbom import SUFFIX as SBOM_SUFFIX
 from .staging import SUFFIXES as TEMPORARY_SUFFIXES
@@ -133,21 +136,34 @@ def is_marked(path: Path) -> bool:
         if path.name.endswith(SBOM_SUFFIX):
             with path.open("rb") as content:
                 return _is_sbom(content)
+        # read as the bundler reads archives it is given: within bounds (a bomb is not ours)
         if path.name.endswith(".zip"):
-            with zipfile.ZipFile(path) as archive:
+            with zipfile.ZipFile(path) as archive, path.open("rb", buffering=0) as raw:
                 return any(
-                    _is_mark(info.filename, partial(archive.open, info))
+                    _is_mark(info.filename, partial(open_member, raw.fileno(), info, _not_ours))
                     for info in archive.infolist()
                     if not info.is_dir()
                 )
         if path.name.endswith(".tar.gz"):
-            with tarfile.open(path, "r|gz") as tar:
+            with open_tar(path) as tar:
                 for member in tar:
                     if member.isfile() and _is_mark(member.name, partial(_open, tar, member)):
                         return True
-    except (OSError, ValueError, EOFError, zlib.error, zipfile.BadZipFile, tarfile.TarError):
+    except (
+        OSError,
+        ValueError,
+        EOFError,
+        zlib.error,
+        zipfile.BadZipFile,
+        tarfile.TarError,
+        LockbundleError,
+    ):
         return False  # unreadable or not what it is named: not ours
     return False
+
+
+def _not_ours(reason: str) -> LockbundleError:
+    return LockbundleError(reason)
 
 
 def _open(tar: tarfile.TarFile, member: tarfile.TarInfo) -> IO[bytes]:

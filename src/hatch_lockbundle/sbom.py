@@ -14,8 +14,10 @@ from typing import Any
 
 from . import __version__
 from .cache import replace_file
+from .errors import LockbundleError
 from .fetch import FetchedWheel
 from .http import hash_file
+from .inspect import member_pieces
 from .select import Plan
 
 SPEC_VERSION = "1.5"
@@ -100,10 +102,11 @@ def _component(wheel: FetchedWheel, ref: str) -> dict[str, Any]:
 def _licenses(wheel: Path) -> list[dict[str, Any]]:
     """The licence from the wheel's METADATA: ``License-Expression``, else a short ``License``."""
     try:
-        with zipfile.ZipFile(wheel) as archive:
+        with zipfile.ZipFile(wheel) as archive, wheel.open("rb", buffering=0) as raw:
             name = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
-            metadata = HeaderParser().parsestr(archive.read(name).decode("utf-8", "replace"))
-    except (zipfile.BadZipFile, StopIteration, OSError):
+            pieces = member_pieces(raw.fileno(), archive.getinfo(name), None, LockbundleError)
+            metadata = HeaderParser().parsestr(b"".join(pieces).decode("utf-8", "replace"))
+    except (zipfile.BadZipFile, StopIteration, OSError, LockbundleError):
         return []
     expression = metadata.get("License-Expression")
     if expression:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .archive import extract_safely
+from .archive import extract_safely, open_tar
 from .errors import LockbundleError
 from .http import hash_file
 from .include import INCLUDED_RECORD
@@ -273,19 +273,20 @@ def _extract(archive: Path, destination: Path) -> list[str]:
     plain files holding their target, a tar's hard links as copies: only the archive tells)."""
     links: list[str] = []
     try:
+        # first: it refuses what would exhaust memory or disk, before the listing reads it all
+        extract_safely(archive, destination)
         if archive.name.endswith(".zip"):
             with zipfile.ZipFile(archive) as zipped:
                 for info in zipped.infolist():
                     if stat.S_ISLNK(info.external_attr >> 16):
                         links.append(f"link: {info.filename}")
         else:
-            with tarfile.open(archive) as tar:
+            with open_tar(archive) as tar:
                 for member in tar:
                     if member.islnk() or member.issym():
                         links.append(f"link: {member.name}")
                     elif not (member.isfile() or member.isdir()):
                         links.append(f"link: {member.name} (a device or pipe)")
-        extract_safely(archive, destination)
     except (zipfile.BadZipFile, tarfile.TarError, OSError) as error:
         raise LockbundleError(f"{archive}: cannot read the archive: {error}") from None
     return links

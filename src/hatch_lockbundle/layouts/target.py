@@ -49,8 +49,10 @@ from ..errors import LockbundleError
 from ..inspect import (
     CHUNK,
     CheckedMember,
+    MemberReader,
     RecordCheckedWheel,
     inspect_wheel,
+    member_pieces,
     open_wheel,
     read_member,
     read_whole,
@@ -598,7 +600,7 @@ def _install(
     with open_wheel(path, label) as archive:
         inspect_wheel(path, label, name, version, contents=False, archive=archive)
         try:
-            source = RecordCheckedWheel(archive)
+            source = RecordCheckedWheel(archive, label)
             _unpack(source, target)
         except InstallerError as error:
             raise LockbundleError(f"{label}: cannot install {path.name}: {error}") from None
@@ -611,7 +613,7 @@ def _install(
         except (ValueError, KeyError, zipfile.BadZipFile) as error:  # KeyError: no WHEEL
             raise LockbundleError(f"{label}: {path.name} is not a valid wheel: {error}") from None
     # what was written must not be used unless this passes (callers write to staging places)
-    source.check(label)
+    source.check()
     return target.written
 
 
@@ -648,24 +650,21 @@ def _unpack(source: RecordCheckedWheel, destination: TargetDestination) -> None:
             records.append(
                 (Scheme("scripts"), destination.write_script(name, module, attr, section))
             )
-    archive = source.archive
     data_dir = source.data_dir + "/"
-    assert archive.filename is not None
-    with open(archive.filename, "rb", buffering=0) as raw:
-        fd = raw.fileno()
+    with source.opened() as fd:
         for item, record, executable in source.members():
             scheme, path = root, item.filename
             in_root = not path.startswith(data_dir)
             if not in_root:
                 scheme, path = _data_scheme(source, path[len(data_dir) :])
             if record is None:  # RECORD's signatures: nothing to check them against
-                with archive.open(item) as stream:
-                    entry = destination.write_file(scheme, path, cast(BinaryIO, stream), executable)
+                signature = MemberReader(member_pieces(fd, item, None, source.refuse))
+                entry = destination.write_file(scheme, path, cast(BinaryIO, signature), executable)
                 records.append((scheme, entry))
                 continue
             assert record.hash_ is not None and record.size is not None
             if not in_root or not read_whole(item):  # large, or compressed otherwise
-                member = CheckedMember(archive, fd, item, record)
+                member = CheckedMember(fd, item, record, source.refuse)
                 stream = cast(BinaryIO, member)
                 if in_root:
                     entry = destination.write_to_fs(root, path, stream, executable)
@@ -675,14 +674,9 @@ def _unpack(source: RecordCheckedWheel, destination: TargetDestination) -> None:
                 if not member.matches():
                     source.mismatches.append(item.filename)
                 continue
-            data = read_member(fd, item, min(record.size, item.file_size) + 1)
-            if (
-                data is None
-                or len(data) != record.size
-                or _digest(record.hash_.name, data) != record.hash_.value
-            ):
+            data = read_member(fd, item, record.size, source.refuse)
+            if len(data) != record.size or _digest(record.hash_.name, data) != record.hash_.value:
                 source.mismatches.append(item.filename)
-                data = data or b""
             records.append((root, destination.write_member(record, data, executable)))
     installer_file = f"{source.dist_info_dir}/INSTALLER"
     records.append(
