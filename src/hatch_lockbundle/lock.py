@@ -334,6 +334,10 @@ class _Reader:
                 Version(value)
             except InvalidVersion:
                 raise self.fail(where, f"version {value!r} is not a valid version") from None
+            # packaging ignores whitespace around a version; the lock's text goes on into
+            # rewritten locks, requirements and messages, where a newline starts another line
+            if value != value.strip():
+                raise self.fail(where, f"version {value!r} has whitespace around it")
         return value
 
     def filename(self, name: str, where: str) -> str:
