@@ -139,23 +139,24 @@ def _fill(text: str, wheel: DrawnWheel) -> str:
     return text.replace("{pkg}", wheel.stem).replace("{data}", f"{wheel.stem}-{wheel.version}.data")
 
 
+SCHEME_PREFIXES = st.sampled_from(
+    ["", "{pkg}/", "{data}/scripts/", "{data}/purelib/", "{data}/headers/", "{data}/data/",
+     "{data}/platlib/"]
+)  # fmt: skip
+#: climbing out: a few levels (out of the install's staging, the cache, the sandbox), or all the
+#: way up and down to the escape directory (drawn most, as it is what an attacker aims at)
+climbing = st.builds(
+    lambda prefix, depth: prefix + "../" * depth + "owned.py",
+    SCHEME_PREFIXES,
+    st.sampled_from([1, 2, 3, 5, 6, 8]),
+)
+climbing_to_escape = st.builds(
+    lambda prefix: prefix + "../" * 64 + f"{ESCAPE}/owned.py", SCHEME_PREFIXES
+)
 hostile_member_names = st.one_of(
-    st.builds(
-        lambda prefix, depth, tail: prefix + "../" * depth + tail,
-        st.sampled_from(
-            [
-                "",
-                "{pkg}/",
-                "{data}/scripts/",
-                "{data}/purelib/",
-                "{data}/headers/",
-                "{data}/data/",
-                "{data}/platlib/",
-            ]
-        ),
-        st.sampled_from([1, 2, 3, 5, 8, 64]),
-        st.sampled_from(["owned.py", f"{ESCAPE}/owned.py"]),
-    ),
+    climbing,
+    climbing_to_escape,
+    climbing_to_escape,
     st.sampled_from(
         [
             f"/{ESCAPE}/owned.py",
@@ -329,6 +330,7 @@ def _with_bad_zip_header(draw: st.DrawFn, wheel: DrawnWheel) -> DrawnWheel:
 
 HOSTILE = [
     _with_hostile_name,
+    _with_hostile_name,  # twice: names are how a wheel would write outside
     _with_twin,
     _with_symlink,
     _with_lying_record,
