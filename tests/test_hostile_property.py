@@ -693,7 +693,7 @@ def test_a_drawn_valid_lock_is_bundled_with_exactly_what_its_root_reaches(
     }
 
 
-@settings(LOCK_PROPERTY, max_examples=80)  # most are refused as the lock is read
+@settings(LOCK_PROPERTY, max_examples=150)  # most are refused as the lock is read
 @given(drawn=hostile_locks())
 def test_a_drawn_hostile_lock_is_bundled_or_refused_naming_the_package_and_nothing_escapes(
     sandboxes: Path, file_server: IndexServer, drawn: tuple[DrawnLock, LockChange]
