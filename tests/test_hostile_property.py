@@ -743,3 +743,15 @@ def test_a_locked_version_with_whitespace_around_it_is_refused_naming_the_packag
         assert outcome.bundle is None
         assert "[[package]] dep" in str(outcome.error), outcome.error
         assert repr(version) in str(outcome.error)
+
+
+def test_a_failed_download_names_the_package_whose_file_it_is(
+    sandboxes: Path, file_server: IndexServer
+) -> None:
+    lock = DrawnLock((("my-dep", "1.0", ()),), ("my-dep",))
+    missing = LockChange("url", 0, "http://{host}/files/../{file}")  # the server says 404
+
+    _, outcomes = build_lock(sandboxes, file_server, lock, missing)
+
+    for outcome in outcomes:
+        assert "my-dep==1.0: cannot download" in str(outcome.error), outcome.error
