@@ -755,3 +755,18 @@ def test_a_failed_download_names_the_package_whose_file_it_is(
 
     for outcome in outcomes:
         assert "my-dep==1.0: cannot download" in str(outcome.error), outcome.error
+
+
+@pytest.mark.parametrize(
+    "url", ["http://{host}/files/{file}?x=\x1b[2J", "http://{host}/\nfiles/{file}"]
+)
+def test_a_locked_url_with_a_control_character_is_refused_naming_the_package(
+    sandboxes: Path, file_server: IndexServer, url: str
+) -> None:
+    lock = DrawnLock((("dep", "1.0", ()),), ("dep",))
+
+    _, outcomes = build_lock(sandboxes, file_server, lock, LockChange("url", 0, url))
+
+    for outcome in outcomes:
+        assert "[[package]] dep: " in str(outcome.error), outcome.error
+        assert "holds a control character" in str(outcome.error)
