@@ -31,7 +31,6 @@ from pathlib import Path
 
 from hatch_lockbundle.bundle import build_bundle
 from hatch_lockbundle.errors import LockbundleError
-from support.bundle import files
 
 ESCAPE = "@ESCAPE@"
 SECRET = "@SECRET@"
@@ -349,6 +348,7 @@ class Sandbox:
         (sandbox.root / "elsewhere").mkdir()
         (sandbox.root / "elsewhere" / "keep.txt").write_text("keep\n")
         (sandbox.root / "out-link").symlink_to(sandbox.root / "elsewhere")
+        # a user's link named like the SBOM's temporary once was (a build followed it)
         (sandbox.out / f"{ROOT}-{ROOT_VERSION}-target.sbom.json.tmp").symlink_to(
             sandbox.root / "elsewhere" / "keep.txt"
         )
@@ -402,9 +402,6 @@ class Sandbox:
             except LockbundleError as error:
                 outcome.error = error
         return outcome
-
-    def bundle_files(self, bundle: Path) -> Iterator[Path]:
-        return files(bundle)
 
 
 @contextmanager
