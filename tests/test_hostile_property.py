@@ -573,6 +573,8 @@ HOSTILE_TEXT = [
 ]  # fmt: skip
 #: the package's own name or version made hostile (``{same}``): the wheel still matches it
 HOSTILE_SAME = ["{same}\n", " {same}", "{same}\t", "{same}\x1b[2J", "{same}/../../../x/victim"]
+#: the wheel's own file name (``{same}``) made a path: it still names the right wheel
+HOSTILE_SAME_FILENAMES = ["../../{same}", f"/{ESCAPE}/{{same}}", "sub/{same}", "..\\{same}"]
 HOSTILE_FILENAMES = [
     "../../evil-1.0-py3-none-any.whl", f"/{ESCAPE}/evil-1.0-py3-none-any.whl",
     "x\x00-1.0-py3-none-any.whl", ".hidden-1.0-py3-none-any.whl", "C:evil-1.0-py3-none-any.whl",
@@ -609,13 +611,17 @@ def hostile_locks(draw: st.DrawFn) -> tuple[DrawnLock, LockChange]:
         "name": same_or_not,
         "version": same_or_not,
         "root-version": same_or_not,
-        "filename": st.sampled_from(HOSTILE_FILENAMES),
+        "filename": st.sampled_from(HOSTILE_SAME_FILENAMES) | st.sampled_from(HOSTILE_FILENAMES),
         "path": st.sampled_from(HOSTILE_PATHS),
         "url": st.sampled_from(HOSTILE_URLS),
         "registry": st.sampled_from(HOSTILE_URLS[:3]),
     }[field]
     name, version, _ = lock.packages[index]
-    same = {"name": name, "root-version": ROOT_VERSION}.get(field, version)
+    same = {
+        "name": name,
+        "root-version": ROOT_VERSION,
+        "filename": honest_wheel(name, version).filename,
+    }.get(field, version)
     return lock, LockChange(field, index, draw(values).replace("{same}", same))
 
 
