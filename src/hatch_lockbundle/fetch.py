@@ -20,7 +20,7 @@ from . import fingerprint, git
 from .build import BackendFailedError, BuildError, PackageIndexes, WheelBuilder, indented
 from .cache import Cache, publish
 from .errors import LockbundleError
-from .http import Downloader, hash_file, redact
+from .http import Downloader, DownloadError, hash_file, redact
 from .inspect import inspect_wheel
 from .lock import Hash, Lock, LockedPackage
 from .progress import Reporter, Transfers
@@ -167,7 +167,11 @@ class Fetcher:
                 # each wheel is handed over as its download ends, while others still arrive
                 for future in as_completed(futures):
                     planned = futures[future]
-                    downloaded[planned] = future.result()
+                    try:
+                        downloaded[planned] = future.result()
+                    except DownloadError as error:
+                        # the URL need not say whose file it is (`/download?id=3`)
+                        raise DownloadError(f"{planned.package.label}: {error}") from None
                     if planned.artifact.kind == "wheel":
                         key = (planned.package, planned.artifact)
                         verified(key, self._wheel_for(planned, downloaded[planned]))

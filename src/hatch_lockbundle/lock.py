@@ -302,6 +302,10 @@ class _Reader:
         uv never writes credentials into a lock; a lock that has them was written by hand (or by
         someone who wants them copied into every output), and a URL is copied into many.
         """
+        if not url.isprintable():
+            # uv writes URLs percent-encoded: a raw one would reach requests, logs and
+            # rewritten locks as it is (and a request fails only after every retry)
+            raise self.fail(where, f"{redact(url)!r} holds a control character")
         try:
             parts = urlsplit(url)
             if parts.username is None and parts.password is None:
@@ -334,6 +338,10 @@ class _Reader:
                 Version(value)
             except InvalidVersion:
                 raise self.fail(where, f"version {value!r} is not a valid version") from None
+            # packaging ignores whitespace around a version; the lock's text goes on into
+            # rewritten locks, requirements and messages, where a newline starts another line
+            if value != value.strip():
+                raise self.fail(where, f"version {value!r} has whitespace around it")
         return value
 
     def filename(self, name: str, where: str) -> str:
