@@ -25,7 +25,7 @@ import stat
 import string
 import unicodedata
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import quote
@@ -390,6 +390,7 @@ def assert_names(outcome: Outcome, *names: str) -> None:
     if outcome.error is not None:
         message = str(outcome.error)
         assert any(name in message for name in names), f"{names} not in: {message}"
+        assert " object at 0x" not in message, message  # a Python repr is not a message
 
 
 def assert_no_secret(sandbox: Sandbox, outcome: Outcome, *secrets: str) -> None:
@@ -778,3 +779,42 @@ def test_a_locked_url_with_a_control_character_is_refused_naming_the_package(
     for outcome in outcomes:
         assert "[[package]] dep: " in str(outcome.error), outcome.error
         assert "holds a control character" in str(outcome.error)
+
+
+def test_a_locked_url_whose_host_part_does_not_parse_is_refused_without_its_secret(
+    sandboxes: Path, file_server: IndexServer
+) -> None:
+    lock = DrawnLock((("dep", "1.0", ()),), ("dep",))
+    # a raw `/` in the password: the host part ends before `@`, the secret reads as a port
+    broken = LockChange("url", 0, "http://user:s3cr3t%40/x@{host}/files/{file}")
+
+    _, outcomes = build_lock(sandboxes, file_server, lock, broken)
+
+    for outcome in outcomes:
+        assert "[[package]] dep: " in str(outcome.error), outcome.error
+        assert "is not a valid URL" in str(outcome.error)
+        assert "s3cr3t" not in str(outcome.error)
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        lambda wheel: wheel.with_member(Member("victim-1.0.data/unknown/x.py", b"x = 1\n"), ""),
+        lambda wheel: _replace_meta(
+            wheel, "WHEEL", b"Wheel-Version: 2.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n", ""
+        ),
+    ],
+    ids=["unknown-data-scheme", "wheel-version-2"],
+)
+def test_what_the_installer_refuses_is_told_as_a_message_not_a_python_repr(
+    tmp_path: Path, hostile: Callable[[DrawnWheel], DrawnWheel]
+) -> None:
+    sandbox = Sandbox.create(tmp_path)
+    wheel = hostile(honest_wheel("victim", "1.0"))
+    written = wheel.write(sandbox.project / "wheels", sandbox.places)
+    sandbox.write_lock([path_package(written, wheel.name, wheel.version)], [wheel.name])
+
+    error = str(sandbox.build("target").error)
+
+    assert error.startswith("victim==1.0: cannot install victim-1.0-py3-none-any.whl: "), error
+    assert "object at 0x" not in error and not error.endswith(")"), error

@@ -300,6 +300,22 @@ def test_credentials_are_redacted_from_messages() -> None:
     assert redact("https://user:secret@example.com/simple/x") == "https://example.com/simple/x"
 
 
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        # a raw `/` in the password ends the host part early: the secret looks like a port
+        ("http://user:s3cr3t%40/x@127.0.0.1:1/files/v.whl", "http://127.0.0.1:1/files/v.whl"),
+        ("https://user:pa/ss@host/simple/?q=a@b", "https://host/simple/?q=a@b"),
+    ],
+)
+def test_credentials_are_redacted_from_a_url_that_does_not_parse(url: str, shown: str) -> None:
+    assert redact(url) == shown
+
+
+def test_an_at_sign_in_a_path_is_not_taken_for_credentials() -> None:
+    assert redact("https://host/~user/a@b/x.whl") == "https://host/~user/a@b/x.whl"
+
+
 def test_refused_connection_is_an_error_naming_the_url() -> None:
     with pytest.raises(DownloadError, match=r"cannot download http://127.0.0.1:9/x.whl after"):
         Downloader(retries=1).fetch("http://127.0.0.1:9/x.whl", io.BytesIO())

@@ -80,8 +80,16 @@ def redact(url: str) -> str:
     """
     try:
         parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises for a host part that is not `host[:port]`)
     except ValueError:
-        return _USERINFO.sub("", url)
+        # not a URL as written: a raw `/` in a password ends the host part early, leaving the
+        # secret before what looks like a port, so take out everything up to the last `@`
+        # before the query
+        scheme, separator, rest = url.partition("://")
+        if not separator:
+            return _USERINFO.sub("", url)
+        head = re.split(r"[?#]", rest, maxsplit=1)[0]
+        return scheme + separator + rest[head.rfind("@") + 1 :]
     if "@" not in parts.netloc:
         return url
     return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()

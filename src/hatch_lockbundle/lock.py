@@ -308,6 +308,7 @@ class _Reader:
             raise self.fail(where, f"{redact(url)!r} holds a control character")
         try:
             parts = urlsplit(url)
+            parts.port  # noqa: B018 (raises for a host part that is not `host[:port]`)
             if parts.username is None and parts.password is None:
                 return url
             place = realm(url)

@@ -603,7 +603,9 @@ def _install(
             source = RecordCheckedWheel(archive, label)
             _unpack(source, target)
         except InstallerError as error:
-            raise LockbundleError(f"{label}: cannot install {path.name}: {error}") from None
+            # installer raises InvalidWheelSource(source, message): the message alone is ours
+            reason = error.args[-1] if error.args else error
+            raise LockbundleError(f"{label}: cannot install {path.name}: {reason}") from None
         except (configparser.Error, AssertionError) as error:  # installer's entry point parser
             reason = " ".join(str(error).split()) or "an entry is not `name = module:attribute`"
             raise LockbundleError(
