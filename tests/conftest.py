@@ -16,7 +16,7 @@ import pytest
 
 from support.environ import Sandbox
 from support.fresh import FreshPython
-from support.hatch import Hatch, HatchBuild
+from support.hatch import Hatch, HatchBuild, coverage_requirement, plugin_source
 from support.index import IndexServer
 from support.index import dead_url as _dead_url
 from support.packages import build_fixture_packages, uv_build
@@ -71,12 +71,20 @@ def package_index(
     for wheel in seed_wheels.glob("*.whl"):
         shutil.copy2(wheel, directory)
     publish_platform_packages(directory)
+    coverage = coverage_requirement()
+    if coverage is not None:  # measured in hatch's build environment too: see `plugin_source`
+        wheels = download_seed_wheels(REPO_ROOT / ".cache" / "coverage-wheels", [coverage])
+        for wheel in wheels.glob("*.whl"):
+            shutil.copy2(wheel, directory)
     with IndexServer(directory) as index:
         env = sandbox.environ({"UV_DEFAULT_INDEX": index.simple_url})
         build_fixture_packages(
             FIXTURES / "packages", tmp_path_factory.mktemp("package-sources"), directory, env=env
         )
-        uv_build(REPO_ROOT, directory, ("wheel",), env=env)
+        plugin = plugin_source(
+            REPO_ROOT, tmp_path_factory.mktemp("plugin-source"), also_requires=coverage
+        )
+        uv_build(plugin, directory, ("wheel",), env=env)
         yield index
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from .compat import tomllib
 from .environ import Sandbox, describe, run
 
 # The `hatch_build` fixture: `(project, target="lockbundle", extra_env=None, *, index_url=None,
@@ -121,3 +125,40 @@ def built_artifact(result: subprocess.CompletedProcess[str], project: Path) -> P
             if path.parent == dist and path.exists():
                 return path
     raise AssertionError(f"hatch printed no artifact under {dist}\n{describe(result)}")
+
+
+def coverage_requirement() -> str | None:
+    """``coverage==<the version here>`` when this test run measures coverage across processes.
+
+    It does when ``COVERAGE_PROCESS_START`` (set by CI) or ``COVERAGE_PROCESS_CONFIG`` (set by
+    coverage's ``patch = ["subprocess"]`` for the processes it starts) is in the environment.
+    """
+    if not (os.environ.get("COVERAGE_PROCESS_START") or os.environ.get("COVERAGE_PROCESS_CONFIG")):
+        return None
+    return f"coverage=={importlib.metadata.version('coverage')}"
+
+
+def plugin_source(repository: Path, workdir: Path, *, also_requires: str | None) -> Path:
+    """The tree to build the test index's hatch-lockbundle wheel from.
+
+    Coverage measures a process only where it is installed (its ``.pth`` file starts it), and the
+    plugin runs inside hatch's build environment, which holds only ``build-system.requires`` and
+    the target's ``dependencies``. So when coverage is measured, the wheel is built from a copy of
+    ``repository`` whose ``[project] dependencies`` also name ``also_requires``: hatch then installs
+    coverage next to the plugin. Otherwise the wheel is built from ``repository`` itself.
+
+    :param workdir: an empty directory for the copy.
+    """
+    if also_requires is None:
+        return repository
+    copy = workdir / repository.name
+    shutil.copytree(repository / "src", copy / "src")
+    shutil.copy2(repository / "README.md", copy)
+    text = (repository / "pyproject.toml").read_text()
+    requiring = text.replace(
+        "\ndependencies = [\n", f'\ndependencies = [\n  "{also_requires}",\n', 1
+    )
+    if also_requires not in tomllib.loads(requiring)["project"]["dependencies"]:
+        raise AssertionError(f"no `[project] dependencies` array to add {also_requires} to")
+    (copy / "pyproject.toml").write_text(requiring)
+    return copy
