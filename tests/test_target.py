@@ -334,9 +334,12 @@ def test_another_python_on_this_machine_keeps_this_machines_markers_and_platform
     assert target.tags[0].interpreter == f"cp{other.replace('.', '')}"
 
 
-def test_the_running_python_named_with_its_patch_version_is_this_interpreter() -> None:
+def test_the_running_python_named_or_not_is_this_interpreter_with_its_full_version() -> None:
+    """Naming the running minor version means this interpreter: markers see 3.11.7, not 3.11.0."""
+    running = f"{sys.version_info.major}.{sys.version_info.minor}"
     full = ".".join(str(part) for part in sys.version_info[:3])
 
+    assert Target.for_(running) == Target.current()
     assert Target.for_(full) == Target.current()
     assert Target.for_() == Target.current()
 
