@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
-from hatch_lockbundle.config import OPTIONS, BundleConfig, load_and_validate_config
+from hatch_lockbundle.config import (
+    OPTIONS,
+    BundleConfig,
+    bundle_names,
+    load_and_validate_config,
+    parse_size,
+)
 from hatch_lockbundle.errors import ConfigurationError
 
 
@@ -370,3 +377,284 @@ def test_preset_architecture_and_prefix_are_checked(tmp_path: Path) -> None:
         'Field `tool.lockbundle.architecture` must be one of "x86_64", "arm64", not \'sparc\'',
         'Field `tool.lockbundle.prefix` must be a relative path inside the archive, like "python"',
     ]
+
+
+def test_the_defaults_are_a_checked_target_bundle_for_this_machine(tmp_path: Path) -> None:
+    config = load_and_validate_config({}, tmp_path)
+
+    assert (config.layout, config.variant, config.platforms, config.python) == (
+        "target",
+        "target",
+        (),
+        None,
+    )
+    assert (config.require_hashes, config.frozen, config.binary_only) == (True, False, False)
+    assert (config.trim, config.sbom, config.archive, config.compression_level) == (
+        False,
+        False,
+        None,
+        6,
+    )
+    assert (config.link_mode, config.implementation, config.include_field) == (
+        "hardlink",
+        "cpython",
+        "tool.lockbundle.include",
+    )
+
+
+def test_where_include_was_set_does_not_make_two_configurations_differ(tmp_path: Path) -> None:
+    """The configuration's repr is part of the bundle's fingerprint: the same settings read from
+    another table must not rebuild the bundle."""
+    from_table = load_and_validate_config({"include": ["a.py"]}, tmp_path)
+    from_command_line = load_and_validate_config({}, tmp_path, overrides={"include": ["a.py"]})
+
+    assert from_table.include_field != from_command_line.include_field
+    assert from_table == from_command_line
+    assert repr(from_table) == repr(from_command_line)
+
+
+def test_bundle_names_are_the_names_of_the_bundle_tables() -> None:
+    assert bundle_names({"bundles": {"lambda": {}, "offline": {}}}) == ["lambda", "offline"]
+    assert bundle_names({"bundles": ["lambda"]}) == []
+    assert bundle_names(None) == []
+
+
+def test_bundles_must_be_a_table(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_and_validate_config({"bundles": ["lambda"]}, tmp_path)
+
+    assert caught.value.errors == ["Field `tool.lockbundle.bundles` must be a table of tables"]
+
+
+def test_a_bundle_that_is_not_a_table_is_reported_with_the_other_bundles_errors(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_and_validate_config({"bundles": {"a": "zip", "b": {"trim": 1}}}, tmp_path)
+
+    assert caught.value.errors == [
+        "Field `tool.lockbundle.bundles.a` must be a table",
+        "Field `tool.lockbundle.bundles.b.trim` must be a boolean",
+    ]
+
+
+@pytest.mark.parametrize("name", [".hidden", "two words", "a/b", ""])
+def test_a_bundle_name_is_letters_digits_dots_underscores_and_dashes(
+    name: str, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_and_validate_config({"bundles": {name: {}, "ok_1.2-x": {}}}, tmp_path)
+
+    assert caught.value.errors == [
+        f"Bundle name `{name}` in `tool.lockbundle.bundles` must be letters, digits, `.`, `_` "
+        "and `-`, and not a layout name (target, wheelhouse)"
+    ]
+
+
+def test_the_top_table_cannot_set_the_layout(tmp_path: Path) -> None:
+    """The layout is chosen by the build (`lockbundle:wheelhouse`) or by a named bundle."""
+    with pytest.raises(ConfigurationError) as caught:
+        load_and_validate_config({"layout": "zip"}, tmp_path)
+
+    assert caught.value.errors == [
+        "Unknown field `tool.lockbundle.layout`; known fields are: architecture, archive, "
+        "binary-only, bundles, compile-bytecode, compression-level, exclude, extras, frozen, "
+        "groups, implementation, include, link-mode, lock, max-archive-size, max-size, package, "
+        "platforms, prefix, preset, python, require-hashes, sbom, trim"
+    ]
+
+
+def test_the_command_line_overrides_the_top_table_and_the_named_bundle(tmp_path: Path) -> None:
+    raw = {"python": "3.12", "archive": "zip", "bundles": {"fn": {"archive": "zip"}}}
+
+    config = load_and_validate_config(
+        raw,
+        tmp_path,
+        "fn",
+        overrides={"archive": "tar.gz", "python": "3.13", "layout": "wheelhouse"},
+    )
+
+    assert (config.archive, config.python, config.layout, config.variant) == (
+        "tar.gz",
+        "3.13",
+        "wheelhouse",
+        "fn",
+    )
+
+
+def test_the_command_line_cannot_name_bundles(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_and_validate_config({}, tmp_path, overrides={"bundles": {}})
+
+    assert caught.value.errors[0].startswith("Unknown field `command line.bundles`;")
+
+
+def test_a_combination_set_on_the_command_line_is_reported_there(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_and_validate_config(
+            {"platforms": ["linux-x86_64"]},
+            tmp_path,
+            overrides={"platforms": ["linux-x86_64", "linux-aarch64"]},
+        )
+
+    assert caught.value.errors == [
+        "Field `command line.platforms` lists 2 platforms, but a target bundle is for one "
+        "platform: make one named bundle per platform, or use the wheelhouse layout"
+    ]
+
+
+def test_a_named_bundle_with_two_platforms_names_its_table(tmp_path: Path) -> None:
+    raw = {"bundles": {"fn": {"platforms": ["linux-x86_64", "win_amd64", "macos-arm64"]}}}
+
+    with pytest.raises(ConfigurationError) as caught:
+        load_and_validate_config(raw, tmp_path, "fn")
+
+    assert caught.value.errors == [
+        "Field `tool.lockbundle.bundles.fn.platforms` lists 3 platforms, but a target bundle is "
+        "for one platform: make one named bundle per platform, or use the wheelhouse layout"
+    ]
+
+
+def test_combinations_are_not_checked_when_a_field_is_already_wrong(tmp_path: Path) -> None:
+    """A combination of a value already reported (python "twelve") would only repeat it."""
+    with pytest.raises(ConfigurationError) as caught:
+        load_and_validate_config({"python": "twelve", "compile-bytecode": True}, tmp_path)
+
+    assert caught.value.errors == [
+        'Field `tool.lockbundle.python` must be a Python version like "3.12" or "3.12.4"'
+    ]
+
+
+def test_bytecode_for_the_running_python_by_its_full_version_is_allowed(tmp_path: Path) -> None:
+    python = f"{sys.version_info.major}.{sys.version_info.minor}.99"
+
+    config = load_and_validate_config({"python": python, "compile-bytecode": True}, tmp_path)
+
+    assert (config.python, config.compile_bytecode) == (python, True)
+
+
+def test_a_wheelhouse_may_ask_bytecode_for_another_python(tmp_path: Path) -> None:
+    """A wheelhouse holds wheels: the installer compiles, on the target."""
+    config = load_and_validate_config(
+        {"python": "3.9", "compile-bytecode": True}, tmp_path, "wheelhouse"
+    )
+
+    assert (config.python, config.compile_bytecode) == ("3.9", True)
+
+
+def test_the_aws_lambda_preset_defaults_to_x86_64_and_the_running_python(tmp_path: Path) -> None:
+    glibc = 34 if sys.version_info >= (3, 12) else 26
+
+    config = load_and_validate_config({"preset": "aws-lambda"}, tmp_path)
+
+    assert config.platforms == (f"manylinux_2_{glibc}_x86_64",)
+    assert config.python is None
+
+
+def test_the_aws_lambda_preset_reads_the_minor_version_of_a_full_python(tmp_path: Path) -> None:
+    config = load_and_validate_config(
+        {"preset": "aws-lambda", "python": "3.11.12", "architecture": "x86_64"}, tmp_path
+    )
+
+    assert config.platforms == ("manylinux_2_26_x86_64",)
+
+
+@pytest.mark.parametrize(
+    ("size", "size_bytes"),
+    [(0, 0), ("1000", 1000), (" 2 KiB ", 2048), ("1.5gb", 1_500_000_000), ("3tb", 3 * 10**12),
+     ("1TiB", 2**40), ("7 b", 7)],
+)  # fmt: skip
+def test_a_size_is_whole_bytes_or_a_number_with_a_unit(
+    size: int | str, size_bytes: int, tmp_path: Path
+) -> None:
+    assert load_and_validate_config({"max-size": size}, tmp_path).max_size == size_bytes
+
+
+@pytest.mark.parametrize("size", [-1, True, "5 parsecs", "MB", 1.5])
+def test_a_negative_size_a_boolean_or_a_unit_alone_is_refused(size: object, tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_and_validate_config({"max-archive-size": size}, tmp_path)
+
+    assert caught.value.errors == [
+        "Field `tool.lockbundle.max-archive-size` must be a number of bytes or a size like "
+        f'"250MB", "50 MiB" or "1.5GB", not {size!r}'
+    ]
+
+
+def test_parse_size_says_none_for_what_is_not_a_size() -> None:
+    assert parse_size(None) is None
+    assert parse_size(["1MB"]) is None
+    assert parse_size("2MiB") == 2 * 2**20
+
+
+def test_exclude_patterns_are_kept_in_order(tmp_path: Path) -> None:
+    config = load_and_validate_config({"exclude": ["tests/", "*.pyi", "tests/"]}, tmp_path)
+
+    assert config.exclude == ("tests/", "*.pyi", "tests/")
+
+
+def test_a_relative_prefix_is_accepted(tmp_path: Path) -> None:
+    assert load_and_validate_config({"prefix": "python/lib"}, tmp_path).prefix == "python/lib"
+
+
+@pytest.mark.parametrize("prefix", ["/opt/python", "python\\lib", "python/../.."])
+def test_a_prefix_must_stay_inside_the_archive(prefix: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_and_validate_config({"prefix": prefix}, tmp_path)
+
+    assert caught.value.errors == [
+        'Field `tool.lockbundle.prefix` must be a relative path inside the archive, like "python"'
+    ]
+
+
+@pytest.mark.parametrize("package", ["", "  "])
+def test_the_package_must_not_be_empty(package: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_and_validate_config({"package": package}, tmp_path)
+
+    assert caught.value.errors == ["Field `tool.lockbundle.package` must not be empty"]
+
+
+@pytest.mark.parametrize("implementation", ["cpython", "CPython", "cp", "CP"])
+def test_cpython_may_be_named_in_any_case_or_by_its_tag_prefix(
+    implementation: str, tmp_path: Path
+) -> None:
+    config = load_and_validate_config({"implementation": implementation}, tmp_path)
+
+    assert config.implementation == "cpython"
+
+
+@pytest.mark.parametrize("level", [0, 9])
+def test_the_compression_level_is_read(level: int, tmp_path: Path) -> None:
+    assert (
+        load_and_validate_config({"compression-level": level}, tmp_path).compression_level == level
+    )
+
+
+@pytest.mark.parametrize("level", [10, -1, True, "9"])
+def test_the_compression_level_is_a_whole_number_from_0_to_9(level: object, tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_and_validate_config({"compression-level": level}, tmp_path)
+
+    assert caught.value.errors == [
+        "Field `tool.lockbundle.compression-level` must be a whole number from 0 (no compression, "
+        f"fastest) to 9 (smallest, slowest), not {level!r}"
+    ]
+
+
+def test_a_platform_named_twice_is_listed_once(tmp_path: Path) -> None:
+    config = load_and_validate_config(
+        {"platforms": ["linux-x86_64", "manylinux_2_28_x86_64", "linux-amd64"]}, tmp_path
+    )
+
+    assert config.platforms == ("manylinux_2_28_x86_64",)
+
+
+def test_every_flag_is_read(tmp_path: Path) -> None:
+    config = load_and_validate_config(
+        {"frozen": True, "sbom": True, "trim": True, "binary-only": True, "require-hashes": True},
+        tmp_path,
+    )
+
+    assert (config.frozen, config.sbom, config.trim, config.binary_only) == (True,) * 4
+    assert config.require_hashes is True
