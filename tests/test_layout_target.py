@@ -205,17 +205,20 @@ def test_python_shebang_scripts_run_with_the_bundle_on_the_path(tmp_path: Path) 
     assert result.stdout == "tool 42\n", result.stderr
 
 
-def test_cached_installs_are_copied_so_editing_a_bundle_leaves_the_cache_alone(
+def test_copy_mode_bundles_can_be_edited_and_editing_one_leaves_the_cache_alone(
     tmp_path: Path,
 ) -> None:
+    # copy mode: the bundle's files are the user's to edit, with no chmod (hardlinked ones are
+    # read-only, and an edit made through them anyway is the test below)
     cache = Cache(tmp_path / "cache")
     wheel = make_wheel(tmp_path, "alpha", "1.0", {"alpha/__init__.py": "VALUE = 1\n"})
     first = tmp_path / "first"
-    write_target([fetched(wheel)], first, compile_bytecode=False, cache=cache)
+    write_target([fetched(wheel)], first, compile_bytecode=False, cache=cache, link_mode="copy")
 
     (first / "alpha" / "__init__.py").write_text("VALUE = 'edited'\n")
+    assert cached_files(tmp_path)["alpha/__init__.py"].read_text() == "VALUE = 1\n"
     second = tmp_path / "second"
-    write_target([fetched(wheel)], second, compile_bytecode=False, cache=cache)
+    write_target([fetched(wheel)], second, compile_bytecode=False, cache=cache, link_mode="copy")
 
     assert (second / "alpha" / "__init__.py").read_text() == "VALUE = 1\n"
     assert sorted(p.relative_to(second) for p in second.rglob("*")) == sorted(
