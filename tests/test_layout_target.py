@@ -43,6 +43,7 @@ from support.artifacts import Entry, write_wheel
 from support.consumer import Consumer
 from support.environ import Sandbox
 from support.index import IndexServer
+from support.records import record_hash
 from support.uv_target import comparable_tree, recorded_paths, uv_install_target
 
 
@@ -63,8 +64,7 @@ def make_wheel(
     record_lines = []
     for path, text in contents.items():
         data = text if isinstance(text, bytes) else text.encode()
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
-        record_lines.append(f"{path},sha256={digest.decode()},{len(data)}")
+        record_lines.append(f"{path},{record_hash(data)},{len(data)}")
     record_lines.append(f"{dist_info}/RECORD,,")
     contents[f"{dist_info}/RECORD"] = "\n".join(record_lines) + "\n"
     wheel = directory / f"{name}-{version}-py3-none-any.whl"

@@ -17,13 +17,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .records import record_hash
+
 CHUNK = 1 << 20
-
-
-def record_hash(data: bytes) -> str:
-    """``sha256=<urlsafe base64>`` as a wheel's RECORD writes it."""
-    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
-    return f"sha256={digest.decode()}"
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,6 @@ Windows, and an sdist (with a real C extension) for everything else.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import io
 import struct
 import tarfile
@@ -26,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.tags import parse_tag
+
+from .records import record_hash
 
 NATIVE = "nativepkg"
 NATIVE_VERSION = "1.0"
@@ -235,8 +235,7 @@ PURE_PACKAGES = {
 
 
 def _record_line(path: str, data: bytes) -> str:
-    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-    return f"{path},sha256={digest},{len(data)}"
+    return f"{path},{record_hash(data)},{len(data)}"
 
 
 def _metadata(name: str, version: str, requires_python: str, summary: str) -> str:
