@@ -42,7 +42,14 @@ from support.hatch import Hatch, HatchBuild, built_artifact
 from support.index import IndexServer
 from support.platform_wheels import NATIVE, binary_machine, extension_modules, machines
 from support.projects import MakeProject
-from support.wheelhouse import Install, Server, build_cache_entries, build_lines, site_packages
+from support.wheelhouse import (
+    Install,
+    Server,
+    build_cache_entries,
+    build_lines,
+    nothing_installed,
+    site_packages,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -658,6 +665,42 @@ def test_two_platform_wheelhouse_installs_for_aarch64_with_uv_sync_offline(
     reference = two_platform_wheelhouse.references["manylinux_2_28_aarch64"]
     assert installed_wheel_tags(packages) == installed_wheel_tags(reference)
     assert set(machines(extension_modules(packages), packages).values()) == {"ELF aarch64"}
+
+
+# -- a wheelhouse for another Python -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def foreign_python_wheelhouse(
+    project: Path, hatch_build: HatchBuild, tmp_path_factory: pytest.TempPathFactory
+) -> Build:
+    """A wheelhouse of crossapp for this platform and another Python: installing it here is
+    installing it with the wrong Python, on any machine (no second interpreter needed)."""
+    return build_and_move(
+        hatch_build,
+        project,
+        f'[tool.lockbundle]\npython = "{FOREIGN_PYTHON}"\nplatforms = ["linux-x86_64"]\n',
+        tmp_path_factory.mktemp("foreign-python-wheelhouse"),
+        "lockbundle:wheelhouse",
+    )
+
+
+def test_uv_sync_refuses_a_wheelhouse_for_another_python_version(
+    server: Server, foreign_python_wheelhouse: Build
+) -> None:
+    install = server.uv_sync(foreign_python_wheelhouse.bundle)
+    assert not install.succeeded, describe(install.result)
+    assert f"=={FOREIGN_PYTHON}.*" in install.output
+    assert nothing_installed(install)
+
+
+def test_pylock_install_refuses_a_wheelhouse_for_another_python_version(
+    server: Server, foreign_python_wheelhouse: Build
+) -> None:
+    install = server.uv_pip_install_pylock(foreign_python_wheelhouse.bundle)
+    assert not install.succeeded, describe(install.result)
+    assert f"=={FOREIGN_PYTHON}.*" in install.output
+    assert nothing_installed(install)
 
 
 # -- named bundles ----------------------------------------------------------------------------------

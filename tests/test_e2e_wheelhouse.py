@@ -48,7 +48,7 @@ from support.wheelhouse import (
     build_lines,
     clean_run_environ,
     foreign_platform,
-    interpreters_of_other_versions,
+    nothing_installed,
     site_packages,
     text_files,
 )
@@ -137,16 +137,6 @@ def import_markers(install: Install) -> dict[str, str]:
     )
     markers: dict[str, str] = json.loads(result.stdout)
     return markers
-
-
-def nothing_installed(install: Install) -> bool:
-    """True when the environment is missing or holds no distribution the install could add."""
-    if not install.environment.exists():
-        return True
-    try:
-        return install.installed == set()
-    except ValueError:  # no site-packages yet
-        return True
 
 
 # -- module-wide fixtures ---------------------------------------------------------------------------
@@ -544,14 +534,6 @@ def test_binary_only_install_builds_nothing_on_the_server(binary_only_install: I
 # -- a wrong interpreter or platform -----------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def other_python() -> Path:
-    """An interpreter of another Python minor version (this machine has several through pyenv)."""
-    found = interpreters_of_other_versions()
-    assert found, f"no Python other than {THIS_PYTHON} on this machine to install with"
-    return found[-1]
-
-
 def test_rewritten_lock_names_this_python_and_platform(app_wheelhouse: Wheelhouse) -> None:
     lock = app_wheelhouse.toml("uv.lock")
     assert lock["requires-python"] == f"=={THIS_PYTHON}.*"
@@ -561,24 +543,6 @@ def test_rewritten_lock_names_this_python_and_platform(app_wheelhouse: Wheelhous
     )
     assert Marker(marker).evaluate()
     assert not Marker(marker).evaluate({"sys_platform": "win32", "platform_machine": "AMD64"})
-
-
-def test_uv_sync_refuses_another_python_version(
-    server: Server, app_wheelhouse: Wheelhouse, other_python: Path
-) -> None:
-    install = server.uv_sync(app_wheelhouse.path, python=other_python)
-    assert not install.succeeded, describe(install.result)
-    assert f"=={THIS_PYTHON}.*" in install.output
-    assert nothing_installed(install)
-
-
-def test_pylock_install_refuses_another_python_version(
-    server: Server, app_wheelhouse: Wheelhouse, other_python: Path
-) -> None:
-    install = server.uv_pip_install_pylock(app_wheelhouse.path, python=other_python)
-    assert not install.succeeded, describe(install.result)
-    assert f"=={THIS_PYTHON}.*" in install.output
-    assert nothing_installed(install)
 
 
 def test_uv_sync_refuses_another_platform(server: Server, app_wheelhouse: Wheelhouse) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import os
 import platform
 import re
 import shutil
@@ -87,6 +86,16 @@ class Install:
     @property
     def python(self) -> Path:
         return self.environment / "bin" / "python"
+
+
+def nothing_installed(install: Install) -> bool:
+    """True when the environment is missing or holds no distribution the install could add."""
+    if not install.environment.exists():
+        return True
+    try:
+        return install.installed == set()
+    except ValueError:  # no site-packages yet
+        return True
 
 
 class Server:
@@ -226,39 +235,6 @@ def alter_wheel_keeping_its_size(wheel: Path) -> None:
     for time_field in (local + 10, central + 12):
         data[time_field] ^= 1  # two seconds more or less: still a valid DOS time
     wheel.write_bytes(bytes(data))
-
-
-def interpreters_of_other_versions() -> list[Path]:
-    """Python 3 interpreters on this machine whose minor version is not the running one.
-
-    Searched on ``PATH`` (``python3.N``) and in pyenv's versions directory; each candidate is run to
-    learn its version (a pyenv shim for a version not selected fails, and is left out).
-    """
-    candidates: list[Path] = []
-    for minor in range(8, 20):
-        found = shutil.which(f"python3.{minor}")
-        if found:
-            candidates.append(Path(found))
-    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    candidates += sorted(pyenv_root.glob("versions/3.*/bin/python3"))
-    others: dict[tuple[int, int], Path] = {}
-    for candidate in candidates:
-        try:
-            result = subprocess.run(
-                [candidate, "-c", "import sys; print(*sys.version_info[:2])"],
-                capture_output=True,
-                text=True,
-                timeout=30,
-                env={"PATH": "/usr/bin:/bin"},
-            )
-        except OSError:
-            continue
-        if result.returncode != 0:
-            continue
-        major, minor = map(int, result.stdout.split())
-        if (major, minor) != sys.version_info[:2] and (major, minor) >= (3, 8):
-            others.setdefault((major, minor), candidate)
-    return [others[version] for version in sorted(others)]
 
 
 def foreign_platform() -> str:
