@@ -41,7 +41,7 @@ from support.foreign import (
 from support.hatch import Hatch, HatchBuild, built_artifact
 from support.index import IndexServer
 from support.platform_wheels import NATIVE, binary_machine, extension_modules, machines
-from support.projects import MakeProject
+from support.projects import MakeProject, set_config
 from support.wheelhouse import (
     Install,
     Server,
@@ -56,7 +56,6 @@ pytestmark = pytest.mark.slow
 THIS_PYTHON = "{}.{}".format(*sys.version_info[:2])
 FOREIGN_PYTHON = "3.12"
 PROJECT = "crossapp"
-TABLE_START = "\n# -- written by the test --\n"
 
 # What every bundle of crossapp holds, whatever the target: the project, nativepkg, puresdist.
 ALWAYS = {PROJECT, NATIVE, "puresdist"}
@@ -72,13 +71,6 @@ def test_the_foreign_python_is_not_the_running_one() -> None:
 
 
 # -- building ---------------------------------------------------------------------------------------
-
-
-def set_lockbundle_config(project: Path, toml: str) -> None:
-    """Replace what an earlier test appended to the project's pyproject.toml with ``toml``."""
-    pyproject = project / "pyproject.toml"
-    text = pyproject.read_text().split(TABLE_START)[0]
-    pyproject.write_text(f"{text}{TABLE_START}{toml}\n")
 
 
 def dist_entries(project: Path) -> list[str]:
@@ -124,7 +116,7 @@ class Build:
 def build_and_move(
     hatch_build: HatchBuild, project: Path, config: str, elsewhere: Path, target: str
 ) -> Build:
-    set_lockbundle_config(project, config)
+    set_config(project, config)
     empty_dist(project)
     result = hatch_build(project, target)
     artifact = built_artifact(result, project)
@@ -368,7 +360,7 @@ class Failure:
 
 
 def build_failure(hatch_build: HatchBuild, project: Path, config: str) -> Failure:
-    set_lockbundle_config(project, config)
+    set_config(project, config)
     empty_dist(project)
     result = hatch_build(project)
     return Failure(result, dist_entries(project))
@@ -735,7 +727,7 @@ def named_builds(
 ) -> NamedBuilds:
     """Both named bundles of a crossapp of their own, built one after the other."""
     project = make_project(PROJECT)
-    set_lockbundle_config(project, NAMED_BUNDLES)
+    set_config(project, NAMED_BUNDLES)
     arm64 = built_artifact(hatch_build(project, "lockbundle:lambda-arm64"), project)
     x86 = built_artifact(hatch_build(project, "lockbundle:lambda-x86"), project)
     extracted = tmp_path_factory.mktemp("lambda-x86")
@@ -795,7 +787,7 @@ def test_clean_of_a_named_bundle_leaves_one_whose_name_ends_the_same(
 ) -> None:
     """Bundles `x86` and `lambda-x86`: cleaning the first must not remove the second."""
     project = make_project(PROJECT)
-    set_lockbundle_config(
+    set_config(
         project,
         '[tool.lockbundle.bundles.x86]\nplatforms = ["linux-x86_64"]\n\n'
         '[tool.lockbundle.bundles.lambda-x86]\nplatforms = ["linux-x86_64"]\n',
@@ -814,7 +806,7 @@ def test_clean_of_a_named_bundle_leaves_one_whose_name_ends_the_same(
 
 
 def test_unknown_platform_is_a_configuration_error(project: Path, hatch_build: HatchBuild) -> None:
-    set_lockbundle_config(
+    set_config(
         project,
         f'[tool.lockbundle]\npython = "{THIS_PYTHON}"\n'
         'platforms = ["manylinux_2_28_aarch64", "linux_x86"]\n',
@@ -832,7 +824,7 @@ def test_unknown_platform_is_a_configuration_error(project: Path, hatch_build: H
 def test_a_plain_linux_platform_is_a_configuration_error_naming_the_aliases_meant(
     project: Path, hatch_build: HatchBuild
 ) -> None:
-    set_lockbundle_config(project, '[tool.lockbundle]\nplatforms = ["linux_aarch64"]\n')
+    set_config(project, '[tool.lockbundle]\nplatforms = ["linux_aarch64"]\n')
     empty_dist(project)
 
     output = assert_failed_cleanly(hatch_build(project), project)
@@ -848,7 +840,7 @@ def test_a_plain_linux_platform_is_a_configuration_error_naming_the_aliases_mean
 def test_a_plain_linux_platform_on_the_command_line_is_refused_naming_the_aliases_meant(
     project: Path, sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    set_lockbundle_config(project, "")
+    set_config(project, "")
     empty_dist(project)
 
     result = lockbundle(
@@ -867,7 +859,7 @@ def test_a_plain_linux_platform_on_the_command_line_is_refused_naming_the_aliase
 def test_target_layout_with_two_platforms_is_a_configuration_error(
     project: Path, hatch_build: HatchBuild
 ) -> None:
-    set_lockbundle_config(
+    set_config(
         project,
         '[tool.lockbundle]\npython = "3.12"\n'
         'platforms = ["manylinux_2_28_aarch64", "manylinux_2_28_x86_64"]\n',
@@ -882,7 +874,7 @@ def test_target_layout_with_two_platforms_is_a_configuration_error(
 def test_compile_bytecode_for_another_python_names_both_versions(
     project: Path, hatch_build: HatchBuild
 ) -> None:
-    set_lockbundle_config(
+    set_config(
         project,
         f'[tool.lockbundle]\npython = "{FOREIGN_PYTHON}"\ncompile-bytecode = true\n',
     )

@@ -32,7 +32,7 @@ from support.environ import describe
 from support.fresh import FreshPython
 from support.hatch import Hatch, HatchBuild, built_artifact
 from support.index import IndexServer
-from support.projects import MakeProject
+from support.projects import MakeProject, add_to_pyproject
 from support.reference import UvReferenceTarget
 
 pytestmark = pytest.mark.slow
@@ -60,11 +60,6 @@ def build_and_move(
     bundle.parent.mkdir(parents=True)
     shutil.move(artifact, bundle)
     return Build(project, result, artifact, dist_entries, bundle)
-
-
-def add_to_pyproject(project: Path, toml: str) -> None:
-    pyproject = project / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text() + "\n" + toml)
 
 
 def import_markers(fresh_python: FreshPython, bundle: Path) -> dict[str, list[str]]:

@@ -35,7 +35,7 @@ from support.compat import tomllib
 from support.environ import Sandbox, describe, run, uv_binary
 from support.hatch import Hatch, HatchBuild, built_artifact
 from support.index import IndexServer
-from support.projects import MakeProject
+from support.projects import MakeProject, add_to_pyproject
 from support.reference import UvReferenceTarget
 from support.wheelhouse import (
     PIP_INSTALL,
@@ -103,11 +103,6 @@ def build_wheelhouse(
     moved.parent.mkdir(parents=True)
     shutil.move(artifact, moved)
     return Wheelhouse(project, lock, result, artifact, dist_entries, moved)
-
-
-def add_to_pyproject(project: Path, toml: str) -> None:
-    pyproject = project / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text() + "\n" + toml)
 
 
 def sha256_of(path: Path) -> str:
