@@ -28,6 +28,7 @@ import pytest
 from packaging.markers import Marker
 
 from support.archives import extract
+from support.builds import Build, build_and_move
 from support.bundle import distributions, installed_layout
 from support.cli import lockbundle
 from support.compat import tomllib
@@ -45,6 +46,7 @@ from support.projects import MakeProject, set_config
 from support.wheelhouse import (
     Install,
     Server,
+    Wheelhouse,
     build_cache_entries,
     build_lines,
     nothing_installed,
@@ -94,35 +96,6 @@ def flat_lines(text: str) -> str:
 def flat(text: str) -> str:
     """Lower case, whitespace collapsed: a message wrapped over lines reads as one."""
     return " ".join(text.split()).lower()
-
-
-def assert_failed_cleanly(result: subprocess.CompletedProcess[str], project: Path) -> str:
-    output = output_of(result)
-    assert result.returncode != 0, describe(result)
-    assert "Traceback" not in output, output
-    assert dist_entries(project) == [], output
-    return output
-
-
-@dataclass(frozen=True)
-class Build:
-    """A successful build, with the bundle moved out of ``dist/`` to a place of its own."""
-
-    result: subprocess.CompletedProcess[str]
-    artifact: Path
-    bundle: Path
-
-
-def build_and_move(
-    hatch_build: HatchBuild, project: Path, config: str, elsewhere: Path, target: str
-) -> Build:
-    set_config(project, config)
-    empty_dist(project)
-    result = hatch_build(project, target)
-    artifact = built_artifact(result, project)
-    bundle = elsewhere / artifact.name
-    shutil.move(artifact, bundle)
-    return Build(result, artifact, bundle)
 
 
 @pytest.fixture(scope="module")
@@ -267,9 +240,9 @@ def foreign(
     build = build_and_move(
         hatch_build,
         project,
-        f"[tool.lockbundle]\n{target.config}\n",
         tmp_path_factory.mktemp("bundle-" + target.id),
         "lockbundle",
+        config=f"[tool.lockbundle]\n{target.config}\n",
     )
     reference = uv_foreign_reference(target.uv_platform, target.uv_python)
     return ForeignBuild(target, build, reference)
@@ -345,6 +318,14 @@ def assert_gives_the_remedies(output: str) -> None:
     text = flat(output)
     missing = [remedy for remedy in REMEDIES if not re.search(remedy, text)]
     assert missing == [], output
+
+
+def assert_failed_cleanly(result: subprocess.CompletedProcess[str], project: Path) -> str:
+    output = output_of(result)
+    assert result.returncode != 0, describe(result)
+    assert "Traceback" not in output, output
+    assert dist_entries(project) == [], output
+    return output
 
 
 @dataclass(frozen=True)
@@ -529,40 +510,28 @@ def marker_environment(name: str) -> dict[str, str]:
     return {**environment, "platform_system": system, "os_name": os_name}
 
 
-@dataclass(frozen=True)
-class Wheelhouse:
-    build: Build
-    references: dict[str, Path]  # configured platform -> uv's install for it
-
-    @property
-    def path(self) -> Path:
-        return self.build.bundle
-
-    @property
-    def wheels(self) -> list[str]:
-        return sorted(path.name for path in (self.path / "wheels").iterdir())
-
-
 @pytest.fixture(scope="module")
 def two_platform_wheelhouse(
-    project: Path,
-    hatch_build: HatchBuild,
-    uv_foreign_reference: ReferenceTarget,
-    tmp_path_factory: pytest.TempPathFactory,
+    project: Path, hatch_build: HatchBuild, tmp_path_factory: pytest.TempPathFactory
 ) -> Wheelhouse:
     platforms = ", ".join(f'"{tag}"' for tag in TWO_PLATFORMS)
     build = build_and_move(
         hatch_build,
         project,
-        f'[tool.lockbundle]\npython = "{THIS_PYTHON}"\nplatforms = [{platforms}]\n',
         tmp_path_factory.mktemp("two-platform-wheelhouse"),
         "lockbundle:wheelhouse",
+        config=f'[tool.lockbundle]\npython = "{THIS_PYTHON}"\nplatforms = [{platforms}]\n',
     )
-    references = {
+    return Wheelhouse(build, project / "uv.lock")
+
+
+@pytest.fixture(scope="module")
+def two_platform_references(uv_foreign_reference: ReferenceTarget) -> dict[str, Path]:
+    """Configured platform of the two-platform wheelhouse -> uv's install for it."""
+    return {
         tag: uv_foreign_reference(uv_platform, THIS_PYTHON)
         for tag, uv_platform in TWO_PLATFORMS.items()
     }
-    return Wheelhouse(build, references)
 
 
 @pytest.fixture(scope="module")
@@ -576,11 +545,11 @@ def server(
 
 
 def test_two_platform_wheelhouse_holds_the_wheels_uv_chooses_for_each_platform(
-    two_platform_wheelhouse: Wheelhouse,
+    two_platform_wheelhouse: Wheelhouse, two_platform_references: dict[str, Path]
 ) -> None:
     expected = {
         (name, tags)
-        for reference in two_platform_wheelhouse.references.values()
+        for reference in two_platform_references.values()
         for name, tags in installed_wheel_tags(reference).items()
     }
     in_wheels = {
@@ -627,34 +596,34 @@ def two_platform_uv_sync(server: Server, two_platform_wheelhouse: Wheelhouse) ->
 
 
 def test_two_platform_wheelhouse_installs_here_with_uv_sync_offline(
-    two_platform_uv_sync: Install, two_platform_wheelhouse: Wheelhouse
+    two_platform_uv_sync: Install, two_platform_references: dict[str, Path]
 ) -> None:
     assert two_platform_uv_sync.succeeded, describe(two_platform_uv_sync.result)
-    reference = two_platform_wheelhouse.references["manylinux_2_28_x86_64"]
+    reference = two_platform_references["manylinux_2_28_x86_64"]
     assert two_platform_uv_sync.installed == distributions(reference)
     assert build_lines(two_platform_uv_sync.output) == []
     assert build_cache_entries(two_platform_uv_sync.cache) == []
 
 
 def test_two_platform_uv_sync_here_installs_the_x86_64_wheels(
-    two_platform_uv_sync: Install, two_platform_wheelhouse: Wheelhouse
+    two_platform_uv_sync: Install, two_platform_references: dict[str, Path]
 ) -> None:
     assert two_platform_uv_sync.succeeded, describe(two_platform_uv_sync.result)
     packages = site_packages(two_platform_uv_sync.environment)
-    reference = two_platform_wheelhouse.references["manylinux_2_28_x86_64"]
+    reference = two_platform_references["manylinux_2_28_x86_64"]
     assert installed_wheel_tags(packages) == installed_wheel_tags(reference)
     assert set(machines(extension_modules(packages), packages).values()) == {"ELF x86_64"}
 
 
 def test_two_platform_wheelhouse_installs_for_aarch64_with_uv_sync_offline(
-    server: Server, two_platform_wheelhouse: Wheelhouse
+    server: Server, two_platform_wheelhouse: Wheelhouse, two_platform_references: dict[str, Path]
 ) -> None:
     install = server.uv_sync(
         two_platform_wheelhouse.path, extra_args=("--python-platform", "aarch64-manylinux_2_28")
     )
     assert install.succeeded, describe(install.result)
     packages = site_packages(install.environment)
-    reference = two_platform_wheelhouse.references["manylinux_2_28_aarch64"]
+    reference = two_platform_references["manylinux_2_28_aarch64"]
     assert installed_wheel_tags(packages) == installed_wheel_tags(reference)
     assert set(machines(extension_modules(packages), packages).values()) == {"ELF aarch64"}
 
@@ -665,31 +634,32 @@ def test_two_platform_wheelhouse_installs_for_aarch64_with_uv_sync_offline(
 @pytest.fixture(scope="module")
 def foreign_python_wheelhouse(
     project: Path, hatch_build: HatchBuild, tmp_path_factory: pytest.TempPathFactory
-) -> Build:
+) -> Wheelhouse:
     """A wheelhouse of crossapp for this platform and another Python: installing it here is
     installing it with the wrong Python, on any machine (no second interpreter needed)."""
-    return build_and_move(
+    build = build_and_move(
         hatch_build,
         project,
-        f'[tool.lockbundle]\npython = "{FOREIGN_PYTHON}"\nplatforms = ["linux-x86_64"]\n',
         tmp_path_factory.mktemp("foreign-python-wheelhouse"),
         "lockbundle:wheelhouse",
+        config=f'[tool.lockbundle]\npython = "{FOREIGN_PYTHON}"\nplatforms = ["linux-x86_64"]\n',
     )
+    return Wheelhouse(build, project / "uv.lock")
 
 
 def test_uv_sync_refuses_a_wheelhouse_for_another_python_version(
-    server: Server, foreign_python_wheelhouse: Build
+    server: Server, foreign_python_wheelhouse: Wheelhouse
 ) -> None:
-    install = server.uv_sync(foreign_python_wheelhouse.bundle)
+    install = server.uv_sync(foreign_python_wheelhouse.path)
     assert not install.succeeded, describe(install.result)
     assert f"=={FOREIGN_PYTHON}.*" in install.output
     assert nothing_installed(install)
 
 
 def test_pylock_install_refuses_a_wheelhouse_for_another_python_version(
-    server: Server, foreign_python_wheelhouse: Build
+    server: Server, foreign_python_wheelhouse: Wheelhouse
 ) -> None:
-    install = server.uv_pip_install_pylock(foreign_python_wheelhouse.bundle)
+    install = server.uv_pip_install_pylock(foreign_python_wheelhouse.path)
     assert not install.succeeded, describe(install.result)
     assert f"=={FOREIGN_PYTHON}.*" in install.output
     assert nothing_installed(install)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from support.builds import Build, build_and_move
 from support.bundle import (
     distributions,
     files,
@@ -36,30 +37,6 @@ from support.projects import MakeProject, add_to_pyproject
 from support.reference import UvReferenceTarget
 
 pytestmark = pytest.mark.slow
-
-
-@dataclass(frozen=True)
-class Build:
-    """A successful ``hatch build``: where it ran, what hatch printed, and the bundle's new home."""
-
-    project: Path
-    result: subprocess.CompletedProcess[str]
-    artifact: Path  # the path hatch printed, under dist/ (the bundle was there after the build)
-    dist_entries: list[str]  # what dist/ held right after the build
-    bundle: Path  # the bundle, moved out of dist/ to a directory of its own
-
-
-def build_and_move(
-    hatch_build: HatchBuild, project: Path, elsewhere: Path, target: str = "lockbundle"
-) -> Build:
-    """Build ``project`` and move the bundle to ``elsewhere``, away from where it was built."""
-    result = hatch_build(project, target)
-    artifact = built_artifact(result, project)
-    dist_entries = sorted(path.name for path in (project / "dist").iterdir())
-    bundle = elsewhere / "moved" / artifact.name
-    bundle.parent.mkdir(parents=True)
-    shutil.move(artifact, bundle)
-    return Build(project, result, artifact, dist_entries, bundle)
 
 
 def import_markers(fresh_python: FreshPython, bundle: Path) -> dict[str, list[str]]:

@@ -17,7 +17,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tarfile
 import time
@@ -30,6 +29,7 @@ from packaging.markers import Marker
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from support.archives import extract
+from support.builds import build_and_move
 from support.bundle import Distribution, distributions, files
 from support.compat import tomllib
 from support.environ import Sandbox, describe, run, uv_binary
@@ -43,6 +43,7 @@ from support.wheelhouse import (
     UV_SYNC,
     Install,
     Server,
+    Wheelhouse,
     alter_wheel_keeping_its_size,
     build_cache_entries,
     build_lines,
@@ -60,49 +61,11 @@ THIS_PYTHON = "{}.{}".format(*sys.version_info[:2])
 INSTALLERS = ("uv-sync", "pip", "pylock")
 
 
-@dataclass(frozen=True)
-class Wheelhouse:
-    """A successful wheelhouse build, moved out of ``dist/`` to a directory of its own."""
-
-    project: Path  # where hatch build ran
-    lock: Path  # the uv.lock it was made from
-    result: subprocess.CompletedProcess[str]
-    artifact: Path  # the path hatch printed
-    dist_entries: list[str]  # what dist/ held right after the build
-    path: Path  # the wheelhouse, moved
-
-    @property
-    def wheels(self) -> dict[str, Path]:
-        """File name -> path of every file in ``wheels/``."""
-        return {path.name: path for path in (self.path / "wheels").iterdir()}
-
-    @property
-    def manifest(self) -> dict[str, object]:
-        document: dict[str, object] = json.loads((self.path / "lockbundle.json").read_text())
-        return document
-
-    def manifest_entry(self, name: str) -> dict[str, object]:
-        wheels = self.manifest["wheels"]
-        assert isinstance(wheels, list)
-        (entry,) = [entry for entry in wheels if entry["name"] == name]
-        assert isinstance(entry, dict)
-        return entry
-
-    def toml(self, name: str) -> dict[str, object]:
-        return tomllib.loads((self.path / name).read_text())
-
-
 def build_wheelhouse(
     hatch_build: HatchBuild, project: Path, lock: Path, elsewhere: Path
 ) -> Wheelhouse:
     """``hatch build -t lockbundle:wheelhouse`` in ``project``; the result is moved to ``elsewhere``."""
-    result = hatch_build(project, WHEELHOUSE)
-    artifact = built_artifact(result, project)
-    dist_entries = sorted(path.name for path in (project / "dist").iterdir())
-    moved = elsewhere / "moved" / artifact.name
-    moved.parent.mkdir(parents=True)
-    shutil.move(artifact, moved)
-    return Wheelhouse(project, lock, result, artifact, dist_entries, moved)
+    return Wheelhouse(build_and_move(hatch_build, project, elsewhere, WHEELHOUSE), lock)
 
 
 def sha256_of(path: Path) -> str:
@@ -165,7 +128,7 @@ def app_reference(
     app_wheelhouse: Wheelhouse, uv_reference_target: UvReferenceTarget
 ) -> set[Distribution]:
     """What ``uv export --no-editable | uv pip install --target`` installs from the app's lock."""
-    return distributions(uv_reference_target(app_wheelhouse.project))
+    return distributions(uv_reference_target(app_wheelhouse.build.project))
 
 
 @pytest.fixture(scope="module")
@@ -193,10 +156,10 @@ def app_install(request: pytest.FixtureRequest) -> Install:
 
 def test_build_adds_only_the_wheelhouse_to_dist(app_wheelhouse: Wheelhouse) -> None:
     assert (
-        app_wheelhouse.artifact
-        == (app_wheelhouse.project / "dist" / "app-0.1.0-wheelhouse").resolve()
+        app_wheelhouse.build.artifact
+        == (app_wheelhouse.build.project / "dist" / "app-0.1.0-wheelhouse").resolve()
     )
-    assert app_wheelhouse.dist_entries == ["app-0.1.0-wheelhouse"]
+    assert app_wheelhouse.build.dist_entries == ["app-0.1.0-wheelhouse"]
 
 
 def test_wheelhouse_holds_a_wheel_of_every_selected_package(
@@ -221,7 +184,7 @@ def test_wheelhouse_holds_the_c_extension_built_for_this_python(
 def test_wheelhouse_text_files_hold_no_path_of_the_build_machine(
     app_wheelhouse: Wheelhouse, build_machine_paths: list[str]
 ) -> None:
-    needles = [*build_machine_paths, str(app_wheelhouse.project)]
+    needles = [*build_machine_paths, str(app_wheelhouse.build.project)]
     found = {}
     for path in text_files(app_wheelhouse.path):
         hits = [needle for needle in needles if needle in path.read_text()]
@@ -330,8 +293,8 @@ def api_uv_sync(server: Server, api_wheelhouse: Wheelhouse) -> Install:
 
 def test_member_wheelhouse_is_written_to_the_member_dist(api_wheelhouse: Wheelhouse) -> None:
     assert (
-        api_wheelhouse.artifact
-        == (api_wheelhouse.project / "dist" / "api-0.1.0-wheelhouse").resolve()
+        api_wheelhouse.build.artifact
+        == (api_wheelhouse.build.project / "dist" / "api-0.1.0-wheelhouse").resolve()
     )
 
 

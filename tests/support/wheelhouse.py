@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import platform
 import re
 import shutil
@@ -14,7 +15,9 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+from .builds import Build
 from .bundle import Distribution, distributions, files
+from .compat import tomllib
 from .environ import Sandbox, run, uv_binary
 from .index import IndexServer
 
@@ -96,6 +99,38 @@ def nothing_installed(install: Install) -> bool:
         return install.installed == set()
     except ValueError:  # no site-packages yet
         return True
+
+
+@dataclass(frozen=True)
+class Wheelhouse:
+    """A wheelhouse built by hatch and moved out of ``dist/``, and the lock it was made from."""
+
+    build: Build
+    lock: Path
+
+    @property
+    def path(self) -> Path:
+        return self.build.bundle
+
+    @property
+    def wheels(self) -> dict[str, Path]:
+        """File name -> path of every file in ``wheels/``, by name."""
+        return {path.name: path for path in sorted((self.path / "wheels").iterdir())}
+
+    @property
+    def manifest(self) -> dict[str, object]:
+        document: dict[str, object] = json.loads((self.path / "lockbundle.json").read_text())
+        return document
+
+    def manifest_entry(self, name: str) -> dict[str, object]:
+        wheels = self.manifest["wheels"]
+        assert isinstance(wheels, list)
+        (entry,) = [entry for entry in wheels if entry["name"] == name]
+        assert isinstance(entry, dict)
+        return entry
+
+    def toml(self, name: str) -> dict[str, object]:
+        return tomllib.loads((self.path / name).read_text())
 
 
 class Server:
