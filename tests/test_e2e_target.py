@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import json
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from support.builds import Build, build_and_move
 from support.bundle import (
     distributions,
     files,
+    import_markers,
     installed_layout,
     local_direct_urls,
     occurrences,
@@ -37,21 +37,6 @@ from support.projects import MakeProject, add_to_pyproject
 from support.reference import UvReferenceTarget
 
 pytestmark = pytest.mark.slow
-
-
-def import_markers(fresh_python: FreshPython, bundle: Path) -> dict[str, list[str]]:
-    """Import, in the fresh interpreter, the module of every distribution in ``bundle``.
-
-    :returns: module name -> [its MARKER, the file it was imported from]
-    """
-    names = sorted(name for name, _ in distributions(bundle))
-    code = (
-        "import importlib, json\n"
-        f"modules = {{name: importlib.import_module(name) for name in {names!r}}}\n"
-        "print(json.dumps({n: [m.MARKER, m.__file__] for n, m in modules.items()}))\n"
-    )
-    result: dict[str, list[str]] = json.loads(fresh_python.run_code(code, bundle).stdout)
-    return result
 
 
 def modules_outside_bin(bundle: Path) -> list[Path]:
@@ -133,7 +118,10 @@ def test_bundle_has_no_direct_url_to_local_files(app_build: Build) -> None:
 def test_moved_bundle_imports_every_distribution_in_a_fresh_python(
     app_build: Build, fresh_python: FreshPython
 ) -> None:
-    imported = import_markers(fresh_python, app_build.bundle)
+    imported = import_markers(
+        lambda code: fresh_python.run_code(code, app_build.bundle).stdout,
+        (name for name, _ in distributions(app_build.bundle)),
+    )
     assert {name: marker for name, (marker, _) in imported.items()} == {
         name: f"{name} {version}" for name, version in distributions(app_build.bundle)
     }

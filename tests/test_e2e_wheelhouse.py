@@ -30,7 +30,7 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from support.archives import extract
 from support.builds import build_and_move
-from support.bundle import Distribution, distributions, files
+from support.bundle import Distribution, distributions, files, import_markers
 from support.compat import tomllib
 from support.environ import Sandbox, describe, run, uv_binary
 from support.hatch import Hatch, HatchBuild, built_artifact
@@ -81,20 +81,6 @@ def locked_packages(lock: Path) -> dict[tuple[str, str], dict[str, object]]:
     """``(name, version)`` -> ``[[package]]`` table of a lock (a name may be locked twice)."""
     packages = tomllib.loads(lock.read_text())["package"]
     return {(package["name"], package["version"]): package for package in packages}
-
-
-def import_markers(install: Install) -> dict[str, str]:
-    """Import the module of every installed distribution with the environment's python: name -> MARKER."""
-    names = sorted(name for name, _ in install.installed)
-    code = (
-        "import importlib, json\n"
-        f"print(json.dumps({{n: importlib.import_module(n).MARKER for n in {names!r}}}))\n"
-    )
-    result = run(
-        [install.python, "-c", code], cwd=install.wheelhouse.parent, env=clean_run_environ()
-    )
-    markers: dict[str, str] = json.loads(result.stdout)
-    return markers
 
 
 # -- module-wide fixtures ---------------------------------------------------------------------------
@@ -221,8 +207,21 @@ def test_install_builds_nothing_on_the_server(app_install: Install) -> None:
 
 
 def test_installed_app_imports_every_distribution(app_install: Install) -> None:
-    markers = import_markers(app_install)
-    assert markers == {name: f"{name} {version}" for name, version in app_install.installed}
+    imported = import_markers(
+        lambda code: (
+            run(
+                [app_install.python, "-c", code],
+                cwd=app_install.wheelhouse.parent,
+                env=clean_run_environ(),
+            ).stdout
+        ),
+        (name for name, _ in app_install.installed),
+    )
+    assert {name: marker for name, (marker, _) in imported.items()} == {
+        name: f"{name} {version}" for name, version in app_install.installed
+    }
+    environment = app_install.environment.resolve()
+    assert all(Path(file).resolve().is_relative_to(environment) for _, file in imported.values())
 
 
 def test_installed_console_script_runs_and_imports_the_c_extension(app_install: Install) -> None:
