@@ -28,7 +28,7 @@ import pytest
 from packaging.markers import Marker
 
 from support.archives import extract
-from support.builds import Build, build_and_move
+from support.builds import Build, assert_failed_cleanly, build_and_move, dist_entries
 from support.bundle import distributions, installed_layout
 from support.cli import lockbundle
 from support.compat import tomllib
@@ -73,11 +73,6 @@ def test_the_foreign_python_is_not_the_running_one() -> None:
 
 
 # -- building ---------------------------------------------------------------------------------------
-
-
-def dist_entries(project: Path) -> list[str]:
-    dist = project / "dist"
-    return sorted(path.name for path in dist.iterdir()) if dist.is_dir() else []
 
 
 def empty_dist(project: Path) -> None:
@@ -320,14 +315,6 @@ def assert_gives_the_remedies(output: str) -> None:
     assert missing == [], output
 
 
-def assert_failed_cleanly(result: subprocess.CompletedProcess[str], project: Path) -> str:
-    output = output_of(result)
-    assert result.returncode != 0, describe(result)
-    assert "Traceback" not in output, output
-    assert dist_entries(project) == [], output
-    return output
-
-
 @dataclass(frozen=True)
 class Failure:
     """A failed build, and what ``dist/`` held right after it."""
@@ -347,12 +334,6 @@ def build_failure(hatch_build: HatchBuild, project: Path, config: str) -> Failur
     return Failure(result, dist_entries(project))
 
 
-def assert_clean_failure(failure: Failure) -> None:
-    assert failure.result.returncode != 0, describe(failure.result)
-    assert "Traceback" not in failure.output, failure.output
-    assert failure.dist_entries == [], failure.output
-
-
 @pytest.fixture(scope="module")
 def c_sdist_failure(project: Path, hatch_build: HatchBuild) -> Failure:
     """crossapp with its extra `c-sdist` (cext, an sdist-only C extension) for aarch64."""
@@ -365,7 +346,7 @@ def c_sdist_failure(project: Path, hatch_build: HatchBuild) -> Failure:
 
 
 def test_sdist_only_c_extension_fails_the_foreign_build_cleanly(c_sdist_failure: Failure) -> None:
-    assert_clean_failure(c_sdist_failure)
+    assert_failed_cleanly(c_sdist_failure.result, c_sdist_failure.dist_entries)
 
 
 def test_sdist_only_c_extension_error_names_package_version_and_target(
@@ -392,7 +373,7 @@ def no_fitting_wheel_failure(project: Path, hatch_build: HatchBuild) -> Failure:
 def test_no_fitting_wheel_fails_the_foreign_build_cleanly(
     no_fitting_wheel_failure: Failure,
 ) -> None:
-    assert_clean_failure(no_fitting_wheel_failure)
+    assert_failed_cleanly(no_fitting_wheel_failure.result, no_fitting_wheel_failure.dist_entries)
 
 
 def test_no_fitting_wheel_error_names_package_version_target_and_remedies(
@@ -455,7 +436,7 @@ def failed_compile(project: Path, hatch_build: HatchBuild) -> Failure:
 def test_an_sdist_that_fails_to_compile_for_a_foreign_target_fails_cleanly(
     failed_compile: Failure,
 ) -> None:
-    assert_clean_failure(failed_compile)
+    assert_failed_cleanly(failed_compile.result, failed_compile.dist_entries)
 
 
 def test_an_sdist_that_fails_to_compile_for_a_foreign_target_says_why_and_gives_the_remedies(
@@ -783,7 +764,9 @@ def test_unknown_platform_is_a_configuration_error(project: Path, hatch_build: H
     )
     empty_dist(project)
 
-    output = assert_failed_cleanly(hatch_build(project, "lockbundle:wheelhouse"), project)
+    output = assert_failed_cleanly(
+        hatch_build(project, "lockbundle:wheelhouse"), dist_entries(project)
+    )
 
     assert (
         "Platform #2 of field `tool.lockbundle.platforms` is not a known platform tag: `linux_x86`"
@@ -797,7 +780,7 @@ def test_a_plain_linux_platform_is_a_configuration_error_naming_the_aliases_mean
     set_config(project, '[tool.lockbundle]\nplatforms = ["linux_aarch64"]\n')
     empty_dist(project)
 
-    output = assert_failed_cleanly(hatch_build(project), project)
+    output = assert_failed_cleanly(hatch_build(project), dist_entries(project))
 
     assert (
         "Platform #1 of field `tool.lockbundle.platforms`, `linux_aarch64`, accepts no manylinux "
@@ -817,7 +800,7 @@ def test_a_plain_linux_platform_on_the_command_line_is_refused_naming_the_aliase
         sandbox, project, "build", "--python-platform", "linux_x86_64", cache=tmp_path, check=False
     )
 
-    output = assert_failed_cleanly(result, project)
+    output = assert_failed_cleanly(result, dist_entries(project))
     assert (
         "Platform #1 of `--python-platform`, `linux_x86_64`, accepts no manylinux or musllinux "
         "wheel (only wheels built on one machine): use `linux-x86_64` (`manylinux_2_28_x86_64`), "
@@ -836,7 +819,7 @@ def test_target_layout_with_two_platforms_is_a_configuration_error(
     )
     empty_dist(project)
 
-    output = assert_failed_cleanly(hatch_build(project, "lockbundle:target"), project)
+    output = assert_failed_cleanly(hatch_build(project, "lockbundle:target"), dist_entries(project))
 
     assert "`tool.lockbundle.platforms`" in output
 
@@ -850,7 +833,7 @@ def test_compile_bytecode_for_another_python_names_both_versions(
     )
     empty_dist(project)
 
-    output = assert_failed_cleanly(hatch_build(project), project)
+    output = assert_failed_cleanly(hatch_build(project), dist_entries(project))
 
     assert "compile-bytecode" in output
     assert FOREIGN_PYTHON in output

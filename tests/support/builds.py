@@ -7,6 +7,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from .environ import describe
 from .hatch import HatchBuild, built_artifact
 from .projects import set_config
 
@@ -42,8 +43,28 @@ def build_and_move(
         shutil.rmtree(project / "dist", ignore_errors=True)
     result = hatch_build(project, target)
     artifact = built_artifact(result, project)
-    dist = sorted(path.name for path in (project / "dist").iterdir())
+    dist = dist_entries(project)
     bundle = elsewhere / "moved" / artifact.name
     bundle.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(artifact, bundle)
     return Build(project, result, artifact, dist, bundle)
+
+
+def dist_entries(project: Path) -> list[str]:
+    """The names in the project's ``dist/`` (none when there is no ``dist/``)."""
+    dist = project / "dist"
+    return sorted(path.name for path in dist.iterdir()) if dist.is_dir() else []
+
+
+def assert_failed_cleanly(result: subprocess.CompletedProcess[str], dist: list[str]) -> str:
+    """The build failed the way a user error must: a non-zero exit, no traceback, and nothing
+    left in ``dist/``.
+
+    :param dist: what ``dist/`` held right after the build (:func:`dist_entries`)
+    :returns: the build's output, to look for the message in
+    """
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, describe(result)
+    assert "Traceback" not in output, output
+    assert dist == [], output
+    return output
