@@ -11,14 +11,12 @@ installs from the same lock.
 
 from __future__ import annotations
 
-import calendar
 import hashlib
 import json
 import os
 import platform
 import shutil
 import sys
-import tarfile
 import time
 import zipfile
 from dataclasses import dataclass
@@ -28,7 +26,7 @@ import pytest
 from packaging.markers import Marker
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
-from support.archives import extract
+from support.archives import archive_entries, extract
 from support.builds import build_and_move
 from support.bundle import Distribution, distributions, files, import_markers
 from support.compat import tomllib
@@ -594,18 +592,6 @@ def touch_sources(project: Path, mtime: float) -> None:
             os.utime(path, (mtime, mtime))
 
 
-def archive_members(archive: Path) -> dict[str, int]:
-    """Entry name -> modification time (seconds since the epoch, UTC) of an archive."""
-    if archive.name.endswith(".zip"):
-        with zipfile.ZipFile(archive) as opened:
-            return {
-                info.filename: calendar.timegm((*info.date_time, 0, 0, 0))
-                for info in opened.infolist()
-            }
-    with tarfile.open(archive) as opened:
-        return {member.name: int(member.mtime) for member in opened.getmembers()}
-
-
 @pytest.fixture(scope="module", params=["tar.gz", "zip"])
 def archive_builds(
     request: pytest.FixtureRequest,
@@ -647,7 +633,7 @@ def test_rebuilt_archive_is_byte_identical(archive_builds: ArchiveBuilds) -> Non
 
 def test_archive_entries_are_all_under_the_bundle_name(archive_builds: ArchiveBuilds) -> None:
     prefix = archive_builds.bundle_name
-    names = archive_members(archive_builds.first)
+    names = [entry.name for entry in archive_entries(archive_builds.first)]
     outside = [
         name for name in names if name.rstrip("/") != prefix and not name.startswith(f"{prefix}/")
     ]
@@ -664,7 +650,7 @@ def test_archive_holds_the_files_of_the_wheelhouse_directory(
 
 
 def test_archive_entries_carry_source_date_epoch(archive_builds: ArchiveBuilds) -> None:
-    times = set(archive_members(archive_builds.with_epoch).values())
+    times = {entry.mtime for entry in archive_entries(archive_builds.with_epoch)}
     assert times == {SOURCE_DATE_EPOCH}
 
 
