@@ -49,6 +49,7 @@ from support.wheelhouse import (
     Wheelhouse,
     build_cache_entries,
     build_lines,
+    build_wheelhouse,
     nothing_installed,
     site_packages,
 )
@@ -496,14 +497,12 @@ def two_platform_wheelhouse(
     project: Path, hatch_build: HatchBuild, tmp_path_factory: pytest.TempPathFactory
 ) -> Wheelhouse:
     platforms = ", ".join(f'"{tag}"' for tag in TWO_PLATFORMS)
-    build = build_and_move(
+    return build_wheelhouse(
         hatch_build,
         project,
         tmp_path_factory.mktemp("two-platform-wheelhouse"),
-        "lockbundle:wheelhouse",
         config=f'[tool.lockbundle]\npython = "{THIS_PYTHON}"\nplatforms = [{platforms}]\n',
     )
-    return Wheelhouse(build, project / "uv.lock")
 
 
 @pytest.fixture(scope="module")
@@ -618,14 +617,12 @@ def foreign_python_wheelhouse(
 ) -> Wheelhouse:
     """A wheelhouse of crossapp for this platform and another Python: installing it here is
     installing it with the wrong Python, on any machine (no second interpreter needed)."""
-    build = build_and_move(
+    return build_wheelhouse(
         hatch_build,
         project,
         tmp_path_factory.mktemp("foreign-python-wheelhouse"),
-        "lockbundle:wheelhouse",
         config=f'[tool.lockbundle]\npython = "{FOREIGN_PYTHON}"\nplatforms = ["linux-x86_64"]\n',
     )
-    return Wheelhouse(build, project / "uv.lock")
 
 
 def test_uv_sync_refuses_a_wheelhouse_for_another_python_version(

@@ -27,7 +27,6 @@ from packaging.markers import Marker
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from support.archives import archive_entries, extract
-from support.builds import build_and_move
 from support.bundle import Distribution, distributions, files, import_markers
 from support.compat import tomllib
 from support.environ import Sandbox, describe, run, uv_binary
@@ -45,6 +44,7 @@ from support.wheelhouse import (
     alter_wheel_keeping_its_size,
     build_cache_entries,
     build_lines,
+    build_wheelhouse,
     clean_run_environ,
     foreign_platform,
     nothing_installed,
@@ -57,13 +57,6 @@ pytestmark = pytest.mark.slow
 WHEELHOUSE = "lockbundle:wheelhouse"
 THIS_PYTHON = "{}.{}".format(*sys.version_info[:2])
 INSTALLERS = ("uv-sync", "pip", "pylock")
-
-
-def build_wheelhouse(
-    hatch_build: HatchBuild, project: Path, lock: Path, elsewhere: Path
-) -> Wheelhouse:
-    """``hatch build -t lockbundle:wheelhouse`` in ``project``; the result is moved to ``elsewhere``."""
-    return Wheelhouse(build_and_move(hatch_build, project, elsewhere, WHEELHOUSE), lock)
 
 
 def sha256_of(path: Path) -> str:
@@ -102,9 +95,7 @@ def app_wheelhouse(
     make_project: MakeProject, hatch_build: HatchBuild, tmp_path_factory: pytest.TempPathFactory
 ) -> Wheelhouse:
     project = make_project("app")
-    return build_wheelhouse(
-        hatch_build, project, project / "uv.lock", tmp_path_factory.mktemp("app-wheelhouse")
-    )
+    return build_wheelhouse(hatch_build, project, tmp_path_factory.mktemp("app-wheelhouse"))
 
 
 @pytest.fixture(scope="module")
@@ -278,8 +269,8 @@ def api_wheelhouse(
     return build_wheelhouse(
         hatch_build,
         workspace / "packages" / "api",
-        workspace / "uv.lock",
         tmp_path_factory.mktemp("api-wheelhouse"),
+        lock=workspace / "uv.lock",
     )
 
 
@@ -408,9 +399,7 @@ def binary_only_wheelhouse(
 ) -> Wheelhouse:
     project = make_project("app")
     add_to_pyproject(project, "[tool.lockbundle]\nbinary-only = true\n")
-    return build_wheelhouse(
-        hatch_build, project, project / "uv.lock", tmp_path_factory.mktemp("binary-only")
-    )
+    return build_wheelhouse(hatch_build, project, tmp_path_factory.mktemp("binary-only"))
 
 
 @pytest.fixture(scope="module", params=INSTALLERS)

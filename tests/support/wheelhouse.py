@@ -15,10 +15,11 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-from .builds import Build
+from .builds import Build, build_and_move
 from .bundle import Distribution, distributions, files
 from .compat import tomllib
 from .environ import Sandbox, run, uv_binary
+from .hatch import HatchBuild
 from .index import IndexServer
 
 # The commands INSTALL.md gives for the server, run as given (from the wheelhouse directory).
@@ -131,6 +132,24 @@ class Wheelhouse:
 
     def toml(self, name: str) -> dict[str, object]:
         return tomllib.loads((self.path / name).read_text())
+
+
+def build_wheelhouse(
+    hatch_build: HatchBuild,
+    project: Path,
+    elsewhere: Path,
+    *,
+    lock: Path | None = None,
+    config: str | None = None,
+) -> Wheelhouse:
+    """``hatch build -t lockbundle:wheelhouse`` in ``project``, moved to ``elsewhere``.
+
+    :param lock: the lock it is made from (default: the project's; a workspace member's is the
+        workspace's)
+    :param config: see :func:`~support.builds.build_and_move`
+    """
+    build = build_and_move(hatch_build, project, elsewhere, "lockbundle:wheelhouse", config=config)
+    return Wheelhouse(build, lock or project / "uv.lock")
 
 
 class Server:
