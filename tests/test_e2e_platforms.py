@@ -715,19 +715,20 @@ def test_named_bundle_for_x86_holds_the_x86_64_wheels_of_the_inherited_python(
 
 
 def test_clean_of_one_named_bundle_leaves_the_other(
-    named_builds: NamedBuilds, hatch: Hatch
+    named_builds: NamedBuilds, hatch: Hatch, tmp_path: Path
 ) -> None:
-    notes = named_builds.project / "dist" / "notes.txt"
-    notes.write_text("not hatch-lockbundle's\n")
+    # a copy: the other tests of named_builds, before or after this one, read its bundles in dist/
+    project = shutil.copytree(named_builds.project, tmp_path / PROJECT, symlinks=True)
+    (project / "dist" / "notes.txt").write_text("not hatch-lockbundle's\n")
 
-    first = hatch.clean(named_builds.project, "lockbundle:lambda-arm64")
-    after_first = dist_entries(named_builds.project)
-    second = hatch.clean(named_builds.project, "lockbundle:lambda-x86")
+    first = hatch.clean(project, "lockbundle:lambda-arm64")
+    after_first = dist_entries(project)
+    second = hatch.clean(project, "lockbundle:lambda-x86")
 
     assert first.returncode == 0, describe(first)
     assert after_first == ["crossapp-0.1.0-lambda-x86.zip", "notes.txt"]
     assert second.returncode == 0, describe(second)
-    assert dist_entries(named_builds.project) == ["notes.txt"]
+    assert dist_entries(project) == ["notes.txt"]
 
 
 def test_clean_of_a_named_bundle_leaves_one_whose_name_ends_the_same(

@@ -653,14 +653,15 @@ def test_extracted_archive_installs_with_uv_sync_offline(
     assert build_lines(install.output) == []
 
 
-def test_clean_removes_the_archive_only(archive_builds: ArchiveBuilds, hatch: Hatch) -> None:
-    notes = archive_builds.project / "dist" / "notes.txt"
-    notes.write_text("not hatch-lockbundle's\n")
+def test_clean_removes_the_archive_only(
+    archive_builds: ArchiveBuilds, hatch: Hatch, tmp_path: Path
+) -> None:
+    # a copy: the other tests of archive_builds, before or after this one, read its dist/
+    project = shutil.copytree(archive_builds.project, tmp_path / "app", symlinks=True)
+    (project / "dist" / "notes.txt").write_text("not hatch-lockbundle's\n")
 
-    result = hatch.clean(archive_builds.project, WHEELHOUSE)
+    result = hatch.clean(project, WHEELHOUSE)
 
     assert result.returncode == 0, describe(result)
-    assert not archive_builds.archive.exists()
-    assert sorted(path.name for path in (archive_builds.project / "dist").iterdir()) == [
-        "notes.txt"
-    ]
+    assert not (project / "dist" / archive_builds.archive.name).exists()
+    assert sorted(path.name for path in (project / "dist").iterdir()) == ["notes.txt"]
