@@ -33,7 +33,7 @@ from support.foreign import expanded, installed_wheel_tags
 from support.fresh import FreshPython
 from support.hatch import HatchBuild, built_artifact
 from support.platform_wheels import NATIVE, extension_modules, machines
-from support.projects import MakeProject
+from support.projects import MakeProject, set_config
 from support.records import distribution_sizes, record_mismatches, records
 from support.sizes import file_count, shown_sizes, shows_size, tree_size
 
@@ -44,7 +44,6 @@ BUNDLE_PREFIX = "lambdaapp-0.1.0"
 HATCHLING_DEFAULT_EPOCH = 1580601600  # DESIGN.md: SOURCE_DATE_EPOCH, else hatchling's default
 SOURCE_DATE_EPOCH = 1700000000
 ZIP_EPOCH_MIN = 315532800  # 1980-01-01: the earliest time a zip entry can hold
-TABLE_START = "\n# -- written by the test --\n"
 
 # What `handler.handler({}, None)` returns when every package of the bundle works.
 HANDLER_RESULT = {
@@ -116,13 +115,6 @@ def build(
         return Built(result, artifact, artifact)
     label = re.sub(r"[^\w]+", "-", artifact.name)
     return Built(result, artifact, extract(artifact, tmp_path_factory.mktemp(label)))
-
-
-def set_config(project: Path, toml: str) -> None:
-    """Replace what an earlier call appended to the project's pyproject.toml with ``toml``."""
-    pyproject = project / "pyproject.toml"
-    text = pyproject.read_text().split(TABLE_START)[0]
-    pyproject.write_text(f"{text}{TABLE_START}{toml}\n")
 
 
 def bundle_paths(root: Path) -> set[str]:

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from hatch_lockbundle.bundle import os_error_message
+from support.builds import assert_failed_cleanly, dist_entries
 from support.cli import LOCKBUNDLE, lockbundle
 from support.environ import Sandbox, describe, run
 from support.hatch import HatchBuild, built_artifact
-from support.projects import MakeProject
+from support.projects import MakeProject, set_config
 
 pytestmark = pytest.mark.slow
 
@@ -26,25 +27,10 @@ def app(make_project: MakeProject) -> Path:
     return make_project("app")
 
 
-def set_lockbundle_table(project: Path, table: str) -> None:
-    pyproject = project / "pyproject.toml"
-    text = pyproject.read_text().split("\n[tool.lockbundle]\n")[0]
-    pyproject.write_text(f"{text}\n[tool.lockbundle]\n{table}\n")
-
-
-def assert_failed_cleanly(result, project: Path) -> str:  # type: ignore[no-untyped-def]
-    output = result.stdout + result.stderr
-    assert result.returncode != 0, output
-    assert "Traceback" not in output
-    dist = project / "dist"
-    assert not dist.exists() or list(dist.iterdir()) == []
-    return output
-
-
 def test_every_configuration_error_is_reported_at_once(app: Path, hatch_build: HatchBuild) -> None:
-    set_lockbundle_table(app, 'extras = "some"\ncompile-bytecode = "yes"\ncolour = "blue"')
+    set_config(app, '[tool.lockbundle]\nextras = "some"\ncompile-bytecode = "yes"\ncolour = "blue"')
 
-    output = assert_failed_cleanly(hatch_build(app), app)
+    output = assert_failed_cleanly(hatch_build(app), dist_entries(app))
 
     assert (
         'Field `tool.lockbundle.extras` must be an array of strings or the string "all"' in output
@@ -54,18 +40,18 @@ def test_every_configuration_error_is_reported_at_once(app: Path, hatch_build: H
 
 
 def test_an_unknown_extra_names_the_extras_that_exist(app: Path, hatch_build: HatchBuild) -> None:
-    set_lockbundle_table(app, 'extras = ["featur"]')
+    set_config(app, '[tool.lockbundle]\nextras = ["featur"]')
 
-    output = assert_failed_cleanly(hatch_build(app), app)
+    output = assert_failed_cleanly(hatch_build(app), dist_entries(app))
 
     assert "app==0.1.0 has no extra `featur` in the lock" in output
     assert "`cpu`, `feature`, `gpu`" in output
 
 
 def test_an_unknown_group_is_an_error(app: Path, hatch_build: HatchBuild) -> None:
-    set_lockbundle_table(app, 'groups = ["test"]')
+    set_config(app, '[tool.lockbundle]\ngroups = ["test"]')
 
-    output = assert_failed_cleanly(hatch_build(app), app)
+    output = assert_failed_cleanly(hatch_build(app), dist_entries(app))
 
     assert "app==0.1.0 has no group `test` in the lock (its groups there: `dev`)" in output
 
@@ -76,7 +62,7 @@ def test_a_missing_lock_says_to_run_uv_lock(
     project = make_project("app")
     (project / "uv.lock").unlink()
 
-    output = assert_failed_cleanly(hatch_build(project), project)
+    output = assert_failed_cleanly(hatch_build(project), dist_entries(project))
 
     assert "no uv.lock found in" in output
     assert "Run `uv lock` first" in output
@@ -91,7 +77,7 @@ def test_an_unusable_cache_directory_is_a_clear_error(
 
     result = hatch_build(project, cache_dir=not_a_directory / "cache")
 
-    output = assert_failed_cleanly(result, project)
+    output = assert_failed_cleanly(result, dist_entries(project))
     assert f"cannot use {not_a_directory / 'cache'}" in output
     assert "a file is in the way where a directory must be" in output
     assert "set LOCKBUNDLE_CACHE_DIR to move the cache" in output
@@ -292,7 +278,10 @@ def test_a_full_standard_output_is_reported_without_a_traceback(
 
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
-    assert "cannot write the result to standard output: No space left on device" in result.stderr
+    # the C library's text for ENOSPC, whichever C library this host has
+    assert (
+        f"cannot write the result to standard output: {os.strerror(errno.ENOSPC)}" in result.stderr
+    )
 
 
 # -- the message for each cause ---------------------------------------------------------------------

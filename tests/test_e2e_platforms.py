@@ -28,6 +28,7 @@ import pytest
 from packaging.markers import Marker
 
 from support.archives import extract
+from support.builds import Build, assert_failed_cleanly, build_and_move, dist_entries
 from support.bundle import distributions, installed_layout
 from support.cli import lockbundle
 from support.compat import tomllib
@@ -41,15 +42,23 @@ from support.foreign import (
 from support.hatch import Hatch, HatchBuild, built_artifact
 from support.index import IndexServer
 from support.platform_wheels import NATIVE, binary_machine, extension_modules, machines
-from support.projects import MakeProject
-from support.wheelhouse import Install, Server, build_cache_entries, build_lines, site_packages
+from support.projects import MakeProject, set_config
+from support.wheelhouse import (
+    Install,
+    Server,
+    Wheelhouse,
+    build_cache_entries,
+    build_lines,
+    build_wheelhouse,
+    nothing_installed,
+    site_packages,
+)
 
 pytestmark = pytest.mark.slow
 
 THIS_PYTHON = "{}.{}".format(*sys.version_info[:2])
 FOREIGN_PYTHON = "3.12"
 PROJECT = "crossapp"
-TABLE_START = "\n# -- written by the test --\n"
 
 # What every bundle of crossapp holds, whatever the target: the project, nativepkg, puresdist.
 ALWAYS = {PROJECT, NATIVE, "puresdist"}
@@ -65,18 +74,6 @@ def test_the_foreign_python_is_not_the_running_one() -> None:
 
 
 # -- building ---------------------------------------------------------------------------------------
-
-
-def set_lockbundle_config(project: Path, toml: str) -> None:
-    """Replace what an earlier test appended to the project's pyproject.toml with ``toml``."""
-    pyproject = project / "pyproject.toml"
-    text = pyproject.read_text().split(TABLE_START)[0]
-    pyproject.write_text(f"{text}{TABLE_START}{toml}\n")
-
-
-def dist_entries(project: Path) -> list[str]:
-    dist = project / "dist"
-    return sorted(path.name for path in dist.iterdir()) if dist.is_dir() else []
 
 
 def empty_dist(project: Path) -> None:
@@ -95,35 +92,6 @@ def flat_lines(text: str) -> str:
 def flat(text: str) -> str:
     """Lower case, whitespace collapsed: a message wrapped over lines reads as one."""
     return " ".join(text.split()).lower()
-
-
-def assert_failed_cleanly(result: subprocess.CompletedProcess[str], project: Path) -> str:
-    output = output_of(result)
-    assert result.returncode != 0, describe(result)
-    assert "Traceback" not in output, output
-    assert dist_entries(project) == [], output
-    return output
-
-
-@dataclass(frozen=True)
-class Build:
-    """A successful build, with the bundle moved out of ``dist/`` to a place of its own."""
-
-    result: subprocess.CompletedProcess[str]
-    artifact: Path
-    bundle: Path
-
-
-def build_and_move(
-    hatch_build: HatchBuild, project: Path, config: str, elsewhere: Path, target: str
-) -> Build:
-    set_lockbundle_config(project, config)
-    empty_dist(project)
-    result = hatch_build(project, target)
-    artifact = built_artifact(result, project)
-    bundle = elsewhere / artifact.name
-    shutil.move(artifact, bundle)
-    return Build(result, artifact, bundle)
 
 
 @pytest.fixture(scope="module")
@@ -268,9 +236,9 @@ def foreign(
     build = build_and_move(
         hatch_build,
         project,
-        f"[tool.lockbundle]\n{target.config}\n",
         tmp_path_factory.mktemp("bundle-" + target.id),
         "lockbundle",
+        config=f"[tool.lockbundle]\n{target.config}\n",
     )
     reference = uv_foreign_reference(target.uv_platform, target.uv_python)
     return ForeignBuild(target, build, reference)
@@ -361,16 +329,10 @@ class Failure:
 
 
 def build_failure(hatch_build: HatchBuild, project: Path, config: str) -> Failure:
-    set_lockbundle_config(project, config)
+    set_config(project, config)
     empty_dist(project)
     result = hatch_build(project)
     return Failure(result, dist_entries(project))
-
-
-def assert_clean_failure(failure: Failure) -> None:
-    assert failure.result.returncode != 0, describe(failure.result)
-    assert "Traceback" not in failure.output, failure.output
-    assert failure.dist_entries == [], failure.output
 
 
 @pytest.fixture(scope="module")
@@ -385,7 +347,7 @@ def c_sdist_failure(project: Path, hatch_build: HatchBuild) -> Failure:
 
 
 def test_sdist_only_c_extension_fails_the_foreign_build_cleanly(c_sdist_failure: Failure) -> None:
-    assert_clean_failure(c_sdist_failure)
+    assert_failed_cleanly(c_sdist_failure.result, c_sdist_failure.dist_entries)
 
 
 def test_sdist_only_c_extension_error_names_package_version_and_target(
@@ -412,7 +374,7 @@ def no_fitting_wheel_failure(project: Path, hatch_build: HatchBuild) -> Failure:
 def test_no_fitting_wheel_fails_the_foreign_build_cleanly(
     no_fitting_wheel_failure: Failure,
 ) -> None:
-    assert_clean_failure(no_fitting_wheel_failure)
+    assert_failed_cleanly(no_fitting_wheel_failure.result, no_fitting_wheel_failure.dist_entries)
 
 
 def test_no_fitting_wheel_error_names_package_version_target_and_remedies(
@@ -475,7 +437,7 @@ def failed_compile(project: Path, hatch_build: HatchBuild) -> Failure:
 def test_an_sdist_that_fails_to_compile_for_a_foreign_target_fails_cleanly(
     failed_compile: Failure,
 ) -> None:
-    assert_clean_failure(failed_compile)
+    assert_failed_cleanly(failed_compile.result, failed_compile.dist_entries)
 
 
 def test_an_sdist_that_fails_to_compile_for_a_foreign_target_says_why_and_gives_the_remedies(
@@ -530,40 +492,26 @@ def marker_environment(name: str) -> dict[str, str]:
     return {**environment, "platform_system": system, "os_name": os_name}
 
 
-@dataclass(frozen=True)
-class Wheelhouse:
-    build: Build
-    references: dict[str, Path]  # configured platform -> uv's install for it
-
-    @property
-    def path(self) -> Path:
-        return self.build.bundle
-
-    @property
-    def wheels(self) -> list[str]:
-        return sorted(path.name for path in (self.path / "wheels").iterdir())
+@pytest.fixture(scope="module")
+def two_platform_wheelhouse(
+    project: Path, hatch_build: HatchBuild, tmp_path_factory: pytest.TempPathFactory
+) -> Wheelhouse:
+    platforms = ", ".join(f'"{tag}"' for tag in TWO_PLATFORMS)
+    return build_wheelhouse(
+        hatch_build,
+        project,
+        tmp_path_factory.mktemp("two-platform-wheelhouse"),
+        config=f'[tool.lockbundle]\npython = "{THIS_PYTHON}"\nplatforms = [{platforms}]\n',
+    )
 
 
 @pytest.fixture(scope="module")
-def two_platform_wheelhouse(
-    project: Path,
-    hatch_build: HatchBuild,
-    uv_foreign_reference: ReferenceTarget,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Wheelhouse:
-    platforms = ", ".join(f'"{tag}"' for tag in TWO_PLATFORMS)
-    build = build_and_move(
-        hatch_build,
-        project,
-        f'[tool.lockbundle]\npython = "{THIS_PYTHON}"\nplatforms = [{platforms}]\n',
-        tmp_path_factory.mktemp("two-platform-wheelhouse"),
-        "lockbundle:wheelhouse",
-    )
-    references = {
+def two_platform_references(uv_foreign_reference: ReferenceTarget) -> dict[str, Path]:
+    """Configured platform of the two-platform wheelhouse -> uv's install for it."""
+    return {
         tag: uv_foreign_reference(uv_platform, THIS_PYTHON)
         for tag, uv_platform in TWO_PLATFORMS.items()
     }
-    return Wheelhouse(build, references)
 
 
 @pytest.fixture(scope="module")
@@ -577,11 +525,11 @@ def server(
 
 
 def test_two_platform_wheelhouse_holds_the_wheels_uv_chooses_for_each_platform(
-    two_platform_wheelhouse: Wheelhouse,
+    two_platform_wheelhouse: Wheelhouse, two_platform_references: dict[str, Path]
 ) -> None:
     expected = {
         (name, tags)
-        for reference in two_platform_wheelhouse.references.values()
+        for reference in two_platform_references.values()
         for name, tags in installed_wheel_tags(reference).items()
     }
     in_wheels = {
@@ -628,36 +576,71 @@ def two_platform_uv_sync(server: Server, two_platform_wheelhouse: Wheelhouse) ->
 
 
 def test_two_platform_wheelhouse_installs_here_with_uv_sync_offline(
-    two_platform_uv_sync: Install, two_platform_wheelhouse: Wheelhouse
+    two_platform_uv_sync: Install, two_platform_references: dict[str, Path]
 ) -> None:
     assert two_platform_uv_sync.succeeded, describe(two_platform_uv_sync.result)
-    reference = two_platform_wheelhouse.references["manylinux_2_28_x86_64"]
+    reference = two_platform_references["manylinux_2_28_x86_64"]
     assert two_platform_uv_sync.installed == distributions(reference)
     assert build_lines(two_platform_uv_sync.output) == []
     assert build_cache_entries(two_platform_uv_sync.cache) == []
 
 
 def test_two_platform_uv_sync_here_installs_the_x86_64_wheels(
-    two_platform_uv_sync: Install, two_platform_wheelhouse: Wheelhouse
+    two_platform_uv_sync: Install, two_platform_references: dict[str, Path]
 ) -> None:
     assert two_platform_uv_sync.succeeded, describe(two_platform_uv_sync.result)
     packages = site_packages(two_platform_uv_sync.environment)
-    reference = two_platform_wheelhouse.references["manylinux_2_28_x86_64"]
+    reference = two_platform_references["manylinux_2_28_x86_64"]
     assert installed_wheel_tags(packages) == installed_wheel_tags(reference)
     assert set(machines(extension_modules(packages), packages).values()) == {"ELF x86_64"}
 
 
 def test_two_platform_wheelhouse_installs_for_aarch64_with_uv_sync_offline(
-    server: Server, two_platform_wheelhouse: Wheelhouse
+    server: Server, two_platform_wheelhouse: Wheelhouse, two_platform_references: dict[str, Path]
 ) -> None:
     install = server.uv_sync(
         two_platform_wheelhouse.path, extra_args=("--python-platform", "aarch64-manylinux_2_28")
     )
     assert install.succeeded, describe(install.result)
     packages = site_packages(install.environment)
-    reference = two_platform_wheelhouse.references["manylinux_2_28_aarch64"]
+    reference = two_platform_references["manylinux_2_28_aarch64"]
     assert installed_wheel_tags(packages) == installed_wheel_tags(reference)
     assert set(machines(extension_modules(packages), packages).values()) == {"ELF aarch64"}
+
+
+# -- a wheelhouse for another Python -------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def foreign_python_wheelhouse(
+    project: Path, hatch_build: HatchBuild, tmp_path_factory: pytest.TempPathFactory
+) -> Wheelhouse:
+    """A wheelhouse of crossapp for this platform and another Python: installing it here is
+    installing it with the wrong Python, on any machine (no second interpreter needed)."""
+    return build_wheelhouse(
+        hatch_build,
+        project,
+        tmp_path_factory.mktemp("foreign-python-wheelhouse"),
+        config=f'[tool.lockbundle]\npython = "{FOREIGN_PYTHON}"\nplatforms = ["linux-x86_64"]\n',
+    )
+
+
+def test_uv_sync_refuses_a_wheelhouse_for_another_python_version(
+    server: Server, foreign_python_wheelhouse: Wheelhouse
+) -> None:
+    install = server.uv_sync(foreign_python_wheelhouse.path)
+    assert not install.succeeded, describe(install.result)
+    assert f"=={FOREIGN_PYTHON}.*" in install.output
+    assert nothing_installed(install)
+
+
+def test_pylock_install_refuses_a_wheelhouse_for_another_python_version(
+    server: Server, foreign_python_wheelhouse: Wheelhouse
+) -> None:
+    install = server.uv_pip_install_pylock(foreign_python_wheelhouse.path)
+    assert not install.succeeded, describe(install.result)
+    assert f"=={FOREIGN_PYTHON}.*" in install.output
+    assert nothing_installed(install)
 
 
 # -- named bundles ----------------------------------------------------------------------------------
@@ -692,7 +675,7 @@ def named_builds(
 ) -> NamedBuilds:
     """Both named bundles of a crossapp of their own, built one after the other."""
     project = make_project(PROJECT)
-    set_lockbundle_config(project, NAMED_BUNDLES)
+    set_config(project, NAMED_BUNDLES)
     arm64 = built_artifact(hatch_build(project, "lockbundle:lambda-arm64"), project)
     x86 = built_artifact(hatch_build(project, "lockbundle:lambda-x86"), project)
     extracted = tmp_path_factory.mktemp("lambda-x86")
@@ -732,19 +715,20 @@ def test_named_bundle_for_x86_holds_the_x86_64_wheels_of_the_inherited_python(
 
 
 def test_clean_of_one_named_bundle_leaves_the_other(
-    named_builds: NamedBuilds, hatch: Hatch
+    named_builds: NamedBuilds, hatch: Hatch, tmp_path: Path
 ) -> None:
-    notes = named_builds.project / "dist" / "notes.txt"
-    notes.write_text("not hatch-lockbundle's\n")
+    # a copy: the other tests of named_builds, before or after this one, read its bundles in dist/
+    project = shutil.copytree(named_builds.project, tmp_path / PROJECT, symlinks=True)
+    (project / "dist" / "notes.txt").write_text("not hatch-lockbundle's\n")
 
-    first = hatch.clean(named_builds.project, "lockbundle:lambda-arm64")
-    after_first = dist_entries(named_builds.project)
-    second = hatch.clean(named_builds.project, "lockbundle:lambda-x86")
+    first = hatch.clean(project, "lockbundle:lambda-arm64")
+    after_first = dist_entries(project)
+    second = hatch.clean(project, "lockbundle:lambda-x86")
 
     assert first.returncode == 0, describe(first)
     assert after_first == ["crossapp-0.1.0-lambda-x86.zip", "notes.txt"]
     assert second.returncode == 0, describe(second)
-    assert dist_entries(named_builds.project) == ["notes.txt"]
+    assert dist_entries(project) == ["notes.txt"]
 
 
 def test_clean_of_a_named_bundle_leaves_one_whose_name_ends_the_same(
@@ -752,7 +736,7 @@ def test_clean_of_a_named_bundle_leaves_one_whose_name_ends_the_same(
 ) -> None:
     """Bundles `x86` and `lambda-x86`: cleaning the first must not remove the second."""
     project = make_project(PROJECT)
-    set_lockbundle_config(
+    set_config(
         project,
         '[tool.lockbundle.bundles.x86]\nplatforms = ["linux-x86_64"]\n\n'
         '[tool.lockbundle.bundles.lambda-x86]\nplatforms = ["linux-x86_64"]\n',
@@ -771,14 +755,16 @@ def test_clean_of_a_named_bundle_leaves_one_whose_name_ends_the_same(
 
 
 def test_unknown_platform_is_a_configuration_error(project: Path, hatch_build: HatchBuild) -> None:
-    set_lockbundle_config(
+    set_config(
         project,
         f'[tool.lockbundle]\npython = "{THIS_PYTHON}"\n'
         'platforms = ["manylinux_2_28_aarch64", "linux_x86"]\n',
     )
     empty_dist(project)
 
-    output = assert_failed_cleanly(hatch_build(project, "lockbundle:wheelhouse"), project)
+    output = assert_failed_cleanly(
+        hatch_build(project, "lockbundle:wheelhouse"), dist_entries(project)
+    )
 
     assert (
         "Platform #2 of field `tool.lockbundle.platforms` is not a known platform tag: `linux_x86`"
@@ -789,10 +775,10 @@ def test_unknown_platform_is_a_configuration_error(project: Path, hatch_build: H
 def test_a_plain_linux_platform_is_a_configuration_error_naming_the_aliases_meant(
     project: Path, hatch_build: HatchBuild
 ) -> None:
-    set_lockbundle_config(project, '[tool.lockbundle]\nplatforms = ["linux_aarch64"]\n')
+    set_config(project, '[tool.lockbundle]\nplatforms = ["linux_aarch64"]\n')
     empty_dist(project)
 
-    output = assert_failed_cleanly(hatch_build(project), project)
+    output = assert_failed_cleanly(hatch_build(project), dist_entries(project))
 
     assert (
         "Platform #1 of field `tool.lockbundle.platforms`, `linux_aarch64`, accepts no manylinux "
@@ -805,14 +791,14 @@ def test_a_plain_linux_platform_is_a_configuration_error_naming_the_aliases_mean
 def test_a_plain_linux_platform_on_the_command_line_is_refused_naming_the_aliases_meant(
     project: Path, sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    set_lockbundle_config(project, "")
+    set_config(project, "")
     empty_dist(project)
 
     result = lockbundle(
         sandbox, project, "build", "--python-platform", "linux_x86_64", cache=tmp_path, check=False
     )
 
-    output = assert_failed_cleanly(result, project)
+    output = assert_failed_cleanly(result, dist_entries(project))
     assert (
         "Platform #1 of `--python-platform`, `linux_x86_64`, accepts no manylinux or musllinux "
         "wheel (only wheels built on one machine): use `linux-x86_64` (`manylinux_2_28_x86_64`), "
@@ -824,14 +810,14 @@ def test_a_plain_linux_platform_on_the_command_line_is_refused_naming_the_aliase
 def test_target_layout_with_two_platforms_is_a_configuration_error(
     project: Path, hatch_build: HatchBuild
 ) -> None:
-    set_lockbundle_config(
+    set_config(
         project,
         '[tool.lockbundle]\npython = "3.12"\n'
         'platforms = ["manylinux_2_28_aarch64", "manylinux_2_28_x86_64"]\n',
     )
     empty_dist(project)
 
-    output = assert_failed_cleanly(hatch_build(project, "lockbundle:target"), project)
+    output = assert_failed_cleanly(hatch_build(project, "lockbundle:target"), dist_entries(project))
 
     assert "`tool.lockbundle.platforms`" in output
 
@@ -839,13 +825,13 @@ def test_target_layout_with_two_platforms_is_a_configuration_error(
 def test_compile_bytecode_for_another_python_names_both_versions(
     project: Path, hatch_build: HatchBuild
 ) -> None:
-    set_lockbundle_config(
+    set_config(
         project,
         f'[tool.lockbundle]\npython = "{FOREIGN_PYTHON}"\ncompile-bytecode = true\n',
     )
     empty_dist(project)
 
-    output = assert_failed_cleanly(hatch_build(project), project)
+    output = assert_failed_cleanly(hatch_build(project), dist_entries(project))
 
     assert "compile-bytecode" in output
     assert FOREIGN_PYTHON in output

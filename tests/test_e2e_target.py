@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import json
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -18,9 +17,11 @@ from pathlib import Path
 
 import pytest
 
+from support.builds import Build, build_and_move
 from support.bundle import (
     distributions,
     files,
+    import_markers,
     installed_layout,
     local_direct_urls,
     occurrences,
@@ -32,54 +33,10 @@ from support.environ import describe
 from support.fresh import FreshPython
 from support.hatch import Hatch, HatchBuild, built_artifact
 from support.index import IndexServer
-from support.projects import MakeProject
+from support.projects import MakeProject, add_to_pyproject
 from support.reference import UvReferenceTarget
 
 pytestmark = pytest.mark.slow
-
-
-@dataclass(frozen=True)
-class Build:
-    """A successful ``hatch build``: where it ran, what hatch printed, and the bundle's new home."""
-
-    project: Path
-    result: subprocess.CompletedProcess[str]
-    artifact: Path  # the path hatch printed, under dist/ (the bundle was there after the build)
-    dist_entries: list[str]  # what dist/ held right after the build
-    bundle: Path  # the bundle, moved out of dist/ to a directory of its own
-
-
-def build_and_move(
-    hatch_build: HatchBuild, project: Path, elsewhere: Path, target: str = "lockbundle"
-) -> Build:
-    """Build ``project`` and move the bundle to ``elsewhere``, away from where it was built."""
-    result = hatch_build(project, target)
-    artifact = built_artifact(result, project)
-    dist_entries = sorted(path.name for path in (project / "dist").iterdir())
-    bundle = elsewhere / "moved" / artifact.name
-    bundle.parent.mkdir(parents=True)
-    shutil.move(artifact, bundle)
-    return Build(project, result, artifact, dist_entries, bundle)
-
-
-def add_to_pyproject(project: Path, toml: str) -> None:
-    pyproject = project / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text() + "\n" + toml)
-
-
-def import_markers(fresh_python: FreshPython, bundle: Path) -> dict[str, list[str]]:
-    """Import, in the fresh interpreter, the module of every distribution in ``bundle``.
-
-    :returns: module name -> [its MARKER, the file it was imported from]
-    """
-    names = sorted(name for name, _ in distributions(bundle))
-    code = (
-        "import importlib, json\n"
-        f"modules = {{name: importlib.import_module(name) for name in {names!r}}}\n"
-        "print(json.dumps({n: [m.MARKER, m.__file__] for n, m in modules.items()}))\n"
-    )
-    result: dict[str, list[str]] = json.loads(fresh_python.run_code(code, bundle).stdout)
-    return result
 
 
 def modules_outside_bin(bundle: Path) -> list[Path]:
@@ -161,7 +118,10 @@ def test_bundle_has_no_direct_url_to_local_files(app_build: Build) -> None:
 def test_moved_bundle_imports_every_distribution_in_a_fresh_python(
     app_build: Build, fresh_python: FreshPython
 ) -> None:
-    imported = import_markers(fresh_python, app_build.bundle)
+    imported = import_markers(
+        lambda code: fresh_python.run_code(code, app_build.bundle).stdout,
+        (name for name, _ in distributions(app_build.bundle)),
+    )
     assert {name: marker for name, (marker, _) in imported.items()} == {
         name: f"{name} {version}" for name, version in distributions(app_build.bundle)
     }

@@ -11,15 +11,12 @@ installs from the same lock.
 
 from __future__ import annotations
 
-import calendar
 import hashlib
 import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
-import tarfile
 import time
 import zipfile
 from dataclasses import dataclass
@@ -29,13 +26,13 @@ import pytest
 from packaging.markers import Marker
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
-from support.archives import extract
-from support.bundle import Distribution, distributions, files
+from support.archives import archive_entries, extract
+from support.bundle import Distribution, distributions, files, import_markers
 from support.compat import tomllib
 from support.environ import Sandbox, describe, run, uv_binary
 from support.hatch import Hatch, HatchBuild, built_artifact
 from support.index import IndexServer
-from support.projects import MakeProject
+from support.projects import MakeProject, add_to_pyproject
 from support.reference import UvReferenceTarget
 from support.wheelhouse import (
     PIP_INSTALL,
@@ -43,12 +40,14 @@ from support.wheelhouse import (
     UV_SYNC,
     Install,
     Server,
+    Wheelhouse,
     alter_wheel_keeping_its_size,
     build_cache_entries,
     build_lines,
+    build_wheelhouse,
     clean_run_environ,
     foreign_platform,
-    interpreters_of_other_versions,
+    nothing_installed,
     site_packages,
     text_files,
 )
@@ -58,56 +57,6 @@ pytestmark = pytest.mark.slow
 WHEELHOUSE = "lockbundle:wheelhouse"
 THIS_PYTHON = "{}.{}".format(*sys.version_info[:2])
 INSTALLERS = ("uv-sync", "pip", "pylock")
-
-
-@dataclass(frozen=True)
-class Wheelhouse:
-    """A successful wheelhouse build, moved out of ``dist/`` to a directory of its own."""
-
-    project: Path  # where hatch build ran
-    lock: Path  # the uv.lock it was made from
-    result: subprocess.CompletedProcess[str]
-    artifact: Path  # the path hatch printed
-    dist_entries: list[str]  # what dist/ held right after the build
-    path: Path  # the wheelhouse, moved
-
-    @property
-    def wheels(self) -> dict[str, Path]:
-        """File name -> path of every file in ``wheels/``."""
-        return {path.name: path for path in (self.path / "wheels").iterdir()}
-
-    @property
-    def manifest(self) -> dict[str, object]:
-        document: dict[str, object] = json.loads((self.path / "lockbundle.json").read_text())
-        return document
-
-    def manifest_entry(self, name: str) -> dict[str, object]:
-        wheels = self.manifest["wheels"]
-        assert isinstance(wheels, list)
-        (entry,) = [entry for entry in wheels if entry["name"] == name]
-        assert isinstance(entry, dict)
-        return entry
-
-    def toml(self, name: str) -> dict[str, object]:
-        return tomllib.loads((self.path / name).read_text())
-
-
-def build_wheelhouse(
-    hatch_build: HatchBuild, project: Path, lock: Path, elsewhere: Path
-) -> Wheelhouse:
-    """``hatch build -t lockbundle:wheelhouse`` in ``project``; the result is moved to ``elsewhere``."""
-    result = hatch_build(project, WHEELHOUSE)
-    artifact = built_artifact(result, project)
-    dist_entries = sorted(path.name for path in (project / "dist").iterdir())
-    moved = elsewhere / "moved" / artifact.name
-    moved.parent.mkdir(parents=True)
-    shutil.move(artifact, moved)
-    return Wheelhouse(project, lock, result, artifact, dist_entries, moved)
-
-
-def add_to_pyproject(project: Path, toml: str) -> None:
-    pyproject = project / "pyproject.toml"
-    pyproject.write_text(pyproject.read_text() + "\n" + toml)
 
 
 def sha256_of(path: Path) -> str:
@@ -123,30 +72,6 @@ def locked_packages(lock: Path) -> dict[tuple[str, str], dict[str, object]]:
     """``(name, version)`` -> ``[[package]]`` table of a lock (a name may be locked twice)."""
     packages = tomllib.loads(lock.read_text())["package"]
     return {(package["name"], package["version"]): package for package in packages}
-
-
-def import_markers(install: Install) -> dict[str, str]:
-    """Import the module of every installed distribution with the environment's python: name -> MARKER."""
-    names = sorted(name for name, _ in install.installed)
-    code = (
-        "import importlib, json\n"
-        f"print(json.dumps({{n: importlib.import_module(n).MARKER for n in {names!r}}}))\n"
-    )
-    result = run(
-        [install.python, "-c", code], cwd=install.wheelhouse.parent, env=clean_run_environ()
-    )
-    markers: dict[str, str] = json.loads(result.stdout)
-    return markers
-
-
-def nothing_installed(install: Install) -> bool:
-    """True when the environment is missing or holds no distribution the install could add."""
-    if not install.environment.exists():
-        return True
-    try:
-        return install.installed == set()
-    except ValueError:  # no site-packages yet
-        return True
 
 
 # -- module-wide fixtures ---------------------------------------------------------------------------
@@ -170,9 +95,7 @@ def app_wheelhouse(
     make_project: MakeProject, hatch_build: HatchBuild, tmp_path_factory: pytest.TempPathFactory
 ) -> Wheelhouse:
     project = make_project("app")
-    return build_wheelhouse(
-        hatch_build, project, project / "uv.lock", tmp_path_factory.mktemp("app-wheelhouse")
-    )
+    return build_wheelhouse(hatch_build, project, tmp_path_factory.mktemp("app-wheelhouse"))
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +103,7 @@ def app_reference(
     app_wheelhouse: Wheelhouse, uv_reference_target: UvReferenceTarget
 ) -> set[Distribution]:
     """What ``uv export --no-editable | uv pip install --target`` installs from the app's lock."""
-    return distributions(uv_reference_target(app_wheelhouse.project))
+    return distributions(uv_reference_target(app_wheelhouse.build.project))
 
 
 @pytest.fixture(scope="module")
@@ -208,10 +131,10 @@ def app_install(request: pytest.FixtureRequest) -> Install:
 
 def test_build_adds_only_the_wheelhouse_to_dist(app_wheelhouse: Wheelhouse) -> None:
     assert (
-        app_wheelhouse.artifact
-        == (app_wheelhouse.project / "dist" / "app-0.1.0-wheelhouse").resolve()
+        app_wheelhouse.build.artifact
+        == (app_wheelhouse.build.project / "dist" / "app-0.1.0-wheelhouse").resolve()
     )
-    assert app_wheelhouse.dist_entries == ["app-0.1.0-wheelhouse"]
+    assert app_wheelhouse.build.dist_entries == ["app-0.1.0-wheelhouse"]
 
 
 def test_wheelhouse_holds_a_wheel_of_every_selected_package(
@@ -236,7 +159,7 @@ def test_wheelhouse_holds_the_c_extension_built_for_this_python(
 def test_wheelhouse_text_files_hold_no_path_of_the_build_machine(
     app_wheelhouse: Wheelhouse, build_machine_paths: list[str]
 ) -> None:
-    needles = [*build_machine_paths, str(app_wheelhouse.project)]
+    needles = [*build_machine_paths, str(app_wheelhouse.build.project)]
     found = {}
     for path in text_files(app_wheelhouse.path):
         hits = [needle for needle in needles if needle in path.read_text()]
@@ -273,8 +196,21 @@ def test_install_builds_nothing_on_the_server(app_install: Install) -> None:
 
 
 def test_installed_app_imports_every_distribution(app_install: Install) -> None:
-    markers = import_markers(app_install)
-    assert markers == {name: f"{name} {version}" for name, version in app_install.installed}
+    imported = import_markers(
+        lambda code: (
+            run(
+                [app_install.python, "-c", code],
+                cwd=app_install.wheelhouse.parent,
+                env=clean_run_environ(),
+            ).stdout
+        ),
+        (name for name, _ in app_install.installed),
+    )
+    assert {name: marker for name, (marker, _) in imported.items()} == {
+        name: f"{name} {version}" for name, version in app_install.installed
+    }
+    environment = app_install.environment.resolve()
+    assert all(Path(file).resolve().is_relative_to(environment) for _, file in imported.values())
 
 
 def test_installed_console_script_runs_and_imports_the_c_extension(app_install: Install) -> None:
@@ -333,8 +269,8 @@ def api_wheelhouse(
     return build_wheelhouse(
         hatch_build,
         workspace / "packages" / "api",
-        workspace / "uv.lock",
         tmp_path_factory.mktemp("api-wheelhouse"),
+        lock=workspace / "uv.lock",
     )
 
 
@@ -345,8 +281,8 @@ def api_uv_sync(server: Server, api_wheelhouse: Wheelhouse) -> Install:
 
 def test_member_wheelhouse_is_written_to_the_member_dist(api_wheelhouse: Wheelhouse) -> None:
     assert (
-        api_wheelhouse.artifact
-        == (api_wheelhouse.project / "dist" / "api-0.1.0-wheelhouse").resolve()
+        api_wheelhouse.build.artifact
+        == (api_wheelhouse.build.project / "dist" / "api-0.1.0-wheelhouse").resolve()
     )
 
 
@@ -463,9 +399,7 @@ def binary_only_wheelhouse(
 ) -> Wheelhouse:
     project = make_project("app")
     add_to_pyproject(project, "[tool.lockbundle]\nbinary-only = true\n")
-    return build_wheelhouse(
-        hatch_build, project, project / "uv.lock", tmp_path_factory.mktemp("binary-only")
-    )
+    return build_wheelhouse(hatch_build, project, tmp_path_factory.mktemp("binary-only"))
 
 
 @pytest.fixture(scope="module", params=INSTALLERS)
@@ -544,14 +478,6 @@ def test_binary_only_install_builds_nothing_on_the_server(binary_only_install: I
 # -- a wrong interpreter or platform -----------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def other_python() -> Path:
-    """An interpreter of another Python minor version (this machine has several through pyenv)."""
-    found = interpreters_of_other_versions()
-    assert found, f"no Python other than {THIS_PYTHON} on this machine to install with"
-    return found[-1]
-
-
 def test_rewritten_lock_names_this_python_and_platform(app_wheelhouse: Wheelhouse) -> None:
     lock = app_wheelhouse.toml("uv.lock")
     assert lock["requires-python"] == f"=={THIS_PYTHON}.*"
@@ -561,24 +487,6 @@ def test_rewritten_lock_names_this_python_and_platform(app_wheelhouse: Wheelhous
     )
     assert Marker(marker).evaluate()
     assert not Marker(marker).evaluate({"sys_platform": "win32", "platform_machine": "AMD64"})
-
-
-def test_uv_sync_refuses_another_python_version(
-    server: Server, app_wheelhouse: Wheelhouse, other_python: Path
-) -> None:
-    install = server.uv_sync(app_wheelhouse.path, python=other_python)
-    assert not install.succeeded, describe(install.result)
-    assert f"=={THIS_PYTHON}.*" in install.output
-    assert nothing_installed(install)
-
-
-def test_pylock_install_refuses_another_python_version(
-    server: Server, app_wheelhouse: Wheelhouse, other_python: Path
-) -> None:
-    install = server.uv_pip_install_pylock(app_wheelhouse.path, python=other_python)
-    assert not install.succeeded, describe(install.result)
-    assert f"=={THIS_PYTHON}.*" in install.output
-    assert nothing_installed(install)
 
 
 def test_uv_sync_refuses_another_platform(server: Server, app_wheelhouse: Wheelhouse) -> None:
@@ -673,18 +581,6 @@ def touch_sources(project: Path, mtime: float) -> None:
             os.utime(path, (mtime, mtime))
 
 
-def archive_members(archive: Path) -> dict[str, int]:
-    """Entry name -> modification time (seconds since the epoch, UTC) of an archive."""
-    if archive.name.endswith(".zip"):
-        with zipfile.ZipFile(archive) as opened:
-            return {
-                info.filename: calendar.timegm((*info.date_time, 0, 0, 0))
-                for info in opened.infolist()
-            }
-    with tarfile.open(archive) as opened:
-        return {member.name: int(member.mtime) for member in opened.getmembers()}
-
-
 @pytest.fixture(scope="module", params=["tar.gz", "zip"])
 def archive_builds(
     request: pytest.FixtureRequest,
@@ -726,7 +622,7 @@ def test_rebuilt_archive_is_byte_identical(archive_builds: ArchiveBuilds) -> Non
 
 def test_archive_entries_are_all_under_the_bundle_name(archive_builds: ArchiveBuilds) -> None:
     prefix = archive_builds.bundle_name
-    names = archive_members(archive_builds.first)
+    names = [entry.name for entry in archive_entries(archive_builds.first)]
     outside = [
         name for name in names if name.rstrip("/") != prefix and not name.startswith(f"{prefix}/")
     ]
@@ -743,7 +639,7 @@ def test_archive_holds_the_files_of_the_wheelhouse_directory(
 
 
 def test_archive_entries_carry_source_date_epoch(archive_builds: ArchiveBuilds) -> None:
-    times = set(archive_members(archive_builds.with_epoch).values())
+    times = {entry.mtime for entry in archive_entries(archive_builds.with_epoch)}
     assert times == {SOURCE_DATE_EPOCH}
 
 
@@ -757,14 +653,15 @@ def test_extracted_archive_installs_with_uv_sync_offline(
     assert build_lines(install.output) == []
 
 
-def test_clean_removes_the_archive_only(archive_builds: ArchiveBuilds, hatch: Hatch) -> None:
-    notes = archive_builds.project / "dist" / "notes.txt"
-    notes.write_text("not hatch-lockbundle's\n")
+def test_clean_removes_the_archive_only(
+    archive_builds: ArchiveBuilds, hatch: Hatch, tmp_path: Path
+) -> None:
+    # a copy: the other tests of archive_builds, before or after this one, read its dist/
+    project = shutil.copytree(archive_builds.project, tmp_path / "app", symlinks=True)
+    (project / "dist" / "notes.txt").write_text("not hatch-lockbundle's\n")
 
-    result = hatch.clean(archive_builds.project, WHEELHOUSE)
+    result = hatch.clean(project, WHEELHOUSE)
 
     assert result.returncode == 0, describe(result)
-    assert not archive_builds.archive.exists()
-    assert sorted(path.name for path in (archive_builds.project / "dist").iterdir()) == [
-        "notes.txt"
-    ]
+    assert not (project / "dist" / archive_builds.archive.name).exists()
+    assert sorted(path.name for path in (project / "dist").iterdir()) == ["notes.txt"]

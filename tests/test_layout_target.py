@@ -46,34 +46,6 @@ from support.index import IndexServer
 from support.uv_target import comparable_tree, recorded_paths, uv_install_target
 
 
-def make_wheel(
-    directory: Path,
-    name: str,
-    version: str,
-    files: dict[str, str] | dict[str, bytes],
-    compression: int = zipfile.ZIP_STORED,
-) -> Path:
-    """A minimal valid wheel with a correct RECORD, its members stored with ``compression``."""
-    dist_info = f"{name}-{version}.dist-info"
-    contents: dict[str, str | bytes] = dict(files)
-    contents[f"{dist_info}/METADATA"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
-    contents[f"{dist_info}/WHEEL"] = (
-        "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-    )
-    record_lines = []
-    for path, text in contents.items():
-        data = text if isinstance(text, bytes) else text.encode()
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
-        record_lines.append(f"{path},sha256={digest.decode()},{len(data)}")
-    record_lines.append(f"{dist_info}/RECORD,,")
-    contents[f"{dist_info}/RECORD"] = "\n".join(record_lines) + "\n"
-    wheel = directory / f"{name}-{version}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w", compression=compression) as archive:
-        for path, text in contents.items():
-            archive.writestr(path, text)
-    return wheel
-
-
 def with_member_replaced(wheel: Path, member: str, data: bytes) -> Path:
     """A copy of ``wheel`` (in a sibling directory) whose ``member`` holds ``data``, RECORD
     unchanged."""
@@ -111,8 +83,8 @@ def run_with_only_python3(
 
 
 def test_two_distributions_writing_one_file_is_an_error_naming_both(tmp_path: Path) -> None:
-    first = make_wheel(tmp_path, "alpha", "1.0", {"shared/util.py": "A = 1\n"})
-    second = make_wheel(tmp_path, "beta", "2.0", {"shared/util.py": "B = 2\n"})
+    first = write_wheel(tmp_path, "alpha", "1.0", {"shared/util.py": "A = 1\n"})
+    second = write_wheel(tmp_path, "beta", "2.0", {"shared/util.py": "B = 2\n"})
 
     with pytest.raises(
         FileConflictError, match=r"alpha==1.0 and beta==2.0 both install `shared/util.py`"
@@ -123,8 +95,8 @@ def test_two_distributions_writing_one_file_is_an_error_naming_both(tmp_path: Pa
 def test_identical_files_may_be_shared(tmp_path: Path) -> None:
     # pkgutil-style namespace packages ship the same __init__.py in every distribution
     init = "__path__ = __import__('pkgutil').extend_path(__path__, __name__)\n"
-    first = make_wheel(tmp_path, "alpha", "1.0", {"ns/__init__.py": init, "ns/a.py": ""})
-    second = make_wheel(tmp_path, "beta", "2.0", {"ns/__init__.py": init, "ns/b.py": ""})
+    first = write_wheel(tmp_path, "alpha", "1.0", {"ns/__init__.py": init, "ns/a.py": ""})
+    second = write_wheel(tmp_path, "beta", "2.0", {"ns/__init__.py": init, "ns/b.py": ""})
 
     write_target([fetched(first), fetched(second)], tmp_path / "bundle", compile_bytecode=False)
 
@@ -136,8 +108,8 @@ def test_identical_files_may_be_shared(tmp_path: Path) -> None:
 
 
 def test_namespace_directories_may_be_shared(tmp_path: Path) -> None:
-    first = make_wheel(tmp_path, "alpha", "1.0", {"ns/a/__init__.py": "A = 1\n"})
-    second = make_wheel(tmp_path, "beta", "2.0", {"ns/b/__init__.py": "B = 2\n"})
+    first = write_wheel(tmp_path, "alpha", "1.0", {"ns/a/__init__.py": "A = 1\n"})
+    second = write_wheel(tmp_path, "beta", "2.0", {"ns/b/__init__.py": "B = 2\n"})
 
     write_target([fetched(first), fetched(second)], tmp_path / "bundle", compile_bytecode=False)
 
@@ -146,7 +118,7 @@ def test_namespace_directories_may_be_shared(tmp_path: Path) -> None:
 
 
 def test_a_wheel_whose_record_does_not_match_is_refused(tmp_path: Path) -> None:
-    wheel = make_wheel(tmp_path, "alpha", "1.0", {"alpha.py": "A = 1\n"})
+    wheel = write_wheel(tmp_path, "alpha", "1.0", {"alpha.py": "A = 1\n"})
     tampered = with_member_replaced(wheel, "alpha.py", b"A = 2\n")
 
     with pytest.raises(LockbundleError, match=r"alpha==1.0: .*alpha.py"):
@@ -154,7 +126,7 @@ def test_a_wheel_whose_record_does_not_match_is_refused(tmp_path: Path) -> None:
 
 
 def test_bytecode_is_hash_based_relative_and_recorded(tmp_path: Path) -> None:
-    wheel = make_wheel(
+    wheel = write_wheel(
         tmp_path, "alpha", "1.0", {"alpha/__init__.py": "def f():\n    raise ValueError\n"}
     )
     bundle = tmp_path / "bundle"
@@ -176,7 +148,7 @@ def test_console_script_runs_from_a_moved_bundle_with_only_python3(tmp_path: Pat
         "alpha/__init__.py": "import sys\ndef main():\n    print('alpha says', sys.argv[1:])\n    return 3\n",
         "alpha-1.0.dist-info/entry_points.txt": "[console_scripts]\nalpha-cli = alpha:main\n",
     }
-    wheel = make_wheel(tmp_path, "alpha", "1.0", files)
+    wheel = write_wheel(tmp_path, "alpha", "1.0", files)
     write_target([fetched(wheel)], tmp_path / "bundle", compile_bytecode=False)
     moved = tmp_path / "elsewhere" / "app"
     moved.parent.mkdir()
@@ -194,7 +166,7 @@ def test_python_shebang_scripts_run_with_the_bundle_on_the_path(tmp_path: Path) 
         "alpha/__init__.py": "VALUE = 42\n",
         "alpha-1.0.data/scripts/alpha-tool": "#!python\nimport alpha\nprint('tool', alpha.VALUE)\n",
     }
-    wheel = make_wheel(tmp_path, "alpha", "1.0", files)
+    wheel = write_wheel(tmp_path, "alpha", "1.0", files)
     write_target([fetched(wheel)], tmp_path / "bundle", compile_bytecode=False)
     link_dir = tmp_path / "links"
     link_dir.mkdir()
@@ -205,17 +177,20 @@ def test_python_shebang_scripts_run_with_the_bundle_on_the_path(tmp_path: Path) 
     assert result.stdout == "tool 42\n", result.stderr
 
 
-def test_cached_installs_are_copied_so_editing_a_bundle_leaves_the_cache_alone(
+def test_copy_mode_bundles_can_be_edited_and_editing_one_leaves_the_cache_alone(
     tmp_path: Path,
 ) -> None:
+    # copy mode: the bundle's files are the user's to edit, with no chmod (hardlinked ones are
+    # read-only, and an edit made through them anyway is the test below)
     cache = Cache(tmp_path / "cache")
-    wheel = make_wheel(tmp_path, "alpha", "1.0", {"alpha/__init__.py": "VALUE = 1\n"})
+    wheel = write_wheel(tmp_path, "alpha", "1.0", {"alpha/__init__.py": "VALUE = 1\n"})
     first = tmp_path / "first"
-    write_target([fetched(wheel)], first, compile_bytecode=False, cache=cache)
+    write_target([fetched(wheel)], first, compile_bytecode=False, cache=cache, link_mode="copy")
 
     (first / "alpha" / "__init__.py").write_text("VALUE = 'edited'\n")
+    assert cached_files(tmp_path)["alpha/__init__.py"].read_text() == "VALUE = 1\n"
     second = tmp_path / "second"
-    write_target([fetched(wheel)], second, compile_bytecode=False, cache=cache)
+    write_target([fetched(wheel)], second, compile_bytecode=False, cache=cache, link_mode="copy")
 
     assert (second / "alpha" / "__init__.py").read_text() == "VALUE = 1\n"
     assert sorted(p.relative_to(second) for p in second.rglob("*")) == sorted(
@@ -225,8 +200,8 @@ def test_cached_installs_are_copied_so_editing_a_bundle_leaves_the_cache_alone(
 
 def test_cached_installs_still_refuse_conflicting_files(tmp_path: Path) -> None:
     cache = Cache(tmp_path / "cache")
-    first = make_wheel(tmp_path, "alpha", "1.0", {"shared/util.py": "A = 1\n"})
-    second = make_wheel(tmp_path, "beta", "2.0", {"shared/util.py": "B = 2\n"})
+    first = write_wheel(tmp_path, "alpha", "1.0", {"shared/util.py": "A = 1\n"})
+    second = write_wheel(tmp_path, "beta", "2.0", {"shared/util.py": "B = 2\n"})
 
     with pytest.raises(
         FileConflictError, match=r"alpha==1.0 and beta==2.0 both install `shared/util.py`"
@@ -242,7 +217,7 @@ def test_cached_installs_keep_scripts_executable_and_bytecode(tmp_path: Path) ->
         "alpha/__init__.py": "def main():\n    return 0\n",
         "alpha-1.0.dist-info/entry_points.txt": "[console_scripts]\nalpha-cli = alpha:main\n",
     }
-    wheel = make_wheel(tmp_path, "alpha", "1.0", files)
+    wheel = write_wheel(tmp_path, "alpha", "1.0", files)
     bundle = tmp_path / "bundle"
 
     write_target([fetched(wheel)], bundle, compile_bytecode=True, cache=cache)
@@ -255,7 +230,7 @@ def test_cached_installs_keep_scripts_executable_and_bytecode(tmp_path: Path) ->
 
 def test_data_files_are_recorded_relative_to_the_bundle_root(tmp_path: Path) -> None:
     files = {"alpha/__init__.py": "", "alpha-1.0.data/data/share/alpha/notes.txt": "notes\n"}
-    wheel = make_wheel(tmp_path, "alpha", "1.0", files)
+    wheel = write_wheel(tmp_path, "alpha", "1.0", files)
     bundle = tmp_path / "bundle"
 
     write_target([fetched(wheel)], bundle, compile_bytecode=False)
@@ -292,7 +267,7 @@ def test_members_in_every_compression_a_zip_may_use_are_unpacked_whole(
     tmp_path: Path, compression: str
 ) -> None:
     files = varied_files(compression)
-    wheel = make_wheel(tmp_path, "alpha", "1.0", files, COMPRESSIONS[compression])
+    wheel = write_wheel(tmp_path, "alpha", "1.0", files, compression=COMPRESSIONS[compression])
 
     write_target(
         [fetched(wheel)], tmp_path / "bundle", compile_bytecode=False, cache=Cache(tmp_path / "c")
@@ -308,7 +283,7 @@ def test_a_member_unlike_its_record_is_refused_in_every_compression(
     tmp_path: Path, compression: str, member: str
 ) -> None:
     files = varied_files(compression)
-    wheel = make_wheel(tmp_path, "alpha", "1.0", files, COMPRESSIONS[compression])
+    wheel = write_wheel(tmp_path, "alpha", "1.0", files, compression=COMPRESSIONS[compression])
     changed = bytearray(files[member])
     changed[len(changed) // 2] ^= 0xFF  # same size, one byte different
     tampered = with_member_replaced(wheel, member, bytes(changed))
@@ -321,7 +296,7 @@ def test_a_member_unlike_its_record_is_refused_in_every_compression(
 
 
 def test_a_zip_bomb_is_refused_before_anything_is_written(tmp_path: Path) -> None:
-    wheel = make_wheel(tmp_path, "alpha", "1.0", {"alpha/__init__.py": ""})
+    wheel = write_wheel(tmp_path, "alpha", "1.0", {"alpha/__init__.py": ""})
     with zipfile.ZipFile(wheel, "a", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("alpha/zeros.bin", b"\0" * (100 * 1024 * 1024))
     bundle = tmp_path / "bundle"
@@ -341,7 +316,7 @@ def cached_build(tmp_path: Path, bundle: str, **options: object) -> tuple[Path, 
             "alpha/__init__.py": "VALUE = 1\n",
             "alpha-1.0.dist-info/entry_points.txt": "[console_scripts]\nalpha-cli = alpha:main\n",
         }
-        make_wheel(tmp_path, "alpha", "1.0", files)
+        write_wheel(tmp_path, "alpha", "1.0", files)
     lines: list[str] = []
     write_target(
         [fetched(wheel)],
@@ -511,7 +486,7 @@ def test_a_file_named_like_a_record_signature_outside_dist_info_is_checked(
     tmp_path: Path,
 ) -> None:
     # only .dist-info/RECORD.jws and RECORD.p7s go unlisted; elsewhere the name means nothing
-    wheel = make_wheel(tmp_path, "alpha", "1.0", {"alpha/RECORD.jws": "honest\n"})
+    wheel = write_wheel(tmp_path, "alpha", "1.0", {"alpha/RECORD.jws": "honest\n"})
     tampered = with_member_replaced(wheel, "alpha/RECORD.jws", b"tampered\n")
 
     with pytest.raises(LockbundleError, match=r"alpha==1.0: refusing .*`alpha/RECORD.jws`"):
@@ -526,9 +501,9 @@ def test_a_file_shared_with_different_modes_takes_the_first_distributions_whatev
 ) -> None:
     # installs finish in any order; the bundle must not depend on it
     script = "#!/bin/sh\necho shared\n"
-    alpha = make_wheel(tmp_path, "alpha", "1.0", {"shared/tool.sh": script})
+    alpha = write_wheel(tmp_path, "alpha", "1.0", {"shared/tool.sh": script})
     (tmp_path / "b").mkdir()
-    beta = make_wheel(tmp_path / "b", "beta", "1.0", {"shared/tool.sh": script})
+    beta = write_wheel(tmp_path / "b", "beta", "1.0", {"shared/tool.sh": script})
     executable = tmp_path / "x" / alpha.name
     executable.parent.mkdir()
     with zipfile.ZipFile(alpha) as source, zipfile.ZipFile(executable, "w") as out:
@@ -601,7 +576,7 @@ def plain_wheel(directory: Path, compression: int = zipfile.ZIP_DEFLATED) -> Pat
             b"[gui_scripts]\nalpha-gui = alpha:main\n"
         ),
     }
-    wheel = make_wheel(directory, "alpha", "1.0", files, compression)
+    wheel = write_wheel(directory, "alpha", "1.0", files, compression=compression)
     # one member executable, as a wheel built on Unix records it
     with zipfile.ZipFile(wheel) as source:
         items = [(item, source.read(item)) for item in source.infolist()]
@@ -640,7 +615,7 @@ def data_wheel(directory: Path, compression: int = zipfile.ZIP_DEFLATED) -> Path
         "alpha-1.0.data/purelib/alpha_extra/__init__.py": b"EXTRA = 1\n",
         "alpha-1.0.data/platlib/alpha_native/__init__.py": b"NATIVE = 1\n",
     }
-    return make_wheel(directory, "alpha", "1.0", files, compression)
+    return write_wheel(directory, "alpha", "1.0", files, compression=compression)
 
 
 @pytest.mark.parametrize("read_only", [False, True])
@@ -661,7 +636,7 @@ def test_wheels_unpack_exactly_as_installer_installs_them(
 
 
 def test_installing_a_wheel_that_ships_bytecode_warns_of_nothing(tmp_path: Path) -> None:
-    wheel = make_wheel(
+    wheel = write_wheel(
         tmp_path, "alpha", "1.0", {"alpha/__init__.py": b"", "alpha/__pycache__/x.pyc": b"\0"}
     )
 
@@ -700,7 +675,7 @@ def test_bytecode_a_wheel_ships_is_installed_as_uv_installs_it(
 ) -> None:
     # as numpy's wheels ship numpy/distutils/__pycache__/conv_template.cpython-311.pyc
     shipped = importlib.util.cache_from_source("alpha/orphan.py").replace(os.sep, "/")
-    wheel = make_wheel(
+    wheel = write_wheel(
         tmp_path,
         "alpha",
         "1.0",
@@ -726,7 +701,7 @@ def test_compiled_bytecode_replaces_shipped_bytecode_of_the_same_module_once(
     tmp_path: Path,
 ) -> None:
     pyc = importlib.util.cache_from_source("alpha/mod.py").replace(os.sep, "/")
-    wheel = make_wheel(
+    wheel = write_wheel(
         tmp_path,
         "alpha",
         "1.0",
@@ -756,7 +731,7 @@ def test_pip_scripts_are_named_as_uv_names_them(
         "[console_scripts]\nalpha = alpha:main\npip3.9 = alpha:main\npip3.x = alpha:main\n"
         "alpha3.9 = alpha:main\n"
     )
-    versioned = make_wheel(
+    versioned = write_wheel(
         tmp_path,
         "alpha",
         "1.0",
@@ -873,7 +848,7 @@ def test_a_cached_file_retimed_is_reused_whatever_hash_its_wheels_record_uses(
 ) -> None:
     # the manifest keeps sha256 for every file, also when RECORD uses another algorithm, so
     # that a file whose time alone changed (a restored CI cache) is recognised as unchanged
-    wheel = make_wheel(tmp_path, "alpha", "1.0", {"alpha/__init__.py": "VALUE = 1\n"})
+    wheel = write_wheel(tmp_path, "alpha", "1.0", {"alpha/__init__.py": "VALUE = 1\n"})
     with zipfile.ZipFile(wheel) as source:
         items = [(item, source.read(item)) for item in source.infolist()]
     record = (
@@ -923,7 +898,7 @@ def test_a_malformed_entry_points_file_is_an_error_naming_the_distribution(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     files = {"alpha/__init__.py": "", "alpha-1.0.dist-info/entry_points.txt": entry_points}
-    wheel = make_wheel(tmp_path, "alpha", "1.0", files)
+    wheel = write_wheel(tmp_path, "alpha", "1.0", files)
 
     with pytest.raises(LockbundleError) as raised:
         write_target([fetched(wheel)], tmp_path / "bundle", compile_bytecode=False)
@@ -938,7 +913,7 @@ def test_a_malformed_entry_points_file_is_an_error_naming_the_distribution(
 
 def test_a_member_nested_thousands_of_directories_deep_is_refused(tmp_path: Path) -> None:
     files = {"alpha/__init__.py": "", "alpha/" + "d/" * 2100 + "x.py": "X = 1\n"}
-    wheel = make_wheel(tmp_path, "alpha", "1.0", files)
+    wheel = write_wheel(tmp_path, "alpha", "1.0", files)
 
     with pytest.raises(
         LockbundleError, match=r"alpha==1.0: refusing .* nests 2101 directories deep"

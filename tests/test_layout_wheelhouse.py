@@ -15,7 +15,7 @@ from hatch_lockbundle.layouts.wheelhouse import write_wheelhouse
 from hatch_lockbundle.lock import read_lock
 from hatch_lockbundle.select import Plan, select
 from hatch_lockbundle.target import Target
-from test_layout_target import make_wheel
+from support.artifacts import write_wheel
 
 WORKSPACE = Path(__file__).parent.parent / "fixtures" / "locks" / "workspace"
 LINUX = Target(
@@ -29,7 +29,7 @@ def wheelhouse(tmp_path: Path, binary_only: bool = False) -> tuple[Plan, Path]:
     plan = select(read_lock(WORKSPACE / "uv.lock"), LINUX, "api", ["socks"], ["dev"])
     wheels = []
     for planned in plan.packages:
-        made = make_wheel(tmp_path, planned.name.replace("-", "_"), str(planned.version), {})
+        made = write_wheel(tmp_path, planned.name.replace("-", "_"), str(planned.version), {})
         origin = "built from source tree" if planned.artifact.kind == "tree" else "downloaded"
         wheels.append(FetchedWheel(planned, made, origin))
     out = tmp_path / "house"

@@ -21,8 +21,15 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def app(make_project: MakeProject) -> Path:
+def locked_app(make_project: MakeProject) -> Path:
     return make_project("app")
+
+
+@pytest.fixture
+def app(locked_app: Path, tmp_path: Path) -> Path:
+    """The locked app, for one test: tests edit its sources and its bundle, and move its dist/,
+    which none may find done by another test, whatever the order they run in."""
+    return shutil.copytree(locked_app, tmp_path / "app", ignore=shutil.ignore_patterns("dist"))
 
 
 def build(project: Path, cache: Path) -> tuple[Path, list[str]]:

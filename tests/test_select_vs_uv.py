@@ -67,6 +67,7 @@ def uv_export(project: Path, package: str, extras: list[str], groups: list[str])
         "--package",
         package,
         "--quiet",
+        "--no-cache",  # no HOME here, and a normal user's cache is not /root's
     ]
     command += [arg for extra in extras for arg in ("--extra", extra)]
     command += [arg for group in groups for arg in ("--group", group)]

@@ -17,13 +17,14 @@ from hatch_lockbundle.layouts.target import write_target
 from hatch_lockbundle.progress import DETAIL, INFO, Reporter
 from hatch_lockbundle.report import measure, over_budget
 from hatch_lockbundle.trim import Exclusion, exclude_files, trim_bundle, trim_patterns
+from support.artifacts import write_wheel
 from support.consumer import Consumer
 from support.environ import Sandbox
 from support.fresh import FreshPython
 from support.index import IndexServer
 from support.projects import uv_lock
 from support.real_wheels import APPLICATIONS, download_real_wheels
-from test_layout_target import fetched, make_wheel
+from test_layout_target import fetched
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,7 +42,7 @@ def bundle(tmp_path: Path, cache: Cache | None = None) -> Path:
         "tests/__init__.py": "",  # a top-level package called tests is somebody's code
         "alpha-1.0.dist-info/entry_points.txt": "[console_scripts]\nalpha-selftest = alpha.tests.cli:main\n",
     }
-    wheel = make_wheel(tmp_path, "alpha", "1.0", files)
+    wheel = write_wheel(tmp_path, "alpha", "1.0", files)
     root = tmp_path / "bundle"
     write_target([fetched(wheel)], root, compile_bytecode=False, cache=cache)
     return root
@@ -135,7 +136,7 @@ def test_a_budget_is_exceeded_only_above_it() -> None:
 
 def trimmed(tmp_path: Path, files: dict[str, str], *, compile_bytecode: bool = False) -> Path:
     """A bundle of the wheel ``alpha`` 1.0 holding ``files``, after ``trim = true``."""
-    wheel = make_wheel(tmp_path, "alpha", "1.0", files)
+    wheel = write_wheel(tmp_path, "alpha", "1.0", files)
     root = tmp_path / "bundle"
     write_target([fetched(wheel)], root, compile_bytecode=compile_bytecode)
     exclude_files(
@@ -266,7 +267,7 @@ def test_a_kept_module_keeps_its_compiled_bytecode(tmp_path: Path) -> None:
 
 
 def test_what_was_kept_is_reported_with_the_import_that_keeps_it(tmp_path: Path) -> None:
-    wheel = make_wheel(
+    wheel = write_wheel(
         tmp_path,
         "alpha",
         "1.0",
@@ -310,7 +311,7 @@ def test_what_was_kept_is_reported_once_for_each_directory_trimming_would_remove
     }
     root = tmp_path / "bundle"
     write_target(
-        [fetched(make_wheel(tmp_path, "alpha", "1.0", files))], root, compile_bytecode=False
+        [fetched(write_wheel(tmp_path, "alpha", "1.0", files))], root, compile_bytecode=False
     )
 
     excluded = exclude_files(
@@ -327,7 +328,7 @@ def test_what_was_kept_is_reported_once_for_each_directory_trimming_would_remove
 
 def check_trimmed(tmp_path: Path, files: dict[str, str]) -> Exclusion:
     """Trim a bundle of ``alpha`` holding ``files``, with the import check."""
-    wheel = make_wheel(tmp_path, "alpha", "1.0", files)
+    wheel = write_wheel(tmp_path, "alpha", "1.0", files)
     root = tmp_path / "bundle"
     write_target([fetched(wheel)], root, compile_bytecode=False)
     return trim_bundle(
@@ -402,7 +403,7 @@ def hidden_import(tmp_path: Path, sandbox: Sandbox) -> Iterator[Consumer]:
     name built at run time (trimming cannot see it), on an index of the test's own."""
     directory = tmp_path / "index"
     directory.mkdir()
-    make_wheel(
+    write_wheel(
         directory,
         "alpha",
         "1.0",

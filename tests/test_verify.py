@@ -19,6 +19,7 @@ from hatch_lockbundle.bundle import build_bundle
 from hatch_lockbundle.errors import LockbundleError
 from hatch_lockbundle.inspect import record_digest
 from hatch_lockbundle.verify import verify_bundle
+from support.archives import extract
 from support.cli import lockbundle
 from support.environ import Sandbox
 from support.projects import MakeProject
@@ -130,9 +131,7 @@ def test_a_zip_member_turned_into_a_symlink_is_reported(
                 data = b"/etc/passwd"
             out.writestr(info, data)
     # the RECORD says what the extracted file will hold: the link's target as text
-    unpacked = tmp_path / "unpacked"
-    with zipfile.ZipFile(forged) as archive:
-        archive.extractall(unpacked)
+    unpacked = extract(forged, tmp_path / "unpacked")
     rewrite_record(unpacked, "api/__init__.py", b"/etc/passwd")
     (record,) = unpacked.glob("api-*.dist-info/RECORD")
     with zipfile.ZipFile(forged) as archive:

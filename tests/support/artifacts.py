@@ -13,17 +13,15 @@ import io
 import stat
 import tarfile
 import zipfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.tags import parse_tag
+
+from .records import record_hash
+
 CHUNK = 1 << 20
-
-
-def record_hash(data: bytes) -> str:
-    """``sha256=<urlsafe base64>`` as a wheel's RECORD writes it."""
-    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
-    return f"sha256={digest.decode()}"
 
 
 @dataclass(frozen=True)
@@ -63,15 +61,27 @@ def dist_info_entries(
     *,
     metadata_name: str | None = None,
     metadata_version: str | None = None,
+    tags: str = "py3-none-any",
+    purelib: bool = True,
+    metadata_fields: Mapping[str, str] | None = None,
 ) -> list[Entry]:
-    """METADATA and WHEEL of ``<name>-<version>.dist-info`` (METADATA may claim another identity)."""
+    """METADATA and WHEEL of ``<name>-<version>.dist-info`` (METADATA may claim another identity).
+
+    :param tags: the wheel's compressed tag set (``cp312-cp312-manylinux_2_17_x86_64``): one
+        ``Tag:`` line per expanded tag, as wheel builders write them.
+    :param metadata_fields: more METADATA fields (``Requires-Python``, ``Summary``), in order.
+    """
     dist_info = f"{name}-{version}.dist-info"
     metadata = (
         "Metadata-Version: 2.1\n"
         f"Name: {metadata_name or name}\n"
         f"Version: {metadata_version or version}\n"
+    ) + "".join(f"{field}: {value}\n" for field, value in (metadata_fields or {}).items())
+    wheel = (
+        "Wheel-Version: 1.0\nGenerator: hand\n"
+        f"Root-Is-Purelib: {'true' if purelib else 'false'}\n"
+        + "".join(f"Tag: {tag}\n" for tag in sorted(map(str, parse_tag(tags))))
     )
-    wheel = "Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
     return [
         Entry(f"{dist_info}/METADATA", metadata.encode()),
         Entry(f"{dist_info}/WHEEL", wheel.encode()),
@@ -82,31 +92,51 @@ def write_wheel(
     directory: Path,
     name: str,
     version: str,
-    entries: Sequence[Entry],
+    entries: Sequence[Entry] | Mapping[str, str | bytes],
     *,
     filename: str | None = None,
     metadata_name: str | None = None,
     metadata_version: str | None = None,
+    tags: str = "py3-none-any",
+    purelib: bool = True,
+    metadata_fields: Mapping[str, str] | None = None,
+    compression: int = zipfile.ZIP_DEFLATED,
 ) -> Path:
-    """A pure wheel of ``entries`` plus its dist-info, with a RECORD as each entry claims.
+    """A wheel of ``entries`` plus its dist-info, with a RECORD as each entry claims.
 
-    :param filename: the wheel's file name (default ``<name>-<version>-py3-none-any.whl``).
+    Every entry has the same fixed time, so that the same arguments make the same bytes.
+
+    :param entries: :class:`Entry` values, or file name -> contents (honest entries).
+    :param filename: the wheel's file name (default ``<name>-<version>-<tags>.whl``).
+    :param tags, purelib, metadata_fields: see :func:`dist_info_entries`.
+    :param compression: how every member is stored (``zipfile.ZIP_STORED``, ...).
     :returns: the wheel's path.
     """
+    if isinstance(entries, Mapping):
+        entries = [
+            Entry(path, data.encode() if isinstance(data, str) else data)
+            for path, data in entries.items()
+        ]
     dist_info = f"{name}-{version}.dist-info"
     everything = [
         *entries,
         *dist_info_entries(
-            name, version, metadata_name=metadata_name, metadata_version=metadata_version
+            name,
+            version,
+            metadata_name=metadata_name,
+            metadata_version=metadata_version,
+            tags=tags,
+            purelib=purelib,
+            metadata_fields=metadata_fields,
         ),
     ]
     record = "".join(f"{entry.record_line()}\n" for entry in everything if entry.recorded)
     record += f"{dist_info}/RECORD,,\n"
-    path = directory / (filename or f"{name}-{version}-py3-none-any.whl")
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    path = directory / (filename or f"{name}-{version}-{tags}.whl")
+    with zipfile.ZipFile(path, "w", compression=compression) as archive:
         for entry in everything:
-            archive.writestr(_zip_info(entry.name, entry.mode), entry.data)
-        archive.writestr(_zip_info(f"{dist_info}/RECORD"), record)
+            archive.writestr(_zip_info(entry.name, entry.mode, compression), entry.data)
+        archive.writestr(_zip_info(f"{dist_info}/RECORD", compression=compression), record)
     return path
 
 
@@ -203,11 +233,13 @@ def understate_size(wheel: Path, member: str, size: int, out: Path) -> Path:
     return out
 
 
-def _zip_info(name: str, mode: int = stat.S_IFREG | 0o644) -> zipfile.ZipInfo:
+def _zip_info(
+    name: str, mode: int = stat.S_IFREG | 0o644, compression: int = zipfile.ZIP_DEFLATED
+) -> zipfile.ZipInfo:
     info = zipfile.ZipInfo(name, date_time=(2020, 2, 2, 0, 0, 0))
     info.external_attr = mode << 16
     info.create_system = 3  # Unix, so that the mode bits are read
-    info.compress_type = zipfile.ZIP_DEFLATED
+    info.compress_type = compression
     return info
 
 

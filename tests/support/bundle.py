@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from email.parser import HeaderParser
 from pathlib import Path
 
@@ -24,6 +24,22 @@ def distributions(target: Path) -> set[Distribution]:
         headers = HeaderParser().parsestr((dist_info / "METADATA").read_text(encoding="utf-8"))
         found.add((canonicalize_name(headers["Name"]), headers["Version"]))
     return found
+
+
+def import_markers(run_code: Callable[[str], str], names: Iterable[str]) -> dict[str, list[str]]:
+    """Import the module of every distribution in ``names`` (each fixture package's module has
+    its distribution's name and a ``MARKER``, ``"<name> <version>"``) with ``run_code``, which runs
+    Python code with the interpreter and paths of the caller's choice and returns its output.
+
+    :returns: module name -> [its MARKER, the file it was imported from]
+    """
+    code = (
+        "import importlib, json\n"
+        f"modules = {{name: importlib.import_module(name) for name in {sorted(names)!r}}}\n"
+        "print(json.dumps({n: [m.MARKER, m.__file__] for n, m in modules.items()}))\n"
+    )
+    imported: dict[str, list[str]] = json.loads(run_code(code))
+    return imported
 
 
 def files(root: Path) -> Iterator[Path]:

@@ -15,23 +15,20 @@ Windows, and an sdist (with a real C extension) for everything else.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import io
 import struct
 import tarfile
-import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.tags import parse_tag
+from .artifacts import write_wheel
 
 NATIVE = "nativepkg"
 NATIVE_VERSION = "1.0"
 
-# Fixed entry times: the same wheels every session, so their hashes (and the locks) are stable.
-_ZIP_TIME = (2024, 1, 1, 0, 0, 0)
+# A fixed entry time: the same sdist every session, so its hash (and the locks) are stable (the
+# wheels' writer fixes theirs).
 _TAR_MTIME = 1704067200
 
 
@@ -234,11 +231,6 @@ PURE_PACKAGES = {
 }
 
 
-def _record_line(path: str, data: bytes) -> str:
-    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-    return f"{path},sha256={digest},{len(data)}"
-
-
 def _metadata(name: str, version: str, requires_python: str, summary: str) -> str:
     return (
         "Metadata-Version: 2.1\n"
@@ -247,42 +239,6 @@ def _metadata(name: str, version: str, requires_python: str, summary: str) -> st
         f"Summary: {summary}\n"
         f"Requires-Python: {requires_python}\n"
     )
-
-
-def wheel_bytes(
-    name: str,
-    version: str,
-    tags: str,
-    files: dict[str, bytes],
-    *,
-    purelib: bool,
-    requires_python: str,
-    summary: str,
-) -> bytes:
-    """A complete wheel: ``files`` plus METADATA, WHEEL (one ``Tag:`` per expanded tag) and RECORD."""
-    dist_info = f"{name}-{version}.dist-info"
-    tag_lines = "".join(f"Tag: {tag}\n" for tag in sorted(map(str, parse_tag(tags))))
-    contents = {
-        **files,
-        f"{dist_info}/METADATA": _metadata(name, version, requires_python, summary).encode(),
-        f"{dist_info}/WHEEL": (
-            "Wheel-Version: 1.0\n"
-            "Generator: lockbundle-tests (fabricated)\n"
-            f"Root-Is-Purelib: {'true' if purelib else 'false'}\n"
-            f"{tag_lines}"
-        ).encode(),
-    }
-    record_path = f"{dist_info}/RECORD"
-    record = "".join(_record_line(path, data) + "\n" for path, data in contents.items())
-    contents[record_path] = (record + f"{record_path},,\n").encode()
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for path, data in contents.items():
-            info = zipfile.ZipInfo(path, _ZIP_TIME)
-            info.external_attr = 0o644 << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, data)
-    return buffer.getvalue()
 
 
 # -- the sdist of nativepkg: a real C extension ----------------------------------------------------------
@@ -326,50 +282,50 @@ def sdist_bytes(name: str, version: str, files: dict[str, str], pkg_info: str) -
     return buffer.getvalue()
 
 
-def _native_wheel(wheel: PlatformWheel) -> bytes:
-    return wheel_bytes(
-        NATIVE,
-        NATIVE_VERSION,
-        wheel.tags,
-        {
-            f"{NATIVE}/__init__.py": _NATIVE_INIT.encode(),
-            f"{NATIVE}/{wheel.extension}": wheel.binary,
-        },
-        purelib=False,
-        requires_python=_NATIVE_REQUIRES_PYTHON,
-        summary="a compiled package with wheels for many platforms (fabricated)",
-    )
-
-
 def publish_platform_packages(directory: Path) -> list[Path]:
     """Write every wheel and the sdist of ``nativepkg``, and the pure marker packages, to ``directory``.
 
     :returns: the files written.
     """
-    written: dict[str, bytes] = {}
-    for wheel in NATIVE_WHEELS:
-        written[wheel.filename] = _native_wheel(wheel)
-    written[f"{NATIVE}-{NATIVE_VERSION}.tar.gz"] = sdist_bytes(
-        NATIVE,
-        NATIVE_VERSION,
-        _SDIST_FILES,
-        _metadata(NATIVE, NATIVE_VERSION, _NATIVE_REQUIRES_PYTHON, "a compiled package"),
-    )
-    for name, summary in PURE_PACKAGES.items():
-        written[f"{name}-1.0-py3-none-any.whl"] = wheel_bytes(
-            name,
-            "1.0",
-            "py3-none-any",
-            {f"{name}/__init__.py": f'MARKER = "{name} 1.0"\n'.encode()},
-            purelib=True,
-            requires_python=">=3.10",
-            summary=summary,
+    paths = [
+        write_wheel(
+            directory,
+            NATIVE,
+            NATIVE_VERSION,
+            {
+                f"{NATIVE}/__init__.py": _NATIVE_INIT,
+                f"{NATIVE}/{wheel.extension}": wheel.binary,
+            },
+            filename=wheel.filename,
+            tags=wheel.tags,
+            purelib=False,
+            metadata_fields={
+                "Summary": "a compiled package with wheels for many platforms (fabricated)",
+                "Requires-Python": _NATIVE_REQUIRES_PYTHON,
+            },
         )
-    paths = []
-    for filename, data in written.items():
-        path = directory / filename
-        path.write_bytes(data)
-        paths.append(path)
+        for wheel in NATIVE_WHEELS
+    ]
+    sdist = directory / f"{NATIVE}-{NATIVE_VERSION}.tar.gz"
+    sdist.write_bytes(
+        sdist_bytes(
+            NATIVE,
+            NATIVE_VERSION,
+            _SDIST_FILES,
+            _metadata(NATIVE, NATIVE_VERSION, _NATIVE_REQUIRES_PYTHON, "a compiled package"),
+        )
+    )
+    paths.append(sdist)
+    for name, summary in PURE_PACKAGES.items():
+        paths.append(
+            write_wheel(
+                directory,
+                name,
+                "1.0",
+                {f"{name}/__init__.py": f'MARKER = "{name} 1.0"\n'},
+                metadata_fields={"Summary": summary, "Requires-Python": ">=3.10"},
+            )
+        )
     return sorted(paths)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-import os
+import json
 import platform
 import re
 import shutil
@@ -15,8 +15,11 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+from .builds import Build, build_and_move
 from .bundle import Distribution, distributions, files
+from .compat import tomllib
 from .environ import Sandbox, run, uv_binary
+from .hatch import HatchBuild
 from .index import IndexServer
 
 # The commands INSTALL.md gives for the server, run as given (from the wheelhouse directory).
@@ -87,6 +90,66 @@ class Install:
     @property
     def python(self) -> Path:
         return self.environment / "bin" / "python"
+
+
+def nothing_installed(install: Install) -> bool:
+    """True when the environment is missing or holds no distribution the install could add."""
+    if not install.environment.exists():
+        return True
+    try:
+        return install.installed == set()
+    except ValueError:  # no site-packages yet
+        return True
+
+
+@dataclass(frozen=True)
+class Wheelhouse:
+    """A wheelhouse built by hatch and moved out of ``dist/``, and the lock it was made from."""
+
+    build: Build
+    lock: Path
+
+    @property
+    def path(self) -> Path:
+        return self.build.bundle
+
+    @property
+    def wheels(self) -> dict[str, Path]:
+        """File name -> path of every file in ``wheels/``, by name."""
+        return {path.name: path for path in sorted((self.path / "wheels").iterdir())}
+
+    @property
+    def manifest(self) -> dict[str, object]:
+        document: dict[str, object] = json.loads((self.path / "lockbundle.json").read_text())
+        return document
+
+    def manifest_entry(self, name: str) -> dict[str, object]:
+        wheels = self.manifest["wheels"]
+        assert isinstance(wheels, list)
+        (entry,) = [entry for entry in wheels if entry["name"] == name]
+        assert isinstance(entry, dict)
+        return entry
+
+    def toml(self, name: str) -> dict[str, object]:
+        return tomllib.loads((self.path / name).read_text())
+
+
+def build_wheelhouse(
+    hatch_build: HatchBuild,
+    project: Path,
+    elsewhere: Path,
+    *,
+    lock: Path | None = None,
+    config: str | None = None,
+) -> Wheelhouse:
+    """``hatch build -t lockbundle:wheelhouse`` in ``project``, moved to ``elsewhere``.
+
+    :param lock: the lock it is made from (default: the project's; a workspace member's is the
+        workspace's)
+    :param config: see :func:`~support.builds.build_and_move`
+    """
+    build = build_and_move(hatch_build, project, elsewhere, "lockbundle:wheelhouse", config=config)
+    return Wheelhouse(build, lock or project / "uv.lock")
 
 
 class Server:
@@ -226,39 +289,6 @@ def alter_wheel_keeping_its_size(wheel: Path) -> None:
     for time_field in (local + 10, central + 12):
         data[time_field] ^= 1  # two seconds more or less: still a valid DOS time
     wheel.write_bytes(bytes(data))
-
-
-def interpreters_of_other_versions() -> list[Path]:
-    """Python 3 interpreters on this machine whose minor version is not the running one.
-
-    Searched on ``PATH`` (``python3.N``) and in pyenv's versions directory; each candidate is run to
-    learn its version (a pyenv shim for a version not selected fails, and is left out).
-    """
-    candidates: list[Path] = []
-    for minor in range(8, 20):
-        found = shutil.which(f"python3.{minor}")
-        if found:
-            candidates.append(Path(found))
-    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    candidates += sorted(pyenv_root.glob("versions/3.*/bin/python3"))
-    others: dict[tuple[int, int], Path] = {}
-    for candidate in candidates:
-        try:
-            result = subprocess.run(
-                [candidate, "-c", "import sys; print(*sys.version_info[:2])"],
-                capture_output=True,
-                text=True,
-                timeout=30,
-                env={"PATH": "/usr/bin:/bin"},
-            )
-        except OSError:
-            continue
-        if result.returncode != 0:
-            continue
-        major, minor = map(int, result.stdout.split())
-        if (major, minor) != sys.version_info[:2] and (major, minor) >= (3, 8):
-            others.setdefault((major, minor), candidate)
-    return [others[version] for version in sorted(others)]
 
 
 def foreign_platform() -> str:
