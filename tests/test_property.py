@@ -853,8 +853,17 @@ def drawn_locks(draw: st.DrawFn, *, markers: bool = True) -> Drawn:
     """A valid lock: a root project (editable or virtual) with extras and groups, packages of
     every source kind, some names locked twice (forks), edges with markers and extras."""
     names = draw(st.lists(st.sampled_from(POOL), min_size=1, max_size=len(POOL), unique=True))
-    forked = draw(st.lists(st.sampled_from(names), max_size=2, unique=True)) if markers else []
-    splits = {name: draw(st.sampled_from(FORK_SPLITS), label="split") for name in forked}
+    forked = (
+        draw(st.lists(st.sampled_from(names), min_size=1, max_size=2, unique=True))
+        if markers
+        else []
+    )
+    # either side of a split may be the older version
+    splits = {
+        name: split if draw(st.booleans()) else split[::-1]
+        for name in forked
+        for split in [draw(st.sampled_from(FORK_SPLITS), label="split")]
+    }
     root = DrawnPackage(
         (ROOT, "0.1.0"), draw(st.sampled_from([{"editable": "."}, {"virtual": "."}]))
     )
@@ -875,9 +884,10 @@ def drawn_locks(draw: st.DrawFn, *, markers: bool = True) -> Drawn:
     root.groups = {g: [] for g in draw(st.lists(st.sampled_from(GROUP_NAMES), unique=True))}
     trees = marker_trees(sorted(root.extras))
 
-    def edges(most: int) -> list[DrawnEdge]:
+    def edges(most: int, least: int = 0) -> list[DrawnEdge]:
         drawn = []
-        for name in draw(st.lists(st.sampled_from(names), max_size=most), label="edges"):
+        named = st.lists(st.sampled_from(names), min_size=least, max_size=most)
+        for name in draw(named, label="edges"):
             marker = draw(st.none() | trees) if markers else None
             # a name locked twice is reached under its split's markers only, one version a side
             ends = draw(st.sampled_from([[0], [1], [0, 1]])) if name in forked else [0]
@@ -904,7 +914,8 @@ def drawn_locks(draw: st.DrawFn, *, markers: bool = True) -> Drawn:
         return drawn
 
     for package in packages.values():
-        package.edges = edges(3)
+        # the root depends on something: the walk has somewhere to go
+        package.edges = edges(4, least=1) if package is root else edges(3)
         for extra in package.extras:
             package.extras[extra] = edges(2)
     for group in root.groups:
