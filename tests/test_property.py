@@ -879,7 +879,11 @@ def drawn_locks(draw: st.DrawFn, *, markers: bool = True) -> Drawn:
                 package.resolution_markers = [render(("atom", *splits[name][index]))]
             packages[package.key] = package
     for package in packages.values():
-        extras = draw(st.lists(st.sampled_from(EXTRA_NAMES), max_size=2, unique=True))
+        # the root has an extra, which edge markers may name (encoded)
+        least = 1 if package is root else 0
+        extras = draw(
+            st.lists(st.sampled_from(EXTRA_NAMES), min_size=least, max_size=2, unique=True)
+        )
         package.extras = {extra: [] for extra in extras}
     root.groups = {g: [] for g in draw(st.lists(st.sampled_from(GROUP_NAMES), unique=True))}
     trees = marker_trees(sorted(root.extras))
@@ -926,7 +930,8 @@ def drawn_locks(draw: st.DrawFn, *, markers: bool = True) -> Drawn:
 def _request(data: st.DataObject, drawn: Drawn) -> tuple[Target, list[str], list[str]]:
     """A target, and some of the root's extras and groups."""
     target = data.draw(st.sampled_from(TARGETS), label="target")
-    extras = data.draw(st.lists(st.sampled_from(sorted(drawn.root.extras) or ["-"]), unique=True))
+    every = sorted(drawn.root.extras) or ["-"]
+    extras = data.draw(st.just(every) | st.lists(st.sampled_from(every), unique=True))
     groups = data.draw(st.lists(st.sampled_from(sorted(drawn.root.groups) or ["-"]), unique=True))
     return target, [e for e in extras if e != "-"], [g for g in groups if g != "-"]
 
