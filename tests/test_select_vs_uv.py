@@ -1,126 +1,187 @@
-"""Selection agrees with `uv export` on real locks written by `uv lock` (fixtures/locks)."""
+"""Selection makes uv's decisions: per fixture lock, root and target, the same packages, versions
+and wheel files that real ``uv pip install --python-platform`` installs.
+
+uv's decisions are recorded in ``fixtures/golden/`` by ``scripts/regenerate_golden.py`` (which runs
+``uv export | uv pip install --target --no-deps --python-platform P --python-version V`` against a
+local index holding the lock's files, and reads each installed ``WHEEL``'s tags); the fast tests
+compare with them offline, and the slow test checks that they are current.
+"""
 
 from __future__ import annotations
 
-import shutil
+import difflib
+import importlib.util
+import json
+import re
 import subprocess
+import sys
+from functools import cache
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
-from packaging.markers import Marker, default_environment
-from packaging.tags import sys_tags
-from packaging.utils import canonicalize_name
-from uv import find_uv_bin
+from packaging.utils import canonicalize_name, parse_wheel_filename
 
-from hatch_lockbundle._compat import tomllib
-from hatch_lockbundle.lock import read_lock
-from hatch_lockbundle.select import select
+from hatch_lockbundle.errors import LockbundleError
+from hatch_lockbundle.lock import Lock, read_lock
+from hatch_lockbundle.select import Plan, select
 from hatch_lockbundle.target import Target
 
-LOCKS = Path(__file__).parent.parent / "fixtures" / "locks"
-
-FOREIGN = {
-    "py310-windows": {
-        "python_version": "3.10",
-        "python_full_version": "3.10.14",
-        "sys_platform": "win32",
-        "platform_system": "Windows",
-        "os_name": "nt",
-        "platform_machine": "AMD64",
-    },
-    "py313-macos": {
-        "python_version": "3.13",
-        "python_full_version": "3.13.1",
-        "sys_platform": "darwin",
-        "platform_system": "Darwin",
-        "os_name": "posix",
-        "platform_machine": "arm64",
-    },
-}
-
-CASES = [
-    ("conflicts", "pc", [], []),
-    ("conflicts", "pc", ["cpu"], []),
-    ("conflicts", "pc", ["gpu"], []),
-    ("conflicts", "pc", ["gpu"], ["lint"]),
-    ("conflicts", "pc", [], ["dev"]),
-    ("workspace", "api", [], []),
-    ("workspace", "api", ["socks"], ["dev"]),
-    ("workspace", "worker", [], []),
-    ("workspace", "shared", [], []),
-    ("package-conflicts", "a", [], []),
-    ("package-conflicts", "b", [], []),
-    ("package-conflicts", "a", ["empty"], ["nothing"]),
-]
+REPO = Path(__file__).resolve().parent.parent
+GOLDEN = REPO / "fixtures" / "golden"
+SCRIPT = REPO / "scripts" / "regenerate_golden.py"
 
 
-def uv_export(project: Path, package: str, extras: list[str], groups: list[str]) -> list[str]:
-    command = [
-        str(find_uv_bin()),
-        "export",
-        "--frozen",
-        "--no-hashes",
-        "--no-header",
-        "--no-annotate",
-        "--no-editable",
-        "--no-default-groups",
-        "--package",
-        package,
-        "--quiet",
-    ]
-    command += [arg for extra in extras for arg in ("--extra", extra)]
-    command += [arg for group in groups for arg in ("--group", group)]
+def golden_script() -> ModuleType:
+    """``scripts/regenerate_golden.py``, imported (it is a script, not a package module)."""
+    spec = importlib.util.spec_from_file_location("regenerate_golden", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault(spec.name, module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def golden_cases(outcome: str) -> list[Any]:
+    """One parameter per (golden file, case) whose uv outcome is ``outcome`` (``installed`` or
+    ``refused``), named ``<lock>/<platform>-<python>/<package>[extras]+groups``."""
+    params = []
+    for path in sorted(GOLDEN.glob("*/*.json")):
+        document = json.loads(path.read_text())
+        for case in document["cases"]:
+            if outcome not in case:
+                continue
+            extras = f"[{','.join(case['extras'])}]" if case["extras"] else ""
+            groups = f"+{','.join(case['groups'])}" if case["groups"] else ""
+            name = f"{path.parent.name}/{path.stem}/{case['package']}{extras}{groups}"
+            params.append(pytest.param(document, case, id=name))
+    return params
+
+
+@cache
+def golden_lock(relative: str) -> Lock:
+    return read_lock(REPO / relative)
+
+
+def plan_for(document: dict[str, Any], case: dict[str, Any]) -> Plan:
+    """The product's selection for a golden file's target and one of its cases."""
+    target = Target.for_(python=document["python"], platform=document["platform"])
+    return select(
+        golden_lock(document["lock"]), target, case["package"], case["extras"], case["groups"]
+    )
+
+
+def chosen(plan: Plan) -> list[tuple[str, str, str | None, tuple[str, ...] | None]]:
+    """(name, version, wheel file, its tags) of each planned package; no file for what is built
+    from source (a tree, git, an sdist)."""
+    found = []
+    for planned in plan.packages:
+        wheel = planned.artifact.filename if planned.artifact.kind == "wheel" else None
+        tags = None
+        if wheel is not None:
+            tags = tuple(sorted(str(tag) for tag in parse_wheel_filename(wheel)[3]))
+        found.append((str(planned.name), str(planned.version), wheel, tags))
+    return sorted(found)
+
+
+def uv_chose(case: dict[str, Any]) -> list[tuple[str, str, str | None, tuple[str, ...] | None]]:
+    """The same for what uv installed; for a distribution uv built, its tags are not compared
+    (they are those of the build machine)."""
+    return sorted(
+        (
+            canonicalize_name(item["name"]),
+            item["version"],
+            item["wheel"],
+            tuple(item["tags"]) if item["wheel"] is not None else None,
+        )
+        for item in case["installed"]
+    )
+
+
+@pytest.mark.parametrize(("document", "case"), golden_cases("installed"))
+def test_selection_installs_what_uv_installs(
+    document: dict[str, Any], case: dict[str, Any]
+) -> None:
+    assert chosen(plan_for(document, case)) == uv_chose(case)
+
+
+@pytest.mark.parametrize(("document", "case"), golden_cases("refused"))
+def test_selection_refuses_what_uv_refuses(document: dict[str, Any], case: dict[str, Any]) -> None:
+    with pytest.raises(LockbundleError):
+        plan_for(document, case)
+
+
+def test_every_fixture_lock_has_golden_files_for_every_target() -> None:
+    script = golden_script()
+    expected = {}
+    for source in script.lock_sources():
+        if source.lock_here:
+            requires_python = None  # the golden copy of the lock says, below
+        else:
+            requires_python = read_lock(source.directory / "uv.lock").requires_python
+        lock_path = GOLDEN / source.name / "uv.lock"
+        if source.lock_here and lock_path.is_file():
+            requires_python = read_lock(lock_path).requires_python
+        expected[source.name] = sorted(
+            f"{platform}-{python}.json"
+            for platform in script.UV_PLATFORMS
+            for python in script.PYTHONS
+            if script.python_allowed(requires_python, python)
+        )
+    found = {
+        directory.name: sorted(path.name for path in directory.glob("*.json"))
+        for directory in GOLDEN.iterdir()
+        if directory.is_dir()
+    }
+    assert found == expected, "run `python scripts/regenerate_golden.py` after changing a lock"
+
+
+def test_golden_targets_are_targets_the_product_can_name() -> None:
+    """Each platform of the golden files is one of the product's aliases (no tag made up for the
+    comparison), so that a user's `platforms = ["linux-aarch64"]` is what is compared."""
+    script = golden_script()
+    for platform in script.UV_PLATFORMS:
+        assert Target.for_(python="3.12", platform=platform).platform is not None
+
+
+# -- the golden files are what uv decides today -------------------------------------------------
+
+_LOCK_VOLATILE = re.compile(r'(hash = "sha256:[0-9a-f]+"|size = \d+|upload-time = "[^"]+")')
+
+
+def _comparable(path: Path) -> str:
+    """A golden file's text; in a fixture project's lock, hashes, sizes and upload times are
+    masked: the setuptools sdists of the fixture packages are not byte-reproducible, and
+    selection does not read them."""
+    text = path.read_text()
+    return _LOCK_VOLATILE.sub("…", text) if path.name == "uv.lock" else text
+
+
+@pytest.mark.slow
+def test_golden_files_are_what_uv_decides_now(tmp_path: Path) -> None:
     result = subprocess.run(
-        command,
-        cwd=project,
+        [sys.executable, str(SCRIPT), "--out", str(tmp_path)],
+        cwd=REPO,
         capture_output=True,
         text=True,
-        check=True,
-        env={"PATH": "/usr/bin:/bin", "UV_NO_CONFIG": "1", "UV_OFFLINE": "1"},
+        timeout=3600,
+        check=False,
     )
-    return [line for line in result.stdout.splitlines() if line.strip()]
-
-
-def expected_set(
-    project: Path, lines: list[str], environment: dict[str, str]
-) -> set[tuple[str, str]]:
-    """What `uv export` says is installed in `environment`: (name, version) pairs."""
-    wanted = set()
-    for line in lines:
-        requirement, _, marker = line.partition(" ; ")
-        if marker and not Marker(marker).evaluate(environment):
-            continue
-        requirement = requirement.strip()
-        if requirement.startswith(("./", ".")):
-            pyproject = tomllib.loads((project / requirement / "pyproject.toml").read_text())
-            wanted.add(
-                (canonicalize_name(pyproject["project"]["name"]), pyproject["project"]["version"])
+    assert result.returncode == 0, result.stderr
+    committed = {p.relative_to(GOLDEN): p for p in GOLDEN.rglob("*") if p.is_file()}
+    regenerated = {p.relative_to(tmp_path): p for p in tmp_path.rglob("*") if p.is_file()}
+    assert sorted(map(str, committed)) == sorted(map(str, regenerated)), (
+        "golden files are missing or extra: run `python scripts/regenerate_golden.py`"
+    )
+    stale = []
+    for relative, path in sorted(committed.items()):
+        now = _comparable(regenerated[relative])
+        if _comparable(path) != now:
+            diff = difflib.unified_diff(
+                _comparable(path).splitlines(), now.splitlines(), str(relative), "now", lineterm=""
             )
-        else:
-            name, _, version = requirement.partition("==")
-            wanted.add((canonicalize_name(name.split("[")[0]), version))
-    return wanted
-
-
-@pytest.mark.parametrize("environment_name", ["running", *FOREIGN])
-@pytest.mark.parametrize(("fixture", "package", "extras", "groups"), CASES)
-def test_install_set_equals_uv_export(
-    tmp_path: Path,
-    fixture: str,
-    package: str,
-    extras: list[str],
-    groups: list[str],
-    environment_name: str,
-) -> None:
-    project = tmp_path / fixture
-    shutil.copytree(LOCKS / fixture, project)
-    environment = dict(default_environment())
-    environment.update(FOREIGN.get(environment_name, {}))
-    target = Target(environment=environment, tags=tuple(sys_tags()), python_version="3.x")
-
-    plan = select(read_lock(project / "uv.lock"), target, package, extras, groups)
-
-    selected = {(p.name, p.version) for p in plan.packages}
-    assert selected == expected_set(
-        project, uv_export(project, package, extras, groups), environment
+            stale.append("\n".join(list(diff)[:40]))
+    assert not stale, (
+        "stale golden files; run `python scripts/regenerate_golden.py`:\n" + "\n".join(stale)
     )
