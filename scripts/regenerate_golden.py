@@ -43,16 +43,21 @@ from email.parser import HeaderParser
 from pathlib import Path
 from typing import Any
 
+from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
 from support.compat import tomllib  # noqa: E402
-from support.environ import Sandbox, run, uv_binary  # noqa: E402
+from support.environ import CommandFailed, Sandbox, run, uv_binary  # noqa: E402
 from support.index import IndexServer, dead_url, project_name  # noqa: E402
 from support.packages import build_fixture_packages, uv_build  # noqa: E402
-from support.platform_wheels import publish_platform_packages, wheel_bytes  # noqa: E402
+from support.platform_wheels import (  # noqa: E402
+    publish_platform_packages,
+    sdist_bytes,
+    wheel_bytes,
+)
 from support.projects import copy_project, uv_lock  # noqa: E402
 from support.seed import download_seed_wheels, seed_requirements  # noqa: E402
 
@@ -92,7 +97,6 @@ PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 # The fixture projects' locks hold the index URL, which changes with the port: golden copies
 # name this one instead (selection never reads it).
 GOLDEN_INDEX = "http://index.golden.invalid/simple/"
-_ERROR_LINE = re.compile(r"^(?:error|  ╰─▶|  Caused by)", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -134,7 +138,7 @@ def lock_sources() -> list[LockSource]:
 
 def cases(lock: dict[str, Any]) -> list[Case]:
     """The roots of ``lock`` (its workspace members, or its project) with nothing extra, each of
-    their extras alone, each group alone, and every group with each extra in turn."""
+    their extras alone, each group alone, every group with each extra in turn, and all extras."""
     packages = lock.get("package", [])
     members = set(lock.get("manifest", {}).get("members", []))
     found = []
@@ -156,11 +160,14 @@ def cases(lock: dict[str, Any]) -> list[Case]:
         found += [Case(name, (), (group,)) for group in groups]
         if len(groups) > 1 or (groups and extras):
             found += [Case(name, (extra,), groups) for extra in extras] or [Case(name, (), groups)]
+        if len(extras) > 1:  # the lock's `conflicts` may forbid this; then uv refuses it
+            found.append(Case(name, tuple(extras)))
     return found
 
 
 def stand_in_wheels(lock: dict[str, Any], directory: Path) -> None:
-    """Write a stand-in for every wheel of every registry package of ``lock`` into ``directory``.
+    """Write a stand-in for every wheel and sdist of every registry package of ``lock`` into
+    ``directory``.
 
     A stand-in has the real file's name and so its tags (in ``WHEEL``, as ``Tag:`` lines), and a
     module of its own; uv ranks the stand-ins as it would rank the real files. Files already
@@ -190,6 +197,13 @@ def stand_in_wheels(lock: dict[str, Any], directory: Path) -> None:
                     summary=f"a stand-in for {filename} (scripts/regenerate_golden.py)",
                 )
             )
+        sdist = package.get("sdist")
+        if sdist is not None:
+            filename = sdist.get("filename") or sdist["url"].rsplit("/", 1)[-1]
+            path = directory / filename
+            if not path.exists():
+                # never built (see `install`): only its presence on the index matters
+                path.write_bytes(sdist_bytes(package["name"], package["version"], {}, ""))
 
 
 @contextmanager
@@ -231,15 +245,26 @@ def export(project: Path, case: Case, env: dict[str, str]) -> tuple[str | None, 
     args += [arg for extra in case.extras for arg in ("--extra", extra)]
     args += [arg for group in case.groups for arg in ("--group", group)]
     result = run(args, cwd=project, env=env, check=False)
+    if result.returncode not in (0, 1):
+        raise CommandFailed(result)
     if result.returncode != 0:
         return None, error_text(result.stderr)
     return result.stdout, None
 
 
 def error_text(stderr: str) -> str:
-    """uv's error, without the paths of this run (so that the golden files are stable)."""
-    lines = [line for line in stderr.splitlines() if line.strip()]
+    """uv's error and its causes, without the paths of this run (so that golden files are the
+    same on every machine); progress lines, with their timings, are left out."""
+    lines = [
+        line.strip()
+        for line in stderr.splitlines()
+        if line.startswith(("error:", "  Caused by:", "  cause:", "  ╰─▶"))
+    ]
     return "\n".join(re.sub(r"(/[^ `']+)+/", "…/", line) for line in lines)
+
+
+_REQUIREMENT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==([^ ;]+)")
+_NEEDS_BUILD = re.compile(r"Because (\S+)==(\S+) has no ")
 
 
 def install(
@@ -251,27 +276,66 @@ def install(
     env: dict[str, str],
     dest: Path,
 ) -> tuple[list[dict[str, Any]] | None, str | None]:
-    """What uv installs from ``requirements`` for the target: (installed, None) or (None, error)."""
-    args: list[str | os.PathLike[str]] = [
-        uv_binary(), "pip", "install", "--target", dest, "--no-deps", "--python", sys.executable,
-        "--python-platform", UV_PLATFORMS[platform], "--python-version", python,
-        "--default-index", index.simple_url, "-r", "-",
-    ]  # fmt: skip
-    result = run(
-        args,
-        cwd=project,
-        env={**env, "MACOSX_DEPLOYMENT_TARGET": MACOS_VERSION},
-        input=requirements,
-        check=False,
-    )
-    if result.returncode != 0:
-        return None, error_text(result.stderr)
-    return installed(dest, index.directory), None
+    """What uv installs from ``requirements`` for the target: (installed, None) or (None, error).
+
+    Registry packages are never built (``--only-binary``): what a build gives depends on
+    the machine (its compiler, its Python), not on the target, and a golden file must be the
+    same on every machine. When uv says a package has no wheel for the target, its line is taken
+    out and the rest installed again; the package is recorded with ``from`` = ``sdist`` (uv
+    would build it) or ``nothing`` (the lock has no sdist: uv cannot install it). Source trees
+    (the project, workspace members) are built, as uv does (``from`` = ``source tree``).
+    """
+    lines = [line for line in requirements.splitlines() if line.strip()]
+    unbuilt: list[dict[str, Any]] = []
+    for attempt in range(len(lines) + 1):
+        registry = sorted({match[1] for line in lines if (match := _REQUIREMENT.match(line))})
+        args: list[str | os.PathLike[str]] = [
+            uv_binary(), "pip", "install", "--target", dest / str(attempt), "--no-deps",
+            "--python", sys.executable, "--python-platform", UV_PLATFORMS[platform],
+            "--python-version", python, "--default-index", index.simple_url, "-r", "-",
+        ]  # fmt: skip
+        args += [arg for name in registry for arg in ("--only-binary", name)]
+        result = run(
+            args,
+            cwd=project,
+            env={**env, "MACOSX_DEPLOYMENT_TARGET": MACOS_VERSION},
+            input="\n".join(lines) + "\n",
+            check=False,
+        )
+        if result.returncode not in (0, 1):  # not uv's decision: a usage error, a crash
+            raise CommandFailed(result)
+        if result.returncode == 0:
+            found = installed(dest / str(attempt), index.directory) + unbuilt
+            return sorted(found, key=lambda item: (item["name"], item["version"])), None
+        needs_build = _NEEDS_BUILD.search(result.stderr)
+        if needs_build is None:
+            return None, error_text(result.stderr)
+        name, version = canonicalize_name(needs_build[1]), needs_build[2]
+        has_sdist = any(
+            path.name.endswith((".tar.gz", ".zip")) and project_name(path.name) == name
+            and f"-{version}." in path.name
+            for path in index.directory.iterdir()
+        )  # fmt: skip
+        unbuilt.append(
+            {
+                "name": name,
+                "version": version,
+                "wheel": None,
+                "tags": [],
+                "from": "sdist" if has_sdist else "nothing",
+            }
+        )
+        lines = [
+            line
+            for line in lines
+            if not ((match := _REQUIREMENT.match(line)) and canonicalize_name(match[1]) == name)
+        ]
+    raise AssertionError(f"uv kept refusing packages of {requirements!r}")
 
 
 def installed(dest: Path, index_files: Path) -> list[dict[str, Any]]:
     """Each distribution in ``dest``: name, version, its WHEEL tags, and the index's wheel file
-    with those tags (None: uv built it from a source tree or an sdist)."""
+    with those tags (None: uv built it from a source tree; registry sdists are never built)."""
     found = []
     for dist_info in sorted(dest.glob("*.dist-info")):
         metadata = HeaderParser().parsestr((dist_info / "METADATA").read_text())
@@ -279,15 +343,17 @@ def installed(dest: Path, index_files: Path) -> list[dict[str, Any]]:
         name = canonicalize_name(metadata["Name"])
         version = metadata["Version"]
         tags = sorted(wheel.get_all("Tag") or [])
+        wheel_file = index_wheel(index_files, name, version, tags)
         found.append(
             {
                 "name": name,
                 "version": version,
-                "wheel": index_wheel(index_files, name, version, tags),
+                "wheel": wheel_file,
                 "tags": tags,
+                "from": "wheel" if wheel_file is not None else "source tree",
             }
         )
-    return sorted(found, key=lambda item: (item["name"], item["version"]))
+    return found
 
 
 def index_wheel(directory: Path, name: str, version: str, tags: list[str]) -> str | None:
@@ -336,8 +402,10 @@ def readme() -> str:
 Written by `scripts/regenerate_golden.py` with uv {uv_version()} (do not edit by hand). One
 directory per lock (`projects-<name>` holds the lock `uv lock` wrote for that fixture project), one
 file per target: for each root, extras and groups, what `uv pip install --target --no-deps
---python-platform P --python-version V` installed from `uv export` of the lock (name, version, the
-wheel file and its `WHEEL` tags; `wheel` is null for what uv built from source), or uv's refusal.
+--python-platform P --python-version V` installed from `uv export` of the lock, or uv's refusal.
+Each package has its name, version, `from` (`wheel`; `source tree`, which uv built; `sdist`: no
+wheel fits, uv would build the sdist, which the script does not let it do; `nothing`: no wheel
+fits and there is no sdist) and, for a wheel, the file uv picked and its `WHEEL` tags.
 Pythons: {", ".join(PYTHONS)}; macOS targets with `MACOSX_DEPLOYMENT_TARGET={MACOS_VERSION}`.
 
 | platform (product alias) | uv `--python-platform` |
@@ -416,8 +484,6 @@ def _regenerate_lock(
 def python_allowed(requires_python: str | None, python: str) -> bool:
     """Whether the lock supports ``python`` at all: a target it excludes is not generated (the
     product refuses it before selecting, which tests/test_select.py covers)."""
-    from packaging.specifiers import SpecifierSet
-
     return requires_python is None or SpecifierSet(requires_python).contains(f"{python}.0")
 
 

@@ -25,7 +25,7 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from hatch_lockbundle.errors import LockbundleError
 from hatch_lockbundle.lock import Lock, read_lock
-from hatch_lockbundle.select import Plan, select
+from hatch_lockbundle.select import Plan, SelectionError, select
 from hatch_lockbundle.target import Target
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,14 +43,29 @@ def golden_script() -> ModuleType:
     return module
 
 
-def golden_cases(outcome: str) -> list[Any]:
-    """One parameter per (golden file, case) whose uv outcome is ``outcome`` (``installed`` or
-    ``refused``), named ``<lock>/<platform>-<python>/<package>[extras]+groups``."""
+#: What uv installs a package from, as the golden files say: the file of a ``wheel`` on the
+#: index, a ``source tree`` it builds (the project, a workspace member), an ``sdist`` (the only
+#: way for the target: the script does not let uv build it, as what a build gives depends on the
+#: build machine), or ``nothing`` (no wheel fits and there is no sdist).
+UNBUILT = ("sdist", "nothing")
+
+
+def golden_cases(kind: str) -> list[Any]:
+    """One parameter per (golden file, case), named ``<lock>/<platform>-<python>/<root>[extras]
+    +groups``, for the cases of ``kind``: ``refused`` (uv refuses the case), ``installed`` (uv
+    installs every package from a wheel or source tree) or ``unbuilt`` (some package only from
+    its sdist, or not at all)."""
     params = []
     for path in sorted(GOLDEN.glob("*/*.json")):
         document = json.loads(path.read_text())
         for case in document["cases"]:
-            if outcome not in case:
+            if "refused" in case:
+                found = "refused"
+            elif any(item["from"] in UNBUILT for item in case["installed"]):
+                found = "unbuilt"
+            else:
+                found = "installed"
+            if found != kind:
                 continue
             extras = f"[{','.join(case['extras'])}]" if case["extras"] else ""
             groups = f"+{','.join(case['groups'])}" if case["groups"] else ""
@@ -64,34 +79,48 @@ def golden_lock(relative: str) -> Lock:
     return read_lock(REPO / relative)
 
 
+@cache
+def golden_target(python: str, platform: str) -> Target:
+    return Target.for_(python=python, platform=platform)
+
+
 def plan_for(document: dict[str, Any], case: dict[str, Any]) -> Plan:
     """The product's selection for a golden file's target and one of its cases."""
-    target = Target.for_(python=document["python"], platform=document["platform"])
+    target = golden_target(document["python"], document["platform"])
     return select(
         golden_lock(document["lock"]), target, case["package"], case["extras"], case["groups"]
     )
 
 
-def chosen(plan: Plan) -> list[tuple[str, str, str | None, tuple[str, ...] | None]]:
-    """(name, version, wheel file, its tags) of each planned package; no file for what is built
-    from source (a tree, git, an sdist)."""
+Choice = tuple[str, str, str, str | None, tuple[str, ...] | None]
+
+
+def chosen(plan: Plan) -> list[Choice]:
+    """(name, version, from, wheel file, its tags) of each planned package, ``from`` as in the
+    golden files."""
     found = []
     for planned in plan.packages:
-        wheel = planned.artifact.filename if planned.artifact.kind == "wheel" else None
-        tags = None
-        if wheel is not None:
-            tags = tuple(sorted(str(tag) for tag in parse_wheel_filename(wheel)[3]))
-        found.append((str(planned.name), str(planned.version), wheel, tags))
+        artifact = planned.artifact
+        wheel, tags = None, None
+        if artifact.kind == "wheel":
+            origin, wheel = "wheel", artifact.filename
+            tags = tuple(sorted(str(tag) for tag in parse_wheel_filename(str(wheel))[3]))
+        elif artifact.kind == "sdist" and planned.package.source.kind == "registry":
+            origin = "sdist"
+        else:
+            origin = "source tree"  # built from the project's own files, a path, a git commit
+        found.append((str(planned.name), str(planned.version), origin, wheel, tags))
     return sorted(found)
 
 
-def uv_chose(case: dict[str, Any]) -> list[tuple[str, str, str | None, tuple[str, ...] | None]]:
-    """The same for what uv installed; for a distribution uv built, its tags are not compared
-    (they are those of the build machine)."""
+def uv_chose(case: dict[str, Any]) -> list[Choice]:
+    """The same for what uv installed; the tags of what uv built are not compared (they are
+    those of the build machine)."""
     return sorted(
         (
             canonicalize_name(item["name"]),
             item["version"],
+            item["from"],
             item["wheel"],
             tuple(item["tags"]) if item["wheel"] is not None else None,
         )
@@ -104,6 +133,27 @@ def test_selection_installs_what_uv_installs(
     document: dict[str, Any], case: dict[str, Any]
 ) -> None:
     assert chosen(plan_for(document, case)) == uv_chose(case)
+
+
+@pytest.mark.parametrize(("document", "case"), golden_cases("unbuilt"))
+def test_selection_builds_from_sdist_or_refuses_where_uv_has_no_wheel(
+    document: dict[str, Any], case: dict[str, Any]
+) -> None:
+    """Where uv has no wheel of a package for the target, the product plans its sdist, or
+    refuses naming that package (it refuses early an sdist that would compile for this machine
+    only, as uv does once it has built it); with no sdist either, it must refuse."""
+    unbuilt = {
+        f"{item['name']}=={item['version']}": item["from"]
+        for item in case["installed"]
+        if item["from"] in UNBUILT
+    }
+    try:
+        plan = plan_for(document, case)
+    except SelectionError as error:
+        assert any(label in str(error) for label in unbuilt), str(error)
+        return
+    assert "nothing" not in unbuilt.values(), "uv has nothing to install; the product must refuse"
+    assert chosen(plan) == uv_chose(case)
 
 
 @pytest.mark.parametrize(("document", "case"), golden_cases("refused"))
@@ -135,14 +185,6 @@ def test_every_fixture_lock_has_golden_files_for_every_target() -> None:
         if directory.is_dir()
     }
     assert found == expected, "run `python scripts/regenerate_golden.py` after changing a lock"
-
-
-def test_golden_targets_are_targets_the_product_can_name() -> None:
-    """Each platform of the golden files is one of the product's aliases (no tag made up for the
-    comparison), so that a user's `platforms = ["linux-aarch64"]` is what is compared."""
-    script = golden_script()
-    for platform in script.UV_PLATFORMS:
-        assert Target.for_(python="3.12", platform=platform).platform is not None
 
 
 # -- the golden files are what uv decides today -------------------------------------------------
