@@ -32,6 +32,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -245,11 +246,20 @@ def export(project: Path, case: Case, env: dict[str, str]) -> tuple[str | None, 
     args += [arg for extra in case.extras for arg in ("--extra", extra)]
     args += [arg for group in case.groups for arg in ("--group", group)]
     result = run(args, cwd=project, env=env, check=False)
-    if result.returncode not in (0, 1):
+    if not_a_decision(result):
         raise CommandFailed(result)
     if result.returncode != 0:
         return None, error_text(result.stderr)
     return result.stdout, None
+
+
+def not_a_decision(result: subprocess.CompletedProcess[str]) -> bool:
+    """Whether uv failed for a reason that is not about the lock or the target: a command line
+    it does not understand (``Usage:``), a crash (killed by a signal), or a network error."""
+    return result.returncode < 0 or (
+        result.returncode != 0
+        and ("\nUsage:" in result.stderr or "Failed to fetch" in result.stderr)
+    )
 
 
 def error_text(stderr: str) -> str:
@@ -302,7 +312,7 @@ def install(
             input="\n".join(lines) + "\n",
             check=False,
         )
-        if result.returncode not in (0, 1):  # not uv's decision: a usage error, a crash
+        if not_a_decision(result):
             raise CommandFailed(result)
         if result.returncode == 0:
             found = installed(dest / str(attempt), index.directory) + unbuilt
