@@ -396,7 +396,9 @@ def regenerate(out: Path, only: Sequence[str] = (), jobs: int = 2) -> dict[str, 
             if not source.lock_here
         ]
         index = stack.enter_context(golden_index(workdir, sandbox, fixture_locks))
-        env = sandbox.environ()
+        # uv wraps its errors to the terminal's width (COLUMNS): one width, so that the errors
+        # recorded are the same wherever this runs (pytest, for one, sets a narrow one)
+        env = sandbox.environ({"COLUMNS": "10000"})
         for source in sources:
             written[source.name] = _regenerate_lock(source, out, workdir, index, env, jobs)
     (out / "README.md").write_text(readme())
