@@ -17,17 +17,31 @@ each lock lists and nothing else a lock could pick: the fixture packages built f
 lists. A stand-in carries the real file's tags, so uv ranks the very files ``uv sync`` would rank.
 Markers are evaluated by uv, not by ``packaging``.
 
-``tests/test_select_vs_uv.py`` compares the product's selection with these files offline; its slow
-test runs this script into a temporary directory and fails when the committed files are stale.
+Each golden directory also gets ``inputs.json``, a fingerprint of what its files were made from
+(:func:`inputs`): the sha256 of every file of the fixture lock's or project's directory, of the
+packages the index served for it (the fixture packages' sources, or the names of the stand-in
+files), of this script, and the uv version. It is written last, and only by a run over every
+target, so that it never vouches for files an interrupted or partial run left behind.
+
+``tests/test_select_vs_uv.py`` compares the product's selection with these files offline; its fast
+tests recompute every fingerprint from the repository as it is (a changed lock, a new lock, a uv
+bumped in uv.lock or a changed script fails at once, without running uv); its slow test runs this
+script over :data:`SAMPLE` into a temporary directory and compares with the committed files.
 
 Usage (from the repository root, with the development environment)::
 
-    .venv/bin/python scripts/regenerate_golden.py [--out DIR] [--only LOCK ...] [--jobs N]
+    .venv/bin/python scripts/regenerate_golden.py                  # every lock, every target
+    .venv/bin/python scripts/regenerate_golden.py --only LOCK ...  # these golden directories
+    .venv/bin/python scripts/regenerate_golden.py --out DIR --only LOCK --targets linux-x86_64-3.12
+
+``--targets`` writes only the files of those targets (for checking; ``inputs.json`` is not
+written); ``--jobs N`` runs N uv installs at once (2).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -55,6 +69,10 @@ from support.environ import CommandFailed, Sandbox, run, uv_binary  # noqa: E402
 from support.index import IndexServer, dead_url, project_name  # noqa: E402
 from support.packages import build_fixture_packages, uv_build  # noqa: E402
 from support.platform_wheels import (  # noqa: E402
+    NATIVE,
+    NATIVE_VERSION,
+    NATIVE_WHEELS,
+    PURE_PACKAGES,
     publish_platform_packages,
     sdist_bytes,
     wheel_bytes,
@@ -64,6 +82,17 @@ from support.seed import download_seed_wheels, seed_requirements  # noqa: E402
 
 FIXTURES = REPO / "fixtures"
 GOLDEN = FIXTURES / "golden"
+#: The fingerprint of a golden directory's inputs (see :func:`inputs`).
+INPUTS = "inputs.json"
+#: What the slow test regenerates and compares: a lock with conflicting extras (locked against
+#: PyPI, served as stand-ins) and a fixture project (locked here against the fixture packages,
+#: with conflicting extras and sdist-only packages), on one Linux, one macOS and one Windows target.
+SAMPLE = {
+    "locks": ("conflicts", "projects-app"),
+    "targets": ("linux-aarch64-3.12", "macos-arm64-3.12", "windows-amd64-3.12"),
+}
+#: The command that regenerates one golden directory (for the tests' messages).
+COMMAND = ".venv/bin/python scripts/regenerate_golden.py --only {name}"
 
 #: The product's platform alias (``tool.lockbundle.platforms``, see ``target.PLATFORM_ALIASES``)
 #: and the ``--python-platform`` of uv that names the same machine. uv's Linux targets take a
@@ -164,6 +193,18 @@ def cases(lock: dict[str, Any]) -> list[Case]:
         if len(extras) > 1:  # the lock's `conflicts` may forbid this; then uv refuses it
             found.append(Case(name, tuple(extras)))
     return found
+
+
+def stand_in_files(lock: dict[str, Any]) -> list[str]:
+    """The file name of every wheel and sdist of every registry package of ``lock``: the files
+    that :func:`stand_in_wheels` serves."""
+    found = []
+    for package in lock.get("package", []):
+        if "registry" not in package.get("source", {}):
+            continue
+        for artifact in [*package.get("wheels", []), *filter(None, [package.get("sdist")])]:
+            found.append(artifact.get("filename") or artifact["url"].rsplit("/", 1)[-1])
+    return sorted(found)
 
 
 def stand_in_wheels(lock: dict[str, Any], directory: Path) -> None:
@@ -376,15 +417,89 @@ def index_wheel(directory: Path, name: str, version: str, tags: list[str]) -> st
     return None
 
 
-def regenerate(out: Path, only: Sequence[str] = (), jobs: int = 2) -> dict[str, int]:
+def inputs(source: LockSource, uv: str) -> dict[str, Any]:
+    """The fingerprint of what ``source``'s golden files are made from, with uv version ``uv``.
+
+    Each file of the lock's or project's directory by its sha256 (a new, changed or removed file
+    shows by name), this script's sha256, and what the index served that this lock could pick:
+    for a lock of ``fixtures/locks`` (locked against PyPI), the names of the stand-in files (their
+    tags are in their names); for a fixture project, the sources of ``fixtures/packages``, of the
+    fabricated platform packages and the product's own ``[project]`` table (its wheel is on the
+    index, as ``hatch-lockbundle``). Computed from the repository alone: no uv, no index.
+    """
+    found: dict[str, Any] = {
+        "uv": uv,
+        "script": _sha256(Path(__file__).resolve().read_bytes()),
+        "files": _tree(source.directory),
+    }
+    if source.lock_here:
+        project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+        platform_files = sorted(
+            [wheel.filename for wheel in NATIVE_WHEELS]
+            + [f"{NATIVE}-{NATIVE_VERSION}.tar.gz"]
+            + [f"{name}-1.0-py3-none-any.whl" for name in PURE_PACKAGES]
+        )
+        found["served"] = {
+            "fixtures/packages": _sha256(json.dumps(_tree(FIXTURES / "packages")).encode()),
+            "tests/support/platform_wheels.py": _sha256(
+                (REPO / "tests" / "support" / "platform_wheels.py").read_bytes()
+            ),
+            "platform files": _sha256("\n".join(platform_files).encode()),
+            "hatch-lockbundle": _sha256(
+                json.dumps(
+                    [project[key] for key in ("name", "version", "requires-python")]
+                    + [seed_requirements(REPO / "pyproject.toml")]
+                ).encode()
+            ),
+        }
+    else:
+        names = stand_in_files(tomllib.loads((source.directory / "uv.lock").read_text()))
+        found["served"] = {"stand-ins": _sha256("\n".join(names).encode()), "count": len(names)}
+    return found
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _tree(directory: Path) -> dict[str, str]:
+    """sha256 of each file under ``directory`` by its path from the repository root (caches
+    that Python or a tool leaves there are not inputs)."""
+    return {
+        path.relative_to(REPO).as_posix(): _sha256(path.read_bytes())
+        for path in sorted(directory.rglob("*"))
+        if path.is_file()
+        and not any(
+            part in {"__pycache__", ".venv"} or part.endswith(".egg-info")
+            for part in path.relative_to(directory).parts
+        )
+        and path.suffix != ".pyc"
+    }
+
+
+def locked_uv_version() -> str:
+    """The uv version that the repository's uv.lock pins (the one CI installs)."""
+    lock = tomllib.loads((REPO / "uv.lock").read_text())
+    return str(next(p["version"] for p in lock["package"] if p["name"] == "uv"))
+
+
+def regenerate(
+    out: Path, only: Sequence[str] = (), jobs: int = 2, targets: Sequence[str] = ()
+) -> dict[str, int]:
     """Write the golden files of every lock (or of those named in ``only``) under ``out``.
 
+    :param targets: only these ``<platform>-<python>`` (all if empty): the other files of a golden
+        directory are left as they are, and its ``inputs.json`` is not written.
     :returns: how many golden files were written, per lock.
     """
     sources = [source for source in lock_sources() if not only or source.name in only]
     unknown = set(only) - {source.name for source in sources}
     if unknown:
         raise SystemExit(f"no such lock: {', '.join(sorted(unknown))}")
+    every_target = {f"{platform}-{python}" for platform in UV_PLATFORMS for python in PYTHONS}
+    if set(targets) - every_target:
+        raise SystemExit(f"no such target: {', '.join(sorted(set(targets) - every_target))}")
+    uv = uv_version()
     written: dict[str, int] = {}
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="golden-")))
@@ -400,21 +515,25 @@ def regenerate(out: Path, only: Sequence[str] = (), jobs: int = 2) -> dict[str, 
         # recorded are the same wherever this runs (pytest, for one, sets a narrow one)
         env = sandbox.environ({"COLUMNS": "10000"})
         for source in sources:
-            written[source.name] = _regenerate_lock(source, out, workdir, index, env, jobs)
-    (out / "README.md").write_text(readme())
+            written[source.name] = _regenerate_lock(
+                source, out, workdir, index, env, jobs, targets, uv
+            )
+    (out / "README.md").write_text(readme(uv))
     return written
 
 
-def readme() -> str:
+def readme(uv: str) -> str:
     """fixtures/golden/README.md: what the files are, from which uv, for which targets."""
     platforms = "\n".join(f"| `{alias}` | `{uv}` |" for alias, uv in UV_PLATFORMS.items())
     missing = "\n".join(f"- {what}: {why}." for what, why in NOT_COMPARABLE.items())
     return f"""# uv's decisions, for tests/test_select_vs_uv.py
 
-Written by `scripts/regenerate_golden.py` with uv {uv_version()} (do not edit by hand). One
+Written by `scripts/regenerate_golden.py` with uv {uv} (do not edit by hand). One
 directory per lock (`projects-<name>` holds the lock `uv lock` wrote for that fixture project), one
 file per target: for each root, extras and groups, what `uv pip install --target --no-deps
 --python-platform P --python-version V` installed from `uv export` of the lock, or uv's refusal.
+`inputs.json` fingerprints what a directory was made from (the lock's or project's files, the
+packages served, the script, uv's version); the fast tests fail when it no longer matches.
 Each package has its name, version, `from` (`wheel`; `source tree`, which uv built; `sdist`: no
 wheel fits, uv would build the sdist, which the script does not let it do; `nothing`: no wheel
 fits and there is no sdist) and, for a wheel, the file uv picked and its `WHEEL` tags.
@@ -436,6 +555,8 @@ def _regenerate_lock(
     index: IndexServer,
     env: dict[str, str],
     jobs: int,
+    only_targets: Sequence[str],
+    uv: str,
 ) -> int:
     golden = out / source.name
     if source.lock_here:
@@ -481,15 +602,21 @@ def _regenerate_lock(
         for platform in UV_PLATFORMS
         for python in PYTHONS
         if python_allowed(requires_python, python)
+        and (not only_targets or f"{platform}-{python}" in only_targets)
     ]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         documents = list(pool.map(lambda item: target(*item), targets))
-    shutil.rmtree(golden, ignore_errors=True)
-    golden.mkdir(parents=True)
+    if not only_targets:  # a full run replaces the directory: no file of a former target stays
+        shutil.rmtree(golden, ignore_errors=True)
+    golden.mkdir(parents=True, exist_ok=True)
+    (golden / INPUTS).unlink(missing_ok=True)  # written last, once every file is
     if lock_text is not None:
         (golden / "uv.lock").write_text(lock_text)
     for filename, document in documents:
         (golden / filename).write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
+    if not only_targets:
+        fingerprint = json.dumps(inputs(source, uv), indent=1, sort_keys=True) + "\n"
+        (golden / INPUTS).write_text(fingerprint)
     return len(documents)
 
 
@@ -504,9 +631,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=GOLDEN, help="where to write (fixtures/golden)")
     parser.add_argument("--only", nargs="*", default=(), help="only these locks (golden names)")
     parser.add_argument("--jobs", type=int, default=2, help="uv installs run at once")
+    parser.add_argument(
+        "--targets",
+        nargs="*",
+        default=(),
+        help="only these <platform>-<python> (no inputs.json is written)",
+    )
     options = parser.parse_args(argv)
     started = time.monotonic()
-    written = regenerate(options.out, options.only, options.jobs)
+    written = regenerate(options.out, options.only, options.jobs, options.targets)
     for name, count in written.items():
         print(f"{name}: {count} targets")
     elapsed = time.monotonic() - started
