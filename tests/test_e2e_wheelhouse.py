@@ -780,19 +780,10 @@ def test_rebuilt_archive_is_byte_identical(scratch_builds: list[ScratchBuild]) -
 
 
 def test_archive_rebuilt_with_a_cold_cache_is_byte_identical(
-    request: pytest.FixtureRequest, scratch_builds: list[ScratchBuild]
+    scratch_builds: list[ScratchBuild],
 ) -> None:
     """Another checkout (path, umask 002, creation order, mtimes) and a cache of its own: every
     sdist is built again."""
     first, _, cold = scratch_builds
-    if first.artifact.name.endswith(("-wheelhouse.zip", "-wheelhouse.tar.gz")):
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="a wheel built from an sdist (cext) carries the build's time and umask "
-                "in its entries: builds set no SOURCE_DATE_EPOCH, and files unpacked from the "
-                "sdist keep the umask's modes; a wheelhouse ships that wheel as it is",
-            )
-        )
     assert built_anew(cold, first), cold.output
     assert cold.copy.read_bytes() == first.copy.read_bytes()

@@ -22,7 +22,7 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 
 from ._compat import tomllib
-from .archive import UnsafeArchiveError, extract_safely
+from .archive import DEFAULT_EPOCH, UnsafeArchiveError, extract_safely
 from .cache import Cache
 from .errors import LockbundleError
 from .http import credentials_for, scrub, secrets_of, with_credentials, without_credentials
@@ -452,11 +452,23 @@ class _CapturingRunner:
         env = without_credentials(os.environ)
         env.update(extra_environ or {})
         env.pop("PYTHONPATH", None)
+        # a wheel built again from the same sdist must be the same bytes (a wheelhouse ships it
+        # as it is): backends that honour it stamp entries with this time, not the build's
+        env.setdefault("SOURCE_DATE_EPOCH", str(DEFAULT_EPOCH))
         # the environment's scripts (ninja, cmake, cython, ...) come first, as in pypa/build
         bin_dir = os.path.dirname(cmd[0])
         env["PATH"] = os.pathsep.join(filter(None, [bin_dir, env.get("PATH")]))
         result = subprocess.run(
-            cmd, cwd=cwd, env=env, capture_output=True, text=True, errors="replace", check=False
+            cmd,
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            check=False,
+            # the files a backend writes get modes from the umask, and their modes go into the
+            # wheel: the most common one, so that the wheel is the same whoever builds it
+            umask=0o022 if os.name == "posix" else -1,
         )
         self.output = (result.stdout or "") + (result.stderr or "")
         if result.returncode != 0:
