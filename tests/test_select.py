@@ -327,6 +327,65 @@ def test_extras_declared_as_conflicting_cannot_be_bundled_together(extras: list[
         select(read_lock(CONFLICTS_LOCK), LINUX_CP311, "pc", extras)  # type: ignore[arg-type]
 
 
+FIXTURE_LOCKS = Path(__file__).parent.parent / "fixtures" / "locks"
+# `eg`: extras `old` (six 1.16.0) and `new` (six 1.17.0, idna) conflict, and so do the groups
+# `legacy` (idna<3) and `modern` (idna>=3); `both` depends on `eg[old]`; six unpinned otherwise
+EXTRA_AND_GROUP_CONFLICTS = FIXTURE_LOCKS / "extra-and-group-conflicts" / "uv.lock"
+# `app` depends on `lib[old]` (six 1.16.0), its group `new` on `lib[new]` (six 1.17.0); the
+# conflict is between the extras of the workspace member `lib`
+MEMBER_EXTRA_CONFLICTS = FIXTURE_LOCKS / "member-extra-conflicts" / "uv.lock"
+
+
+def selected(plan_lock: Path, root: str, extras: list[str], groups: list[str]) -> set[str]:
+    plan = select(read_lock(plan_lock), LINUX_CP311, root, extras, groups)
+    return {package.package.label for package in plan.packages}
+
+
+def test_a_not_equal_conflict_marker_leaves_out_what_the_requested_extra_replaces() -> None:
+    # uv writes the unpinned six as `extra == 'extra-2-eg-new' or extra != 'extra-2-eg-old' ...`
+    assert selected(EXTRA_AND_GROUP_CONFLICTS, "eg", ["old"], []) == {"six==1.16.0"}
+
+
+def test_a_not_equal_conflict_marker_holds_when_that_extra_is_not_requested() -> None:
+    assert selected(EXTRA_AND_GROUP_CONFLICTS, "eg", [], []) == {"six==1.17.0"}
+
+
+def test_a_requested_group_is_active_in_conflict_markers() -> None:
+    # idna 3.20 of the extra `new` is locked under `extra != 'group-2-eg-legacy'`
+    assert selected(EXTRA_AND_GROUP_CONFLICTS, "eg", ["new"], ["legacy"]) == {
+        "idna==2.10",
+        "six==1.17.0",
+    }
+
+
+def test_groups_declared_as_conflicting_cannot_be_bundled_together() -> None:
+    with pytest.raises(
+        SelectionError,
+        match=r"eg==0.1.0: group `legacy` and group `modern` are declared as conflicting",
+    ):
+        select(read_lock(EXTRA_AND_GROUP_CONFLICTS), LINUX_CP311, "eg", [], ["legacy", "modern"])
+
+
+def test_an_extra_a_group_asks_for_is_active_in_its_own_edge_marker() -> None:
+    # `both = ["eg[old]"]` is locked as `{ name = "eg", extra = ["old"], marker = "extra ==
+    # 'extra-2-eg-old' or ..." }`: the edge itself activates the extra, as uv installs it
+    assert selected(EXTRA_AND_GROUP_CONFLICTS, "eg", [], ["both"]) == {"six==1.16.0"}
+
+
+def test_an_extra_of_a_conflicting_member_is_installed_through_the_edge_that_asks_for_it() -> None:
+    assert selected(MEMBER_EXTRA_CONFLICTS, "app", [], []) == {"lib==1.0", "six==1.16.0"}
+
+
+def test_an_install_set_with_two_versions_of_one_package_is_an_error() -> None:
+    # the conflict is declared on `lib`'s extras, not on the root's: only the walk finds it
+    with pytest.raises(
+        SelectionError,
+        match=r"uv.lock: the install set holds `six` more than once \(six==1.17.0, six==1.16.0\); "
+        r"a bundle can hold one version",
+    ):
+        select(read_lock(MEMBER_EXTRA_CONFLICTS), LINUX_CP311, "app", [], ["new"])
+
+
 def test_extras_and_groups_without_locked_dependencies_are_known() -> None:
     lock = read_lock(
         Path(__file__).parent.parent / "fixtures" / "locks" / "package-conflicts" / "uv.lock"
