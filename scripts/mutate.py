@@ -24,16 +24,18 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import copy
+import importlib
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -297,63 +299,213 @@ class Outcome:
     output: str
 
 
-def run_tests(module: str, index: int | None, timeout: float, extra: list[str]) -> Outcome:
-    """Run the module's fast tests against a copy of the package with mutation ``index``."""
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="mutant-") as directory:
-        copy_root = Path(directory) / "hatch_lockbundle"
-        shutil.copytree(PACKAGE, copy_root, ignore=shutil.ignore_patterns("__pycache__"))
-        (copy_root / f"{module}.py").write_text(mutated_source(module, index))
+def pytest_arguments(module: str, extra: list[str]) -> list[str]:
+    files = TESTS[module]
+    # hypothesis takes seconds to import; only tests/test_property.py needs its plugin
+    plugins = [] if "tests/test_property.py" in files else ["-p", "no:hypothesispytest"]
+    return [
+        "-x",
+        "-q",
+        "-p",
+        "no:randomly",
+        "-p",
+        "no:cacheprovider",
+        *plugins,
+        "-m",
+        "not slow",
+        *files,
+        *extra,
+    ]
+
+
+def write_copy(directory: str, module: str, index: int | None) -> None:
+    """A copy of the package in ``directory`` with mutation ``index`` of ``module`` applied."""
+    copy_root = Path(directory) / "hatch_lockbundle"
+    shutil.copytree(PACKAGE, copy_root, ignore=shutil.ignore_patterns("__pycache__"))
+    (copy_root / f"{module}.py").write_text(mutated_source(module, index))
+
+
+class Running:
+    """One mutant's test run, in a child process."""
+
+    def __init__(self, mutant: Mutant | None, module: str, fork: bool, extra: list[str]) -> None:
+        self.mutant = mutant
+        self.started = time.monotonic()
+        self.directory = tempfile.mkdtemp(prefix="mutant-")
+        self.log = Path(self.directory) / "output.txt"
+        write_copy(self.directory, module, None if mutant is None else mutant.index)
+        arguments = pytest_arguments(module, extra)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
-            [directory, *filter(None, [os.environ.get("PYTHONPATH")])]
+            [self.directory, *filter(None, [env.get("PYTHONPATH")])]
         )
-        env["PYTHONDONTWRITEBYTECODE"] = "1"
-        command = [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-x",
-            "-q",
-            "-p",
-            "no:randomly",
-            "-p",
-            "no:cacheprovider",
-            "-m",
-            "not slow",
-            *TESTS[module],
-            *extra,
-        ]
-        try:
-            result = subprocess.run(
-                command,
-                cwd=REPO,
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-            )
-        except subprocess.TimeoutExpired:
-            return Outcome(None, "timeout", time.monotonic() - started, "")
-    # 0: all passed; 5: no test collected (a mutant cannot cause that, but say so if it does)
-    status = "survived" if result.returncode == 0 else "killed"
-    return Outcome(None, status, time.monotonic() - started, result.stdout + result.stderr)
+        self.process: subprocess.Popen[bytes] | None = None
+        self.pid = 0
+        if fork:
+            self.pid = _fork_pytest(self.directory, arguments, env, self.log)
+        else:
+            with self.log.open("wb") as log:
+                self.process = subprocess.Popen(
+                    [sys.executable, "-m", "pytest", *arguments],
+                    cwd=REPO,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+
+    def poll(self) -> int | None:
+        """The exit status, or None while it runs."""
+        if self.process is not None:
+            return self.process.poll()
+        pid, status = os.waitpid(self.pid, os.WNOHANG)
+        if pid == 0:
+            return None
+        return os.waitstatus_to_exitcode(status)
+
+    def kill(self) -> None:
+        pid = self.process.pid if self.process is not None else self.pid
+        # the child leads its own process group: this also ends what the tests started
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        if self.process is not None:
+            self.process.wait()
+        else:
+            os.waitpid(self.pid, 0)
+
+    def finish(self, status: str) -> Outcome:
+        output = self.log.read_text(errors="replace") if self.log.exists() else ""
+        shutil.rmtree(self.directory, ignore_errors=True)
+        return Outcome(self.mutant, status, time.monotonic() - self.started, output)
 
 
-def check_copy_is_imported() -> None:
-    """The copy on PYTHONPATH must win over the editable install, or every mutant would survive."""
-    with tempfile.TemporaryDirectory(prefix="mutant-") as directory:
+def _fork_pytest(directory: str, arguments: list[str], env: dict[str, str], log: Path) -> int:
+    """Run pytest in a forked child of this process, which has pytest imported already: most
+    of a short test run is Python importing pytest and its plugins."""
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 3
+    try:
+        os.setpgid(0, 0)
+        descriptor = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        os.dup2(descriptor, 1)
+        os.dup2(descriptor, 2)
+        os.environ.clear()
+        os.environ.update(env)
+        os.chdir(REPO)
+        sys.path.insert(0, directory)
+        import pytest
+
+        code = int(pytest.main(arguments))
+    except BaseException:  # the child must never return into the parent's code
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def preload() -> bool:
+    """Import pytest and the libraries the tests use, never hatch_lockbundle, so that forked
+    children start warm. False when pytest is not importable here (then: subprocesses)."""
+    try:
+        import pytest  # noqa: F401
+    except ImportError:
+        return False
+    for name in (
+        "_pytest.python",
+        "_pytest.fixtures",
+        "_pytest.assertion.rewrite",
+        "_pytest.terminal",
+        "_pytest.junitxml",
+        "_pytest.doctest",
+        "_pytest.capture",
+        "_pytest.tmpdir",
+        "_pytest.monkeypatch",
+        "_pytest.skipping",
+        "packaging.markers",
+        "packaging.specifiers",
+        "packaging.tags",
+        "packaging.utils",
+        "packaging.version",
+        "installer",
+        "pathspec",
+        "platformdirs",
+        "pyproject_hooks",
+        "uv",
+    ):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+    if "hatch_lockbundle" in sys.modules:
+        sys.exit("mutate: hatch_lockbundle was imported before forking; the mutants would not be")
+    return True
+
+
+def run_all(
+    module: str,
+    mutants: list[Mutant | None],
+    *,
+    jobs: int,
+    timeout: float,
+    fork: bool,
+    extra: list[str],
+) -> Iterator[Outcome]:
+    """Run ``mutants`` (None: the module unmutated), ``jobs`` at a time; outcomes in order."""
+    pending = list(enumerate(mutants))
+    running: dict[int, Running] = {}
+    done: dict[int, Outcome] = {}
+    following = 0
+    try:
+        while pending or running:
+            while pending and len(running) < max(1, jobs):
+                position, mutant = pending.pop(0)
+                running[position] = Running(mutant, module, fork, extra)
+            for position, run in list(running.items()):
+                code = run.poll()
+                if code is None and time.monotonic() - run.started > timeout:
+                    run.kill()
+                    done[position] = run.finish("timeout")
+                elif code is not None:
+                    done[position] = run.finish("survived" if code == 0 else "killed")
+                else:
+                    continue
+                del running[position]
+            while following in done:
+                yield done.pop(following)
+                following += 1
+            time.sleep(0.05)
+    finally:
+        for run in running.values():
+            run.kill()
+            run.finish("killed")
+
+
+def check_copy_is_imported(fork: bool) -> None:
+    """The copy on the path must win over the editable install, or every mutant would survive."""
+    directory = tempfile.mkdtemp(prefix="mutant-")
+    try:
         shutil.copytree(PACKAGE, Path(directory) / "hatch_lockbundle")
-        env = dict(os.environ, PYTHONPATH=directory, PYTHONDONTWRITEBYTECODE="1")
-        found = subprocess.run(
-            [sys.executable, "-c", "import hatch_lockbundle; print(hatch_lockbundle.__file__)"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        if not found.startswith(directory):
-            sys.exit(f"mutate: the mutated copy is not imported (got {found}); check PYTHONPATH")
+        probe = (
+            "import hatch_lockbundle, sys; "
+            "sys.exit(0 if hatch_lockbundle.__file__.startswith(sys.argv[1]) else 1)"
+        )
+        env = dict(os.environ, PYTHONPATH=directory)
+        code = subprocess.run([sys.executable, "-c", probe, directory], env=env).returncode
+        if fork:
+            pid = os.fork()
+            if not pid:
+                sys.path.insert(0, directory)
+                import hatch_lockbundle
+
+                os._exit(0 if hatch_lockbundle.__file__.startswith(directory) else 1)
+            code = code or os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        if code:
+            sys.exit("mutate: the tests would not import the mutated copy of hatch_lockbundle")
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def read_allow_list() -> dict[str, str]:
@@ -387,6 +539,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--list", action="store_true", help="list the mutants, run nothing")
     parser.add_argument(
+        "--no-fork",
+        action="store_true",
+        help="start each run as a new interpreter instead of forking a warm one (slower)",
+    )
+    parser.add_argument(
         "--tests", nargs="+", metavar="FILE", help="test files to run instead of the module's own"
     )
     parser.add_argument(
@@ -418,37 +575,35 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{mutant.where}: in {mutant.function}: {mutant.change}")
         return 0
 
-    check_copy_is_imported()
+    fork = hasattr(os, "fork") and not args.no_fork and preload()
+    check_copy_is_imported(fork)
     allowed = read_allow_list()
     failed = False
     started = time.monotonic()
     summary = []
     for module, mutants in selected.items():
         module_started = time.monotonic()
-        baseline = run_tests(module, None, args.timeout, extra)
+        options = {"jobs": args.jobs, "timeout": args.timeout, "fork": fork, "extra": extra}
+        baseline = next(run_all(module, [None], **options))
         if baseline.status != "survived":
             print(baseline.output[-3000:])
             sys.exit(f"mutate: the tests of {module} fail without any mutation; fix them first")
         print(f"{module}: {len(mutants)} mutants, {baseline.seconds:.0f} s for an unmutated run")
-
-        def one(mutant: Mutant, module: str = module) -> Outcome:
-            outcome = run_tests(module, mutant.index, args.timeout, extra)
-            return Outcome(mutant, outcome.status, outcome.seconds, "")
-
         counts = {"killed": 0, "timeout": 0, "survived": 0, "allowed": 0}
         survivors = []
-        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            for done, outcome in enumerate(pool.map(one, mutants), 1):
-                tried = outcome.mutant
-                assert tried is not None
-                status = outcome.status
-                if status == "survived" and tried.key in allowed:
-                    status = "allowed"
-                counts[status] += 1
-                if status == "survived":
-                    survivors.append(tried)
-                    print(f"  survived: {tried.where}: in {tried.function}: {tried.change}")
-                print(f"  [{done}/{len(mutants)}] {status}", end="\r", file=sys.stderr, flush=True)
+        outcomes = run_all(module, list(mutants), **options)
+        for done, outcome in enumerate(outcomes, 1):
+            tried = outcome.mutant
+            assert tried is not None
+            status = outcome.status
+            if status == "survived" and tried.key in allowed:
+                status = "allowed"
+            counts[status] += 1
+            if status == "survived":
+                survivors.append(tried)
+                print(f"  survived: {tried.where}: in {tried.function}: {tried.change}", flush=True)
+            print(f"  [{done}/{len(mutants)}] {status}  ", end="\r", file=sys.stderr, flush=True)
+        print(file=sys.stderr)
         minutes = (time.monotonic() - module_started) / 60
         line = (
             f"{module}: {len(mutants)} mutants, {counts['killed']} killed, "
