@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from packaging.utils import canonicalize_name
 
-from hatch_lockbundle.lock import Hash, LockError, Source, read_lock
+from hatch_lockbundle.lock import Declared, Hash, LockError, Source, read_lock
 
 EVERY_SOURCE = """
 version = 1
@@ -301,3 +302,37 @@ def test_an_ssh_url_keeps_its_user_and_loses_only_a_password(tmp_path: Path) -> 
     assert locations[1].startswith("ssh://git@git.example/y.git")
     assert locations[2].startswith("https://git.example/z.git")
     assert "s3cret" not in repr(lock) and "t0ken" not in repr(lock)
+
+
+def test_only_a_registry_at_a_url_is_a_remote_registry(tmp_path: Path) -> None:
+    lock = read_lock(write(tmp_path, EVERY_SOURCE.format(revision=3)))
+
+    remote = {package.name for package in lock.packages if package.source.is_remote_registry}
+
+    # from-flat is a registry too, but a local directory of wheels (`registry = "wheels"`);
+    # from-url and from-git are at URLs, but are not registries
+    assert remote == {"from-registry"}
+
+
+def test_a_source_reads_as_its_kind_and_location() -> None:
+    assert str(Source("registry", "https://pypi.org/simple")) == (
+        "registry = 'https://pypi.org/simple'"
+    )
+
+
+def test_a_hash_reads_as_algorithm_and_lowercase_digest() -> None:
+    assert str(Hash.parse("SHA256:" + "AB" * 32, "uv.lock")) == "sha256:" + "ab" * 32
+
+
+@pytest.mark.parametrize(
+    ("declared", "text"),
+    [
+        (Declared(canonicalize_name("Name"), ("a", "b"), ">=1"), "name[a,b]>=1"),
+        (Declared(canonicalize_name("name")), "name"),
+    ],
+)
+def test_a_declared_requirement_reads_as_name_extras_and_specifier(
+    declared: Declared, text: str
+) -> None:
+    assert str(declared) == text
+

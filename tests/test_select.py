@@ -316,6 +316,17 @@ def test_an_interpreter_outside_requires_python_is_an_error(tmp_path: Path) -> N
         select(lock, old, "app")
 
 
+def test_an_invalid_requires_python_is_an_error_naming_it(tmp_path: Path) -> None:
+    text = EVERY_SOURCE.format(revision=3).replace(
+        'requires-python = ">=3.10"', 'requires-python = "3.10 or newer"'
+    )
+
+    with pytest.raises(
+        SelectionError, match=r"`requires-python = '3.10 or newer'` is not a valid specifier"
+    ):
+        select(lock_from(tmp_path, text), LINUX_CP311, "app")
+
+
 CONFLICTS_LOCK = Path(__file__).parent.parent / "fixtures" / "locks" / "conflicts" / "uv.lock"
 
 
@@ -384,6 +395,50 @@ def test_an_install_set_with_two_versions_of_one_package_is_an_error() -> None:
         r"a bundle can hold one version",
     ):
         select(read_lock(MEMBER_EXTRA_CONFLICTS), LINUX_CP311, "app", [], ["new"])
+
+
+def test_an_artifact_is_located_by_its_url_its_repository_and_commit_or_its_path(
+    tmp_path: Path,
+) -> None:
+    plan = select(lock_from(tmp_path, EVERY_SOURCE.format(revision=3)), LINUX_CP311, "app")
+
+    locations = {package.name: package.artifact.location for package in plan.packages}
+
+    assert locations["from-registry"] == "https://files.example/from_registry-2.0-py3-none-any.whl"
+    assert locations["from-git"] == (
+        "https://example.com/repo.git@0123456789abcdef0123456789abcdef01234567"
+    )
+    assert locations["from-directory"] == str(tmp_path / "libs" / "dir")
+
+
+def chained_activations(rounds: int) -> str:
+    """A lock whose conflict markers activate one extra of `x` per round of the walk: the
+    edge to `x[eN]` is guarded by `extra-1-x-e(N-1)`, which only the previous round activates."""
+    edges = ['{ name = "x", extra = ["e1"] }'] + [
+        f'{{ name = "x", extra = ["e{n}"], marker = "extra == \'extra-1-x-e{n - 1}\'" }}'
+        for n in range(2, rounds)
+    ]
+    extras = "\n".join(f"e{n} = []" for n in range(1, rounds))
+    return (
+        'version = 1\nrevision = 3\n[[package]]\nname = "app"\nversion = "1"\n'
+        'source = { editable = "." }\n'
+        f"dependencies = [{', '.join(edges)}]\n"
+        '[[package]]\nname = "x"\nversion = "1"\nsource = { directory = "x" }\n'
+        f"[package.optional-dependencies]\n{extras}\n"
+    )
+
+
+def test_conflict_markers_that_settle_within_eight_rounds_are_followed(tmp_path: Path) -> None:
+    plan = select(lock_from(tmp_path, chained_activations(8)), LINUX_CP311, "app")
+
+    assert [package.name for package in plan.packages] == ["app", "x"]
+
+
+def test_conflict_markers_that_do_not_settle_in_eight_rounds_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(
+        SelectionError, match=r"the extras activated for app==1 do not settle.*Please report it"
+    ):
+        select(lock_from(tmp_path, chained_activations(9)), LINUX_CP311, "app")
 
 
 def test_extras_and_groups_without_locked_dependencies_are_known() -> None:
