@@ -151,6 +151,10 @@ def test_newer_revision_is_a_clear_error(tmp_path: Path) -> None:
         read_lock(path)
 
 
+def test_a_lock_without_a_revision_is_revision_one(tmp_path: Path) -> None:
+    assert read_lock(write(tmp_path, "version = 1\n")).revision == 1
+
+
 def test_missing_lock_says_to_run_uv_lock(tmp_path: Path) -> None:
     with pytest.raises(LockError, match=r"lock file not found; run `uv lock`"):
         read_lock(tmp_path / "uv.lock")
@@ -335,4 +339,3 @@ def test_a_declared_requirement_reads_as_name_extras_and_specifier(
     declared: Declared, text: str
 ) -> None:
     assert str(declared) == text
-

@@ -285,6 +285,32 @@ def test_unknown_root_lists_the_lock_projects(tmp_path: Path) -> None:
         select(lock_from(tmp_path, EVERY_SOURCE.format(revision=3)), LINUX_CP311, "nope")
 
 
+def test_a_package_from_an_index_can_be_the_root(tmp_path: Path) -> None:
+    plan = select(
+        lock_from(tmp_path, EVERY_SOURCE.format(revision=3)), LINUX_CP311, "from-registry"
+    )
+
+    assert [package.package.label for package in plan.packages] == ["from-registry==2.0"]
+
+
+def test_the_root_is_the_project_when_an_index_has_a_package_of_its_name(tmp_path: Path) -> None:
+    text = EVERY_SOURCE.format(revision=3) + (
+        '\n[[package]]\nname = "app"\nversion = "9.0"\n'
+        'source = { registry = "https://pypi.org/simple" }\n'
+    )
+
+    plan = select(lock_from(tmp_path, text), LINUX_CP311, "app")
+
+    assert plan.root.source.kind == "editable"
+
+
+def test_a_name_locked_at_two_versions_cannot_be_the_root() -> None:
+    with pytest.raises(
+        SelectionError, match=r"package `six` is locked more than once and cannot be a bundle root"
+    ):
+        select(read_lock(EXTRA_AND_GROUP_CONFLICTS), LINUX_CP311, "six")
+
+
 def test_unknown_extra_and_group_are_named_with_the_available_ones(tmp_path: Path) -> None:
     lock = lock_from(tmp_path, EVERY_SOURCE.format(revision=3))
 
@@ -325,6 +351,17 @@ def test_an_invalid_requires_python_is_an_error_naming_it(tmp_path: Path) -> Non
         SelectionError, match=r"`requires-python = '3.10 or newer'` is not a valid specifier"
     ):
         select(lock_from(tmp_path, text), LINUX_CP311, "app")
+
+
+def test_a_prerelease_interpreter_within_requires_python_is_accepted(tmp_path: Path) -> None:
+    lock = lock_from(tmp_path, EVERY_SOURCE.format(revision=3))  # requires-python = ">=3.10"
+    prerelease = Target(
+        environment={**LINUX_CP311.environment, "python_full_version": "3.14.0rc1"},
+        tags=LINUX_CP311.tags,
+        python_version="3.14",
+    )
+
+    assert select(lock, prerelease, "app").root.name == "app"
 
 
 CONFLICTS_LOCK = Path(__file__).parent.parent / "fixtures" / "locks" / "conflicts" / "uv.lock"
