@@ -533,7 +533,11 @@ def main(argv: list[str] | None = None) -> int:
         "--function", action="append", default=[], help="only mutants in this function"
     )
     parser.add_argument("-j", "--jobs", type=int, default=1, help="mutants run at a time")
-    parser.add_argument("--timeout", type=float, default=300, help="seconds per mutant")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        help="seconds per mutant (default: 4 times the unmutated run, at least 60)",
+    )
     parser.add_argument(
         "--threshold", type=int, default=5, help="most survivors a module may have (default 5)"
     )
@@ -583,12 +587,15 @@ def main(argv: list[str] | None = None) -> int:
     summary = []
     for module, mutants in selected.items():
         module_started = time.monotonic()
-        options = {"jobs": args.jobs, "timeout": args.timeout, "fork": fork, "extra": extra}
+        options = {"jobs": args.jobs, "timeout": 3600.0, "fork": fork, "extra": extra}
         baseline = next(run_all(module, [None], **options))
         if baseline.status != "survived":
             print(baseline.output[-3000:])
             sys.exit(f"mutate: the tests of {module} fail without any mutation; fix them first")
         print(f"{module}: {len(mutants)} mutants, {baseline.seconds:.0f} s for an unmutated run")
+        # a mutant that loops forever (a walk that no longer marks what it has seen) is stopped
+        # here; a loaded machine slows the unmutated run as much as the mutants
+        options["timeout"] = args.timeout or max(60.0, 4 * baseline.seconds)
         counts = {"killed": 0, "timeout": 0, "survived": 0, "allowed": 0}
         survivors = []
         outcomes = run_all(module, list(mutants), **options)

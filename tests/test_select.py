@@ -227,6 +227,35 @@ def test_a_long_dependency_path_is_kept_as_the_root_and_its_last_steps(tmp_path:
     assert why["p10"] == tuple(f"p{n}" for n in range(11))  # short enough to keep whole
 
 
+def test_a_dependency_path_of_the_kept_length_is_kept_whole(tmp_path: Path) -> None:
+    plan = select(lock_from(tmp_path, chain_lock(40)), LINUX_CP311, "p0")
+
+    why = {p.name: p.why for p in plan.packages}
+    assert why[f"p{WHY_LENGTH - 1}"] == tuple(f"p{n}" for n in range(WHY_LENGTH))
+
+
+def test_every_shortened_dependency_path_has_the_kept_length(tmp_path: Path) -> None:
+    plan = select(lock_from(tmp_path, chain_lock(40)), LINUX_CP311, "p0")
+
+    shortened = [p.why for p in plan.packages if "…" in p.why]
+    assert len(shortened) == 40 - WHY_LENGTH
+    assert {len(path) for path in shortened} == {WHY_LENGTH}
+
+
+def test_a_dependency_cycle_is_walked_once(tmp_path: Path) -> None:
+    # p2 depends back on p0: the walk must end, with each package once
+    text = chain_lock(3).replace(
+        'name = "p2"\nversion = "1.0"\nsource = { registry = "https://pypi.org/simple" }\n',
+        'name = "p2"\nversion = "1.0"\nsource = { registry = "https://pypi.org/simple" }\n'
+        'dependencies = [{ name = "p0" }]\n',
+    )
+
+    plan = select(lock_from(tmp_path, text), LINUX_CP311, "p0")
+
+    assert [p.name for p in plan.packages] == ["p0", "p1", "p2"]
+    assert plan.edges["p2"] == ("p0",)
+
+
 def test_groups_are_only_included_when_named(tmp_path: Path) -> None:
     text = (
         EVERY_SOURCE.format(revision=3)
@@ -476,6 +505,23 @@ def test_conflict_markers_that_do_not_settle_in_eight_rounds_are_refused(tmp_pat
         SelectionError, match=r"the extras activated for app==1 do not settle.*Please report it"
     ):
         select(lock_from(tmp_path, chained_activations(9)), LINUX_CP311, "app")
+
+
+def test_a_virtual_package_is_not_counted_as_a_version_of_its_name(tmp_path: Path) -> None:
+    # a virtual package installs no files: beside it, the same name from an index is one version
+    text = (
+        'version = 1\nrevision = 3\n[[package]]\nname = "app"\nversion = "1"\n'
+        'source = { editable = "." }\ndependencies = [\n'
+        '  { name = "tool", version = "0.1", source = { virtual = "tools/tool" } },\n'
+        '  { name = "tool", version = "1.0", source = { registry = "https://pypi.org/simple" } },\n]\n'
+        '[[package]]\nname = "tool"\nversion = "0.1"\nsource = { virtual = "tools/tool" }\n'
+        '[[package]]\nname = "tool"\nversion = "1.0"\nsource = { registry = "https://pypi.org/simple" }\n'
+        f'wheels = [{{ url = "https://f.example/tool-1.0-py3-none-any.whl", hash = "sha256:{"a" * 64}" }}]\n'
+    )
+
+    plan = select(lock_from(tmp_path, text), LINUX_CP311, "app")
+
+    assert [p.package.label for p in plan.packages] == ["app==1", "tool==1.0"]
 
 
 def test_extras_and_groups_without_locked_dependencies_are_known() -> None:
