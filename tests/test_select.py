@@ -94,6 +94,20 @@ def test_marker_false_edges_are_not_followed(tmp_path: Path) -> None:
     assert [p.name for p in plan.packages] == ["native", "root", "sdist-only"]
 
 
+def test_an_edge_marker_that_cannot_be_evaluated_is_an_error_naming_the_edge(
+    tmp_path: Path,
+) -> None:
+    # `~=` compares versions; `os_name` is not one, so packaging cannot evaluate it
+    text = WHEELS.replace("marker = \"sys_platform == 'win32'\"", "marker = \"os_name ~= 'posix'\"")
+
+    with pytest.raises(
+        SelectionError,
+        match=r"root==1.0 depends on `foreign-only` under the marker `os_name ~= \"posix\"`, "
+        r"which cannot be evaluated .*; run `uv lock` again",
+    ):
+        select(lock_from(tmp_path, text), LINUX_CP311, "root")
+
+
 def test_no_fitting_artifact_names_package_target_and_wheels(tmp_path: Path) -> None:
     with pytest.raises(SelectionError) as caught:
         select(lock_from(tmp_path, WHEELS), LINUX_CP311, "root", extras=["win"])
