@@ -523,6 +523,23 @@ def read_allow_list() -> dict[str, str]:
     return allowed
 
 
+def _survivor_keys(output: str) -> Iterator[str]:
+    """The keys of the ``survived: src/hatch_lockbundle/<module>.py:<line>: in <function>:
+    <change>`` lines of an output."""
+    for line in output.splitlines():
+        prefix, found, rest = line.partition("survived: src/hatch_lockbundle/")
+        if not found or prefix.strip():
+            continue
+        module = rest.partition(".py:")[0]
+        function, _, change = rest.partition(": in ")[2].partition(": ")
+        yield f"{module}:{function}: {change}"
+
+
+def _names(function: str, name: str) -> bool:
+    """``--function name`` picks ``name``, what is nested in it, and a method by its own name."""
+    return function == name or function.startswith(f"{name}.") or function.split(".")[-1] == name
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description="Mutation testing of lock, select, target and config: lists surviving mutants."
@@ -530,7 +547,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("modules", nargs="*", metavar="MODULE", help=f"one of {', '.join(TESTS)}")
     parser.add_argument("--module", action="append", default=[], choices=list(TESTS))
     parser.add_argument(
-        "--function", action="append", default=[], help="only mutants in this function"
+        "--function",
+        action="append",
+        default=[],
+        help="only mutants in this function (and the functions nested in it); repeatable",
     )
     parser.add_argument("-j", "--jobs", type=int, default=1, help="mutants run at a time")
     parser.add_argument(
@@ -542,6 +562,11 @@ def main(argv: list[str] | None = None) -> int:
         "--threshold", type=int, default=5, help="most survivors a module may have (default 5)"
     )
     parser.add_argument("--list", action="store_true", help="list the mutants, run nothing")
+    parser.add_argument(
+        "--retry",
+        metavar="OUTPUT",
+        help="only the survivors listed in OUTPUT, a saved output of this command",
+    )
     parser.add_argument(
         "--no-fork",
         action="store_true",
@@ -567,12 +592,16 @@ def main(argv: list[str] | None = None) -> int:
         module: [
             mutant
             for mutant in mutants_of(module)
-            if not args.function
-            or mutant.function in args.function
-            or mutant.function.split(".")[-1] in args.function
+            if not args.function or any(_names(mutant.function, name) for name in args.function)
         ]
         for module in modules
     }
+    if args.retry:
+        wanted = set(_survivor_keys(Path(args.retry).read_text()))
+        selected = {
+            module: [mutant for mutant in mutants if mutant.key in wanted]
+            for module, mutants in selected.items()
+        }
     if args.list:
         for mutants in selected.values():
             for mutant in mutants:
