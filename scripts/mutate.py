@@ -564,6 +564,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the mutants, run nothing")
     parser.add_argument(
         "--retry",
+        action="append",
         metavar="OUTPUT",
         help="only the survivors listed in OUTPUT, a saved output of this command",
     )
@@ -597,7 +598,7 @@ def main(argv: list[str] | None = None) -> int:
         for module in modules
     }
     if args.retry:
-        wanted = set(_survivor_keys(Path(args.retry).read_text()))
+        wanted = {key for output in args.retry for key in _survivor_keys(Path(output).read_text())}
         selected = {
             module: [mutant for mutant in mutants if mutant.key in wanted]
             for module, mutants in selected.items()
