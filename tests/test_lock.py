@@ -339,3 +339,119 @@ def test_a_declared_requirement_reads_as_name_extras_and_specifier(
     declared: Declared, text: str
 ) -> None:
     assert str(declared) == text
+
+
+PACKAGE_X = 'version = 1\nrevision = 3\n[[package]]\nname = "x"\nversion = "1"\n'
+REGISTRY = 'source = { registry = "https://pypi.org/simple" }\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("version = 1\npackage = 1\n", r"`package` must be an array of tables"),
+        ("version = 1\nrequires-python = 3\n", r"lock: `requires-python` must be a string"),
+        ("version = 1\nmanifest = 1\n", r"lock: `manifest` must be a table"),
+        (
+            "version = 1\n[manifest]\nmembers = [1]\n",
+            r"\[manifest\]: `members` must be an array of strings",
+        ),
+        (
+            "version = 1\n[manifest]\nmembers = 'app'\n",
+            r"\[manifest\]: `members` must be an array of strings",
+        ),
+        (PACKAGE_X + 'source = "pypi"\n', r"\[\[package\]\] x: `source` must be an inline table"),
+        (PACKAGE_X + REGISTRY + "metadata = 1\n", r"\[\[package\]\] x: `metadata` must be a table"),
+        (
+            PACKAGE_X + REGISTRY + 'sdist = { url = "https://[x/x-1.tar.gz" }\n',
+            r"\[\[package\]\] x sdist: 'https://\[x/x-1.tar.gz' is not a valid URL",
+        ),
+    ],
+    ids=[
+        "package",
+        "requires-python",
+        "manifest",
+        "members-item",
+        "members",
+        "source",
+        "metadata",
+        "url",
+    ],
+)
+def test_a_field_of_the_wrong_type_is_refused_naming_it(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    with pytest.raises(LockError, match=message):
+        read_lock(write(tmp_path, text))
+
+
+@pytest.mark.parametrize("conflicts", ["5", "[5]", "['x']"])
+def test_conflicts_that_are_not_arrays_of_tables_are_ignored(
+    tmp_path: Path, conflicts: str
+) -> None:
+    lock = read_lock(write(tmp_path, f"version = 1\nconflicts = {conflicts}\n"))
+
+    assert lock.conflicts == ()
+
+
+def test_a_lock_file_that_cannot_be_read_is_an_error_saying_why(tmp_path: Path) -> None:
+    (tmp_path / "uv.lock").mkdir()
+
+    with pytest.raises(LockError, match=r"uv\.lock: cannot read the lock file: Is a directory"):
+        read_lock(tmp_path / "uv.lock")
+
+
+def test_a_lock_file_that_is_not_utf8_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "uv.lock").write_bytes(b"version = 1\n# \xff\n")
+
+    with pytest.raises(LockError, match=r"uv\.lock: not UTF-8 text; run `uv lock`"):
+        read_lock(tmp_path / "uv.lock")
+
+
+def test_a_lock_without_credentials_in_its_urls_has_none(tmp_path: Path) -> None:
+    assert read_lock(write(tmp_path, EVERY_SOURCE.format(revision=3))).credentials == {}
+
+
+def test_credentials_in_a_url_are_kept_by_realm_and_left_out_of_the_url(tmp_path: Path) -> None:
+    text = PACKAGE_X + 'source = { registry = "https://user:s3cret@index.example/simple" }\n'
+
+    lock = read_lock(write(tmp_path, text))
+
+    assert list(lock.credentials.values()) == [("user", "s3cret")]
+    assert "s3cret" not in lock.packages[0].source.location
+
+
+TWO_OF_X = (
+    'version = 1\nrevision = 3\n[[package]]\nname = "app"\nversion = "1"\nsource = { editable = "." }\n'
+    "dependencies = [{edge}]\n"
+    '[[package]]\nname = "x"\nversion = "1"\nsource = { registry = "https://one.example/simple" }\n'
+    '[[package]]\nname = "x"\nversion = "1"\nsource = { registry = "https://two.example/simple" }\n'
+)
+
+
+def test_an_edge_is_resolved_by_its_source_among_packages_of_one_name_and_version(
+    tmp_path: Path,
+) -> None:
+    edge = '{ name = "x", version = "1", source = { registry = "https://two.example/simple" } }'
+    lock = read_lock(write(tmp_path, TWO_OF_X.replace("{edge}", edge)))
+    app = lock.by_name("app")[0]
+
+    assert lock.resolve(app.dependencies[0], app).source.location == "https://two.example/simple"
+
+
+@pytest.mark.parametrize(
+    ("edge", "what"),
+    [
+        ('{ name = "x" }', "several packages"),
+        ('{ name = "x", version = "2" }', "no package"),
+    ],
+)
+def test_an_edge_that_matches_no_package_or_several_is_an_error(
+    tmp_path: Path, edge: str, what: str
+) -> None:
+    lock = read_lock(write(tmp_path, TWO_OF_X.replace("{edge}", edge)))
+    app = lock.by_name("app")[0]
+
+    with pytest.raises(
+        LockError, match=rf"app==1 depends on `x`, but the lock has {what} matching"
+    ):
+        lock.resolve(app.dependencies[0], app)
