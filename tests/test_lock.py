@@ -362,6 +362,10 @@ REGISTRY = 'source = { registry = "https://pypi.org/simple" }\n'
         (PACKAGE_X + 'source = "pypi"\n', r"\[\[package\]\] x: `source` must be an inline table"),
         (PACKAGE_X + REGISTRY + "metadata = 1\n", r"\[\[package\]\] x: `metadata` must be a table"),
         (
+            PACKAGE_X + REGISTRY + 'sdist = { url = "https://f.example/x-1.tar.gz", hash = 1 }\n',
+            r"\[\[package\]\] x sdist: `hash` must be a string",
+        ),
+        (
             PACKAGE_X + REGISTRY + 'sdist = { url = "https://[x/x-1.tar.gz" }\n',
             r"\[\[package\]\] x sdist: 'https://\[x/x-1.tar.gz' is not a valid URL",
         ),
@@ -374,6 +378,7 @@ REGISTRY = 'source = { registry = "https://pypi.org/simple" }\n'
         "members",
         "source",
         "metadata",
+        "hash",
         "url",
     ],
 )
@@ -455,3 +460,11 @@ def test_an_edge_that_matches_no_package_or_several_is_an_error(
         LockError, match=rf"app==1 depends on `x`, but the lock has {what} matching"
     ):
         lock.resolve(app.dependencies[0], app)
+
+
+def test_a_file_without_a_hash_reads_as_unhashed(tmp_path: Path) -> None:
+    text = PACKAGE_X + REGISTRY + 'sdist = { url = "https://f.example/x-1.tar.gz" }\n'
+
+    sdist = read_lock(write(tmp_path, text)).packages[0].sdist
+
+    assert sdist is not None and sdist.hash is None

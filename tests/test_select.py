@@ -538,6 +538,22 @@ def test_a_virtual_package_is_not_counted_as_a_version_of_its_name(tmp_path: Pat
     assert [p.package.label for p in plan.packages] == ["app==1", "tool==1.0"]
 
 
+def test_an_environment_atom_beside_an_extra_atom_is_evaluated_on_the_target(
+    tmp_path: Path,
+) -> None:
+    text = (
+        'version = 1\nrevision = 3\n[[package]]\nname = "app"\nversion = "1"\n'
+        'source = { editable = "." }\n'
+        "dependencies = [{ name = \"x\", marker = \"sys_platform == 'linux' and extra == 'extra-3-app-cpu'\" }]\n"
+        "[package.optional-dependencies]\ncpu = []\n"
+        '[[package]]\nname = "x"\nversion = "1"\nsource = { directory = "x" }\n'
+    )
+
+    plan = select(lock_from(tmp_path, text), LINUX_CP311, "app", ["cpu"])
+
+    assert [p.name for p in plan.packages] == ["app", "x"]
+
+
 def test_extras_and_groups_without_locked_dependencies_are_known() -> None:
     lock = read_lock(
         Path(__file__).parent.parent / "fixtures" / "locks" / "package-conflicts" / "uv.lock"
