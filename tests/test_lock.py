@@ -362,6 +362,10 @@ REGISTRY = 'source = { registry = "https://pypi.org/simple" }\n'
         (PACKAGE_X + 'source = "pypi"\n', r"\[\[package\]\] x: `source` must be an inline table"),
         (PACKAGE_X + REGISTRY + "metadata = 1\n", r"\[\[package\]\] x: `metadata` must be a table"),
         (
+            PACKAGE_X + REGISTRY + "wheels = [1]\n",
+            r"\[\[package\]\] x wheels\[0\]: must be an inline table",
+        ),
+        (
             PACKAGE_X + REGISTRY + 'sdist = { url = "https://f.example/x-1.tar.gz", hash = 1 }\n',
             r"\[\[package\]\] x sdist: `hash` must be a string",
         ),
@@ -378,6 +382,7 @@ REGISTRY = 'source = { registry = "https://pypi.org/simple" }\n'
         "members",
         "source",
         "metadata",
+        "wheel",
         "hash",
         "url",
     ],
@@ -468,3 +473,15 @@ def test_a_file_without_a_hash_reads_as_unhashed(tmp_path: Path) -> None:
     sdist = read_lock(write(tmp_path, text)).packages[0].sdist
 
     assert sdist is not None and sdist.hash is None
+
+
+def test_a_file_name_given_in_the_lock_is_kept_over_the_urls(tmp_path: Path) -> None:
+    text = (
+        PACKAGE_X
+        + REGISTRY
+        + 'sdist = { url = "https://f.example/download?id=7", filename = "x-1.tar.gz" }\n'
+    )
+
+    sdist = read_lock(write(tmp_path, text)).packages[0].sdist
+
+    assert sdist is not None and sdist.filename == "x-1.tar.gz"
