@@ -362,6 +362,10 @@ REGISTRY = 'source = { registry = "https://pypi.org/simple" }\n'
         (PACKAGE_X + 'source = "pypi"\n', r"\[\[package\]\] x: `source` must be an inline table"),
         (PACKAGE_X + REGISTRY + "metadata = 1\n", r"\[\[package\]\] x: `metadata` must be a table"),
         (
+            PACKAGE_X + REGISTRY + "dependencies = 1\n",
+            r"\[\[package\]\] x dependencies: must be an array of inline tables",
+        ),
+        (
             PACKAGE_X + REGISTRY + "wheels = [1]\n",
             r"\[\[package\]\] x wheels\[0\]: must be an inline table",
         ),
@@ -382,6 +386,7 @@ REGISTRY = 'source = { registry = "https://pypi.org/simple" }\n'
         "members",
         "source",
         "metadata",
+        "dependencies",
         "wheel",
         "hash",
         "url",
@@ -485,3 +490,16 @@ def test_a_file_name_given_in_the_lock_is_kept_over_the_urls(tmp_path: Path) -> 
     sdist = read_lock(write(tmp_path, text)).packages[0].sdist
 
     assert sdist is not None and sdist.filename == "x-1.tar.gz"
+
+
+@pytest.mark.parametrize("size", ["true", '"10"'])
+def test_a_size_that_is_not_an_integer_is_left_out(tmp_path: Path, size: str) -> None:
+    text = (
+        PACKAGE_X
+        + REGISTRY
+        + f'sdist = {{ url = "https://f.example/x-1.tar.gz", size = {size} }}\n'
+    )
+
+    sdist = read_lock(write(tmp_path, text)).packages[0].sdist
+
+    assert sdist is not None and sdist.size is None

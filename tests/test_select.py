@@ -207,6 +207,33 @@ def test_the_running_interpreter_builds_the_sdist_when_no_wheel_fits(tmp_path: P
     assert next(p for p in plan.packages if p.name == "many").artifact.kind == "sdist"
 
 
+def test_a_path_source_without_an_sdist_table_is_its_own_sdist(tmp_path: Path) -> None:
+    text = (
+        'version = 1\nrevision = 3\n[[package]]\nname = "app"\nversion = "1"\n'
+        'source = { editable = "." }\ndependencies = [{ name = "y" }]\n'
+        '[[package]]\nname = "y"\nversion = "1.0"\nsource = { path = "vendor/y-1.0.tar.gz" }\n'
+    )
+
+    plan = select(lock_from(tmp_path, text), LINUX_CP311, "app")
+
+    artifact = {p.name: p.artifact for p in plan.packages}["y"]
+    assert (artifact.kind, artifact.path) == ("sdist", tmp_path / "vendor" / "y-1.0.tar.gz")
+
+
+def test_a_package_from_an_index_with_neither_wheel_nor_sdist_is_an_error(tmp_path: Path) -> None:
+    text = (
+        'version = 1\nrevision = 3\n[[package]]\nname = "app"\nversion = "1"\n'
+        'source = { editable = "." }\ndependencies = [{ name = "y" }]\n'
+        '[[package]]\nname = "y"\nversion = "1.0"\nsource = { registry = "https://pypi.org/simple" }\n'
+    )
+
+    with pytest.raises(
+        SelectionError,
+        match=r"y==1.0: no wheel in the lock fits .*, and there is no sdist to build",
+    ):
+        select(lock_from(tmp_path, text), LINUX_CP311, "app")
+
+
 def test_why_is_the_path_from_the_root(tmp_path: Path) -> None:
     plan = select(lock_from(tmp_path, EVERY_SOURCE.format(revision=3)), LINUX_CP311, "app")
 
