@@ -366,6 +366,18 @@ REGISTRY = 'source = { registry = "https://pypi.org/simple" }\n'
             r"\[\[package\]\] x dependencies: must be an array of inline tables",
         ),
         (
+            PACKAGE_X + REGISTRY + "dependencies = [{ marker = \"os_name == 'nt'\" }]\n",
+            r"x dependencies\[0\]: must be an inline table with a string `name`",
+        ),
+        (
+            "version = 1\npackage = [1]\n",
+            r"\[\[package\]\] #1: must be a table with a string `name`",
+        ),
+        (
+            'version = 1\n[[package]]\nversion = "1"\n',
+            r"\[\[package\]\] #1: must be a table with a string `name`",
+        ),
+        (
             PACKAGE_X + REGISTRY + "wheels = [1]\n",
             r"\[\[package\]\] x wheels\[0\]: must be an inline table",
         ),
@@ -387,6 +399,9 @@ REGISTRY = 'source = { registry = "https://pypi.org/simple" }\n'
         "source",
         "metadata",
         "dependencies",
+        "edge",
+        "package",
+        "package-name",
         "wheel",
         "hash",
         "url",

@@ -199,6 +199,24 @@ def test_a_foreign_target_builds_the_sdist_of_a_package_with_a_pure_wheel(
     assert next(p for p in plan.packages if p.name == "many").artifact.kind == "sdist"
 
 
+def test_a_wheel_whose_name_cannot_be_read_is_left_out_of_the_summary(tmp_path: Path) -> None:
+    lock = lock_from(tmp_path, many_platforms_lock(["bad", *NATIVE_ONLY], sdist=False))
+
+    with pytest.raises(
+        SelectionError,
+        match=r"The lock has 10 wheels, for cp38-abi3, cp39, cp310, cp311, cp312 on macosx_10_9",
+    ):
+        select(lock, WINDOWS_ARM64, "root")
+
+
+def test_a_wheel_whose_name_cannot_be_read_is_not_taken_as_pure_or_not(tmp_path: Path) -> None:
+    lock = lock_from(tmp_path, many_platforms_lock(["bad", *NATIVE_ONLY, "py2-none-any"]))
+
+    plan = select(lock, WINDOWS_ARM64, "root")
+
+    assert next(p for p in plan.packages if p.name == "many").artifact.kind == "sdist"
+
+
 def test_the_running_interpreter_builds_the_sdist_when_no_wheel_fits(tmp_path: Path) -> None:
     lock = lock_from(tmp_path, many_platforms_lock(["cp27-cp27m-win_amd64"]))
 
@@ -229,7 +247,8 @@ def test_a_package_from_an_index_with_neither_wheel_nor_sdist_is_an_error(tmp_pa
 
     with pytest.raises(
         SelectionError,
-        match=r"y==1.0: no wheel in the lock fits .*, and there is no sdist to build",
+        match=r"y==1.0: no wheel in the lock fits .*, and there is no sdist to build\. "
+        r"The lock has no wheel of it\.",
     ):
         select(lock_from(tmp_path, text), LINUX_CP311, "app")
 
