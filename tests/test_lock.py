@@ -377,6 +377,11 @@ REGISTRY = 'source = { registry = "https://pypi.org/simple" }\n'
             'version = 1\n[[package]]\nversion = "1"\n',
             r"\[\[package\]\] #1: must be a table with a string `name`",
         ),
+        (PACKAGE_X, r"\[\[package\]\] x: has no `source`"),
+        (
+            PACKAGE_X + REGISTRY + "wheels = 1\n",
+            r"\[\[package\]\] x: `wheels` must be an array of inline tables",
+        ),
         (
             PACKAGE_X + REGISTRY + "wheels = [1]\n",
             r"\[\[package\]\] x wheels\[0\]: must be an inline table",
@@ -402,6 +407,8 @@ REGISTRY = 'source = { registry = "https://pypi.org/simple" }\n'
         "edge",
         "package",
         "package-name",
+        "no-source",
+        "wheels",
         "wheel",
         "hash",
         "url",
