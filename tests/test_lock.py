@@ -525,3 +525,29 @@ def test_a_size_that_is_not_an_integer_is_left_out(tmp_path: Path, size: str) ->
     sdist = read_lock(write(tmp_path, text)).packages[0].sdist
 
     assert sdist is not None and sdist.size is None
+
+
+def test_a_project_of_the_workspace_without_metadata_declares_no_groups(tmp_path: Path) -> None:
+    lock = read_lock(write(tmp_path, EVERY_SOURCE.format(revision=3)))
+
+    assert lock.by_name("app")[0].requires_dev == {}
+
+
+def test_a_package_from_an_index_without_metadata_has_unknown_groups(tmp_path: Path) -> None:
+    lock = read_lock(write(tmp_path, EVERY_SOURCE.format(revision=3)))
+
+    assert lock.by_name("from-registry")[0].requires_dev is None
+
+
+def test_declared_requirements_are_read_normalized_and_malformed_ones_left_out(
+    tmp_path: Path,
+) -> None:
+    text = (
+        PACKAGE_X
+        + 'source = { editable = "." }\n[package.metadata]\n'
+        + 'requires-dist = [{ name = "Foo", extras = ["b", "a"], specifier = ">=2, <3" }, 5]\n'
+    )
+
+    package = read_lock(write(tmp_path, text)).packages[0]
+
+    assert package.requires_dist == (Declared(canonicalize_name("foo"), ("a", "b"), "<3,>=2"),)

@@ -253,6 +253,18 @@ def test_a_package_from_an_index_with_neither_wheel_nor_sdist_is_an_error(tmp_pa
         select(lock_from(tmp_path, text), LINUX_CP311, "app")
 
 
+def test_a_file_from_an_index_without_a_url_or_path_is_an_error(tmp_path: Path) -> None:
+    text = (
+        'version = 1\nrevision = 3\n[[package]]\nname = "app"\nversion = "1"\n'
+        'source = { editable = "." }\ndependencies = [{ name = "y" }]\n'
+        '[[package]]\nname = "y"\nversion = "1.0"\nsource = { registry = "https://pypi.org/simple" }\n'
+        'wheels = [{ filename = "y-1.0-py3-none-any.whl" }]\n'
+    )
+
+    with pytest.raises(SelectionError, match=r"y==1.0 has a wheel without a url or path"):
+        select(lock_from(tmp_path, text), LINUX_CP311, "app")
+
+
 def test_why_is_the_path_from_the_root(tmp_path: Path) -> None:
     plan = select(lock_from(tmp_path, EVERY_SOURCE.format(revision=3)), LINUX_CP311, "app")
 
