@@ -265,6 +265,18 @@ def test_a_file_from_an_index_without_a_url_or_path_is_an_error(tmp_path: Path) 
         select(lock_from(tmp_path, text), LINUX_CP311, "app")
 
 
+def test_a_path_source_that_names_no_file_is_an_error(tmp_path: Path) -> None:
+    text = (
+        'version = 1\nrevision = 3\n[[package]]\nname = "app"\nversion = "1"\n'
+        'source = { editable = "." }\ndependencies = [{ name = "y" }]\n'
+        '[[package]]\nname = "y"\nversion = "1.0"\nsource = { path = ".." }\n'
+        f'sdist = {{ hash = "sha256:{"a" * 64}" }}\n'
+    )
+
+    with pytest.raises(SelectionError, match=r"y==1.0 has an unusable file name '\.\.'"):
+        select(lock_from(tmp_path, text), LINUX_CP311, "app")
+
+
 def test_why_is_the_path_from_the_root(tmp_path: Path) -> None:
     plan = select(lock_from(tmp_path, EVERY_SOURCE.format(revision=3)), LINUX_CP311, "app")
 
