@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 from packaging.utils import canonicalize_name
 
-from hatch_lockbundle.lock import Declared, Hash, LockError, Source, read_lock
+from hatch_lockbundle.lock import (
+    Declared,
+    Hash,
+    LockError,
+    Source,
+    normalize_specifier,
+    read_lock,
+)
 
 EVERY_SOURCE = """
 version = 1
@@ -551,3 +558,7 @@ def test_declared_requirements_are_read_normalized_and_malformed_ones_left_out(
     package = read_lock(write(tmp_path, text)).packages[0]
 
     assert package.requires_dist == (Declared(canonicalize_name("foo"), ("a", "b"), "<3,>=2"),)
+
+
+def test_a_declared_specifier_that_cannot_be_parsed_is_kept_without_spaces() -> None:
+    assert normalize_specifier(">= 1 . 0 ;") == ">=1.0;"
