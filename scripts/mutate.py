@@ -661,7 +661,7 @@ def main(argv: list[str] | None = None) -> int:
     for line in summary:
         print(line)
     for key in unused:
-        if not args.function:
+        if not args.function and not args.retry:
             print(f"allow-list entry matches no mutant (remove it): {key}")
     print(f"total {(time.monotonic() - started) / 60:.1f} min")
     return 1 if failed else 0

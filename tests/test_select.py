@@ -391,6 +391,19 @@ def test_git_sources_are_fetched_at_the_locked_commit(tmp_path: Path) -> None:
     assert git.subdirectory == "lib"
 
 
+def test_a_git_source_written_with_git_plus_is_fetched_from_the_repository_url(
+    tmp_path: Path,
+) -> None:
+    text = EVERY_SOURCE.format(revision=3).replace(
+        'git = "https://example.com/repo.git', 'git = "git+https://example.com/repo.git'
+    )
+
+    plan = select(lock_from(tmp_path, text), LINUX_CP311, "app")
+
+    git = next(p for p in plan.packages if p.name == "from-git").artifact
+    assert git.url == "https://example.com/repo.git"
+
+
 def test_unknown_root_lists_the_lock_projects(tmp_path: Path) -> None:
     with pytest.raises(
         SelectionError, match=r"package `nope` is not in the lock.*: app, from-directory, member"
