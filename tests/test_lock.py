@@ -6,8 +6,16 @@ import json
 from pathlib import Path
 
 import pytest
+from packaging.utils import canonicalize_name
 
-from hatch_lockbundle.lock import Hash, LockError, Source, read_lock
+from hatch_lockbundle.lock import (
+    Declared,
+    Hash,
+    LockError,
+    Source,
+    normalize_specifier,
+    read_lock,
+)
 
 EVERY_SOURCE = """
 version = 1
@@ -148,6 +156,10 @@ def test_newer_revision_is_a_clear_error(tmp_path: Path) -> None:
 
     with pytest.raises(LockError, match=r"`revision = 6` is newer .*revisions 1-5.*upgrade"):
         read_lock(path)
+
+
+def test_a_lock_without_a_revision_is_revision_one(tmp_path: Path) -> None:
+    assert read_lock(write(tmp_path, "version = 1\n")).revision == 1
 
 
 def test_missing_lock_says_to_run_uv_lock(tmp_path: Path) -> None:
@@ -301,3 +313,252 @@ def test_an_ssh_url_keeps_its_user_and_loses_only_a_password(tmp_path: Path) -> 
     assert locations[1].startswith("ssh://git@git.example/y.git")
     assert locations[2].startswith("https://git.example/z.git")
     assert "s3cret" not in repr(lock) and "t0ken" not in repr(lock)
+
+
+def test_only_a_registry_at_a_url_is_a_remote_registry(tmp_path: Path) -> None:
+    lock = read_lock(write(tmp_path, EVERY_SOURCE.format(revision=3)))
+
+    remote = {package.name for package in lock.packages if package.source.is_remote_registry}
+
+    # from-flat is a registry too, but a local directory of wheels (`registry = "wheels"`);
+    # from-url and from-git are at URLs, but are not registries
+    assert remote == {"from-registry"}
+
+
+def test_a_source_reads_as_its_kind_and_location() -> None:
+    assert str(Source("registry", "https://pypi.org/simple")) == (
+        "registry = 'https://pypi.org/simple'"
+    )
+
+
+def test_a_hash_reads_as_algorithm_and_lowercase_digest() -> None:
+    assert str(Hash.parse("SHA256:" + "AB" * 32, "uv.lock")) == "sha256:" + "ab" * 32
+
+
+@pytest.mark.parametrize(
+    ("declared", "text"),
+    [
+        (Declared(canonicalize_name("Name"), ("a", "b"), ">=1"), "name[a,b]>=1"),
+        (Declared(canonicalize_name("name")), "name"),
+    ],
+)
+def test_a_declared_requirement_reads_as_name_extras_and_specifier(
+    declared: Declared, text: str
+) -> None:
+    assert str(declared) == text
+
+
+PACKAGE_X = 'version = 1\nrevision = 3\n[[package]]\nname = "x"\nversion = "1"\n'
+REGISTRY = 'source = { registry = "https://pypi.org/simple" }\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("version = 1\npackage = 1\n", r"`package` must be an array of tables"),
+        ("version = 1\nrequires-python = 3\n", r"lock: `requires-python` must be a string"),
+        ("version = 1\nmanifest = 1\n", r"lock: `manifest` must be a table"),
+        (
+            "version = 1\n[manifest]\nmembers = [1]\n",
+            r"\[manifest\]: `members` must be an array of strings",
+        ),
+        (
+            "version = 1\n[manifest]\nmembers = 'app'\n",
+            r"\[manifest\]: `members` must be an array of strings",
+        ),
+        (PACKAGE_X + 'source = "pypi"\n', r"\[\[package\]\] x: `source` must be an inline table"),
+        (PACKAGE_X + REGISTRY + "metadata = 1\n", r"\[\[package\]\] x: `metadata` must be a table"),
+        (
+            PACKAGE_X + REGISTRY + "dependencies = 1\n",
+            r"\[\[package\]\] x dependencies: must be an array of inline tables",
+        ),
+        (
+            PACKAGE_X + REGISTRY + "dependencies = [{ marker = \"os_name == 'nt'\" }]\n",
+            r"x dependencies\[0\]: must be an inline table with a string `name`",
+        ),
+        (
+            "version = 1\npackage = [1]\n",
+            r"\[\[package\]\] #1: must be a table with a string `name`",
+        ),
+        (
+            'version = 1\n[[package]]\nversion = "1"\n',
+            r"\[\[package\]\] #1: must be a table with a string `name`",
+        ),
+        (PACKAGE_X, r"\[\[package\]\] x: has no `source`"),
+        (
+            PACKAGE_X + REGISTRY + "wheels = 1\n",
+            r"\[\[package\]\] x: `wheels` must be an array of inline tables",
+        ),
+        (
+            PACKAGE_X + REGISTRY + "wheels = [1]\n",
+            r"\[\[package\]\] x wheels\[0\]: must be an inline table",
+        ),
+        (
+            PACKAGE_X + REGISTRY + 'sdist = { url = "https://f.example/x-1.tar.gz", hash = 1 }\n',
+            r"\[\[package\]\] x sdist: `hash` must be a string",
+        ),
+        (
+            PACKAGE_X + REGISTRY + 'sdist = { url = "https://[x/x-1.tar.gz" }\n',
+            r"\[\[package\]\] x sdist: 'https://\[x/x-1.tar.gz' is not a valid URL",
+        ),
+    ],
+    ids=[
+        "package",
+        "requires-python",
+        "manifest",
+        "members-item",
+        "members",
+        "source",
+        "metadata",
+        "dependencies",
+        "edge",
+        "package",
+        "package-name",
+        "no-source",
+        "wheels",
+        "wheel",
+        "hash",
+        "url",
+    ],
+)
+def test_a_field_of_the_wrong_type_is_refused_naming_it(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    with pytest.raises(LockError, match=message):
+        read_lock(write(tmp_path, text))
+
+
+@pytest.mark.parametrize("conflicts", ["5", "[5]", "['x']"])
+def test_conflicts_that_are_not_arrays_of_tables_are_ignored(
+    tmp_path: Path, conflicts: str
+) -> None:
+    lock = read_lock(write(tmp_path, f"version = 1\nconflicts = {conflicts}\n"))
+
+    assert lock.conflicts == ()
+
+
+def test_a_lock_file_that_cannot_be_read_is_an_error_saying_why(tmp_path: Path) -> None:
+    (tmp_path / "uv.lock").mkdir()
+
+    with pytest.raises(LockError, match=r"uv\.lock: cannot read the lock file: Is a directory"):
+        read_lock(tmp_path / "uv.lock")
+
+
+def test_a_lock_file_that_is_not_utf8_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "uv.lock").write_bytes(b"version = 1\n# \xff\n")
+
+    with pytest.raises(LockError, match=r"uv\.lock: not UTF-8 text; run `uv lock`"):
+        read_lock(tmp_path / "uv.lock")
+
+
+def test_a_lock_without_credentials_in_its_urls_has_none(tmp_path: Path) -> None:
+    assert read_lock(write(tmp_path, EVERY_SOURCE.format(revision=3))).credentials == {}
+
+
+def test_credentials_in_a_url_are_kept_by_realm_and_left_out_of_the_url(tmp_path: Path) -> None:
+    text = PACKAGE_X + 'source = { registry = "https://user:s3cret@index.example/simple" }\n'
+
+    lock = read_lock(write(tmp_path, text))
+
+    assert list(lock.credentials.values()) == [("user", "s3cret")]
+    assert "s3cret" not in lock.packages[0].source.location
+
+
+TWO_OF_X = (
+    'version = 1\nrevision = 3\n[[package]]\nname = "app"\nversion = "1"\nsource = { editable = "." }\n'
+    "dependencies = [{edge}]\n"
+    '[[package]]\nname = "x"\nversion = "1"\nsource = { registry = "https://one.example/simple" }\n'
+    '[[package]]\nname = "x"\nversion = "1"\nsource = { registry = "https://two.example/simple" }\n'
+)
+
+
+def test_an_edge_is_resolved_by_its_source_among_packages_of_one_name_and_version(
+    tmp_path: Path,
+) -> None:
+    edge = '{ name = "x", version = "1", source = { registry = "https://two.example/simple" } }'
+    lock = read_lock(write(tmp_path, TWO_OF_X.replace("{edge}", edge)))
+    app = lock.by_name("app")[0]
+
+    assert lock.resolve(app.dependencies[0], app).source.location == "https://two.example/simple"
+
+
+@pytest.mark.parametrize(
+    ("edge", "what"),
+    [
+        ('{ name = "x" }', "several packages"),
+        ('{ name = "x", version = "2" }', "no package"),
+    ],
+)
+def test_an_edge_that_matches_no_package_or_several_is_an_error(
+    tmp_path: Path, edge: str, what: str
+) -> None:
+    lock = read_lock(write(tmp_path, TWO_OF_X.replace("{edge}", edge)))
+    app = lock.by_name("app")[0]
+
+    with pytest.raises(
+        LockError, match=rf"app==1 depends on `x`, but the lock has {what} matching"
+    ):
+        lock.resolve(app.dependencies[0], app)
+
+
+def test_a_file_without_a_hash_reads_as_unhashed(tmp_path: Path) -> None:
+    text = PACKAGE_X + REGISTRY + 'sdist = { url = "https://f.example/x-1.tar.gz" }\n'
+
+    sdist = read_lock(write(tmp_path, text)).packages[0].sdist
+
+    assert sdist is not None and sdist.hash is None
+
+
+def test_a_file_name_given_in_the_lock_is_kept_over_the_urls(tmp_path: Path) -> None:
+    text = (
+        PACKAGE_X
+        + REGISTRY
+        + 'sdist = { url = "https://f.example/download?id=7", filename = "x-1.tar.gz" }\n'
+    )
+
+    sdist = read_lock(write(tmp_path, text)).packages[0].sdist
+
+    assert sdist is not None and sdist.filename == "x-1.tar.gz"
+
+
+@pytest.mark.parametrize("size", ["true", '"10"'])
+def test_a_size_that_is_not_an_integer_is_left_out(tmp_path: Path, size: str) -> None:
+    text = (
+        PACKAGE_X
+        + REGISTRY
+        + f'sdist = {{ url = "https://f.example/x-1.tar.gz", size = {size} }}\n'
+    )
+
+    sdist = read_lock(write(tmp_path, text)).packages[0].sdist
+
+    assert sdist is not None and sdist.size is None
+
+
+def test_a_project_of_the_workspace_without_metadata_declares_no_groups(tmp_path: Path) -> None:
+    lock = read_lock(write(tmp_path, EVERY_SOURCE.format(revision=3)))
+
+    assert lock.by_name("app")[0].requires_dev == {}
+
+
+def test_a_package_from_an_index_without_metadata_has_unknown_groups(tmp_path: Path) -> None:
+    lock = read_lock(write(tmp_path, EVERY_SOURCE.format(revision=3)))
+
+    assert lock.by_name("from-registry")[0].requires_dev is None
+
+
+def test_declared_requirements_are_read_normalized_and_malformed_ones_left_out(
+    tmp_path: Path,
+) -> None:
+    text = (
+        PACKAGE_X
+        + 'source = { editable = "." }\n[package.metadata]\n'
+        + 'requires-dist = [{ name = "Foo", extras = ["b", "a"], specifier = ">=2, <3" }, 5]\n'
+    )
+
+    package = read_lock(write(tmp_path, text)).packages[0]
+
+    assert package.requires_dist == (Declared(canonicalize_name("foo"), ("a", "b"), "<3,>=2"),)
+
+
+def test_a_declared_specifier_that_cannot_be_parsed_is_kept_without_spaces() -> None:
+    assert normalize_specifier(">= 1 . 0 ;") == ">=1.0;"

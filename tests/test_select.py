@@ -94,6 +94,20 @@ def test_marker_false_edges_are_not_followed(tmp_path: Path) -> None:
     assert [p.name for p in plan.packages] == ["native", "root", "sdist-only"]
 
 
+def test_an_edge_marker_that_cannot_be_evaluated_is_an_error_naming_the_edge(
+    tmp_path: Path,
+) -> None:
+    # `~=` compares versions; `os_name` is not one, so packaging cannot evaluate it
+    text = WHEELS.replace("marker = \"sys_platform == 'win32'\"", "marker = \"os_name ~= 'posix'\"")
+
+    with pytest.raises(
+        SelectionError,
+        match=r"root==1.0 depends on `foreign-only` under the marker `os_name ~= \"posix\"`, "
+        r"which cannot be evaluated .*; run `uv lock` again",
+    ):
+        select(lock_from(tmp_path, text), LINUX_CP311, "root")
+
+
 def test_no_fitting_artifact_names_package_target_and_wheels(tmp_path: Path) -> None:
     with pytest.raises(SelectionError) as caught:
         select(lock_from(tmp_path, WHEELS), LINUX_CP311, "root", extras=["win"])
@@ -185,12 +199,82 @@ def test_a_foreign_target_builds_the_sdist_of_a_package_with_a_pure_wheel(
     assert next(p for p in plan.packages if p.name == "many").artifact.kind == "sdist"
 
 
+def test_a_wheel_whose_name_cannot_be_read_is_left_out_of_the_summary(tmp_path: Path) -> None:
+    lock = lock_from(tmp_path, many_platforms_lock(["bad", *NATIVE_ONLY], sdist=False))
+
+    with pytest.raises(
+        SelectionError,
+        match=r"The lock has 10 wheels, for cp38-abi3, cp39, cp310, cp311, cp312 on macosx_10_9",
+    ):
+        select(lock, WINDOWS_ARM64, "root")
+
+
+def test_a_wheel_whose_name_cannot_be_read_is_not_taken_as_pure_or_not(tmp_path: Path) -> None:
+    lock = lock_from(tmp_path, many_platforms_lock(["bad", *NATIVE_ONLY, "py2-none-any"]))
+
+    plan = select(lock, WINDOWS_ARM64, "root")
+
+    assert next(p for p in plan.packages if p.name == "many").artifact.kind == "sdist"
+
+
 def test_the_running_interpreter_builds_the_sdist_when_no_wheel_fits(tmp_path: Path) -> None:
     lock = lock_from(tmp_path, many_platforms_lock(["cp27-cp27m-win_amd64"]))
 
     plan = select(lock, Target.current(), "root")
 
     assert next(p for p in plan.packages if p.name == "many").artifact.kind == "sdist"
+
+
+def test_a_path_source_without_an_sdist_table_is_its_own_sdist(tmp_path: Path) -> None:
+    text = (
+        'version = 1\nrevision = 3\n[[package]]\nname = "app"\nversion = "1"\n'
+        'source = { editable = "." }\ndependencies = [{ name = "y" }]\n'
+        '[[package]]\nname = "y"\nversion = "1.0"\nsource = { path = "vendor/y-1.0.tar.gz" }\n'
+    )
+
+    plan = select(lock_from(tmp_path, text), LINUX_CP311, "app")
+
+    artifact = {p.name: p.artifact for p in plan.packages}["y"]
+    assert (artifact.kind, artifact.path) == ("sdist", tmp_path / "vendor" / "y-1.0.tar.gz")
+
+
+def test_a_package_from_an_index_with_neither_wheel_nor_sdist_is_an_error(tmp_path: Path) -> None:
+    text = (
+        'version = 1\nrevision = 3\n[[package]]\nname = "app"\nversion = "1"\n'
+        'source = { editable = "." }\ndependencies = [{ name = "y" }]\n'
+        '[[package]]\nname = "y"\nversion = "1.0"\nsource = { registry = "https://pypi.org/simple" }\n'
+    )
+
+    with pytest.raises(
+        SelectionError,
+        match=r"y==1.0: no wheel in the lock fits .*, and there is no sdist to build\. "
+        r"The lock has no wheel of it\.",
+    ):
+        select(lock_from(tmp_path, text), LINUX_CP311, "app")
+
+
+def test_a_file_from_an_index_without_a_url_or_path_is_an_error(tmp_path: Path) -> None:
+    text = (
+        'version = 1\nrevision = 3\n[[package]]\nname = "app"\nversion = "1"\n'
+        'source = { editable = "." }\ndependencies = [{ name = "y" }]\n'
+        '[[package]]\nname = "y"\nversion = "1.0"\nsource = { registry = "https://pypi.org/simple" }\n'
+        'wheels = [{ filename = "y-1.0-py3-none-any.whl" }]\n'
+    )
+
+    with pytest.raises(SelectionError, match=r"y==1.0 has a wheel without a url or path"):
+        select(lock_from(tmp_path, text), LINUX_CP311, "app")
+
+
+def test_a_path_source_that_names_no_file_is_an_error(tmp_path: Path) -> None:
+    text = (
+        'version = 1\nrevision = 3\n[[package]]\nname = "app"\nversion = "1"\n'
+        'source = { editable = "." }\ndependencies = [{ name = "y" }]\n'
+        '[[package]]\nname = "y"\nversion = "1.0"\nsource = { path = ".." }\n'
+        f'sdist = {{ hash = "sha256:{"a" * 64}" }}\n'
+    )
+
+    with pytest.raises(SelectionError, match=r"y==1.0 has an unusable file name '\.\.'"):
+        select(lock_from(tmp_path, text), LINUX_CP311, "app")
 
 
 def test_why_is_the_path_from_the_root(tmp_path: Path) -> None:
@@ -225,6 +309,35 @@ def test_a_long_dependency_path_is_kept_as_the_root_and_its_last_steps(tmp_path:
     assert max(len(path) for path in why.values()) == WHY_LENGTH
     assert why["p2999"] == ("p0", "…", *(f"p{n}" for n in range(2990, 3000)))
     assert why["p10"] == tuple(f"p{n}" for n in range(11))  # short enough to keep whole
+
+
+def test_a_dependency_path_of_the_kept_length_is_kept_whole(tmp_path: Path) -> None:
+    plan = select(lock_from(tmp_path, chain_lock(40)), LINUX_CP311, "p0")
+
+    why = {p.name: p.why for p in plan.packages}
+    assert why[f"p{WHY_LENGTH - 1}"] == tuple(f"p{n}" for n in range(WHY_LENGTH))
+
+
+def test_every_shortened_dependency_path_has_the_kept_length(tmp_path: Path) -> None:
+    plan = select(lock_from(tmp_path, chain_lock(40)), LINUX_CP311, "p0")
+
+    shortened = [p.why for p in plan.packages if "…" in p.why]
+    assert len(shortened) == 40 - WHY_LENGTH
+    assert {len(path) for path in shortened} == {WHY_LENGTH}
+
+
+def test_a_dependency_cycle_is_walked_once(tmp_path: Path) -> None:
+    # p2 depends back on p0: the walk must end, with each package once
+    text = chain_lock(3).replace(
+        'name = "p2"\nversion = "1.0"\nsource = { registry = "https://pypi.org/simple" }\n',
+        'name = "p2"\nversion = "1.0"\nsource = { registry = "https://pypi.org/simple" }\n'
+        'dependencies = [{ name = "p0" }]\n',
+    )
+
+    plan = select(lock_from(tmp_path, text), LINUX_CP311, "p0")
+
+    assert [p.name for p in plan.packages] == ["p0", "p1", "p2"]
+    assert plan.edges["p2"] == ("p0",)
 
 
 def test_groups_are_only_included_when_named(tmp_path: Path) -> None:
@@ -278,11 +391,50 @@ def test_git_sources_are_fetched_at_the_locked_commit(tmp_path: Path) -> None:
     assert git.subdirectory == "lib"
 
 
+def test_a_git_source_written_with_git_plus_is_fetched_from_the_repository_url(
+    tmp_path: Path,
+) -> None:
+    text = EVERY_SOURCE.format(revision=3).replace(
+        'git = "https://example.com/repo.git', 'git = "git+https://example.com/repo.git'
+    )
+
+    plan = select(lock_from(tmp_path, text), LINUX_CP311, "app")
+
+    git = next(p for p in plan.packages if p.name == "from-git").artifact
+    assert git.url == "https://example.com/repo.git"
+
+
 def test_unknown_root_lists_the_lock_projects(tmp_path: Path) -> None:
     with pytest.raises(
         SelectionError, match=r"package `nope` is not in the lock.*: app, from-directory, member"
     ):
         select(lock_from(tmp_path, EVERY_SOURCE.format(revision=3)), LINUX_CP311, "nope")
+
+
+def test_a_package_from_an_index_can_be_the_root(tmp_path: Path) -> None:
+    plan = select(
+        lock_from(tmp_path, EVERY_SOURCE.format(revision=3)), LINUX_CP311, "from-registry"
+    )
+
+    assert [package.package.label for package in plan.packages] == ["from-registry==2.0"]
+
+
+def test_the_root_is_the_project_when_an_index_has_a_package_of_its_name(tmp_path: Path) -> None:
+    text = EVERY_SOURCE.format(revision=3) + (
+        '\n[[package]]\nname = "app"\nversion = "9.0"\n'
+        'source = { registry = "https://pypi.org/simple" }\n'
+    )
+
+    plan = select(lock_from(tmp_path, text), LINUX_CP311, "app")
+
+    assert plan.root.source.kind == "editable"
+
+
+def test_a_name_locked_at_two_versions_cannot_be_the_root() -> None:
+    with pytest.raises(
+        SelectionError, match=r"package `six` is locked more than once and cannot be a bundle root"
+    ):
+        select(read_lock(EXTRA_AND_GROUP_CONFLICTS), LINUX_CP311, "six")
 
 
 def test_unknown_extra_and_group_are_named_with_the_available_ones(tmp_path: Path) -> None:
@@ -316,6 +468,28 @@ def test_an_interpreter_outside_requires_python_is_an_error(tmp_path: Path) -> N
         select(lock, old, "app")
 
 
+def test_an_invalid_requires_python_is_an_error_naming_it(tmp_path: Path) -> None:
+    text = EVERY_SOURCE.format(revision=3).replace(
+        'requires-python = ">=3.10"', 'requires-python = "3.10 or newer"'
+    )
+
+    with pytest.raises(
+        SelectionError, match=r"`requires-python = '3.10 or newer'` is not a valid specifier"
+    ):
+        select(lock_from(tmp_path, text), LINUX_CP311, "app")
+
+
+def test_a_prerelease_interpreter_within_requires_python_is_accepted(tmp_path: Path) -> None:
+    lock = lock_from(tmp_path, EVERY_SOURCE.format(revision=3))  # requires-python = ">=3.10"
+    prerelease = Target(
+        environment={**LINUX_CP311.environment, "python_full_version": "3.14.0rc1"},
+        tags=LINUX_CP311.tags,
+        python_version="3.14",
+    )
+
+    assert select(lock, prerelease, "app").root.name == "app"
+
+
 CONFLICTS_LOCK = Path(__file__).parent.parent / "fixtures" / "locks" / "conflicts" / "uv.lock"
 
 
@@ -325,6 +499,142 @@ def test_extras_declared_as_conflicting_cannot_be_bundled_together(extras: list[
         SelectionError, match=r"pc==0.1.0: extra `cpu` and extra `gpu` are declared as conflicting"
     ):
         select(read_lock(CONFLICTS_LOCK), LINUX_CP311, "pc", extras)  # type: ignore[arg-type]
+
+
+FIXTURE_LOCKS = Path(__file__).parent.parent / "fixtures" / "locks"
+# `eg`: extras `old` (six 1.16.0) and `new` (six 1.17.0, idna) conflict, and so do the groups
+# `legacy` (idna<3) and `modern` (idna>=3); `both` depends on `eg[old]`; six unpinned otherwise
+EXTRA_AND_GROUP_CONFLICTS = FIXTURE_LOCKS / "extra-and-group-conflicts" / "uv.lock"
+# `app` depends on `lib[old]` (six 1.16.0), its group `new` on `lib[new]` (six 1.17.0); the
+# conflict is between the extras of the workspace member `lib`
+MEMBER_EXTRA_CONFLICTS = FIXTURE_LOCKS / "member-extra-conflicts" / "uv.lock"
+
+
+def selected(plan_lock: Path, root: str, extras: list[str], groups: list[str]) -> set[str]:
+    plan = select(read_lock(plan_lock), LINUX_CP311, root, extras, groups)
+    return {package.package.label for package in plan.packages}
+
+
+def test_a_not_equal_conflict_marker_leaves_out_what_the_requested_extra_replaces() -> None:
+    # uv writes the unpinned six as `extra == 'extra-2-eg-new' or extra != 'extra-2-eg-old' ...`
+    assert selected(EXTRA_AND_GROUP_CONFLICTS, "eg", ["old"], []) == {"six==1.16.0"}
+
+
+def test_a_not_equal_conflict_marker_holds_when_that_extra_is_not_requested() -> None:
+    assert selected(EXTRA_AND_GROUP_CONFLICTS, "eg", [], []) == {"six==1.17.0"}
+
+
+def test_a_requested_group_is_active_in_conflict_markers() -> None:
+    # idna 3.20 of the extra `new` is locked under `extra != 'group-2-eg-legacy'`
+    assert selected(EXTRA_AND_GROUP_CONFLICTS, "eg", ["new"], ["legacy"]) == {
+        "idna==2.10",
+        "six==1.17.0",
+    }
+
+
+def test_groups_declared_as_conflicting_cannot_be_bundled_together() -> None:
+    with pytest.raises(
+        SelectionError,
+        match=r"eg==0.1.0: group `legacy` and group `modern` are declared as conflicting",
+    ):
+        select(read_lock(EXTRA_AND_GROUP_CONFLICTS), LINUX_CP311, "eg", [], ["legacy", "modern"])
+
+
+def test_an_extra_a_group_asks_for_is_active_in_its_own_edge_marker() -> None:
+    # `both = ["eg[old]"]` is locked as `{ name = "eg", extra = ["old"], marker = "extra ==
+    # 'extra-2-eg-old' or ..." }`: the edge itself activates the extra, as uv installs it
+    assert selected(EXTRA_AND_GROUP_CONFLICTS, "eg", [], ["both"]) == {"six==1.16.0"}
+
+
+def test_an_extra_of_a_conflicting_member_is_installed_through_the_edge_that_asks_for_it() -> None:
+    assert selected(MEMBER_EXTRA_CONFLICTS, "app", [], []) == {"lib==1.0", "six==1.16.0"}
+
+
+def test_an_install_set_with_two_versions_of_one_package_is_an_error() -> None:
+    # the conflict is declared on `lib`'s extras, not on the root's: only the walk finds it
+    with pytest.raises(
+        SelectionError,
+        match=r"uv.lock: the install set holds `six` more than once \(six==1.17.0, six==1.16.0\); "
+        r"a bundle can hold one version",
+    ):
+        select(read_lock(MEMBER_EXTRA_CONFLICTS), LINUX_CP311, "app", [], ["new"])
+
+
+def test_an_artifact_is_located_by_its_url_its_repository_and_commit_or_its_path(
+    tmp_path: Path,
+) -> None:
+    plan = select(lock_from(tmp_path, EVERY_SOURCE.format(revision=3)), LINUX_CP311, "app")
+
+    locations = {package.name: package.artifact.location for package in plan.packages}
+
+    assert locations["from-registry"] == "https://files.example/from_registry-2.0-py3-none-any.whl"
+    assert locations["from-git"] == (
+        "https://example.com/repo.git@0123456789abcdef0123456789abcdef01234567"
+    )
+    assert locations["from-directory"] == str(tmp_path / "libs" / "dir")
+
+
+def chained_activations(rounds: int) -> str:
+    """A lock whose conflict markers activate one extra of `x` per round of the walk: the
+    edge to `x[eN]` is guarded by `extra-1-x-e(N-1)`, which only the previous round activates."""
+    edges = ['{ name = "x", extra = ["e1"] }'] + [
+        f'{{ name = "x", extra = ["e{n}"], marker = "extra == \'extra-1-x-e{n - 1}\'" }}'
+        for n in range(2, rounds)
+    ]
+    extras = "\n".join(f"e{n} = []" for n in range(1, rounds))
+    return (
+        'version = 1\nrevision = 3\n[[package]]\nname = "app"\nversion = "1"\n'
+        'source = { editable = "." }\n'
+        f"dependencies = [{', '.join(edges)}]\n"
+        '[[package]]\nname = "x"\nversion = "1"\nsource = { directory = "x" }\n'
+        f"[package.optional-dependencies]\n{extras}\n"
+    )
+
+
+def test_conflict_markers_that_settle_within_eight_rounds_are_followed(tmp_path: Path) -> None:
+    plan = select(lock_from(tmp_path, chained_activations(8)), LINUX_CP311, "app")
+
+    assert [package.name for package in plan.packages] == ["app", "x"]
+
+
+def test_conflict_markers_that_do_not_settle_in_eight_rounds_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(
+        SelectionError, match=r"the extras activated for app==1 do not settle.*Please report it"
+    ):
+        select(lock_from(tmp_path, chained_activations(9)), LINUX_CP311, "app")
+
+
+def test_a_virtual_package_is_not_counted_as_a_version_of_its_name(tmp_path: Path) -> None:
+    # a virtual package installs no files: beside it, the same name from an index is one version
+    text = (
+        'version = 1\nrevision = 3\n[[package]]\nname = "app"\nversion = "1"\n'
+        'source = { editable = "." }\ndependencies = [\n'
+        '  { name = "tool", version = "0.1", source = { virtual = "tools/tool" } },\n'
+        '  { name = "tool", version = "1.0", source = { registry = "https://pypi.org/simple" } },\n]\n'
+        '[[package]]\nname = "tool"\nversion = "0.1"\nsource = { virtual = "tools/tool" }\n'
+        '[[package]]\nname = "tool"\nversion = "1.0"\nsource = { registry = "https://pypi.org/simple" }\n'
+        f'wheels = [{{ url = "https://f.example/tool-1.0-py3-none-any.whl", hash = "sha256:{"a" * 64}" }}]\n'
+    )
+
+    plan = select(lock_from(tmp_path, text), LINUX_CP311, "app")
+
+    assert [p.package.label for p in plan.packages] == ["app==1", "tool==1.0"]
+
+
+def test_an_environment_atom_beside_an_extra_atom_is_evaluated_on_the_target(
+    tmp_path: Path,
+) -> None:
+    text = (
+        'version = 1\nrevision = 3\n[[package]]\nname = "app"\nversion = "1"\n'
+        'source = { editable = "." }\n'
+        "dependencies = [{ name = \"x\", marker = \"sys_platform == 'linux' and extra == 'extra-3-app-cpu'\" }]\n"
+        "[package.optional-dependencies]\ncpu = []\n"
+        '[[package]]\nname = "x"\nversion = "1"\nsource = { directory = "x" }\n'
+    )
+
+    plan = select(lock_from(tmp_path, text), LINUX_CP311, "app", ["cpu"])
+
+    assert [p.name for p in plan.packages] == ["app", "x"]
 
 
 def test_extras_and_groups_without_locked_dependencies_are_known() -> None:

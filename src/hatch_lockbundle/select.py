@@ -332,8 +332,12 @@ def _walk(
 
     def follow(parent: LockedPackage, via: str, edges: Iterable[Dependency]) -> None:
         for edge in edges:
+            # as uv does, an edge that asks for extras counts them as activated for its own
+            # marker: `{ name = "lib", extra = ["old"], marker = "extra == 'extra-3-lib-old'" }`
+            # is how uv writes a dependency on `lib[old]` when lib's extras conflict
+            own = frozenset(_encode("extra", edge.name, extra) for extra in edge.extras)
             try:
-                if edge.marker is not None and not evaluate(edge.marker, env, activated):
+                if edge.marker is not None and not evaluate(edge.marker, env, activated | own):
                     continue
             except (UndefinedComparison, UndefinedEnvironmentName, InvalidMarker) as error:
                 raise SelectionError(
