@@ -64,6 +64,7 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 
+from support.artifacts import write_wheel  # noqa: E402
 from support.compat import tomllib  # noqa: E402
 from support.environ import CommandFailed, Sandbox, run, uv_binary  # noqa: E402
 from support.index import IndexServer, dead_url, project_name  # noqa: E402
@@ -75,7 +76,6 @@ from support.platform_wheels import (  # noqa: E402
     PURE_PACKAGES,
     publish_platform_packages,
     sdist_bytes,
-    wheel_bytes,
 )
 from support.projects import copy_project, uv_lock  # noqa: E402
 from support.seed import download_seed_wheels, seed_requirements  # noqa: E402
@@ -228,16 +228,18 @@ def stand_in_wheels(lock: dict[str, Any], directory: Path) -> None:
             if len(filename[: -len(".whl")].split("-")) == 6:  # a build tag: name-ver-build-tags
                 tag_text = filename[: -len(".whl")].split("-", 3)[3]
             module = str(distribution).replace("-", "_")
-            path.write_bytes(
-                wheel_bytes(
-                    filename.split("-", 1)[0],
-                    str(version),
-                    tag_text,
-                    {f"{module}/__init__.py": f'STAND_IN = "{filename}"\n'.encode()},
-                    purelib=all(tag.platform == "any" for tag in tags),
-                    requires_python=">=3",
-                    summary=f"a stand-in for {filename} (scripts/regenerate_golden.py)",
-                )
+            write_wheel(
+                directory,
+                filename.split("-", 1)[0],
+                str(version),
+                {f"{module}/__init__.py": f'STAND_IN = "{filename}"\n'},
+                filename=filename,
+                tags=tag_text,
+                purelib=all(tag.platform == "any" for tag in tags),
+                metadata_fields={
+                    "Requires-Python": ">=3",
+                    "Summary": f"a stand-in for {filename} (scripts/regenerate_golden.py)",
+                },
             )
         sdist = package.get("sdist")
         if sdist is not None:
