@@ -37,6 +37,7 @@ from hatch_lockbundle.bundle import build_bundle
 from hatch_lockbundle.cache import Cache
 from hatch_lockbundle.config import load_and_validate_config
 from hatch_lockbundle.errors import ConfigurationError
+from hatch_lockbundle.outputs import is_marked
 from support.projects import MakeProject
 
 
@@ -877,3 +878,56 @@ def test_a_file_named_as_a_link_before_it_replaces_the_link_instead_of_writing_t
     inside = tmp_path / "out" / "inside"
     assert (inside / "target.txt").read_bytes() == b"targettarget.txt"  # data, then name
     assert not (inside / "y").is_symlink() and (inside / "y").read_bytes() == b"y's owny"
+
+
+def sparse_header(name: str, real_size: int) -> bytes:
+    """An old-GNU sparse entry's header stating ``real_size`` (base-256: it may be negative)."""
+    info = tarfile.TarInfo(name)
+    info.size, info.mode = 0, 0o644
+    block = bytearray(info.tobuf(format=tarfile.GNU_FORMAT))
+    block[156:157] = tarfile.GNUTYPE_SPARSE
+    if real_size < 0:
+        block[483:495] = real_size.to_bytes(12, "big", signed=True)
+    else:
+        block[483:495] = b"\x80" + real_size.to_bytes(11, "big")
+    block[148:156] = b" " * 8
+    block[148:156] = b"%06o\x00 " % sum(block[:512])
+    return bytes(block)
+
+
+@pytest.mark.parametrize(
+    "sizes", [(-(300 << 20), 300 << 20), (1 << 10,)], ids=["negative-pays-for-another", "sparse"]
+)
+def test_a_sparse_or_negative_tar_entry_is_refused_before_anything_is_written(
+    tmp_path: Path, sizes: tuple[int, ...]
+) -> None:
+    """Holes of a sparse entry are made up by tarfile, not read from the bounded stream, and a
+    negative size would let another entry's bytes past the budget."""
+    archive = tmp_path / "evil-1.0.tar"
+    headers = b"".join(sparse_header(f"evil-1.0/f{n}", size) for n, size in enumerate(sizes))
+    archive.write_bytes(headers + bytes(1024))
+
+    with pytest.raises(
+        UnsafeArchiveError, match=r"entry 'evil-1.0/f0' of evil-1.0.tar is a sparse"
+    ):
+        extract_safely(archive, tmp_path / "out")
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").rglob("*")) == []
+
+
+def test_a_zip_entry_without_a_name_is_refused_not_a_traceback(tmp_path: Path) -> None:
+    archive = tmp_path / "evil-1.0.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("evil-1.0/setup.py", "")
+        zipped.writestr(zipfile.ZipInfo(""), "x")
+
+    with pytest.raises(UnsafeArchiveError, match=r"evil-1.0.zip: an entry has no name"):
+        extract_safely(archive, tmp_path / "out")
+    assert list((tmp_path / "out").rglob("*")) == []
+
+
+def test_a_zip_with_an_entry_without_a_name_in_dist_is_not_taken_for_ours(tmp_path: Path) -> None:
+    planted = tmp_path / "app-1.0-target.zip"
+    with zipfile.ZipFile(planted, "w") as zipped:
+        zipped.writestr(zipfile.ZipInfo(""), "x")
+
+    assert is_marked(planted) is False

@@ -562,6 +562,13 @@ def extract_safely(
         while (member := tar.next()) is not None:
             members.append(member)
             _check_count(archive, len(members), max_members)
+            if member.size < 0 or member.issparse():
+                # a sparse entry's holes are made up, not read from the bounded stream, and a
+                # negative size would pay for another entry's bytes in the budget
+                raise UnsafeArchiveError(
+                    f"entry {member.name!r} of {archive.name} is a sparse file or has a negative "
+                    "size: refusing to unpack it (sdists hold plain files)"
+                )
             size += member.size if member.isreg() else 0
             _check_size(archive, size, budget)
             # the data filter would quietly strip a leading "/": refuse instead
@@ -616,6 +623,8 @@ def _extract_zip(archive: Path, root: Path, budget: int, most: int) -> None:
         infos = zipped.infolist()
         _check_count(archive, len(infos), most)
         for info in infos:
+            if not info.filename.strip("/"):
+                raise refuse("an entry has no name: refusing to unpack it")
             _check_inside(root, info.filename)
             problem = unreadable(info)
             if problem is not None:
@@ -625,7 +634,7 @@ def _extract_zip(archive: Path, root: Path, budget: int, most: int) -> None:
         _check_size(archive, sum(info.file_size for info in infos), budget)
         for info in infos:
             path = os.path.abspath(root / info.filename)
-            if info.is_dir():
+            if info.filename.endswith("/"):
                 os.makedirs(path, exist_ok=True)
                 continue
             os.makedirs(os.path.dirname(path), exist_ok=True)

@@ -142,7 +142,7 @@ def is_marked(path: Path) -> bool:
                 return any(
                     _is_mark(info.filename, partial(open_member, raw.fileno(), info, _not_ours))
                     for info in archive.infolist()
-                    if not info.is_dir()
+                    if not info.filename.endswith("/")  # is_dir() fails on an empty name
                 )
         if path.name.endswith(".tar.gz"):
             with open_tar(path) as tar:
