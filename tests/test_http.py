@@ -305,7 +305,12 @@ def test_credentials_are_redacted_from_messages() -> None:
     [
         # a raw `/` in the password ends the host part early: the secret looks like a port
         ("http://user:s3cr3t%40/x@127.0.0.1:1/files/v.whl", "http://127.0.0.1:1/files/v.whl"),
-        ("https://user:pa/ss@host/simple/?q=a@b", "https://host/simple/?q=a@b"),
+        ("https://user:pa/ss@host/simple/", "https://host/simple/"),
+        # a password of digits, or none, reads as a port: the URL parses, wrongly
+        ("https://user:2024/s3cr3t@pypi.example.com/simple/", "https://pypi.example.com/simple/"),
+        ("https://user:/s3cr3t@pypi.example.com/simple/", "https://pypi.example.com/simple/"),
+        ("https://user:99?s3cr3t@pypi.example.com/simple/", "https://pypi.example.com/simple/"),
+        ("https://user:99#s3cr3t@pypi.example.com/simple/", "https://pypi.example.com/simple/"),
     ],
 )
 def test_credentials_are_redacted_from_a_url_that_does_not_parse(url: str, shown: str) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from packaging.utils import canonicalize_name
 
+from hatch_lockbundle.errors import LockbundleError
 from hatch_lockbundle.lock import (
     Declared,
     Hash,
@@ -562,3 +563,27 @@ def test_declared_requirements_are_read_normalized_and_malformed_ones_left_out(
 
 def test_a_declared_specifier_that_cannot_be_parsed_is_kept_without_spaces() -> None:
     assert normalize_specifier(">= 1 . 0 ;") == ">=1.0;"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://user:2024/s3cr3t@pypi.example.com/files/a-1.0-py3-none-any.whl",
+        "https://user:/s3cr3t@pypi.example.com/files/a-1.0-py3-none-any.whl",
+        "https://user:99?s3cr3t@pypi.example.com/files/a-1.0-py3-none-any.whl",
+    ],
+)
+def test_a_url_whose_password_reads_as_a_port_is_refused_without_the_secret(
+    tmp_path: Path, url: str
+) -> None:
+    lock = tmp_path / "uv.lock"
+    lock.write_text(
+        'version = 1\nrevision = 3\nrequires-python = ">=3.10"\n\n'
+        '[[package]]\nname = "a"\nversion = "1.0"\nsource = { registry = "https://pypi.org/simple" }\n'
+        f'wheels = [{{ url = "{url}", hash = "sha256:{"0" * 64}" }}]\n'
+    )
+
+    with pytest.raises(LockbundleError) as raised:
+        read_lock(lock)
+    assert "is not a valid URL" in str(raised.value)
+    assert "s3cr3t" not in str(raised.value)

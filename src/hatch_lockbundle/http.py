@@ -78,21 +78,22 @@ def redact(url: str) -> str:
     The host is kept as written (case, IPv6 brackets, port); text that is not a URL loses
     whatever looks like userinfo.
     """
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        return _USERINFO.sub("", url)
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 (raises for a host part that is not `host[:port]`)
     except ValueError:
-        # not a URL as written: a raw `/` in a password ends the host part early, leaving the
-        # secret before what looks like a port, so take out everything up to the last `@`
-        # before the query
-        scheme, separator, rest = url.partition("://")
-        if not separator:
-            return _USERINFO.sub("", url)
-        head = re.split(r"[?#]", rest, maxsplit=1)[0]
-        return scheme + separator + rest[head.rfind("@") + 1 :]
-    if "@" not in parts.netloc:
-        return url
-    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+        parts = None
+    if parts is not None and "@" in parts.netloc:
+        return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+    if "@" in rest and (parts is None or ":" in parts.netloc):
+        # a raw `/`, `?` or `#` in a password ends the host part early (`user:2024/s3cret@host`
+        # reads as host `user`, port 2024): whatever comes before the last `@` may be a secret.
+        # A message loses a real `host:port/...@...` path with it, which is the safe mistake.
+        return scheme + separator + rest[rest.rfind("@") + 1 :]
+    return url
 
 
 class Downloader:

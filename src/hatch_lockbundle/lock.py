@@ -309,6 +309,10 @@ class _Reader:
         try:
             parts = urlsplit(url)
             parts.port  # noqa: B018 (raises for a host part that is not `host[:port]`)
+            if "@" not in parts.netloc and ":" in parts.netloc and "@" in url.partition("://")[2]:
+                # `user:2024/s3cret@host` parses as host `user`, port 2024: a password with a
+                # raw `/`, `?` or `#` that uv would have written percent-encoded
+                raise ValueError
             if parts.username is None and parts.password is None:
                 return url
             place = realm(url)
