@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -217,3 +218,48 @@ def test_an_error_in_the_block_removes_its_temporary(tmp_path: Path, kind: str) 
             (path / "half-written").write_text("x")
         raise KeyboardInterrupt
     assert list(dist.iterdir()) == []
+
+
+def previous_bundle(dist: Path) -> Path:
+    final = dist / "app-1.0-target"
+    final.mkdir(parents=True)
+    (final / "previous.py").write_text("")
+    return final
+
+
+def test_ctrl_c_between_the_two_renames_of_a_swap_leaves_a_whole_bundle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    final = previous_bundle(tmp_path / "dist")
+    real = os.replace
+
+    def interrupted_after_parking(source: object, target: object) -> None:
+        real(source, target)  # type: ignore[arg-type]
+        if source == final:  # the previous bundle is parked: Ctrl-C now
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(os, "replace", interrupted_after_parking)
+
+    with pytest.raises(KeyboardInterrupt), replacing(final) as stage:
+        (stage / "new.py").write_text("")
+    assert sorted(p.name for p in final.iterdir()) == ["new.py"]
+    assert [p.name for p in final.parent.iterdir()] == [final.name]
+
+
+def test_a_swap_that_cannot_put_the_new_bundle_in_place_puts_the_previous_one_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    final = previous_bundle(tmp_path / "dist")
+    real = os.replace
+
+    def refusing_the_new_bundle(source: object, target: object) -> None:
+        if target == final and os.fspath(source).endswith(".tmp"):
+            raise OSError(errno.EBUSY, "busy")
+        real(source, target)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "replace", refusing_the_new_bundle)
+
+    with pytest.raises(OSError), replacing(final) as stage:
+        (stage / "new.py").write_text("")
+    assert sorted(p.name for p in final.iterdir()) == ["previous.py"]
+    assert [p.name for p in final.parent.iterdir()] == [final.name]

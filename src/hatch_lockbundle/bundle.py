@@ -41,7 +41,7 @@ from .report import SizeReport, measure, over_budget
 from .sbom import SUFFIX as SBOM_SUFFIX
 from .sbom import write_sbom
 from .select import Plan, check_virtual_root, select
-from .staging import remove, sibling, sweep
+from .staging import interrupts_deferred, remove, sibling, sweep
 from .target import Target
 from .trim import trim_bundle, trim_patterns
 from .verify import bundle_digest
@@ -477,10 +477,19 @@ def replacing(final: Path) -> Iterator[Path]:
         for attempt in range(SWAP_ATTEMPTS):
             try:
                 with sibling(final, ".old") as old:
+                    parked = old / final.name
                     try:
-                        if final.exists() or final.is_symlink():
-                            os.replace(final, old / final.name)
-                        os.replace(stage, final)
+                        # one step as far as Ctrl-C is concerned: between the two renames there
+                        # is no bundle at `final`, and the previous one would be removed below
+                        with interrupts_deferred():
+                            if final.exists() or final.is_symlink():
+                                os.replace(final, parked)
+                            try:
+                                os.replace(stage, final)
+                            except OSError:
+                                if parked.exists() or parked.is_symlink():
+                                    os.replace(parked, final)  # the previous one, back
+                                raise
                     finally:
                         remove(old)
                 break

@@ -57,7 +57,7 @@ def sibling(final: Path, suffix: str, *, directory: bool = True) -> Iterator[Pat
         # created and locked in one step as far as a sweep can tell, or a sweep in between would
         # take the new, not yet locked temporary for a dead build's; and with Ctrl-C held back
         # until its name is known here, or an interrupt in between would leave it behind
-        with _guard(final.parent), _interrupts_deferred():
+        with _guard(final.parent), interrupts_deferred():
             if directory:
                 path = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=final.parent))
             else:
@@ -86,7 +86,7 @@ _INTERRUPTS = {getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasatt
 
 
 @contextmanager
-def _interrupts_deferred() -> Iterator[None]:
+def interrupts_deferred() -> Iterator[None]:
     """Hold interrupts back in this thread for the block: they arrive once it is done."""
     if not hasattr(signal, "pthread_sigmask"):  # Windows
         yield
