@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -547,4 +548,289 @@ def test_an_lzma_member_that_would_need_a_dictionary_over_64_mib_is_refused(
     assert str(raised.value) == (
         f"big-1.0.zip: entry `big-1.0/data.bin` needs an LZMA dictionary of {(100 << 20) + (1 << 20):,} "
         "bytes, more than the 67,108,864 accepted (a bound on the memory a member takes)"
+    )
+
+
+# -- sizes the zip's directory states -------------------------------------------------------------
+
+
+def state_compressed_size(archive: Path, member: str, size: int) -> Path:
+    """Make the zip's directory state ``size`` as ``member``'s compressed size (its local header
+    and data left as they are)."""
+    data = bytearray(archive.read_bytes())
+    with zipfile.ZipFile(archive) as zipped:
+        position = zipped.start_dir
+        for _ in zipped.infolist():
+            name_length, extra_length, comment_length = (
+                int.from_bytes(data[position + at : position + at + 2], "little")
+                for at in (28, 30, 32)
+            )
+            if data[position + 46 : position + 46 + name_length] == member.encode():
+                data[position + 20 : position + 24] = size.to_bytes(4, "little")
+            position += 46 + name_length + extra_length + comment_length
+    archive.write_bytes(bytes(data))
+    return archive
+
+
+@pytest.mark.parametrize(
+    ("member", "where"),
+    [
+        (f"{NAME}/large.bin", "the next member"),
+        (f"{DIST_INFO}/RECORD", "the zip's central directory"),
+    ],
+    ids=["into-the-next-member", "into-the-directory"],
+)
+def test_a_member_whose_stated_compressed_size_runs_past_its_room_is_refused(
+    tmp_path: Path, member: str, where: str
+) -> None:
+    wheel = write_wheel(tmp_path / "w" / WHEEL, package_files(), zipfile.ZIP_BZIP2)
+    with zipfile.ZipFile(wheel) as archive:
+        item = archive.getinfo(member)
+        room = (
+            min(
+                (
+                    i.header_offset
+                    for i in archive.infolist()
+                    if i.header_offset > item.header_offset
+                ),
+                default=archive.start_dir,
+            )
+            - item.header_offset
+            - 30
+            - len(member)
+        )
+    state_compressed_size(wheel, member, room + 1)  # one byte more than fits
+
+    with pytest.raises(LockbundleError) as raised:
+        install_target(wheel, tmp_path)
+
+    assert str(raised.value) == (
+        f"{LABEL}: refusing {WHEEL}: entry `{member}` states {room + 1:,} compressed bytes, which "
+        f"run past {where} (members overlap): a zip bomb or a damaged archive"
+    )
+
+
+def test_a_member_whose_stated_compressed_size_just_fits_installs(tmp_path: Path) -> None:
+    # bzip2 ends its stream itself: what follows it in the member's room is not read
+    files = package_files()
+    wheel = write_wheel(tmp_path / "w" / WHEEL, files, zipfile.ZIP_BZIP2)
+    member = f"{NAME}/large.bin"
+    with zipfile.ZipFile(wheel) as archive:
+        item = archive.getinfo(member)
+        following = min(
+            i.header_offset for i in archive.infolist() if i.header_offset > item.header_offset
+        )
+    state_compressed_size(wheel, member, following - item.header_offset - 30 - len(member))
+
+    bundle = install_target(wheel, tmp_path)
+
+    assert (bundle / member).read_bytes() == files[member]
+
+
+SMALL_BOMB = 64 << 20  # members up to this size are accepted at any ratio
+
+
+def test_a_wheel_whose_directory_understates_its_compressed_sizes_is_refused_before_unpacking(
+    tmp_path: Path,
+) -> None:
+    # six 64 MiB members of zeros in a few KB; stated at a hundredth of their size, they would
+    # pass the ratio checks and unpack to 384 MiB
+    zeros = compressed_zeros("bzip2", SMALL_BOMB)
+    members = [f"{NAME}/f{i}.bin" for i in range(6)]
+    placeholders = {name: bytes(STATED) for name in members}
+    wheel = write_wheel(tmp_path / "w" / WHEEL, placeholders, zipfile.ZIP_STORED)
+    with zipfile.ZipFile(wheel) as source:
+        entries = [(info, source.read(info)) for info in source.infolist()]
+    with zipfile.ZipFile(wheel, "w") as out:
+        for info, content in entries:
+            out.writestr(info, zeros if info.filename in members else content)
+    for name in members:
+        rewrite_headers(wheel, name, method=zipfile.ZIP_BZIP2, file_size=SMALL_BOMB)
+        state_compressed_size(wheel, name, SMALL_BOMB // 100 + 1)
+
+    with pytest.raises(LockbundleError) as raised:
+        install_target(wheel, tmp_path)
+
+    assert str(raised.value) == (
+        f"{LABEL}: refusing {WHEEL}: entry `{members[0]}` states {SMALL_BOMB // 100 + 1:,} "
+        "compressed bytes, which run past the next member (members overlap): a zip bomb or a "
+        "damaged archive"
+    )
+    assert not list((tmp_path / "cache").rglob("f0.bin"))
+
+
+# -- .dist-info files read whole ----------------------------------------------------------------
+
+
+def wheel_with_dist_info(
+    path: Path, record: bytes | None = None, metadata: bytes | None = None
+) -> Path:
+    """A wheel of one module whose RECORD or METADATA is replaced (bzip2-compressed: a few
+    hundred bytes for MiBs of repeated lines)."""
+    write_wheel(path, {f"{NAME}/__init__.py": b""}, zipfile.ZIP_STORED)
+    with zipfile.ZipFile(path) as source:
+        entries = {info.filename: source.read(info) for info in source.infolist()}
+    if record is not None:
+        entries[f"{DIST_INFO}/RECORD"] = record
+    if metadata is not None:
+        entries[f"{DIST_INFO}/METADATA"] = metadata
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_BZIP2) as out:
+        for name, content in entries.items():
+            out.writestr(name, content)
+    return path
+
+
+def test_a_record_larger_than_its_bound_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    from hatch_lockbundle.inspect import MAX_RECORD
+
+    record = b"a,,\n" * (MAX_RECORD // 4) + b"b\n"
+    wheel = wheel_with_dist_info(tmp_path / "w" / WHEEL, record=record)
+
+    with pytest.raises(LockbundleError) as raised:
+        install_target(wheel, tmp_path)
+
+    assert str(raised.value) == (
+        f"{LABEL}: refusing {WHEEL}: entry `{DIST_INFO}/RECORD` is {len(record):,} bytes, more "
+        f"than the {MAX_RECORD:,} accepted for it (it is read whole: real ones are far smaller)"
+    )
+
+
+def test_a_metadata_larger_than_its_bound_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    from hatch_lockbundle.inspect import MAX_DIST_INFO_FILE
+
+    metadata = f"Metadata-Version: 2.1\nName: {NAME}\nVersion: {VERSION}\n\n".encode()
+    metadata += b"x" * (MAX_DIST_INFO_FILE + 1 - len(metadata))
+    wheel = wheel_with_dist_info(tmp_path / "w" / WHEEL, metadata=metadata)
+
+    with pytest.raises(LockbundleError) as raised:
+        install_target(wheel, tmp_path)
+
+    assert str(raised.value) == (
+        f"{LABEL}: refusing {WHEEL}: entry `{DIST_INFO}/METADATA` is {len(metadata):,} bytes, "
+        f"more than the {MAX_DIST_INFO_FILE:,} accepted for it (it is read whole: real ones are "
+        "far smaller)"
+    )
+
+
+INSPECT = """
+import sys
+from pathlib import Path
+from hatch_lockbundle.errors import LockbundleError
+from hatch_lockbundle.inspect import inspect_wheel
+try:
+    inspect_wheel(Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], contents=False)
+except LockbundleError as error:
+    print(error)
+"""
+
+
+def test_a_record_of_more_lines_than_members_is_refused_in_bounded_memory(tmp_path: Path) -> None:
+    from hatch_lockbundle.inspect import MAX_RECORD
+
+    # just under the size bound, but millions of rows: parsing them takes GBs
+    rows = (MAX_RECORD - 64) // 4
+    wheel = wheel_with_dist_info(tmp_path / "w" / WHEEL, record=b"a,,\n" * rows)
+
+    result, peak = peak_memory([sys.executable, "-c", INSPECT, str(wheel), LABEL, NAME, VERSION])
+
+    assert result.stdout.startswith(
+        f"{LABEL}: refusing {WHEEL}: its RECORD has {rows:,} lines for 4 members: a wheel's "
+        "RECORD has one a file\n"
+    ), result.stdout + result.stderr
+    assert peak < MEMORY_BOUND
+
+
+# -- files another distribution installed ---------------------------------------------------------
+
+
+SHARED = f"{NAME}/__init__.py"
+SHARED_SIZE = 256 << 20
+
+INSTALL_OVER = """
+import sys
+from pathlib import Path
+from hatch_lockbundle.errors import LockbundleError
+from hatch_lockbundle.layouts.target import _install
+try:
+    _install(Path(sys.argv[1]), (sys.argv[2], sys.argv[3], sys.argv[4]), Path(sys.argv[5]),
+             {sys.argv[6]: "other==1.0"}, False)
+    print("installed")
+except LockbundleError as error:
+    print(error)
+"""
+
+
+def wheel_sharing_a_large_file(path: Path, content: Iterator[bytes], size: int) -> Path:
+    """A wheel whose :data:`SHARED` holds ``size`` bytes of ``content`` in bzip2, its data
+    padded after the stream to a hundredth of its size (as an honestly compressed member)."""
+    chunks = list(content)
+    compressor = bz2.BZ2Compressor(9)
+    stream = b"".join(compressor.compress(chunk) for chunk in chunks) + compressor.flush()
+    digest = hashlib.sha256()
+    for chunk in chunks:
+        digest.update(chunk)
+    padded = stream + bytes(max(size // 100 + 1 - len(stream), 0))
+    write_wheel(path, {SHARED: bytes(STATED)}, zipfile.ZIP_STORED, record_sizes={SHARED: size})
+    with zipfile.ZipFile(path) as source:
+        entries = [(info, source.read(info)) for info in source.infolist()]
+    record_name = f"{DIST_INFO}/RECORD"
+    with zipfile.ZipFile(path, "w") as out:
+        for info, data in entries:
+            if info.filename == SHARED:
+                data = padded
+            elif info.filename == record_name:
+                lines = data.decode().splitlines()
+                stated = base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
+                data = "".join(
+                    f"{SHARED},sha256={stated},{size}\n"
+                    if line.startswith(SHARED + ",")
+                    else line + "\n"
+                    for line in lines
+                ).encode()
+            out.writestr(info, data)
+    crc = 0
+    for chunk in chunks:
+        crc = zlib.crc32(chunk, crc)
+    return rewrite_headers(path, SHARED, method=zipfile.ZIP_BZIP2, file_size=size, crc=crc)
+
+
+def test_a_large_file_another_distribution_installed_identically_is_compared_in_bounded_memory(
+    tmp_path: Path,
+) -> None:
+    zeros = bytes(1 << 20)
+    wheel = wheel_sharing_a_large_file(
+        tmp_path / "w" / WHEEL, (zeros for _ in range(SHARED_SIZE >> 20)), SHARED_SIZE
+    )
+    root = tmp_path / "target"
+    (root / NAME).mkdir(parents=True)
+    with open(root / SHARED, "wb") as existing:
+        existing.truncate(SHARED_SIZE)  # the same zeros, sparse
+
+    result, peak = peak_memory(
+        [sys.executable, "-c", INSTALL_OVER, str(wheel), LABEL, NAME, VERSION, str(root), SHARED]
+    )
+
+    assert result.stdout.startswith("installed\n"), result.stdout + result.stderr
+    assert peak < MEMORY_BOUND
+
+
+@pytest.mark.parametrize("existing_size", [3 << 20, (3 << 20) + 1], ids=["last-byte", "longer"])
+def test_a_file_another_distribution_installed_differing_past_the_first_piece_conflicts(
+    tmp_path: Path, existing_size: int
+) -> None:
+    from hatch_lockbundle.layouts.target import _install
+
+    zeros = bytes(1 << 20)
+    wheel = wheel_sharing_a_large_file(tmp_path / "w" / WHEEL, iter([zeros] * 3), 3 << 20)
+    root = tmp_path / "target"
+    (root / NAME).mkdir(parents=True)
+    existing = bytearray(existing_size)
+    existing[-1] = 1
+    (root / SHARED).write_bytes(bytes(existing))
+
+    with pytest.raises(LockbundleError) as raised:
+        _install(wheel, (LABEL, NAME, VERSION), root, {SHARED: "other==1.0"}, False)
+
+    assert str(raised.value).startswith(
+        f"other==1.0 and {LABEL} both install `{SHARED}` with different contents"
     )

@@ -34,6 +34,16 @@ SUSPICIOUS_ENTRY = 64 * 1024**2
 SUSPICIOUS_TOTAL = 256 * 1024**2
 MAX_RATIO = 100
 
+#: the largest RECORD read: it is read whole and parsed (twice), at any compression ratio, so its
+#: size bounds that memory; the biggest wheels on PyPI have RECORDs of a few MiB
+MAX_RECORD = 16 * 1024**2
+#: the largest METADATA, WHEEL, entry_points.txt (and other .dist-info file) read whole: real
+#: ones are kilobytes, METADATA with a long description a few hundred
+MAX_DIST_INFO_FILE = 4 * 1024**2
+#: RECORD's lines past one a member: parsed rows take ~100 times the bytes of a short line, so
+#: their number is bounded by the members' (whose directory entries are bytes of the wheel)
+RECORD_SLACK = 64
+
 
 #: directories a member may nest in (real wheels stay under 20; thousands exhaust recursion)
 MAX_DEPTH = 200
@@ -89,7 +99,6 @@ def inspect_wheel(
         with nullcontext(archive) if archive else zipfile.ZipFile(path) as archive:
             entries = archive.infolist()
             total = 0
-            packed = 0
             for entry in entries:
                 member = entry.filename.replace("\\", "/")  # string checks: tens of thousands
                 if member.startswith("/") or (len(member) > 1 and member[1] == ":"):
@@ -114,7 +123,10 @@ def inspect_wheel(
                         "bytes); that is a zip bomb, not a wheel"
                     )
                 total += entry.file_size
-                packed += entry.compress_size
+            # the ratios above trust the compressed sizes the directory states: they hold only
+            # if every member's data fits before the next member (or the directory) starts
+            _check_layout(archive, entries, refuse)
+            packed = os.fstat(archive.fp.fileno()).st_size if archive.fp else path.stat().st_size
             if total > MAX_UNPACKED or (
                 total > SUSPICIOUS_TOTAL and total / max(packed, 1) > MAX_RATIO
             ):
@@ -135,6 +147,7 @@ def inspect_wheel(
             metadata = HeaderParser().parsestr(
                 source.read_entry(metadata_name).decode("utf-8", "replace")
             )
+            source.read_record()
             source.validate_record(validate_contents=False)  # names, and what RECORD lists
             if contents:
                 source.validate_contents()
@@ -148,6 +161,29 @@ def inspect_wheel(
         raise refuse(f"its METADATA names `{metadata.get('Name')}`, not `{name}`")
     if version is not None and not _same_version(declared_version, version):
         raise refuse(f"its METADATA says version {declared_version}, not {version}")
+
+
+def _check_layout(
+    archive: zipfile.ZipFile, entries: list[zipfile.ZipInfo], refuse: Refusal
+) -> None:
+    """Refuse an archive where a member's local header, name and stated compressed data run past
+    the next member's local header or into the central directory (overlapping members, as newer
+    CPython's zipfile refuses them). The local header's extra field is not read (one read per
+    member): counted as empty, this is a lower bound of where the data ends, enough to make the
+    stated compressed sizes, and so the expansion ratios, true of the bytes in the file."""
+    ordered = sorted(entries, key=lambda entry: entry.header_offset)
+    directory = archive.start_dir
+    for index, entry in enumerate(ordered):
+        limit = ordered[index + 1].header_offset if index + 1 < len(ordered) else directory
+        name = entry.orig_filename
+        encoded = len(name) if name.isascii() else len(_encoded_name(entry))
+        end = entry.header_offset + _LOCAL_HEADER.size + encoded + entry.compress_size
+        if end > limit:
+            where = "the zip's central directory" if limit == directory else "the next member"
+            raise refuse(
+                f"entry `{entry.filename}` states {entry.compress_size:,} compressed bytes, which "
+                f"run past {where} (members overlap): a zip bomb or a damaged archive"
+            )
 
 
 @contextmanager
@@ -187,6 +223,7 @@ class RecordCheckedWheel(WheelFile):
         super().__init__(f)
         self.label = label
         self.mismatches: list[str] = []
+        self._record_text: str | None = None
 
     @property
     def archive(self) -> zipfile.ZipFile:
@@ -206,14 +243,40 @@ class RecordCheckedWheel(WheelFile):
             yield raw.fileno()
 
     def read_entry(self, name: str) -> bytes:
-        """The whole of member ``name`` (at most the size its zip header states)."""
+        """The whole of .dist-info member ``name`` (at most the size its zip header states),
+        refused unless that is at most :data:`MAX_RECORD` for RECORD and
+        :data:`MAX_DIST_INFO_FILE` for the others: it is held and parsed whole."""
         item = self._zipfile.getinfo(name)
+        limit = MAX_RECORD if name.endswith("/RECORD") else MAX_DIST_INFO_FILE
+        if item.file_size > limit:
+            raise self.refuse(
+                f"entry `{name}` is {item.file_size:,} bytes, more than the {limit:,} accepted "
+                "for it (it is read whole: real ones are far smaller)"
+            )
         with self.opened() as fd:
             return b"".join(member_pieces(fd, item, None, self.refuse))
 
     def read_dist_info(self, filename: str) -> str:
-        # installer's reads through zipfile
-        return self.read_entry(f"{self.dist_info_dir}/{filename}").decode("utf-8")
+        # installer's reads through zipfile; RECORD is read once, then kept (it is parsed twice)
+        if filename != "RECORD":
+            return self.read_entry(f"{self.dist_info_dir}/{filename}").decode("utf-8")
+        if self._record_text is None:
+            data = self.read_entry(f"{self.dist_info_dir}/RECORD")
+            lines = data.count(b"\n")
+            members = len(self._zipfile.infolist())
+            if lines > members + RECORD_SLACK:
+                raise self.refuse(
+                    f"its RECORD has {lines:,} lines for {members:,} members: a wheel's RECORD "
+                    "has one a file"
+                )
+            self._record_text = data.decode("utf-8")
+        return self._record_text
+
+    def read_record(self) -> None:
+        """Read RECORD (if there is one) and refuse it if too large: before installer's
+        ``validate_record``, which reports every error as an invalid wheel."""
+        if f"{self.dist_info_dir}/RECORD" in self._zipfile.NameToInfo:
+            self.read_dist_info("RECORD")
 
     @property
     def dist_info_filenames(self) -> list[str]:
@@ -509,14 +572,18 @@ def _misnamed(item: zipfile.ZipInfo) -> str:
     )
 
 
+def _encoded_name(item: zipfile.ZipInfo) -> bytes:
+    """``item``'s name as its headers hold it."""
+    name = item.orig_filename
+    if name.isascii():  # nearly all: the same bytes in either encoding, and encoded faster
+        return name.encode("ascii")
+    return name.encode("utf-8" if item.flag_bits & 0x800 else "cp437")
+
+
 def _data_offset(fd: int, item: zipfile.ZipInfo, more: int) -> tuple[int | None, bytes]:
     """Where ``item``'s data starts in the file (None if its local header does not name it),
     and the bytes read from its header on: the header and up to ``more`` bytes after it."""
-    name = item.orig_filename
-    if name.isascii():  # nearly all: the same bytes in either encoding, and encoded faster
-        encoded = name.encode("ascii")
-    else:
-        encoded = name.encode("utf-8" if item.flag_bits & 0x800 else "cp437")
+    encoded = _encoded_name(item)
     head = _pread(fd, _LOCAL_HEADER.size + len(encoded) + 64 + more, item.header_offset)
     if len(head) < _LOCAL_HEADER.size:
         return None, head

@@ -164,7 +164,9 @@ class TargetDestination(SchemeDictionaryDestination):
         # tens of microseconds a file, and a bundle has tens of thousands
         target, relative = self._locate(scheme, path)
         if relative in self.owners:
-            return self._shared(path, target, relative, stream.read())
+            if isinstance(stream, CheckedMember):
+                return self._shared(path, target, relative, stream.chunks())
+            return self._shared(path, target, relative, iter(lambda: stream.read(CHUNK), b""))
         if isinstance(stream, CheckedMember):
             # the wheel's own RECORD entry: the stream is checked against it once read
             # through (RecordCheckedWheel.check), and nothing is used if that fails
@@ -179,7 +181,7 @@ class TargetDestination(SchemeDictionaryDestination):
         RECORD entry ``record`` (and discards the installation if that fails)."""
         target, relative = self._locate(Scheme("purelib"), record.path)
         if relative in self.owners:
-            return self._shared(record.path, target, relative, data)
+            return self._shared(record.path, target, relative, (data,))
         return self._create(record.path, target, relative, (data,), is_executable, record)
 
     def _locate(self, scheme: Scheme, path: str) -> tuple[str, str]:
@@ -190,21 +192,35 @@ class TargetDestination(SchemeDictionaryDestination):
             raise ValueError(f"Attempting to write {path} outside of the target directory")
         return target, target[len(self.prefix) :].replace(os.sep, "/")
 
-    def _shared(self, path: str, target: str, relative: str, data: bytes) -> RecordEntry:
+    def _shared(
+        self, path: str, target: str, relative: str, pieces: Iterable[bytes]
+    ) -> RecordEntry:
         """A file written before: identical files are fine (pkgutil-style namespace
         ``__init__.py`` files, as pip and uv allow); different ones would make the bundle depend
-        on installation order."""
+        on installation order. ``pieces`` are the new file's contents, compared with the existing
+        file a piece at a time (of at most :data:`CHUNK`), so neither is held whole."""
+        digest = hashlib.sha256()
+        size = 0
+        same = True
         with open(target, "rb") as existing:
-            same = existing.read() == data
+            for piece in pieces:
+                for start in range(0, len(piece), CHUNK):
+                    part = piece[start : start + CHUNK]
+                    if existing.read(len(part)) != part:
+                        same = False
+                        break
+                    digest.update(part)
+                    size += len(part)
+                if not same:
+                    break
+            same = same and not existing.read(1)
         if not same:
             raise FileConflictError(
                 f"{self.owners[relative]} and {self.distribution} both install `{relative}` "
                 "with different contents; a flat bundle can hold only one of them. Remove one "
                 "of the two from the dependencies"
             )
-        return RecordEntry(
-            path, Hash("sha256", record_digest(hashlib.sha256(data).digest())), len(data)
-        )
+        return RecordEntry(path, Hash("sha256", record_digest(digest.digest())), size)
 
     def _create(
         self,
