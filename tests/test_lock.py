@@ -587,3 +587,38 @@ def test_a_url_whose_password_reads_as_a_port_is_refused_without_the_secret(
         read_lock(lock)
     assert "is not a valid URL" in str(raised.value)
     assert "s3cr3t" not in str(raised.value)
+
+
+def one_package_lock(tmp_path: Path, version: str, url: str) -> Path:
+    lock = tmp_path / "uv.lock"
+    lock.write_text(
+        'version = 1\nrevision = 3\nrequires-python = ">=3.10"\n\n'
+        f'[[package]]\nname = "a"\nversion = {json.dumps(version)}\n'
+        'source = { registry = "https://pypi.org/simple" }\n'
+        f'wheels = [{{ url = {json.dumps(url)}, hash = "sha256:{"0" * 64}" }}]\n'
+    )
+    return lock
+
+
+WHEEL_URL = "https://pypi.example.com/files/a-1.0-py3-none-any.whl"
+
+
+@pytest.mark.parametrize("url", [WHEEL_URL + "?x=\x1b[2J", WHEEL_URL.replace("/files", "/\nfiles")])
+def test_a_url_with_a_control_character_is_refused_where_it_is_read(
+    tmp_path: Path, url: str
+) -> None:
+    with pytest.raises(LockbundleError) as raised:
+        read_lock(one_package_lock(tmp_path, "1.0", url))
+    assert "[[package]] a wheels[0]: " in str(raised.value)
+    assert "holds a control character" in str(raised.value)
+
+
+@pytest.mark.parametrize("version", ["1.0\n", " 1.0", "1.0 "])
+def test_a_version_with_whitespace_around_it_is_refused(tmp_path: Path, version: str) -> None:
+    with pytest.raises(LockbundleError, match=r"version '.*' has whitespace around it"):
+        read_lock(one_package_lock(tmp_path, version, WHEEL_URL))
+
+
+def test_a_plain_version_and_url_are_read_as_they_are(tmp_path: Path) -> None:
+    (package,) = read_lock(one_package_lock(tmp_path, "1.0", WHEEL_URL)).packages
+    assert (package.version, package.wheels[0].url) == ("1.0", WHEEL_URL)
