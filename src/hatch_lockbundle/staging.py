@@ -16,9 +16,11 @@ import signal
 import stat
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 SUFFIXES = (".tmp", ".old")
 #: begins the random part of every temporary's name: a file of the user's named like one
@@ -82,20 +84,32 @@ def sibling(final: Path, suffix: str, *, directory: bool = True) -> Iterator[Pat
 
 
 #: the signals a build turns into an exception (Ctrl-C, and a CI runner's SIGTERM)
-_INTERRUPTS = {getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name)}
+_INTERRUPTS = [getattr(signal, name) for name in ("SIGINT", "SIGTERM") if hasattr(signal, name)]
 
 
 @contextmanager
 def interrupts_deferred() -> Iterator[None]:
-    """Hold interrupts back in this thread for the block: they arrive once it is done."""
-    if not hasattr(signal, "pthread_sigmask"):  # Windows
+    """Hold interrupts back for the block: they arrive, as they would have, once it is done.
+
+    Python runs signal handlers in the main thread only, so only there can one interrupt the
+    block; blocking the signal instead (``pthread_sigmask``) would not do, as the kernel then
+    hands it to another thread, and Python still raises it here.
+    """
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _INTERRUPTS)
+    caught: list[int] = []
+    previous: dict[int, Any] = {}
+    for number in _INTERRUPTS:
+        previous[number] = signal.signal(number, lambda number, _: caught.append(number))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for number, handler in previous.items():
+            # None: a handler not set from Python, which cannot be put back; the default then
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)
+        for number in dict.fromkeys(caught):
+            signal.raise_signal(number)
 
 
 def sweep(final: Path) -> list[str]:
