@@ -65,9 +65,14 @@ if _pause:
             return
         state["count"] += 1
         if state["count"] == after:
-            state["count"] = -1  # once (the marker is written elsewhere)
+            state["count"] = -1  # once
+            try:
+                # once in all processes: a worker that takes a job after the signal was sent
+                # would otherwise pause there for good, with nobody left to interrupt it
+                fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                return
             state["pausing"] = True
-            fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             os.write(fd, os.fsencode(path))
             os.close(fd)
             try:
