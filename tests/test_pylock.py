@@ -13,7 +13,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from packaging.pylock import Pylock
-from packaging.utils import parse_wheel_filename
 
 from hatch_lockbundle._compat import tomllib
 from hatch_lockbundle.cache import Cache
@@ -159,7 +158,9 @@ def test_a_newer_minor_lock_version_is_read_with_a_warning_for_the_caller(
 
 
 def test_a_malformed_entry_is_refused_naming_the_file_entry_and_field(tmp_path: Path) -> None:
-    broken = UNIVERSAL + entry("nohash", 'version = "1.0"\nwheels = [{ url = "https://f/nohash-1.0-py3-none-any.whl" }]')
+    broken = UNIVERSAL + entry(
+        "nohash", 'version = "1.0"\nwheels = [{ url = "https://f/nohash-1.0-py3-none-any.whl" }]'
+    )
     with pytest.raises(PylockError) as raised:
         load(tmp_path, broken)
     message = str(raised.value)
@@ -187,13 +188,13 @@ def test_requires_python_that_excludes_the_target_is_refused(tmp_path: Path) -> 
 
 def test_environments_must_cover_the_target(tmp_path: Path) -> None:
     only_linux = UNIVERSAL.replace(
-        'created-by = "hand"', "created-by = \"hand\"\nenvironments = [\"sys_platform == 'linux'\"]"
+        'created-by = "hand"', 'created-by = "hand"\nenvironments = ["sys_platform == \'linux\'"]'
     )
     pylock = load(tmp_path, only_linux)
     assert "native" in names(select_pylock(pylock, LINUX, "app"))
     with pytest.raises(PylockError) as raised:
         select_pylock(pylock, WINDOWS, "app")
-    assert "is locked for the environments `sys_platform == \"linux\"` (`environments`)" in str(
+    assert 'is locked for the environments `sys_platform == "linux"` (`environments`)' in str(
         raised.value
     )
     assert "lock again with this target among the environments" in str(raised.value)
@@ -221,7 +222,7 @@ def test_a_one_environment_lock_with_environments_is_read_for_the_targets_they_c
     tmp_path: Path,
 ) -> None:
     covered = ONE_ENVIRONMENT.replace(
-        'created-by = "pip"', "created-by = \"pip\"\nenvironments = [\"sys_platform == 'win32'\"]"
+        'created-by = "pip"', 'created-by = "pip"\nenvironments = ["sys_platform == \'win32\'"]'
     )
     assert names(select_pylock(load(tmp_path, covered), WINDOWS, "app")) == ["pure"]
 
@@ -270,7 +271,9 @@ def test_extras_are_refused_for_a_lock_that_declares_none(tmp_path: Path) -> Non
 
 
 def test_an_entry_whose_requires_python_excludes_the_target_is_an_error(tmp_path: Path) -> None:
-    text = UNIVERSAL + entry("newer", f'version = "1.0"\nrequires-python = ">=3.13"\n{a_wheel("newer", "1.0")}')
+    text = UNIVERSAL + entry(
+        "newer", f'version = "1.0"\nrequires-python = ">=3.13"\n{a_wheel("newer", "1.0")}'
+    )
     with pytest.raises(PylockError) as raised:
         select_pylock(load(tmp_path, text), LINUX, "app")
     assert "[[packages]] #6 (newer) needs Python >=3.13 (`requires-python`)" in str(raised.value)
@@ -279,8 +282,14 @@ def test_an_entry_whose_requires_python_excludes_the_target_is_an_error(tmp_path
 def test_two_entries_of_one_name_for_the_target_are_an_error(tmp_path: Path) -> None:
     text = (
         UNIVERSAL
-        + entry("forked", f"version = \"1.0\"\nmarker = \"python_version < '3.12'\"\n{a_wheel('forked', '1.0')}")
-        + entry("forked", f"version = \"2.0\"\nmarker = \"python_version >= '3.11'\"\n{a_wheel('forked', '2.0')}")
+        + entry(
+            "forked",
+            f'version = "1.0"\nmarker = "python_version < \'3.12\'"\n{a_wheel("forked", "1.0")}',
+        )
+        + entry(
+            "forked",
+            f'version = "2.0"\nmarker = "python_version >= \'3.11\'"\n{a_wheel("forked", "2.0")}',
+        )
     )
     pylock = load(tmp_path, text)
     assert "forked==2.0" in [p.package.label for p in select_pylock(pylock, LINUX, "app").packages]
@@ -343,8 +352,13 @@ def test_the_sdist_is_chosen_when_no_wheel_fits(tmp_path: Path) -> None:
         "puresdist",
         f'version = "1.0"\nsdist = {{ url = "https://files.example/puresdist-1.0.tar.gz", hashes = {{ sha256 = "{SHA256}" }} }}',
     )
-    artifact = {p.name: p.artifact for p in select_pylock(load(tmp_path, text), MACOS, "app").packages}
-    assert (artifact["puresdist"].kind, artifact["puresdist"].filename) == ("sdist", "puresdist-1.0.tar.gz")
+    artifact = {
+        p.name: p.artifact for p in select_pylock(load(tmp_path, text), MACOS, "app").packages
+    }
+    assert (artifact["puresdist"].kind, artifact["puresdist"].filename) == (
+        "sdist",
+        "puresdist-1.0.tar.gz",
+    )
     # native publishes a pure wheel: that is chosen over its sdist
     assert artifact["native"].filename == "native-1.0-py3-none-any.whl"
 
@@ -369,7 +383,9 @@ def test_a_git_entry_is_built_at_its_pinned_commit(tmp_path: Path) -> None:
         "gitdep",
         f'vcs = {{ type = "git", url = "https://git.example/gitdep.git", requested-revision = "main", commit-id = "{COMMIT}", subdirectory = "lib" }}',
     )
-    artifact = {p.name: p.artifact for p in select_pylock(load(tmp_path, text), LINUX, "app").packages}
+    artifact = {
+        p.name: p.artifact for p in select_pylock(load(tmp_path, text), LINUX, "app").packages
+    }
     git = artifact["gitdep"]
     assert (git.kind, git.url, git.commit, git.subdirectory) == (
         "git", "https://git.example/gitdep.git", COMMIT, "lib",
@@ -379,8 +395,14 @@ def test_a_git_entry_is_built_at_its_pinned_commit(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("vcs", "expected"),
     [
-        (f'type = "hg", url = "https://hg.example/x", commit-id = "{COMMIT}"', "`type = 'hg'`: hatch-lockbundle builds git sources only"),
-        ('type = "git", url = "https://git.example/x.git", commit-id = "0123abc"', "`commit-id = '0123abc'` is not a full commit id"),
+        (
+            f'type = "hg", url = "https://hg.example/x", commit-id = "{COMMIT}"',
+            "`type = 'hg'`: hatch-lockbundle builds git sources only",
+        ),
+        (
+            'type = "git", url = "https://git.example/x.git", commit-id = "0123abc"',
+            "`commit-id = '0123abc'` is not a full commit id",
+        ),
     ],
     ids=["not-git", "short-commit"],
 )
@@ -409,13 +431,20 @@ def test_the_project_missing_from_the_lock_is_a_root_without_an_artifact(tmp_pat
 
 @pytest.mark.parametrize(
     ("archive", "kind"),
-    [("https://files.example/arch-1.0-py3-none-any.whl", "wheel"), ("https://files.example/archive/abc.tar.gz", "sdist")],
+    [
+        ("https://files.example/arch-1.0-py3-none-any.whl", "wheel"),
+        ("https://files.example/archive/abc.tar.gz", "sdist"),
+    ],
 )
 def test_an_archive_entry_is_a_wheel_or_a_source_archive_by_its_name(
     tmp_path: Path, archive: str, kind: str
 ) -> None:
-    text = UNIVERSAL + entry("arch", f'archive = {{ url = "{archive}", hashes = {{ sha256 = "{SHA256}" }} }}')
-    artifact = {p.name: p.artifact for p in select_pylock(load(tmp_path, text), LINUX, "app").packages}
+    text = UNIVERSAL + entry(
+        "arch", f'archive = {{ url = "{archive}", hashes = {{ sha256 = "{SHA256}" }} }}'
+    )
+    artifact = {
+        p.name: p.artifact for p in select_pylock(load(tmp_path, text), LINUX, "app").packages
+    }
     assert (artifact["arch"].kind, artifact["arch"].url) == (kind, archive)
 
 
@@ -427,21 +456,34 @@ def test_the_strongest_hash_an_entry_offers_is_the_one_checked(tmp_path: Path) -
     hashes = f'md5 = "{"ef" * 16}", sha256 = "{SHA256}", sha512 = "{strong}"'
     wheel = a_wheel("hashed", "1.0").replace(f'sha256 = "{SHA256}"', hashes)
     text = UNIVERSAL + entry("hashed", f'version = "1.0"\n{wheel}')
-    artifact = {p.name: p.artifact for p in select_pylock(load(tmp_path, text), LINUX, "app").packages}
+    artifact = {
+        p.name: p.artifact for p in select_pylock(load(tmp_path, text), LINUX, "app").packages
+    }
     assert artifact["hashed"].hash is not None
     assert (artifact["hashed"].hash.algorithm, artifact["hashed"].hash.value) == ("sha512", strong)
 
 
 def test_an_entry_with_only_unknown_hash_algorithms_is_refused(tmp_path: Path) -> None:
-    text = UNIVERSAL + entry("odd", f'version = "1.0"\nwheels = [{{ url = "https://f.example/odd-1.0-py3-none-any.whl", hashes = {{ crc32 = "0000" }} }}]')
+    text = UNIVERSAL + entry(
+        "odd",
+        'version = "1.0"\nwheels = [{ url = "https://f.example/odd-1.0-py3-none-any.whl", hashes = { crc32 = "0000" } }]',
+    )
     with pytest.raises(PylockError) as raised:
         load(tmp_path, text)
-    assert "[[packages]] #6 (odd) wheels[0]: `hashes` offers crc32, none of which" in str(raised.value)
+    assert "[[packages]] #6 (odd) wheels[0]: `hashes` offers 'crc32', none of which" in str(
+        raised.value
+    )
 
 
 def test_a_malformed_hash_value_is_refused(tmp_path: Path) -> None:
-    text = UNIVERSAL + entry("short", f'version = "1.0"\nwheels = [{{ url = "https://f.example/short-1.0-py3-none-any.whl", hashes = {{ sha256 = "abc" }} }}]')
-    with pytest.raises(PylockError, match=r"\(short\) wheels\[0\]: .*'sha256:abc' is not of the form"):
+    text = UNIVERSAL + entry(
+        "short",
+        'version = "1.0"\nwheels = [{ url = "https://f.example/short-1.0-py3-none-any.whl", hashes = { sha256 = "abc" } }]',
+    )
+    with pytest.raises(
+        PylockError,
+        match=r"\(short\) wheels\[0\]: `hashes.sha256`: hash 'sha256:abc' is not of the form",
+    ):
         load(tmp_path, text)
 
 
@@ -453,9 +495,12 @@ def local_wheel_lock(tmp_path: Path, hashes: str) -> Path:
     digests = {name: hashlib.new(name, data).hexdigest() for name in ("md5", "sha256", "sha512")}
     return write(
         tmp_path,
-        f'lock-version = "1.0"\ncreated-by = "hand"\n'
-        f'environments = ["python_version >= \'3\'"]\n'
-        + entry("localpkg", f'version = "1.0"\nwheels = [{{ path = "wheels/{wheel.name}", hashes = {{ {hashes.format(**digests)} }} }}]'),
+        'lock-version = "1.0"\ncreated-by = "hand"\n'
+        "environments = [\"python_version >= '3'\"]\n"
+        + entry(
+            "localpkg",
+            f'version = "1.0"\nwheels = [{{ path = "wheels/{wheel.name}", hashes = {{ {hashes.format(**digests)} }} }}]',
+        ),
     )
 
 
@@ -483,7 +528,9 @@ def test_md5_alone_does_not_satisfy_require_hashes(tmp_path: Path) -> None:
 
 
 def test_credentials_in_urls_are_kept_apart_from_the_urls(tmp_path: Path) -> None:
-    text = UNIVERSAL.replace("https://files.example/native-1.0-py3", "https://me:s3cret@files.example/native-1.0-py3")
+    text = UNIVERSAL.replace(
+        "https://files.example/native-1.0-py3", "https://me:s3cret@files.example/native-1.0-py3"
+    )
     pylock = load(tmp_path, text)
     assert pylock.lock.credentials == {"https://files.example": ("me", "s3cret")}
     plan = select_pylock(pylock, MACOS, "app")
@@ -504,7 +551,9 @@ _VALUES = st.recursive(
 )  # fmt: skip
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(packages=st.lists(_VALUES, max_size=3), version=st.sampled_from(["1.0", "1.1", "2", 1, "x"]))
 def test_a_hostile_lock_is_refused_with_a_message_never_a_traceback(
     tmp_path: Path, packages: list[object], version: object
@@ -571,16 +620,18 @@ def crossapp(make_project: MakeProject) -> Path:
     return make_project("crossapp")
 
 
-def write_lock(
-    crossapp: Path, tool: str, package_index: IndexServer, sandbox: Sandbox, tmp_path: Path
-) -> Path:
-    """A pylock.toml of ``crossapp`` written by the real ``tool``; not named pylock.toml, as
-    hatch lets an environment call its lock anything."""
-    out = tmp_path / f"{tool}.lock.toml"
+def write_lock(crossapp: Path, tool: str, package_index: IndexServer, sandbox: Sandbox) -> Path:
+    """A lock of ``crossapp`` written by the real ``tool``, in the project (pip writes the
+    project's path relative to the lock, and refuses one outside it), named as pip and uv
+    want a lock to install from: ``pylock.<name>.toml``."""
+    out = crossapp / f"pylock.{'-'.join(tool.replace('--', '').split())}.toml"
     index = ["--default-index", package_index.simple_url]
     python = ["--python", sys.executable]
     commands = {
-        "uv export": [uv_binary(), "export", "--frozen", "--format", "pylock.toml", "-o", out],
+        "uv export": [
+            uv_binary(), "export", "--frozen", "--no-editable", "--format", "pylock.toml",
+            "-o", out,
+        ],
         "uv pip compile --universal": [
             uv_binary(), "pip", "compile", "--universal", "--format", "pylock.toml",
             "pyproject.toml", "-o", out, *index, *python,
@@ -634,7 +685,10 @@ def planned(plan: Plan) -> Installed:
     """The same for the product's plan (a source tree's version is known once it is built: the
     project's entry has none)."""
     return {
-        str(item.name): (item.version, item.artifact.filename if item.artifact.kind == "wheel" else None)
+        str(item.name): (
+            item.version,
+            item.artifact.filename if item.artifact.kind == "wheel" else None,
+        )
         for item in plan.packages
     }
 
@@ -650,13 +704,19 @@ def same_choices(ours: Installed, uv: Installed) -> None:
 def test_a_universal_lock_selects_what_uv_installs_for_each_target(
     crossapp: Path, package_index: IndexServer, sandbox: Sandbox, tmp_path: Path, tool: str
 ) -> None:
-    lock = write_lock(crossapp, tool, package_index, sandbox, tmp_path)
+    lock = write_lock(crossapp, tool, package_index, sandbox)
     pylock = read_pylock(lock)
     assert not pylock.single_environment
     for platform, python in TARGETS:
         plan = select_pylock(pylock, Target.for_(python, platform), "crossapp")
         uv = uv_installs(
-            lock, crossapp, package_index, sandbox, tmp_path / f"{platform}-{python}", platform, python
+            lock,
+            crossapp,
+            package_index,
+            sandbox,
+            tmp_path / f"{platform}-{python}",
+            platform,
+            python,
         )
         same_choices(planned(plan), uv)
         # the wheel files chosen are for the target: nativepkg's differs on each
@@ -670,10 +730,12 @@ def test_a_universal_lock_selects_what_uv_installs_for_each_target(
 def test_a_one_environment_lock_selects_what_uv_installs_here_and_refuses_other_targets(
     crossapp: Path, package_index: IndexServer, sandbox: Sandbox, tmp_path: Path, tool: str
 ) -> None:
-    lock = write_lock(crossapp, tool, package_index, sandbox, tmp_path)
+    lock = write_lock(crossapp, tool, package_index, sandbox)
     pylock = read_pylock(lock)
     assert pylock.single_environment
     plan = select_pylock(pylock, Target.current(), "crossapp")
-    same_choices(planned(plan), uv_installs(lock, crossapp, package_index, sandbox, tmp_path / "here"))
+    same_choices(
+        planned(plan), uv_installs(lock, crossapp, package_index, sandbox, tmp_path / "here")
+    )
     with pytest.raises(PylockError, match="was locked for one environment"):
         select_pylock(pylock, Target.for_("3.12", "macos-arm64"), "crossapp")

@@ -75,8 +75,13 @@ class PylockEntry:
 
     @property
     def where(self) -> str:
-        """The entry, for messages: ``[[packages]] #3 (name)``."""
-        return f"[[packages]] #{self.index + 1} ({self.written.name})"
+        return _where(self.index, self.written.name)
+
+
+def _where(index: int, name: object) -> str:
+    """An entry, for messages: ``[[packages]] #3 (name)``, counted from 1 as a reader does."""
+    named = f" ({name})" if isinstance(name, str) and name.isprintable() else ""
+    return f"[[packages]] #{index + 1}{named}"
 
 
 @dataclass(frozen=True)
@@ -185,10 +190,10 @@ def _place(document: Mapping[str, Any], error: PylockValidationError) -> str:
         return f"{error.message} (field `{context}`)" if context else error.message
     index = int(match[1])
     raw = document.get("packages")
-    name = raw[index].get("name") if isinstance(raw, list) and index < len(raw) else None
-    named = f" ({name})" if isinstance(name, str) and name.isprintable() else ""
+    written = raw[index] if isinstance(raw, list) and index < len(raw) else None
+    name = written.get("name") if isinstance(written, dict) else None
     field_name = f", field `{match[2]}`" if match[2] else ""
-    return f"[[packages]] #{index + 1}{named}{field_name}: {error.message}"
+    return f"{_where(index, name)}{field_name}: {error.message}"
 
 
 class _EntryReader:
@@ -206,7 +211,7 @@ class _EntryReader:
         return PylockError(f"{self.path}: {where}: {message}; {_RELOCK}")
 
     def package(self, written: Package, index: int) -> LockedPackage:
-        where = f"[[packages]] #{index + 1} ({written.name})"
+        where = _where(index, written.name)
         version = str(written.version) if written.version is not None else None
         common: dict[str, Any] = {"name": written.name, "version": version}
         if written.vcs is not None:
@@ -302,16 +307,19 @@ class _EntryReader:
         offered = {algorithm.lower(): value for algorithm, value in hashes.items()}
         known = [algorithm for algorithm in HASH_PREFERENCE if algorithm in offered]
         if not known:
+            listing = ", ".join(repr(name) for name in sorted(offered))
             raise self.fail(
                 where,
-                f"`hashes` offers {', '.join(sorted(offered))}, none of which hatch-lockbundle "
-                f"checks ({', '.join(HASH_PREFERENCE)})",
+                f"`hashes` offers {listing}, none of which hatch-lockbundle checks "
+                f"({', '.join(HASH_PREFERENCE)})",
             )
-        try:
+        parsed = []
+        for name in known:
             # every hash is checked for its form, so that a damaged lock is found at once
-            parsed = [Hash.parse(f"{name}:{offered[name]}", f"{where} hashes") for name in known]
-        except LockError as error:
-            raise self.fail(where, str(error).partition(": ")[2]) from None
+            try:
+                parsed.append(Hash.parse(f"{name}:{offered[name]}", f"`hashes.{name}`"))
+            except LockError as error:
+                raise self.fail(where, str(error)) from None
         return parsed[0]
 
     def url(self, url: str, where: str) -> str:
@@ -510,11 +518,11 @@ def _edges(
             if found is None or not _same_version(dependency.get("version"), found.written):
                 continue
             edges[name].add(child_name)
-    reached = set(_paths(root.name, {k: tuple(v) for k, v in edges.items()}))
+    reached = set(_paths(root.name, edges))
     for name in sorted(chosen):
         if name not in reached:
             edges[root.name].add(name)
-            reached |= set(_paths(name, {k: tuple(v) for k, v in edges.items()}))
+            reached |= set(_paths(name, edges))
     edges[root.name].discard(root.name)
     return {name: tuple(sorted(children)) for name, children in edges.items()}
 
@@ -530,14 +538,15 @@ def _same_version(written: object, package: Package) -> bool:
 
 
 def _paths(
-    root: NormalizedName, edges: Mapping[NormalizedName, tuple[NormalizedName, ...]]
+    root: NormalizedName, edges: Mapping[NormalizedName, Iterable[NormalizedName]]
 ) -> dict[NormalizedName, tuple[str, ...]]:
-    """The shortest dependency path from ``root`` to each name it reaches."""
+    """The shortest dependency path from ``root`` to each name it reaches (the first in name
+    order among paths of one length, so that the same lock gives the same reasons)."""
     paths: dict[NormalizedName, tuple[str, ...]] = {root: (str(root),)}
     queue = deque([root])
     while queue:
         parent = queue.popleft()
-        for child in edges.get(parent, ()):
+        for child in sorted(edges.get(parent, ())):
             if child not in paths:
                 paths[child] = (*paths[parent], str(child))
                 queue.append(child)
@@ -595,8 +604,7 @@ def _needed(requirement: Requirement, target: Target, extras: Sequence[str]) -> 
     environment = dict(target.environment)
     try:
         return any(
-            requirement.marker.evaluate({**environment, "extra": extra})
-            for extra in ("", *extras)
+            requirement.marker.evaluate({**environment, "extra": extra}) for extra in ("", *extras)
         )
     except (UndefinedComparison, UndefinedEnvironmentName) as error:
         raise PylockError(
@@ -617,4 +625,3 @@ def check_requirements(
             f"{plan.target.describe()}:\n{listing}\nLock again (`hatch env lock`, "
             "`uv export`, `pip lock`)"
         )
-
