@@ -18,15 +18,8 @@ from hatch_lockbundle._compat import tomllib
 from hatch_lockbundle.cache import Cache
 from hatch_lockbundle.errors import LockbundleError
 from hatch_lockbundle.fetch import Fetcher, HashMismatchError, indexes_of
-from hatch_lockbundle.pylock import (
-    PylockError,
-    PylockFile,
-    is_pylock,
-    parse_pylock,
-    read_pylock,
-    select_pylock,
-    unsatisfied_requirements,
-)
+from hatch_lockbundle.pylock import PylockError, PylockFile, is_pylock, parse_pylock, read_pylock
+from hatch_lockbundle.pylock_select import select_pylock, unsatisfied_requirements
 from hatch_lockbundle.select import Plan
 from hatch_lockbundle.target import Target
 from support.artifacts import write_wheel
