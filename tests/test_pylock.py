@@ -199,8 +199,8 @@ def test_a_one_environment_lock_is_refused_for_a_foreign_target(tmp_path: Path) 
     with pytest.raises(PylockError) as raised:
         select_pylock(pylock, WINDOWS, "app")
     message = str(raised.value)
-    assert "was locked for one environment" in message
-    assert "`uv pip compile --universal --format pylock.toml`" in message
+    assert "looks locked for one environment" in message
+    assert "Lock for every environment (`uv export --format pylock.toml`" in message
 
 
 def test_a_one_environment_lock_is_read_for_this_machine_or_a_target_vouched_for(
@@ -730,5 +730,5 @@ def test_a_one_environment_lock_selects_what_uv_installs_here_and_refuses_other_
     same_choices(
         planned(plan), uv_installs(lock, crossapp, package_index, sandbox, tmp_path / "here")
     )
-    with pytest.raises(PylockError, match="was locked for one environment"):
+    with pytest.raises(PylockError, match="looks locked for one environment"):
         select_pylock(pylock, Target.for_("3.12", "macos-arm64"), "crossapp")

@@ -107,12 +107,11 @@ def _check_applies(pylock: PylockFile, target: Target, made_for_target: bool) ->
         return
     if pylock.single_environment and not target.native and not made_for_target:
         raise PylockError(
-            f"{path} was locked for one environment (it has no `environments` and no entry "
-            f"under a marker, as `pip lock`, `uv pip compile` and hatch's lockers write), and "
+            f"{path} looks locked for one environment (it has no `environments` and no entry "
+            "under a marker, as `pip lock`, `uv pip compile` and hatch's lockers write), and "
             f"nothing says which; a bundle for {target.describe()} could miss that platform's "
-            "dependencies. Lock for the target (`uv pip compile --universal --format "
-            "pylock.toml`, or `--python-platform` and `--python-version` for that platform), "
-            "or bundle for this machine"
+            "dependencies. Lock for every environment (`uv export --format pylock.toml`, or "
+            "`uv pip compile --universal --format pylock.toml`), or bundle for this machine"
         )
 
 
