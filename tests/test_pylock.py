@@ -483,6 +483,7 @@ def test_a_malformed_hash_value_is_refused(tmp_path: Path) -> None:
 def local_wheel_lock(tmp_path: Path, hashes: str) -> Path:
     """A lock of one wheel file beside it, under ``hashes`` (``{algorithm}`` fields: the
     file's own digest)."""
+    (tmp_path / "wheels").mkdir(exist_ok=True)
     wheel = write_wheel(tmp_path / "wheels", "localpkg", "1.0", {"localpkg/__init__.py": ""})
     data = wheel.read_bytes()
     digests = {name: hashlib.new(name, data).hexdigest() for name in ("md5", "sha256", "sha512")}
