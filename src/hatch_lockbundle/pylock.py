@@ -212,7 +212,7 @@ class _EntryReader:
             for i, wheel in enumerate(written.wheels or ())
         )
         sdist = written.sdist
-        files = [*(written.wheels or ()), *([sdist] if sdist else [])]
+        files: list[PackageWheel | PackageSdist] = [*(written.wheels or ()), *filter(None, [sdist])]
         location = files[0].url or files[0].path or ""
         source = (
             Source("registry", self.url(written.index, f"{where} index"))
