@@ -25,7 +25,7 @@ from hatch_lockbundle.target import Target
 from support.artifacts import write_wheel
 from support.environ import Sandbox, run, uv_binary
 from support.index import IndexServer
-from support.projects import MakeProject
+from support.projects import MakeProject, add_to_pyproject, uv_lock
 from test_select_vs_uv import SCRIPT_MODULE as GOLDEN_SCRIPT
 
 SHA256 = "ab" * 32
@@ -33,10 +33,12 @@ LINUX = Target.for_("3.12", "linux-x86_64")
 WINDOWS = Target.for_("3.12", "windows-amd64")
 MACOS = Target.for_("3.11", "macos-arm64")
 
-# a lock as `uv pip compile --universal` writes them: markers on entries, several wheels each
+# a lock as `uv export` writes them with `tool.uv.environments`: the environments it covers,
+# markers on entries, several wheels each
 UNIVERSAL = f"""
 lock-version = "1.0"
 created-by = "hand"
+environments = ["sys_platform == 'linux'", "sys_platform == 'win32'", "sys_platform == 'darwin'"]
 requires-python = ">=3.10"
 extras = ["cli"]
 dependency-groups = ["dev", "docs"]
@@ -79,15 +81,23 @@ marker = "'docs' in dependency_groups"
 wheels = [{{ url = "https://files.example/doctool-5.0-py3-none-any.whl", hashes = {{ sha256 = "{SHA256}" }} }}]
 """
 
-# a lock as `pip lock` writes them: no environments, no markers, one wheel per package
+# a lock as `uv pip compile` writes them: no environments, and the markers that held where it
+# ran (what did not hold there is not in it)
 ONE_ENVIRONMENT = f"""
 lock-version = "1.0"
-created-by = "pip"
+created-by = "uv"
+requires-python = ">=3.10"
 
 [[packages]]
 name = "pure"
 version = "1.0"
 wheels = [{{ name = "pure-1.0-py3-none-any.whl", url = "https://files.example/pure-1.0-py3-none-any.whl", hashes = {{ sha256 = "{SHA256}" }} }}]
+
+[[packages]]
+name = "linuxonly"
+version = "1.0"
+marker = "sys_platform == 'linux'"
+wheels = [{{ url = "https://files.example/linuxonly-1.0-py3-none-any.whl", hashes = {{ sha256 = "{SHA256}" }} }}]
 """
 
 
@@ -181,7 +191,8 @@ def test_requires_python_that_excludes_the_target_is_refused(tmp_path: Path) -> 
 
 def test_environments_must_cover_the_target(tmp_path: Path) -> None:
     only_linux = UNIVERSAL.replace(
-        'created-by = "hand"', 'created-by = "hand"\nenvironments = ["sys_platform == \'linux\'"]'
+        "\"sys_platform == 'linux'\", \"sys_platform == 'win32'\", \"sys_platform == 'darwin'\"",
+        "\"sys_platform == 'linux'\"",
     )
     pylock = load(tmp_path, only_linux)
     assert "native" in names(select_pylock(pylock, LINUX, "app"))
@@ -193,21 +204,27 @@ def test_environments_must_cover_the_target(tmp_path: Path) -> None:
     assert "lock again with this target among the environments" in str(raised.value)
 
 
-def test_a_one_environment_lock_is_refused_for_a_foreign_target(tmp_path: Path) -> None:
+def test_a_lock_without_environments_is_refused_for_a_foreign_target_despite_its_markers(
+    tmp_path: Path,
+) -> None:
     pylock = load(tmp_path, ONE_ENVIRONMENT)
     assert pylock.single_environment
     with pytest.raises(PylockError) as raised:
         select_pylock(pylock, WINDOWS, "app")
     message = str(raised.value)
-    assert "looks locked for one environment" in message
-    assert "Lock for every environment (`uv export --format pylock.toml`" in message
+    assert "does not say which environments it was locked for (it has no `environments`)" in (
+        message
+    )
+    assert "(`tool.uv.environments` in pyproject.toml, then `uv export --format pylock.toml`)" in (
+        message
+    )
 
 
 def test_a_one_environment_lock_is_read_for_this_machine_or_a_target_vouched_for(
     tmp_path: Path,
 ) -> None:
     pylock = load(tmp_path, ONE_ENVIRONMENT)
-    assert names(select_pylock(pylock, Target.current(), "app")) == ["pure"]
+    assert names(select_pylock(pylock, Target.current(), "app")) == ["linuxonly", "pure"]
     assert names(select_pylock(pylock, WINDOWS, "app", made_for_target=True)) == ["pure"]
 
 
@@ -215,7 +232,7 @@ def test_a_one_environment_lock_with_environments_is_read_for_the_targets_they_c
     tmp_path: Path,
 ) -> None:
     covered = ONE_ENVIRONMENT.replace(
-        'created-by = "pip"', 'created-by = "pip"\nenvironments = ["sys_platform == \'win32\'"]'
+        'created-by = "uv"', 'created-by = "uv"\nenvironments = ["sys_platform == \'win32\'"]'
     )
     assert names(select_pylock(load(tmp_path, covered), WINDOWS, "app")) == ["pure"]
 
@@ -606,7 +623,7 @@ def test_requirements_missing_from_the_lock_or_at_another_version_are_reported(
 TARGETS = [
     ("linux-x86_64", "3.12"),
     ("linux-aarch64", "3.11"),
-    ("musllinux-x86_64", "3.13"),
+    ("musllinux-x86_64", "3.12"),
     ("macos-arm64", "3.12"),
     ("windows-amd64", "3.11"),
 ]
@@ -619,6 +636,20 @@ def crossapp(make_project: MakeProject) -> Path:
     """The cross-platform fixture project, locked by uv (``nativepkg`` has wheels for every
     platform, ``puresdist`` only an sdist, and markers decide the rest)."""
     return make_project("crossapp")
+
+
+#: ``tool.uv.environments`` covering every target of :data:`TARGETS`: ``uv export`` writes
+#: them into the lock as ``environments``
+ENVIRONMENTS = "[tool.uv]\nenvironments = [\"sys_platform == 'linux'\", \"sys_platform == 'darwin'\", \"sys_platform == 'win32'\"]\n"
+
+
+@pytest.fixture(scope="module")
+def crossapp_for_environments(make_project: MakeProject, sandbox: Sandbox) -> Path:
+    """crossapp locked by uv for the environments it states (``tool.uv.environments``)."""
+    project = make_project("crossapp")
+    add_to_pyproject(project, ENVIRONMENTS)
+    uv_lock(project, env=sandbox.environ())
+    return project
 
 
 def write_lock(crossapp: Path, tool: str, package_index: IndexServer, sandbox: Sandbox) -> Path:
@@ -700,30 +731,48 @@ def same_choices(ours: Installed, uv: Installed) -> None:
         assert (version or uv[name][0], wheel) == uv[name], name
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("tool", ["uv export", "uv pip compile --universal"])
-def test_a_universal_lock_selects_what_uv_installs_for_each_target(
-    crossapp: Path, package_index: IndexServer, sandbox: Sandbox, tmp_path: Path, tool: str
+def check_each_target(
+    lock: Path,
+    project: Path,
+    package_index: IndexServer,
+    sandbox: Sandbox,
+    tmp_path: Path,
+    *,
+    made_for_target: bool = False,
 ) -> None:
-    lock = write_lock(crossapp, tool, package_index, sandbox)
+    """For each of :data:`TARGETS`, the plan holds what real uv installs from ``lock``."""
     pylock = read_pylock(lock)
-    assert not pylock.single_environment
     for platform, python in TARGETS:
-        plan = select_pylock(pylock, Target.for_(python, platform), "crossapp")
-        uv = uv_installs(
-            lock,
-            crossapp,
-            package_index,
-            sandbox,
-            tmp_path / f"{platform}-{python}",
-            platform,
-            python,
-        )
+        target = Target.for_(python, platform)
+        plan = select_pylock(pylock, target, "crossapp", made_for_target=made_for_target)
+        dest = tmp_path / f"{platform}-{python}"
+        uv = uv_installs(lock, project, package_index, sandbox, dest, platform, python)
         same_choices(planned(plan), uv)
-        # the wheel files chosen are for the target: nativepkg's differs on each
+        # the wheel files chosen are the target's: nativepkg's differs on each
         chosen = {p.name: p.artifact.filename for p in plan.packages}["nativepkg"]
-        assert chosen is not None
-        assert Target.for_(python, platform).wheel_rank(chosen) is not None
+        assert chosen is not None and target.wheel_rank(chosen) is not None
+
+
+@pytest.mark.slow
+def test_a_lock_for_stated_environments_selects_what_uv_installs_for_each_target(
+    crossapp_for_environments: Path, package_index: IndexServer, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    project = crossapp_for_environments
+    lock = write_lock(project, "uv export", package_index, sandbox)
+    assert read_pylock(lock).model.environments
+    check_each_target(lock, project, package_index, sandbox, tmp_path)
+
+
+@pytest.mark.slow
+def test_a_universal_lock_without_environments_is_read_for_other_targets_only_when_vouched_for(
+    crossapp: Path, package_index: IndexServer, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """``uv pip compile --universal`` states no environments: nothing in the file tells it
+    from a lock of one machine's, so another target needs the caller's word."""
+    lock = write_lock(crossapp, "uv pip compile --universal", package_index, sandbox)
+    with pytest.raises(PylockError, match="does not say which environments"):
+        select_pylock(read_pylock(lock), Target.for_("3.12", "windows-amd64"), "crossapp")
+    check_each_target(lock, crossapp, package_index, sandbox, tmp_path, made_for_target=True)
 
 
 @pytest.mark.slow
@@ -738,5 +787,5 @@ def test_a_one_environment_lock_selects_what_uv_installs_here_and_refuses_other_
     same_choices(
         planned(plan), uv_installs(lock, crossapp, package_index, sandbox, tmp_path / "here")
     )
-    with pytest.raises(PylockError, match="looks locked for one environment"):
+    with pytest.raises(PylockError, match="does not say which environments"):
         select_pylock(pylock, Target.for_("3.12", "macos-arm64"), "crossapp")

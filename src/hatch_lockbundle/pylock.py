@@ -86,11 +86,13 @@ class PylockFile:
 
     @property
     def single_environment(self) -> bool:
-        """Made for one environment (``pip lock``, ``uv pip compile`` without ``--universal``,
-        hatch's uv locker): no ``environments``, and no entry under a marker."""
-        return not self.model.environments and not any(
-            entry.written.marker for entry in self.entries
-        )
+        """Taken as made for the one environment it was locked in: it has no ``environments``.
+
+        ``pip lock``, ``uv pip compile`` and hatch's lockers lock for the machine they run on
+        and say so nowhere; uv even keeps the markers that held there (``sys_platform ==
+        'linux'``) and drops the entries whose markers did not, so markers prove nothing.
+        """
+        return not self.model.environments
 
 
 def is_pylock(document: Mapping[str, Any]) -> bool:

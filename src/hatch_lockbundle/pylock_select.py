@@ -107,11 +107,12 @@ def _check_applies(pylock: PylockFile, target: Target, made_for_target: bool) ->
         return
     if pylock.single_environment and not target.native and not made_for_target:
         raise PylockError(
-            f"{path} looks locked for one environment (it has no `environments` and no entry "
-            "under a marker, as `pip lock`, `uv pip compile` and hatch's lockers write), and "
-            f"nothing says which; a bundle for {target.describe()} could miss that platform's "
-            "dependencies. Lock for every environment (`uv export --format pylock.toml`, or "
-            "`uv pip compile --universal --format pylock.toml`), or bundle for this machine"
+            f"{path} does not say which environments it was locked for (it has no "
+            "`environments`): `pip lock`, `uv pip compile` and hatch's lockers lock for the "
+            "machine they run on and keep only what applies there, so a bundle for "
+            f"{target.describe()} could miss that platform's dependencies. Lock with "
+            "`environments` that cover the target (`tool.uv.environments` in pyproject.toml, "
+            "then `uv export --format pylock.toml`), or bundle for the machine that locked it"
         )
 
 
