@@ -19,7 +19,11 @@ from hatch_lockbundle.cache import Cache
 from hatch_lockbundle.errors import LockbundleError
 from hatch_lockbundle.fetch import Fetcher, HashMismatchError, indexes_of
 from hatch_lockbundle.pylock import PylockError, PylockFile, is_pylock, parse_pylock, read_pylock
-from hatch_lockbundle.pylock_select import select_pylock, unsatisfied_requirements
+from hatch_lockbundle.pylock_select import (
+    check_requirements,
+    select_pylock,
+    unsatisfied_requirements,
+)
 from hatch_lockbundle.select import Plan
 from hatch_lockbundle.target import Target
 from support.artifacts import write_wheel
@@ -306,6 +310,16 @@ def test_two_entries_of_one_name_for_the_target_are_an_error(tmp_path: Path) -> 
     with pytest.raises(PylockError) as raised:
         select_pylock(pylock, MACOS, "app")  # Python 3.11: both markers hold
     assert "[[packages]] #6 (forked) and [[packages]] #7 (forked) both apply" in str(raised.value)
+
+
+def test_a_marker_that_cannot_be_evaluated_is_refused_naming_the_entry(tmp_path: Path) -> None:
+    # `extra` is a variable of package metadata, not of locks (which have `extras`)
+    text = UNIVERSAL + entry(
+        "odd", f'version = "1.0"\nmarker = "extra == \'cli\'"\n{a_wheel("odd", "1.0")}'
+    )
+    with pytest.raises(PylockError) as raised:
+        select_pylock(load(tmp_path, text), LINUX, "app")
+    assert "[[packages]] #6 (odd) `marker`: the marker cannot be evaluated" in str(raised.value)
 
 
 def test_dependencies_never_select_anything(tmp_path: Path) -> None:
@@ -615,6 +629,21 @@ def test_requirements_missing_from_the_lock_or_at_another_version_are_reported(
     assert found[4].startswith("`not a requirement!`: not a valid requirement")
     # without the extra, the extra's requirement is not needed
     assert "clitool" not in str(unsatisfied_requirements(plan, requirements[2:3]))
+
+
+def test_a_lock_that_does_not_meet_the_requirements_is_refused_listing_every_one(
+    tmp_path: Path,
+) -> None:
+    pylock = load(tmp_path, UNIVERSAL)
+    plan = select_pylock(pylock, LINUX, "app")
+    check_requirements(pylock, plan, ["native"])
+    with pytest.raises(PylockError) as raised:
+        check_requirements(pylock, plan, ["native>=2", "absent"])
+    assert str(raised.value).splitlines()[1:] == [
+        "  - `native>=2`: the lock has native 1.0",
+        "  - `absent`: not in the lock",
+        "Lock again (`hatch env lock`, `uv export`, `pip lock`)",
+    ]
 
 
 # -- real locks, real installers ------------------------------------------------------------------
