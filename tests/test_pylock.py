@@ -124,6 +124,13 @@ def entry(name: str, body: str) -> str:
     return f'\n[[packages]]\nname = "{name}"\n{body}\n'
 
 
+def refusal(tmp_path: Path, text: str, target: Target = LINUX) -> str:
+    """The message of the refusal to select from the lock ``text`` for ``target``."""
+    with pytest.raises(PylockError) as raised:
+        select_pylock(load(tmp_path, text), target, "app")
+    return str(raised.value)
+
+
 def a_wheel(name: str, version: str, extra: str = "") -> str:
     return (
         f'wheels = [{{ url = "https://files.example/{name}-{version}-py3-none-any.whl", '
@@ -288,9 +295,9 @@ def test_an_entry_whose_requires_python_excludes_the_target_is_an_error(tmp_path
     text = UNIVERSAL + entry(
         "newer", f'version = "1.0"\nrequires-python = ">=3.13"\n{a_wheel("newer", "1.0")}'
     )
-    with pytest.raises(PylockError) as raised:
-        select_pylock(load(tmp_path, text), LINUX, "app")
-    assert "[[packages]] #6 (newer) needs Python >=3.13 (`requires-python`)" in str(raised.value)
+    assert "[[packages]] #6 (newer) needs Python >=3.13 (`requires-python`)" in refusal(
+        tmp_path, text
+    )
 
 
 def test_two_entries_of_one_name_for_the_target_are_an_error(tmp_path: Path) -> None:
@@ -317,9 +324,9 @@ def test_a_marker_that_cannot_be_evaluated_is_refused_naming_the_entry(tmp_path:
     text = UNIVERSAL + entry(
         "odd", f'version = "1.0"\nmarker = "extra == \'cli\'"\n{a_wheel("odd", "1.0")}'
     )
-    with pytest.raises(PylockError) as raised:
-        select_pylock(load(tmp_path, text), LINUX, "app")
-    assert "[[packages]] #6 (odd) `marker`: the marker cannot be evaluated" in str(raised.value)
+    assert "[[packages]] #6 (odd) `marker`: the marker cannot be evaluated" in refusal(
+        tmp_path, text
+    )
 
 
 def test_dependencies_never_select_anything(tmp_path: Path) -> None:
@@ -392,9 +399,7 @@ def test_no_wheel_for_the_target_and_no_sdist_is_refused_naming_the_entry(tmp_pa
         "winbin",
         f'version = "1.0"\nwheels = [{{ url = "https://files.example/winbin-1.0-cp312-cp312-win_amd64.whl", hashes = {{ sha256 = "{SHA256}" }} }}]',
     )
-    with pytest.raises(PylockError) as raised:
-        select_pylock(load(tmp_path, text), LINUX, "app")
-    message = str(raised.value)
+    message = refusal(tmp_path, text)
     assert "[[packages]] #6 (winbin): winbin==1.0: no wheel in the lock fits" in message
     assert "The lock has 1 wheel, for cp312 on win_amd64" in message
 
