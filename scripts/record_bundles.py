@@ -50,15 +50,14 @@ import io
 import json
 import os
 import re
-import shutil
 import stat
 import sys
 import tarfile
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from email.parser import HeaderParser
 from pathlib import Path
@@ -68,17 +67,20 @@ from packaging.utils import parse_wheel_filename
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "scripts"))
+
+from regenerate_golden import golden_index  # noqa: E402
 
 from support.cli import lockbundle  # noqa: E402
 from support.environ import Sandbox  # noqa: E402
 from support.index import IndexServer, dead_url  # noqa: E402
-from support.packages import build_fixture_packages  # noqa: E402
-from support.platform_wheels import publish_platform_packages  # noqa: E402
 from support.projects import add_to_pyproject, copy_project, uv_lock  # noqa: E402
-from support.seed import download_seed_wheels, seed_requirements  # noqa: E402
 
 FIXTURES = REPO / "fixtures"
 RECORDINGS = FIXTURES / "bundles"
+#: The Python version the recordings are made with: the bundles for the running interpreter
+#: depend on it (``python`` of a recording).
+PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 #: The command that records one shape again (for the tests' messages).
 COMMAND = ".venv/bin/python scripts/record_bundles.py --only {shape}"
 
@@ -102,7 +104,7 @@ class Shape:
 
 
 #: Every shape recorded. Foreign targets name their Python, so that what they select is the same
-#: whatever interpreter runs the build; targets for the running Python are 3.11 (CI's).
+#: whatever interpreter runs the build; the others are for the running Python (CI's 3.11).
 SHAPES = (
     # app: sdists built here (one a C extension), a fork, conflicting extras, a console script
     Shape("app", "directory", 'layout = "target"'),
@@ -170,26 +172,6 @@ SHAPES = (
 
 
 # -- building --------------------------------------------------------------------------------
-
-
-@contextmanager
-def fixture_index(workdir: Path, sandbox: Sandbox) -> Iterator[IndexServer]:
-    """The packages the fixture projects lock, served on 127.0.0.1 as the tests serve them (the
-    seed wheels, the fabricated platform wheels, ``fixtures/packages`` built here)."""
-    directory = workdir / "index-files"
-    directory.mkdir()
-    seed = download_seed_wheels(
-        REPO / ".cache" / "seed-wheels", seed_requirements(REPO / "pyproject.toml")
-    )
-    for wheel in seed.glob("*.whl"):
-        shutil.copy2(wheel, directory)
-    publish_platform_packages(directory)
-    with IndexServer(directory) as index:
-        env = sandbox.environ({"UV_DEFAULT_INDEX": index.simple_url})
-        build_fixture_packages(
-            FIXTURES / "packages", workdir / "package-sources", directory, env=env
-        )
-        yield index
 
 
 def locked_project(
@@ -505,6 +487,8 @@ def recording(shape: Shape, tree: Mapping[str, Any]) -> dict[str, Any]:
         "shape": shape.key,
         "built-in": shape.member,
         "bundle": shape.table if shape.table is not None else "declared by the project",
+        # the running Python's bundles (its wheels, its bytecode) are for its version
+        "python": PYTHON,
         "tree": flat(tree),
     }
 
@@ -554,7 +538,9 @@ def record_all(shapes: Sequence[Shape], out: Path) -> int:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="record-bundles-")))
         proxy = stack.enter_context(dead_url()).removesuffix("/simple/")
         sandbox = Sandbox(root=workdir / "sandbox", offline_proxy=proxy)
-        index = stack.enter_context(fixture_index(workdir, sandbox))
+        # the packages the fixture projects lock, as the tests serve them (no stand-ins: those
+        # are for the locks of fixtures/locks)
+        index = stack.enter_context(golden_index(workdir, sandbox, []))
         recordings: dict[str, dict[str, Any]] = {}
         for project, its_shapes in by_project.items():
             recordings |= record_project(

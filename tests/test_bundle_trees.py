@@ -5,7 +5,9 @@ fails here, naming the file and what differs."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import json
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -98,7 +100,9 @@ def _content(entry: Mapping[str, Any]) -> str:
 def test_the_bundle_is_the_recorded_tree(key: str, built_shapes: BuiltShapes) -> None:
     shape = SHAPES[key]
     path = RECORD.recording_path(RECORD.RECORDINGS, shape)
-    recorded = RECORD.json.loads(path.read_text())
+    recorded = json.loads(path.read_text())
+    if recorded["python"] != RECORD.PYTHON:
+        pytest.skip(f"recorded with Python {recorded['python']}, whose bundles differ by design")
     now = built_shapes(shape.project)[key]
 
     found = differences(recorded["tree"], now["tree"])
@@ -130,4 +134,62 @@ def test_every_shape_has_a_recording_and_every_recording_a_shape() -> None:
     assert recorded == expected, (
         f"missing: {sorted(expected - recorded)}, without a shape: {sorted(recorded - expected)}; "
         "run `.venv/bin/python scripts/record_bundles.py` (every shape) to record them again"
+    )
+
+
+def _recorded(out: Path, volatile: Any = None) -> dict[str, Any]:
+    tree = RECORD.record_output(out, volatile or RECORD.Volatile())
+    return RECORD.recording(RECORD.SHAPES[0], tree)["tree"]  # type: ignore[no-any-return]
+
+
+def _write(path: Path, data: bytes, mode: int = 0o644) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    path.chmod(mode)
+
+
+def test_a_difference_names_the_file_and_what_differs(tmp_path: Path) -> None:
+    recorded, now = tmp_path / "recorded", tmp_path / "now"
+    before, after = b"x = 1\n", b"x = 2\n"
+    for out in (recorded, now):
+        _write(out / "bundle" / "module.py", before)
+        _write(out / "bundle" / "tool", b"#!/bin/sh\n")
+        _write(out / "bundle" / "old.txt", b"")
+    _write(now / "bundle" / "module.py", after)
+    (now / "bundle" / "tool").chmod(0o755)
+    (now / "bundle" / "old.txt").rename(now / "bundle" / "new.txt")
+
+    found = differences(_recorded(recorded), _recorded(now))
+
+    def sha(data: bytes) -> str:
+        return hashlib.sha256(data).hexdigest()[:16]
+
+    assert found == [
+        f"added: bundle/new.txt (file, mode 0o644, 0 bytes, sha256 {sha(b'')}…)",
+        f"content: bundle/module.py was 6 bytes, sha256 {sha(before)}…, "
+        f"now 6 bytes, sha256 {sha(after)}…",
+        f"removed: bundle/old.txt (file, mode 0o644, 0 bytes, sha256 {sha(b'')}…)",
+        "mode: bundle/tool was '0o644', now '0o755'",
+    ]
+
+
+def test_the_index_port_and_code_compiled_here_are_recorded_alike(tmp_path: Path) -> None:
+    """Two outputs as two runs write them: the index on another port, the C extension compiled
+    by another compiler (other bytes, another size, so another RECORD line)."""
+    trees = []
+    for out, port, native in ((tmp_path / "one", 4000, b"ELF"), (tmp_path / "two", 50111, b"ELF2")):
+        so = "cext/_native.cpython-311-x86_64-linux-gnu.so"
+        dist_info = out / "bundle" / "cext-1.0.dist-info"
+        _write(out / "bundle" / so, native, 0o755)
+        _write(dist_info / "WHEEL", b"Wheel-Version: 1.0\nTag: cp311-cp311-linux_x86_64\n")
+        record = f"{so},sha256={hashlib.sha256(native).hexdigest()},{len(native)}\n"
+        _write(dist_info / "RECORD", record.encode())
+        url = f"--index-url http://127.0.0.1:{port}/simple/\n"
+        _write(out / "bundle" / "requirements.txt", url.encode())
+        volatile = RECORD.Volatile({f"http://127.0.0.1:{port}".encode(): b"<index>"})
+        trees.append(_recorded(out, volatile))
+
+    assert differences(trees[0], trees[1]) == []
+    assert trees[0]["bundle/cext/_native.cpython-311-x86_64-linux-gnu.so"]["content"] == (
+        RECORD.COMPILED_HERE
     )
