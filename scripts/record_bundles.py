@@ -223,6 +223,9 @@ class Volatile:
     """
 
     replacements: dict[bytes, bytes] = field(default_factory=dict)
+    #: sizes that differ between runs, written as ``size = N`` (TOML) or ``"size": N`` (JSON)
+    #: next to the hash -> the token written instead of the number
+    sizes: dict[int, bytes] = field(default_factory=dict)
 
     @classmethod
     def of_run(cls, index: IndexServer, lock: Path, workdir: Path) -> Volatile:
@@ -239,7 +242,12 @@ class Volatile:
         # longest first: a path inside another one is replaced whole
         for value in sorted(self.replacements, key=len, reverse=True):
             data = data.replace(value, self.replacements[value])
+        for size, token in self.sizes.items():
+            data = re.sub(rb'(size = |"size": )%d\b' % size, rb"\g<1>" + token, data)
         return data
+
+    def state(self) -> tuple[dict[bytes, bytes], dict[int, bytes]]:
+        return dict(self.replacements), dict(self.sizes)
 
 
 @dataclass(frozen=True)
@@ -379,10 +387,10 @@ def record_entries(
     recorded: dict[str, Any] = {}
     # each pass can add tokens (a normalised file's sha256) that files of the next pass name
     while True:
-        before = dict(volatile.replacements)
+        before = volatile.state()
         for entry in entries:
             recorded[entry.path] = record_entry(entry, compiled, volatile, top=top, times=times)
-        if volatile.replacements == before:
+        if volatile.state() == before:
             return recorded
 
 
@@ -408,9 +416,7 @@ def record_entry(
         found["members"] = record_entries(members, volatile, times=False)
         found["normalised"] = True
         volatile.replacements[_sha256(entry.data).encode()] = f"<sha256 of {name}>".encode()
-        for spelling in ("size = {}", '"size": {}'):  # TOML and JSON, beside the hash
-            size = spelling.format(len(entry.data)).encode()
-            volatile.replacements[size] = spelling.format(f"<size of {name}>").encode()
+        volatile.sizes[len(entry.data)] = f"<size of {name}>".encode()
         return found
     data = entry.data
     if name == "RECORD":
