@@ -8,21 +8,27 @@ wheelhouse, bytecode for the running Python, trim, exclude and include, an SBOM)
 bundle from scratch with the real ``lockbundle`` command against a package index on 127.0.0.1
 (the fixture packages, built here, as the tests serve them), and writes what came out into
 ``fixtures/bundles/<project>/<shape>.json``: every path of the output directory with its type
-(``file``, ``dir``, ``symlink`` and its target), mode, size and sha256; an archive also with the
-tree of its members (type, mode, size, sha256, and the time and owner each entry carries).
+(``file``, ``dir``, ``symlink`` and its target), mode, size and sha256; every archive (each
+wheel of a wheelhouse too) also with the tree of its members, as ``<archive>!<member>`` (type,
+mode, size, sha256, and the time and owner each entry carries), so that a difference names the
+file inside.
 ``tests/test_bundle_trees.py`` builds the same shapes with the code under test and compares, so
 that a change meant to leave the output alone (a refactoring) shows any byte it moved.
 
 What differs between runs or hosts on purpose is normalised out of a recording (:class:`Volatile`),
 each kind replaced by a token saying what stood there:
 
-* the loopback index's URL, ``http://127.0.0.1:<port>``: the port is free one picked per run, and
-  a binary-only wheelhouse writes the URLs of the wheels it leaves on the index;
+* the loopback index's address, ``127.0.0.1:<port>``: the port is a free one picked per run, and a
+  binary-only wheelhouse writes the URLs of the wheels it leaves on the index (and the host in
+  its INSTALL.md);
+* the running Python's full version where a wheelhouse describes the target it was built for
+  (``cpython 3.11.7 on linux x86_64`` in requirements.txt and INSTALL.md): CI runs 3.11.7 and
+  Debian's 3.11.2, whose bundles are otherwise the same;
 * the sha256 of the project's ``uv.lock``, which the wheelhouse records: the lock holds the index's
   URL and the hashes of the fixture packages' sdists, which setuptools does not build
   byte-reproducibly;
-* the working directory of the run (no bundle holds it; the tests check that: a path that ever
-  appears would be replaced, not hidden);
+* the working directory of the run: no bundle holds it (the end-to-end tests check that), and
+  one that appeared would show as its token;
 * compiled code built on this machine: a wheel built here from an sdist with a C extension
   (tagged ``linux_<arch>``: no index publishes that tag) holds what this host's compiler made for
   this Python's build flags (Debian's 3.11.2 and a pyenv 3.11.7 differ), and setuptools writes
@@ -38,7 +44,7 @@ An archive holding a normalised member is recorded without its own sha256 (its m
 Usage (from the repository root, with the development environment)::
 
     .venv/bin/python scripts/record_bundles.py                          # every shape
-    .venv/bin/python scripts/record_bundles.py --only app/wheelhouse    # these shapes
+    .venv/bin/python scripts/record_bundles.py --only app/zip-bytecode  # these shapes
     .venv/bin/python scripts/record_bundles.py --out DIR                # elsewhere (to compare)
 """
 
@@ -49,6 +55,7 @@ import hashlib
 import io
 import json
 import os
+import platform
 import re
 import stat
 import sys
@@ -229,10 +236,13 @@ class Volatile:
 
     @classmethod
     def of_run(cls, index: IndexServer, lock: Path, workdir: Path) -> Volatile:
-        """The index's URL, the sha256 of the project's lock, the run's working directory."""
+        """The index's address, the sha256 of the project's lock, the running Python's full
+        version where a target for it is described, the run's working directory."""
         found = {
-            index.url.encode(): b"http://127.0.0.1:<index-port>",
+            # in URLs, and alone where INSTALL.md names the host
+            index.url.removeprefix("http://").encode(): b"127.0.0.1:<index-port>",
             _sha256(lock.read_bytes()).encode(): b"<sha256 of the project's uv.lock>",
+            f"cpython {platform.python_version()} on".encode(): b"cpython <running 3.x.y> on",
         }
         for path in {str(workdir), str(workdir.resolve())}:
             found[path.encode()] = b"<working directory>"
