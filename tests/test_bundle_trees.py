@@ -165,9 +165,9 @@ def test_a_difference_names_the_file_and_what_differs(tmp_path: Path) -> None:
         return hashlib.sha256(data).hexdigest()[:16]
 
     assert found == [
-        f"added: bundle/new.txt (file, mode 0o644, 0 bytes, sha256 {sha(b'')}…)",
         f"content: bundle/module.py was 6 bytes, sha256 {sha(before)}…, "
         f"now 6 bytes, sha256 {sha(after)}…",
+        f"added: bundle/new.txt (file, mode 0o644, 0 bytes, sha256 {sha(b'')}…)",
         f"removed: bundle/old.txt (file, mode 0o644, 0 bytes, sha256 {sha(b'')}…)",
         "mode: bundle/tool was '0o644', now '0o755'",
     ]
