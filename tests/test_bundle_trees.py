@@ -91,7 +91,7 @@ def _describe(entry: Mapping[str, Any]) -> str:
 
 def _content(entry: Mapping[str, Any]) -> str:
     if "sha256" not in entry:
-        return entry.get("content", "recorded by its members")
+        return str(entry.get("content", "recorded by its members"))
     return f"{entry['size']} bytes, sha256 {entry['sha256'][:16]}…"
 
 
