@@ -134,8 +134,9 @@ SHAPES = (
     ),
     Shape(
         "crossapp",
-        "musllinux-tar-prefix",
-        'python = "3.11"\nplatforms = ["musllinux-x86_64"]\narchive = "tar.gz"\nprefix = "python"',
+        "musllinux-tar-prefix-level9",
+        'python = "3.11"\nplatforms = ["musllinux-x86_64"]\narchive = "tar.gz"\nprefix = "python"\n'
+        "compression-level = 9",
     ),
     Shape(
         "crossapp",
@@ -169,6 +170,8 @@ SHAPES = (
     Shape("privateapp", "remote", None),
     # workspace: members with sibling members as real wheels
     Shape("workspace", "api", 'layout = "target"', member="packages/api"),
+    # the virtual root, which has nothing of its own: a member picked by `package`
+    Shape("workspace", "root-worker", 'package = "worker"\narchive = "zip"'),
     Shape(
         "workspace",
         "worker-wheelhouse",
