@@ -31,10 +31,10 @@ each kind replaced by a token saying what stood there:
   one that appeared would show as its token;
 * compiled code built on this machine: a wheel built here from an sdist with a C extension
   (tagged ``linux_<arch>``: no index publishes that tag) holds what this host's compiler made for
-  this Python's build flags (Debian's 3.11.2 and a pyenv 3.11.7 differ), and setuptools writes
-  the build's file times into it. Its compiled files are recorded as ``compiled here`` (type and
-  mode only), its RECORD lines for them without hash and size, the wheel file itself by the tree
-  of its members, and its sha256 and size, wherever an output names them, by a token.
+  this Python's build flags (Debian's 3.11.2 and a pyenv 3.11.7 differ; two builds on one host
+  are byte-identical). Its compiled files are recorded as ``compiled here`` (type and mode only),
+  its RECORD lines for them without hash and size, the wheel file itself by the tree of its
+  members, and its sha256 and size, wherever an output names them, by a token.
 
 A file whose bytes a token changed is recorded with ``normalised: true`` and the size and sha256
 of its normalised bytes; another file naming its real sha256 (``lockbundle.json`` names every
@@ -384,7 +384,7 @@ def built_here(filename: str) -> bool:
 
 
 def record_entries(
-    entries: Sequence[Entry], volatile: Volatile, *, top: bool = False, times: bool = True
+    entries: Sequence[Entry], volatile: Volatile, *, top: bool = False
 ) -> dict[str, Any]:
     """The recording of a tree: path -> what it is (see the module's docstring).
 
@@ -393,8 +393,6 @@ def record_entries(
     files naming them are normalised in turn, until nothing changes.
 
     :param top: the output directory: its archives are recorded with their members too
-    :param times: record the time and owner archive members carry (not in a wheel built here,
-        whose times are its build's)
     """
     compiled = compiled_here(entries)
     recorded: dict[str, Any] = {}
@@ -402,18 +400,16 @@ def record_entries(
     while True:
         before = volatile.state()
         for entry in entries:
-            recorded[entry.path] = record_entry(entry, compiled, volatile, top=top, times=times)
+            recorded[entry.path] = record_entry(entry, compiled, volatile, top=top)
         if volatile.state() == before:
             return recorded
 
 
 def record_entry(
-    entry: Entry, compiled: set[str], volatile: Volatile, *, top: bool, times: bool
+    entry: Entry, compiled: set[str], volatile: Volatile, *, top: bool
 ) -> dict[str, Any]:
     """The recording of one path (see :func:`record_entries`)."""
-    found: dict[str, Any] = {"type": entry.kind, "mode": oct(entry.mode)}
-    if times:
-        found.update(entry.extra)
+    found: dict[str, Any] = {"type": entry.kind, "mode": oct(entry.mode), **entry.extra}
     if entry.kind in ("symlink", "hardlink"):
         found["target"] = entry.target
         return found
@@ -426,7 +422,7 @@ def record_entry(
     if built_here(name):
         members = archive_entries(name, entry.data)
         assert members is not None
-        found["members"] = record_entries(members, volatile, times=False)
+        found["members"] = record_entries(members, volatile)
         found["normalised"] = True
         volatile.replacements[_sha256(entry.data).encode()] = f"<sha256 of {name}>".encode()
         volatile.sizes[len(entry.data)] = f"<size of {name}>".encode()
