@@ -74,7 +74,10 @@ def test_build_environments_are_reused_without_the_index(
     wheel = builder.build_sdist(sdist(package_index, "puresdist"), "puresdist", tmp_path / "two")
 
     assert wheel.name.endswith("-py3-none-any.whl")
-    assert len([p for p in (Cache(tmp_path / "cache").entries / "build-envs").iterdir() if p.is_dir()]) == 1
+    assert (
+        len([p for p in (Cache(tmp_path / "cache").entries / "build-envs").iterdir() if p.is_dir()])
+        == 1
+    )
 
 
 @pytest.mark.parametrize("own", [False, True], ids=["isolated", "in-process"])

@@ -64,9 +64,12 @@ def cache_paths_named(source: str, relative: str) -> set[tuple[str, str, str]]:
                 found.add((relative, node.func.attr, str(named)))
             elif node.func.attr == "joinpath" and "cache" in ast.unparse(node.func.value).lower():
                 found.add((relative, "joinpath", ast.unparse(node)))
-        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
-            if "cache" in ast.unparse(node.left).lower():
-                found.add((relative, "/", ast.unparse(node)))
+        if (
+            isinstance(node, ast.BinOp)
+            and isinstance(node.op, ast.Div)
+            and "cache" in ast.unparse(node.left).lower()
+        ):
+            found.add((relative, "/", ast.unparse(node)))
     return found
 
 
@@ -85,7 +88,10 @@ def test_no_module_but_the_cache_names_a_place_in_the_cache() -> None:
     ("line", "seen"),
     [
         ('cache.root / "files"', ("/", "cache.root / 'files'")),
-        ('self.cache.root.joinpath("locks", name)', ("joinpath", "self.cache.root.joinpath('locks', name)")),
+        (
+            'self.cache.root.joinpath("locks", name)',
+            ("joinpath", "self.cache.root.joinpath('locks', name)"),
+        ),
         ('self.cache.directory("stamps", name)', ("directory", "stamps")),
         ("cache_dir / name", ("/", "cache_dir / name")),
     ],
@@ -160,7 +166,7 @@ def test_what_an_older_format_cached_is_downloaded_and_built_again(
     warm_origins, warm_lines = fetched(Cache(tmp_path / "cache"))
 
     def work(lines: list[str]) -> list[str]:
-        return sorted(line for line in lines if line.startswith(("Downloading", "Built")))
+        return sorted(line for line in lines if line.startswith(("Downloading", "Building")))
 
     assert work(old_lines) != [] and "cached" not in old_origins
     assert work(lines) == work(old_lines) and origins == old_origins
@@ -324,9 +330,10 @@ def test_the_lock_refuses_a_link_planted_at_its_file(tmp_path: Path) -> None:
     entry.parent.mkdir(parents=True)
     entry.with_name("key.lock").symlink_to(victim)
 
-    with pytest.raises(LockbundleError, match=r"cannot create the lock file .*key\.lock"):
-        with locked(entry):
-            pytest.fail("locked through a planted link")  # pragma: no cover
+    with (
+        pytest.raises(LockbundleError, match=r"cannot create the lock file .*key\.lock"),
+        locked(entry),
+    ):
+        pytest.fail("locked through a planted link")  # pragma: no cover
 
     assert not victim.exists()
-

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
+from hatch_lockbundle import staging
 from hatch_lockbundle.archive import write_archive
 from hatch_lockbundle.bundle import replacing
 from hatch_lockbundle.cache import replace_file
-from hatch_lockbundle import staging
 from hatch_lockbundle.staging import sibling, sweep
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="no flock: nothing is swept")

@@ -21,8 +21,6 @@ from packaging.requirements import InvalidRequirement, Requirement
 from ._compat import tomllib
 from .archive import DEFAULT_EPOCH, UnsafeArchiveError, extract_safely
 from .cache import Cache, locked, replace_file
-from .errors import LockbundleError
-from .inprocess import InProcessBuildError, build_here, satisfied
 from .credentials import (
     credentials_for,
     scrub,
@@ -30,6 +28,8 @@ from .credentials import (
     with_credentials,
     without_credentials,
 )
+from .errors import LockbundleError
+from .inprocess import InProcessBuildError, build_here, satisfied
 
 DEFAULT_BACKEND = "setuptools.build_meta:__legacy__"
 DEFAULT_REQUIRES = ("setuptools>=40.8.0",)

@@ -1,4 +1,4 @@
-"""The on-disk cache shared by builds: the one place that names its entries, and writes and locks them.
+"""The on-disk cache shared by builds: the one module that names its entries, writes and locks them.
 
 Every entry lives under ``<cache directory>/v<FORMAT>/``, in one subtree per kind of entry, at the
 path that one method of :class:`Cache` computes from the entry's key. The cache is untrusted input
@@ -136,11 +136,6 @@ class Cache:
 
     def directory(self, *parts: str) -> Path:  # migrated at merge
         return self.entries.joinpath(*parts)
-
-    @contextmanager
-    def locked(self, entry: Path) -> Iterator[None]:  # migrated at merge
-        with locked(entry):
-            yield
 
     @contextmanager
     def staging(self, final: Path) -> Iterator[Path]:  # migrated at merge

@@ -209,12 +209,15 @@ if sys.platform == "win32":  # pragma: no cover
             held = os.open(path, os.O_RDWR)
         except OSError:
             return None
-        try:
-            msvcrt.locking(held, msvcrt.LK_LOCK if wait else msvcrt.LK_NBLCK, 1)
-        except OSError:
-            os.close(held)
-            return None
-        return held
+        while True:
+            try:
+                msvcrt.locking(held, msvcrt.LK_LOCK if wait else msvcrt.LK_NBLCK, 1)
+                return held
+            except OSError:
+                if not wait:
+                    os.close(held)
+                    return None
+                # LK_LOCK gives up after ten tries a second apart; a holder may take longer
 
 else:
     import fcntl
