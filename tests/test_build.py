@@ -331,6 +331,16 @@ def wheel_members(wheel: Path) -> dict[str, bytes]:
         }
 
 
+def hooked_tree(parent: Path, name: str, hook: str) -> Path:
+    """A hatchling :func:`package_tree` whose wheel target runs the build hook ``hook`` (the
+    source of its ``hatch_build.py``)."""
+    source = package_tree(
+        parent, name, HATCHLING, "[tool.hatch.build.targets.wheel.hooks.custom]\n"
+    )
+    (source / "hatch_build.py").write_text(hook)
+    return source
+
+
 def test_an_own_hatchling_project_is_built_in_this_process_as_in_isolation(
     package_index: IndexServer, tmp_path: Path, launched: list[list[str]]
 ) -> None:
@@ -354,20 +364,19 @@ def test_an_own_project_is_built_from_inside_its_tree_with_its_output_kept_quiet
     launched: list[list[str]],
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    source = package_tree(
-        tmp_path, "hooked", HATCHLING, "[tool.hatch.build.targets.wheel.hooks.custom]\n"
-    )
-    (source / "stamp.txt").write_text("read from the tree\n")
     # like many projects' hooks, this one opens a path relative to the project
-    (source / "hatch_build.py").write_text(
+    source = hooked_tree(
+        tmp_path,
+        "hooked",
         "from pathlib import Path\n"
         "from hatchling.builders.hooks.plugin.interface import BuildHookInterface\n"
         "class Hook(BuildHookInterface):\n"
         "    def initialize(self, version, build_data):\n"
         "        print('noise from the hook')\n"
         "        Path('stamp.txt').read_text()\n"
-        "        build_data['force_include'][str(Path('stamp.txt').resolve())] = 'hooked/stamp.txt'\n"
+        "        build_data['force_include'][str(Path('stamp.txt').resolve())] = 'hooked/stamp.txt'\n",
     )
+    (source / "stamp.txt").write_text("read from the tree\n")
     builder = index_builder(tmp_path, package_index)
     before = os.getcwd()
 
@@ -398,10 +407,7 @@ def test_an_own_build_keeps_its_output_and_leaves_other_threads_output_alone(
     launched: list[list[str]],
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    source = package_tree(
-        tmp_path, "chatty", HATCHLING, "[tool.hatch.build.targets.wheel.hooks.custom]\n"
-    )
-    (source / "hatch_build.py").write_text(CHATTY_HOOK)
+    source = hooked_tree(tmp_path, "chatty", CHATTY_HOOK)
     said: list[str] = []
     builder = index_builder(tmp_path, package_index)
     builder.said = said.append
