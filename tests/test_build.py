@@ -15,7 +15,7 @@ import pytest
 
 from hatch_lockbundle.build import BuildError, PackageIndexes, WheelBuilder, find_uv, satisfied
 from hatch_lockbundle.cache import Cache
-from hatch_lockbundle.http import realm
+from hatch_lockbundle.credentials import realm
 from support.index import IndexServer
 from support.private_index import PASSWORD, USER, PrivateIndex, secret_needles
 
@@ -74,7 +74,10 @@ def test_build_environments_are_reused_without_the_index(
     wheel = builder.build_sdist(sdist(package_index, "puresdist"), "puresdist", tmp_path / "two")
 
     assert wheel.name.endswith("-py3-none-any.whl")
-    assert len([p for p in (tmp_path / "cache" / "build-envs").iterdir() if p.is_dir()]) == 1
+    assert (
+        len([p for p in (Cache(tmp_path / "cache").entries / "build-envs").iterdir() if p.is_dir()])
+        == 1
+    )
 
 
 @pytest.mark.parametrize("own", [False, True], ids=["isolated", "in-process"])
@@ -94,7 +97,7 @@ def test_a_failing_build_shows_the_backend_output(
         match=r"building a wheel for broken==1 from .* failed; the build said:\n(.|\n)*Unable to determine which files to ship",
     ):
         builder.build_tree(source, "broken==1", tmp_path / "out", own=own)
-    assert (tmp_path / "cache" / "build-envs").exists() is not own
+    assert (Cache(tmp_path / "cache").entries / "build-envs").exists() is not own
 
 
 def test_backends_can_run_the_scripts_of_their_build_requirements(
@@ -137,7 +140,7 @@ def test_a_relative_cache_directory_works_from_any_directory(
     wheel = builder.build_sdist(sdist(package_index, "puresdist"), "puresdist", tmp_path / "work")
 
     assert wheel.name.endswith("-py3-none-any.whl")
-    assert (tmp_path / "relative" / "cache" / "build-envs").is_dir()
+    assert (Cache(tmp_path / "relative" / "cache").entries / "build-envs").is_dir()
 
 
 # -- build requirements from a private index -----------------------------------------------------
@@ -328,6 +331,16 @@ def wheel_members(wheel: Path) -> dict[str, bytes]:
         }
 
 
+def hooked_tree(parent: Path, name: str, hook: str) -> Path:
+    """A hatchling :func:`package_tree` whose wheel target runs the build hook ``hook`` (the
+    source of its ``hatch_build.py``)."""
+    source = package_tree(
+        parent, name, HATCHLING, "[tool.hatch.build.targets.wheel.hooks.custom]\n"
+    )
+    (source / "hatch_build.py").write_text(hook)
+    return source
+
+
 def test_an_own_hatchling_project_is_built_in_this_process_as_in_isolation(
     package_index: IndexServer, tmp_path: Path, launched: list[list[str]]
 ) -> None:
@@ -337,7 +350,7 @@ def test_an_own_hatchling_project_is_built_in_this_process_as_in_isolation(
     here = builder.build_tree(source, "mine==1", tmp_path / "here", own=True)
 
     assert launched == []
-    assert not (tmp_path / "cache" / "build-envs").exists()
+    assert not (Cache(tmp_path / "cache").entries / "build-envs").exists()
     isolated = builder.build_tree(source, "mine==1", tmp_path / "isolated")
     assert launched != []
     assert here.name == isolated.name == "mine-1-py2.py3-none-any.whl"
@@ -351,20 +364,19 @@ def test_an_own_project_is_built_from_inside_its_tree_with_its_output_kept_quiet
     launched: list[list[str]],
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    source = package_tree(
-        tmp_path, "hooked", HATCHLING, "[tool.hatch.build.targets.wheel.hooks.custom]\n"
-    )
-    (source / "stamp.txt").write_text("read from the tree\n")
     # like many projects' hooks, this one opens a path relative to the project
-    (source / "hatch_build.py").write_text(
+    source = hooked_tree(
+        tmp_path,
+        "hooked",
         "from pathlib import Path\n"
         "from hatchling.builders.hooks.plugin.interface import BuildHookInterface\n"
         "class Hook(BuildHookInterface):\n"
         "    def initialize(self, version, build_data):\n"
         "        print('noise from the hook')\n"
         "        Path('stamp.txt').read_text()\n"
-        "        build_data['force_include'][str(Path('stamp.txt').resolve())] = 'hooked/stamp.txt'\n"
+        "        build_data['force_include'][str(Path('stamp.txt').resolve())] = 'hooked/stamp.txt'\n",
     )
+    (source / "stamp.txt").write_text("read from the tree\n")
     builder = index_builder(tmp_path, package_index)
     before = os.getcwd()
 
@@ -375,6 +387,53 @@ def test_an_own_project_is_built_from_inside_its_tree_with_its_output_kept_quiet
     assert wheel_members(wheel)["hooked/stamp.txt"] == b"read from the tree\n"
     captured = capfd.readouterr()
     assert "noise" not in captured.out + captured.err
+
+
+CHATTY_HOOK = (
+    "import threading\n"
+    "from hatchling.builders.hooks.plugin.interface import BuildHookInterface\n"
+    "class Hook(BuildHookInterface):\n"
+    "    def initialize(self, version, build_data):\n"
+    "        print('said by the build')\n"
+    "        other = threading.Thread(target=print, args=('said by another thread',))\n"
+    "        other.start()\n"
+    "        other.join()\n"
+)
+
+
+def test_an_own_build_keeps_its_output_and_leaves_other_threads_output_alone(
+    package_index: IndexServer,
+    tmp_path: Path,
+    launched: list[list[str]],
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    source = hooked_tree(tmp_path, "chatty", CHATTY_HOOK)
+    said: list[str] = []
+    builder = index_builder(tmp_path, package_index)
+    builder.said = said.append
+
+    builder.build_tree(source, "chatty==1", tmp_path / "out", own=True)
+
+    assert launched == []
+    assert "said by the build" in "".join(said)
+    assert "said by another thread" not in "".join(said)
+    printed = capfd.readouterr().out
+    assert "said by another thread" in printed and "said by the build" not in printed
+
+
+def test_an_own_build_of_the_tree_it_runs_in_leaves_the_working_directory_alone(
+    package_index: IndexServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = package_tree(tmp_path, "here", HATCHLING)
+    monkeypatch.chdir(source)  # as `hatch build` runs in the project
+    changed: list[str] = []
+    monkeypatch.setattr(os, "chdir", lambda path: changed.append(str(path)))
+    builder = index_builder(tmp_path, package_index)
+
+    wheel = builder.build_tree(source, "here==1", tmp_path / "out", own=True)
+
+    assert "here/__init__.py" in wheel_members(wheel)
+    assert changed == []
 
 
 @pytest.mark.parametrize(
@@ -399,7 +458,7 @@ def test_an_own_project_needing_what_this_environment_lacks_is_built_in_isolatio
     wheel = builder.build_tree(source, "needy==1", tmp_path / "out", own=True)
 
     assert wheel.name == "needy-1-py2.py3-none-any.whl"
-    assert (tmp_path / "cache" / "build-envs").is_dir()
+    assert (Cache(tmp_path / "cache").entries / "build-envs").is_dir()
     assert launched != []
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from hatch_lockbundle.cache import Cache
 from support.builds import Build, build_and_move
 from support.bundle import (
     distributions,
@@ -292,7 +293,7 @@ def test_workspace_members_build_in_hatchs_environment_without_one_of_their_own(
     assert (bundle / "api-0.1.0.dist-info").is_dir()
     output = result.stdout + result.stderr
     assert "Built api==0.1.0" in output and "Built shared==0.1.0" in output
-    assert not (cache / "build-envs").exists()
+    assert not (Cache(cache).entries / "build-envs").exists()
 
 
 # -- the cache, the network, and failures -----------------------------------------------------------

@@ -24,6 +24,7 @@ import pytest
 
 from hatch_lockbundle import http as http_module
 from hatch_lockbundle.bundle import build_bundle
+from hatch_lockbundle.cache import Cache
 from hatch_lockbundle.errors import LockbundleError
 from hatch_lockbundle.http import Downloader, DownloadError
 from support.artifacts import Entry, sdist_members, write_sdist, write_wheel
@@ -362,7 +363,7 @@ def arm(phase: str, steady: Steady, project: Path, cache: Path, sandbox: Sandbox
         env["LOCKBUNDLE_TEST_BUILD_SECONDS"] = "600"
         return Interruption(env, None, 0, started.exists)
     if phase == "install-into-the-cache":
-        return Interruption(env, cache / "installed", 3, marker.exists)
+        return Interruption(env, Cache(cache).entries / "installed", 3, marker.exists)
     if phase == "layout-into-dist":
         return Interruption(env, project / "dist", 5, marker.exists)
     raise ValueError(phase)

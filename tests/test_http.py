@@ -18,16 +18,15 @@ from pathlib import Path
 import pytest
 
 from hatch_lockbundle import http as http_module
-from hatch_lockbundle.errors import LockbundleError
-from hatch_lockbundle.http import (
-    Downloader,
-    DownloadError,
+from hatch_lockbundle.credentials import (
     index_credentials,
     redact,
     scrub,
     secrets_of,
     with_credentials,
 )
+from hatch_lockbundle.errors import LockbundleError
+from hatch_lockbundle.http import Downloader, DownloadError
 
 BODY = b"wheel bytes " * 1000
 

@@ -331,7 +331,7 @@ def cached_build(tmp_path: Path, bundle: str, **options: object) -> tuple[Path, 
 
 def cached_files(tmp_path: Path) -> dict[str, Path]:
     """The files of the cached installations, by path inside their tree."""
-    installed = tmp_path / "cache" / "installed"
+    installed = Cache(tmp_path / "cache").entries / "installed"
     return {
         path.relative_to(path.parents[len(path.relative_to(tree).parts) - 1]).as_posix(): path
         for tree in installed.glob("*/*/tree")
@@ -424,7 +424,7 @@ def test_a_cache_manifest_row_outside_its_entry_is_refused_and_links_nothing_out
 ) -> None:
     # a planted row naming a real file outside the entry, with its real mode, size and time
     cached_build(tmp_path, "first")
-    (manifest,) = (tmp_path / "cache" / "installed").glob("*/*/files")
+    (manifest,) = (Cache(tmp_path / "cache").entries / "installed").glob("*/*/files")
     planted = Path(os.path.normpath(manifest.parent / "tree" / row))
     planted.write_text("planted = True\n")
     planted.chmod(0o444)
@@ -445,7 +445,7 @@ def test_a_cache_folder_swapped_for_a_link_is_refused_and_links_nothing_outside(
     tmp_path: Path,
 ) -> None:
     cached_build(tmp_path, "first")
-    (manifest,) = (tmp_path / "cache" / "installed").glob("*/*/files")
+    (manifest,) = (Cache(tmp_path / "cache").entries / "installed").glob("*/*/files")
     secret = tmp_path / "elsewhere" / "key"
     secret.parent.mkdir()
     secret.write_text("secret\n")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from hatch_lockbundle.cache import Cache
 from support.cli import lockbundle
 from support.consumer import Consumer
 from support.environ import Sandbox, describe
@@ -72,8 +73,8 @@ def test_offline_a_build_environment_not_in_any_cache_is_an_error_and_asks_nothi
     code, output = build(sandbox, consumer, cache)
     assert code == 0, output
     # the downloads stay; the built wheel and its build environment go, and uv's cache is empty
-    shutil.rmtree(cache / "built")
-    shutil.rmtree(cache / "build-envs")
+    shutil.rmtree(Cache(cache).entries / "built")
+    shutil.rmtree(Cache(cache).entries / "build-envs")
     shutil.rmtree(consumer.root / "dist")
     asked = len(private_index.requests)
 

@@ -120,7 +120,7 @@ def test_the_lock_from_the_cache_is_the_lock_parsed(app: Path, tmp_path: Path) -
 
     # packages compare by identity: their representation says all they hold
     assert repr(first) == repr(again) == repr(read_lock(app / "uv.lock"))
-    assert [p.name for p in (tmp_path / "cache" / "locks").iterdir()] != []
+    assert [p.name for p in (Cache(tmp_path / "cache").entries / "locks").iterdir()] != []
 
 
 def test_a_changed_lock_is_parsed_again(app: Path, tmp_path: Path) -> None:
@@ -136,7 +136,7 @@ def test_a_changed_lock_is_parsed_again(app: Path, tmp_path: Path) -> None:
 
 def test_a_damaged_cached_lock_is_parsed_again(app: Path, tmp_path: Path) -> None:
     bundle, _ = build(app, tmp_path / "cache")
-    (entry,) = (tmp_path / "cache" / "locks").iterdir()
+    (entry,) = (Cache(tmp_path / "cache").entries / "locks").iterdir()
     entry.write_bytes(b"not JSON")
 
     _, lines = build(app, tmp_path / "cache")
@@ -167,7 +167,7 @@ def test_a_planted_cache_entry_runs_nothing_and_the_lock_is_decoded_again(
 ) -> None:
     locks = ParsedLocks(Cache(tmp_path / "cache"))
     locks.read(app / "uv.lock")
-    (entry,) = (tmp_path / "cache" / "locks").iterdir()
+    (entry,) = (Cache(tmp_path / "cache").entries / "locks").iterdir()
     key = json.loads(entry.read_bytes())["key"]
     entry.write_bytes(planted.replace(b"@KEY@", key.encode()))
     monkeypatch.chdir(tmp_path)
@@ -191,8 +191,8 @@ def test_a_lock_with_credentials_in_its_urls_is_not_kept_in_the_cache(
 
     assert lock.credentials and set(lock.credentials.values()) == {("bot", "s3cret")}
     assert "s3cret" not in repr(lock)
-    assert not (tmp_path / "cache" / "locks").exists() or not any(
-        (tmp_path / "cache" / "locks").iterdir()
+    assert not (Cache(tmp_path / "cache").entries / "locks").exists() or not any(
+        (Cache(tmp_path / "cache").entries / "locks").iterdir()
     )
 
 

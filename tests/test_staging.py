@@ -7,13 +7,14 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from hatch_lockbundle import staging
 from hatch_lockbundle.archive import write_archive
 from hatch_lockbundle.bundle import replacing
 from hatch_lockbundle.cache import replace_file
@@ -152,6 +153,45 @@ def test_a_temporary_gets_the_mode_the_umask_gives(
     assert result.stdout.split() == modes
 
 
+# The same, with the umask set after the import, as a caller of the engine may: the umask of the
+# moment counts, not the one the process had when the module was imported.
+MODES_UNDER_A_LATER_UMASK = """
+import os, stat, sys
+os.umask(0o022)
+from pathlib import Path
+from hatch_lockbundle.staging import sibling
+
+os.umask(int(sys.argv[2], 8))
+for directory in (True, False):
+    with sibling(Path(sys.argv[1]), ".tmp", directory=directory) as path:
+        print(oct(stat.S_IMODE(path.lstat().st_mode)))
+"""
+
+
+def test_a_temporary_gets_the_mode_of_the_umask_it_is_made_under(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", MODES_UNDER_A_LATER_UMASK, str(tmp_path / "app-1.0-target"), "027"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert result.stdout.split() == ["0o750", "0o640"]
+
+
+def test_making_a_temporary_never_sets_the_umask_of_the_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def process_wide(mask: int) -> int:
+        raise AssertionError("os.umask sets the umask of every thread, even to read it")
+
+    monkeypatch.setattr(os, "umask", process_wide)
+
+    for directory in (True, False):
+        with sibling(tmp_path / "app-1.0-target", ".tmp", directory=directory) as path:
+            assert path.exists()
+
+
 def test_replacing_a_file_replaces_a_link_in_its_place_and_not_what_it_points_to(
     tmp_path: Path,
 ) -> None:
@@ -189,16 +229,15 @@ def test_an_interrupt_while_a_temporary_is_made_leaves_nothing(
     the name is known, then removed with the rest."""
     dist = tmp_path / "dist"
     dist.mkdir()
-    make = "mkdtemp" if kind == "directory" else "mkstemp"
-    real = getattr(tempfile, make)
+    real = staging._create
 
-    def interrupted_at_once(*args: object, **kwargs: object) -> object:
+    def interrupted_at_once(*args: Any, **kwargs: Any) -> Path:
         made = real(*args, **kwargs)
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(0.1)  # delivered by now, to whichever thread the kernel chose
         return made
 
-    monkeypatch.setattr(tempfile, make, interrupted_at_once)
+    monkeypatch.setattr(staging, "_create", interrupted_at_once)
     # a build has other threads (downloads, installs): the kernel may hand the signal to one
     waiting = threading.Event()
     other = threading.Thread(target=waiting.wait)

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from hatch_lockbundle.bundle import build_bundle
+from hatch_lockbundle.cache import Cache
 from hatch_lockbundle.errors import LockbundleError
 from hatch_lockbundle.inspect import record_digest
 from hatch_lockbundle.verify import verify_bundle
@@ -277,7 +278,7 @@ def test_a_wheel_replaced_in_the_cache_never_reaches_a_wheelhouse(
     member = make_project("workspace") / "packages" / "api"
     cache = tmp_path / "cache"
     build_bundle(member, tmp_path / "first", layout="wheelhouse", cache_dir=cache)
-    (cached,) = (cache / "files").rglob("apidep-*.whl")
+    (cached,) = (Cache(cache).entries / "files").rglob("apidep-*.whl")
     cached.chmod(0o644)
     with zipfile.ZipFile(cached, "a") as wheel:
         wheel.writestr("apidep/planted.py", "print('planted')\n")

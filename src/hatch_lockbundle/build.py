@@ -3,9 +3,6 @@ projects in this process."""
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import io
 import json
 import os
 import shutil
@@ -23,9 +20,16 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from ._compat import tomllib
 from .archive import DEFAULT_EPOCH, UnsafeArchiveError, extract_safely
-from .cache import Cache
+from .cache import Cache, locked, replace_file
+from .credentials import (
+    credentials_for,
+    scrub,
+    secrets_of,
+    with_credentials,
+    without_credentials,
+)
 from .errors import LockbundleError
-from .http import credentials_for, scrub, secrets_of, with_credentials, without_credentials
+from .inprocess import InProcessBuildError, build_here, satisfied
 
 DEFAULT_BACKEND = "setuptools.build_meta:__legacy__"
 DEFAULT_REQUIRES = ("setuptools>=40.8.0",)
@@ -199,38 +203,17 @@ class WheelBuilder:
             self.said(f"The build of {label} said:\n{scrub(said, self._secrets())}")
 
     def _build_here(self, source: Path, label: str, out_dir: Path) -> Path | None:
-        """Build ``source`` with the hatchling of this process, as its ``build_wheel`` hook
-        would in an environment holding the same requirements: from inside the tree, its output
-        captured. None when the wheel target needs more than this environment has (hatchling's
-        ``get_requires_for_build_wheel``: build hook dependencies).
-
-        This is how ``hatch build`` builds a project (in one environment with its build
-        requirements), and it saves an environment and two interpreters per build. It is kept
-        to the user's own trees, whose build hooks ``hatch build`` would run the same way.
-        """
+        """Build ``source`` in this process (:func:`~.inprocess.build_here`); None when the
+        wheel target needs more than this environment has."""
         try:
-            from hatchling.builders.wheel import WheelBuilder as HatchlingWheels
-        except ImportError:
+            built = build_here(source, out_dir)
+        except InProcessBuildError as error:
+            raise self._failed(label, source, error.output) from None
+        if built is None:
             return None
-        out = os.path.abspath(out_dir)
-        os.makedirs(out, exist_ok=True)
-        output = io.StringIO()
-        previous = os.getcwd()
-        try:
-            with contextlib.redirect_stdout(output), contextlib.redirect_stderr(output):
-                os.chdir(source)  # as PEP 517 runs hooks: build hooks may rely on it
-                try:
-                    builder = HatchlingWheels(os.getcwd())
-                    if not satisfied(builder.config.dependencies):
-                        return None
-                    built = next(builder.build(directory=out, versions=["standard"]))
-                finally:
-                    os.chdir(previous)
-        except (Exception, SystemExit) as error:  # whatever the backend or a build hook raises
-            output.write(f"\n{type(error).__name__}: {error}")
-            raise self._failed(label, source, output.getvalue()) from None
-        self._report(label, output.getvalue())
-        return Path(built)
+        wheel, output = built
+        self._report(label, output)
+        return wheel
 
     def _failed(self, label: str, source: Path, output: str) -> BackendFailedError:
         """The error for a backend that failed, quoting the end of ``output`` without secrets
@@ -248,7 +231,7 @@ class WheelBuilder:
 
     def _environment(self, requires: Sequence[str], label: str) -> Path:
         """The interpreter of an environment holding ``requires``, created once and cached."""
-        key_source = json.dumps(
+        description = json.dumps(
             {
                 "python": os.path.realpath(self.python),
                 "version": sys.version,
@@ -256,14 +239,13 @@ class WheelBuilder:
                 "indexes": [self.indexes.index_urls, self.indexes.find_links],
             }
         )
-        key = hashlib.sha256(key_source.encode()).hexdigest()[:32]
-        final = self.cache.directory("build-envs", key)
+        final = self.cache.build_environment(description)
         ready = final / "ready"
         if ready.exists():
             return _env_python(final)
         # Created where it stays (a virtual environment does not survive a move), under a lock
         # so that concurrent builds wait for one another instead of racing.
-        with self.cache.locked(final):
+        with locked(final):
             if not ready.exists():
                 if final.exists():  # left by an interrupted creation
                     shutil.rmtree(final)
@@ -277,34 +259,13 @@ class WheelBuilder:
                     label,
                     offline=self.offline,
                 )
-                ready.write_text("ok\n")
+                replace_file(ready, b"ok\n")
         return _env_python(final)
 
 
 def indented(lines: Sequence[str]) -> str:
     """Lines of another program's output, indented under a message of ours."""
     return "\n".join(f"    {line}" for line in lines)
-
-
-def satisfied(requirements: Sequence[str]) -> bool:
-    """Whether the running environment holds every one of ``requirements`` (markers evaluated
-    here), as ``python -m build --no-isolation`` checks it. A requirement with extras or a URL
-    counts as missing."""
-    from importlib import metadata
-
-    for text in requirements:
-        requirement = Requirement(text)
-        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
-            continue
-        if requirement.extras or requirement.url:
-            return False
-        try:
-            version = metadata.version(requirement.name)
-        except metadata.PackageNotFoundError:
-            return False
-        if not requirement.specifier.contains(version, prereleases=True):
-            return False
-    return True
 
 
 def _env_python(env: Path) -> Path:

@@ -1,22 +1,53 @@
-"""The on-disk cache shared by builds: verified files by hash, built wheels, build environments."""
+"""The on-disk cache shared by builds: the one module that names its entries, writes and locks them.
+
+Every entry lives under ``<cache directory>/v<FORMAT>/``, in one subtree per kind of entry, at the
+path that one method of :class:`Cache` computes from the entry's key. The cache is untrusted input
+(another user, a CI system restoring it, an older version of this package may have written it), so
+an entry is read as carefully as a download, and an entry of another format is never read at all.
+
+Entries appear whole or not at all: a file through :func:`atomic_file`, a directory through
+:func:`atomic_directory` (first one wins); both write into a new, uniquely named temporary beside
+the entry (:func:`~.staging.sibling`), so nothing planted at a predictable name is followed.
+Entries are never modified after they are published, so concurrent builds can share a cache; an
+entry that must be created in place (a virtual environment does not survive a move) is made under
+:func:`locked`.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
-from .staging import remove, remove_tree, sibling
+from .errors import LockbundleError
+from .staging import NOFOLLOW, hold, remove, remove_tree, sibling
 
 if TYPE_CHECKING:
     from .lock import Hash
 
 CACHE_ENV = "LOCKBUNDLE_CACHE_DIR"
-#: os.open flag that refuses a symbolic link at the last component (none on Windows)
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+#: The format of every entry. Change it whenever what any entry holds, or how it is keyed, written
+#: or read, changes: the entries of the previous format are then never read (they sit in the
+#: previous ``v<FORMAT>`` directory, which may be deleted). The package's version is no substitute:
+#: it stays the same across the changes of a development cycle.
+FORMAT = 1
+
+#: the subtrees of a format's directory, one a kind of entry (each has its method in :class:`Cache`)
+SUBTREES = (
+    "files",
+    "inspected",
+    "built",
+    "built-tree",
+    "built-git",
+    "build-envs",
+    "installed",
+    "stamps",
+    "locks",
+)
 
 
 def default_cache_dir() -> Path:
@@ -29,38 +60,85 @@ def default_cache_dir() -> Path:
     return user_cache_path("hatch-lockbundle", appauthor=False)
 
 
-class Cache:
-    """Entries appear whole or not at all: each is written to a temporary sibling and renamed.
+def _hashed(text: str, length: int) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
 
-    Entries are never modified after they are published, so concurrent builds can share a cache.
+
+class Cache:
+    """A cache directory: where each entry of the running format lives.
+
+    :param root: the cache directory (``LOCKBUNDLE_CACHE_DIR``, ``--no-cache``'s temporary one)
+    :param format: the entries' format (default :data:`FORMAT`); only tests name another one
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, format: int | None = None) -> None:
         # absolute: build backends run in other directories and must still find the cache
         self.root = root.resolve()
+        self.format = FORMAT if format is None else format
+        #: the directory of this format's entries
+        self.entries = self.root / f"v{self.format}"
 
-    def file_path(self, digest: Hash, filename: str) -> Path:
-        """Where a file verified to have ``digest`` lives (content-addressed)."""
+    def downloaded_file(self, digest: Hash, filename: str) -> Path:
+        """``files/<algorithm>/<2 hex>/<rest of the digest>/<filename>``: a downloaded file,
+        whose bytes were verified to have ``digest`` as they arrived (content-addressed)."""
         value = digest.value
-        return self.root / "files" / digest.algorithm / value[:2] / value[2:] / filename
+        return self.entries / "files" / digest.algorithm / value[:2] / value[2:] / filename
 
-    def directory(self, *parts: str) -> Path:
-        return self.root.joinpath(*parts)
+    def inspected(self, sha256: str) -> Path:
+        """``inspected/<2 hex>/<rest>``: an empty file saying that the wheel whose sha256 is
+        ``sha256`` passed every content check (members, metadata, RECORD)."""
+        return self.entries / "inspected" / sha256[:2] / sha256[2:]
+
+    def built_from_sdist(self, digest: Hash, build_key: str) -> Path:
+        """``built/<algorithm>-<digest>/<build key>/``: the one wheel built from the sdist with
+        ``digest`` for ``build_key`` (the interpreter's most specific tag)."""
+        return self.entries / "built" / f"{digest.algorithm}-{digest.value}" / build_key
+
+    def built_from_tree(self, tree: Path, state: str, build_key: str) -> Path:
+        """``built-tree/<hash of the tree's path>/<state>/<build key>/``: the one wheel built from
+        the source tree at ``tree`` when its files had the fingerprint ``state``."""
+        place = _hashed(str(tree.resolve()), 24)
+        return self.entries / "built-tree" / place / state[:32] / build_key
+
+    def built_from_git(self, url: str, subdirectory: str, commit: str, build_key: str) -> Path:
+        """``built-git/<hash of URL and subdirectory>/<commit>/<build key>/``: the one wheel built
+        from ``subdirectory`` of a checkout of ``commit`` (a checked full commit id)."""
+        key = _hashed(f"{url}\0{subdirectory}", 24)
+        return self.entries / "built-git" / key / commit.lower() / build_key
+
+    def build_environment(self, description: str) -> Path:
+        """``build-envs/<hash of description>/``: a virtual environment holding what
+        ``description`` names (interpreter, requirements, indexes), made in place under
+        :func:`locked`, usable once it holds a ``ready`` file."""
+        return self.entries / "build-envs" / _hashed(description, 32)
+
+    def installed(self, sha256: str, flavour: str) -> Path:
+        """``installed/<2 hex>/<rest>-<flavour>/``: the wheel whose sha256 is ``sha256``
+        installed alone (``tree/``) with its manifest (``files``), for ``flavour`` (bytecode for
+        one interpreter, or the target's Python version)."""
+        return self.entries / "installed" / sha256[:2] / f"{sha256[2:]}-{flavour}"
+
+    def stamp(self, artifact: Path) -> Path:
+        """``stamps/<hash of the bundle's path>.json``: what the bundle at ``artifact`` was last
+        built from, for the no-op rebuild."""
+        return self.entries / "stamps" / f"{_hashed(str(artifact.resolve()), 32)}.json"
+
+    def parsed_lock(self, lock: Path) -> Path:
+        """``locks/<hash of the lock's path>.json``: the lock file at ``lock`` decoded, with the
+        key of the bytes it was decoded from."""
+        return self.entries / "locks" / f"{_hashed(str(lock), 32)}.json"
+
+    # The generic ways in, from before every entry had its method: fetch.py, bundle.py and
+    # layouts/target.py still call them until their call sites are moved to the methods above.
+
+    def file_path(self, digest: Hash, filename: str) -> Path:  # migrated at merge
+        return self.downloaded_file(digest, filename)
+
+    def directory(self, *parts: str) -> Path:  # migrated at merge
+        return self.entries.joinpath(*parts)
 
     @contextmanager
-    def locked(self, entry: Path) -> Iterator[None]:
-        """Hold an exclusive inter-process lock on ``entry`` (a sibling ``.lock`` file)."""
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        with open(entry.with_name(entry.name + ".lock"), "a+b") as handle:
-            _lock_file(handle.fileno())
-            try:
-                yield
-            finally:
-                _unlock_file(handle.fileno())
-
-    @contextmanager
-    def staging(self, final: Path) -> Iterator[Path]:
-        """A scratch directory beside ``final``, removed on exit; :func:`publish` moves results."""
+    def staging(self, final: Path) -> Iterator[Path]:  # migrated at merge
         with sibling(final, ".tmp") as stage:
             try:
                 yield stage
@@ -68,25 +146,88 @@ class Cache:
                 remove_tree(stage, ignore_errors=True)
 
 
-def replace_file(path: Path, data: bytes) -> None:
-    """Make ``path`` hold ``data``, atomically: written beside it and renamed over it, so that a
-    reader never sees a partial file and an interrupted write leaves none.
+@contextmanager
+def locked(entry: Path) -> Iterator[None]:
+    """Hold an exclusive inter-process lock on ``entry`` for the block: a lock (the one
+    primitive, :func:`~.staging.hold`) of the file ``<entry>.lock`` beside it, never removed (a
+    removed lock file lets two processes hold "the" lock, one on each file)."""
+    lock = entry.with_name(entry.name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        # a link planted at the lock's name is refused, not followed to create a file elsewhere
+        os.close(os.open(lock, os.O_WRONLY | os.O_CREAT | NOFOLLOW, 0o666))
+    except OSError as error:
+        raise LockbundleError(
+            f"cannot create the lock file {lock}: {error.strerror}. Remove whatever is at that "
+            f"place in the cache, or set {CACHE_ENV} to use another cache directory"
+        ) from None
+    held = hold(lock, wait=True, follow=False)
+    if held is None:
+        raise LockbundleError(
+            f"cannot lock {lock}: its file system refuses file locks. Set {CACHE_ENV} to a "
+            "cache directory on a local file system"
+        )
+    try:
+        yield
+    finally:
+        os.close(held)
 
-    The temporary is a new file with a random name (a link planted beside ``path`` is never
-    written through) and the umask's mode; a link at ``path`` itself is replaced, not followed.
+
+@contextmanager
+def atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """A new file to write what ``path`` is to hold, moved over ``path`` in one step when the
+    block ends without error, so that a reader never sees a partial file; on error nothing is
+    left of it.
+
+    The temporary is a new file with a random name beside ``path`` and the umask's mode (a link
+    planted beside ``path`` is never written through); a link at ``path`` itself is replaced,
+    not followed.
     """
     with sibling(path, ".tmp", directory=False) as temporary:
         try:
-            fd = os.open(temporary, os.O_WRONLY | _NOFOLLOW)
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
+            with open(os.open(temporary, os.O_WRONLY | NOFOLLOW), "wb") as out:
+                yield out
             os.replace(temporary, path)
         finally:
             remove(temporary)
 
 
+def replace_file(path: Path, data: bytes) -> None:
+    """:func:`atomic_file` for bytes already in hand."""
+    with atomic_file(path) as out:
+        out.write(data)
+
+
+class Staging(NamedTuple):
+    """An entry being made by :func:`atomic_directory`."""
+
+    #: the new, empty directory that becomes the entry
+    entry: Path
+    #: scratch space beside it (a build's sources, say), removed with the rest
+    work: Path
+
+
+@contextmanager
+def atomic_directory(final: Path) -> Iterator[Staging]:
+    """Make the entry ``final`` whole or not at all: fill ``entry``, which is published at
+    ``final`` when the block ends without error. The first one wins: if another build published
+    ``final`` meanwhile, theirs is kept (an entry's content depends on its key alone) and this one
+    dropped. Whatever the block leaves, published or not, is removed on the way out.
+    """
+    with sibling(final, ".tmp") as stage:
+        try:
+            staging = Staging(stage / "entry", stage / "work")
+            staging.entry.mkdir()
+            staging.work.mkdir()
+            yield staging
+            publish(staging.entry, final)
+        finally:
+            remove_tree(stage, ignore_errors=True)
+
+
 def publish(staged: Path, final: Path) -> Path:
-    """Move ``staged`` to ``final`` atomically; if another build got there first, keep theirs."""
+    """Move the directory ``staged`` to ``final`` in one step; if another build got there first,
+    keep theirs."""
     final.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.replace(staged, final)
@@ -96,20 +237,12 @@ def publish(staged: Path, final: Path) -> Path:
     return final
 
 
-if sys.platform == "win32":  # pragma: no cover
-    import msvcrt
-
-    def _lock_file(fd: int) -> None:
-        msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
-
-    def _unlock_file(fd: int) -> None:
-        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
-
-else:
-    import fcntl
-
-    def _lock_file(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-
-    def _unlock_file(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_UN)
+def discard(entry: Path) -> None:
+    """Remove a damaged entry: moved aside in one step (no build sees half of it), then deleted."""
+    with sibling(entry, ".tmp") as scrap:
+        try:
+            os.replace(entry, scrap / entry.name)
+        except FileNotFoundError:
+            pass  # another build discarded it first
+        finally:
+            remove_tree(scrap, ignore_errors=True)

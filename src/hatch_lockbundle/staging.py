@@ -6,16 +6,21 @@ a power cut) cannot remove those, so the next build of the same output does. Eac
 held under an exclusive ``flock`` for as long as its build uses it, and the kernel drops the lock
 when the process dies: what can be locked is a dead build's, what cannot is a live one's (a build
 running at the same time in another process), and is left alone.
+
+:func:`hold` is the one lock primitive of the package: the cache locks an entry with it too (a
+``.lock`` file beside the entry, see :func:`~.cache.locked`). Here it holds the temporary itself,
+and the folder while a temporary is made or swept: a ``.lock`` file per temporary would be one more
+name in the user's ``dist/`` to sweep, and a lock that can outlive what it guards.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import signal
 import stat
 import sys
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,20 +32,9 @@ SUFFIXES = (".tmp", ".old")
 #: (`.app-1.0-target.previous.old`) is never taken for a dead build's and removed
 MARK = "lb-"
 #: os.open flag that refuses a symbolic link at the last component (none on Windows)
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-
-
-def _read_umask() -> int:
-    # reading the umask means setting it: done once, at import, before threads create files
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-#: the process's umask, which decides the modes of what is written into ``dist/``
-UMASK = _read_umask()
-DIRECTORY_MODE = 0o777 & ~UMASK
-FILE_MODE = 0o666 & ~UMASK
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+#: tries at a new random name before giving up (another process would have to take them all)
+_NAME_ATTEMPTS = 100
 
 
 @contextmanager
@@ -48,8 +42,9 @@ def sibling(final: Path, suffix: str, *, directory: bool = True) -> Iterator[Pat
     """A new ``.<final name>.lb-<random><suffix>`` beside ``final``, a directory or an empty file,
     held for as long as the block runs, so that :func:`sweep` leaves it alone.
 
-    On success the block moves or removes it; if the block raises (Ctrl-C included), whatever is
-    left of it is removed here.
+    The name is new (made exclusively: nothing planted at it is followed or reused), and the mode
+    is the one the umask gives, as for any file the user's tools make. On success the block moves
+    or removes it; if the block raises (Ctrl-C included), whatever is left of it is removed here.
     """
     final.parent.mkdir(parents=True, exist_ok=True)
     prefix = f".{final.name}.{MARK}"
@@ -60,19 +55,9 @@ def sibling(final: Path, suffix: str, *, directory: bool = True) -> Iterator[Pat
         # take the new, not yet locked temporary for a dead build's; and with Ctrl-C held back
         # until its name is known here, or an interrupt in between would leave it behind
         with _guard(final.parent), interrupts_deferred():
-            if directory:
-                path = Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=final.parent))
-            else:
-                fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=final.parent)
-                path = Path(name)
-                try:
-                    _set_mode(fd, path, FILE_MODE)
-                finally:
-                    os.close(fd)
-            held = _hold(path, wait=True, follow=False)
-            if directory:
-                # through the held descriptor: what is changed is the directory made above
-                _set_mode(held, path, DIRECTORY_MODE)
+            path = _create(final.parent, prefix, suffix, directory=directory)
+            if LOCKING:
+                held = hold(path, wait=True, follow=False)
         yield path
     except BaseException:
         if path is not None:
@@ -81,6 +66,26 @@ def sibling(final: Path, suffix: str, *, directory: bool = True) -> Iterator[Pat
     finally:
         if held is not None:
             os.close(held)
+
+
+def _create(parent: Path, prefix: str, suffix: str, *, directory: bool) -> Path:
+    """Make a new directory or empty file ``<prefix><random><suffix>`` in ``parent``.
+
+    Created with the widest mode, which the kernel narrows by the umask as it creates it: the
+    umask is never read (reading it means setting it, for every thread of the process).
+    """
+    for _ in range(_NAME_ATTEMPTS):
+        # hex: no dot in the random part (see _is_temporary)
+        path = parent / f"{prefix}{secrets.token_hex(6)}{suffix}"
+        try:
+            if directory:
+                os.mkdir(path, 0o777)
+            else:
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o666))
+        except FileExistsError:
+            continue
+        return path
+    raise FileExistsError(f"no new temporary name beside {parent / prefix} after many tries")
 
 
 #: the signals a build turns into an exception (Ctrl-C, and a CI runner's SIGTERM)
@@ -125,7 +130,7 @@ def sweep(final: Path) -> list[str]:
     with _guard(final.parent):
         for name in sorted(os.listdir(final.parent)):
             if _is_temporary(name, prefix):
-                held = _hold(final.parent / name, wait=False)
+                held = hold(final.parent / name, wait=False)
                 if held is not None:
                     claimed.append((final.parent / name, held))
     # removed outside the guard (it may take a while); the locks keep other sweeps off them
@@ -135,13 +140,6 @@ def sweep(final: Path) -> list[str]:
         finally:
             os.close(held)
     return [path.name for path, _ in claimed]
-
-
-def _set_mode(fd: int | None, path: Path, mode: int) -> None:
-    if fd is not None and os.chmod in os.supports_fd:
-        os.chmod(fd, mode)
-    else:  # Windows: only the read-only flag exists
-        os.chmod(path, mode)
 
 
 def remove(path: Path) -> None:
@@ -175,7 +173,7 @@ def remove_tree(path: Path, *, ignore_errors: bool = False) -> None:
 
 
 def _is_temporary(name: str, prefix: str) -> bool:
-    """``name`` is ``<prefix><random><suffix>``: the random part of ``tempfile`` has no dot, so
+    """``name`` is ``<prefix><random><suffix>``: the random part (hex) has no dot, so
     the temporaries of ``x.zip`` are not taken for those of ``x``."""
     if not name.startswith(prefix):
         return False
@@ -189,7 +187,7 @@ def _is_temporary(name: str, prefix: str) -> bool:
 @contextmanager
 def _guard(directory: Path) -> Iterator[None]:
     """Exclusive use of ``directory``'s temporaries between creating and locking, or sweeping."""
-    held = _hold(directory, wait=True)
+    held = hold(directory, wait=True) if LOCKING else None
     try:
         yield
     finally:
@@ -198,25 +196,44 @@ def _guard(directory: Path) -> Iterator[None]:
 
 
 if sys.platform == "win32":  # pragma: no cover
+    import msvcrt
+
+    #: whether temporaries are held (and so can be swept): not with msvcrt's locks, which are
+    #: mandatory (a held file could not be written through another descriptor) and lock no folder
     LOCKING = False
 
-    def _hold(path: Path, *, wait: bool, follow: bool = True) -> int | None:
-        return None
+    def hold(path: Path, *, wait: bool, follow: bool = True) -> int | None:
+        """A descriptor of the file ``path`` holding a lock on its first byte, or None when
+        ``path`` is gone or (without ``wait``) another holds the lock."""
+        try:
+            held = os.open(path, os.O_RDWR)
+        except OSError:
+            return None
+        while True:
+            try:
+                msvcrt.locking(held, msvcrt.LK_LOCK if wait else msvcrt.LK_NBLCK, 1)
+                return held
+            except OSError:
+                if not wait:
+                    os.close(held)
+                    return None
+                # LK_LOCK gives up after ten tries a second apart; a holder may take longer
 
 else:
     import fcntl
 
     LOCKING = True
 
-    def _hold(path: Path, *, wait: bool, follow: bool = True) -> int | None:
-        """A descriptor of ``path`` holding an exclusive lock on it, or None when ``path`` is gone
-        or (without ``wait``) another holds the lock, or (without ``follow``) it is a link.
+    def hold(path: Path, *, wait: bool, follow: bool = True) -> int | None:
+        """A descriptor of ``path`` (a file or a folder) holding an exclusive lock on it, or None
+        when ``path`` is gone or (without ``wait``) another holds the lock, or (without
+        ``follow``) it is a link. Closing the descriptor (or the process ending) releases it.
 
         ``flock`` locks belong to one open file description, not to the process, so another
         descriptor of the same file closing (an archive's writer) does not drop this one.
         """
         try:
-            held = os.open(path, os.O_RDONLY | (0 if follow else _NOFOLLOW))
+            held = os.open(path, os.O_RDONLY | (0 if follow else NOFOLLOW))
         except OSError:
             return None
         try:

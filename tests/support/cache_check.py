@@ -2,7 +2,7 @@
 
 The cache publishes an entry by renaming a finished temporary sibling into place, so at any moment
 an entry at its final path is complete. These helpers check that for each kind of entry the tests
-know (``files/``, ``installed/``, ``built*/``, ``build-envs/``) and list what interrupted writers
+know (``files/``, ``installed/``, ``built*/``, ``build-envs/`` of the running format) and list what interrupted writers
 leave behind (temporary siblings), which a build must never use.
 """
 
@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import zipfile
 from pathlib import Path
+
+from hatch_lockbundle.cache import Cache
 
 # temporary siblings of entries being written: `.<name>.<random>.tmp` / `.part` / `.tmp` files
 SCRAP_SUFFIXES = (".tmp", ".part")
@@ -31,18 +33,22 @@ def scraps(cache: Path) -> list[str]:
 
 def published_problems(cache: Path) -> list[str]:
     """Every published entry of ``cache`` that is not whole, described; empty when all are."""
+    entries = Cache(cache).entries
     problems: list[str] = []
-    problems += _file_problems(cache / "files")
-    problems += _installed_problems(cache / "installed")
+    problems += _file_problems(entries / "files")
+    problems += _installed_problems(entries / "installed")
     for built in ("built", "built-tree", "built-git"):
-        problems += _built_problems(cache / built)
-    problems += _environment_problems(cache / "build-envs")
+        problems += _built_problems(entries / built)
+    problems += _environment_problems(entries / "build-envs")
     return problems
 
 
 def published_files(cache: Path) -> list[Path]:
     """The downloaded files published in ``cache/files`` (never temporary ones)."""
-    root = cache / "files"
+    return _files_under(Cache(cache).entries / "files")
+
+
+def _files_under(root: Path) -> list[Path]:
     if not root.exists():
         return []
     return sorted(
@@ -60,7 +66,7 @@ def _in_scrap(path: Path, root: Path) -> bool:
 def _file_problems(root: Path) -> list[str]:
     """``files/<algorithm>/<2 hex>/<rest>/<filename>``: the bytes have that digest."""
     problems = []
-    for path in published_files(root.parent):
+    for path in _files_under(root):
         algorithm, head, rest = path.relative_to(root).parts[:3]
         actual = hashlib.new(algorithm, path.read_bytes()).hexdigest()
         if actual != head + rest:
