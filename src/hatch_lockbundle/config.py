@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from . import options as read
+from . import options as read  # the readers: read.boolean, read.choice(...)
 from .archive import DEFAULT_LEVEL
 from .archive import FORMATS as ARCHIVE_FORMATS
 from .errors import ConfigurationError
@@ -35,7 +35,6 @@ from .options import (
     Table,
     declare,
     declared_options,
-    parse_size,
 )
 
 __all__ = [
@@ -46,7 +45,6 @@ __all__ = [
     "BundleConfig",
     "bundle_names",
     "load_and_validate_config",
-    "parse_size",
 ]
 
 PRESETS = ("aws-lambda",)
@@ -242,6 +240,7 @@ BUNDLES = Option(
 #: every option, in the order of the docs' reference
 OPTIONS = (*declared_options(BundleConfig), BUNDLES)
 OPTION = {option.key: option for option in OPTIONS}
+_FIELD = {option.key: option.field for option in OPTIONS if option.field is not None}
 
 
 @dataclass
@@ -322,7 +321,7 @@ def load_and_validate_config(
     _check_combinations(settings, errors)
     if errors:
         raise ConfigurationError(errors, source)
-    values = {OPTION[key].field or key: value for key, value in settings.values.items()}
+    values = {_FIELD[key]: value for key, value in settings.values.items()}
     if "include" in settings.values:
         values["include_field"] = f"{settings.where['include']}.include"
     return BundleConfig(bundle=bundle, **values)
