@@ -52,6 +52,7 @@ TESTS: dict[str, list[str]] = {
     "select": ["tests/test_select.py", "tests/test_select_vs_uv.py"],
     "target": ["tests/test_target.py", "tests/test_select.py", "tests/test_select_vs_uv.py"],
     "config": ["tests/test_config.py"],
+    "options": ["tests/test_config.py"],
 }
 
 #: calls whose statement is removed as a mutant: they add to a collection

@@ -640,7 +640,11 @@ def test_compression_level_defaults_to_zip_and_gzips_own(tmp_path: Path) -> None
 def test_compression_level_is_read_from_the_table_and_a_named_bundle(
     tmp_path: Path, level: int
 ) -> None:
-    raw = {"compression-level": 1, "bundles": {"small": {"compression-level": level}}}
+    raw = {
+        "archive": "zip",
+        "compression-level": 1,
+        "bundles": {"small": {"compression-level": level}},
+    }
 
     assert load_and_validate_config(raw, tmp_path).compression_level == 1
     assert load_and_validate_config(raw, tmp_path, "small").compression_level == level
@@ -649,7 +653,7 @@ def test_compression_level_is_read_from_the_table_and_a_named_bundle(
 @pytest.mark.parametrize("value", [10, -1, 6.0, True, "6"])
 def test_compression_level_outside_0_to_9_is_an_error(tmp_path: Path, value: object) -> None:
     with pytest.raises(ConfigurationError) as caught:
-        load_and_validate_config({"compression-level": value}, tmp_path)
+        load_and_validate_config({"archive": "zip", "compression-level": value}, tmp_path)
 
     assert caught.value.errors == [
         "Field `tool.lockbundle.compression-level` must be a whole number from 0 (no compression, "

@@ -144,6 +144,24 @@ def test_options_override_the_configuration(
     assert "Traceback" not in result.stderr
 
 
+def test_target_options_on_the_command_line_of_a_wheelhouse_are_errors(
+    member_builds: MemberBuilds, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    result = lockbundle(
+        sandbox, member_builds.member, "plan", "--layout", "wheelhouse", "--link-mode", "copy",
+        "--compile-bytecode", cache=tmp_path, check=False,
+    )  # fmt: skip
+
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"error: Invalid configuration in {member_builds.member / 'pyproject.toml'}:",
+        "  - Field `command line.compile-bytecode` applies to target bundles only (a wheelhouse "
+        "holds wheels): remove it",
+        "  - Field `command line.link-mode` applies to target bundles only (a wheelhouse holds "
+        "wheels): remove it",
+    ]
+
+
 def test_python_m_runs_the_same_command(sandbox: Sandbox, tmp_path: Path) -> None:
     result = run(
         [sys.executable, "-m", "hatch_lockbundle", "--version"], cwd=tmp_path, env=sandbox.environ()

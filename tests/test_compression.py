@@ -194,7 +194,7 @@ class Scene:
     sandbox: Sandbox
 
     def build(self, layout: str) -> Path:
-        return build_bundle(self.consumer.root, self.out, layout=layout, cache_dir=self.cache)
+        return build_bundle(self.consumer.root, self.out, bundle=layout, cache_dir=self.cache)
 
     def build_measured(self, layout: str) -> tuple[subprocess.CompletedProcess[str], int]:
         """The real ``lockbundle build`` in a child process, and its peak memory in bytes."""

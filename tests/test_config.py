@@ -12,9 +12,9 @@ from hatch_lockbundle.config import (
     BundleConfig,
     bundle_names,
     load_and_validate_config,
-    parse_size,
 )
 from hatch_lockbundle.errors import ConfigurationError
+from hatch_lockbundle.options import parse_size
 
 
 def test_no_table_gives_the_defaults(tmp_path: Path) -> None:
@@ -34,7 +34,6 @@ def test_every_option_is_read(tmp_path: Path) -> None:
             "groups": ["prod"],
             "compile-bytecode": True,
             "require-hashes": False,
-            "binary-only": True,
             "archive": "zip",
         },
         tmp_path / "project",
@@ -46,8 +45,11 @@ def test_every_option_is_read(tmp_path: Path) -> None:
     assert config.groups == ("prod",)
     assert config.compile_bytecode is True
     assert config.require_hashes is False
-    assert config.binary_only is True
     assert config.archive == "zip"
+
+
+def test_binary_only_is_read_for_a_wheelhouse(tmp_path: Path) -> None:
+    assert load_and_validate_config({"binary-only": True}, tmp_path, "wheelhouse").binary_only
 
 
 def test_link_mode_is_hardlink_or_copy(tmp_path: Path) -> None:
@@ -93,7 +95,7 @@ def test_every_error_is_collected_and_names_its_field(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.parametrize("option", OPTIONS)
+@pytest.mark.parametrize("option", [option.key for option in OPTIONS])
 def test_every_accepted_option_is_validated(option: str, tmp_path: Path) -> None:
     # an accepted key that nothing reads would be silently ignored: each one rejects a float
     table = (
@@ -219,18 +221,6 @@ def test_a_wheelhouse_leaves_out_the_include_of_the_top_table(tmp_path: Path) ->
     assert config.include == ()
 
 
-def test_a_wheelhouse_bundle_cannot_set_include(tmp_path: Path) -> None:
-    raw = {"bundles": {"offline": {"layout": "wheelhouse", "include": ["handler.py"]}}}
-
-    with pytest.raises(ConfigurationError) as caught:
-        load_and_validate_config(raw, tmp_path, "offline")
-
-    assert caught.value.errors == [
-        "Field `tool.lockbundle.bundles.offline.include` applies to target bundles only (a "
-        "wheelhouse holds wheels): remove it"
-    ]
-
-
 def test_include_remembers_the_table_that_set_it(tmp_path: Path) -> None:
     raw = {"include": ["a.py"], "bundles": {"fn": {"include": ["handler.py"]}}}
 
@@ -287,7 +277,7 @@ def test_named_bundles_inherit_and_override_the_top_level(tmp_path: Path) -> Non
     offline = load_and_validate_config(raw, tmp_path, "offline")
     plain = load_and_validate_config(raw, tmp_path, "target")
 
-    assert (arm.layout, arm.variant, arm.python, arm.extras, arm.archive) == (
+    assert (arm.layout, arm.bundle, arm.python, arm.extras, arm.archive) == (
         "target",
         "lambda-arm64",
         "3.12",
@@ -296,7 +286,7 @@ def test_named_bundles_inherit_and_override_the_top_level(tmp_path: Path) -> Non
     )
     assert arm.platforms == ("manylinux_2_28_aarch64",)
     assert (offline.layout, offline.python, offline.extras) == ("wheelhouse", "3.13", ())
-    assert (plain.platforms, plain.archive, plain.variant) == ((), None, "target")
+    assert (plain.platforms, plain.archive, plain.bundle) == ((), None, "target")
 
 
 def test_errors_in_every_bundle_are_reported_with_their_table(tmp_path: Path) -> None:
@@ -315,7 +305,9 @@ def test_errors_in_every_bundle_are_reported_with_their_table(tmp_path: Path) ->
 
 
 def test_sizes_accept_bytes_and_units(tmp_path: Path) -> None:
-    config = load_and_validate_config({"max-size": "250MB", "max-archive-size": "50 MiB"}, tmp_path)
+    config = load_and_validate_config(
+        {"archive": "zip", "max-size": "250MB", "max-archive-size": "50 MiB"}, tmp_path
+    )
 
     assert (config.max_size, config.max_archive_size) == (250_000_000, 50 * 1024 * 1024)
     assert load_and_validate_config({"max-size": 1000}, tmp_path).max_size == 1000
@@ -369,20 +361,21 @@ def test_explicit_options_override_the_preset(tmp_path: Path) -> None:
 def test_preset_architecture_and_prefix_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError) as caught:
         load_and_validate_config(
-            {"preset": "gcp", "architecture": "sparc", "prefix": "../x"}, tmp_path
+            {"preset": "gcp", "architecture": "sparc", "archive": "zip", "prefix": "../x"},
+            tmp_path,
         )
 
     assert caught.value.errors == [
+        'Field `tool.lockbundle.prefix` must be a relative path inside the archive, like "python"',
         "Field `tool.lockbundle.preset` must be one of \"aws-lambda\", not 'gcp'",
         'Field `tool.lockbundle.architecture` must be one of "x86_64", "arm64", not \'sparc\'',
-        'Field `tool.lockbundle.prefix` must be a relative path inside the archive, like "python"',
     ]
 
 
 def test_the_defaults_are_a_checked_target_bundle_for_this_machine(tmp_path: Path) -> None:
     config = load_and_validate_config({}, tmp_path)
 
-    assert (config.layout, config.variant, config.platforms, config.python) == (
+    assert (config.layout, config.bundle, config.platforms, config.python) == (
         "target",
         "target",
         (),
@@ -474,7 +467,7 @@ def test_the_command_line_overrides_the_top_table_and_the_named_bundle(tmp_path:
         overrides={"archive": "tar.gz", "python": "3.13", "layout": "wheelhouse"},
     )
 
-    assert (config.archive, config.python, config.layout, config.variant) == (
+    assert (config.archive, config.python, config.layout, config.bundle) == (
         "tar.gz",
         "3.13",
         "wheelhouse",
@@ -533,13 +526,16 @@ def test_bytecode_for_the_running_python_by_its_full_version_is_allowed(tmp_path
     assert (config.python, config.compile_bytecode) == (python, True)
 
 
-def test_a_wheelhouse_may_ask_bytecode_for_another_python(tmp_path: Path) -> None:
-    """A wheelhouse holds wheels: the installer compiles, on the target."""
+def test_the_top_tables_bytecode_is_left_out_of_a_wheelhouse_for_another_python(
+    tmp_path: Path,
+) -> None:
+    """A wheelhouse holds wheels (the installer compiles, on the target): the top table's
+    `compile-bytecode` serves the target bundles, and says nothing about this Python."""
     config = load_and_validate_config(
         {"python": "3.9", "compile-bytecode": True}, tmp_path, "wheelhouse"
     )
 
-    assert (config.python, config.compile_bytecode) == ("3.9", True)
+    assert (config.python, config.compile_bytecode) == ("3.9", False)
 
 
 def test_the_aws_lambda_preset_defaults_to_x86_64_and_the_running_python(tmp_path: Path) -> None:
@@ -573,7 +569,7 @@ def test_a_size_is_whole_bytes_or_a_number_with_a_unit(
 @pytest.mark.parametrize("size", [-1, True, "5 parsecs", "MB", 1.5])
 def test_a_negative_size_a_boolean_or_a_unit_alone_is_refused(size: object, tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError) as caught:
-        load_and_validate_config({"max-archive-size": size}, tmp_path)
+        load_and_validate_config({"archive": "zip", "max-archive-size": size}, tmp_path)
 
     assert caught.value.errors == [
         "Field `tool.lockbundle.max-archive-size` must be a number of bytes or a size like "
@@ -594,13 +590,15 @@ def test_exclude_patterns_are_kept_in_order(tmp_path: Path) -> None:
 
 
 def test_a_relative_prefix_is_accepted(tmp_path: Path) -> None:
-    assert load_and_validate_config({"prefix": "python/lib"}, tmp_path).prefix == "python/lib"
+    config = load_and_validate_config({"archive": "zip", "prefix": "python/lib"}, tmp_path)
+
+    assert config.prefix == "python/lib"
 
 
 @pytest.mark.parametrize("prefix", ["/opt/python", "python\\lib", "python/../.."])
 def test_a_prefix_must_stay_inside_the_archive(prefix: str, tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError) as caught:
-        load_and_validate_config({"prefix": prefix}, tmp_path)
+        load_and_validate_config({"archive": "tar.gz", "prefix": prefix}, tmp_path)
 
     assert caught.value.errors == [
         'Field `tool.lockbundle.prefix` must be a relative path inside the archive, like "python"'
@@ -627,14 +625,17 @@ def test_cpython_may_be_named_in_any_case_or_by_its_tag_prefix(
 @pytest.mark.parametrize("level", [0, 9])
 def test_the_compression_level_is_read(level: int, tmp_path: Path) -> None:
     assert (
-        load_and_validate_config({"compression-level": level}, tmp_path).compression_level == level
+        load_and_validate_config(
+            {"archive": "zip", "compression-level": level}, tmp_path
+        ).compression_level
+        == level
     )
 
 
 @pytest.mark.parametrize("level", [10, -1, True, "9"])
 def test_the_compression_level_is_a_whole_number_from_0_to_9(level: object, tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError) as caught:
-        load_and_validate_config({"compression-level": level}, tmp_path)
+        load_and_validate_config({"archive": "zip", "compression-level": level}, tmp_path)
 
     assert caught.value.errors == [
         "Field `tool.lockbundle.compression-level` must be a whole number from 0 (no compression, "
@@ -652,9 +653,214 @@ def test_a_platform_named_twice_is_listed_once(tmp_path: Path) -> None:
 
 def test_every_flag_is_read(tmp_path: Path) -> None:
     config = load_and_validate_config(
-        {"frozen": True, "sbom": True, "trim": True, "binary-only": True, "require-hashes": True},
-        tmp_path,
+        {"frozen": True, "sbom": True, "trim": True, "require-hashes": True}, tmp_path
     )
 
-    assert (config.frozen, config.sbom, config.trim, config.binary_only) == (True,) * 4
+    assert (config.frozen, config.sbom, config.trim) == (True,) * 3
     assert config.require_hashes is True
+
+
+# -- every problem at once -------------------------------------------------------------------------
+
+
+def errors_of(
+    raw: object, tmp_path: Path, bundle: str = "target", overrides: dict[str, object] | None = None
+) -> list[str]:
+    """The problems a configuration is refused with (it must be refused)."""
+    with pytest.raises(ConfigurationError) as caught:
+        load_and_validate_config(raw, tmp_path, bundle, overrides)
+    return caught.value.errors
+
+
+def test_types_values_combinations_and_misplaced_options_are_reported_together(
+    tmp_path: Path,
+) -> None:
+    """Whichever bundle is built, with each problem in the table that has it."""
+    raw = {
+        "groups": 3,
+        "python": "3.9",
+        "compile-bytecode": True,
+        "architecture": "arm64",
+        "bundles": {"offline": {"layout": "wheelhouse", "trim": True}},
+    }
+
+    assert errors_of(raw, tmp_path, overrides={"platforms": ["linux-x86_64", "linux-aarch64"]}) == [
+        "Field `tool.lockbundle.groups` must be an array of strings",
+        "Field `tool.lockbundle.bundles.offline.trim` applies to target bundles only (a "
+        "wheelhouse holds wheels): remove it",
+        "Field `tool.lockbundle.architecture` applies only with `preset` (it is the architecture "
+        'the preset picks wheels for), which no bundle sets: set `preset = "aws-lambda"`, or '
+        "name the platform in `platforms` and remove it",
+        "Field `tool.lockbundle.compile-bytecode` needs the target Python (3.9) to be the one "
+        f"running the build ({sys.version_info.major}.{sys.version_info.minor}): bytecode is "
+        "specific to a Python version. Build with Python 3.9, or turn it off",
+        "Field `command line.platforms` lists 2 platforms, but a target bundle is for one "
+        "platform: make one named bundle per platform, or use the wheelhouse layout",
+    ]
+
+
+# -- where an option applies -----------------------------------------------------------------------
+
+TARGET_ONLY = ["compile-bytecode", "link-mode", "exclude", "trim", "include"]
+VALUES = {
+    "compile-bytecode": True,
+    "link-mode": "copy",
+    "exclude": ["bin/"],
+    "trim": True,
+    "include": ["handler.py"],
+}
+
+
+@pytest.mark.parametrize("option", TARGET_ONLY)
+def test_a_target_option_in_a_wheelhouse_bundle_is_an_error(option: str, tmp_path: Path) -> None:
+    raw = {"bundles": {"offline": {"layout": "wheelhouse", option: VALUES[option]}}}
+
+    assert errors_of(raw, tmp_path, "offline") == [
+        f"Field `tool.lockbundle.bundles.offline.{option}` applies to target bundles only (a "
+        "wheelhouse holds wheels): remove it"
+    ]
+
+
+@pytest.mark.parametrize("option", TARGET_ONLY)
+def test_a_target_option_on_the_command_line_of_a_wheelhouse_is_an_error(
+    option: str, tmp_path: Path
+) -> None:
+    assert errors_of({}, tmp_path, "wheelhouse", {option: VALUES[option]}) == [
+        f"Field `command line.{option}` applies to target bundles only (a wheelhouse holds "
+        "wheels): remove it"
+    ]
+
+
+@pytest.mark.parametrize("option", TARGET_ONLY)
+def test_a_target_option_of_the_top_table_is_left_out_of_a_wheelhouse(
+    option: str, tmp_path: Path
+) -> None:
+    """The top table serves every bundle: its target options are for the target bundles."""
+    raw = {option: VALUES[option], "bundles": {"offline": {"layout": "wheelhouse"}}}
+
+    for bundle in ("wheelhouse", "offline"):
+        config = load_and_validate_config(raw, tmp_path, bundle)
+
+        assert config == BundleConfig(layout="wheelhouse", bundle=bundle)
+    assert load_and_validate_config(raw, tmp_path) != BundleConfig()
+
+
+def test_binary_only_in_a_target_bundle_is_an_error(tmp_path: Path) -> None:
+    raw = {"bundles": {"fn": {"binary-only": True}}}
+
+    assert errors_of(raw, tmp_path, "fn") == [
+        "Field `tool.lockbundle.bundles.fn.binary-only` applies to wheelhouses only (a target "
+        "bundle holds installed distributions, not wheels): remove it"
+    ]
+
+
+def test_binary_only_of_the_top_table_is_left_out_of_a_target_bundle(tmp_path: Path) -> None:
+    raw = {"binary-only": True, "bundles": {"fn": {"archive": "zip"}}}
+
+    assert load_and_validate_config(raw, tmp_path).binary_only is False
+    assert load_and_validate_config(raw, tmp_path, "fn").binary_only is False
+    assert load_and_validate_config(raw, tmp_path, "wheelhouse").binary_only is True
+
+
+def test_architecture_without_a_preset_is_an_error(tmp_path: Path) -> None:
+    assert errors_of({"architecture": "arm64"}, tmp_path) == [
+        "Field `tool.lockbundle.architecture` applies only with `preset` (it is the architecture "
+        'the preset picks wheels for), which no bundle sets: set `preset = "aws-lambda"`, or '
+        "name the platform in `platforms` and remove it"
+    ]
+
+
+def test_architecture_in_a_bundle_without_a_preset_is_an_error(tmp_path: Path) -> None:
+    raw = {"bundles": {"fn": {"architecture": "arm64"}}}
+
+    assert errors_of(raw, tmp_path, "fn") == [
+        "Field `tool.lockbundle.bundles.fn.architecture` applies only with `preset` (it is the "
+        'architecture the preset picks wheels for): set `preset = "aws-lambda"`, or name the '
+        "platform in `platforms` and remove it"
+    ]
+
+
+def test_a_top_level_architecture_serves_the_bundles_with_a_preset(tmp_path: Path) -> None:
+    raw = {"architecture": "arm64", "python": "3.12", "bundles": {"fn": {"preset": "aws-lambda"}}}
+
+    assert load_and_validate_config(raw, tmp_path, "fn").platforms == ("manylinux_2_34_aarch64",)
+    assert load_and_validate_config(raw, tmp_path).architecture is None
+
+
+@pytest.mark.parametrize("option", ["prefix", "compression-level", "max-archive-size"])
+def test_an_archive_option_of_a_bundle_without_an_archive_is_an_error(
+    option: str, tmp_path: Path
+) -> None:
+    value = {"prefix": "python", "compression-level": 9, "max-archive-size": "1MB"}[option]
+    raw = {"bundles": {"fn": {option: value}}}
+
+    assert errors_of(raw, tmp_path, "fn") == [
+        f"Field `tool.lockbundle.bundles.fn.{option}` applies only with `archive` (without an "
+        'archive the bundle is a directory): set `archive = "zip"` or `archive = "tar.gz"`, or '
+        "remove it"
+    ]
+
+
+def test_an_archive_option_of_the_top_table_serves_the_bundles_with_an_archive(
+    tmp_path: Path,
+) -> None:
+    raw = {"prefix": "python", "bundles": {"layer": {"archive": "zip"}}}
+
+    assert load_and_validate_config(raw, tmp_path, "layer").prefix == "python"
+    assert load_and_validate_config(raw, tmp_path).prefix is None
+
+
+def test_an_archive_option_of_the_top_table_with_no_archive_anywhere_is_an_error(
+    tmp_path: Path,
+) -> None:
+    assert errors_of({"prefix": "python"}, tmp_path) == [
+        "Field `tool.lockbundle.prefix` applies only with `archive` (without an archive the "
+        'bundle is a directory), which no bundle sets: set `archive = "zip"` or '
+        '`archive = "tar.gz"`, or remove it'
+    ]
+
+
+def test_an_archive_given_on_the_command_line_serves_the_top_tables_prefix(
+    tmp_path: Path,
+) -> None:
+    config = load_and_validate_config({"prefix": "python"}, tmp_path, overrides={"archive": "zip"})
+
+    assert (config.archive, config.prefix) == ("zip", "python")
+
+
+def test_the_aws_lambda_preset_is_an_archive_for_the_archive_options(tmp_path: Path) -> None:
+    raw = {"bundles": {"layer": {"preset": "aws-lambda", "prefix": "python"}}}
+
+    assert load_and_validate_config(raw, tmp_path, "layer").prefix == "python"
+
+
+def test_a_misplaced_option_is_reported_even_when_its_value_is_wrong(tmp_path: Path) -> None:
+    raw = {"bundles": {"offline": {"layout": "wheelhouse", "trim": "yes"}}}
+
+    assert errors_of(raw, tmp_path, "offline") == [
+        "Field `tool.lockbundle.bundles.offline.trim` must be a boolean",
+        "Field `tool.lockbundle.bundles.offline.trim` applies to target bundles only (a "
+        "wheelhouse holds wheels): remove it",
+    ]
+
+
+def test_where_an_option_applies_is_not_judged_on_a_refused_layout(tmp_path: Path) -> None:
+    """`layout = "wheelhous"` is not a target: `binary-only` is not called out of place."""
+    raw = {"bundles": {"offline": {"layout": "wheelhous", "binary-only": True}}}
+
+    assert errors_of(raw, tmp_path, "offline") == [
+        'Field `tool.lockbundle.bundles.offline.layout` must be one of "target", '
+        "\"wheelhouse\", not 'wheelhous'"
+    ]
+
+
+def test_a_misplaced_option_of_a_bundle_is_reported_whichever_bundle_is_built(
+    tmp_path: Path,
+) -> None:
+    """As a wrong value is: the table is wrong for every build, so it is said at once."""
+    raw = {"bundles": {"offline": {"layout": "wheelhouse", "link-mode": "copy"}}}
+
+    assert errors_of(raw, tmp_path, "target") == [
+        "Field `tool.lockbundle.bundles.offline.link-mode` applies to target bundles only (a "
+        "wheelhouse holds wheels): remove it"
+    ]

@@ -5,7 +5,6 @@ the MkDocs site builds with every page in its navigation and no broken link."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import re
 import shutil
@@ -25,12 +24,14 @@ from hatch_lockbundle.config import (
     LAMBDA_ZIP_LIMIT,
     LAYOUTS,
     LINK_MODES,
+    OPTION,
     OPTIONS,
     BundleConfig,
     bundle_names,
     load_and_validate_config,
 )
 from hatch_lockbundle.errors import ConfigurationError
+from hatch_lockbundle.options import Option, Table
 
 ROOT = Path(__file__).parent.parent
 DOCS_DIR = ROOT / "docs"
@@ -87,7 +88,8 @@ def test_the_docs_show_configuration_at_all() -> None:
 
 # -- the options table of docs/configuration.md is [tool.lockbundle] -------------------------------
 
-OPTIONS_HEADER = ["option", "type", "default", "meaning"]
+OPTIONS_HEADER = ["option", "type", "default", "applies to", "meaning"]
+KEYS = [option.key for option in OPTIONS]
 
 
 def option_rows() -> list[dict[str, str]]:
@@ -112,11 +114,29 @@ def option_row(option: str) -> dict[str, str]:
 
 
 def code_default(option: str) -> Any:
-    """The default of the :class:`BundleConfig` field an option sets (``bundles`` sets none)."""
-    field = {field.name: field for field in dataclasses.fields(BundleConfig)}.get(
-        option.replace("-", "_")
-    )
-    return dataclasses.MISSING if field is None else field.default
+    """The declared default of an option (``bundles`` has none)."""
+    return OPTION[option].default
+
+
+def documented_default(option: Option) -> str:
+    """The default as the reference states it: a value as TOML writes it, or what "unset" means."""
+    if option.default in (None, ()):
+        return option.unset
+    # TOML writes booleans, numbers and simple strings as JSON does
+    return f"`{json.dumps(option.default)}`"
+
+
+def documented_scope(option: Option) -> str:
+    """Where an option applies, as the reference's "applies to" column states it."""
+    if option.tables == {Table.TOP}:
+        return "top table"
+    if Table.TOP not in option.tables:
+        return "named bundles"
+    layouts = "all" if option.layouts == LAYOUTS else " and ".join(option.layouts)
+    if option.needs is None:
+        return layouts
+    needs = f"with `{option.needs.option}`"
+    return needs if layouts == "all" else f"{layouts}, {needs}"
 
 
 def configure(option: str, value: Any, tmp_path: Path) -> BundleConfig:
@@ -139,21 +159,35 @@ def accepted_choices(option: str) -> tuple[str, ...] | None:
     return None
 
 
-LITERAL_DEFAULTS = [option for option in OPTIONS if isinstance(code_default(option), bool | str)]
-UNSET_DEFAULTS = [option for option in OPTIONS if code_default(option) in (None, ())]
-CHOICES = {option: accepted_choices(option) for option in OPTIONS}
+LITERAL_DEFAULTS = [option for option in KEYS if isinstance(code_default(option), bool | str)]
+UNSET_DEFAULTS = [option for option in KEYS if code_default(option) in (None, ())]
+CHOICES = {option: accepted_choices(option) for option in KEYS}
 
 
 def test_every_option_has_exactly_one_row_in_the_configuration_reference() -> None:
     rows = Counter(documented_option(row) for row in option_rows())
 
-    assert {option: rows[option] for option in OPTIONS if rows[option] != 1} == {}
+    assert {option: rows[option] for option in KEYS if rows[option] != 1} == {}
 
 
 def test_every_row_of_the_configuration_reference_is_an_accepted_option() -> None:
     documented = [documented_option(row) for row in option_rows()]
 
-    assert [option for option in documented if option not in OPTIONS] == []
+    assert [option for option in documented if option not in KEYS] == []
+
+
+def test_the_reference_lists_the_options_in_their_declared_order() -> None:
+    assert [documented_option(row) for row in option_rows()] == KEYS
+
+
+@pytest.mark.parametrize("option", KEYS)
+def test_the_documented_default_is_the_declared_one(option: str) -> None:
+    assert option_row(option)["default"] == documented_default(OPTION[option])
+
+
+@pytest.mark.parametrize("option", KEYS)
+def test_where_an_option_applies_is_documented_as_declared(option: str) -> None:
+    assert option_row(option)["applies to"] == documented_scope(OPTION[option])
 
 
 @pytest.mark.parametrize("option", LITERAL_DEFAULTS)
@@ -196,7 +230,7 @@ def test_the_documented_aws_lambda_budget_is_the_one_the_preset_sets(
     assert int(documented[1]) * 2**20 == getattr(config, option.replace("-", "_")) == limit
 
 
-@pytest.mark.parametrize("option", [option for option in OPTIONS if CHOICES[option]])
+@pytest.mark.parametrize("option", [option for option in KEYS if CHOICES[option]])
 def test_the_documented_values_of_an_option_are_the_ones_it_accepts(option: str) -> None:
     documented = re.findall(r'`"([^"`]*)"`', option_row(option)["type"])
 

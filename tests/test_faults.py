@@ -322,7 +322,7 @@ def steady(tmp_path_factory: pytest.TempPathFactory, sandbox: Sandbox) -> Iterat
         clean = {}
         for layout in ("wheelhouse", "target"):  # target last: its bundle stays in dist/
             out = root / "dist"
-            bundle = build_bundle(consumer.root, out, layout=layout, cache_dir=cache)
+            bundle = build_bundle(consumer.root, out, bundle=layout, cache_dir=cache)
             clean[layout] = snapshot(bundle)
             if layout == "wheelhouse":
                 shutil.rmtree(out)

@@ -72,7 +72,7 @@ class Scene:
     cache: Path
 
     def build(self, layout: str = "target") -> Path:
-        return build_bundle(self.consumer.root, self.out, layout=layout, cache_dir=self.cache)
+        return build_bundle(self.consumer.root, self.out, bundle=layout, cache_dir=self.cache)
 
     def refused(self, label: str, layout: str = "target") -> str:
         """Build, expecting a :class:`LockbundleError` that names ``label``; return its message.

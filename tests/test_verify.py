@@ -53,7 +53,7 @@ def built(make_project: MakeProject, tmp_path_factory: pytest.TempPathFactory) -
         path = build_bundle(
             member,
             tmp_path_factory.mktemp(name.replace(".", "-")),
-            layout=layout,
+            bundle=layout,
             cache_dir=cache,
             overrides={k: v for k, v in overrides.items() if k != "layout"},
             log=lines.append,
@@ -277,14 +277,14 @@ def test_a_wheel_replaced_in_the_cache_never_reaches_a_wheelhouse(
 ) -> None:
     member = make_project("workspace") / "packages" / "api"
     cache = tmp_path / "cache"
-    build_bundle(member, tmp_path / "first", layout="wheelhouse", cache_dir=cache)
+    build_bundle(member, tmp_path / "first", bundle="wheelhouse", cache_dir=cache)
     (cached,) = (Cache(cache).entries / "files").rglob("apidep-*.whl")
     cached.chmod(0o644)
     with zipfile.ZipFile(cached, "a") as wheel:
         wheel.writestr("apidep/planted.py", "print('planted')\n")
 
     with pytest.raises(LockbundleError, match=r"apidep==.*changed after it was verified"):
-        build_bundle(member, tmp_path / "second", layout="wheelhouse", cache_dir=cache)
+        build_bundle(member, tmp_path / "second", bundle="wheelhouse", cache_dir=cache)
     assert not (tmp_path / "second").exists() or list((tmp_path / "second").iterdir()) == []
 
 

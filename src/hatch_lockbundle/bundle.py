@@ -76,7 +76,7 @@ def build_bundle(
     project_root: Path,
     out_dir: Path,
     *,
-    layout: str = "target",
+    bundle: str = "target",
     project: Project | None = None,
     version: str | None = None,
     cache_dir: Path | None = None,
@@ -87,7 +87,7 @@ def build_bundle(
 ) -> Path:
     """Build the bundle of the project at ``project_root`` into ``out_dir``; return its path.
 
-    :param layout: a layout (``target``, ``wheelhouse``) or the name of a configured bundle
+    :param bundle: a layout (``target``, ``wheelhouse``) or the name of a configured bundle
     :param project: the project as already read (the hatch plugin passes hatch's view of it)
     :param version: the project's version when it is dynamic (hatch computes it)
     :param cache_dir: the cache to use instead of ``LOCKBUNDLE_CACHE_DIR`` / the user cache
@@ -103,7 +103,7 @@ def build_bundle(
         return _build(
             project_root,
             out_dir,
-            layout,
+            bundle,
             project,
             version,
             cache_dir,
@@ -197,7 +197,7 @@ def _is_inside(name: str | bytes | int, directory: Path) -> bool:
 def _build(
     project_root: Path,
     out_dir: Path,
-    layout: str,
+    bundle: str,
     project: Project | None,
     version: str | None,
     cache_dir: Path | None,
@@ -207,7 +207,7 @@ def _build(
     log: Reporter,
 ) -> Path:
     project = project or read_project(project_root)
-    config = load_and_validate_config(project.settings, project.root, layout, overrides)
+    config = load_and_validate_config(project.settings, project.root, bundle, overrides)
     check_included(project.root, config.include, config.include_field)
     cache = Cache(cache_dir or default_cache_dir())
     lock, plans = plan_bundle(project, config, cache)
@@ -249,7 +249,7 @@ def _build(
         # a dynamic version is in no lock and no pyproject: the root's built wheel has it
         bundle_version = root.version or version or project.version
         bundle_version = bundle_version or _built_version(root.name, wheels[0]) or "0"
-        final = out_dir / bundle_name(str(root.name), bundle_version, config.variant)
+        final = out_dir / bundle_name(str(root.name), bundle_version, config.bundle)
         artifact = (
             final if config.archive is None else final.with_name(f"{final.name}.{config.archive}")
         )

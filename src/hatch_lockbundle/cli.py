@@ -188,7 +188,8 @@ def _clean(args: argparse.Namespace, log: Any) -> int:
     return 0
 
 
-def _version(args: argparse.Namespace) -> str:
+def _chosen_bundle(args: argparse.Namespace) -> str:
+    """The bundle to build: a layout (``--layout``) or a named bundle (``--bundle``)."""
     if args.bundle and args.layout:
         raise LockbundleError("give --layout or --bundle, not both")
     return str(args.bundle or args.layout or "target")
@@ -198,23 +199,23 @@ def _build(args: argparse.Namespace, log: Any) -> int:
     project_root = args.project.resolve()
     out_dir = args.out_dir.resolve() if args.out_dir else project_root / "dist"
     with tempfile.TemporaryDirectory(prefix="lockbundle-cache-") as scratch:
-        bundle = build_bundle(
+        built = build_bundle(
             project_root,
             out_dir,
-            layout=_version(args),
+            bundle=_chosen_bundle(args),
             cache_dir=Path(scratch) if args.no_cache else None,
             overrides=_overrides(args),
             offline=args.offline,
             log=log,
         )
-    _out(str(bundle))
+    _out(str(built))
     return 0
 
 
 def _plan(args: argparse.Namespace, log: Any) -> int:
     project = read_project(args.project.resolve())
     config = load_and_validate_config(
-        project.settings, project.root, _version(args), _overrides(args)
+        project.settings, project.root, _chosen_bundle(args), _overrides(args)
     )
     _, plans = plan_bundle(project, config)
     document: dict[str, Any] = {

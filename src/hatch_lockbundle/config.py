@@ -1,100 +1,269 @@
-"""``[tool.lockbundle]``, validated once into a frozen :class:`BundleConfig`."""
+"""``[tool.lockbundle]``, validated once into a frozen :class:`BundleConfig`.
+
+Each option is declared once, as a field of :class:`BundleConfig`: its reader, its default, the
+layouts it applies to and what else it needs (:func:`~.options.declare`). Reading, the unknown-field
+message, the checks of where an option applies and the reference in ``docs/configuration.md`` (by
+its test) all follow those declarations.
+
+The top table is inherited by every bundle, the layouts and the named ones: an inherited option
+that does not apply to a bundle (``trim`` for a wheelhouse) is left out for it, as the top table may
+serve several bundles; the same option set in the bundle's own table or on the command line is an
+error. A top-level option that applies to no bundle at all (``architecture`` without any
+``preset``) is an error too.
+"""
 
 from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from packaging.utils import canonicalize_name
-
-from .archive import DEFAULT_LEVEL, LEVELS
+from . import options as read  # the readers: read.boolean, read.choice(...)
+from .archive import DEFAULT_LEVEL
 from .archive import FORMATS as ARCHIVE_FORMATS
 from .errors import ConfigurationError
-from .target import (
-    PLATFORM_ALIASES,
-    PlainLinuxPlatformError,
-    UnknownPlatformError,
-    resolve_platform,
+from .options import (
+    COMMAND_LINE,
+    LAYOUTS,
+    TABLE,
+    Needs,
+    Option,
+    Setting,
+    Table,
+    declare,
+    declared_options,
 )
 
-TABLE = "tool.lockbundle"
-#: the label of options given on the command line (``lockbundle build --python-platform ...``)
-COMMAND_LINE = "command line"
-LAYOUTS = ("target", "wheelhouse")
-IMPLEMENTATIONS = {"cpython": "cpython", "cp": "cpython"}
+__all__ = [
+    "COMMAND_LINE",
+    "LAYOUTS",
+    "OPTIONS",
+    "TABLE",
+    "BundleConfig",
+    "bundle_names",
+    "load_and_validate_config",
+]
+
 PRESETS = ("aws-lambda",)
 ARCHITECTURES = ("x86_64", "arm64")
 #: how a target bundle gets its files from the cache (uv's names)
 LINK_MODES = ("hardlink", "copy")
-#: every key ``[tool.lockbundle]`` accepts: the one list that validation and the docs' tests use;
-#: ``layout`` only in a named bundle, ``bundles`` only at the top
-OPTIONS = (
-    "lock", "package", "extras", "groups", "compile-bytecode", "require-hashes", "frozen", "sbom",
-    "compression-level",
-    "binary-only", "archive", "python", "implementation", "platforms", "prefix", "exclude", "trim",
-    "max-size", "max-archive-size", "preset", "architecture", "link-mode", "layout", "bundles",
-    "include",
-)  # fmt: skip
 LAMBDA_ZIP_LIMIT = 50 * 1024 * 1024  # a zip uploaded directly to AWS Lambda
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024  # a function and its layers, unzipped
-_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*", re.IGNORECASE)
-_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}  # fmt: skip
-_PYTHON = re.compile(r"3\.\d+(\.\d+)?")
+TARGET = ("target",)
+WHEELHOUSE = ("wheelhouse",)
+NEEDS_ARCHIVE = Needs(
+    "archive",
+    "without an archive the bundle is a directory",
+    'set `archive = "zip"` or `archive = "tar.gz"`, or remove it',
+)
+NEEDS_PRESET = Needs(
+    "preset",
+    "it is the architecture the preset picks wheels for",
+    'set `preset = "aws-lambda"`, or name the platform in `platforms` and remove it',
+)
+_IN_A_NAMED_BUNDLE = frozenset({Table.BUNDLE, Table.COMMAND_LINE})
+#: what a bundle of each layout holds, to say why an option of the other one means nothing there
+_HOLDS = {
+    "target": "a target bundle holds installed distributions, not wheels",
+    "wheelhouse": "a wheelhouse holds wheels",
+}
+_PLURAL = {"target": "target bundles", "wheelhouse": "wheelhouses"}
 _BUNDLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 @dataclass(frozen=True)
 class BundleConfig:
-    #: the ``uv.lock`` to read; None means "find the one that locks this project"
-    lock: Path | None = None
-    #: the root package to bundle; None means this project
-    package: str | None = None
-    extras: tuple[str, ...] | Literal["all"] = ()
-    groups: tuple[str, ...] = ()
-    compile_bytecode: bool = False
-    #: refuse remote artifacts that the lock records without a hash
-    require_hashes: bool = True
-    layout: str = "target"
-    #: wheelhouse: leave downloaded pure-Python wheels on their index
-    binary_only: bool = False
-    #: pack the bundle into one ``tar.gz`` or ``zip`` file instead of a directory
-    archive: str | None = None
-    #: the archive's zlib level: 0 stores, 9 is smallest and slowest
-    compression_level: int = DEFAULT_LEVEL
-    #: the target Python, "3.12" or "3.12.4"; None: the running interpreter
-    python: str | None = None
-    implementation: str = "cpython"
-    #: platform tags (aliases resolved); empty: this machine
-    platforms: tuple[str, ...] = ()
-    #: the name in the artifact: the layout, or the named bundle
-    variant: str = "target"
-    #: the directory every archive entry is under (None: the layout's default)
-    prefix: str | None = None
-    #: gitignore-style patterns of files removed from a target bundle
-    exclude: tuple[str, ...] = ()
-    #: files and directories of the project (relative, ``/``-separated) copied as they are to
-    #: the top of a target bundle, each under its own name
-    include: tuple[str, ...] = ()
+    """The options of one bundle. Every field declared with :func:`~.options.declare` is the
+    option of the same name (``-`` for ``_``), in the order of the docs' reference."""
+
+    lock: Path | None = field(
+        default=None,
+        metadata=declare(
+            read.project_path,
+            "the uv.lock to read, relative to the project",
+            unset="the nearest `uv.lock` at or above the project that locks this project",
+        ),
+    )
+    package: str | None = field(
+        default=None,
+        metadata=declare(
+            read.non_empty_string,
+            "the root package to bundle",
+            unset="this project (`project.name`)",
+        ),
+    )
+    extras: tuple[str, ...] | Literal["all"] = field(
+        default=(), metadata=declare(read.names_or_all, "extras of the root to include")
+    )
+    groups: tuple[str, ...] = field(
+        default=(), metadata=declare(read.names, "dependency groups of the root to include")
+    )
+    compile_bytecode: bool = field(
+        default=False,
+        metadata=declare(
+            read.boolean, "write hash-based .pyc files, for the running Python", layouts=TARGET
+        ),
+    )
+    link_mode: str = field(
+        default="hardlink",
+        metadata=declare(
+            read.choice(*LINK_MODES),
+            "share the bundle's files with the cache (read-only, checked before use) or copy them",
+            layouts=TARGET,
+        ),
+    )
+    binary_only: bool = field(
+        default=False,
+        metadata=declare(
+            read.boolean, "leave downloaded pure-Python wheels on their index", layouts=WHEELHOUSE
+        ),
+    )
+    archive: str | None = field(
+        default=None,
+        metadata=declare(
+            read.choice(*ARCHIVE_FORMATS),
+            "pack the bundle into one tar.gz or zip file instead of a directory",
+        ),
+    )
+    compression_level: int = field(
+        default=DEFAULT_LEVEL,
+        metadata=declare(
+            read.level,
+            "the archive's zlib level: 0 stores, 9 is smallest and slowest",
+            needs=NEEDS_ARCHIVE,
+        ),
+    )
+    python: str | None = field(
+        default=None,
+        metadata=declare(
+            read.python_version,
+            'the target Python, "3.12" or "3.12.4"',
+            unset="the running interpreter",
+        ),
+    )
+    implementation: str = field(
+        default="cpython", metadata=declare(read.implementation, "the target implementation")
+    )
+    platforms: tuple[str, ...] = field(
+        default=(),
+        metadata=declare(
+            read.platforms, "platform tags of the target (aliases resolved)", unset="this machine"
+        ),
+    )
+    prefix: str | None = field(
+        default=None,
+        metadata=declare(
+            read.archive_path,
+            "the directory every archive entry is under",
+            needs=NEEDS_ARCHIVE,
+            unset="target: none (entries at the top); wheelhouse: the bundle's name",
+        ),
+    )
+    exclude: tuple[str, ...] = field(
+        default=(),
+        metadata=declare(read.strings, "gitignore-style patterns of files removed", layouts=TARGET),
+    )
+    include: tuple[str, ...] = field(
+        default=(),
+        metadata=declare(
+            read.relative_paths,
+            "files and directories of the project copied to the top of the bundle",
+            layouts=TARGET,
+        ),
+    )
+    trim: bool = field(
+        default=False,
+        metadata=declare(read.boolean, "remove what deployments do not need", layouts=TARGET),
+    )
+    max_size: int | None = field(
+        default=None,
+        metadata=declare(
+            read.size,
+            "the budget of the unpacked bundle, in bytes",
+            unset="none (`aws-lambda`: 250 MiB)",
+        ),
+    )
+    max_archive_size: int | None = field(
+        default=None,
+        metadata=declare(
+            read.size,
+            "the budget of the archive, in bytes",
+            needs=NEEDS_ARCHIVE,
+            unset="none (`aws-lambda`: 50 MiB)",
+        ),
+    )
+    preset: str | None = field(
+        default=None, metadata=declare(read.choice(*PRESETS), "defaults for a platform")
+    )
+    architecture: str | None = field(
+        default=None,
+        metadata=declare(
+            read.choice(*ARCHITECTURES),
+            "the architecture of the preset's platform",
+            needs=NEEDS_PRESET,
+            unset='`"x86_64"`',
+        ),
+    )
+    frozen: bool = field(
+        default=False,
+        metadata=declare(read.boolean, "use the lock as it is, unchecked (uv's --frozen)"),
+    )
+    sbom: bool = field(
+        default=False, metadata=declare(read.boolean, "write a CycloneDX SBOM beside the bundle")
+    )
+    require_hashes: bool = field(
+        default=True,
+        metadata=declare(read.boolean, "refuse files that the lock records without a hash"),
+    )
+    layout: str = field(
+        default="target",
+        metadata=declare(
+            read.choice(*LAYOUTS), "the layout a named bundle builds", tables=_IN_A_NAMED_BUNDLE
+        ),
+    )
+    #: the bundle built: a layout, or a named bundle (``hatch build -t lockbundle:BUNDLE``)
+    bundle: str = "target"
     #: where ``include`` was set, for the messages about its entries
     include_field: str = field(default=f"{TABLE}.include", compare=False, repr=False)
-    #: remove what deployments do not need (see :data:`TRIM_PATTERNS`)
-    trim: bool = False
-    #: budgets in bytes: the unpacked bundle and its archive
-    max_size: int | None = None
-    max_archive_size: int | None = None
-    preset: str | None = None
-    architecture: str | None = None
-    #: use the lock as it is, without checking it against pyproject.toml (uv's ``--frozen``)
-    frozen: bool = False
-    #: write a CycloneDX SBOM beside the bundle
-    sbom: bool = False
-    #: target layout: share files with the cache (read-only, checked before use) or copy them
-    link_mode: str = "hardlink"
+
+
+BUNDLES = Option(
+    read.table_of_tables,
+    "named bundles, each built by `hatch build -t lockbundle:NAME`",
+    tables=frozenset({Table.TOP}),
+    key="bundles",
+)
+#: every option, in the order of the docs' reference
+OPTIONS = (*declared_options(BundleConfig), BUNDLES)
+OPTION = {option.key: option for option in OPTIONS}
+_FIELD = {option.key: option.field for option in OPTIONS if option.field is not None}
+
+
+@dataclass
+class _Table:
+    """The options one table sets, read: the values it got right, and the keys it got wrong."""
+
+    label: str
+    values: dict[str, Any] = field(default_factory=dict)
+    failed: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Settings:
+    """The options of one bundle, its tables merged; each key with the table that set it."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    where: dict[str, str] = field(default_factory=dict)
+    #: keys whose value was refused: no check of a combination looks at them
+    failed: set[str] = field(default_factory=set)
+
+    @property
+    def layout(self) -> str:
+        return str(self.values.get("layout", "target"))
 
 
 def bundle_names(raw: Any) -> list[str]:
@@ -106,17 +275,17 @@ def bundle_names(raw: Any) -> list[str]:
 def load_and_validate_config(
     raw: Any,
     project_root: Path,
-    version: str = "target",
+    bundle: str = "target",
     overrides: Mapping[str, Any] | None = None,
 ) -> BundleConfig:
     """Turn the raw ``[tool.lockbundle]`` table into the :class:`BundleConfig` of one bundle.
 
     :param raw: the decoded table (or None when the project has no such table)
     :param project_root: the directory of the project's ``pyproject.toml``
-    :param version: a layout, or the name of a ``[tool.lockbundle.bundles.NAME]`` table
-        (as in ``hatch build -t lockbundle:VERSION``)
+    :param bundle: a layout, or the name of a ``[tool.lockbundle.bundles.NAME]`` table
+        (as in ``hatch build -t lockbundle:BUNDLE``)
     :param overrides: options given on the command line (same keys as the table), applied last
-    :raises ConfigurationError: listing every problem found, in every table
+    :raises ConfigurationError: listing every problem found, in every table, at once
     """
     errors: list[str] = []
     source = str(project_root / "pyproject.toml")
@@ -125,13 +294,45 @@ def load_and_validate_config(
     if not isinstance(raw, Mapping):
         raise ConfigurationError([f"Field `{TABLE}` must be a table"], source)
 
-    top = _read_table(raw, TABLE, project_root, errors, allow_layout=False)
-    bundles: dict[str, dict[str, Any]] = {}
-    raw_bundles = raw.get("bundles", {})
-    if not isinstance(raw_bundles, Mapping):
-        errors.append(f"Field `{TABLE}.bundles` must be a table of tables")
-        raw_bundles = {}
-    for name, table in raw_bundles.items():
+    top = _read_table(raw, TABLE, Table.TOP, project_root, errors)
+    top.failed.discard("bundles")
+    named = _read_bundles(top.values.pop("bundles", {}), project_root, errors)
+    if bundle in LAYOUTS:
+        own = _Table(TABLE, {"layout": bundle})
+    elif bundle in named:
+        own = named[bundle]
+    else:
+        known = [*LAYOUTS, *named]
+        errors.append(
+            f"Unknown bundle `{bundle}`: use one of {', '.join(known)} (as in "
+            f"`hatch build -t lockbundle:{known[-1]}`), or define `[{TABLE}.bundles.{bundle}]`"
+        )
+        own = _Table(TABLE)
+    given = _read_table(overrides or {}, COMMAND_LINE, Table.COMMAND_LINE, Path.cwd(), errors)
+
+    settings = _merged(top, own, given)
+    # every bundle's own table is checked whichever is built, as its values are
+    every = {layout: _merged(top, _Table(TABLE, {"layout": layout})) for layout in LAYOUTS}
+    every.update({name: _merged(top, table) for name, table in named.items()})
+    every[bundle] = settings
+    for each in every.values():
+        _leave_out_or_refuse(each, errors)
+    _check_top_table_serves_a_bundle(top, every.values(), errors)
+    _check_combinations(settings, errors)
+    if errors:
+        raise ConfigurationError(errors, source)
+    values = {_FIELD[key]: value for key, value in settings.values.items()}
+    if "include" in settings.values:
+        values["include_field"] = f"{settings.where['include']}.include"
+    return BundleConfig(bundle=bundle, **values)
+
+
+def _read_bundles(
+    raw: Mapping[str, Any], project_root: Path, errors: list[str]
+) -> dict[str, _Table]:
+    """The ``[tool.lockbundle.bundles.NAME]`` tables, each read."""
+    named = {}
+    for name, table in raw.items():
         label = f"{TABLE}.bundles.{name}"
         if not _BUNDLE_NAME.fullmatch(name) or name in LAYOUTS:
             errors.append(
@@ -141,301 +342,141 @@ def load_and_validate_config(
         if not isinstance(table, Mapping):
             errors.append(f"Field `{label}` must be a table")
             continue
-        bundles[name] = _read_table(table, label, project_root, errors, allow_layout=True)
-
-    settings = dict(top)
-    where = dict.fromkeys(top, TABLE)
-    if version in LAYOUTS:
-        settings["layout"] = version
-    elif version in bundles:
-        settings.update(bundles[version])
-        where.update(dict.fromkeys(bundles[version], f"{TABLE}.bundles.{version}"))
-    else:
-        known = [*LAYOUTS, *bundles]
-        errors.append(
-            f"Unknown bundle `{version}`: use one of {', '.join(known)} (as in "
-            f"`hatch build -t lockbundle:{known[-1]}`), or define `[{TABLE}.bundles.{version}]`"
-        )
-    if overrides:
-        given = _read_table(overrides, COMMAND_LINE, Path.cwd(), errors, allow_layout=True)
-        settings.update(given)
-        where.update(dict.fromkeys(given, COMMAND_LINE))
-    if errors:
-        raise ConfigurationError(errors, source)
-    if settings.get("preset") == "aws-lambda":
-        for key, value in _lambda_defaults(settings).items():
-            settings.setdefault(key, value)
-    _include_for_layout(settings, where, errors)
-    if "include" in settings:
-        settings["include_field"] = f"{where['include']}.include"
-    config = BundleConfig(variant=version, **settings)
-    _check_combination(config, where, errors)
-    if errors:
-        raise ConfigurationError(errors, source)
-    return config
+        named[name] = _read_table(table, label, Table.BUNDLE, project_root, errors)
+    return named
 
 
-def _lambda_defaults(settings: Mapping[str, Any]) -> dict[str, Any]:
+def _read_table(
+    raw: Mapping[str, Any], label: str, kind: Table, root: Path, errors: list[str]
+) -> _Table:
+    """Read every option set in one table, each by its declared reader."""
+    table = _Table(label)
+    accepted = [option for option in OPTIONS if kind in option.tables]
+    for option in accepted:
+        if option.key not in raw:
+            continue
+        before = len(errors)
+        value = option.read(raw[option.key], Setting(label, option.key, root, errors))
+        if len(errors) == before:
+            table.values[option.key] = value
+        else:
+            table.failed.add(option.key)
+    known = sorted(option.key for option in accepted)
+    for key in raw:
+        if key not in known:
+            errors.append(f"Unknown field `{label}.{key}`; known fields are: {', '.join(known)}")
+    return table
+
+
+def _merged(*tables: _Table) -> _Settings:
+    """The options of a bundle: each table over the ones before it, then its preset's defaults."""
+    settings = _Settings()
+    for table in tables:
+        for key, value in table.values.items():
+            settings.values[key] = value
+            settings.where[key] = table.label
+            settings.failed.discard(key)
+        for key in table.failed:
+            settings.values.pop(key, None)
+            settings.where[key] = table.label
+            settings.failed.add(key)
+    if settings.values.get("preset") == "aws-lambda":
+        for key, value in _lambda_defaults(settings.values).items():
+            if key not in settings.where:
+                settings.values[key] = value
+                settings.where[key] = settings.where["preset"]
+    return settings
+
+
+def _lambda_defaults(values: Mapping[str, Any]) -> dict[str, Any]:
     """What ``preset = "aws-lambda"`` sets, unless the table sets it explicitly."""
     running = f"{sys.version_info.major}.{sys.version_info.minor}"
-    python = ".".join(str(settings.get("python", running)).split(".")[:2])
-    machine = "aarch64" if settings.get("architecture") == "arm64" else "x86_64"
+    python = ".".join(str(values.get("python", running)).split(".")[:2])
+    machine = "aarch64" if values.get("architecture") == "arm64" else "x86_64"
     # Python 3.12 and later run on Amazon Linux 2023 (glibc 2.34), older ones on Amazon Linux 2
     glibc = 34 if tuple(int(part) for part in python.split(".")) >= (3, 12) else 26
     return {
         "platforms": (f"manylinux_2_{glibc}_{machine}",),
         "archive": "zip",
-        "max_archive_size": LAMBDA_ZIP_LIMIT,
-        "max_size": LAMBDA_UNZIPPED_LIMIT,
+        "max-archive-size": LAMBDA_ZIP_LIMIT,
+        "max-size": LAMBDA_UNZIPPED_LIMIT,
     }
 
 
-def parse_size(value: Any) -> int | None:
-    """Bytes from an integer or a string like ``"250MB"``, ``"50 MiB"``, ``"1.5GB"``; else None."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value if value >= 0 else None
-    if not isinstance(value, str) or not (match := _SIZE.fullmatch(value)):
-        return None
-    return int(float(match[1]) * _UNITS[(match[2] or "B").lower()])
+def _why_not_applying(option: Option, settings: _Settings) -> str | None:
+    """Why ``option`` means nothing for the bundle of ``settings`` (None: it applies, or what
+    it depends on was refused already, so that the answer is not known)."""
+    layout = settings.layout
+    if "layout" not in settings.failed and layout not in option.layouts:
+        wanted = " and ".join(_PLURAL[name] for name in option.layouts)
+        return f"applies to {wanted} only ({_HOLDS[layout]}): remove it"
+    needs = option.needs
+    if needs is not None and not {needs.option} & {*settings.values, *settings.failed}:
+        return f"applies only with `{needs.option}` ({needs.why}): {needs.remedy}"
+    return None
 
 
-def _check_combination(config: BundleConfig, where: Mapping[str, str], errors: list[str]) -> None:
+def _leave_out_or_refuse(settings: _Settings, errors: list[str]) -> None:
+    """Leave out the inherited options that do not apply to this bundle; refuse the others."""
+    for key, where in list(settings.where.items()):
+        why = _why_not_applying(OPTION[key], settings)
+        if why is None:
+            continue
+        if where == TABLE:
+            del settings.where[key]
+            settings.values.pop(key, None)
+            settings.failed.discard(key)
+        else:
+            errors.append(f"Field `{where}.{key}` {why}")
+
+
+def _check_top_table_serves_a_bundle(
+    top: _Table, bundles: Iterable[_Settings], errors: list[str]
+) -> None:
+    """A top-level option that applies to none of the bundles inheriting it is a mistake.
+
+    Both layouts can always be built, so only what an option needs besides a layout (a preset,
+    an archive) can leave it without a bundle.
+    """
+    inheriting = list(bundles)  # each bundle's settings, inherited options it ignores left out
+    for key in [*top.values, *top.failed]:
+        needs = OPTION[key].needs
+        if needs is None:
+            continue
+        if not any(
+            settings.where.get(key) == TABLE and _why_not_applying(OPTION[key], settings) is None
+            for settings in inheriting
+        ):
+            errors.append(
+                f"Field `{TABLE}.{key}` applies only with `{needs.option}` ({needs.why}), "
+                f"which no bundle sets: {needs.remedy}"
+            )
+
+
+def _check_combinations(settings: _Settings, errors: list[str]) -> None:
+    """Options that are right alone, wrong together; a refused value is not looked at again."""
+
+    def given(*keys: str) -> bool:
+        return not {*keys, "layout"} & settings.failed
+
+    values, where = settings.values, settings.where
     running = f"{sys.version_info.major}.{sys.version_info.minor}"
-    target_python = ".".join((config.python or running).split(".")[:2])
-    if config.compile_bytecode and config.layout == "target" and target_python != running:
+    target_python = ".".join(str(values.get("python", running)).split(".")[:2])
+    if (
+        given("compile-bytecode", "python")
+        and settings.layout == "target"
+        and values.get("compile-bytecode")
+        and target_python != running
+    ):
         errors.append(
-            f"Field `{where.get('compile_bytecode', TABLE)}.compile-bytecode` needs the target "
+            f"Field `{where['compile-bytecode']}.compile-bytecode` needs the target "
             f"Python ({target_python}) to be the one running the build ({running}): bytecode is "
             f"specific to a Python version. Build with Python {target_python}, or turn it off"
         )
-    if config.layout == "target" and len(config.platforms) > 1:
+    platforms = values.get("platforms", ())
+    if given("platforms") and settings.layout == "target" and len(platforms) > 1:
         errors.append(
-            f"Field `{where.get('platforms', TABLE)}.platforms` lists {len(config.platforms)} "
+            f"Field `{where['platforms']}.platforms` lists {len(platforms)} "
             "platforms, but a target bundle is for one platform: make one named bundle per "
             "platform, or use the wheelhouse layout"
         )
-
-
-def _include_for_layout(
-    settings: dict[str, Any], where: Mapping[str, str], errors: list[str]
-) -> None:
-    """``include`` fills target bundles: a wheelhouse leaves out the top table's list (which
-    serves the target bundles beside it), and refuses one set for it alone.
-
-    Whether each entry exists is checked when a bundle is built
-    (:func:`~.include.check_included`), so that a table is valid wherever it is read.
-    """
-    if not settings.get("include") or settings.get("layout", "target") == "target":
-        return
-    if where["include"] == TABLE:
-        del settings["include"]
-        return
-    errors.append(
-        f"Field `{where['include']}.include` applies to target bundles only (a "
-        f"{settings['layout']} holds wheels): remove it"
-    )
-
-
-def _read_table(
-    raw: Mapping[str, Any], label: str, root: Path, errors: list[str], *, allow_layout: bool
-) -> dict[str, Any]:
-    """The options set in one table, as :class:`BundleConfig` keyword arguments."""
-    fields_ = _Fields(raw, label, errors)
-    values: dict[str, Any] = {
-        "lock": fields_.string("lock"),
-        "package": fields_.string("package"),
-        "extras": fields_.names_or_all("extras"),
-        "groups": fields_.names("groups"),
-        "compile_bytecode": fields_.boolean("compile-bytecode"),
-        "require_hashes": fields_.boolean("require-hashes"),
-        "frozen": fields_.boolean("frozen"),
-        "sbom": fields_.boolean("sbom"),
-        "binary_only": fields_.boolean("binary-only"),
-        "archive": fields_.choice("archive", ARCHIVE_FORMATS),
-        "compression_level": fields_.level("compression-level"),
-        "python": fields_.string("python"),
-        "implementation": fields_.string("implementation"),
-        "platforms": fields_.platforms("platforms"),
-        "prefix": fields_.string("prefix"),
-        "exclude": fields_.strings("exclude"),
-        "include": fields_.relative_paths("include"),
-        "trim": fields_.boolean("trim"),
-        "max_size": fields_.size("max-size"),
-        "max_archive_size": fields_.size("max-archive-size"),
-        "preset": fields_.choice("preset", PRESETS),
-        "architecture": fields_.choice("architecture", ARCHITECTURES),
-        "link_mode": fields_.choice("link-mode", LINK_MODES),
-    }
-    if values["exclude"] is not None:
-        values["exclude"] = tuple(values["exclude"])
-    if values["include"] is not None:
-        values["include"] = tuple(values["include"])
-    prefix = values["prefix"]
-    if prefix is not None and (
-        prefix.startswith("/") or "\\" in prefix or ".." in prefix.split("/")
-    ):
-        errors.append(
-            f'Field `{label}.prefix` must be a relative path inside the archive, like "python"'
-        )
-    if allow_layout:
-        values["layout"] = fields_.choice("layout", LAYOUTS)
-    known = sorted(set(OPTIONS) - {"bundles" if allow_layout else "layout"})
-    for key in raw:
-        if key not in known:
-            errors.append(f"Unknown field `{label}.{key}`; known fields are: {', '.join(known)}")
-    if values["package"] is not None and not values["package"].strip():
-        errors.append(f"Field `{label}.package` must not be empty")
-    if values["lock"] is not None:
-        values["lock"] = (root / values["lock"]).resolve()
-    python = values["python"]
-    if python is not None and not _PYTHON.fullmatch(python):
-        errors.append(f'Field `{label}.python` must be a Python version like "3.12" or "3.12.4"')
-    implementation = values["implementation"]
-    if implementation is not None:
-        if implementation.lower() not in IMPLEMENTATIONS:
-            errors.append(
-                f"Field `{label}.implementation` must be `cpython`: only CPython targets are "
-                f"supported, not {implementation!r}"
-            )
-        values["implementation"] = IMPLEMENTATIONS.get(implementation.lower(), implementation)
-    return {key: value for key, value in values.items() if value is not None}
-
-
-class _Fields:
-    """Reads one field at a time, recording type errors in the hatchling wording."""
-
-    def __init__(self, raw: Mapping[str, Any], label: str, errors: list[str]) -> None:
-        self.raw = raw
-        self.label = label
-        self.errors = errors
-
-    def _get(self, key: str) -> Any:
-        return self.raw.get(key)
-
-    def string(self, key: str) -> str | None:
-        value = self._get(key)
-        if value is not None and not isinstance(value, str):
-            self.errors.append(f"Field `{self.label}.{key}` must be a string")
-            return None
-        return value
-
-    def choice(self, key: str, choices: tuple[str, ...]) -> str | None:
-        value = self.string(key)
-        if value is not None and value not in choices:
-            listing = ", ".join(f'"{choice}"' for choice in choices)
-            self.errors.append(
-                f"Field `{self.label}.{key}` must be one of {listing}, not {value!r}"
-            )
-            return None
-        return value
-
-    def boolean(self, key: str) -> bool | None:
-        value = self._get(key)
-        if value is not None and not isinstance(value, bool):
-            self.errors.append(f"Field `{self.label}.{key}` must be a boolean")
-            return None
-        return value
-
-    def strings(self, key: str) -> list[str] | None:
-        value = self._get(key)
-        if value is None:
-            return None
-        if not isinstance(value, list):
-            self.errors.append(f"Field `{self.label}.{key}` must be an array of strings")
-            return None
-        items = []
-        for index, item in enumerate(value, 1):
-            if not isinstance(item, str) or not item.strip():
-                self.errors.append(
-                    f"Entry #{index} of field `{self.label}.{key}` must be a non-empty string"
-                )
-            else:
-                items.append(item)
-        return items
-
-    def relative_paths(self, key: str) -> list[str] | None:
-        """Paths relative to the project, ``/``-separated, without ``..``: normalised
-        (``./a//b/`` is ``a/b``)."""
-        items = self.strings(key)
-        if items is None:
-            return None
-        paths = []
-        start = len(self.errors)
-        for index, item in enumerate(items, 1):
-            parts = [part for part in item.split("/") if part not in ("", ".")]
-            if item.startswith("/") or "\\" in item or ".." in parts or not parts:
-                self.errors.append(
-                    f"Entry #{index} of field `{self.label}.{key}` must be a path relative to "
-                    f'the project, with `/` and without `..`, like "handler.py" or "app": '
-                    f"not {item!r}"
-                )
-            else:
-                paths.append("/".join(parts))
-        return paths if len(self.errors) == start else None
-
-    def names(self, key: str) -> tuple[str, ...] | None:
-        items = self.strings(key)
-        if items is None:
-            return None
-        return tuple(dict.fromkeys(str(canonicalize_name(item)) for item in items))
-
-    def names_or_all(self, key: str) -> tuple[str, ...] | Literal["all"] | None:
-        value = self.raw.get(key)
-        if isinstance(value, str):
-            if value == "all":
-                return "all"
-            self.errors.append(
-                f'Field `{self.label}.{key}` must be an array of strings or the string "all"'
-            )
-            return None
-        return self.names(key)
-
-    def level(self, key: str) -> int | None:
-        value = self._get(key)
-        if value is None:
-            return None
-        if not isinstance(value, int) or isinstance(value, bool) or value not in LEVELS:
-            self.errors.append(
-                f"Field `{self.label}.{key}` must be a whole number from {LEVELS[0]} (no "
-                f"compression, fastest) to {LEVELS[-1]} (smallest, slowest), not {value!r}"
-            )
-            return None
-        return int(value)
-
-    def size(self, key: str) -> int | None:
-        value = self._get(key)
-        if value is None:
-            return None
-        size = parse_size(value)
-        if size is None:
-            self.errors.append(
-                f'Field `{self.label}.{key}` must be a number of bytes or a size like "250MB", '
-                f'"50 MiB" or "1.5GB", not {value!r}'
-            )
-        return size
-
-    def platforms(self, key: str) -> tuple[str, ...] | None:
-        items = self.strings(key)
-        if items is None:
-            return None
-        resolved = []
-        # the command line's platforms come from --python-platform, not from a table
-        named = f"field `{self.label}.{key}`"
-        field_ = "`--python-platform`" if self.label == COMMAND_LINE else named
-        for index, item in enumerate(items, 1):
-            try:
-                resolved.append(resolve_platform(item))
-            except PlainLinuxPlatformError as error:
-                self.errors.append(
-                    f"Platform #{index} of {field_}, `{item}`, accepts no manylinux or "
-                    "musllinux wheel (only wheels built on one machine): use "
-                    f"{error.meant}, or another manylinux or musllinux tag"
-                )
-            except UnknownPlatformError:
-                self.errors.append(
-                    f"Platform #{index} of {field_} is not a known platform "
-                    f"tag: `{item}` (use a wheel platform tag such as `manylinux_2_28_x86_64`, "
-                    f"`musllinux_1_2_aarch64`, `macosx_14_0_arm64`, `win_amd64`, or one of: "
-                    f"{', '.join(PLATFORM_ALIASES)})"
-                )
-        return tuple(dict.fromkeys(resolved))

@@ -1,4 +1,8 @@
-"""The hatch builder: ``hatch build -t lockbundle[:LAYOUT]`` runs the engine for this project."""
+"""The hatch builder: ``hatch build -t lockbundle[:BUNDLE]`` runs the engine for this project.
+
+hatch calls a target's variants *versions*; here each one is a bundle: a layout (``target``,
+``wheelhouse``) or a named bundle of ``[tool.lockbundle.bundles]``.
+"""
 
 from __future__ import annotations
 
@@ -24,8 +28,8 @@ class LockbundleBuilder(BuilderInterface):  # type: ignore[type-arg]
 
     def get_version_api(self) -> dict[str, Callable[..., str]]:
         settings = project_from_document(self.metadata.config, Path(self.root)).settings
-        names = [*LAYOUTS, *bundle_names(settings)]
-        return {name: self._builder_for(name) for name in names}
+        bundles = [*LAYOUTS, *bundle_names(settings)]
+        return {bundle: self._builder_for(bundle) for bundle in bundles}
 
     def get_default_versions(self) -> list[str]:
         return ["target"]
@@ -51,14 +55,14 @@ class LockbundleBuilder(BuilderInterface):  # type: ignore[type-arg]
                 f"Kept {path}: named like a bundle, but not written by hatch-lockbundle"
             )
 
-    def _builder_for(self, layout: str) -> Callable[..., str]:
+    def _builder_for(self, bundle: str) -> Callable[..., str]:
         def build(directory: str, **build_data: Any) -> str:
             project = project_from_document(self.metadata.config, Path(self.root))
             try:
-                bundle = build_bundle(
+                built = build_bundle(
                     Path(self.root),
                     Path(directory),
-                    layout=layout,
+                    bundle=bundle,
                     project=project,
                     version=self.metadata.version,
                     reproducible=self.config.reproducible,
@@ -67,7 +71,7 @@ class LockbundleBuilder(BuilderInterface):  # type: ignore[type-arg]
             except LockbundleError as error:
                 self.app.abort(printable(str(error)))
                 raise  # abort exits; this satisfies type checkers
-            return str(bundle)
+            return str(built)
 
         return build
 

@@ -101,7 +101,7 @@ try:
     built = build_bundle(
         Path(args["project"]),
         Path(args["out"]),
-        layout=args["layout"],
+        bundle=args["layout"],
         cache_dir=Path(args["cache"]),
         log=lambda line: print(line, flush=True),
     )

@@ -395,7 +395,7 @@ class Sandbox:
                 outcome.bundle = build_bundle(
                     self.project,
                     self.out,
-                    layout=layout,
+                    bundle=layout,
                     cache_dir=self.cache,
                     log=outcome.logged.append,
                 )

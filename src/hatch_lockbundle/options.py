@@ -1,0 +1,296 @@
+"""How an option of ``[tool.lockbundle]`` is declared, read and checked, one value at a time."""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from packaging.utils import canonicalize_name
+
+from .archive import LEVELS
+from .target import (
+    PLATFORM_ALIASES,
+    PlainLinuxPlatformError,
+    UnknownPlatformError,
+    resolve_platform,
+)
+
+TABLE = "tool.lockbundle"
+#: the label of options given on the command line (``lockbundle build --python-platform ...``)
+COMMAND_LINE = "command line"
+LAYOUTS = ("target", "wheelhouse")
+#: the key of a dataclass field's metadata that holds its :class:`Option`
+DECLARED = "lockbundle-option"
+IMPLEMENTATIONS = {"cpython": "cpython", "cp": "cpython"}
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*", re.IGNORECASE)
+_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}  # fmt: skip
+_PYTHON = re.compile(r"3\.\d+(\.\d+)?")
+
+
+class Table(enum.Enum):
+    """Where an option can be set."""
+
+    TOP = "tool.lockbundle"
+    BUNDLE = "tool.lockbundle.bundles.NAME"
+    COMMAND_LINE = "command line"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One key of one table as it is read: where it was set, and where its problems go."""
+
+    #: the table: ``tool.lockbundle``, ``tool.lockbundle.bundles.NAME`` or ``command line``
+    table: str
+    key: str
+    #: what relative paths are relative to
+    root: Path
+    errors: list[str]
+
+    @property
+    def name(self) -> str:
+        return f"{self.table}.{self.key}"
+
+    def error(self, message: str) -> None:
+        self.errors.append(message)
+
+
+#: checks one value and returns it as :class:`~.config.BundleConfig` holds it; a value it
+#: refuses is reported through :meth:`Setting.error` (what it returns then is not used)
+Reader = Callable[[Any, Setting], Any]
+
+
+@dataclass(frozen=True)
+class Needs:
+    """Another option that must be set for an option to mean anything."""
+
+    option: str
+    #: why, in a few words
+    why: str
+    #: what to do instead
+    remedy: str
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of ``[tool.lockbundle]``: everything about it, in one place."""
+
+    read: Reader
+    #: one line: what it is for
+    description: str
+    #: the layouts it means something for
+    layouts: tuple[str, ...] = LAYOUTS
+    needs: Needs | None = None
+    tables: frozenset[Table] = frozenset(Table)
+    #: how the docs state a default that means "not set" (None, or an empty list)
+    unset: str = "none"
+    #: filled from the :class:`~.config.BundleConfig` field that declares it
+    key: str = ""
+    field: str | None = None
+    default: Any = None
+
+
+def declare(
+    read: Reader,
+    description: str,
+    *,
+    layouts: tuple[str, ...] = LAYOUTS,
+    needs: Needs | None = None,
+    tables: frozenset[Table] = frozenset(Table),
+    unset: str = "none",
+) -> dict[str, Option]:
+    """The metadata that makes a :class:`~.config.BundleConfig` field an option, its key the
+    field's name with ``-`` for ``_``: ``field(default=..., metadata=declare(...))``."""
+    return {DECLARED: Option(read, description, layouts, needs, tables, unset)}
+
+
+def declared_options(config_type: type[Any]) -> tuple[Option, ...]:
+    """The options declared by the fields of a dataclass, in their order."""
+    return tuple(
+        replace(
+            declared.metadata[DECLARED],
+            key=declared.name.replace("_", "-"),
+            field=declared.name,
+            default=declared.default,
+        )
+        for declared in fields(config_type)
+        if DECLARED in declared.metadata
+    )
+
+
+# -- readers: hatchling's wording, a TypeError-style text for a wrong type, a ValueError-style one
+# -- for a wrong value -----------------------------------------------------------------------------
+
+
+def string(value: Any, at: Setting) -> str | None:
+    if not isinstance(value, str):
+        at.error(f"Field `{at.name}` must be a string")
+        return None
+    return value
+
+
+def non_empty_string(value: Any, at: Setting) -> str | None:
+    text = string(value, at)
+    if text is not None and not text.strip():
+        at.error(f"Field `{at.name}` must not be empty")
+    return text
+
+
+def project_path(value: Any, at: Setting) -> Path | None:
+    """A path relative to the project (or, on the command line, to the working directory)."""
+    text = string(value, at)
+    return None if text is None else (at.root / text).resolve()
+
+
+def choice(*choices: str) -> Reader:
+    def read(value: Any, at: Setting) -> str | None:
+        text = string(value, at)
+        if text is not None and text not in choices:
+            listing = ", ".join(f'"{choice}"' for choice in choices)
+            at.error(f"Field `{at.name}` must be one of {listing}, not {text!r}")
+        return text
+
+    return read
+
+
+def boolean(value: Any, at: Setting) -> bool | None:
+    if not isinstance(value, bool):
+        at.error(f"Field `{at.name}` must be a boolean")
+        return None
+    return value
+
+
+def strings(value: Any, at: Setting) -> tuple[str, ...] | None:
+    if not isinstance(value, list):
+        at.error(f"Field `{at.name}` must be an array of strings")
+        return None
+    items = []
+    for index, item in enumerate(value, 1):
+        if not isinstance(item, str) or not item.strip():
+            at.error(f"Entry #{index} of field `{at.name}` must be a non-empty string")
+        else:
+            items.append(item)
+    return tuple(items)
+
+
+def relative_paths(value: Any, at: Setting) -> tuple[str, ...] | None:
+    """Paths relative to the project, ``/``-separated, without ``..``: normalised (``./a//b/``
+    is ``a/b``)."""
+    paths = []
+    for index, item in enumerate(strings(value, at) or (), 1):
+        parts = [part for part in item.split("/") if part not in ("", ".")]
+        if item.startswith("/") or "\\" in item or ".." in parts or not parts:
+            at.error(
+                f"Entry #{index} of field `{at.name}` must be a path relative to the project, "
+                f'with `/` and without `..`, like "handler.py" or "app": not {item!r}'
+            )
+        else:
+            paths.append("/".join(parts))
+    return tuple(paths)
+
+
+def archive_path(value: Any, at: Setting) -> str | None:
+    text = string(value, at)
+    if text is not None and (text.startswith("/") or "\\" in text or ".." in text.split("/")):
+        at.error(f'Field `{at.name}` must be a relative path inside the archive, like "python"')
+    return text
+
+
+def names(value: Any, at: Setting) -> tuple[str, ...] | None:
+    items = strings(value, at)
+    if items is None:
+        return None
+    return tuple(dict.fromkeys(str(canonicalize_name(item)) for item in items))
+
+
+def names_or_all(value: Any, at: Setting) -> tuple[str, ...] | Literal["all"] | None:
+    if value == "all":
+        return "all"
+    if isinstance(value, str):
+        at.error(f'Field `{at.name}` must be an array of strings or the string "all"')
+        return None
+    return names(value, at)
+
+
+def level(value: Any, at: Setting) -> int | None:
+    if not isinstance(value, int) or isinstance(value, bool) or value not in LEVELS:
+        at.error(
+            f"Field `{at.name}` must be a whole number from {LEVELS[0]} (no compression, "
+            f"fastest) to {LEVELS[-1]} (smallest, slowest), not {value!r}"
+        )
+        return None
+    return int(value)
+
+
+def size(value: Any, at: Setting) -> int | None:
+    parsed = parse_size(value)
+    if parsed is None:
+        at.error(
+            f'Field `{at.name}` must be a number of bytes or a size like "250MB", '
+            f'"50 MiB" or "1.5GB", not {value!r}'
+        )
+    return parsed
+
+
+def parse_size(value: Any) -> int | None:
+    """Bytes from an integer or a string like ``"250MB"``, ``"50 MiB"``, ``"1.5GB"``; else None."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if value >= 0 else None
+    if not isinstance(value, str) or not (match := _SIZE.fullmatch(value)):
+        return None
+    return int(float(match[1]) * _UNITS[(match[2] or "B").lower()])
+
+
+def python_version(value: Any, at: Setting) -> str | None:
+    text = string(value, at)
+    if text is not None and not _PYTHON.fullmatch(text):
+        at.error(f'Field `{at.name}` must be a Python version like "3.12" or "3.12.4"')
+    return text
+
+
+def implementation(value: Any, at: Setting) -> str | None:
+    text = string(value, at)
+    if text is None:
+        return None
+    if text.lower() not in IMPLEMENTATIONS:
+        at.error(
+            f"Field `{at.name}` must be `cpython`: only CPython targets are supported, not {text!r}"
+        )
+    return IMPLEMENTATIONS.get(text.lower(), text)
+
+
+def platforms(value: Any, at: Setting) -> tuple[str, ...] | None:
+    items = strings(value, at)
+    if items is None:
+        return None
+    resolved = []
+    # the command line's platforms come from --python-platform, not from a table
+    named = "`--python-platform`" if at.table == COMMAND_LINE else f"field `{at.name}`"
+    for index, item in enumerate(items, 1):
+        try:
+            resolved.append(resolve_platform(item))
+        except PlainLinuxPlatformError as error:
+            at.error(
+                f"Platform #{index} of {named}, `{item}`, accepts no manylinux or musllinux "
+                "wheel (only wheels built on one machine): use "
+                f"{error.meant}, or another manylinux or musllinux tag"
+            )
+        except UnknownPlatformError:
+            at.error(
+                f"Platform #{index} of {named} is not a known platform "
+                f"tag: `{item}` (use a wheel platform tag such as `manylinux_2_28_x86_64`, "
+                f"`musllinux_1_2_aarch64`, `macosx_14_0_arm64`, `win_amd64`, or one of: "
+                f"{', '.join(PLATFORM_ALIASES)})"
+            )
+    return tuple(dict.fromkeys(resolved))
+
+
+def table_of_tables(value: Any, at: Setting) -> Mapping[str, Any] | None:
+    if not isinstance(value, Mapping):
+        at.error(f"Field `{at.name}` must be a table of tables")
+        return None
+    return value
