@@ -1,6 +1,6 @@
 """Mutation testing for the pure stages: change one thing in the code, check that a test fails.
 
-    python scripts/mutate.py select            # one module: lock, select, target or config
+    python scripts/mutate.py select            # one module: lock, select, target, config or options
     python scripts/mutate.py lock select -j 2  # several, two mutants at a time
     python scripts/mutate.py select --function _walk --list   # what would be tried, no run
 

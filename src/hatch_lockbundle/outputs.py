@@ -49,11 +49,11 @@ class Cleaned:
     kept: list[Path] = field(default_factory=list)
 
 
-def clean_bundles(dist: Path, roots: Iterable[str], variants: Iterable[str]) -> Cleaned:
-    """Remove from ``dist`` the bundles of ``roots`` (project names) for ``variants`` (layouts
+def clean_bundles(dist: Path, roots: Iterable[str], bundles: Iterable[str]) -> Cleaned:
+    """Remove from ``dist`` the bundles of ``roots`` (project names) for ``bundles`` (layouts
     and bundle names), with their archives, SBOMs and dead builds' temporaries."""
     prefixes = {f"{file_name(canonicalize_name(root))}-" for root in roots}
-    suffixes = {f"-{variant}" for variant in variants}
+    suffixes = {f"-{bundle}" for bundle in bundles}
     cleaned = Cleaned()
     if not dist.is_dir():
         return cleaned
@@ -77,9 +77,9 @@ def clean_bundles(dist: Path, roots: Iterable[str], variants: Iterable[str]) -> 
 
 
 def clean_project(
-    dist: Path, name: str | None, settings: Any, variants: Iterable[str] | None = None
+    dist: Path, name: str | None, settings: Any, bundles: Iterable[str] | None = None
 ) -> Cleaned:
-    """Remove from ``dist`` what this project's builds wrote: for ``variants`` (layouts and
+    """Remove from ``dist`` what this project's builds wrote: for ``bundles`` (layouts and
     bundle names), or for every layout and every bundle its ``[tool.lockbundle]`` names.
 
     :param name: the project's name; the ``package`` setting names another root
@@ -90,7 +90,7 @@ def clean_project(
     if isinstance(settings.get("package"), str):
         roots.add(settings["package"])
     every = [*LAYOUTS, *bundle_names(settings)]
-    return clean_bundles(dist, roots, every if variants is None else variants)
+    return clean_bundles(dist, roots, every if bundles is None else bundles)
 
 
 def is_bundle(name: str, prefix: str, suffix: str) -> bool:
