@@ -96,7 +96,7 @@ def test_every_remaining_record_row_exists(tmp_path: Path) -> None:
 def test_trimming_a_bundle_linked_to_the_cache_leaves_the_cache_alone(tmp_path: Path) -> None:
     cache = Cache(tmp_path / "cache")
     root = bundle(tmp_path, cache)
-    (cached_record,) = cache.root.glob("installed/*/*/tree/alpha-1.0.dist-info/RECORD")
+    (cached_record,) = cache.entries.glob("installed/*/*/tree/alpha-1.0.dist-info/RECORD")
     assert cached_record.samefile(root / "alpha-1.0.dist-info" / "RECORD")
     before = cached_record.read_bytes()
 
