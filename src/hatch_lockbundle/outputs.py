@@ -25,7 +25,7 @@ from packaging.utils import canonicalize_name
 
 from .archive import FORMATS as ARCHIVE_FORMATS
 from .archive import open_tar
-from .bundle import file_name
+from .names import file_name
 from .config import LAYOUTS, bundle_names
 from .errors import LockbundleError
 from .inspect import open_member
