@@ -47,9 +47,10 @@ def test_the_wheelhouse_layout_checks_each_wheel_as_it_arrives(tmp_path: Path) -
         tmp_path, "lying", "1.0", [Entry("lying/__init__.py", b"x = 1\n", claimed=b"x = 2\n")]
     )
 
-    with pytest.raises(LockbundleError, match="lying"), WheelhouseLayout(
-        inputs(tmp_path, "wheelhouse")
-    ) as layout:
+    with (
+        pytest.raises(LockbundleError, match="lying"),
+        WheelhouseLayout(inputs(tmp_path, "wheelhouse")) as layout,
+    ):
         layout.take(fetched(lying))
 
 
@@ -62,9 +63,7 @@ def test_the_wheelhouse_layout_checks_a_wheel_once_per_content(tmp_path: Path) -
         wheel.write_bytes(b"not a zip")
         layout.take(arrived)
 
-    with pytest.raises(LockbundleError), WheelhouseLayout(
-        inputs(tmp_path, "wheelhouse")
-    ) as layout:
+    with pytest.raises(LockbundleError), WheelhouseLayout(inputs(tmp_path, "wheelhouse")) as layout:
         layout.take(fetched(wheel))  # another content: checked
 
 
@@ -102,6 +101,7 @@ def test_a_target_bundle_holding_a_wheels_package_is_measured_by_its_distributio
     (tmp_path / "wheels" / "__init__.py").write_text("x = 1\n")
     dist_info = tmp_path / "wheels-1.0.dist-info"
     dist_info.mkdir()
-    (dist_info / "RECORD").write_text("wheels/__init__.py,,6\nwheels-1.0.dist-info/RECORD,,\n")
+    record = dist_info / "RECORD"
+    record.write_text("wheels/__init__.py,,6\nwheels-1.0.dist-info/RECORD,,\n")
 
-    assert measure(tmp_path).distributions == [("wheels-1.0", 6)]
+    assert measure(tmp_path).distributions == [("wheels-1.0", 6 + record.stat().st_size)]

@@ -8,22 +8,18 @@ layout write it, measure it, pack it, and describe it (SBOM).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import re
-import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
-from . import __version__, fingerprint
+from . import fingerprint
 from .archive import archive_epoch, write_archive
-from .cache import Cache, default_cache_dir, replace_file
+from .cache import Cache, default_cache_dir
 from .config import BundleConfig, load_and_validate_config
 from .errors import LockbundleError
 from .fetch import FetchedPlan, Fetcher, indexes_of, offline_requested
@@ -32,9 +28,10 @@ from .include import check_included, included_state
 from .layouts import Layout, LayoutInputs
 from .layouts.target_bundle import TargetLayout
 from .layouts.wheelhouse import WheelhouseLayout
-from .lock import Lock, decode_document, parse_lock, read_lock, read_lock_bytes
+from .lock import Lock, read_lock
 from .names import bundle_name
 from .os_errors import os_error_message
+from .parsed_locks import ParsedLocks
 from .progress import Reporter
 from .project import (
     LOCK_NAME,
@@ -310,45 +307,6 @@ def _lock_for(project: Project, config: BundleConfig, read: Callable[[Path], Loc
             return read(own)
         raise _no_name(project, sorted(read(own).members) if own.is_file() else [])
     return find_lock(project.root, project.name, read)
-
-
-_USERINFO = re.compile(rb"://[^/\s\"'@]*@")
-
-
-class ParsedLocks:
-    """Decoded lock files kept in the cache, so that a rebuild does not decode the TOML again
-    (two thirds of reading a lock of 90 packages, 50 ms in all).
-
-    An entry is found by the lock's path and used only for the same bytes, read by this version
-    of hatch-lockbundle on this Python; one entry per path, replaced when the lock changes. It is
-    the TOML document as JSON, turned into a :class:`~.lock.Lock` by the same validating parser
-    as the file: loading it runs no code, whatever the cache holds (not a pickle). A lock whose
-    URLs carry credentials is not kept, so that the cache holds no secret.
-    """
-
-    def __init__(self, cache: Cache) -> None:
-        self.cache = cache
-
-    def read(self, path: Path) -> Lock:
-        data = read_lock_bytes(path)
-        key = hashlib.sha256(f"{__version__}\0{sys.version}\0{path}\0".encode() + data).hexdigest()
-        entry = self.cache.directory(
-            "locks", hashlib.sha256(str(path).encode()).hexdigest()[:32] + ".json"
-        )
-        try:
-            stored = json.loads(entry.read_bytes())
-            if stored["key"] == key:
-                return parse_lock(stored["document"], path)
-        except (OSError, ValueError, LockbundleError, KeyError, TypeError):
-            pass  # missing, unreadable, from another version, or tampered with: decode again
-        document = decode_document(data, path)
-        lock = parse_lock(document, path)
-        # any `user[:password]@` anywhere (an ssh password, a URL in metadata): not kept
-        if not lock.credentials and not _USERINFO.search(data):
-            # TOML's dates and times have no JSON form: such a lock is decoded every time
-            with suppress(OSError, TypeError, ValueError):
-                replace_file(entry, json.dumps({"key": key, "document": document}).encode())
-        return lock
 
 
 def _built_version(root: str, fetched: FetchedPlan) -> str | None:

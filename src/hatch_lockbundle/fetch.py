@@ -94,7 +94,7 @@ class FetchedWheel:
             return f"built from {artifact.filename}"
         if self.origin is WheelOrigin.BUILT_FROM_GIT and artifact.url is not None:
             return f"built from git {redact(artifact.url)}@{artifact.commit}"
-        return self.origin.value
+        return str(self.origin.value)
 
 
 @dataclass(frozen=True)
@@ -512,6 +512,7 @@ def _check_wheel_identity(wheel: FetchedWheel) -> None:
             mismatch = str(version) != package.version
     if mismatch:
         raise LockbundleError(
-            f"{package.label}: got {wheel.path.name} ({wheel.describe_origin()}), which is {name} {version}, "
-            "not what the lock records. Run `uv lock` if the project changed since it was locked"
+            f"{package.label}: got {wheel.path.name} ({wheel.describe_origin()}), which is "
+            f"{name} {version}, not what the lock records. Run `uv lock` if the project changed "
+            "since it was locked"
         )

@@ -64,8 +64,8 @@ class TargetLayout(Layout):
             return WrittenLayout(excluded)
         # the files are the cache's, linked: no walk needed (paths are relative, so the
         # fingerprint is the bundle's once it is moved into place)
-        files = {path.replace("/", os.sep): status for path, status in written.files.items()}
-        return WrittenLayout(excluded, fingerprint.of_files(files), written.distributions)
+        linked = {path.replace("/", os.sep): status for path, status in written.files.items()}
+        return WrittenLayout(excluded, fingerprint.of_files(linked), written.distributions)
 
     def close(self, *, cancel: bool) -> None:
         self.installs.close(cancel=cancel)
