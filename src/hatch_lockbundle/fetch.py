@@ -18,14 +18,15 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from . import fingerprint, git
-from .build import BackendFailedError, BuildError, PackageIndexes, WheelBuilder, indented
+from .build import BackendFailedError, BuildError, PackageIndexes, WheelBuilder
 from .cache import Cache, publish
 from .errors import LockbundleError
+from .foreign_builds import check_build_was_for_here, check_fits
 from .http import Downloader, DownloadError, hash_file, redact
 from .lock import Hash, Lock, LockedPackage
 from .progress import Reporter, Transfers
 from .report import human
-from .select import Artifact, Plan, PlannedPackage, remedies, wheels_summary
+from .select import Artifact, Plan, PlannedPackage
 
 DOWNLOAD_WORKERS = 8
 
@@ -225,7 +226,7 @@ class Fetcher:
                 try:
                     wheel = self._wheel_for(planned, downloaded.get(planned))
                 except BackendFailedError as error:
-                    _check_build_was_for_here(plans, planned, error)
+                    check_build_was_for_here(plans, planned, error)
                     raise
                 verified(key, wheel)
         fetched = []
@@ -234,7 +235,7 @@ class Fetcher:
             for planned in plan.packages:
                 found = results[(planned.package, planned.artifact)]
                 wheel = FetchedWheel(planned, found.path, found.origin, found.sha256)
-                _check_fits(plan, wheel)
+                check_fits(plan, wheel)
                 wheels.append(wheel)
             fetched.append(FetchedPlan(plan, tuple(wheels)))
         return fetched
@@ -445,54 +446,6 @@ def _check_algorithm(digest: Hash, planned: PlannedPackage) -> None:
             f"{planned.package.label}: the lock's hash algorithm `{digest.algorithm}` is not "
             "available in this Python"
         )
-
-
-def _check_fits(plan: Plan, wheel: FetchedWheel) -> None:
-    """A wheel built here must suit the target too (it does unless the target is foreign)."""
-    target = plan.target
-    if target.wheel_rank(wheel.path.name) is not None:
-        return
-    package = wheel.planned.package
-    raise LockbundleError(
-        f"{package.label}: no wheel in the lock fits {target.describe()}, and building it here "
-        f"gives {wheel.path.name}, which is for this machine only (it is not pure Python). "
-        f"{wheels_summary(package.wheels)}. {remedies(package.name, buildable=True)}"
-    )
-
-
-#: lines of a backend's output quoted when it failed to build for a foreign target: the
-#: compiler's last words; what comes before is the backend's progress (and often its
-#: traceback), of no use to the reader, who is told what to do instead
-FOREIGN_OUTPUT_TAIL = 12
-
-
-def _check_build_was_for_here(
-    plans: Sequence[Plan], planned: PlannedPackage, error: BackendFailedError
-) -> None:
-    """A build that failed for a target this machine cannot build for gets the remedies of
-    :func:`_check_fits` (whether it would have compiled here does not matter: what it compiles
-    here is not for the target)."""
-    foreign = [
-        plan.target
-        for plan in plans
-        if not plan.target.fits_builds_here
-        and any(
-            (other.package, other.artifact) == (planned.package, planned.artifact)
-            for other in plan.packages
-        )
-    ]
-    if not foreign:
-        return
-    package = planned.package
-    artifact = planned.artifact
-    targets = " or ".join(target.describe() for target in foreign)
-    raise LockbundleError(
-        f"{package.label}: no wheel in the lock fits {targets}, and building one here from "
-        f"{artifact.filename or artifact.location} failed (had it compiled, it would have been "
-        f"for this machine, not the target). {wheels_summary(package.wheels)}. "
-        f"{remedies(package.name, buildable=True)}. The last lines of the build's output:\n"
-        f"{indented(error.output[-FOREIGN_OUTPUT_TAIL:])}"
-    ) from None
 
 
 def _check_wheel_identity(wheel: FetchedWheel) -> None:
