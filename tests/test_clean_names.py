@@ -40,13 +40,13 @@ def test_a_bundle_name_is_prefix_version_suffix(name: str, expected: bool) -> No
 
 
 @pytest.mark.parametrize(
-    ("version", "variant"),
+    ("version", "bundle"),
     [("0.1.0/../../../../x/victim", "target"), ("1.0", "target/../../x"), ("1.0\x1b[2J", "target")],
-    ids=["version-path", "variant-path", "escape"],
+    ids=["version-path", "bundle-path", "escape"],
 )
-def test_a_bundle_name_is_never_a_path(version: str, variant: str) -> None:
+def test_a_bundle_name_is_never_a_path(version: str, bundle: str) -> None:
     with pytest.raises(LockbundleError):
-        bundle_name("app", version, variant)
+        bundle_name("app", version, bundle)
 
 
 def test_a_bundle_name_keeps_a_valid_version_as_written() -> None:

@@ -10,7 +10,7 @@ from packaging.markers import default_environment
 from packaging.tags import sys_tags
 
 from hatch_lockbundle._compat import tomllib
-from hatch_lockbundle.fetch import FetchedWheel
+from hatch_lockbundle.fetch import FetchedPlan, FetchedWheel, WheelOrigin
 from hatch_lockbundle.layouts.wheelhouse import write_wheelhouse
 from hatch_lockbundle.lock import read_lock
 from hatch_lockbundle.select import Plan, select
@@ -25,16 +25,25 @@ LINUX = Target(
 )
 
 
-def wheelhouse(tmp_path: Path, binary_only: bool = False) -> tuple[Plan, Path]:
+def fetched_plan(tmp_path: Path) -> FetchedPlan:
+    """The workspace's ``api`` with a wheel for each package, as fetch hands them on."""
     plan = select(read_lock(WORKSPACE / "uv.lock"), LINUX, "api", ["socks"], ["dev"])
     wheels = []
     for planned in plan.packages:
         made = write_wheel(tmp_path, planned.name.replace("-", "_"), str(planned.version), {})
-        origin = "built from source tree" if planned.artifact.kind == "tree" else "downloaded"
+        if planned.artifact.kind == "tree":
+            origin = WheelOrigin.BUILT_FROM_SOURCE_TREE
+        else:
+            origin = WheelOrigin.DOWNLOADED if planned.artifact.url else WheelOrigin.LOCAL_FILE
         wheels.append(FetchedWheel(planned, made, origin))
+    return FetchedPlan(plan, tuple(wheels))
+
+
+def wheelhouse(tmp_path: Path, binary_only: bool = False) -> tuple[Plan, Path]:
+    fetched = fetched_plan(tmp_path)
     out = tmp_path / "house"
-    write_wheelhouse([plan], [wheels], out, lock_sha256="ab" * 32, binary_only=binary_only)
-    return plan, out
+    write_wheelhouse([fetched], out, lock_sha256="ab" * 32, binary_only=binary_only)
+    return fetched.plan, out
 
 
 def test_the_rewritten_lock_holds_exactly_the_selected_packages(tmp_path: Path) -> None:
@@ -115,3 +124,33 @@ def test_binary_only_leaves_downloaded_pure_wheels_on_their_index(tmp_path: Path
         in (out / "requirements.txt").read_text()
     )
     assert {w["name"]: w["file"] for w in manifest["wheels"]}["idna"] is None
+
+
+def test_the_manifest_says_where_each_wheel_came_from(tmp_path: Path) -> None:
+    fetched = fetched_plan(tmp_path)
+    out = tmp_path / "house"
+    write_wheelhouse([fetched], out, lock_sha256="ab" * 32)
+    manifest = json.loads((out / "lockbundle.json").read_text())
+
+    entries = {entry["name"]: entry for entry in manifest["wheels"]}
+    for wheel in fetched.wheels:
+        entry = entries[wheel.planned.name]
+        artifact = wheel.planned.artifact
+        if wheel.origin is WheelOrigin.BUILT_FROM_SOURCE_TREE:
+            assert (entry["origin"], entry["built-from"]) == ("built", "source tree")
+        elif wheel.origin is WheelOrigin.DOWNLOADED:
+            assert (entry["origin"], entry["url"]) == ("downloaded", artifact.url)
+        else:
+            assert entry["origin"] == "copied"
+    assert {entry["origin"] for entry in entries.values()} >= {"built", "downloaded"}
+
+
+def test_the_wheelhouse_says_which_wheels_it_ships_and_their_sizes(tmp_path: Path) -> None:
+    fetched = fetched_plan(tmp_path)
+    out = tmp_path / "house"
+
+    shipped = write_wheelhouse([fetched], out, lock_sha256="ab" * 32, binary_only=True)
+
+    on_disk = [(path.name, path.stat().st_size) for path in (out / "wheels").iterdir()]
+    assert sorted(shipped) == sorted(on_disk)
+    assert len(shipped) < len(fetched.wheels)  # binary-only left the pure downloads out

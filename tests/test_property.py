@@ -41,7 +41,7 @@ from packaging.specifiers import SpecifierSet
 
 from hatch_lockbundle.archive import FORMATS, write_archive
 from hatch_lockbundle.errors import LockbundleError
-from hatch_lockbundle.fetch import FetchedWheel
+from hatch_lockbundle.fetch import FetchedPlan, FetchedWheel, WheelOrigin
 from hatch_lockbundle.layouts.wheelhouse import _collect, _Graph, _uv_lock
 from hatch_lockbundle.lock import SOURCE_KINDS, Lock, decode_lock, parse_lock, read_lock
 from hatch_lockbundle.select import Plan, SelectionError, select
@@ -1026,10 +1026,12 @@ def _fetched(plan: Plan, directory: Path) -> list[FetchedWheel]:
         artifact = planned.artifact
         if artifact.kind == "wheel":
             assert artifact.filename is not None
-            filename, origin = artifact.filename, "downloaded" if artifact.url else "copied"
+            origin = WheelOrigin.DOWNLOADED if artifact.url else WheelOrigin.LOCAL_FILE
+            filename = artifact.filename
         else:
             name = str(planned.name).replace("-", "_")
-            filename, origin = f"{name}-{planned.version}-py3-none-any.whl", "built from source"
+            filename = f"{name}-{planned.version}-py3-none-any.whl"
+            origin = WheelOrigin.BUILT_FROM_SOURCE_TREE
         path = directory / filename
         if not path.exists():
             path.write_bytes(filename.encode())
@@ -1045,7 +1047,7 @@ def test_a_wheelhouse_lock_selects_the_same_wheels_as_the_lock_it_was_made_from(
     target, extras, groups = _request(data, drawn)
     plan = select(parse_lock(drawn.document(), LOCK_PATH), target, ROOT, extras, groups)
     fetched = _fetched(plan, wheel_files)
-    graph = _Graph([plan], _collect([plan], [fetched], binary_only=False))
+    graph = _Graph([plan], _collect([FetchedPlan(plan, tuple(fetched))], binary_only=False))
     project = f"{ROOT}-wheelhouse"
     text = _uv_lock(plan, graph, project, f"=={target.python_version}.*")
 

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from hatch_lockbundle import bundle as bundle_module
-from hatch_lockbundle.bundle import ParsedLocks, build_bundle
+from hatch_lockbundle import parsed_locks
+from hatch_lockbundle.bundle import build_bundle
 from hatch_lockbundle.cache import Cache
 from hatch_lockbundle.errors import LockbundleError
 from hatch_lockbundle.lock import read_lock
+from hatch_lockbundle.parsed_locks import ParsedLocks
 from support.projects import MakeProject
 
 pytestmark = pytest.mark.slow
@@ -107,7 +108,7 @@ def test_a_rebuild_takes_the_parsed_lock_from_the_cache(
     def no_decoding(data: bytes, path: Path) -> dict[str, object]:
         raise AssertionError(f"{path} decoded again")
 
-    monkeypatch.setattr(bundle_module, "decode_document", no_decoding)
+    monkeypatch.setattr(parsed_locks, "decode_document", no_decoding)
     bundle, lines = build(app, tmp_path / "cache")
 
     assert f"{bundle.name} is up to date" in lines

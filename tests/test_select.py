@@ -10,7 +10,7 @@ from packaging.tags import Tag
 
 from hatch_lockbundle.build import BackendFailedError
 from hatch_lockbundle.errors import LockbundleError
-from hatch_lockbundle.fetch import _check_build_was_for_here
+from hatch_lockbundle.foreign_builds import check_build_was_for_here
 from hatch_lockbundle.lock import Hash, Lock, read_lock
 from hatch_lockbundle.select import WHY_LENGTH, SelectionError, check_virtual_root, select
 from hatch_lockbundle.target import Target
@@ -791,7 +791,7 @@ def test_a_failed_foreign_build_names_only_the_targets_that_needed_it(tmp_path: 
     failure = BackendFailedError("failed", tmp_path, ["error: no compiler"])
 
     with pytest.raises(LockbundleError) as caught:
-        _check_build_was_for_here(plans, sdist, failure)
+        check_build_was_for_here(plans, sdist, failure)
 
     assert str(caught.value).startswith(
         "many==2.0: no wheel in the lock fits cpython 3.12.0 on win_amd64, and building one here "

@@ -1,33 +1,37 @@
-"""The engine: pyproject and uv.lock in, one bundle in ``dist/`` out."""
+"""The engine: pyproject and uv.lock in, one bundle in ``dist/`` out.
+
+:func:`build_bundle` runs the stages of ``docs/how-it-works.md`` in order: read the project and
+its configuration, select each target's install set from the lock, fetch every wheel (handing
+each to the layout as it arrives), and unless the stamp says the bundle is up to date, have the
+layout write it, measure it, pack it, and describe it (SBOM).
+"""
 
 from __future__ import annotations
 
-import errno
-import hashlib
-import json
 import os
-import re
-import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
-from packaging.version import InvalidVersion, Version
 
-from . import __version__, fingerprint
+from . import fingerprint
 from .archive import archive_epoch, write_archive
-from .cache import CACHE_ENV, Cache, default_cache_dir, replace_file
+from .cache import Cache, default_cache_dir
 from .config import BundleConfig, load_and_validate_config
 from .errors import LockbundleError
-from .fetch import FetchedWheel, Fetcher, indexes_of, offline_requested
+from .fetch import FetchedPlan, Fetcher, indexes_of, offline_requested
 from .http import hash_file, index_credentials
-from .include import check_included, copy_included, included_state
-from .layouts.target import CachedInstalls, write_target
-from .layouts.wheelhouse import write_wheelhouse
-from .lock import Lock, decode_document, parse_lock, read_lock, read_lock_bytes
+from .include import check_included, included_state
+from .layouts import Layout, LayoutInputs
+from .layouts.target_bundle import TargetLayout
+from .layouts.wheelhouse import WheelhouseLayout
+from .lock import Lock, read_lock
+from .names import bundle_name
+from .os_errors import os_error_message
+from .parsed_locks import ParsedLocks
 from .progress import Reporter
 from .project import (
     LOCK_NAME,
@@ -42,13 +46,16 @@ from .sbom import SUFFIX as SBOM_SUFFIX
 from .sbom import write_sbom
 from .select import Plan, check_virtual_root, select
 from .staging import interrupts_deferred, remove, sibling, sweep
+from .stamp import Stamp, stamp_inputs
 from .target import Target
-from .trim import trim_bundle, trim_patterns
 from .verify import bundle_digest
 
 Log = Callable[[str], None]
 
 SWAP_ATTEMPTS = 5
+
+#: each layout (``BundleConfig.layout``) by name: the engine picks one here, and only here
+LAYOUT_TYPES: dict[str, type[Layout]] = {"target": TargetLayout, "wheelhouse": WheelhouseLayout}
 
 
 def _silent(message: str) -> None:
@@ -118,82 +125,6 @@ def build_bundle(
         ) from None
 
 
-def os_error_message(error: OSError, cache: Path, out_dir: Path) -> str:
-    """What went wrong with a file, said for its cause (never a guess), and what to do.
-
-    :param cache: the cache in use, and ``out_dir`` the output directory: when the path is in
-        one of them, the message says which, and how to move the cache
-    """
-    path = str(error.filename) if error.filename is not None else "a file"
-    if error.filename2 is not None:
-        path += f" (moving it to {error.filename2})"
-    generic = (f"cannot write or read {{path}}: {error.strerror or error}", "check the path")
-    if error.errno == errno.EEXIST and error.filename2 is not None:
-        problem, remedy = generic  # a rename onto a directory that is not empty, not a mkdir
-    else:
-        problem, remedy = _OS_ERRORS.get(error.errno or 0, generic)
-    message = f"{problem.format(path=path)}; {remedy}"
-    if isinstance(error.filename, str) and _is_inside(error.filename, cache):
-        message += f". It is in the cache {cache}: set {CACHE_ENV} to move the cache"
-    elif isinstance(error.filename, str) and _is_inside(error.filename, out_dir):
-        message += f". It is in the output directory {out_dir}"
-    elif error.filename is None:  # a write or a copy: the system does not say which file
-        message += (
-            f". The build writes into the output directory {out_dir} and into the cache "
-            f"{cache} (set {CACHE_ENV} to move the cache)"
-        )
-    return message
-
-
-#: errno -> (what is wrong with ``{path}``, what to do)
-_OS_ERRORS = {
-    errno.ENOENT: ("{path} does not exist", "restore it, or check the path"),
-    errno.ENAMETOOLONG: (
-        "the name {path} is too long for its file system",
-        "use a shorter directory or bundle name",
-    ),
-    errno.ENOTDIR: (
-        "cannot use {path}: a file is in the way where a directory must be",
-        "remove or rename that file, or choose another directory",
-    ),
-    errno.EEXIST: (
-        "cannot create the directory {path}: a file is in the way, of that very name",
-        "remove or rename that file, or choose another directory",
-    ),
-    errno.EACCES: (
-        "permission denied for {path}",
-        "give this user access to it, or choose another directory",
-    ),
-    errno.EPERM: (
-        "operation not permitted on {path}",
-        "give this user access to it, or choose another directory",
-    ),
-    errno.ENOSPC: (
-        "no space left on the device writing {path}",
-        "free space on that file system, or choose a directory on another one",
-    ),
-    errno.EDQUOT: (
-        "disk quota exceeded writing {path}",
-        "free space within the quota, or choose a directory on another file system",
-    ),
-    errno.EROFS: (
-        "{path} is on a read-only file system",
-        "choose a writable directory",
-    ),
-    errno.ELOOP: (
-        "too many levels of symbolic links at {path}",
-        "fix the link loop",
-    ),
-}
-
-
-def _is_inside(name: str | bytes | int, directory: Path) -> bool:
-    if not isinstance(name, str):
-        return False
-    path = Path(os.path.abspath(name))
-    return path.is_relative_to(os.path.abspath(directory))
-
-
 def _build(
     project_root: Path,
     out_dir: Path,
@@ -211,25 +142,25 @@ def _build(
     check_included(project.root, config.include, config.include_field)
     cache = Cache(cache_dir or default_cache_dir())
     lock, plans = plan_bundle(project, config, cache)
-    root = plans[0].root
+    layout_type = LAYOUT_TYPES[config.layout]
     notice = check_virtual_root(
-        plans, lock, includes_files=bool(config.include), can_include=config.layout == "target"
+        plans,
+        lock,
+        includes_files=bool(config.include),
+        can_include=layout_type.takes_project_files,
     )
     if notice is not None:
         log.warning(notice)
+    root = plans[0].root
     for plan in plans:
         log(
             f"Bundling {root.label} for {plan.target.describe()}: "
             f"{len(plan.packages)} distributions"
         )
-    # the target layout installs wheels into the cache while the others are still being built
+    lock_sha256 = hash_file(lock.path, "sha256")
     python = plans[0].target.python_version
-    installs = (
-        CachedInstalls(cache, config.compile_bytecode, python)
-        if config.layout == "target"
-        else None
-    )
-    with tempfile.TemporaryDirectory(prefix="lockbundle-") as work, installs or nullcontext():
+    inputs = LayoutInputs(config, project.root, lock_sha256, cache, python, log)
+    with tempfile.TemporaryDirectory(prefix="lockbundle-") as work, layout_type(inputs) as layout:
         fetcher = Fetcher(
             cache,
             Path(work),
@@ -241,222 +172,89 @@ def _build(
                 **index_credentials(declared_indexes(project, lock)),
             },
             offline=offline,
-            # the target layout looks inside each wheel as it unpacks it into the cache
-            inspect_wheels=config.layout != "target",
             log=log,
         )
-        wheels = fetcher.fetch(plans, ready=installs.prepare if installs is not None else None)
+        fetched = fetcher.fetch(plans, ready=layout.take)
         # a dynamic version is in no lock and no pyproject: the root's built wheel has it
         bundle_version = root.version or version or project.version
-        bundle_version = bundle_version or _built_version(root.name, wheels[0]) or "0"
+        bundle_version = bundle_version or _built_version(root.name, fetched[0]) or "0"
         final = out_dir / bundle_name(str(root.name), bundle_version, config.bundle)
         artifact = (
             final if config.archive is None else final.with_name(f"{final.name}.{config.archive}")
         )
         included = included_state(project.root, config.include)
-        stamp = Stamp(cache, artifact, _inputs(config, plans, wheels, lock, reproducible, included))
-
-        def finish() -> Path:
-            if stamp.anchor is not None:
-                log(f"Digest: {stamp.anchor} (`lockbundle verify --expect` checks it)")
-            if config.sbom:
-                sbom = final.with_name(final.name + SBOM_SUFFIX)
-                sweep(sbom)
-                write_sbom(plans, wheels, sbom, archive_epoch(reproducible))
-                log(f"SBOM: {sbom}")
-            return artifact
-
+        inputs_digest = stamp_inputs(config, fetched, lock_sha256, reproducible, included)
+        stamp = Stamp(cache, artifact, inputs_digest)
         if stamp.current():
-            if installs is not None:
-                installs.close(cancel=True)  # not needed: the bundle is as it should be
+            layout.close(cancel=True)  # what it started is not needed: the bundle is as it was
             sweep(artifact)  # what a killed build left beside it goes even when nothing changed
             log(f"{artifact.name} is up to date")
-            return finish()
-
-        def write_layout(directory: Path) -> tuple[SizeReport, fingerprint.Scan]:
-            excluded = None
-            known = sizes = None
-            if config.layout == "wheelhouse":
-                write_wheelhouse(
-                    plans,
-                    wheels,
-                    directory,
-                    lock_sha256=hash_file(lock.path, "sha256"),
-                    binary_only=config.binary_only,
-                )
-            else:
-                written = write_target(
-                    wheels[0],
-                    directory,
-                    compile_bytecode=config.compile_bytecode,
-                    cache=cache,
-                    link_mode=config.link_mode,
-                    log=log,
-                    installs=installs,
-                    python=python,
-                )
-                if config.include:  # before trimming, which keeps what they import
-                    copied = copy_included(project.root, config.include, directory)
-                    listed = ", ".join(config.include)
-                    files = "file" if len(copied) == 1 else "files"
-                    log(f"Included {len(copied)} {files} of the project: {listed}")
-                patterns = [*config.exclude]
-                if config.trim:
-                    patterns += trim_patterns(config.compile_bytecode)
-                if patterns:
-                    excluded = trim_bundle(
-                        directory,
-                        patterns,
-                        trim=config.trim,
-                        check_imports=plans[0].target.native,
-                        log=log,
-                    )
-                if written.files is not None and not patterns and not config.include:
-                    # the files are the cache's, linked: no walk needed (paths are relative,
-                    # so the fingerprint is the bundle's once it is moved into place)
-                    sizes = written.distributions
-                    known = fingerprint.of_files(
-                        {
-                            path.replace("/", os.sep): status
-                            for path, status in written.files.items()
-                        }
-                    )
-            # else one walk, for the size report and the no-op stamp
-            walked = known or fingerprint.scan(directory)
-            report = measure(directory, excluded, walked, sizes)
-            _enforce("max-size", report.size, config.max_size, report)
-            stamp.anchor = bundle_digest(directory)
-            return report, walked
-
-        if config.archive is None:
-            with replacing(final) as stage:
-                report, walked = write_layout(stage)
-            stamp.record(walked.digest)
+        else:
+            report = _write(layout, fetched, final, artifact, stamp, Path(work), reproducible)
             log(report.render())
-            return finish()
-        staged = Path(work) / "layout" / final.name
-        report, _ = write_layout(staged)
-
-        def check_archive(written: Path) -> None:
-            report.archive = written.stat().st_size
-            _enforce("max-archive-size", report.archive, config.max_archive_size, report)
-
-        default_prefix = final.name if config.layout == "wheelhouse" else ""
-        with log.task(f"Packing {artifact.name}", f"Packed {artifact.name}"):
-            write_archive(
-                staged,
-                artifact,
-                config.archive,
-                prefix=default_prefix if config.prefix is None else config.prefix.strip("/"),
-                epoch=archive_epoch(reproducible),
-                check=check_archive,
-                level=config.compression_level,
-            )
-        stamp.record()
-        log(report.render())
-        return finish()
+    if stamp.anchor is not None:
+        log(f"Digest: {stamp.anchor} (`lockbundle verify --expect` checks it)")
+    if config.sbom:
+        sbom = final.with_name(final.name + SBOM_SUFFIX)
+        sweep(sbom)
+        write_sbom(fetched, sbom, archive_epoch(reproducible))
+        log(f"SBOM: {sbom}")
+    return artifact
 
 
-class Stamp:
-    """What a bundle was built from, kept in the cache, so that an unchanged rebuild is a no-op.
-
-    The bundle counts as current only if the inputs are the same and the bundle on disk is still
-    exactly as it was written (every file's size, mtime and mode).
-    """
-
-    def __init__(self, cache: Cache, artifact: Path, inputs: str) -> None:
-        name = hashlib.sha256(str(artifact.resolve()).encode()).hexdigest()[:32]
-        self.path = cache.directory("stamps", f"{name}.json")
-        self.artifact = artifact
-        self.inputs = inputs
-        #: the bundle's digest for ``lockbundle verify --expect`` (:func:`~.verify.bundle_digest`)
-        self.anchor: str | None = None
-
-    def current(self) -> bool:
-        if not self.artifact.exists():
-            return False
-        try:
-            recorded = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return False
-        if not isinstance(recorded, dict):
-            return False
-        anchor = recorded.get("anchor")
-        self.anchor = anchor if isinstance(anchor, str) else None
-        return bool(
-            recorded.get("inputs") == self.inputs
-            and recorded.get("output") == fingerprint.output(self.artifact)
-        )
-
-    def record(self, output: str | None = None) -> None:
-        """Remember the inputs, and ``output``, the bundle's fingerprint (computed if None)."""
-        document = {
-            "inputs": self.inputs,
-            "output": output or fingerprint.output(self.artifact),
-            "anchor": self.anchor,
-        }
-        replace_file(self.path, json.dumps(document).encode())
-
-
-def _inputs(
-    config: BundleConfig,
-    plans: list[Plan],
-    wheels: list[list[FetchedWheel]],
-    lock: Lock,
+def _write(
+    layout: Layout,
+    fetched: Sequence[FetchedPlan],
+    final: Path,
+    artifact: Path,
+    stamp: Stamp,
+    work: Path,
     reproducible: bool,
-    included: str,
-) -> str:
-    """Everything a bundle's content depends on, hashed.
+) -> SizeReport:
+    """Have ``layout`` write the bundle ``final`` (and pack it into ``artifact`` if it is an
+    archive), held to its size budgets, and stamp it; return its size report."""
+    config = layout.inputs.config
 
-    :param included: the fingerprint of the project's files that ``include`` copies
-    """
-    document = {
-        "tool": __version__,
-        "included": included,
-        "config": repr(config),
-        "lock": hash_file(lock.path, "sha256"),
-        "epoch": archive_epoch(reproducible) if config.archive and reproducible else None,
-        "targets": [plan.target.describe() for plan in plans],
-        "wheels": [
-            [(w.planned.name, w.path.name, w.sha256 or hash_file(w.path, "sha256")) for w in each]
-            for each in wheels
-        ],
-    }
-    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
+    def write_layout(directory: Path) -> tuple[SizeReport, fingerprint.Scan]:
+        written = layout.write(fetched, directory)
+        # else one walk, for the size report and the no-op stamp
+        walked = written.files or fingerprint.scan(directory)
+        report = measure(directory, written.excluded, walked, written.distributions)
+        _enforce("max-size", report.size, config.max_size, report)
+        stamp.anchor = bundle_digest(directory)
+        return report, walked
+
+    if config.archive is None:
+        with replacing(final) as stage:
+            report, walked = write_layout(stage)
+        stamp.record(walked.digest)
+        return report
+    staged = work / "layout" / final.name
+    report, _ = write_layout(staged)
+
+    def check_archive(written: Path) -> None:
+        report.archive = written.stat().st_size
+        _enforce("max-archive-size", report.archive, config.max_archive_size, report)
+
+    prefix = config.prefix
+    with layout.inputs.log.task(f"Packing {artifact.name}", f"Packed {artifact.name}"):
+        write_archive(
+            staged,
+            artifact,
+            config.archive,
+            prefix=layout.archive_prefix(final.name) if prefix is None else prefix.strip("/"),
+            epoch=archive_epoch(reproducible),
+            check=check_archive,
+            level=config.compression_level,
+        )
+    stamp.record()
+    return report
 
 
 def _enforce(name: str, size: int, budget: int | None, report: SizeReport) -> None:
     problem = over_budget(name, size, budget)
     if problem is not None:
         raise LockbundleError(f"{problem}\n{report.render()}")
-
-
-def bundle_name(name: str, version: str, variant: str) -> str:
-    """``<name>-<version>-<layout or bundle>``, the name written as in wheel file names.
-
-    Each part must be what it claims to be (a version from ``pyproject.toml`` or a build is
-    input too): the result is one plain directory name, never a path.
-    """
-    try:
-        Version(version)
-    except InvalidVersion:
-        raise LockbundleError(
-            f"the version of {name}, {version!r}, is not a valid version (PEP 440); fix it in "
-            "pyproject.toml or the version source, and lock again"
-        ) from None
-    result = f"{file_name(name)}-{version}-{variant}"
-    if (
-        not result.isprintable()
-        or any(char in result for char in "/\\:")
-        or result != result.strip()
-    ):
-        raise LockbundleError(f"{result!r} cannot be a bundle's name: it is not a plain name")
-    return result
-
-
-def file_name(name: str) -> str:
-    """A (normalized) project name as wheel and sdist file names write it."""
-    return name.replace("-", "_")
 
 
 @contextmanager
@@ -511,49 +309,10 @@ def _lock_for(project: Project, config: BundleConfig, read: Callable[[Path], Loc
     return find_lock(project.root, project.name, read)
 
 
-_USERINFO = re.compile(rb"://[^/\s\"'@]*@")
-
-
-class ParsedLocks:
-    """Decoded lock files kept in the cache, so that a rebuild does not decode the TOML again
-    (two thirds of reading a lock of 90 packages, 50 ms in all).
-
-    An entry is found by the lock's path and used only for the same bytes, read by this version
-    of hatch-lockbundle on this Python; one entry per path, replaced when the lock changes. It is
-    the TOML document as JSON, turned into a :class:`~.lock.Lock` by the same validating parser
-    as the file: loading it runs no code, whatever the cache holds (not a pickle). A lock whose
-    URLs carry credentials is not kept, so that the cache holds no secret.
-    """
-
-    def __init__(self, cache: Cache) -> None:
-        self.cache = cache
-
-    def read(self, path: Path) -> Lock:
-        data = read_lock_bytes(path)
-        key = hashlib.sha256(f"{__version__}\0{sys.version}\0{path}\0".encode() + data).hexdigest()
-        entry = self.cache.directory(
-            "locks", hashlib.sha256(str(path).encode()).hexdigest()[:32] + ".json"
-        )
-        try:
-            stored = json.loads(entry.read_bytes())
-            if stored["key"] == key:
-                return parse_lock(stored["document"], path)
-        except (OSError, ValueError, LockbundleError, KeyError, TypeError):
-            pass  # missing, unreadable, from another version, or tampered with: decode again
-        document = decode_document(data, path)
-        lock = parse_lock(document, path)
-        # any `user[:password]@` anywhere (an ssh password, a URL in metadata): not kept
-        if not lock.credentials and not _USERINFO.search(data):
-            # TOML's dates and times have no JSON form: such a lock is decoded every time
-            with suppress(OSError, TypeError, ValueError):
-                replace_file(entry, json.dumps({"key": key, "document": document}).encode())
-        return lock
-
-
-def _built_version(root: str, wheels: Sequence[FetchedWheel]) -> str | None:
+def _built_version(root: str, fetched: FetchedPlan) -> str | None:
     """The version in the file name of the wheel of ``root`` (a normalized name), if there is
     one (built or fetched)."""
-    for wheel in wheels:
+    for wheel in fetched.wheels:
         if wheel.planned.name == root:
             try:
                 return str(parse_wheel_filename(wheel.path.name)[1])

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import ExitStack
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
 from packaging.tags import sys_tags
@@ -17,15 +18,15 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from . import fingerprint, git
-from .build import BackendFailedError, BuildError, PackageIndexes, WheelBuilder, indented
+from .build import BackendFailedError, BuildError, PackageIndexes, WheelBuilder
 from .cache import Cache, publish
 from .errors import LockbundleError
+from .foreign_builds import check_build_was_for_here, check_fits
 from .http import Downloader, DownloadError, hash_file, redact
-from .inspect import inspect_wheel
 from .lock import Hash, Lock, LockedPackage
 from .progress import Reporter, Transfers
 from .report import human
-from .select import Artifact, Plan, PlannedPackage, remedies, wheels_summary
+from .select import Artifact, Plan, PlannedPackage
 
 DOWNLOAD_WORKERS = 8
 
@@ -53,14 +54,57 @@ class HashMismatchError(LockbundleError):
     """An artifact's bytes are not the ones the lock recorded."""
 
 
+class WheelOrigin(Enum):
+    """How a wheel was obtained."""
+
+    DOWNLOADED = "downloaded"
+    #: downloaded with ``require-hashes`` off: nothing to check it against
+    DOWNLOADED_UNVERIFIED = "downloaded (unverified)"
+    #: downloaded by an earlier build, found in the cache by its hash
+    CACHED_DOWNLOAD = "cached"
+    #: a wheel file the lock names by path
+    LOCAL_FILE = "local file"
+    BUILT_FROM_SDIST = "built from sdist"
+    BUILT_FROM_SOURCE_TREE = "built from source tree"
+    BUILT_FROM_GIT = "built from git"
+
+    @property
+    def built_here(self) -> bool:
+        """Whether the wheel was built on this machine (from an sdist, a tree or git)."""
+        return self in (
+            WheelOrigin.BUILT_FROM_SDIST,
+            WheelOrigin.BUILT_FROM_SOURCE_TREE,
+            WheelOrigin.BUILT_FROM_GIT,
+        )
+
+
 @dataclass(frozen=True)
 class FetchedWheel:
+    """The verified wheel file of one planned package, and how it was obtained."""
+
     planned: PlannedPackage
     path: Path
-    #: how the wheel was obtained, e.g. ``downloaded``, ``cached``, ``built from foo-1.0.tar.gz``
-    origin: str
+    origin: WheelOrigin
     #: the sha256 of the file when already known (verified against the lock)
     sha256: str | None = None
+
+    def describe_origin(self) -> str:
+        """How the wheel was obtained, for messages, e.g. ``built from foo-1.0.tar.gz``."""
+        artifact = self.planned.artifact
+        if self.origin is WheelOrigin.BUILT_FROM_SDIST:
+            return f"built from {artifact.filename}"
+        if self.origin is WheelOrigin.BUILT_FROM_GIT and artifact.url is not None:
+            return f"built from git {redact(artifact.url)}@{artifact.commit}"
+        return str(self.origin.value)
+
+
+@dataclass(frozen=True)
+class FetchedPlan:
+    """A plan (one target) with the verified wheel of each of its packages."""
+
+    plan: Plan
+    #: the wheel of each package of ``plan.packages``, in the same order
+    wheels: tuple[FetchedWheel, ...]
 
 
 def indexes_of(lock: Lock) -> PackageIndexes:
@@ -89,14 +133,9 @@ class Fetcher:
         require_hashes: bool = True,
         credentials: Mapping[str, tuple[str, str]] | None = None,
         offline: bool = False,
-        inspect_wheels: bool = True,
         log: Log | Reporter = lambda message: None,
     ) -> None:
-        """:param inspect_wheels: look inside every wheel here (entries, metadata, every file
-        against RECORD); false when the next stage does it as it unpacks each wheel, so that a
-        wheel is read once"""
         self.cache = cache
-        self.inspect_wheels = inspect_wheels
         self.offline = offline
         self.work = work
         self.require_hashes = require_hashes
@@ -110,14 +149,14 @@ class Fetcher:
 
     def fetch(
         self, plans: Sequence[Plan], ready: Callable[[FetchedWheel], None] | None = None
-    ) -> list[list[FetchedWheel]]:
-        """The wheel of every package of every plan, aligned with each ``plan.packages``.
+    ) -> list[FetchedPlan]:
+        """Each plan with the wheel of every one of its packages.
 
         Work shared by several plans (one target per platform) is done once.
 
-        :param ready: called with each wheel as soon as it is verified, in the main thread;
-            wheels to download or copy come before wheels to build, so that the next stage can
-            start on them while the builds run
+        :param ready: called with each wheel as soon as it is verified, in the main thread
+            (:meth:`.layouts.Layout.take`); wheels to download or copy come before wheels to
+            build, so that the next stage can start on them while the builds run
         """
         unique: dict[tuple[LockedPackage, Artifact], PlannedPackage] = {}
         for plan in plans:
@@ -149,12 +188,11 @@ class Fetcher:
 
         def verified(key: tuple[LockedPackage, Artifact], wheel: FetchedWheel) -> None:
             _check_wheel_identity(wheel)
-            self._inspect(wheel)
             results[key] = wheel
             if ready is not None:
                 ready(wheel)
 
-        downloaded: dict[PlannedPackage, tuple[Path, str]] = {}
+        downloaded: dict[PlannedPackage, tuple[Path, WheelOrigin]] = {}
         with ExitStack() as stack:
             transfers = (
                 stack.enter_context(self.log.transfers(len(missing), total)) if missing else None
@@ -188,32 +226,19 @@ class Fetcher:
                 try:
                     wheel = self._wheel_for(planned, downloaded.get(planned))
                 except BackendFailedError as error:
-                    _check_build_was_for_here(plans, planned, error)
+                    check_build_was_for_here(plans, planned, error)
                     raise
                 verified(key, wheel)
-        per_plan = []
+        fetched = []
         for plan in plans:
             wheels = []
             for planned in plan.packages:
                 found = results[(planned.package, planned.artifact)]
                 wheel = FetchedWheel(planned, found.path, found.origin, found.sha256)
-                _check_fits(plan, wheel)
+                check_fits(plan, wheel)
                 wheels.append(wheel)
-            per_plan.append(wheels)
-        return per_plan
-
-    def _inspect(self, wheel: FetchedWheel) -> None:
-        """Look inside each wheel once per content (remembered in the cache by its hash)."""
-        if not self.inspect_wheels:
-            return
-        digest = wheel.sha256 or hash_file(wheel.path, "sha256")
-        marker = self.cache.directory("inspected", digest[:2], digest[2:])
-        if marker.exists():
-            return
-        package = wheel.planned.package
-        inspect_wheel(wheel.path, package.label, package.name, package.version)
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.touch()
+            fetched.append(FetchedPlan(plan, tuple(wheels)))
+        return fetched
 
     def _check_hash_present(self, planned: PlannedPackage) -> None:
         artifact = planned.artifact
@@ -249,7 +274,7 @@ class Fetcher:
 
     def _download(
         self, planned: PlannedPackage, transfers: Transfers | None = None
-    ) -> tuple[Path, str]:
+    ) -> tuple[Path, WheelOrigin]:
         """Download (or find in the cache) a remote file; return its path and its origin.
 
         :param transfers: told what arrives, for the progress shown
@@ -268,11 +293,11 @@ class Fetcher:
                 self.downloader.fetch(artifact.url, out, on_bytes=on_bytes, size=artifact.size)
             if transfers is not None:
                 transfers.finished(artifact.filename)
-            return path, "downloaded (unverified)"
+            return path, WheelOrigin.DOWNLOADED_UNVERIFIED
         _check_algorithm(digest, planned)
         final = self.cache.file_path(digest, artifact.filename)
         if final.exists():
-            return final, "cached"
+            return final, WheelOrigin.CACHED_DOWNLOAD
         final.parent.mkdir(parents=True, exist_ok=True)
         fd, temporary = tempfile.mkstemp(dir=final.parent, prefix=".", suffix=".part")
         if transfers is not None:
@@ -296,7 +321,7 @@ class Fetcher:
         finally:
             if os.path.exists(temporary):
                 os.unlink(temporary)
-        return final, "downloaded"
+        return final, WheelOrigin.DOWNLOADED
 
     def _local(self, planned: PlannedPackage) -> Path:
         """A file the lock names by path: verified in place against the lock's hash."""
@@ -319,7 +344,7 @@ class Fetcher:
         return artifact.path
 
     def _wheel_for(
-        self, planned: PlannedPackage, downloaded: tuple[Path, str] | None
+        self, planned: PlannedPackage, downloaded: tuple[Path, WheelOrigin] | None
     ) -> FetchedWheel:
         artifact = planned.artifact
         if artifact.kind == "wheel":
@@ -330,7 +355,7 @@ class Fetcher:
             )
             if downloaded is not None:
                 return FetchedWheel(planned, *downloaded, verified)
-            return FetchedWheel(planned, self._local(planned), "local file", verified)
+            return FetchedWheel(planned, self._local(planned), WheelOrigin.LOCAL_FILE, verified)
         if artifact.kind == "sdist":
             sdist = downloaded[0] if downloaded is not None else self._local(planned)
             return self._built_from_sdist(planned, sdist)
@@ -351,7 +376,7 @@ class Fetcher:
             return self.builder.build_tree(tree, label, stage / "out", own=True)
 
         wheel = self._built_once(final, build, f"Building {label} from {tree.name or tree}", label)
-        return FetchedWheel(planned, wheel, "built from source tree")
+        return FetchedWheel(planned, wheel, WheelOrigin.BUILT_FROM_SOURCE_TREE)
 
     def _built_from_sdist(self, planned: PlannedPackage, sdist: Path) -> FetchedWheel:
         label = planned.package.label
@@ -362,7 +387,7 @@ class Fetcher:
             return self.builder.build_sdist(sdist, label, stage, planned.artifact.subdirectory)
 
         wheel = self._built_once(final, build, f"Building {label} from {sdist.name}", label)
-        return FetchedWheel(planned, wheel, f"built from {sdist.name}")
+        return FetchedWheel(planned, wheel, WheelOrigin.BUILT_FROM_SDIST)
 
     def _built_from_git(self, planned: PlannedPackage, artifact: Artifact) -> FetchedWheel:
         """A git source's wheel, built from a checkout of the locked commit (verified there)."""
@@ -382,9 +407,9 @@ class Fetcher:
             source = git.project_directory(checkout, subdirectory, url, label)
             return self.builder.build_tree(source, label, stage / "out")
 
-        origin = f"built from git {redact(url)}@{commit}"
         doing = f"Building {label} from git {redact(url)}@{commit[:12]}"
-        return FetchedWheel(planned, self._built_once(final, build, doing, label), origin)
+        wheel = self._built_once(final, build, doing, label)
+        return FetchedWheel(planned, wheel, WheelOrigin.BUILT_FROM_GIT)
 
     def _built_once(
         self, final: Path, build: Callable[[Path], Path], doing: str, label: str
@@ -423,54 +448,6 @@ def _check_algorithm(digest: Hash, planned: PlannedPackage) -> None:
         )
 
 
-def _check_fits(plan: Plan, wheel: FetchedWheel) -> None:
-    """A wheel built here must suit the target too (it does unless the target is foreign)."""
-    target = plan.target
-    if target.wheel_rank(wheel.path.name) is not None:
-        return
-    package = wheel.planned.package
-    raise LockbundleError(
-        f"{package.label}: no wheel in the lock fits {target.describe()}, and building it here "
-        f"gives {wheel.path.name}, which is for this machine only (it is not pure Python). "
-        f"{wheels_summary(package.wheels)}. {remedies(package.name, buildable=True)}"
-    )
-
-
-#: lines of a backend's output quoted when it failed to build for a foreign target: the
-#: compiler's last words; what comes before is the backend's progress (and often its
-#: traceback), of no use to the reader, who is told what to do instead
-FOREIGN_OUTPUT_TAIL = 12
-
-
-def _check_build_was_for_here(
-    plans: Sequence[Plan], planned: PlannedPackage, error: BackendFailedError
-) -> None:
-    """A build that failed for a target this machine cannot build for gets the remedies of
-    :func:`_check_fits` (whether it would have compiled here does not matter: what it compiles
-    here is not for the target)."""
-    foreign = [
-        plan.target
-        for plan in plans
-        if not plan.target.fits_builds_here
-        and any(
-            (other.package, other.artifact) == (planned.package, planned.artifact)
-            for other in plan.packages
-        )
-    ]
-    if not foreign:
-        return
-    package = planned.package
-    artifact = planned.artifact
-    targets = " or ".join(target.describe() for target in foreign)
-    raise LockbundleError(
-        f"{package.label}: no wheel in the lock fits {targets}, and building one here from "
-        f"{artifact.filename or artifact.location} failed (had it compiled, it would have been "
-        f"for this machine, not the target). {wheels_summary(package.wheels)}. "
-        f"{remedies(package.name, buildable=True)}. The last lines of the build's output:\n"
-        f"{indented(error.output[-FOREIGN_OUTPUT_TAIL:])}"
-    ) from None
-
-
 def _check_wheel_identity(wheel: FetchedWheel) -> None:
     """The wheel must be the package and version the lock names."""
     package = wheel.planned.package
@@ -488,6 +465,7 @@ def _check_wheel_identity(wheel: FetchedWheel) -> None:
             mismatch = str(version) != package.version
     if mismatch:
         raise LockbundleError(
-            f"{package.label}: got {wheel.path.name} ({wheel.origin}), which is {name} {version}, "
-            "not what the lock records. Run `uv lock` if the project changed since it was locked"
+            f"{package.label}: got {wheel.path.name} ({wheel.describe_origin()}), which is "
+            f"{name} {version}, not what the lock records. Run `uv lock` if the project changed "
+            "since it was locked"
         )

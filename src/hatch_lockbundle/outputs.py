@@ -25,11 +25,11 @@ from packaging.utils import canonicalize_name
 
 from .archive import FORMATS as ARCHIVE_FORMATS
 from .archive import open_tar
-from .bundle import file_name
 from .config import LAYOUTS, bundle_names
 from .errors import LockbundleError
 from .inspect import open_member
 from .layouts.target import INSTALLER_NAME
+from .names import file_name
 from .sbom import SUFFIX as SBOM_SUFFIX
 from .staging import SUFFIXES as TEMPORARY_SUFFIXES
 from .staging import remove, sweep

@@ -55,18 +55,16 @@ def measure(
     walked: Scan | None = None,
     distributions: list[tuple[str, int]] | None = None,
 ) -> SizeReport:
-    """Sizes of the bundle at ``root``: in total, and per distribution (RECORD, or wheel files).
+    """Sizes of the bundle at ``root``: in total, and per distribution.
 
     :param walked: the totals of ``root`` if a walk already added them up
-    :param distributions: the size of each distribution, if known already
+    :param distributions: the size of each distribution (a wheel, an installed distribution),
+        if the layout knows them; else each installed distribution's, from its RECORD
     """
     walked = walked or scan(root)
     report = SizeReport(walked.size, walked.files, excluded=excluded)
-    wheels = root / "wheels"
     if distributions is not None:
         report.distributions = list(distributions)
-    elif wheels.is_dir():
-        report.distributions = [(path.name, path.stat().st_size) for path in wheels.iterdir()]
     else:
         for record in root.glob("*.dist-info/RECORD"):
             size = 0

@@ -15,33 +15,31 @@ from typing import Any
 from . import __version__
 from .cache import replace_file
 from .errors import LockbundleError
-from .fetch import FetchedWheel
+from .fetch import FetchedPlan, FetchedWheel
 from .http import hash_file
 from .inspect import member_pieces
-from .select import Plan
 
 SPEC_VERSION = "1.5"
 SUFFIX = ".cdx.json"
 
 
-def write_sbom(
-    plans: Sequence[Plan], wheels: Sequence[Sequence[FetchedWheel]], path: Path, epoch: int
-) -> Path:
+def write_sbom(fetched: Sequence[FetchedPlan], path: Path, epoch: int) -> Path:
     """Describe every distribution of the bundle in ``path`` (deterministic for the same inputs).
 
+    :param fetched: each plan (target) of the bundle with its wheels
     :param epoch: the timestamp to record (the archive's, so that builds stay reproducible)
     """
-    root = plans[0].root
+    root = fetched[0].plan.root
     components: dict[str, dict[str, Any]] = {}
     dependencies: dict[str, set[str]] = {}
-    for plan, fetched in zip(plans, wheels, strict=True):
-        refs = {wheel.planned.name: _purl(wheel) for wheel in fetched}
-        for wheel in fetched:
+    for each in fetched:
+        refs = {wheel.planned.name: _purl(wheel) for wheel in each.wheels}
+        for wheel in each.wheels:
             ref = refs[wheel.planned.name]
             components.setdefault(ref, _component(wheel, ref))
             children = dependencies.setdefault(ref, set())
             children.update(
-                refs[name] for name in plan.edges.get(wheel.planned.name, ()) if name in refs
+                refs[name] for name in each.plan.edges.get(wheel.planned.name, ()) if name in refs
             )
     root_ref = f"pkg:pypi/{root.name}@{root.version}" if root.version else f"pkg:pypi/{root.name}"
     document: dict[str, Any] = {

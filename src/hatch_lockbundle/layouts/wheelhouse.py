@@ -12,14 +12,17 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from packaging.utils import NormalizedName, parse_wheel_filename
 
 from .. import __version__
 from ..errors import LockbundleError
-from ..fetch import FetchedWheel
+from ..fetch import FetchedPlan, FetchedWheel
+from ..http import hash_file
+from ..inspect import inspect_wheel
 from ..select import Plan
+from . import Layout, WrittenLayout
+from .install_guide import install_guide
 
 WHEELS_DIR = "wheels"
 LOCK_REVISION = 3  # understood by every uv that reads lock version 1 with revisions
@@ -36,7 +39,7 @@ class HouseWheel:
 
     @property
     def built_here(self) -> bool:
-        return self.fetched.origin.startswith("built")
+        return self.fetched.origin.built_here
 
     @property
     def url(self) -> str:
@@ -75,26 +78,59 @@ class HousePackage:
         )
 
 
+class WheelhouseLayout(Layout):
+    """Wheels and the locks that install them, for a server with no compiler and no network.
+
+    Each wheel is looked inside as it arrives (entries, metadata, every file against RECORD),
+    once per content: a marker in the cache, by the wheel's hash, remembers it.
+    """
+
+    def take(self, wheel: FetchedWheel) -> None:
+        digest = wheel.sha256 or hash_file(wheel.path, "sha256")
+        marker = self.inputs.cache.directory("inspected", digest[:2], digest[2:])
+        if marker.exists():
+            return
+        package = wheel.planned.package
+        inspect_wheel(wheel.path, package.label, package.name, package.version)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+
+    def write(self, fetched: Sequence[FetchedPlan], directory: Path) -> WrittenLayout:
+        shipped = write_wheelhouse(
+            fetched,
+            directory,
+            lock_sha256=self.inputs.lock_sha256,
+            binary_only=self.inputs.config.binary_only,
+        )
+        return WrittenLayout(distributions=shipped)
+
+    def archive_prefix(self, name: str) -> str:
+        """A wheelhouse unpacks into a directory of its own name, its ``INSTALL.md`` on top."""
+        return name
+
+
 def write_wheelhouse(
-    plans: Sequence[Plan],
-    wheels: Sequence[Sequence[FetchedWheel]],
+    fetched: Sequence[FetchedPlan],
     destination: Path,
     *,
     lock_sha256: str,
     binary_only: bool = False,
-) -> None:
-    """Write the wheelhouse for ``plans`` (one per target platform) into ``destination``.
+) -> list[tuple[str, int]]:
+    """Write the wheelhouse for ``fetched`` (one plan per target platform) into ``destination``.
 
-    :param wheels: for each plan, the verified wheels of its packages
     :param lock_sha256: the hash of the source ``uv.lock``, recorded in the manifest
     :param binary_only: leave downloaded pure-Python wheels on their index
+    :return: the file name and size of every wheel in ``wheels/``
     """
     (destination / WHEELS_DIR).mkdir(parents=True)
-    house = _collect(plans, wheels, binary_only)
+    house = _collect(fetched, binary_only)
+    shipped = []
     for package in house.values():
         if package.local:
             for wheel in package.wheels:
                 _copy_checked(wheel, destination / WHEELS_DIR / wheel.filename)
+                shipped.append((wheel.filename, wheel.size))
+    plans = [each.plan for each in fetched]
     graph = _Graph(plans, house)
     first = plans[0]
     project = f"{first.root.name}-wheelhouse"
@@ -104,20 +140,21 @@ def write_wheelhouse(
         "pyproject.toml": _pyproject(first, graph, project, requires_python),
         "requirements.txt": _requirements(graph, lock_sha256),
         "pylock.toml": _pylock(graph, requires_python),
-        "INSTALL.md": _install_guide(plans, graph, binary_only),
+        "INSTALL.md": install_guide(plans, graph, binary_only),
     }
     files["lockbundle.json"] = _manifest(plans, graph, lock_sha256, files)
     for name, text in files.items():
         # bytes, not text: the manifest gives each file's sha256, whatever the platform's newlines
         (destination / name).write_bytes(text.encode("utf-8"))
+    return shipped
 
 
 def _collect(
-    plans: Sequence[Plan], wheels: Sequence[Sequence[FetchedWheel]], binary_only: bool
+    fetched_plans: Sequence[FetchedPlan], binary_only: bool
 ) -> dict[NormalizedName, HousePackage]:
     house: dict[NormalizedName, HousePackage] = {}
-    for index, fetched_wheels in enumerate(wheels):
-        for fetched in fetched_wheels:
+    for index, each in enumerate(fetched_plans):
+        for fetched in each.wheels:
             version = fetched.planned.version or str(parse_wheel_filename(fetched.path.name)[1])
             package = house.setdefault(
                 fetched.planned.name, HousePackage(fetched.planned.name, version, [], set())
@@ -453,68 +490,3 @@ def _manifest(
         },
     }
     return json.dumps(document, indent=2) + "\n"
-
-
-def _install_guide(plans: Sequence[Plan], graph: _Graph, binary_only: bool) -> str:
-    first = plans[0]
-    python = first.target.python_version
-    count = sum(len(package.wheels) for package in graph.house.values() if package.local)
-    targets = "\n".join(f"- {plan.target.describe()}" for plan in plans)
-    offline = "" if binary_only else " --offline"
-    no_index = "" if binary_only else " --no-index"
-    remote = ""
-    if binary_only:
-        hosts = sorted(
-            {
-                urlsplit(package.index).netloc
-                for package in graph.house.values()
-                if not package.local and package.index
-            }
-        )
-        named = ", ".join(f"`{host}`" for host in hosts) or "the index"
-        remote = (
-            "\nWith `binary-only`, pure-Python wheels are not in `wheels/`: the server downloads "
-            f"them from {named}, recorded in the locks without any credentials, with their "
-            "hashes checked. If the index needs a password, give it to the installer on the "
-            "server, never in these files: a line `machine <host> login <user> password <secret>` "
-            "in `~/.netrc` works for uv and pip alike, as does a keyring "
-            "(`--keyring-provider subprocess`).\n"
-        )
-    return f"""# Installing {first.root.name} {first.root.version or ""} from this wheelhouse
-
-This directory holds {count} wheels in `wheels/` and the locks that install exactly them, for
-Python {python}.x on:
-
-{targets}
-
-Nothing is built on the server and no compiler is needed; every wheel's sha256 is checked on
-install, and uv refuses another Python version or platform.
-{remote}
-Copy the whole directory to the server, then use one of:
-
-## uv (a virtual environment in this directory, `.venv/`)
-
-```console
-cd /path/to/this/directory
-uv sync --frozen{offline}
-```
-
-Set `UV_PROJECT_ENVIRONMENT=/opt/app/venv` to create the environment elsewhere. Always pass
-`--frozen`: the lock must be used as it is, never re-resolved.
-
-## pip (any virtual environment)
-
-```console
-python{python} -m venv /opt/app/venv
-/opt/app/venv/bin/pip install{no_index} -r requirements.txt
-```
-
-## uv pip with the PEP 751 lock
-
-```console
-uv pip install{offline} --python /opt/app/venv/bin/python -r pylock.toml
-```
-
-`lockbundle.json` lists every wheel with its sha256 and where it came from, and the sha256 of the
-`uv.lock` it was made from.
-"""
