@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import ExitStack
@@ -19,7 +18,7 @@ from packaging.version import InvalidVersion, Version
 
 from . import fingerprint, git
 from .build import BackendFailedError, BuildError, PackageIndexes, WheelBuilder
-from .cache import Cache, publish
+from .cache import Cache, atomic_directory, atomic_file
 from .errors import LockbundleError
 from .foreign_builds import check_build_was_for_here, check_fits
 from .http import Downloader, DownloadError, hash_file, redact
@@ -269,7 +268,7 @@ class Fetcher:
         return (
             artifact.hash is not None
             and artifact.filename is not None
-            and self.cache.file_path(artifact.hash, artifact.filename).exists()
+            and self.cache.downloaded_file(artifact.hash, artifact.filename).exists()
         )
 
     def _download(
@@ -295,18 +294,15 @@ class Fetcher:
                 transfers.finished(artifact.filename)
             return path, WheelOrigin.DOWNLOADED_UNVERIFIED
         _check_algorithm(digest, planned)
-        final = self.cache.file_path(digest, artifact.filename)
+        final = self.cache.downloaded_file(digest, artifact.filename)
         if final.exists():
             return final, WheelOrigin.CACHED_DOWNLOAD
-        final.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=final.parent, prefix=".", suffix=".part")
         if transfers is not None:
             transfers.begin(artifact.filename)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                actual = self.downloader.fetch(
-                    artifact.url, out, digest.algorithm, on_bytes, size=artifact.size
-                )
+        with atomic_file(final) as out:
+            actual = self.downloader.fetch(
+                artifact.url, out, digest.algorithm, on_bytes, size=artifact.size
+            )
             if actual != digest.value:
                 raise HashMismatchError(
                     f"{planned.package.label}: the file downloaded from {redact(artifact.url)} "
@@ -315,12 +311,8 @@ class Fetcher:
                     f"lock (`uv lock --refresh-package {planned.name}`); otherwise the index is "
                     "serving different bytes than were locked and the file must not be used"
                 )
-            os.replace(temporary, final)
-            if transfers is not None:
-                transfers.finished(artifact.filename)
-        finally:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
+        if transfers is not None:
+            transfers.finished(artifact.filename)
         return final, WheelOrigin.DOWNLOADED
 
     def _local(self, planned: PlannedPackage) -> Path:
@@ -368,9 +360,8 @@ class Fetcher:
         tree = planned.artifact.path
         assert tree is not None
         label = planned.package.label
-        place = hashlib.sha256(str(tree.resolve()).encode()).hexdigest()[:24]
         state = fingerprint.source_tree(tree)
-        final = self.cache.directory("built-tree", place, state[:32], self.build_key)
+        final = self.cache.built_from_tree(tree, state, self.build_key)
 
         def build(stage: Path) -> Path:
             return self.builder.build_tree(tree, label, stage / "out", own=True)
@@ -381,7 +372,7 @@ class Fetcher:
     def _built_from_sdist(self, planned: PlannedPackage, sdist: Path) -> FetchedWheel:
         label = planned.package.label
         digest = planned.artifact.hash or Hash("sha256", hash_file(sdist, "sha256"))
-        final = self.cache.directory("built", f"{digest.algorithm}-{digest.value}", self.build_key)
+        final = self.cache.built_from_sdist(digest, self.build_key)
 
         def build(stage: Path) -> Path:
             return self.builder.build_sdist(sdist, label, stage, planned.artifact.subdirectory)
@@ -397,8 +388,7 @@ class Fetcher:
         git.check_source(url, commit, label)  # the commit becomes part of a cache path
         assert commit is not None
         subdirectory = artifact.subdirectory or ""
-        key = hashlib.sha256(f"{url}\0{subdirectory}".encode()).hexdigest()[:24]
-        final = self.cache.directory("built-git", key, commit.lower(), self.build_key)
+        final = self.cache.built_from_git(url, subdirectory, commit, self.build_key)
 
         def build(stage: Path) -> Path:
             checkout = git.check_out(
@@ -421,13 +411,10 @@ class Fetcher:
         cached = _single_wheel(final)
         if cached is not None:
             return cached
-        with self.cache.staging(final) as stage:
+        with atomic_directory(final) as staging:
             with self.log.task(doing, f"Built {label}"):
-                wheel = build(stage / "work")
-            result = stage / "result"
-            result.mkdir()
-            shutil.move(wheel, result / wheel.name)
-            publish(result, final)
+                wheel = build(staging.work)
+            shutil.move(wheel, staging.entry / wheel.name)
         cached = _single_wheel(final)
         assert cached is not None
         return cached

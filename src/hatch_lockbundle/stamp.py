@@ -23,8 +23,7 @@ class Stamp:
     """
 
     def __init__(self, cache: Cache, artifact: Path, inputs: str) -> None:
-        name = hashlib.sha256(str(artifact.resolve()).encode()).hexdigest()[:32]
-        self.path = cache.directory("stamps", f"{name}.json")
+        self.path = cache.stamp(artifact)
         self.artifact = artifact
         self.inputs = inputs
         #: the bundle's digest for ``lockbundle verify --expect`` (:func:`~.verify.bundle_digest`)

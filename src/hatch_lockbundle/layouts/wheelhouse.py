@@ -87,7 +87,7 @@ class WheelhouseLayout(Layout):
 
     def take(self, wheel: FetchedWheel) -> None:
         digest = wheel.sha256 or hash_file(wheel.path, "sha256")
-        marker = self.inputs.cache.directory("inspected", digest[:2], digest[2:])
+        marker = self.inputs.cache.inspected(digest)
         if marker.exists():
             return
         package = wheel.planned.package
