@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 
 from hatch_lockbundle.errors import LockbundleError
-from hatch_lockbundle.lock import Lock, read_lock
-from hatch_lockbundle.project import Project, check_lock_current, find_lock, read_project
+from hatch_lockbundle.lock import Lock
+from hatch_lockbundle.project import Project, find_lock, read_project
+from hatch_lockbundle.staleness import check_lock_current
+from hatch_lockbundle.uvlock import read_lock
 
 WORKSPACE_LOCK = """
 version = 1

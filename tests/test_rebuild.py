@@ -14,7 +14,7 @@ from hatch_lockbundle import bundle as bundle_module
 from hatch_lockbundle.bundle import ParsedLocks, build_bundle
 from hatch_lockbundle.cache import Cache
 from hatch_lockbundle.errors import LockbundleError
-from hatch_lockbundle.lock import read_lock
+from hatch_lockbundle.uvlock import read_lock
 from support.projects import MakeProject
 
 pytestmark = pytest.mark.slow

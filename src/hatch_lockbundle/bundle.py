@@ -27,12 +27,11 @@ from .http import hash_file, index_credentials
 from .include import check_included, copy_included, included_state
 from .layouts.target import CachedInstalls, write_target
 from .layouts.wheelhouse import write_wheelhouse
-from .lock import Lock, decode_document, parse_lock, read_lock, read_lock_bytes
+from .lock import Lock
 from .progress import Reporter
 from .project import (
     LOCK_NAME,
     Project,
-    check_lock_current,
     declared_indexes,
     find_lock,
     read_project,
@@ -42,8 +41,10 @@ from .sbom import SUFFIX as SBOM_SUFFIX
 from .sbom import write_sbom
 from .select import Plan, check_virtual_root, select
 from .staging import interrupts_deferred, remove, sibling, sweep
+from .staleness import check_lock_current
 from .target import Target
 from .trim import trim_bundle, trim_patterns
+from .uvlock import decode_document, parse_lock, read_lock, read_lock_bytes
 from .verify import bundle_digest
 
 Log = Callable[[str], None]

@@ -17,6 +17,7 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from . import fingerprint, git
+from .artifact import Artifact, remedies, wheels_summary
 from .build import BackendFailedError, BuildError, PackageIndexes, WheelBuilder, indented
 from .cache import Cache, publish
 from .errors import LockbundleError
@@ -25,7 +26,7 @@ from .inspect import inspect_wheel
 from .lock import Hash, Lock, LockedPackage
 from .progress import Reporter, Transfers
 from .report import human
-from .select import Artifact, Plan, PlannedPackage, remedies, wheels_summary
+from .select import Plan, PlannedPackage
 
 DOWNLOAD_WORKERS = 8
 

@@ -24,10 +24,10 @@ from typing import IO, Any
 from packaging.utils import canonicalize_name
 
 from .archive import FORMATS as ARCHIVE_FORMATS
-from .archive import open_tar
 from .bundle import file_name
 from .config import LAYOUTS, bundle_names
 from .errors import LockbundleError
+from .extract import open_tar
 from .inspect import open_member
 from .layouts.target import INSTALLER_NAME
 from .sbom import SUFFIX as SBOM_SUFFIX
