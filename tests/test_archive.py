@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import gzip
 import os
+import random
 import stat
 import struct
 import subprocess
 import tarfile
 import zipfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,7 @@ import hatch_lockbundle.archive as archive_module
 from hatch_lockbundle.archive import DEFAULT_EPOCH, DEFAULT_LEVEL, archive_epoch, write_archive
 from hatch_lockbundle.bundle import build_bundle
 from hatch_lockbundle.config import load_and_validate_config
+from hatch_lockbundle.deflate import BLOCK_SIZE
 from hatch_lockbundle.errors import ConfigurationError
 from support.projects import MakeProject
 
@@ -275,6 +279,27 @@ def test_zip_stores_what_deflate_does_not_shrink_and_everything_at_level_0(
     assert methods[6]["pkg/data/small-noise.bin"] == zipfile.ZIP_STORED
     assert methods[6]["pkg/data/text.txt"] == zipfile.ZIP_DEFLATED
     assert methods[6]["pkg/module.py"] == zipfile.ZIP_DEFLATED
+
+
+@pytest.mark.parametrize("fmt", ["tar.gz", "zip"])
+def test_each_block_is_compressed_with_the_data_before_it(tmp_path: Path, fmt: str) -> None:
+    # a block reaches back across the cut, as one deflate stream would: what repeats the data
+    # before it is not stored again (a block compressed alone would store the piece once more)
+    piece = random.Random(18).randbytes(16 * 1024)
+    data = piece * (3 * BLOCK_SIZE // len(piece) + 1)
+    (tmp_path / "tree").mkdir()
+    (tmp_path / "tree" / "repeated.bin").write_bytes(data)
+
+    archive = write_archive(tmp_path / "tree", tmp_path / f"a.{fmt}", fmt, "", DEFAULT_EPOCH)
+
+    if fmt == "zip":
+        with zipfile.ZipFile(archive) as zipped:
+            compressed = zipped.getinfo("repeated.bin").compress_size
+    else:
+        compressed = archive.stat().st_size
+        data = gzip.decompress(archive.read_bytes())  # the tar stream, headers and all
+    compressor = zlib.compressobj(DEFAULT_LEVEL, zlib.DEFLATED, -15)
+    assert compressed <= len(compressor.compress(data) + compressor.flush()) + 1024
 
 
 def test_zip64_records_are_written_when_sizes_offsets_or_the_count_need_them(
