@@ -352,17 +352,21 @@ def gzip_bomb(path: Path, declared: int) -> Path:
     return path
 
 
+def write_many(directory: Path, fmt: str, members: dict[str, bytes]) -> Path:
+    """``members`` as the files of ``many.zip`` or ``many.tar.gz`` in ``directory``."""
+    if fmt == "zip":
+        return write_zip(directory / "many.zip", members)
+    return write_tar(
+        directory / f"many.{fmt}", [file(name, data) for name, data in members.items()]
+    )
+
+
 @pytest.mark.parametrize("fmt", ["tar.gz", "zip"])
 def test_an_archive_over_the_size_budget_is_refused_before_anything_is_written(
     tmp_path: Path, fmt: str
 ) -> None:
     members = {"pkg/a.txt": b"a" * 600, "pkg/b.txt": b"b" * 600}
-    if fmt == "zip":
-        archive = write_zip(tmp_path / "many.zip", members)
-    else:
-        archive = write_tar(
-            tmp_path / "many.tar.gz", [file(name, data) for name, data in members.items()]
-        )
+    archive = write_many(tmp_path, fmt, members)
     destination = tmp_path / "out"
 
     with pytest.raises(UnsafeArchiveError, match=r"unpacks to more than 1,000 bytes"):
@@ -376,12 +380,7 @@ def test_an_archive_with_too_many_entries_is_refused_before_anything_is_written(
     tmp_path: Path, fmt: str
 ) -> None:
     members = {f"pkg/{number}.txt": b"" for number in range(11)}
-    if fmt == "zip":
-        archive = write_zip(tmp_path / "many.zip", members)
-    else:
-        archive = write_tar(
-            tmp_path / "many.tar.gz", [file(name, data) for name, data in members.items()]
-        )
+    archive = write_many(tmp_path, fmt, members)
     destination = tmp_path / "out"
 
     with pytest.raises(UnsafeArchiveError, match=r"many\.\S+ has more than 10 entries"):
