@@ -15,8 +15,11 @@ from packaging.markers import InvalidMarker, Marker, UndefinedComparison, Undefi
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 
-from .artifact import Artifact, choose_artifact
-from .errors import SelectionError
+# selection's interface: a plan's packages each carry an Artifact, chosen by choose_artifact,
+# and what cannot be selected is a SelectionError (importable from here as from their homes)
+from .artifact import Artifact as Artifact
+from .artifact import choose_artifact as choose_artifact
+from .errors import SelectionError as SelectionError
 from .lock import Dependency, Lock, LockedPackage
 from .target import Target
 
