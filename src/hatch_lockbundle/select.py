@@ -15,10 +15,13 @@ from packaging.markers import InvalidMarker, Marker, UndefinedComparison, Undefi
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 
-# selection's interface: a plan's packages each carry an Artifact, chosen by choose_artifact,
-# and what cannot be selected is a SelectionError (importable from here as from their homes)
+# selection's interface: a plan's packages each carry an Artifact, chosen by choose_artifact;
+# what cannot be selected is a SelectionError, whose words for "no wheel fits" the fetch stage
+# reuses (importable from here as from their homes)
 from .artifact import Artifact as Artifact
 from .artifact import choose_artifact as choose_artifact
+from .artifact import remedies as remedies
+from .artifact import wheels_summary as wheels_summary
 from .errors import SelectionError as SelectionError
 from .lock import Dependency, Lock, LockedPackage
 from .target import Target
