@@ -1,6 +1,6 @@
 """Mutation testing for the pure stages: change one thing in the code, check that a test fails.
 
-    python scripts/mutate.py select            # one module: lock, select, target, config or options
+    python scripts/mutate.py select            # one module: one of TESTS's keys, below
     python scripts/mutate.py lock select -j 2  # several, two mutants at a time
     python scripts/mutate.py select --function _walk --list   # what would be tried, no run
 
@@ -49,7 +49,9 @@ ALLOW_LIST = Path(__file__).resolve().parent / "mutation-allow.txt"
 #: LockbundleError", it kills few mutants the others let live; add it with --tests to check
 TESTS: dict[str, list[str]] = {
     "lock": ["tests/test_lock.py", "tests/test_select.py", "tests/test_select_vs_uv.py"],
+    "uvlock": ["tests/test_lock.py", "tests/test_select.py", "tests/test_select_vs_uv.py"],
     "select": ["tests/test_select.py", "tests/test_select_vs_uv.py"],
+    "artifact": ["tests/test_select.py", "tests/test_select_vs_uv.py"],
     "target": ["tests/test_target.py", "tests/test_select.py", "tests/test_select_vs_uv.py"],
     "config": ["tests/test_config.py"],
     "options": ["tests/test_config.py"],

@@ -28,14 +28,15 @@ from pathlib import Path
 
 import pytest
 
-from hatch_lockbundle.archive import UnsafeArchiveError, extract_safely
+from hatch_lockbundle.artifact import Artifact
 from hatch_lockbundle.bundle import build_bundle
 from hatch_lockbundle.cache import Cache
 from hatch_lockbundle.errors import LockbundleError
+from hatch_lockbundle.extract import UnsafeArchiveError, extract_safely
 from hatch_lockbundle.fetch import FetchedWheel
 from hatch_lockbundle.layouts.target import write_target
 from hatch_lockbundle.lock import LockedPackage, Source
-from hatch_lockbundle.select import Artifact, PlannedPackage
+from hatch_lockbundle.select import PlannedPackage
 from support.cli import LOCKBUNDLE
 from support.consumer import Consumer
 from support.environ import Sandbox

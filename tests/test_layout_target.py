@@ -22,6 +22,7 @@ from installer import install
 from installer.sources import WheelFile
 
 from hatch_lockbundle import fingerprint
+from hatch_lockbundle.artifact import Artifact
 from hatch_lockbundle.bundle import build_bundle
 from hatch_lockbundle.cache import Cache
 from hatch_lockbundle.errors import LockbundleError
@@ -38,7 +39,7 @@ from hatch_lockbundle.layouts.target import (
 from hatch_lockbundle.lock import LockedPackage, Source
 from hatch_lockbundle.progress import Reporter
 from hatch_lockbundle.report import measure
-from hatch_lockbundle.select import Artifact, PlannedPackage
+from hatch_lockbundle.select import PlannedPackage
 from support.artifacts import Entry, write_wheel
 from support.consumer import Consumer
 from support.environ import Sandbox

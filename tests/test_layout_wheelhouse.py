@@ -12,9 +12,9 @@ from packaging.tags import sys_tags
 from hatch_lockbundle._compat import tomllib
 from hatch_lockbundle.fetch import FetchedPlan, FetchedWheel, WheelOrigin
 from hatch_lockbundle.layouts.wheelhouse import write_wheelhouse
-from hatch_lockbundle.lock import read_lock
 from hatch_lockbundle.select import Plan, select
 from hatch_lockbundle.target import Target
+from hatch_lockbundle.uvlock import read_lock
 from support.artifacts import write_wheel
 
 WORKSPACE = Path(__file__).parent.parent / "fixtures" / "locks" / "workspace"

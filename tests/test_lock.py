@@ -15,8 +15,8 @@ from hatch_lockbundle.lock import (
     LockError,
     Source,
     normalize_specifier,
-    read_lock,
 )
+from hatch_lockbundle.uvlock import read_lock
 
 EVERY_SOURCE = """
 version = 1

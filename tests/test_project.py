@@ -4,13 +4,16 @@ against real `uv lock --check`)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
 from hatch_lockbundle.errors import LockbundleError
-from hatch_lockbundle.lock import Lock, read_lock
-from hatch_lockbundle.project import Project, check_lock_current, find_lock, read_project
+from hatch_lockbundle.lock import Lock
+from hatch_lockbundle.project import Project, find_lock, read_project
+from hatch_lockbundle.staleness import check_lock_current
+from hatch_lockbundle.uvlock import read_lock
 
 WORKSPACE_LOCK = """
 version = 1
@@ -70,8 +73,6 @@ LOCKS = Path(__file__).parent.parent / "fixtures" / "locks"
 
 
 def project_copy(tmp_path: Path, fixture: str) -> Path:
-    import shutil
-
     shutil.copytree(LOCKS / fixture, tmp_path / fixture)
     return tmp_path / fixture
 
@@ -245,5 +246,15 @@ def test_requires_python_is_the_intersection_of_the_members(tmp_path: Path) -> N
         'requires-python = ">=3.10"',
         'requires-python = ">=3.9"',
     )
+
+    check_statically(read_lock(root / "uv.lock"), read_project(root / "packages" / "api"))
+
+
+def test_requires_python_ranges_of_members_that_do_not_meet_are_left_to_uv(tmp_path: Path) -> None:
+    # no Python satisfies both: `uv lock` refuses the workspace, and says why better than a
+    # comparison of bounds could
+    root = project_copy(tmp_path, "workspace")
+    edit(root / "packages" / "shared" / "pyproject.toml", '">=3.10"', '">=3.12"')
+    edit(root / "packages" / "worker" / "pyproject.toml", '">=3.10"', '">=3.10, <3.11"')
 
     check_statically(read_lock(root / "uv.lock"), read_project(root / "packages" / "api"))

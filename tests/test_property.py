@@ -40,12 +40,13 @@ from packaging.markers import Marker
 from packaging.specifiers import SpecifierSet
 
 from hatch_lockbundle.archive import FORMATS, write_archive
-from hatch_lockbundle.errors import LockbundleError
+from hatch_lockbundle.errors import LockbundleError, SelectionError
 from hatch_lockbundle.fetch import FetchedPlan, FetchedWheel, WheelOrigin
 from hatch_lockbundle.layouts.wheelhouse import _collect, _Graph, _uv_lock
-from hatch_lockbundle.lock import SOURCE_KINDS, Lock, decode_lock, parse_lock, read_lock
-from hatch_lockbundle.select import Plan, SelectionError, select
+from hatch_lockbundle.lock import SOURCE_KINDS, Lock
+from hatch_lockbundle.select import Plan, select
 from hatch_lockbundle.target import Target
+from hatch_lockbundle.uvlock import decode_lock, parse_lock, read_lock
 from support.compat import tomllib
 from test_lock import EVERY_SOURCE
 from test_select import WHEELS

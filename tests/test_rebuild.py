@@ -14,8 +14,8 @@ from hatch_lockbundle import parsed_locks
 from hatch_lockbundle.bundle import build_bundle
 from hatch_lockbundle.cache import Cache
 from hatch_lockbundle.errors import LockbundleError
-from hatch_lockbundle.lock import read_lock
 from hatch_lockbundle.parsed_locks import ParsedLocks
+from hatch_lockbundle.uvlock import read_lock
 from support.projects import MakeProject
 
 pytestmark = pytest.mark.slow

@@ -9,11 +9,12 @@ from packaging.markers import default_environment
 from packaging.tags import Tag
 
 from hatch_lockbundle.build import BackendFailedError
-from hatch_lockbundle.errors import LockbundleError
+from hatch_lockbundle.errors import LockbundleError, SelectionError
 from hatch_lockbundle.foreign_builds import check_build_was_for_here
-from hatch_lockbundle.lock import Hash, Lock, read_lock
-from hatch_lockbundle.select import WHY_LENGTH, SelectionError, check_virtual_root, select
+from hatch_lockbundle.lock import Hash, Lock
+from hatch_lockbundle.select import WHY_LENGTH, check_virtual_root, select
 from hatch_lockbundle.target import Target
+from hatch_lockbundle.uvlock import read_lock
 from test_lock import EVERY_SOURCE
 
 LINUX_CP311 = Target(

@@ -25,10 +25,11 @@ from typing import Any
 import pytest
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
-from hatch_lockbundle.errors import LockbundleError
-from hatch_lockbundle.lock import Lock, read_lock
-from hatch_lockbundle.select import Plan, SelectionError, select
+from hatch_lockbundle.errors import LockbundleError, SelectionError
+from hatch_lockbundle.lock import Lock
+from hatch_lockbundle.select import Plan, select
 from hatch_lockbundle.target import Target
+from hatch_lockbundle.uvlock import read_lock
 
 REPO = Path(__file__).resolve().parent.parent
 GOLDEN = REPO / "fixtures" / "golden"

@@ -17,14 +17,9 @@ from pathlib import Path
 import pytest
 
 from hatch_lockbundle.errors import LockbundleError
-from hatch_lockbundle.lock import read_lock
-from hatch_lockbundle.project import (
-    UvVerdict,
-    ask_uv,
-    check_lock_current,
-    find_lock,
-    read_project,
-)
+from hatch_lockbundle.project import find_lock, read_project
+from hatch_lockbundle.staleness import UvVerdict, ask_uv, check_lock_current
+from hatch_lockbundle.uvlock import read_lock
 from support.artifacts import Entry, write_wheel
 from support.bundle import snapshot
 from support.environ import Sandbox, run, uv_binary

@@ -21,9 +21,10 @@ from dataclasses import dataclass
 from email.parser import HeaderParser
 from pathlib import Path
 
-from hatch_lockbundle.lock import read_lock
-from hatch_lockbundle.select import Artifact, select
+from hatch_lockbundle.artifact import Artifact
+from hatch_lockbundle.select import select
 from hatch_lockbundle.target import Target
+from hatch_lockbundle.uvlock import read_lock
 
 from .environment import Tools, controlled_env
 

@@ -19,7 +19,7 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 
 from ._compat import tomllib
-from .archive import DEFAULT_EPOCH, UnsafeArchiveError, extract_safely
+from .archive import DEFAULT_EPOCH
 from .cache import Cache, locked, replace_file
 from .credentials import (
     credentials_for,
@@ -29,6 +29,7 @@ from .credentials import (
     without_credentials,
 )
 from .errors import LockbundleError
+from .extract import UnsafeArchiveError, extract_safely
 from .inprocess import InProcessBuildError, build_here, satisfied
 
 DEFAULT_BACKEND = "setuptools.build_meta:__legacy__"
@@ -440,7 +441,7 @@ class _CapturingRunner:
 
 def _unpack_sdist(sdist: Path, destination: Path, label: str) -> Path:
     """Extract an sdist (a tar, plain or compressed with gzip, bzip2 or xz, or a ``.zip``) within
-    :func:`~.archive.extract_safely`'s bounds, refusing entries that escape ``destination``."""
+    :func:`~.extract.extract_safely`'s bounds, refusing entries that escape ``destination``."""
     try:
         root = extract_safely(sdist, destination)
     except UnsafeArchiveError as error:

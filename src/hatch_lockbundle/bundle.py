@@ -28,7 +28,7 @@ from .include import check_included, included_state
 from .layouts import Layout, LayoutInputs
 from .layouts.target_bundle import TargetLayout
 from .layouts.wheelhouse import WheelhouseLayout
-from .lock import Lock, read_lock
+from .lock import Lock
 from .names import bundle_name
 from .os_errors import os_error_message
 from .parsed_locks import ParsedLocks
@@ -36,7 +36,6 @@ from .progress import Reporter
 from .project import (
     LOCK_NAME,
     Project,
-    check_lock_current,
     declared_indexes,
     find_lock,
     read_project,
@@ -46,8 +45,10 @@ from .sbom import SUFFIX as SBOM_SUFFIX
 from .sbom import write_sbom
 from .select import Plan, check_virtual_root, select
 from .staging import interrupts_deferred, remove, sibling, sweep
+from .staleness import check_lock_current
 from .stamp import Stamp, stamp_inputs
 from .target import Target
+from .uvlock import read_lock
 from .verify import bundle_digest
 
 Log = Callable[[str], None]

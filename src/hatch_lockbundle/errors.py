@@ -17,3 +17,7 @@ class ConfigurationError(LockbundleError):
         self.errors = list(errors)
         lines = "\n".join(f"  - {error}" for error in self.errors)
         super().__init__(f"Invalid configuration in {source}:\n{lines}")
+
+
+class SelectionError(LockbundleError):
+    """The requested root, extras or groups do not fit the lock, or nothing installable exists."""

@@ -17,6 +17,7 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from . import fingerprint, git
+from .artifact import Artifact
 from .build import BackendFailedError, BuildError, PackageIndexes, WheelBuilder
 from .cache import Cache, atomic_directory, atomic_file
 from .errors import LockbundleError
@@ -25,7 +26,7 @@ from .http import Downloader, DownloadError, hash_file, redact
 from .lock import Hash, Lock, LockedPackage
 from .progress import Reporter, Transfers
 from .report import human
-from .select import Artifact, Plan, PlannedPackage
+from .select import Plan, PlannedPackage
 
 DOWNLOAD_WORKERS = 8
 

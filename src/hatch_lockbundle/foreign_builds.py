@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from .artifact import remedies, wheels_summary
 from .build import BackendFailedError, indented
 from .errors import LockbundleError
-from .select import Plan, PlannedPackage, remedies, wheels_summary
+from .select import Plan, PlannedPackage
 
 if TYPE_CHECKING:  # fetch, which makes the wheels, imports this module
     from .fetch import FetchedWheel

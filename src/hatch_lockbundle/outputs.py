@@ -24,9 +24,9 @@ from typing import IO, Any
 from packaging.utils import canonicalize_name
 
 from .archive import FORMATS as ARCHIVE_FORMATS
-from .archive import open_tar
 from .config import LAYOUTS, bundle_names
 from .errors import LockbundleError
+from .extract import open_tar
 from .inspect import open_member
 from .layouts.target import INSTALLER_NAME
 from .names import file_name

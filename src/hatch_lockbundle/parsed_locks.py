@@ -11,7 +11,8 @@ from pathlib import Path
 
 from .cache import Cache, replace_file
 from .errors import LockbundleError
-from .lock import Lock, decode_document, parse_lock, read_lock_bytes
+from .lock import Lock
+from .uvlock import decode_document, parse_lock, read_lock_bytes
 
 _USERINFO = re.compile(rb"://[^/\s\"'@]*@")
 
@@ -23,8 +24,8 @@ class ParsedLocks:
     times faster from here than from its TOML).
 
     An entry is found by the lock's path and used only for the same bytes, read on this Python
-    (the cache's format is in the entry's path); one entry per path, replaced when the lock changes. It is
-    the TOML document as JSON, turned into a :class:`~.lock.Lock` by the same validating parser
+    (the cache's format is in the entry's path); one entry per path, replaced when the lock
+    changes. It is the TOML document as JSON, turned into a :class:`~.lock.Lock` by the same validating parser
     as the file: loading it runs no code, whatever the cache holds (not a pickle). A lock whose
     URLs carry credentials is not kept, so that the cache holds no secret.
     """

@@ -24,9 +24,11 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from .artifact import Artifact, choose_artifact
+from .errors import SelectionError
 from .lock import LockedPackage, Source
 from .pylock import RELOCK, PylockEntry, PylockError, PylockFile
-from .select import Artifact, Plan, PlannedPackage, SelectionError, choose_artifact
+from .select import Plan, PlannedPackage
 from .target import Target
 
 

@@ -1,31 +1,27 @@
-"""Remove files from an installed bundle by gitignore-style patterns, keeping every RECORD true
-and, when trimming, every module that the code left behind imports."""
+"""Remove files from an installed bundle by gitignore-style patterns, keeping every RECORD true.
+
+When trimming, every module that the code left behind imports is kept (:mod:`.importscan`), and
+the packages touched must import as before (:mod:`.importcheck`).
+"""
 
 from __future__ import annotations
 
-import ast
 import configparser
 import csv
 import io
-import json
 import os
-import re
-import subprocess
 import sys
-import tempfile
-import warnings
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import pathspec
 
 from .errors import LockbundleError
+from .importcheck import broken_message, failing_imports, top_level_packages
+from .importscan import imported_files, module_name, never_imported
+from .progress import Reporter
 from .report import human
-
-if TYPE_CHECKING:  # progress imports report, which imports this module
-    from .progress import Reporter
 
 #: ``trim = true``: what a deployment does not run. Only inside packages (``*/**/``), so that a
 #: top-level package that happens to be called ``tests`` or ``docs`` is kept.
@@ -39,11 +35,6 @@ TRIM_PATTERNS = (
     "*/**/examples/",
 )
 PYCACHE_PATTERN = "__pycache__/"
-#: how long the import check may take (a package whose import hangs must not hang the build)
-IMPORT_CHECK_SECONDS = 300
-#: files that are Python code or typing information, not data a module may read beside itself
-_CODE_SUFFIXES = (".py", ".pyi", ".pyc")
-_STUB_MARKER = "py.typed"
 
 
 def trim_patterns(compile_bytecode: bool) -> list[str]:
@@ -123,9 +114,13 @@ def exclude_files(
     seeds = _entry_point_modules(root) if protect_entry_points else set()
     kept: dict[str, tuple[str, str]] = {}
     for path in seeds & matched:
-        kept[path] = ("an entry point", _module_name(path) or path)
+        kept[path] = ("an entry point", module_name(path) or path)
     if keep_imported:
-        kept.update(_imported(root, installed, matched, seeds, spec))
+        # code outside a removed directory can only import a module in it by naming that
+        # directory (``from .tests import x``, ``import a.tests.x``), and a removed module by
+        # its own name
+        names = {_region(path, spec) for path in matched if module_name(path)}
+        kept.update(imported_files(root, installed, matched, seeds, names))
     if before_removing is not None:
         before_removing(matched - kept.keys())
     removed: dict[str, int] = {}
@@ -191,202 +186,13 @@ def _entry_point_modules(root: Path) -> set[str]:
     return files
 
 
-# -- what the code left in the bundle imports ------------------------------------------------------
-
-
-def _module_name(path: str) -> str | None:
-    """The module a file is (``a/b/c.py``, ``a/b/c/__init__.py``, ``a/b/c.cpython-312-….so``:
-    ``a.b.c``), or None for a file that is not a module."""
-    directory, _, name = path.rpartition("/")
-    stem, dot, suffix = name.partition(".")
-    if not dot or not stem.isidentifier():
-        return None
-    if suffix == "py" or suffix.rpartition(".")[2] in ("so", "pyd"):
-        parts = directory.split("/") if directory else []
-        if not all(part.isidentifier() for part in parts):
-            return None
-        return ".".join([*parts, stem]) if stem != "__init__" else ".".join(parts) or None
-    return None
-
-
-def _imported(
-    root: Path,
-    installed: Iterable[str],
-    matched: set[str],
-    seeds: set[str],
-    spec: pathspec.GitIgnoreSpec,
-) -> dict[str, tuple[str, str]]:
-    """The matched files that the modules left in the bundle reach by importing, each with the
-    importing file and the module it imports; followed through the modules so kept, until
-    nothing more is reached.
-
-    A module is kept with the ``__init__.py`` of its packages, the data files beside it (a module
-    reads them by its ``__file__`` or ``importlib.resources``) and its bytecode.
-    """
-    modules: dict[str, list[str]] = {}
-    by_directory: dict[str, list[str]] = {}
-    for path in installed:
-        by_directory.setdefault(path.rpartition("/")[0], []).append(path)
-        name = _module_name(path)
-        if name is not None:
-            modules.setdefault(name, []).append(path)
-    # code outside a removed directory can only import a module in it by naming that
-    # directory (``from .tests import x``, ``import a.tests.x``), and a removed module by its
-    # own name: files that name none of these are not parsed (most of a bundle). Code inside a
-    # kept directory may import its siblings by their names alone: it is always parsed.
-    names = {_region(path, spec) for path in matched if _module_name(path)}
-    if not names:
-        return {}
-    mentions = re.compile(
-        rb"\b(?:" + b"|".join(re.escape(n.encode()) for n in sorted(names)) + rb")\b"
-    )
-    kept: dict[str, tuple[str, str]] = {}
-    pending = [path for path in installed if path.endswith(".py") and path not in matched]
-    pending += [path for path in seeds if path in matched and path.endswith(".py")]
-    scanned: set[str] = set()
-    while pending:
-        path = pending.pop()
-        if path in scanned:
-            continue
-        scanned.add(path)
-        try:
-            source = (root / path).read_bytes()
-        except OSError:
-            continue
-        if path not in matched and not mentions.search(source):
-            continue
-        own = _module_name(path)
-        for imported in sorted(_imports_of(source, path) | ({own} if own else set())):
-            # the module reached (``from a.b import name`` imports ``a.b``, not ``a.b.name``)
-            module = _deepest(imported, modules)
-            for target in _files_of(module, modules):
-                if target not in matched or target in kept:
-                    continue
-                kept[target] = (path, module)
-                pending.append(target)
-                directory = target.rpartition("/")[0]
-                for sibling in by_directory.get(directory, ()):
-                    if sibling in matched and sibling not in kept and _is_data(sibling):
-                        kept[sibling] = (path, module)
-                stem = target.rpartition("/")[2].partition(".")[0]
-                for cached in by_directory.get(f"{directory}/__pycache__".lstrip("/"), ()):
-                    if cached.rpartition("/")[2].startswith(stem + ".") and cached in matched:
-                        kept.setdefault(cached, (path, module))
-    return kept
-
-
 def _region(path: str, spec: pathspec.GitIgnoreSpec) -> str:
     """The name of the outermost directory of ``path`` that ``spec`` removes whole, else of the
     module ``path`` is."""
     place = _outermost(path, spec)
     if place.endswith("/"):
         return place.rstrip("/").rpartition("/")[2]
-    return (_module_name(path) or "").rpartition(".")[2]
-
-
-def _never_imported(path: str) -> bool:
-    """Files Python never loads when importing: stubs and ``__pycache__`` bytecode (only used
-    with its source beside it)."""
-    name = path.rpartition("/")[2]
-    return name == _STUB_MARKER or name.endswith(".pyi") or "__pycache__/" in path
-
-
-def _is_data(path: str) -> bool:
-    name = path.rpartition("/")[2]
-    return name != _STUB_MARKER and not name.endswith(_CODE_SUFFIXES) and _module_name(path) is None
-
-
-def _deepest(name: str, modules: dict[str, list[str]]) -> str:
-    """The longest dotted prefix of ``name`` that is a module of the bundle (or ``name``)."""
-    parts = name.split(".")
-    for depth in range(len(parts), 0, -1):
-        if ".".join(parts[:depth]) in modules:
-            return ".".join(parts[:depth])
-    return name
-
-
-def _files_of(module: str, modules: dict[str, list[str]]) -> Iterable[str]:
-    """The files importing ``module`` runs: its own and its packages' ``__init__.py``."""
-    parts = module.split(".")
-    for depth in range(1, len(parts) + 1):
-        yield from modules.get(".".join(parts[:depth]), ())
-
-
-def _imports_of(source: bytes, path: str) -> set[str]:
-    """The modules the Python file ``path`` may import: ``import a.b``, ``from a import b`` (``a``,
-    and ``a.b`` when ``b`` is a submodule), relative imports resolved, and string literals given
-    to ``importlib.import_module`` or ``__import__``. Wherever they are: in functions,
-    ``try`` blocks and ``if TYPE_CHECKING`` too (being generous keeps, never breaks)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # invalid escapes and such: not ours to report
-            tree = ast.parse(source, path)
-    except (SyntaxError, ValueError):  # not Python 3 (templates, Python 2 files): no imports
-        return set()
-    name = _module_name(path) or ""
-    package = name if path.endswith("/__init__.py") else name.rpartition(".")[0]
-    found: set[str] = set()
-    # import statements are statements (at any depth of blocks): walking statements alone
-    # finds them in a fraction of the time a walk of every node takes; the calls need that
-    # walk, and only files that name them get it
-    nodes: Iterable[ast.AST] = _statements(tree.body)
-    if b"import_module" in source or b"__import__" in source:
-        nodes = ast.walk(tree)
-    for node in nodes:
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = _absolute(node.module or "", node.level, package)
-            if base is None:
-                continue
-            if base:
-                found.add(base)
-            found.update(
-                f"{base}.{alias.name}" if base else alias.name
-                for alias in node.names
-                if alias.name != "*"
-            )
-        elif (
-            isinstance(node, ast.Call)
-            and _is_import_call(node.func)
-            and node.args
-            and isinstance(node.args[0], ast.Constant)
-            and isinstance(node.args[0].value, str)
-        ):
-            literal = node.args[0].value
-            level = len(literal) - len(literal.lstrip("."))
-            module = _absolute(literal[level:], level, package)
-            if module:
-                found.add(module)
-    return found
-
-
-def _statements(body: list[Any]) -> Iterator[ast.AST]:
-    """The statements of ``body`` and of every block within them (functions, classes, ``if``,
-    ``try``, ``with``, loops, ``match``)."""
-    for node in body:
-        yield node
-        for block in ("body", "orelse", "finalbody", "handlers", "cases"):
-            inner = getattr(node, block, None)
-            if isinstance(inner, list):
-                yield from _statements(inner)
-
-
-def _is_import_call(function: ast.expr) -> bool:
-    if isinstance(function, ast.Name):
-        return function.id in ("import_module", "__import__")
-    return isinstance(function, ast.Attribute) and function.attr in ("import_module", "__import__")
-
-
-def _absolute(module: str, level: int, package: str) -> str | None:
-    """``module`` imported ``level`` dots up from ``package``; None if that climbs out."""
-    if level == 0:
-        return module
-    parts = package.split(".") if package else []
-    if level - 1 > len(parts) or (level - 1 == len(parts) and not parts):
-        return None
-    base = parts[: len(parts) - (level - 1)]
-    return ".".join([*base, *([module] if module else [])])
+    return (module_name(path) or "").rpartition(".")[2]
 
 
 def _group(kept: dict[str, tuple[str, str]], spec: pathspec.GitIgnoreSpec) -> tuple[Kept, ...]:
@@ -408,9 +214,6 @@ def _remove_empty_directories(root: Path) -> None:
         path = Path(directory)
         if path != root and not any(path.iterdir()):
             path.rmdir()
-
-
-# -- the import check ------------------------------------------------------------------------------
 
 
 def trim_bundle(
@@ -440,9 +243,9 @@ def trim_bundle(
         nonlocal before
         # stubs and bytecode caches are never imported: removing them cannot break an import
         # (which spares the check most packages, whose py.typed trimming removes)
-        relevant = {path for path in paths if not _never_imported(path)}
+        relevant = {path for path in paths if not never_imported(path)}
         packages.extend(sorted(top_level_packages(root, relevant)))
-        before = _failing_imports(root, packages, python)
+        before = failing_imports(root, packages, python)
 
     exclusion = exclude_files(
         root,
@@ -458,7 +261,7 @@ def trim_bundle(
         log.info(f"Trim kept {kept.describe()}")
     if not check_imports or not packages:
         return exclusion
-    after = _failing_imports(root, packages, python) if before is not None else None
+    after = failing_imports(root, packages, python) if before is not None else None
     if before is None or after is None:
         log.warning(
             "The import check of the trimmed bundle could not run (it timed out, or the "
@@ -467,125 +270,6 @@ def trim_bundle(
         return exclusion
     broken = {name: failure for name, failure in after.items() if name not in before}
     if broken:
-        raise LockbundleError(_broken_message(broken, exclusion))
+        raise LockbundleError(broken_message(broken, exclusion.removed))
     log.info(f"Import check: the {len(packages)} packages trimmed import as before")
     return exclusion
-
-
-# Records each failure with the module it missed: ``error.name``, or for ``from p import x``
-# of a submodule that is gone, ``p.x`` (Python names only ``p``). Paths in messages are made
-# relative to the bundle, whose directory is a staging one while this runs.
-_CHECK = """\
-import importlib, json, re, sys
-root, names, out = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
-sys.path.insert(0, root)
-failed = {}
-for name in names:
-    try:
-        importlib.import_module(name)
-    except BaseException as error:
-        missing = getattr(error, "name", None)
-        member = re.match(r"cannot import name '(\\w+)'", str(error))
-        if missing and member:
-            missing = f"{missing}.{member[1]}"
-        message = f"{type(error).__name__}: {error}".replace(root + "/", "")
-        failed[name] = [message, missing]
-with open(out, "w", encoding="utf-8") as handle:
-    json.dump(failed, handle)
-"""
-
-
-def _failing_imports(
-    root: Path, packages: Sequence[str], python: str
-) -> dict[str, list[str | None]] | None:
-    """The ``packages`` that fail to import from ``root`` in a fresh ``python``, each with its
-    error and the name of the module it missed; None if the check could not run."""
-    if not packages:
-        return {}
-    with tempfile.TemporaryDirectory(prefix="lockbundle-import-") as work:
-        out = Path(work) / "failed.json"
-        # -B: nothing written into the bundle (a __pycache__ left there would keep a removed
-        # package's directory, and make it importable as a namespace package)
-        command = [
-            python,
-            "-I",
-            "-S",
-            "-B",
-            "-c",
-            _CHECK,
-            str(root),
-            json.dumps(list(packages)),
-            str(out),
-        ]
-        try:
-            # output discarded: packages may print on import; what matters is in `out`
-            subprocess.run(
-                command,
-                cwd=work,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                timeout=IMPORT_CHECK_SECONDS,
-                check=False,
-            )
-            failed: dict[str, list[str | None]] = json.loads(out.read_text(encoding="utf-8"))
-        except (OSError, ValueError, subprocess.TimeoutExpired):
-            return None
-    return failed
-
-
-def top_level_packages(root: Path, paths: Iterable[str]) -> set[str]:
-    """The importable packages (or modules) of ``root`` that hold ``paths``: the first dotted
-    prefix with an ``__init__.py`` (``google.protobuf`` under the namespace ``google``), or a
-    top-level module."""
-    packages = set()
-    for path in paths:
-        parts = path.split("/")
-        for depth in range(1, len(parts)):
-            prefix = parts[:depth]
-            if not all(part.isidentifier() for part in prefix):
-                break
-            if (root.joinpath(*prefix) / "__init__.py").is_file():
-                packages.add(".".join(prefix))
-                break
-        else:
-            name = _module_name(path)
-            if name is not None and "." not in name:
-                packages.add(name)
-    return packages
-
-
-def _broken_message(broken: dict[str, list[str | None]], exclusion: Exclusion) -> str:
-    problems = []
-    for name, (error, missing) in sorted(broken.items()):
-        problems.append(
-            f"`import {name}` fails with {error}\n"
-            f"    removed: {_removed_for(name, missing, exclusion)}"
-        )
-    return (
-        "the bundle's exclusions broke imports that worked before files were removed:\n  "
-        + "\n  ".join(problems)
-        + "\nSet `trim = false` (and list what to remove in `exclude`), or narrow the "
-        "`exclude` patterns that removed these files"
-    )
-
-
-def _removed_for(package: str, missing: str | None, exclusion: Exclusion) -> str:
-    """The removed files an import failure points at: the missing module's, else the
-    directories files were removed from in the package."""
-    for name in (missing, package):
-        if not name:
-            continue
-        prefix = name.replace(".", "/")
-        places = sorted(
-            {
-                directory if directory else path
-                for path in exclusion.removed
-                if path == f"{prefix}.py" or path.startswith(f"{prefix}/")
-                for directory in [path.rpartition("/")[0] + "/" if "/" in path else ""]
-            }
-        )
-        if places:
-            more = f" and {len(places) - 5} more" if len(places) > 5 else ""
-            return ", ".join(places[:5]) + more
-    return "nothing of this package (files of another were removed)"

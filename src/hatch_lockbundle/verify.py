@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from .archive import extract_safely, open_tar
 from .errors import LockbundleError
+from .extract import extract_safely, open_tar
 from .http import hash_file
 from .include import INCLUDED_RECORD
 from .inspect import record_digest
-from .lock import read_lock
+from .uvlock import read_lock
 
 MANIFEST = "lockbundle.json"
 #: what a RECORD may use: the algorithms of PEP 376 / the wheel spec (never md5 or sha1)
