@@ -25,9 +25,9 @@ class ParsedLocks:
 
     An entry is found by the lock's path and used only for the same bytes, read on this Python
     (the cache's format is in the entry's path); one entry per path, replaced when the lock
-    changes. It is the TOML document as JSON, turned into a :class:`~.lock.Lock` by the same validating parser
-    as the file: loading it runs no code, whatever the cache holds (not a pickle). A lock whose
-    URLs carry credentials is not kept, so that the cache holds no secret.
+    changes. It is the TOML document as JSON, turned into a :class:`~.lock.Lock` by the same
+    validating parser as the file: loading it runs no code, whatever the cache holds (not a
+    pickle). A lock whose URLs carry credentials is not kept, so that the cache holds no secret.
     """
 
     def __init__(self, cache: Cache) -> None:
