@@ -546,7 +546,7 @@ def fetch(path: Path, tmp_path: Path) -> Path:
     pylock = read_pylock(path)
     plan = select_pylock(pylock, Target.current(), "app")
     fetcher = Fetcher(Cache(tmp_path / "cache"), tmp_path / "work", indexes_of(pylock.lock))
-    return fetcher.fetch([plan])[0][0].path
+    return fetcher.fetch([plan])[0].wheels[0].path
 
 
 def test_fetch_verifies_a_local_wheel_by_the_strongest_hash(tmp_path: Path) -> None:
