@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any, BinaryIO, Literal, TypeVar, cast
 
 from .errors import LockbundleError
-from .inspect import member_pieces, unreadable
 from .staging import remove, sibling, sweep
+from .zipmembers import member_pieces, unreadable
 
 T = TypeVar("T")
 

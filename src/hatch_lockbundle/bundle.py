@@ -20,12 +20,13 @@ from packaging.version import InvalidVersion, Version
 from . import __version__, fingerprint
 from .archive import archive_epoch, write_archive
 from .cache import CACHE_ENV, Cache, default_cache_dir, replace_file
+from .cached_installs import CachedInstalls
 from .config import BundleConfig, load_and_validate_config
 from .errors import LockbundleError
 from .fetch import FetchedWheel, Fetcher, indexes_of, offline_requested
 from .http import hash_file, index_credentials
 from .include import check_included, copy_included, included_state
-from .layouts.target import CachedInstalls, write_target
+from .layouts.target import write_target
 from .layouts.wheelhouse import write_wheelhouse
 from .lock import Lock, decode_document, parse_lock, read_lock, read_lock_bytes
 from .progress import Reporter

@@ -21,11 +21,11 @@ from .build import BackendFailedError, BuildError, PackageIndexes, WheelBuilder,
 from .cache import Cache, publish
 from .errors import LockbundleError
 from .http import Downloader, DownloadError, hash_file, redact
-from .inspect import inspect_wheel
 from .lock import Hash, Lock, LockedPackage
 from .progress import Reporter, Transfers
 from .report import human
 from .select import Artifact, Plan, PlannedPackage, remedies, wheels_summary
+from .wheelsource import inspect_wheel
 
 DOWNLOAD_WORKERS = 8
 

@@ -28,11 +28,11 @@ from .archive import open_tar
 from .bundle import file_name
 from .config import LAYOUTS, bundle_names
 from .errors import LockbundleError
-from .inspect import open_member
-from .layouts.target import INSTALLER_NAME
+from .install import INSTALLER_NAME
 from .sbom import SUFFIX as SBOM_SUFFIX
 from .staging import SUFFIXES as TEMPORARY_SUFFIXES
 from .staging import remove, sweep
+from .zipmembers import open_member
 
 GENERATOR = "hatch-lockbundle"
 MANIFEST = "lockbundle.json"

@@ -17,8 +17,8 @@ from .cache import replace_file
 from .errors import LockbundleError
 from .fetch import FetchedWheel
 from .http import hash_file
-from .inspect import member_pieces
 from .select import Plan
+from .zipmembers import member_pieces
 
 SPEC_VERSION = "1.5"
 SUFFIX = ".cdx.json"
