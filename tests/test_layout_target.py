@@ -415,6 +415,19 @@ def test_a_cache_whose_times_changed_but_not_its_contents_is_used_as_it_is(
     assert (third / "alpha" / "__init__.py").samefile(first / "alpha" / "__init__.py")
 
 
+def test_cached_installations_of_another_format_are_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # what a change to how wheels are laid out or manifests written must do to older entries
+    first, _ = cached_build(tmp_path, "first")
+    monkeypatch.setattr(InstalledManifest, "FORMAT", f"{InstalledManifest.FORMAT}-next")
+
+    second, _ = cached_build(tmp_path, "second")
+
+    assert not (second / "alpha" / "__init__.py").samefile(first / "alpha" / "__init__.py")
+    assert len(list((tmp_path / "cache" / "installed").glob("*/*/files"))) == 2
+
+
 @pytest.mark.parametrize(
     "row", ["../../../outside.py", "alpha/../../../../outside.py"], ids=["leading", "inner"]
 )
@@ -524,8 +537,8 @@ def test_a_file_shared_with_different_modes_takes_the_first_distributions_whatev
     for order in (trees, trees[::-1]):
         bundle = tmp_path / f"bundle-{len(modes)}"
         bundle.mkdir()
-        with ThreadPoolExecutor() as directories, ThreadPoolExecutor() as files:
-            filling = _BundleFiles(bundle, "hardlink", Reporter.of(print), directories, files)
+        with ThreadPoolExecutor() as files:
+            filling = _BundleFiles(bundle, "hardlink", Reporter.of(print), files)
             for tree in order:  # one at a time, as installs finishing one by one are added
                 filling.add([tree])
             filling.finish()
@@ -554,8 +567,8 @@ def test_a_cached_file_deleted_while_a_build_links_it_is_an_error_not_a_tracebac
     target = tmp_path / "bundle"
     target.mkdir()
 
-    with ThreadPoolExecutor() as directories, ThreadPoolExecutor() as files:
-        filling = _BundleFiles(target, "hardlink", Reporter.of(print), directories, files)
+    with ThreadPoolExecutor() as files:
+        filling = _BundleFiles(target, "hardlink", Reporter.of(print), files)
         filling.add([(entry, listing, "alpha==1.0")])
         with pytest.raises(LockbundleError, match=r"alpha/__init__.py disappeared .* Build again"):
             filling.finish()

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from .cache import Cache
 from .destination import RUNNING_PYTHON
 from .errors import LockbundleError
-from .install import Package
+from .install import LockedDistribution
 from .installed import CachedFile, InstalledManifest, entry_of, install_into_cache, package_of
 
 if TYPE_CHECKING:
@@ -198,7 +198,7 @@ class _Job(NamedTuple):
     """One wheel to install into the cache, in plain values (it goes to a worker process)."""
 
     wheel: str
-    package: Package
+    package: LockedDistribution
     entry: str
     cache_root: str
     compile_bytecode: bool

@@ -23,10 +23,10 @@ from .zipmembers import MemberReader, member_pieces, read_member, read_whole
 INSTALLER_NAME = b"hatch-lockbundle\n"
 
 #: a locked distribution: its label (``name==version``, for messages), name and version
-Package = tuple[str, str, str | None]
+LockedDistribution = tuple[str, str, str | None]
 
 
-def install_wheel(path: Path, package: Package, destination: TargetDestination) -> None:
+def install_wheel(path: Path, package: LockedDistribution, destination: TargetDestination) -> None:
     """Install the wheel file ``path`` into ``destination``: its entries and metadata are
     checked first, and each file against RECORD as it is unpacked (the only look inside the
     wheel); a wheel that fails raises, and what was written must then not be used (callers

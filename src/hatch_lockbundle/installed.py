@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from .cache import Cache, publish, replace_file
 from .destination import RUNNING_PYTHON, TargetDestination, without_write_bits
 from .http import hash_file
-from .install import Package, install_wheel
+from .install import LockedDistribution, install_wheel
 from .staging import remove_tree
 from .wheelsource import record_digest
 
@@ -178,7 +178,7 @@ def entry_of(
     )
 
 
-def package_of(wheel: FetchedWheel) -> Package:
+def package_of(wheel: FetchedWheel) -> LockedDistribution:
     """The locked distribution ``wheel`` is of."""
     package = wheel.planned.package
     return package.label, package.name, package.version
@@ -186,7 +186,7 @@ def package_of(wheel: FetchedWheel) -> Package:
 
 def install_into_cache(
     wheel: Path,
-    package: Package,
+    package: LockedDistribution,
     entry: Path,
     cache: Cache,
     compile_bytecode: bool,

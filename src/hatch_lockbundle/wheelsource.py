@@ -1,5 +1,4 @@
-"""The wheel as a source to install from: refused unless well-formed, its files checked against
-RECORD as they are read."""
+"""The wheel as a source to install from: refused unless well-formed, read checked with RECORD."""
 
 from __future__ import annotations
 
@@ -46,8 +45,6 @@ MAX_DIST_INFO_FILE = 4 * 1024**2
 #: RECORD's lines past one a member: parsed rows take ~100 times the bytes of a short line, so
 #: their number is bounded by the members' (whose directory entries are bytes of the wheel)
 RECORD_SLACK = 64
-
-
 #: directories a member may nest in (real wheels stay under 20; thousands exhaust recursion)
 MAX_DEPTH = 200
 
