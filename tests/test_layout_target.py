@@ -537,8 +537,8 @@ def test_a_file_shared_with_different_modes_takes_the_first_distributions_whatev
     for order in (trees, trees[::-1]):
         bundle = tmp_path / f"bundle-{len(modes)}"
         bundle.mkdir()
-        with ThreadPoolExecutor() as files:
-            filling = _BundleFiles(bundle, "hardlink", Reporter.of(print), files)
+        with ThreadPoolExecutor() as directories, ThreadPoolExecutor() as files:
+            filling = _BundleFiles(bundle, "hardlink", Reporter.of(print), directories, files)
             for tree in order:  # one at a time, as installs finishing one by one are added
                 filling.add([tree])
             filling.finish()
@@ -567,8 +567,8 @@ def test_a_cached_file_deleted_while_a_build_links_it_is_an_error_not_a_tracebac
     target = tmp_path / "bundle"
     target.mkdir()
 
-    with ThreadPoolExecutor() as files:
-        filling = _BundleFiles(target, "hardlink", Reporter.of(print), files)
+    with ThreadPoolExecutor() as directories, ThreadPoolExecutor() as files:
+        filling = _BundleFiles(target, "hardlink", Reporter.of(print), directories, files)
         filling.add([(entry, listing, "alpha==1.0")])
         with pytest.raises(LockbundleError, match=r"alpha/__init__.py disappeared .* Build again"):
             filling.finish()

@@ -8,6 +8,7 @@ hardlinks to (or copies of) those files.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import filecmp
 import os
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from ..fetch import FetchedWheel
 
 RECORD_SUFFIX = ".dist-info/RECORD"
-#: threads that link or copy files into the bundle (mostly waiting on the kernel)
+#: threads that create directories and link or copy files (mostly waiting on the kernel)
 FILE_THREADS = 8
 T = TypeVar("T")
 
@@ -81,8 +82,9 @@ def write_target(
     with ExitStack() as stack:
         if installs is None:
             installs = stack.enter_context(CachedInstalls(cache, compile_bytecode, python))
+        directory_threads = stack.enter_context(ThreadPoolExecutor(max_workers=FILE_THREADS))
         file_threads = stack.enter_context(ThreadPoolExecutor(max_workers=FILE_THREADS))
-        files = _BundleFiles(destination, link_mode, reporter, file_threads)
+        files = _BundleFiles(destination, link_mode, reporter, directory_threads, file_threads)
         stack.callback(files.stop)  # on an error or Ctrl-C, the threads stop at their next file
         cached = []
         labels: dict[Path, str] = {}
@@ -128,6 +130,16 @@ _CANNOT_LINK = {
 }  # fmt: skip
 
 
+def _depth(path: str) -> int:
+    return path.count(os.sep)
+
+
+def _make_directory_chunk(directories: list[str]) -> None:
+    for directory in directories:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(directory)
+
+
 def _chunks(items: list[T], count: int) -> list[list[T]]:
     """``items`` in at most ``count`` contiguous runs of (nearly) equal length."""
     size = max(1, -(-len(items) // count))
@@ -136,19 +148,21 @@ def _chunks(items: list[T], count: int) -> list[list[T]]:
 
 class _BundleFiles:
     """The bundle, filled from cached installations as they become ready: clashes checked,
-    directories made, files linked or copied on threads while the caller goes on (waiting for
-    other installs)."""
+    directories made a level at a time, files linked or copied on threads while the caller
+    goes on (waiting for other installs)."""
 
     def __init__(
         self,
         root: Path,
         link_mode: str,
         log: Reporter,
+        directory_threads: ThreadPoolExecutor,
         file_threads: ThreadPoolExecutor,
     ) -> None:
         self.root = str(root)
         self.link_mode = link_mode
         self.log = log
+        self.directory_threads = directory_threads
         self.file_threads = file_threads
         #: bundle path -> (label, cached source, mode) of the distribution whose file it is
         self.owners: dict[str, tuple[str, str, int]] = {}
@@ -247,10 +261,22 @@ class _BundleFiles:
         return jobs
 
     def _make_directories(self, directories: set[str]) -> None:
-        """Create ``directories`` (and those between them and the root), parents first."""
-        for directory in sorted(directories - self.made):
-            os.makedirs(directory, exist_ok=True)
-        self.made |= directories
+        """Create ``directories`` (and those between them and the root) a level at a time.
+
+        Parallel: making a directory mostly waits for the file system, and the directories of
+        one level are independent. Kept (issue 18) because warm builds of real wheels were
+        measured faster with it than with one ``os.makedirs`` after another.
+        """
+        levels: dict[int, set[str]] = {}
+        for directory in directories:
+            while directory not in self.made:
+                levels.setdefault(_depth(directory), set()).add(directory)
+                self.made.add(directory)
+                directory = os.path.dirname(directory)
+        for depth in sorted(levels):
+            chunks = _chunks(sorted(levels[depth]), FILE_THREADS)
+            for _ in self.directory_threads.map(_make_directory_chunk, chunks):
+                pass
 
     def _probe(self, jobs: list[tuple[str, str, int]]) -> list[tuple[str, str, int]]:
         """Place the first file, learning whether the cache can be linked from; the rest."""
