@@ -39,9 +39,7 @@ SOURCE = Path(hatch_lockbundle.__file__).parent
 #: call sites that still name a subtree through the generic ways in (`Cache.directory`,
 #: `Cache.file_path`), in modules reworked on other branches at the same time; each goes when its
 #: call site moves to the method of its subtree (the cache branch's report lists the replacements)
-PENDING = {
-    ("layouts/target.py", "directory", "installed"),
-}
+PENDING: set[tuple[str, str, str]] = set()
 
 
 def cache_paths_named(source: str, relative: str) -> set[tuple[str, str, str]]:

@@ -31,9 +31,11 @@ import pytest
 from hatch_lockbundle.artifact import Artifact
 from hatch_lockbundle.bundle import build_bundle
 from hatch_lockbundle.cache import Cache
+from hatch_lockbundle.destination import TargetDestination
 from hatch_lockbundle.errors import LockbundleError
 from hatch_lockbundle.extract import UnsafeArchiveError, extract_safely
 from hatch_lockbundle.fetch import FetchedWheel
+from hatch_lockbundle.install import install_wheel
 from hatch_lockbundle.layouts.target import write_target
 from hatch_lockbundle.lock import LockedPackage, Source
 from hatch_lockbundle.select import PlannedPackage
@@ -682,7 +684,7 @@ def wheel_with_dist_info(
 
 
 def test_a_record_larger_than_its_bound_is_refused_before_it_is_read(tmp_path: Path) -> None:
-    from hatch_lockbundle.inspect import MAX_RECORD
+    from hatch_lockbundle.wheelsource import MAX_RECORD
 
     record = b"a,,\n" * (MAX_RECORD // 4) + b"b\n"
     wheel = wheel_with_dist_info(tmp_path / "w" / WHEEL, record=record)
@@ -697,7 +699,7 @@ def test_a_record_larger_than_its_bound_is_refused_before_it_is_read(tmp_path: P
 
 
 def test_a_metadata_larger_than_its_bound_is_refused_before_it_is_read(tmp_path: Path) -> None:
-    from hatch_lockbundle.inspect import MAX_DIST_INFO_FILE
+    from hatch_lockbundle.wheelsource import MAX_DIST_INFO_FILE
 
     metadata = f"Metadata-Version: 2.1\nName: {NAME}\nVersion: {VERSION}\n\n".encode()
     metadata += b"x" * (MAX_DIST_INFO_FILE + 1 - len(metadata))
@@ -717,7 +719,7 @@ INSPECT = """
 import sys
 from pathlib import Path
 from hatch_lockbundle.errors import LockbundleError
-from hatch_lockbundle.inspect import inspect_wheel
+from hatch_lockbundle.wheelsource import inspect_wheel
 try:
     inspect_wheel(Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], contents=False)
 except LockbundleError as error:
@@ -726,7 +728,7 @@ except LockbundleError as error:
 
 
 def test_a_record_of_more_lines_than_members_is_refused_in_bounded_memory(tmp_path: Path) -> None:
-    from hatch_lockbundle.inspect import MAX_RECORD
+    from hatch_lockbundle.wheelsource import MAX_RECORD
 
     # just under the size bound, but millions of rows: parsing them takes GBs
     rows = (MAX_RECORD - 64) // 4
@@ -751,10 +753,13 @@ INSTALL_OVER = """
 import sys
 from pathlib import Path
 from hatch_lockbundle.errors import LockbundleError
-from hatch_lockbundle.layouts.target import _install
+from hatch_lockbundle.destination import TargetDestination
+from hatch_lockbundle.install import install_wheel
 try:
-    _install(Path(sys.argv[1]), (sys.argv[2], sys.argv[3], sys.argv[4]), Path(sys.argv[5]),
-             {sys.argv[6]: "other==1.0"}, False)
+    label, name, version, root, shared = sys.argv[2:]
+    destination = TargetDestination(Path(root), {shared: "other==1.0"}, False, name=name,
+                                    distribution=label)
+    install_wheel(Path(sys.argv[1]), (label, name, version), destination)
     print("installed")
 except LockbundleError as error:
     print(error)
@@ -819,8 +824,6 @@ def test_a_large_file_another_distribution_installed_identically_is_compared_in_
 def test_a_file_another_distribution_installed_differing_past_the_first_piece_conflicts(
     tmp_path: Path, existing_size: int
 ) -> None:
-    from hatch_lockbundle.layouts.target import _install
-
     zeros = bytes(1 << 20)
     wheel = wheel_sharing_a_large_file(tmp_path / "w" / WHEEL, iter([zeros] * 3), 3 << 20)
     root = tmp_path / "target"
@@ -829,8 +832,12 @@ def test_a_file_another_distribution_installed_differing_past_the_first_piece_co
     existing[-1] = 1
     (root / SHARED).write_bytes(bytes(existing))
 
+    destination = TargetDestination(
+        root, {SHARED: "other==1.0"}, False, name=NAME, distribution=LABEL
+    )
+
     with pytest.raises(LockbundleError) as raised:
-        _install(wheel, (LABEL, NAME, VERSION), root, {SHARED: "other==1.0"}, False)
+        install_wheel(wheel, (LABEL, NAME, VERSION), destination)
 
     assert str(raised.value).startswith(
         f"other==1.0 and {LABEL} both install `{SHARED}` with different contents"

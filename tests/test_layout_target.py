@@ -17,29 +17,29 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import installer
 import pytest
-from installer import install
-from installer.sources import WheelFile
 
+from hatch_lockbundle import cache as cache_module
 from hatch_lockbundle import fingerprint
 from hatch_lockbundle.artifact import Artifact
 from hatch_lockbundle.bundle import build_bundle
 from hatch_lockbundle.cache import Cache
+from hatch_lockbundle.destination import (
+    FileConflictError,
+    TargetDestination,
+    scripts_as_uv_writes_them,
+)
 from hatch_lockbundle.errors import LockbundleError
 from hatch_lockbundle.fetch import FetchedWheel
-from hatch_lockbundle.layouts import target
-from hatch_lockbundle.layouts.target import (
-    FileConflictError,
-    _BundleFiles,
-    _listing,
-    _tree_entry,
-    scripts_as_uv_writes_them,
-    write_target,
-)
+from hatch_lockbundle.install import INSTALLER_NAME, install, install_wheel
+from hatch_lockbundle.installed import InstalledManifest, entry_of
+from hatch_lockbundle.layouts.target import _BundleFiles, write_target
 from hatch_lockbundle.lock import LockedPackage, Source
 from hatch_lockbundle.progress import Reporter
 from hatch_lockbundle.report import measure
 from hatch_lockbundle.select import PlannedPackage
+from hatch_lockbundle.wheelsource import RecordCheckedWheel
 from support.artifacts import Entry, write_wheel
 from support.consumer import Consumer
 from support.environ import Sandbox
@@ -417,6 +417,19 @@ def test_a_cache_whose_times_changed_but_not_its_contents_is_used_as_it_is(
     assert (third / "alpha" / "__init__.py").samefile(first / "alpha" / "__init__.py")
 
 
+def test_cached_installations_of_another_format_are_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # what a change to how wheels are laid out or manifests written must do to older entries
+    first, _ = cached_build(tmp_path, "first")
+    monkeypatch.setattr(cache_module, "FORMAT", cache_module.FORMAT + 1)
+
+    second, _ = cached_build(tmp_path, "second")
+
+    assert not (second / "alpha" / "__init__.py").samefile(first / "alpha" / "__init__.py")
+    assert len(list((tmp_path / "cache").glob("v*/installed/*/*/files"))) == 2
+
+
 @pytest.mark.parametrize(
     "row", ["../../../outside.py", "alpha/../../../../outside.py"], ids=["leading", "inner"]
 )
@@ -517,8 +530,8 @@ def test_a_file_shared_with_different_modes_takes_the_first_distributions_whatev
     write_target(wheels, tmp_path / "warm-up", compile_bytecode=False, cache=cache)
     trees = []
     for wheel in wheels:
-        entry = _tree_entry(wheel, cache, compile_bytecode=False)
-        listing = _listing(entry, Reporter.of(lambda message: None))
+        entry = entry_of(wheel, cache, compile_bytecode=False)
+        listing = InstalledManifest(entry).read(Reporter.of(lambda message: None))
         assert listing is not None
         trees.append((entry, listing, wheel.planned.package.label))
 
@@ -546,10 +559,10 @@ def test_a_cached_file_deleted_while_a_build_links_it_is_an_error_not_a_tracebac
 ) -> None:
     # another process discarding the entry at the wrong moment: the build stops and says why
     cached_build(tmp_path, "warm-up")
-    entry = _tree_entry(
+    entry = entry_of(
         fetched(tmp_path / "alpha-1.0-py3-none-any.whl"), Cache(tmp_path / "cache"), False
     )
-    listing = _listing(entry, Reporter.of(lambda message: None))
+    listing = InstalledManifest(entry).read(Reporter.of(lambda message: None))
     assert listing is not None
     (entry / "tree" / "alpha" / "__init__.py").chmod(0o644)
     (entry / "tree" / "alpha" / "__init__.py").unlink()
@@ -597,13 +610,26 @@ def installed(root: Path) -> dict[str, tuple[int, bytes]]:
     }
 
 
-def installed_by_installer(wheel: Path, root: Path, read_only: bool) -> dict[str, object]:
-    """``wheel`` installed by installer's own ``install()`` into the same destination."""
-    destination = target.TargetDestination(root, {}, False, read_only, name="alpha")
-    destination.distribution = "alpha==1.0"
+#: an install() between a wheel source and a destination: installer's own, and ours, whose
+#: signature is installer's
+Install = Callable[[RecordCheckedWheel, TargetDestination, dict[str, bytes]], None]
+INSTALLS: dict[str, Install] = {"installer": installer.install, "lockbundle": install}
+
+
+def installed_with(
+    implementation: Install, wheel: Path, root: Path, read_only: bool
+) -> tuple[dict[str, tuple[int, bytes]], dict[str, tuple[int, str]]]:
+    """``wheel`` installed by ``implementation`` from the same source into the same
+    destination: the files (mode, content), and what the destination noted of each (the mode
+    it was installed with, its sha256)."""
+    destination = TargetDestination(
+        root, {}, False, read_only, name="alpha", distribution="alpha==1.0"
+    )
     with zipfile.ZipFile(wheel) as archive:
-        install(WheelFile(archive), destination, {"INSTALLER": target.INSTALLER_NAME})
-    return {k: (v[0], v[2]) for k, v in destination.written.items()}
+        source = RecordCheckedWheel(archive, "alpha==1.0")
+        implementation(source, destination, {"INSTALLER": INSTALLER_NAME})
+    source.check()
+    return installed(root), {k: (v[0], v[2]) for k, v in destination.written.items()}
 
 
 def data_wheel(directory: Path, compression: int = zipfile.ZIP_DEFLATED) -> Path:
@@ -626,14 +652,14 @@ def test_wheels_unpack_exactly_as_installer_installs_them(
     tmp_path: Path, compression: int, read_only: bool, shape: Callable[[Path, int], Path]
 ) -> None:
     wheel = shape(tmp_path, compression)
-    package = ("alpha==1.0", "alpha", "1.0")
 
-    unpacked = target._install(wheel, package, tmp_path / "fast", {}, False, read_only)
-    reference = installed_by_installer(wheel, tmp_path / "installer", read_only)
+    results = {
+        name: installed_with(implementation, wheel, tmp_path / name, read_only)
+        for name, implementation in INSTALLS.items()
+    }
 
-    assert installed(tmp_path / "fast") == installed(tmp_path / "installer")
-    assert {k: (v[0], v[2]) for k, v in unpacked.items()} == reference
-    assert any(path.startswith("bin/") for path in installed(tmp_path / "fast"))
+    assert results["lockbundle"] == results["installer"]
+    assert any(path.startswith("bin/") for path in results["lockbundle"][0])
 
 
 def test_installing_a_wheel_that_ships_bytecode_warns_of_nothing(tmp_path: Path) -> None:
@@ -643,7 +669,10 @@ def test_installing_a_wheel_that_ships_bytecode_warns_of_nothing(tmp_path: Path)
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        target._install(wheel, ("alpha==1.0", "alpha", "1.0"), tmp_path / "out", {}, False)
+        destination = TargetDestination(
+            tmp_path / "out", {}, False, name="alpha", distribution="alpha==1.0"
+        )
+        install_wheel(wheel, ("alpha==1.0", "alpha", "1.0"), destination)
 
     assert (tmp_path / "out" / "alpha" / "__pycache__" / "x.pyc").read_bytes() == b"\0"
 
@@ -867,7 +896,7 @@ def test_a_cached_file_retimed_is_reused_whatever_hash_its_wheels_record_uses(
             out.writestr(item, record if item.filename.endswith("RECORD") else data)
     cache = Cache(tmp_path / "cache")
     write_target([fetched(wheel)], tmp_path / "first", compile_bytecode=False, cache=cache)
-    entry = _tree_entry(fetched(wheel), cache, compile_bytecode=False)
+    entry = entry_of(fetched(wheel), cache, compile_bytecode=False)
     os.utime(entry / "tree" / "alpha" / "__init__.py", ns=(10**18, 10**18))
     lines: list[str] = []
 

@@ -18,8 +18,8 @@ import pytest
 from hatch_lockbundle.bundle import build_bundle
 from hatch_lockbundle.cache import Cache
 from hatch_lockbundle.errors import LockbundleError
-from hatch_lockbundle.inspect import record_digest
 from hatch_lockbundle.verify import verify_bundle
+from hatch_lockbundle.wheelsource import record_digest
 from support.archives import extract
 from support.cli import lockbundle
 from support.environ import Sandbox

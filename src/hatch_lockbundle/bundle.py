@@ -21,9 +21,10 @@ from . import fingerprint
 from .archive import archive_epoch, write_archive
 from .cache import Cache, default_cache_dir
 from .config import BundleConfig, load_and_validate_config
+from .credentials import index_credentials
 from .errors import LockbundleError
 from .fetch import FetchedPlan, Fetcher, indexes_of, offline_requested
-from .http import hash_file, index_credentials
+from .http import hash_file
 from .include import check_included, included_state
 from .layouts import Layout, LayoutInputs
 from .layouts.target_bundle import TargetLayout

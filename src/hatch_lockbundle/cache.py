@@ -128,23 +128,6 @@ class Cache:
         key of the bytes it was decoded from."""
         return self.entries / "locks" / f"{_hashed(str(lock), 32)}.json"
 
-    # The generic ways in, from before every entry had its method: fetch.py, bundle.py and
-    # layouts/target.py still call them until their call sites are moved to the methods above.
-
-    def file_path(self, digest: Hash, filename: str) -> Path:  # migrated at merge
-        return self.downloaded_file(digest, filename)
-
-    def directory(self, *parts: str) -> Path:  # migrated at merge
-        return self.entries.joinpath(*parts)
-
-    @contextmanager
-    def staging(self, final: Path) -> Iterator[Path]:  # migrated at merge
-        with sibling(final, ".tmp") as stage:
-            try:
-                yield stage
-            finally:
-                remove_tree(stage, ignore_errors=True)
-
 
 @contextmanager
 def locked(entry: Path) -> Iterator[None]:

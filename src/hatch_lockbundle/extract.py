@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Literal, TypeVar, cast
 
 from .errors import LockbundleError
-from .inspect import member_pieces, unreadable
+from .zipmembers import member_pieces, unreadable
 
 T = TypeVar("T")
 

@@ -20,9 +20,10 @@ from . import fingerprint, git
 from .artifact import Artifact
 from .build import BackendFailedError, BuildError, PackageIndexes, WheelBuilder
 from .cache import Cache, atomic_directory, atomic_file
+from .credentials import redact
 from .errors import LockbundleError
 from .foreign_builds import check_build_was_for_here, check_fits
-from .http import Downloader, DownloadError, hash_file, redact
+from .http import Downloader, DownloadError, hash_file
 from .lock import Hash, Lock, LockedPackage
 from .progress import Reporter, Transfers
 from .report import human

@@ -20,8 +20,6 @@ from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from .credentials import credentials_for
-from .credentials import index_credentials as index_credentials  # migrated at merge
-from .credentials import realm as realm  # migrated at merge
 from .credentials import redact as redact  # also imported from here by fetch.py, lock.py
 from .errors import LockbundleError
 

@@ -27,12 +27,12 @@ from .archive import FORMATS as ARCHIVE_FORMATS
 from .config import LAYOUTS, bundle_names
 from .errors import LockbundleError
 from .extract import open_tar
-from .inspect import open_member
-from .layouts.target import INSTALLER_NAME
+from .install import INSTALLER_NAME
 from .names import file_name
 from .sbom import SUFFIX as SBOM_SUFFIX
 from .staging import SUFFIXES as TEMPORARY_SUFFIXES
 from .staging import remove, sweep
+from .zipmembers import open_member
 
 GENERATOR = "hatch-lockbundle"
 MANIFEST = "lockbundle.json"

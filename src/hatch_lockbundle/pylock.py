@@ -26,8 +26,8 @@ from packaging.pylock import (
 from packaging.version import InvalidVersion, Version
 
 from ._compat import tomllib
+from .credentials import realm, redact
 from .errors import LockbundleError
-from .http import realm, redact
 from .lock import Dist, Hash, Lock, LockedPackage, LockError, Source
 
 #: the lock-version this reads: another major version is refused, a later minor one is read

@@ -17,7 +17,7 @@ from .cache import replace_file
 from .errors import LockbundleError
 from .fetch import FetchedPlan, FetchedWheel
 from .http import hash_file
-from .inspect import member_pieces
+from .zipmembers import member_pieces
 
 SPEC_VERSION = "1.5"
 SUFFIX = ".cdx.json"

@@ -13,7 +13,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from ._compat import tomllib
-from .http import realm, redact
+from .credentials import realm, redact
 from .lock import (
     SOURCE_KINDS,
     Declared,

@@ -21,8 +21,8 @@ from .errors import LockbundleError
 from .extract import extract_safely, open_tar
 from .http import hash_file
 from .include import INCLUDED_RECORD
-from .inspect import record_digest
 from .uvlock import read_lock
+from .wheelsource import record_digest
 
 MANIFEST = "lockbundle.json"
 #: what a RECORD may use: the algorithms of PEP 376 / the wheel spec (never md5 or sha1)

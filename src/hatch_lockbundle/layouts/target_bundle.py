@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .. import fingerprint
+from ..cached_installs import CachedInstalls
 from ..fetch import FetchedPlan, FetchedWheel
 from ..include import copy_included
 from ..trim import trim_bundle, trim_patterns
 from . import Layout, LayoutInputs, WrittenLayout
-from .target import CachedInstalls, write_target
+from .target import write_target
 
 
 class TargetLayout(Layout):

@@ -19,8 +19,8 @@ from .. import __version__
 from ..errors import LockbundleError
 from ..fetch import FetchedPlan, FetchedWheel
 from ..http import hash_file
-from ..inspect import inspect_wheel
 from ..select import Plan
+from ..wheelsource import inspect_wheel
 from . import Layout, WrittenLayout
 from .install_guide import install_guide
 
