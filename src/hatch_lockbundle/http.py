@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
-from .credentials import credentials_for
-from .credentials import redact as redact  # also imported from here by fetch.py, lock.py
+from .credentials import credentials_for, redact
 from .errors import LockbundleError
 
 RETRIES = 3
