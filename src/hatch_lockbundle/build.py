@@ -1,5 +1,4 @@
-"""Build wheels through PEP 517: in cached isolated environments, or the user's own hatchling
-projects in this process."""
+"""Build wheels through PEP 517, in cached isolated environments (own projects: inprocess.py)."""
 
 from __future__ import annotations
 

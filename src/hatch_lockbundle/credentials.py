@@ -1,5 +1,8 @@
-"""Index credentials: where they come from (the project, uv's and pip's variables, ``~/.netrc``),
-and keeping them out of messages, outputs and build backends."""
+"""Index credentials: where they come from, and how they stay out of outputs and backends.
+
+They come from the project, uv's and pip's variables and ``~/.netrc``; they are kept out of
+messages, outputs and build backends.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""The target layout: every wheel installed flat into one directory, as ``pip install --target``.
+"""Assemble a target bundle: the wheels installed in the cache, linked or copied into one directory.
+
+The target layout puts every wheel flat into one directory, as ``pip install --target``.
 
 Unlike ``pip``/``uv pip install --target``, nothing in the result names the build machine: no
 ``direct_url.json``, no ``.pth`` files, and console scripts find the bundle relative to themselves.
