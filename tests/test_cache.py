@@ -100,12 +100,12 @@ def every_entry(cache: Cache, tmp_path: Path) -> dict[str, Path]:
     """One entry of each method, by method."""
     return {
         "downloaded_file": cache.downloaded_file(DIGEST, "a-1-py3-none-any.whl"),
-        "inspected": cache.inspected(DIGEST.value),
+        "inspected": cache.inspected(DIGEST.value, "app 1.0"),
         "built_from_sdist": cache.built_from_sdist(DIGEST, "cp311-cp311-linux_x86_64"),
         "built_from_tree": cache.built_from_tree(tmp_path, "c" * 64, "cp311"),
         "built_from_git": cache.built_from_git("https://host/r", "sub", "D" * 40, "cp311"),
         "build_environment": cache.build_environment('{"requires": []}'),
-        "installed": cache.installed(DIGEST.value, "py3.11"),
+        "installed": cache.installed(DIGEST.value, "app 1.0", "py3.11"),
         "stamp": cache.stamp(tmp_path / "dist" / "app-1.0-target"),
         "parsed_lock": cache.parsed_lock(tmp_path / "uv.lock"),
     }

@@ -13,6 +13,7 @@ from hatch_lockbundle.cache import Cache
 from hatch_lockbundle.config import load_and_validate_config
 from hatch_lockbundle.errors import LockbundleError
 from hatch_lockbundle.fetch import FetchedPlan, FetchedWheel, WheelOrigin
+from hatch_lockbundle.installed import entry_of
 from hatch_lockbundle.layouts import LayoutInputs
 from hatch_lockbundle.layouts.target_bundle import TargetLayout
 from hatch_lockbundle.layouts.wheelhouse import WheelhouseLayout
@@ -65,6 +66,60 @@ def test_the_wheelhouse_layout_checks_a_wheel_once_per_content(tmp_path: Path) -
 
     with pytest.raises(LockbundleError), WheelhouseLayout(inputs(tmp_path, "wheelhouse")) as layout:
         layout.take(fetched(wheel))  # another content: checked
+
+
+def as_locked(wheel: FetchedWheel, name: str) -> FetchedWheel:
+    """The same file, locked under another name (a lock that lies about whose wheel it is)."""
+    package = LockedPackage(name=name, version="1.0", source=Source("registry", "x"))  # type: ignore[arg-type]
+    planned = PlannedPackage(package, wheel.planned.artifact, (name,))
+    return FetchedWheel(planned, wheel.path, wheel.origin, wheel.sha256)
+
+
+def test_a_wheel_checked_under_one_name_is_checked_again_under_another(tmp_path: Path) -> None:
+    # the same bytes, accepted as `evil` by one lock, must not pass as `good` in the next build
+    wheel = fetched(
+        write_wheel(tmp_path, "evil", "1.0", {"evil/__init__.py": "x = 1\n"}), known_sha256=True
+    )
+    with WheelhouseLayout(inputs(tmp_path, "wheelhouse")) as layout:
+        layout.take(wheel)
+
+    with (
+        pytest.raises(LockbundleError, match="good"),
+        WheelhouseLayout(inputs(tmp_path, "wheelhouse")) as layout,
+    ):
+        layout.take(as_locked(wheel, "good"))
+
+
+def test_the_mark_of_a_checked_wheel_never_follows_a_link_planted_in_the_cache(
+    tmp_path: Path,
+) -> None:
+    wheel = fetched(
+        write_wheel(tmp_path, "honest", "1.0", {"honest/__init__.py": "x = 1\n"}), known_sha256=True
+    )
+    layout_inputs = inputs(tmp_path, "wheelhouse")
+    assert wheel.sha256 is not None
+    marker = layout_inputs.cache.inspected(wheel.sha256, wheel.identity)
+    marker.parent.mkdir(parents=True)
+    outside = tmp_path / "elsewhere" / "created-by-the-build"
+    outside.parent.mkdir()
+    marker.symlink_to(outside)  # dangling: a build that follows it creates a file outside
+
+    with WheelhouseLayout(layout_inputs) as layout:
+        layout.take(wheel)
+
+    assert not outside.exists()
+    assert marker.is_file() and not marker.is_symlink()
+
+
+def test_a_wheel_installed_under_one_name_is_not_reused_under_another(tmp_path: Path) -> None:
+    wheel = fetched(
+        write_wheel(tmp_path, "evil", "1.0", {"evil/__init__.py": "x = 1\n"}), known_sha256=True
+    )
+    cache = Cache(tmp_path / "cache")
+
+    assert entry_of(wheel, cache, compile_bytecode=False) != entry_of(
+        as_locked(wheel, "good"), cache, compile_bytecode=False
+    )
 
 
 @pytest.mark.skipif(

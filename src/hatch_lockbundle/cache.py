@@ -84,10 +84,12 @@ class Cache:
         value = digest.value
         return self.entries / "files" / digest.algorithm / value[:2] / value[2:] / filename
 
-    def inspected(self, sha256: str) -> Path:
-        """``inspected/<2 hex>/<rest>``: an empty file saying that the wheel whose sha256 is
-        ``sha256`` passed every content check (members, metadata, RECORD)."""
-        return self.entries / "inspected" / sha256[:2] / sha256[2:]
+    def inspected(self, sha256: str, identity: str) -> Path:
+        """``inspected/<2 hex>/<rest>-<hash of identity>``: an empty file saying that the wheel
+        whose sha256 is ``sha256`` passed every content check (members, metadata, RECORD) as
+        the distribution ``identity`` (name and version: the same bytes locked under another
+        name must be checked again, and refused)."""
+        return self.entries / "inspected" / sha256[:2] / f"{sha256[2:]}-{_hashed(identity, 16)}"
 
     def built_from_sdist(self, digest: Hash, build_key: str) -> Path:
         """``built/<algorithm>-<digest>/<build key>/``: the one wheel built from the sdist with
@@ -112,11 +114,14 @@ class Cache:
         :func:`locked`, usable once it holds a ``ready`` file."""
         return self.entries / "build-envs" / _hashed(description, 32)
 
-    def installed(self, sha256: str, flavour: str) -> Path:
-        """``installed/<2 hex>/<rest>-<flavour>/``: the wheel whose sha256 is ``sha256``
-        installed alone (``tree/``) with its manifest (``files``), for ``flavour`` (bytecode for
-        one interpreter, or the target's Python version)."""
-        return self.entries / "installed" / sha256[:2] / f"{sha256[2:]}-{flavour}"
+    def installed(self, sha256: str, identity: str, flavour: str) -> Path:
+        """``installed/<2 hex>/<rest>-<hash of identity>-<flavour>/``: the wheel whose sha256
+        is ``sha256`` installed alone (``tree/``) with its manifest (``files``) as the
+        distribution ``identity`` (name and version, which the install checks the wheel
+        against), for ``flavour`` (bytecode for one interpreter, or the target's Python
+        version)."""
+        name = f"{sha256[2:]}-{_hashed(identity, 16)}-{flavour}"
+        return self.entries / "installed" / sha256[:2] / name
 
     def stamp(self, artifact: Path) -> Path:
         """``stamps/<hash of the bundle's path>.json``: what the bundle at ``artifact`` was last

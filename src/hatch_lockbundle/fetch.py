@@ -98,6 +98,13 @@ class FetchedWheel:
             return f"built from git {redact(artifact.url)}@{artifact.commit}"
         return str(self.origin.value)
 
+    @property
+    def identity(self) -> str:
+        """The distribution the wheel is checked as, its locked name and version: what a
+        check of its content is remembered for in the cache, with its hash."""
+        package = self.planned.package
+        return f"{package.name} {package.version}"
+
 
 @dataclass(frozen=True)
 class FetchedPlan:

@@ -161,7 +161,7 @@ def entry_of(
     target's Python version, which a ``pip3.<minor>`` script names)."""
     digest = wheel.sha256 or hash_file(wheel.path, "sha256")
     flavour = f"pyc-{sys.implementation.cache_tag}" if compile_bytecode else f"py{python}"
-    return cache.installed(digest, flavour)
+    return cache.installed(digest, wheel.identity, flavour)
 
 
 def package_of(wheel: FetchedWheel) -> LockedDistribution:

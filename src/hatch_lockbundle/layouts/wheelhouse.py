@@ -16,6 +16,7 @@ from pathlib import Path
 from packaging.utils import NormalizedName, parse_wheel_filename
 
 from .. import __version__
+from ..cache import replace_file
 from ..errors import LockbundleError
 from ..fetch import FetchedPlan, FetchedWheel
 from ..http import hash_file
@@ -87,13 +88,12 @@ class WheelhouseLayout(Layout):
 
     def take(self, wheel: FetchedWheel) -> None:
         digest = wheel.sha256 or hash_file(wheel.path, "sha256")
-        marker = self.inputs.cache.inspected(digest)
-        if marker.exists():
+        marker = self.inputs.cache.inspected(digest, wheel.identity)
+        if marker.is_file() and not marker.is_symlink():
             return
         package = wheel.planned.package
         inspect_wheel(wheel.path, package.label, package.name, package.version)
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.touch()
+        replace_file(marker, b"")
 
     def write(self, fetched: Sequence[FetchedPlan], directory: Path) -> WrittenLayout:
         shipped = write_wheelhouse(
