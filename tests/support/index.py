@@ -182,7 +182,7 @@ class IndexServer:
                         return
                     page = index._project_page(name)
                     if page is None:
-                        self._not_found()
+                        self._not_found(send_body)
                     else:
                         self._send(page.encode(), "text/html", send_body)
                 elif parts in (["simple"], []):
@@ -190,11 +190,11 @@ class IndexServer:
                 elif len(parts) == 2 and parts[0] == "files" and "\\" not in parts[1]:
                     file = index.directory / parts[1]
                     if project_name(parts[1]) is None or not file.is_file():
-                        self._not_found()
+                        self._not_found(send_body)
                     else:
                         self._send(file.read_bytes(), "application/octet-stream", send_body)
                 else:
-                    self._not_found()
+                    self._not_found(send_body)
 
             def _send(self, body: bytes, content_type: str, send_body: bool) -> None:
                 self.send_response(HTTPStatus.OK)
@@ -210,13 +210,14 @@ class IndexServer:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def _not_found(self) -> None:
+            def _not_found(self, send_body: bool) -> None:
                 body = b"not found\n"
                 self.send_response(HTTPStatus.NOT_FOUND)
                 self.send_header("Content-Type", "text/plain")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                if send_body:  # a body after a HEAD answer would be read as the next response
+                    self.wfile.write(body)
 
             def log_message(self, format: str, *args: object) -> None:
                 pass  # requests are recorded in `index.requests`; stderr stays quiet

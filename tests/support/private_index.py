@@ -55,14 +55,14 @@ class PrivateIndex(FaultyIndex):
 
         class Handler(base):  # type: ignore[misc,valid-type]
             def do_GET(self) -> None:
-                if self._admitted():
+                if self._admitted(send_body=True):
                     super().do_GET()
 
             def do_HEAD(self) -> None:
-                if self._admitted():
+                if self._admitted(send_body=False):
                     super().do_HEAD()
 
-            def _admitted(self) -> bool:
+            def _admitted(self, *, send_body: bool) -> bool:
                 if index.authorized(self.headers.get("Authorization")):
                     return True
                 with index._lock:
@@ -73,7 +73,8 @@ class PrivateIndex(FaultyIndex):
                 self.send_header("Content-Type", "text/plain")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                if send_body:  # a body after a HEAD answer would be read as the next response
+                    self.wfile.write(body)
                 return False
 
         return Handler
