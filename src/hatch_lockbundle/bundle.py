@@ -30,6 +30,7 @@ from .layouts import Layout, LayoutInputs
 from .layouts.target_bundle import TargetLayout
 from .layouts.wheelhouse import WheelhouseLayout
 from .lock import Lock
+from .mirrors import Mirrors
 from .names import bundle_name
 from .os_errors import os_error_message
 from .parsed_locks import ParsedLocks
@@ -174,6 +175,7 @@ def _build(
                 **index_credentials(declared_indexes(project, lock)),
             },
             offline=offline,
+            mirrors=Mirrors(config.mirrors),
             log=log,
         )
         fetched = fetcher.fetch(plans, ready=layout.take)

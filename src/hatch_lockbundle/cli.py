@@ -75,6 +75,14 @@ def _parser() -> argparse.ArgumentParser:
         "--offline", action="store_true", help="use only the cache, download nothing"
     )
     build.add_argument("--no-cache", action="store_true", help="use a temporary cache")
+    build.add_argument(
+        "--mirror",
+        action="append",
+        default=[],
+        metavar="FROM=TO",
+        help="fetch files locked from index FROM from the mirror TO (repeatable; URL prefixes "
+        "end both with *)",
+    )
     build.set_defaults(run=_build)
 
     plan = commands.add_parser("plan", help="show what would be bundled, and why")
@@ -153,6 +161,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "archive": args.archive,
         "compile-bytecode": args.compile_bytecode,
         "link-mode": args.link_mode,
+        "mirrors": getattr(args, "mirror", None) or None,
     }
     return {key: value for key, value in options.items() if value is not None}
 

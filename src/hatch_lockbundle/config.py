@@ -25,6 +25,7 @@ from . import options as read  # the readers: read.boolean, read.choice(...)
 from .archive import DEFAULT_LEVEL
 from .archive import FORMATS as ARCHIVE_FORMATS
 from .errors import ConfigurationError
+from .mirrors import MIRRORS_VARIABLE
 from .options import (
     COMMAND_LINE,
     LAYOUTS,
@@ -219,6 +220,13 @@ class BundleConfig:
         default=True,
         metadata=declare(read.boolean, "refuse files that the lock records without a hash"),
     )
+    mirrors: tuple[tuple[str, str], ...] = field(
+        default=(),
+        repr=False,  # a mirror serves the locked bytes (hash-checked): not part of the stamp
+        metadata=declare(
+            read.mirrors, "a mirror's simple index URL for an index URL of the lock", by_key=True
+        ),
+    )
     layout: str = field(
         default="target",
         metadata=declare(
@@ -277,6 +285,7 @@ def load_and_validate_config(
     project_root: Path,
     bundle: str = "target",
     overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> BundleConfig:
     """Turn the raw ``[tool.lockbundle]`` table into the :class:`BundleConfig` of one bundle.
 
@@ -285,6 +294,7 @@ def load_and_validate_config(
     :param bundle: a layout, or the name of a ``[tool.lockbundle.bundles.NAME]`` table
         (as in ``hatch build -t lockbundle:BUNDLE``)
     :param overrides: options given on the command line (same keys as the table), applied last
+    :param environ: for ``LOCKBUNDLE_MIRRORS`` (default: ``os.environ``), applied before them
     :raises ConfigurationError: listing every problem found, in every table, at once
     """
     errors: list[str] = []
@@ -309,8 +319,11 @@ def load_and_validate_config(
         )
         own = _Table(TABLE)
     given = _read_table(overrides or {}, COMMAND_LINE, Table.COMMAND_LINE, Path.cwd(), errors)
+    variables = _read_table(
+        read.by_variables(environ), MIRRORS_VARIABLE, Table.COMMAND_LINE, Path.cwd(), errors
+    )
 
-    settings = _merged(top, own, given)
+    settings = _merged(top, own, variables, given)
     # every bundle's own table is checked whichever is built, as its values are
     every = {layout: _merged(top, _Table(TABLE, {"layout": layout})) for layout in LAYOUTS}
     every.update({name: _merged(top, table) for name, table in named.items()})
@@ -373,6 +386,8 @@ def _merged(*tables: _Table) -> _Settings:
     settings = _Settings()
     for table in tables:
         for key, value in table.values.items():
+            if OPTION[key].by_key:
+                value = tuple({**dict(settings.values.get(key, ())), **dict(value)}.items())
             settings.values[key] = value
             settings.where[key] = table.label
             settings.failed.discard(key)

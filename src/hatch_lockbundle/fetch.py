@@ -25,6 +25,7 @@ from .errors import LockbundleError
 from .foreign_builds import check_build_was_for_here, check_fits
 from .http import Downloader, DownloadError, hash_file
 from .lock import Hash, Lock, LockedPackage
+from .mirrors import Mirrors
 from .progress import Reporter, Transfers
 from .report import human
 from .select import Plan, PlannedPackage
@@ -141,8 +142,18 @@ class Fetcher:
         require_hashes: bool = True,
         credentials: Mapping[str, tuple[str, str]] | None = None,
         offline: bool = False,
+        mirrors: Mirrors | None = None,
         log: Log | Reporter = lambda message: None,
     ) -> None:
+        """
+        :param indexes: the lock's, for build requirements (a mirror's, when it has one)
+        :param mirrors: where files locked from an index or URL prefix are fetched instead
+        """
+        self.mirrors = mirrors or Mirrors()
+        credentials = {**(credentials or {}), **self.mirrors.credentials()}
+        indexes = PackageIndexes(
+            tuple(self.mirrors.index_url(url) for url in indexes.index_urls), indexes.find_links
+        )
         self.cache = cache
         self.offline = offline
         self.work = work
@@ -298,7 +309,9 @@ class Fetcher:
             if transfers is not None:
                 transfers.begin(artifact.filename)
             with path.open("wb") as out:
-                self.downloader.fetch(artifact.url, out, on_bytes=on_bytes, size=artifact.size)
+                self.downloader.fetch(
+                    self._url_of(planned), out, on_bytes=on_bytes, size=artifact.size
+                )
             if transfers is not None:
                 transfers.finished(artifact.filename)
             return path, WheelOrigin.DOWNLOADED_UNVERIFIED
@@ -308,13 +321,12 @@ class Fetcher:
             return final, WheelOrigin.CACHED_DOWNLOAD
         if transfers is not None:
             transfers.begin(artifact.filename)
+        url = self._url_of(planned)
         with atomic_file(final) as out:
-            actual = self.downloader.fetch(
-                artifact.url, out, digest.algorithm, on_bytes, size=artifact.size
-            )
+            actual = self.downloader.fetch(url, out, digest.algorithm, on_bytes, size=artifact.size)
             if actual != digest.value:
                 raise HashMismatchError(
-                    f"{planned.package.label}: the file downloaded from {redact(artifact.url)} "
+                    f"{planned.package.label}: the file downloaded from {redact(url)} "
                     f"does not match the lock: expected {digest.algorithm}:{digest.value}, got "
                     f"{digest.algorithm}:{actual}. If the package was republished, refresh the "
                     f"lock (`uv lock --refresh-package {planned.name}`); otherwise the index is "
@@ -323,6 +335,17 @@ class Fetcher:
         if transfers is not None:
             transfers.finished(artifact.filename)
         return final, WheelOrigin.DOWNLOADED
+
+    def _url_of(self, planned: PlannedPackage) -> str:
+        """Where to download a remote file from: the lock's URL, or its mirror's."""
+        url, source = planned.artifact.url, planned.package.source
+        assert url is not None
+        mirror = self.mirrors.mirrored(url, source.location if source.is_remote_registry else None)
+        if mirror is None:
+            return url
+        return self.mirrors.locate(
+            self.downloader, mirror, url, planned.package.name, planned.package.label
+        )
 
     def _local(self, planned: PlannedPackage) -> Path:
         """A file the lock names by path: verified in place against the lock's hash."""

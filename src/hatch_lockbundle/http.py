@@ -114,6 +114,7 @@ class Downloader:
         algorithm: str = "sha256",
         on_bytes: Callable[[int], None] | None = None,
         size: int | None = None,
+        accept: str | None = None,
     ) -> str:
         """Write the body of ``url`` to ``destination``; return its hex digest.
 
@@ -122,6 +123,7 @@ class Downloader:
         :param algorithm: the hashlib algorithm to compute while streaming
         :param size: the file's size as the lock records it: a body that grows past it is
             stopped at once (without one, at :data:`MAX_DOWNLOAD`)
+        :param accept: the ``Accept`` header (a simple page's formats, :mod:`.mirrors`)
         """
 
         try:
@@ -139,7 +141,7 @@ class Downloader:
             try:
                 destination.seek(0)
                 destination.truncate()
-                return self._get(url, destination, algorithm, on_bytes, redirects=5, size=size)
+                return self._get(url, destination, algorithm, on_bytes, 5, size, accept)
             except _LocalWriteError as error:
                 raise error.error from None
             except _Retryable as error:
@@ -258,6 +260,7 @@ class Downloader:
         on_bytes: Callable[[int], None] | None,
         redirects: int,
         size: int | None = None,
+        accept: str | None = None,
     ) -> str:
 
         parts = urlsplit(url)
@@ -267,6 +270,8 @@ class Downloader:
             target += f"?{parts.query}"
         proxied = connection.host != (parts.hostname or "") and parts.scheme == "http"
         headers = {"User-Agent": "hatch-lockbundle", "Accept-Encoding": "identity"}
+        if accept is not None:
+            headers["Accept"] = accept
         credentials = credentials_for(url, self.credentials)
         if credentials is not None:
             token = f"{credentials[0]}:{credentials[1]}"
@@ -302,7 +307,9 @@ class Downloader:
                 raise DownloadError(f"{redact(url)}: bad or too many redirects")
             destination.seek(0)
             destination.truncate()
-            return self._get(next_url, destination, algorithm, on_bytes, redirects - 1, size)
+            return self._get(
+                next_url, destination, algorithm, on_bytes, redirects - 1, size, accept
+            )
         if response.status != 200:
             response.read()
             if response.status in RETRY_STATUSES:

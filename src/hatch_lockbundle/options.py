@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
@@ -12,6 +13,8 @@ from typing import Any, Literal
 from packaging.utils import canonicalize_name
 
 from .archive import LEVELS
+from .credentials import redact
+from .mirrors import MIRRORS_VARIABLE, entry_problem, normalized_index, parse_entry
 from .target import (
     PLATFORM_ALIASES,
     PlainLinuxPlatformError,
@@ -30,6 +33,7 @@ _SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*", re.IGNORECASE)
 _UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}  # fmt: skip
 _PYTHON = re.compile(r"3\.\d+(\.\d+)?")
+_PYPI = "https://pypi.org/simple"
 
 
 class Table(enum.Enum):
@@ -88,6 +92,8 @@ class Option:
     tables: frozenset[Table] = frozenset(Table)
     #: how the docs state a default that means "not set" (None, or an empty list)
     unset: str = "none"
+    #: a table whose keys each table sets over the ones before it (not the table as a whole)
+    by_key: bool = False
     #: filled from the :class:`~.config.BundleConfig` field that declares it
     key: str = ""
     field: str | None = None
@@ -102,10 +108,11 @@ def declare(
     needs: Needs | None = None,
     tables: frozenset[Table] = frozenset(Table),
     unset: str = "none",
+    by_key: bool = False,
 ) -> dict[str, Option]:
     """The metadata that makes a :class:`~.config.BundleConfig` field an option, its key the
     field's name with ``-`` for ``_``: ``field(default=..., metadata=declare(...))``."""
-    return {DECLARED: Option(read, description, layouts, needs, tables, unset)}
+    return {DECLARED: Option(read, description, layouts, needs, tables, unset, by_key)}
 
 
 def declared_options(config_type: type[Any]) -> tuple[Option, ...]:
@@ -287,6 +294,42 @@ def platforms(value: Any, at: Setting) -> tuple[str, ...] | None:
                 f"{', '.join(PLATFORM_ALIASES)})"
             )
     return tuple(dict.fromkeys(resolved))
+
+
+def mirrors(value: Any, at: Setting) -> tuple[tuple[str, str], ...] | None:
+    """``{ "<index URL in the lock>" = "<mirror URL>" }`` (URL prefixes end with ``*``), or
+    ``FROM=TO`` strings as ``--mirror`` and ``LOCKBUNDLE_MIRRORS`` give them."""
+    named = at.table if at.table == MIRRORS_VARIABLE else f"field `{at.name}`"
+    sentence = named[:1].upper() + named[1:]
+    entries: dict[str, Any] = {}
+    if isinstance(value, Mapping):
+        entries = dict(value)
+    elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+        try:
+            entries = dict(parse_entry(item) for item in value)
+        except ValueError as error:
+            at.error(f"{sentence}: {error}")
+            return None
+    else:
+        at.error(f'{sentence} must be a table like {{ "{_PYPI}" = "<mirror URL>" }}')
+        return None
+    pairs = []
+    for source, mirror in entries.items():
+        problem = (
+            entry_problem(source, mirror) if isinstance(mirror, str) else "must be a URL string"
+        )
+        if problem is None:
+            pairs.append((normalized_index(source), mirror))
+        else:
+            at.error(f"Entry `{redact(source)}` of {named}: {problem}")
+    return tuple(pairs)
+
+
+def by_variables(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The options environment variables set, as a table would (``LOCKBUNDLE_MIRRORS``, whose
+    entries are separated by whitespace or newlines: the way to set them for ``hatch build``)."""
+    entries = (os.environ if environ is None else environ).get(MIRRORS_VARIABLE, "").split()
+    return {"mirrors": entries} if entries else {}
 
 
 def table_of_tables(value: Any, at: Setting) -> Mapping[str, Any] | None:

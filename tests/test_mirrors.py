@@ -1,0 +1,267 @@
+"""Mirrors for a lock made elsewhere: files locked from an index that is down come from a mirror
+with another URL layout (``--mirror``, ``LOCKBUNDLE_MIRRORS``, ``tool.lockbundle.mirrors``), and
+the mirror stays out of every output."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from hatch_lockbundle.config import load_and_validate_config
+from hatch_lockbundle.errors import ConfigurationError
+from hatch_lockbundle.mirrors import Mirrors
+from support.bundle import occurrences
+from support.cli import lockbundle
+from support.consumer import Consumer
+from support.environ import Sandbox, describe
+from support.index import IndexServer
+from support.mirror_index import MirrorIndex
+from support.private_index import PASSWORD, USER, secret_needles
+
+# a wheel, and an sdist whose build environment needs hatchling from an index
+DEPENDENCIES = ["scriptpkg", "puresdist"]
+WHEEL = "scriptpkg-1.0-py3-none-any.whl"
+
+
+def with_userinfo(url: str) -> str:
+    return url.replace("://", f"://{quote(USER, safe='')}:{quote(PASSWORD, safe='')}@", 1)
+
+
+def build(
+    sandbox: Sandbox, project: Path, cache: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    # uv's own cache starts empty: what a build environment installs must come from an index
+    fresh = {"UV_CACHE_DIR": str(cache.parent / "uv-cache"), **(env or {})}
+    return lockbundle(sandbox, project, "build", *args, cache=cache, check=False, extra_env=fresh)
+
+
+@pytest.fixture
+def consumer(tmp_path: Path, private_index: IndexServer, sandbox: Sandbox) -> Consumer:
+    """A project locked against ``private_index``, with its SBOM on."""
+    return Consumer.create(
+        tmp_path / "project",
+        private_index,
+        DEPENDENCIES,
+        env=sandbox.environ(),
+        settings="sbom = true",
+    )
+
+
+@pytest.fixture
+def mirror(private_index: IndexServer) -> Iterator[MirrorIndex]:
+    """A mirror of the index's files, in its own layout, wanting credentials."""
+    with MirrorIndex(private_index.directory, credentials=(USER, PASSWORD)) as server:
+        yield server
+
+
+@pytest.mark.slow
+def test_a_lock_whose_index_is_down_builds_from_a_mirror_with_another_layout(
+    consumer: Consumer,
+    private_index: IndexServer,
+    mirror: MirrorIndex,
+    sandbox: Sandbox,
+    tmp_path: Path,
+) -> None:
+    lock_before = consumer.lock.read_bytes()
+    private_index.stop()
+    cache = tmp_path / "cache"
+    mapping = f"{private_index.simple_url}={with_userinfo(mirror.simple_url)}"
+
+    result = build(sandbox, consumer.root, cache, "--layout", "wheelhouse", "--mirror", mapping)
+
+    assert result.returncode == 0, describe(result)
+    assert consumer.lock.read_bytes() == lock_before
+    # found by name on the mirror's JSON pages (asked for by the Accept header) ...
+    served = mirror.pages_served("json", "hatch-lockbundle")
+    assert sorted(served) == [
+        "/repository/pypi/simple/puresdist/",
+        "/repository/pypi/simple/scriptpkg/",
+    ]
+    # ... and the sdist's build backend installed into its build environment from the mirror
+    assert "/repository/pypi/simple/hatchling/" in [path for path, _, _ in mirror.requests]
+    # the mirror, its address and its credentials are in no output, no line and no cache file
+    needles = [mirror.url, mirror.url.removeprefix("http://"), *secret_needles()]
+    assert occurrences(consumer.root, needles) == {}
+    assert occurrences(cache, needles) == {}
+    output = result.stdout + result.stderr
+    assert [needle for needle in needles if needle in output] == []
+    wheelhouse = next((consumer.root / "dist").glob("*wheelhouse*/"))
+    # the outputs that name where files come from keep the lock's index
+    assert private_index.url in (wheelhouse / "requirements.txt").read_text() or any(
+        private_index.url in path.read_text()
+        for path in (consumer.root / "dist").glob("*.cdx.json")
+    )
+
+    # a mirror serves the locked bytes: the same bundle, not rebuilt without it
+    private_index.start()
+    again = build(sandbox, consumer.root, cache, "--layout", "wheelhouse")
+
+    assert again.returncode == 0, describe(again)
+    assert "is up to date" in again.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("other_files", [0, 1], ids=["no-page", "not-on-the-page"])
+def test_a_file_the_mirror_lacks_is_an_error_naming_package_file_and_mirror(
+    other_files: int,
+    consumer: Consumer,
+    private_index: IndexServer,
+    sandbox: Sandbox,
+    tmp_path: Path,
+) -> None:
+    private_index.stop()
+    if other_files:  # another version of the package: the mirror has a page for it
+        (private_index.directory / "scriptpkg-0.9-py3-none-any.whl").write_bytes(b"other")
+    with MirrorIndex(
+        private_index.directory, credentials=(USER, PASSWORD), hidden=frozenset({WHEEL})
+    ) as mirror:
+        mapping = f"{private_index.simple_url}={with_userinfo(mirror.simple_url)}"
+
+        result = build(
+            sandbox, consumer.root, tmp_path / "cache", env={"LOCKBUNDLE_MIRRORS": mapping}
+        )
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, describe(result)
+    assert f"scriptpkg==1.0: the mirror {mirror.simple_url} does not serve {WHEEL}" in output, (
+        output
+    )
+    assert ("lists 1 other file(s)" in output) == bool(other_files), output
+    assert "Traceback" not in output
+    assert [needle for needle in secret_needles() if needle in output] == []
+    assert not (consumer.root / "dist").exists() or not any((consumer.root / "dist").iterdir())
+
+
+@pytest.mark.slow
+def test_an_html_only_mirror_from_the_environment_serves_the_files(
+    tmp_path: Path, private_index: IndexServer, sandbox: Sandbox
+) -> None:
+    consumer = Consumer.create(
+        tmp_path / "project", private_index, ["scriptpkg"], env=sandbox.environ()
+    )
+    private_index.stop()
+    with MirrorIndex(private_index.directory, html_only=True) as mirror:
+        # newline-separated, with a mapping of another index that the lock does not use
+        mappings = f"https://example.invalid/simple={mirror.url}/x/\n{private_index.simple_url}={mirror.simple_url}"
+
+        result = build(
+            sandbox, consumer.root, tmp_path / "cache", env={"LOCKBUNDLE_MIRRORS": mappings}
+        )
+
+    assert result.returncode == 0, describe(result)
+    assert mirror.pages_served("html", "hatch-lockbundle") == ["/repository/pypi/simple/scriptpkg/"]
+
+
+@pytest.mark.slow
+def test_a_direct_url_file_is_remapped_by_a_url_prefix(
+    tmp_path: Path, private_index: IndexServer, sandbox: Sandbox
+) -> None:
+    consumer = Consumer.create(
+        tmp_path / "project",
+        private_index,
+        [f"scriptpkg @ {private_index.file_url(WHEEL)}"],
+        env=sandbox.environ(),
+    )
+    private_index.stop()
+    with MirrorIndex(private_index.directory) as mirror:
+        mapping = f"{private_index.url}/files/*={mirror.url}/flat/*"
+
+        result = build(sandbox, consumer.root, tmp_path / "cache", "--mirror", mapping)
+
+    assert result.returncode == 0, describe(result)
+    assert [path for path, _, _ in mirror.requests] == [f"/flat/{WHEEL}"]
+
+
+# -- where mappings come from ------------------------------------------------------------------
+
+
+def mirrors_of(
+    table: dict[str, str], environ: str = "", command_line: list[str] | None = None
+) -> dict[str, str]:
+    """The mirror of each index, as configured in pyproject, the environment and the command line."""
+    config = load_and_validate_config(
+        {"mirrors": table},
+        Path.cwd(),
+        overrides={"mirrors": command_line} if command_line else None,
+        environ={"LOCKBUNDLE_MIRRORS": environ},
+    )
+    return {source: mirror.url for source, mirror in Mirrors(config.mirrors).indexes.items()}
+
+
+def test_the_command_line_wins_over_the_environment_over_pyproject_for_each_index() -> None:
+    chosen = mirrors_of(
+        {
+            "https://a.example/simple": "https://config/a/",
+            "https://b.example/simple/": "https://config/b/",
+        },
+        environ="https://B.example/simple=https://env/b/ https://c.example/simple=https://env/c/",
+        command_line=["https://c.example/simple/=https://cli/c/"],
+    )
+
+    assert chosen == {
+        "https://a.example/simple": "https://config/a/",
+        "https://b.example/simple": "https://env/b/",
+        "https://c.example/simple": "https://cli/c/",
+    }
+
+
+def test_a_mirror_url_loses_its_credentials_to_the_credential_map() -> None:
+    mirrors = Mirrors([("https://pypi.org/simple", "https://bot:t0ken@mirror.example/simple/")])
+
+    assert mirrors.index_url("https://pypi.org/simple/") == "https://mirror.example/simple/"
+    assert mirrors.credentials({}) == {"https://mirror.example": ("bot", "t0ken")}
+
+
+def test_a_named_mirror_takes_its_password_from_uv_index_variables() -> None:
+    mirrors = Mirrors([("https://pypi.org/simple", "codeartifact=https://aws@ca.example/simple/")])
+
+    found = mirrors.credentials({"UV_INDEX_CODEARTIFACT_PASSWORD": "tok"})
+
+    assert found == {"https://ca.example": ("aws", "tok")}
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "message"),
+    [
+        (
+            "table",
+            {"https://pypi.org/simple": "ftp://mirror.example/"},
+            "Entry `https://pypi.org/simple` of field `tool.lockbundle.mirrors`: "
+            "`ftp://mirror.example/` is not an http or https URL",
+        ),
+        (
+            "table",
+            {"https://files.example/*": "https://mirror.example/"},
+            "maps a URL prefix on one side only",
+        ),
+        (
+            "environ",
+            "https://pypi.org/simple",
+            "LOCKBUNDLE_MIRRORS: mirror entry 'https://pypi.org/simple' is not `FROM=TO`",
+        ),
+    ],
+)
+def test_a_wrong_mapping_is_a_configuration_error(where: str, value: object, message: str) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        load_and_validate_config(
+            {"mirrors": value} if where == "table" else {},
+            Path.cwd(),
+            environ={"LOCKBUNDLE_MIRRORS": value} if where == "environ" else {},  # type: ignore[dict-item]
+        )
+
+    assert message in str(raised.value)
+
+
+def test_a_mirror_is_not_part_of_the_stamp() -> None:
+    with_mirror = load_and_validate_config(
+        {"mirrors": {"https://pypi.org/simple": "https://bot:t0ken@mirror.example/simple/"}},
+        Path.cwd(),
+        environ={},
+    )
+
+    assert "t0ken" not in repr(with_mirror)
+    assert repr(with_mirror) == repr(load_and_validate_config({}, Path.cwd(), environ={}))
