@@ -4,6 +4,7 @@ the mirror stays out of every output."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,12 +90,22 @@ def test_a_lock_whose_index_is_down_builds_from_a_mirror_with_another_layout(
     assert occurrences(cache, needles) == {}
     output = result.stdout + result.stderr
     assert [needle for needle in needles if needle in output] == []
-    wheelhouse = next((consumer.root / "dist").glob("*wheelhouse*/"))
-    # the outputs that name where files come from keep the lock's index
-    assert private_index.url in (wheelhouse / "requirements.txt").read_text() or any(
-        private_index.url in path.read_text()
-        for path in (consumer.root / "dist").glob("*.cdx.json")
+    # where the bundle says a file comes from, it names the lock's URL
+    wheelhouse = next((consumer.root / "dist").glob("*-wheelhouse"))
+    manifest = (wheelhouse / "lockbundle.json").read_text()
+    assert json.dumps(private_index.file_url(WHEEL)) in manifest
+
+    plan = lockbundle(
+        sandbox,
+        consumer.root,
+        "plan",
+        "--format",
+        "json",
+        cache=cache,
+        extra_env={"LOCKBUNDLE_MIRRORS": mapping},
     )
+    assert [needle for needle in needles if needle in plan.stdout + plan.stderr] == []
+    assert private_index.file_url(WHEEL) in plan.stdout
 
     # a mirror serves the locked bytes: the same bundle, not rebuilt without it
     private_index.start()
