@@ -13,20 +13,19 @@ import base64
 import hashlib
 import html
 import json
-import threading
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
 from packaging.utils import canonicalize_name
 
-from .index import project_name, requires_python
+from .index import IndexServer, project_name, requires_python
 
 JSON = "application/vnd.pypi.simple.v1+json"
 
 
-class MirrorIndex:
+class MirrorIndex(IndexServer):
     """Serve ``directory`` on 127.0.0.1 in the mirror's layout (see the module's docstring)."""
 
     def __init__(
@@ -42,42 +41,23 @@ class MirrorIndex:
         :param html_only: answer PEP 503 HTML whatever the ``Accept`` header asks
         :param hidden: file names the mirror does not have
         """
-        self.directory = directory
+        super().__init__(directory)
         self.credentials = credentials
         self.html_only = html_only
         self.hidden = hidden
-        #: (path, format served or None, User-Agent) of every request, in order
-        self.requests: list[tuple[str, str | None, str]] = []
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        #: (path, format served, User-Agent) of every project page served, in order
+        self.pages: list[tuple[str, str, str]] = []
 
     @property
     def simple_url(self) -> str:
         return f"{self.url}/repository/pypi/simple/"
-
-    def __enter__(self) -> MirrorIndex:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
 
     def pages_served(self, fmt: str, agent: str) -> list[str]:
         """The project pages served in ``fmt`` (``json`` or ``html``) to clients whose
         User-Agent starts with ``agent``."""
         with self._lock:
             return [
-                path for path, served, by in self.requests if served == fmt and by.startswith(agent)
+                path for path, served, by in self.pages if served == fmt and by.startswith(agent)
             ]
 
     def _files(self, name: str) -> list[Path]:
@@ -87,7 +67,7 @@ class MirrorIndex:
             if path.is_file() and project_name(path.name) == name and path.name not in self.hidden
         ]
 
-    def _project_page(self, name: str, fmt: str) -> bytes:
+    def _mirror_page(self, name: str, fmt: str) -> bytes:
         entries = []
         for path in self._files(name):
             sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
@@ -117,91 +97,62 @@ class MirrorIndex:
             f"<title>Links for {name}</title></head>\n<body>\n{links}\n</body></html>\n"
         ).encode()
 
-    def _file(self, filename: str) -> Path | None:
-        path = self.directory / filename
-        if "/" in filename or filename in self.hidden or not path.is_file():
+    def _mirror_file(self, parts: list[str]) -> Path | None:
+        """The file at ``/blobs/<sha256>/<name>`` or ``/flat/<name>``, if the mirror has it."""
+        if parts[:1] == ["flat"] and len(parts) == 2:
+            digest = None
+        elif parts[:1] == ["blobs"] and len(parts) == 3:
+            digest = parts[1]
+        else:
+            return None
+        path = self.directory / parts[-1]
+        if project_name(path.name) is None or path.name in self.hidden or not path.is_file():
+            return None
+        if digest is not None and hashlib.sha256(path.read_bytes()).hexdigest() != digest:
             return None
         return path
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        base = super()._handler_class()
         mirror = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                self._respond(send_body=True)
-
-            def do_HEAD(self) -> None:
-                self._respond(send_body=False)
-
+        class Handler(base):  # type: ignore[misc,valid-type]
             def _respond(self, *, send_body: bool) -> None:
                 path = unquote(urlsplit(self.path).path)
-                if not self._admitted():
-                    self._send(
-                        HTTPStatus.UNAUTHORIZED,
-                        b"credentials required\n",
-                        "text/plain",
-                        send_body,
-                        {"WWW-Authenticate": 'Basic realm="mirror"'},
-                    )
+                with mirror._lock:
+                    mirror.requests.append(path)
+                if not self._admitted(send_body):
                     return
                 parts = [part for part in path.split("/") if part]
-                served: str | None = None
                 if parts[:3] == ["repository", "pypi", "simple"] and len(parts) == 4:
                     name = canonicalize_name(parts[3])
                     wants_json = JSON in (self.headers.get("Accept") or "")
                     served = "json" if wants_json and not mirror.html_only else "html"
                     if not mirror._files(name):
-                        served = None
-                        self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain", send_body)
-                    else:
-                        body = mirror._project_page(name, served)
-                        kind = JSON if served == "json" else "text/html"
-                        self._send(HTTPStatus.OK, body, kind, send_body)
+                        self._not_found(send_body)
+                        return
+                    with mirror._lock:
+                        mirror.pages.append((path, served, self.headers.get("User-Agent") or ""))
+                    kind = JSON if served == "json" else "text/html"
+                    self._send(mirror._mirror_page(name, served), kind, send_body)
+                elif (file := mirror._mirror_file(parts)) is not None:
+                    self._send(file.read_bytes(), "application/octet-stream", send_body)
                 else:
-                    file = None
-                    if len(parts) == 3 and parts[0] == "blobs":
-                        file = mirror._file(parts[2])
-                        if (
-                            file is not None
-                            and hashlib.sha256(file.read_bytes()).hexdigest() != parts[1]
-                        ):
-                            file = None
-                    elif len(parts) == 2 and parts[0] == "flat":
-                        file = mirror._file(parts[1])
-                    if file is None:
-                        self._send(HTTPStatus.NOT_FOUND, b"not found\n", "text/plain", send_body)
-                    else:
-                        body = file.read_bytes()
-                        self._send(HTTPStatus.OK, body, "application/octet-stream", send_body)
-                with mirror._lock:
-                    mirror.requests.append((path, served, self.headers.get("User-Agent") or ""))
+                    self._not_found(send_body)
 
-            def _admitted(self) -> bool:
+            def _admitted(self, send_body: bool) -> bool:
                 if mirror.credentials is None:
                     return True
                 token = base64.b64encode(":".join(mirror.credentials).encode()).decode()
-                return self.headers.get("Authorization") == f"Basic {token}"
-
-            def _send(
-                self,
-                status: HTTPStatus,
-                body: bytes,
-                content_type: str,
-                send_body: bool,
-                headers: dict[str, str] | None = None,
-            ) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
+                if self.headers.get("Authorization") == f"Basic {token}":
+                    return True
+                body = b"credentials required\n"
+                self.send_response(HTTPStatus.UNAUTHORIZED)
+                self.send_header("WWW-Authenticate", 'Basic realm="mirror"')
                 self.send_header("Content-Length", str(len(body)))
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
                 self.end_headers()
                 if send_body:  # a body after a HEAD answer would be read as the next response
                     self.wfile.write(body)
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
+                return False
 
         return Handler
