@@ -250,6 +250,11 @@ def test_a_named_mirror_takes_its_password_from_uv_index_variables() -> None:
             "maps a URL prefix on one side only",
         ),
         (
+            "command line",
+            ["https://pypi.org/simple"],
+            "`--mirror`: mirror entry 'https://pypi.org/simple' is not `FROM=TO`",
+        ),
+        (
             "environ",
             "https://pypi.org/simple",
             "LOCKBUNDLE_MIRRORS: mirror entry 'https://pypi.org/simple' is not `FROM=TO`",
@@ -261,7 +266,8 @@ def test_a_wrong_mapping_is_a_configuration_error(where: str, value: object, mes
         load_and_validate_config(
             {"mirrors": value} if where == "table" else {},
             Path.cwd(),
-            environ={"LOCKBUNDLE_MIRRORS": value} if where == "environ" else {},  # type: ignore[dict-item]
+            overrides={"mirrors": value} if where == "command line" else None,
+            environ={"LOCKBUNDLE_MIRRORS": str(value)} if where == "environ" else {},
         )
 
     assert message in str(raised.value)

@@ -299,7 +299,10 @@ def platforms(value: Any, at: Setting) -> tuple[str, ...] | None:
 def mirrors(value: Any, at: Setting) -> tuple[tuple[str, str], ...] | None:
     """``{ "<index URL in the lock>" = "<mirror URL>" }`` (URL prefixes end with ``*``), or
     ``FROM=TO`` strings as ``--mirror`` and ``LOCKBUNDLE_MIRRORS`` give them."""
-    named = at.table if at.table == MIRRORS_VARIABLE else f"field `{at.name}`"
+    # the command line's entries come from --mirror, the environment's from the variable
+    named = {MIRRORS_VARIABLE: MIRRORS_VARIABLE, COMMAND_LINE: "`--mirror`"}.get(
+        at.table, f"field `{at.name}`"
+    )
     sentence = named[:1].upper() + named[1:]
     entries: dict[str, Any] = {}
     if isinstance(value, Mapping):
