@@ -67,30 +67,26 @@ def parse_entry(text: str) -> tuple[str, str]:
 def entry_problem(source: str, mirror: str) -> str | None:
     """What is wrong with one mapping, or None."""
     shown = redact(mirror)
-    prefix = source.endswith(PREFIX)
-    if prefix != _mirror_url(mirror).endswith(PREFIX):
+    _, url = _named(mirror)
+    if source.endswith(PREFIX) != url.endswith(PREFIX):
         return (
             f"`{redact(source)}` = `{shown}` maps a URL prefix on one side only: end both "
             'sides with `*` to remap direct-URL files ("https://host/path/*" = '
             '"https://mirror/path/*"), or neither to mirror an index'
         )
-    for url in (source.removesuffix(PREFIX), _mirror_url(mirror).removesuffix(PREFIX)):
-        parts = urlsplit(url)
+    for side in (source.removesuffix(PREFIX), url.removesuffix(PREFIX)):
+        parts = urlsplit(side)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            return f"`{redact(url)}` is not an http or https URL"
+            return f"`{redact(side)}` is not an http or https URL"
     return None
 
 
-def _mirror_url(mirror: str) -> str:
-    """The URL of a mapping's mirror side, which may be named as uv's ``UV_INDEX`` entries are
-    (``NAME=URL``: ``UV_INDEX_<NAME>_USERNAME`` / ``_PASSWORD`` then give its credentials)."""
+def _named(mirror: str) -> tuple[str | None, str]:
+    """The name and URL of a mapping's mirror side, which may be named as uv's ``UV_INDEX``
+    entries are (``NAME=URL``: ``UV_INDEX_<NAME>_USERNAME`` / ``_PASSWORD`` then give its
+    credentials)."""
     name, separator, url = mirror.partition("=")
-    return url if separator and "://" not in name else mirror
-
-
-def _mirror_name(mirror: str) -> str | None:
-    name, separator, _ = mirror.partition("=")
-    return name if separator and "://" not in name else None
+    return (name, url) if separator and "://" not in name else (None, mirror)
 
 
 @dataclass(frozen=True)
@@ -121,7 +117,7 @@ class Mirrors:
         self.indexes: dict[str, Mirror] = {}
         self.prefixes: list[Mirror] = []
         for source, mirror in pairs:
-            given = _mirror_url(mirror)
+            name, given = _named(mirror)
             bare = redact(given)
             if source.endswith(PREFIX):
                 self.prefixes.append(
@@ -130,7 +126,7 @@ class Mirrors:
                     )
                 )
             else:
-                entry = Mirror(normalized_index(source), bare, False, _mirror_name(mirror), given)
+                entry = Mirror(normalized_index(source), bare, False, name, given)
                 self.indexes[entry.source] = entry
         # the longest prefix that fits wins
         self.prefixes.sort(key=lambda mirror: len(mirror.source), reverse=True)
