@@ -30,6 +30,7 @@ from .credentials import (
 from .errors import LockbundleError
 from .extract import UnsafeArchiveError, extract_safely
 from .inprocess import InProcessBuildError, build_here, satisfied
+from .network import NetworkSettings
 
 DEFAULT_BACKEND = "setuptools.build_meta:__legacy__"
 DEFAULT_REQUIRES = ("setuptools>=40.8.0",)
@@ -128,6 +129,8 @@ class WheelBuilder:
     #: receives what the backend of a successful build printed and warned (a reporter's
     #: ``detail``: shown with ``-v``; a failed build quotes it in its error instead)
     said: Callable[[str], None] = field(default=lambda text: None, repr=False)
+    #: the keyring and trust settings, passed on to the installer of build environments
+    network: NetworkSettings = field(default_factory=NetworkSettings)
 
     def build_sdist(
         self, sdist: Path, label: str, work: Path, subdirectory: str | None = None
@@ -258,6 +261,7 @@ class WheelBuilder:
                     self.credentials,
                     label,
                     offline=self.offline,
+                    network=self.network,
                 )
                 replace_file(ready, b"ok\n")
         return _env_python(final)
@@ -294,10 +298,12 @@ def _create_environment(
     label: str,
     *,
     offline: bool = False,
+    network: NetworkSettings | None = None,
 ) -> None:
     installer_env, secrets = indexes.installer_environ(
         "pip" if uv is None else "uv", credentials, os.environ
     )
+    installer_env = (network or NetworkSettings()).installer_environ(installer_env)
     # offline: the installer's own cache (uv) or the lock's local wheel directories (pip), and
     # no index at all
     quiet = ["--quiet", *(["--offline"] if offline and uv is not None else [])]

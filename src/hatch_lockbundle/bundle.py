@@ -32,6 +32,7 @@ from .layouts.wheelhouse import WheelhouseLayout
 from .lock import Lock
 from .mirrors import Mirrors
 from .names import bundle_name
+from .network import NetworkSettings
 from .os_errors import os_error_message
 from .parsed_locks import ParsedLocks
 from .progress import Reporter
@@ -177,6 +178,7 @@ def _build(
             offline=offline,
             mirrors=Mirrors(config.mirrors),
             log=log,
+            network=NetworkSettings.resolve(config.keyring_provider, config.native_tls),
         )
         fetched = fetcher.fetch(plans, ready=layout.take)
         # a dynamic version is in no lock and no pyproject: the root's built wheel has it

@@ -144,6 +144,12 @@ def _project_arguments(parser: argparse.ArgumentParser) -> None:
         choices=LINK_MODES,
         help="target layout: hardlink files from the cache (default) or copy them",
     )
+    parser.add_argument(
+        "--native-tls",
+        action="store_true",
+        default=None,
+        help="trust the system's certificate store (as uv's --native-tls)",
+    )
     parser.add_argument("-q", "--quiet", action="count", default=0)
     parser.add_argument("-v", "--verbose", action="count", default=0)
 
@@ -162,6 +168,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "compile-bytecode": args.compile_bytecode,
         "link-mode": args.link_mode,
         "mirrors": getattr(args, "mirror", None) or None,
+        "native-tls": args.native_tls,
     }
     return {key: value for key, value in options.items() if value is not None}
 

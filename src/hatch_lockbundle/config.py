@@ -26,6 +26,7 @@ from .archive import DEFAULT_LEVEL
 from .archive import FORMATS as ARCHIVE_FORMATS
 from .errors import ConfigurationError
 from .mirrors import MIRRORS_VARIABLE
+from .network import KEYRING_PROVIDERS
 from .options import (
     COMMAND_LINE,
     LAYOUTS,
@@ -226,6 +227,21 @@ class BundleConfig:
         metadata=declare(
             read.mirrors, "a mirror's simple index URL for an index URL of the lock", by_key=True
         ),
+    )
+    # how files are fetched, not what the bundle holds: left out of the no-op stamp (repr)
+    keyring_provider: str | None = field(
+        default=None,
+        repr=False,
+        metadata=declare(
+            read.choice(*KEYRING_PROVIDERS),
+            "ask the `keyring` command for an index's password after a 401 (uv's setting)",
+            unset='the variable `UV_KEYRING_PROVIDER`, else `"disabled"`',
+        ),
+    )
+    native_tls: bool = field(
+        default=False,
+        repr=False,
+        metadata=declare(read.boolean, "trust the system's certificate store (`--native-tls`)"),
     )
     layout: str = field(
         default="target",

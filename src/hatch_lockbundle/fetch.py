@@ -26,6 +26,7 @@ from .foreign_builds import check_build_was_for_here, check_fits
 from .http import Downloader, DownloadError, hash_file
 from .lock import Hash, Lock, LockedPackage
 from .mirrors import Mirrors
+from .network import NetworkSettings
 from .progress import Reporter, Transfers
 from .report import human
 from .select import Plan, PlannedPackage
@@ -144,10 +145,12 @@ class Fetcher:
         offline: bool = False,
         mirrors: Mirrors | None = None,
         log: Log | Reporter = lambda message: None,
+        network: NetworkSettings | None = None,
     ) -> None:
         """
         :param indexes: the lock's, for build requirements (a mirror's, when it has one)
         :param mirrors: where files locked from an index or URL prefix are fetched instead
+        :param network: the keyring and trust settings (default: from the environment)
         """
         self.mirrors = mirrors or Mirrors()
         credentials = {**(credentials or {}), **self.mirrors.credentials()}
@@ -159,9 +162,16 @@ class Fetcher:
         self.work = work
         self.require_hashes = require_hashes
         self.log = Reporter.of(log)
-        self.downloader = Downloader(credentials=credentials)
+        self.downloader = Downloader(
+            credentials=credentials, network=network, index_urls=indexes.index_urls
+        )
         self.builder = WheelBuilder(
-            cache, indexes, credentials=credentials or {}, offline=offline, said=self.log.detail
+            cache,
+            indexes,
+            credentials=credentials or {},
+            offline=offline,
+            said=self.log.detail,
+            network=self.downloader.network,
         )
         # wheels built here are cached per interpreter and platform
         self.build_key = str(next(iter(sys_tags())))

@@ -299,6 +299,18 @@ class _Runner:
                 f"{self.limits.low_speed_limit} bytes/s for {self.limits.low_speed_time} s. "
                 f"Retry, or allow more time with {LOW_SPEED_TIME_ENV} (seconds)"
             )
+        if re.search(r"HTTP code 407|407 Proxy Authentication|returned error: 407", stderr):
+            raise LockbundleError(
+                f"{self.label}: the proxy refused to carry the fetch of {shown} (HTTP 407): give "
+                "its credentials in the proxy URL, http://USER:PASSWORD@host:port, in HTTPS_PROXY "
+                "/ HTTP_PROXY or git's http.proxy"
+            )
+        if "certificate verification failed" in stderr or "certificate problem" in stderr:
+            raise LockbundleError(
+                f"{self.label}: the TLS certificate of {urlsplit(self.url).hostname} could not be "
+                f"verified: {_tail(stderr)}. If your organisation's authority signed it, set "
+                "SSL_CERT_FILE (or GIT_SSL_CAINFO) to a PEM file holding that authority"
+            )
         transport = re.search(r"transport '([^']*)' not allowed", stderr)
         if transport:
             raise LockbundleError(
@@ -370,7 +382,8 @@ def _environment(git: str, transports: Sequence[str], limits: Limits) -> dict[st
         (key, value) for key, value in _user_config(git, environ) if _KEPT_CONFIG.fullmatch(key)
     ]
     environ = {name: value for name, value in environ.items() if not _OWN_ENV.fullmatch(name)}
-    settings = [*kept, *_OWN_CONFIG]
+    environ.update(_proxy_environ(environ))
+    settings = [*kept, *_trust_config(kept, environ), *_OWN_CONFIG]
     environ.update(
         {
             "GIT_CONFIG_NOSYSTEM": "1",
@@ -393,6 +406,36 @@ def _environment(git: str, transports: Sequence[str], limits: Limits) -> dict[st
         # ssh asks for a passphrase or a host key on the terminal otherwise
         environ["GIT_SSH_COMMAND"] = "ssh -o BatchMode=yes"
     return environ
+
+
+def _proxy_environ(environ: Mapping[str, str]) -> dict[str, str]:
+    """The proxies of downloads for git too: git (libcurl) reads only the lowercase
+    ``http_proxy``, where downloads read ``HTTP_PROXY`` as well; credentials in the proxy URL
+    are libcurl's to send, ``no_proxy`` is honoured. The user's ``http.proxy`` still wins."""
+    added = {}
+    for name in ("http_proxy", "https_proxy", "no_proxy"):
+        if name not in environ and environ.get(name.upper()):
+            added[name] = environ[name.upper()]
+    return added
+
+
+def _trust_config(
+    kept: Sequence[tuple[str, str]], environ: Mapping[str, str]
+) -> list[tuple[str, str]]:
+    """``SSL_CERT_FILE`` / ``SSL_CERT_DIR``, which downloads trust, as git's CA settings (for
+    the server and an https proxy), unless git is told otherwise (``GIT_SSL_CAINFO``, the user's
+    ``http.sslCAInfo``). The system's store is git's default: nothing for native TLS."""
+    told = {key.lower() for key, _ in kept}
+    settings = []
+    for variable, keys in (
+        ("SSL_CERT_FILE", ("http.sslCAInfo", "http.proxySSLCAInfo")),
+        ("SSL_CERT_DIR", ("http.sslCAPath",)),
+    ):
+        value = environ.get(variable)
+        if not value or "GIT_SSL_CAINFO" in environ or "GIT_SSL_CAPATH" in environ:
+            continue
+        settings += [(key, value) for key in keys if key.lower() not in told]
+    return settings
 
 
 def _user_config(git: str, environ: Mapping[str, str]) -> list[tuple[str, str]]:

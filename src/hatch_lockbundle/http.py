@@ -14,13 +14,15 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from .credentials import credentials_for, redact
 from .errors import LockbundleError
+from .keyring_command import Keyring
+from .network import NetworkSettings, Proxy, proxy_for, tls_failure
 
 RETRIES = 3
 BACKOFF = 0.5  # seconds, doubled after each failed attempt
@@ -80,17 +82,25 @@ class Downloader:
         timeout: float | None = None,
         credentials: Mapping[str, tuple[str, str]] | None = None,
         low_speed_limit: int = LOW_SPEED_LIMIT,
+        network: NetworkSettings | None = None,
+        index_urls: Sequence[str] = (),
     ) -> None:
         """
         :param timeout: seconds without an answer, or with less than ``low_speed_limit`` bytes
             a second, after which a download is given up (default: :func:`configured_timeout`)
         :param credentials: user and password by realm (``scheme://host[:port]``), e.g. from
             :func:`index_credentials`
+        :param network: the keyring and trust settings (default: from the environment)
+        :param index_urls: the indexes of the files, which the keyring knows passwords for
         """
         self.retries = retries
         self.timeout = configured_timeout() if timeout is None else timeout
         self.low_speed_limit = low_speed_limit
         self.credentials = dict(credentials or {})
+        self.network = NetworkSettings.resolve() if network is None else network
+        self._keyring = (
+            Keyring(index_urls) if self.network.keyring_provider == "subprocess" else None
+        )
         self._local = threading.local()
         self._open: set[http.client.HTTPConnection] = set()
         self._open_lock = threading.Lock()
@@ -104,7 +114,7 @@ class Downloader:
 
         with self._open_lock:
             if self._ssl_context is None:
-                self._ssl_context = ssl.create_default_context()
+                self._ssl_context = self.network.ssl_context()
             return self._ssl_context
 
     def fetch(
@@ -146,7 +156,20 @@ class Downloader:
                 raise error.error from None
             except _Retryable as error:
                 last_error = str(error)
+            except ssl.SSLCertVerificationError as error:
+                # another attempt meets the same certificate
+                self._drop(parts.scheme, parts.netloc)
+                raise DownloadError(
+                    f"cannot download {redact(url)}: {tls_failure(parts.hostname or '', error)}"
+                ) from None
             except (OSError, http.client.HTTPException) as error:
+                if str(error).startswith("Tunnel connection failed: 407"):
+                    self._drop(parts.scheme, parts.netloc)
+                    raise DownloadError(
+                        f"cannot download {redact(url)}: the proxy wants credentials (HTTP 407 "
+                        "to CONNECT): give them in the proxy URL, http://USER:PASSWORD@host:port, "
+                        "in HTTPS_PROXY"
+                    ) from None
                 last_error = (
                     f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
                 )
@@ -193,9 +216,12 @@ class Downloader:
                 raise DownloadError(f"cannot read {url}: {error.strerror}") from None
         return digest.hexdigest()
 
-    def _connection(self, scheme: str, netloc: str) -> http.client.HTTPConnection:
-        pool: dict[tuple[str, str], http.client.HTTPConnection] = self._local.__dict__.setdefault(
-            "pool", {}
+    def _connection(
+        self, scheme: str, netloc: str
+    ) -> tuple[http.client.HTTPConnection, Proxy | None]:
+        """This thread's connection to ``netloc`` (through its proxy, if any), and the proxy."""
+        pool: dict[tuple[str, str], tuple[http.client.HTTPConnection, Proxy | None]] = (
+            self._local.__dict__.setdefault("pool", {})
         )
         key = (scheme, netloc)
         if key not in pool:
@@ -204,22 +230,28 @@ class Downloader:
             parts = urlsplit(f"{scheme}://{netloc}")
             host = parts.hostname or ""
             port = parts.port
-            proxy = self._proxies.get(scheme)
-            if proxy and not urllib.request.proxy_bypass(host):
-                proxy_parts = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
-                connection: http.client.HTTPConnection
-                if scheme == "https":
-                    connection = http.client.HTTPSConnection(
-                        proxy_parts.hostname or "",
-                        proxy_parts.port or 80,
-                        timeout=self.timeout,
-                        context=self._ssl(),
+            proxy = proxy_for(scheme, host, self._proxies)
+            connection: http.client.HTTPConnection
+            if proxy is not None and scheme == "https":
+                if proxy.scheme == "https":
+                    raise DownloadError(
+                        f"the proxy {proxy.shown} is an https:// proxy, which this builder reaches "
+                        f"https:// URLs through only as http://: set HTTPS_PROXY to "
+                        f"http://{proxy.host}:<port> (the tunnel to {host} is encrypted end to end)"
                     )
-                    connection.set_tunnel(host, port or 443)
-                else:
-                    connection = http.client.HTTPConnection(
-                        proxy_parts.hostname or "", proxy_parts.port or 80, timeout=self.timeout
-                    )
+                # a CONNECT tunnel, which the TLS connection to the index goes through
+                connection = http.client.HTTPSConnection(
+                    proxy.host, proxy.port, timeout=self.timeout, context=self._ssl()
+                )
+                connection.set_tunnel(host, port or 443, headers=proxy.headers())
+            elif proxy is not None and proxy.scheme == "https":
+                connection = http.client.HTTPSConnection(
+                    proxy.host, proxy.port, timeout=self.timeout, context=self._ssl()
+                )
+            elif proxy is not None:
+                connection = http.client.HTTPConnection(
+                    proxy.host, proxy.port, timeout=self.timeout
+                )
             elif scheme == "https":
                 connection = http.client.HTTPSConnection(
                     host, port, timeout=self.timeout, context=self._ssl()
@@ -230,7 +262,7 @@ class Downloader:
                 if self._aborted:
                     raise OSError("stopped")
                 self._open.add(connection)
-            pool[key] = connection
+            pool[key] = (connection, proxy)
         return pool[key]
 
     def abort(self) -> None:
@@ -248,9 +280,9 @@ class Downloader:
 
     def _drop(self, scheme: str, netloc: str) -> None:
         pool = self._local.__dict__.get("pool", {})
-        connection = pool.pop((scheme, netloc), None)
-        if connection is not None:
-            connection.close()
+        pooled = pool.pop((scheme, netloc), None)
+        if pooled is not None:
+            pooled[0].close()
 
     def _get(
         self,
@@ -261,22 +293,29 @@ class Downloader:
         redirects: int,
         size: int | None = None,
         accept: str | None = None,
+        keyring_asked: bool = False,
     ) -> str:
 
         parts = urlsplit(url)
-        connection = self._connection(parts.scheme, parts.netloc)
+        connection, proxy = self._connection(parts.scheme, parts.netloc)
         target = parts.path or "/"
         if parts.query:
             target += f"?{parts.query}"
-        proxied = connection.host != (parts.hostname or "") and parts.scheme == "http"
         headers = {"User-Agent": "hatch-lockbundle", "Accept-Encoding": "identity"}
         if accept is not None:
             headers["Accept"] = accept
+        # a plain request goes to the proxy whole; an https one goes through its tunnel
+        forwarded = proxy is not None and parts.scheme == "http"
+        if forwarded:
+            assert proxy is not None
+            headers |= proxy.headers()
         credentials = credentials_for(url, self.credentials)
+        if self._keyring is not None and (credentials is None or not credentials[1]):
+            credentials = self._keyring.answered(url) or credentials
         if credentials is not None:
             token = f"{credentials[0]}:{credentials[1]}"
             headers["Authorization"] = "Basic " + base64.b64encode(token.encode()).decode()
-        connection.request("GET", redact(url) if proxied else target, headers=headers)
+        connection.request("GET", redact(url) if forwarded else target, headers=headers)
         if self._aborted:  # stopped while connecting, before abort() could see the socket
             raise OSError("stopped")
         # a status line and headers sent a byte at a time would keep getresponse() reading for
@@ -314,6 +353,39 @@ class Downloader:
             response.read()
             if response.status in RETRY_STATUSES:
                 raise _Retryable(f"HTTP {response.status} {response.reason}")
+            if response.status == 401 and self._keyring is not None:
+                if not keyring_asked and (credentials is None or not credentials[1]):
+                    # no password was sent: the keyring's, in one more request
+                    user = credentials[0] if credentials is not None else None
+                    if self._keyring.credentials(url, user) is not None:
+                        return self._get(
+                            url,
+                            destination,
+                            algorithm,
+                            on_bytes,
+                            redirects,
+                            size,
+                            accept,
+                            keyring_asked=True,
+                        )
+                    raise DownloadError(
+                        f"cannot download {redact(url)}: HTTP 401 {response.reason}, and the "
+                        f"keyring has no password for user {user!r} there: store it with "
+                        f"`keyring set {self._keyring.service(url)} {user}`, or give it in "
+                        "UV_INDEX_<NAME>_PASSWORD or ~/.netrc"
+                    )
+                if keyring_asked:
+                    raise DownloadError(
+                        f"cannot download {redact(url)}: HTTP 401 {response.reason} with the "
+                        "password from the keyring: it is wrong or expired; store the current "
+                        "one with `keyring set`"
+                    )
+            if response.status == 407 and proxy is not None:
+                raise DownloadError(
+                    f"cannot download {redact(url)}: the proxy {proxy.shown} wants credentials "
+                    "(HTTP 407): give them in the proxy URL, http://USER:PASSWORD@host:port, "
+                    "in HTTP_PROXY / HTTPS_PROXY"
+                )
             if response.status in (401, 403):
                 raise DownloadError(
                     f"cannot download {redact(url)}: HTTP {response.status} {response.reason}. "

@@ -1,0 +1,152 @@
+"""How downloads reach an index: proxies with credentials, the trust store, the keyring setting."""
+
+from __future__ import annotations
+
+import base64
+import os
+import ssl
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
+
+from .credentials import redact
+from .errors import LockbundleError
+
+#: uv's ``keyring-provider`` values that this package implements (uv's ``subprocess``)
+KEYRING_PROVIDERS = ("disabled", "subprocess")
+KEYRING_VARIABLE = "UV_KEYRING_PROVIDER"
+NATIVE_TLS_VARIABLE = "UV_NATIVE_TLS"
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("", "0", "false", "no", "off")
+#: the default port of a proxy URL without one, by its scheme
+_PROXY_PORTS = {"http": 80, "https": 443}
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    """What a build asks of the network beyond index URLs: the keyring, and which certificates
+    to trust. Proxies and ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` come from the environment."""
+
+    #: ``subprocess``: ask the ``keyring`` command for an index's password after a 401
+    keyring_provider: str = "disabled"
+    #: trust the operating system's certificate store (``truststore``)
+    native_tls: bool = False
+
+    @classmethod
+    def resolve(
+        cls,
+        keyring_provider: str | None = None,
+        native_tls: bool = False,
+        environ: Mapping[str, str] | None = None,
+    ) -> NetworkSettings:
+        """The settings of a build, as uv reads them: ``UV_KEYRING_PROVIDER`` over the
+        project's ``keyring-provider``; the native trust store when the project, the command
+        line or ``UV_NATIVE_TLS`` asks for it.
+
+        :param keyring_provider: ``[tool.lockbundle] keyring-provider``, None when unset
+        :param native_tls: ``[tool.lockbundle] native-tls`` or ``--native-tls``
+        """
+        environ = os.environ if environ is None else environ
+        provider = environ.get(KEYRING_VARIABLE) or keyring_provider or "disabled"
+        if provider not in KEYRING_PROVIDERS:
+            raise LockbundleError(
+                f"{KEYRING_VARIABLE}={provider!r} is not a keyring provider this builder knows: "
+                f"set it to {' or '.join(KEYRING_PROVIDERS)}"
+            )
+        flag = environ.get(NATIVE_TLS_VARIABLE, "").strip().lower()
+        if flag not in (*_TRUE, *_FALSE):
+            raise LockbundleError(
+                f"{NATIVE_TLS_VARIABLE}={flag!r} is neither true nor false: set it to 1 to trust "
+                "the system's certificate store, or unset it"
+            )
+        return cls(provider, native_tls or flag in _TRUE)
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A client context that verifies servers against the system's store (``native_tls``),
+        else against OpenSSL's default paths, which ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` set."""
+        if not self.native_tls:
+            return ssl.create_default_context()
+        import truststore  # only when asked: it is the platform's verifier on macOS and Windows
+
+        context = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        for variable, keyword in (("SSL_CERT_FILE", "cafile"), ("SSL_CERT_DIR", "capath")):
+            # as uv does with --native-tls: the variables add certificates to the system's
+            if os.environ.get(variable):
+                context.load_verify_locations(**{keyword: os.environ[variable]})
+        return context
+
+    def installer_environ(self, environ: Mapping[str, str]) -> dict[str, str]:
+        """``environ`` for uv or pip making a build environment: these settings in their own
+        variables (proxies and ``SSL_CERT_FILE`` are already the same variables for them)."""
+        env = dict(environ)
+        if self.keyring_provider == "subprocess":
+            env[KEYRING_VARIABLE] = env["PIP_KEYRING_PROVIDER"] = "subprocess"
+        if self.native_tls:
+            # pip >= 24.2 verifies with the system's store already (truststore)
+            env[NATIVE_TLS_VARIABLE] = "1"
+        return env
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """The proxy that a request goes through."""
+
+    scheme: str
+    host: str
+    port: int
+    #: the ``Proxy-Authorization`` header's value, from the proxy URL's ``user:password@``
+    authorization: str | None
+    #: the proxy's URL without credentials, for messages
+    shown: str
+
+    def headers(self) -> dict[str, str]:
+        """The headers a request or a ``CONNECT`` sends to the proxy."""
+        return {} if self.authorization is None else {"Proxy-Authorization": self.authorization}
+
+
+def proxy_for(scheme: str, host: str, proxies: Mapping[str, str]) -> Proxy | None:
+    """The proxy for a URL of ``scheme`` on ``host``, or None when it goes direct.
+
+    :param proxies: by scheme, as :func:`urllib.request.getproxies` reads ``HTTP_PROXY``,
+        ``HTTPS_PROXY`` (and the lowercase ones); ``NO_PROXY`` is honoured
+    """
+    written = proxies.get(scheme)
+    if not written or urllib.request.proxy_bypass(host):
+        return None
+    url = written if "://" in written else f"http://{written}"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise LockbundleError(
+            f"the {scheme} proxy `{redact(url)}` (HTTP(S)_PROXY) is not a valid URL"
+        ) from None
+    proxy_scheme = parts.scheme.lower()
+    if proxy_scheme not in _PROXY_PORTS or not parts.hostname:
+        raise LockbundleError(
+            f"the {scheme} proxy `{redact(url)}` (HTTP(S)_PROXY) is not an http:// or https:// "
+            "proxy URL; set it to http://[user:password@]host:port"
+        )
+    authorization = None
+    if parts.username is not None:
+        token = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        authorization = "Basic " + base64.b64encode(token.encode()).decode()
+    return Proxy(
+        proxy_scheme,
+        parts.hostname,
+        port or _PROXY_PORTS[proxy_scheme],
+        authorization,
+        redact(url),
+    )
+
+
+def tls_failure(host: str, error: ssl.SSLError) -> str:
+    """What a failed certificate check says: the host, why, and the settings that fix it."""
+    reason = getattr(error, "verify_message", None) or error.reason or str(error)
+    return (
+        f"the TLS certificate of {host} could not be verified ({reason}). If it is signed by "
+        "your organisation's certificate authority, set SSL_CERT_FILE to a PEM file holding it "
+        "(or SSL_CERT_DIR to a directory of them), or trust the system's certificate store "
+        "with --native-tls, UV_NATIVE_TLS=1 or `native-tls = true` in [tool.lockbundle]"
+    )

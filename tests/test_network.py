@@ -1,0 +1,524 @@
+"""A corporate network on 127.0.0.1: an https index with a private CA behind a proxy that wants
+credentials, for downloads and for git; an index whose password only the real ``keyring`` command
+knows. Every error is checked for the secrets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import truststore
+
+from hatch_lockbundle.credentials import realm
+from hatch_lockbundle.errors import LockbundleError
+from hatch_lockbundle.git import check_out
+from hatch_lockbundle.http import Downloader, DownloadError
+from hatch_lockbundle.keyring_command import KeyringError
+from hatch_lockbundle.network import NetworkSettings, proxy_for
+from support.bundle import occurrences
+from support.cli import lockbundle
+from support.environ import Sandbox, describe
+from support.git_server import GitServer, git, make_test_ca
+from support.index import IndexServer
+from support.network import (
+    PROXY_PASSWORD,
+    AuthenticatingProxy,
+    FileKeyring,
+    PrivateAuthority,
+    TlsIndex,
+    proxy_needles,
+)
+from support.private_index import PASSWORD, USER, PrivateIndex, secret_needles
+from support.projects import MakeProject, set_config
+
+WHEELS = ("demo-1.0-py3-none-any.whl", "other-2.0-py3-none-any.whl")
+KEYRING = NetworkSettings(keyring_provider="subprocess")
+
+
+def served_files(directory: Path) -> Path:
+    """Two files of distinct bytes, as an index serves wheels (their content is not looked at)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for number, name in enumerate(WHEELS):
+        (directory / name).write_bytes(os.urandom(4096) + bytes([number]))
+    return directory
+
+
+def download(downloader: Downloader, url: str, expected: Path) -> None:
+    """Download ``url`` and check that the bytes are those of ``expected``."""
+    sink = io.BytesIO()
+    digest = downloader.fetch(url, sink)  # type: ignore[arg-type]
+    assert digest == hashlib.sha256(expected.read_bytes()).hexdigest()
+
+
+def assert_no_secret(text: str, needles: list[str]) -> None:
+    assert not [needle for needle in needles if needle in text], text
+
+
+@pytest.fixture(scope="module")
+def authority(tmp_path_factory: pytest.TempPathFactory) -> PrivateAuthority:
+    return PrivateAuthority(tmp_path_factory.mktemp("authority"))
+
+
+@pytest.fixture(scope="module")
+def tls_index(
+    authority: PrivateAuthority, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TlsIndex]:
+    with TlsIndex(served_files(tmp_path_factory.mktemp("tls") / "files"), authority) as index:
+        yield index
+
+
+@pytest.fixture(scope="module")
+def plain_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IndexServer]:
+    with IndexServer(served_files(tmp_path_factory.mktemp("plain") / "files")) as index:
+        yield index
+
+
+@pytest.fixture
+def proxy() -> Iterator[AuthenticatingProxy]:
+    with AuthenticatingProxy() as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def through(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[pytest.MonkeyPatch]:
+    """The environment without the machine's proxy and trust settings (loopback not exempted
+    from proxies, no CA file but the test's), and an empty home (no git configuration)."""
+    (tmp_path / "home").mkdir()
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    trust = ("SSL_CERT_FILE", "SSL_CERT_DIR", "GIT_SSL_CAINFO", "GIT_SSL_CAPATH", "CURL_CA_BUNDLE")
+    for name in (*trust, "UV_NATIVE_TLS", "UV_KEYRING_PROVIDER"):
+        monkeypatch.delenv(name, raising=False)
+    yield monkeypatch
+
+
+# -- proxies and trust -----------------------------------------------------------------------------
+
+
+def test_an_https_index_with_a_private_ca_is_reached_through_a_proxy_that_wants_credentials(
+    tls_index: TlsIndex,
+    authority: PrivateAuthority,
+    proxy: AuthenticatingProxy,
+    through: pytest.MonkeyPatch,
+) -> None:
+    through.setenv("HTTPS_PROXY", proxy.url())
+    through.setenv("SSL_CERT_FILE", str(authority.pem))
+    downloader = Downloader(retries=0)
+    for name in WHEELS:
+        download(downloader, tls_index.file_url(name), tls_index.directory / name)
+    port = tls_index.url.rpartition(":")[2]
+    # one tunnel (kept alive for both files), opened with the proxy's credentials
+    assert proxy.tunnels == [f"127.0.0.1:{port}"]
+    assert proxy.refused == []
+
+
+def test_a_plain_request_goes_to_the_proxy_with_its_credentials(
+    plain_index: IndexServer, proxy: AuthenticatingProxy, through: pytest.MonkeyPatch
+) -> None:
+    through.setenv("HTTP_PROXY", proxy.url())
+    url = plain_index.file_url(WHEELS[0])
+    download(Downloader(retries=0), url, plain_index.directory / WHEELS[0])
+    assert proxy.forwarded == [url]
+    assert proxy.refused == []
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_proxy_refusing_its_credentials_is_named_without_them(
+    scheme: str,
+    plain_index: IndexServer,
+    tls_index: TlsIndex,
+    authority: PrivateAuthority,
+    through: pytest.MonkeyPatch,
+) -> None:
+    index = plain_index if scheme == "http" else tls_index
+    with AuthenticatingProxy(password="another one") as proxy:
+        # the password given is refused, and secret all the same
+        through.setenv(f"{scheme.upper()}_PROXY", proxy.url(password=PROXY_PASSWORD))
+        through.setenv("SSL_CERT_FILE", str(authority.pem))
+        with pytest.raises(DownloadError) as raised:
+            download(Downloader(retries=0), index.file_url(WHEELS[0]), index.directory / WHEELS[0])
+    message = str(raised.value)
+    assert "wants credentials (HTTP 407" in message
+    assert_no_secret(message, proxy_needles())
+    assert len(proxy.refused) == 1
+
+
+def test_an_https_proxy_without_a_port_is_on_443() -> None:
+    proxy = proxy_for("http", "files.example", {"http": "https://u:p@proxy.example"})
+    assert proxy is not None
+    assert (proxy.scheme, proxy.host, proxy.port) == ("https", "proxy.example", 443)
+    assert proxy.shown == "https://proxy.example"
+
+
+def test_an_https_proxy_for_an_https_index_says_to_name_it_as_http(
+    tls_index: TlsIndex, proxy: AuthenticatingProxy, through: pytest.MonkeyPatch
+) -> None:
+    through.setenv("HTTPS_PROXY", proxy.url().replace("http://", "https://", 1))
+    with pytest.raises(DownloadError) as raised:
+        download(
+            Downloader(retries=0), tls_index.file_url(WHEELS[0]), tls_index.directory / WHEELS[0]
+        )
+    message = str(raised.value)
+    assert "set HTTPS_PROXY to http://127.0.0.1:<port>" in message
+    assert_no_secret(message, proxy_needles())
+
+
+def test_a_host_in_no_proxy_goes_direct(through: pytest.MonkeyPatch) -> None:
+    through.setenv("NO_PROXY", "files.example")
+    proxies = {"https": "http://proxy.example:3128"}
+    assert proxy_for("https", "files.example", proxies) is None
+    assert proxy_for("https", "other.example", proxies) is not None
+
+
+def test_a_certificate_no_one_trusts_fails_at_once_naming_the_host_and_the_settings(
+    tls_index: TlsIndex, through: pytest.MonkeyPatch
+) -> None:
+    before = len(tls_index.requests)
+    with pytest.raises(DownloadError) as raised:
+        download(Downloader(), tls_index.file_url(WHEELS[0]), tls_index.directory / WHEELS[0])
+    message = str(raised.value)
+    assert "TLS certificate of 127.0.0.1 could not be verified" in message
+    for remedy in ("SSL_CERT_FILE", "SSL_CERT_DIR", "--native-tls", "UV_NATIVE_TLS=1"):
+        assert remedy in message
+    assert "attempts" not in message  # not retried: the certificate stays the same
+    assert len(tls_index.requests) == before
+
+
+def test_native_tls_verifies_with_the_systems_store_and_the_variables(
+    tls_index: TlsIndex, authority: PrivateAuthority, through: pytest.MonkeyPatch
+) -> None:
+    through.setenv("UV_NATIVE_TLS", "1")
+    through.setenv("SSL_CERT_FILE", str(authority.pem))
+    downloader = Downloader(retries=0)
+    assert downloader.network.native_tls
+    download(downloader, tls_index.file_url(WHEELS[0]), tls_index.directory / WHEELS[0])
+    # on Linux the system's store is OpenSSL's files; elsewhere it is the platform's verifier
+    assert isinstance(downloader._ssl(), truststore.SSLContext)
+
+
+def test_network_settings_are_read_as_uv_reads_them(through: pytest.MonkeyPatch) -> None:
+    assert NetworkSettings.resolve() == NetworkSettings("disabled", False)
+    assert NetworkSettings.resolve("subprocess", True).keyring_provider == "subprocess"
+    through.setenv("UV_KEYRING_PROVIDER", "disabled")  # the variable wins over the project
+    assert NetworkSettings.resolve("subprocess").keyring_provider == "disabled"
+    through.setenv("UV_NATIVE_TLS", "true")
+    assert NetworkSettings.resolve().native_tls
+    through.setenv("UV_KEYRING_PROVIDER", "import")
+    with pytest.raises(LockbundleError, match="UV_KEYRING_PROVIDER='import'"):
+        NetworkSettings.resolve()
+
+
+def test_build_environments_get_the_keyring_and_trust_settings() -> None:
+    env = NetworkSettings("subprocess", True).installer_environ({"PATH": "/bin"})
+    assert env == {
+        "PATH": "/bin",
+        "UV_KEYRING_PROVIDER": "subprocess",
+        "PIP_KEYRING_PROVIDER": "subprocess",
+        "UV_NATIVE_TLS": "1",
+    }
+    assert NetworkSettings().installer_environ({"PATH": "/bin"}) == {"PATH": "/bin"}
+
+
+# -- git -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Repository:
+    """A bare repository ``served/dep.git`` with one commit."""
+
+    served: Path
+    commit: str
+
+    def check_out(self, server: GitServer, where: Path) -> Path:
+        return check_out(server.repository_url("dep"), self.commit, where, label="dep")
+
+
+@pytest.fixture(scope="module")
+def repository(tmp_path_factory: pytest.TempPathFactory) -> Repository:
+    root = tmp_path_factory.mktemp("git")
+    work = root / "work"
+    work.mkdir()
+    git(work, "init", "--quiet", "--initial-branch=main")
+    (work / "README").write_text("through the proxy\n")
+    git(work, "add", "README")
+    git(work, "commit", "--quiet", "-m", "one")
+    served = root / "served"
+    served.mkdir()
+    git(root, "clone", "--quiet", "--bare", str(work), str(served / "dep.git"))
+    git(served / "dep.git", "update-server-info")
+    return Repository(served, git(work, "rev-parse", "HEAD"))
+
+
+@pytest.mark.slow
+def test_git_reaches_an_https_server_with_a_private_ca_through_the_proxy(
+    repository: Repository,
+    proxy: AuthenticatingProxy,
+    through: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    ca = make_test_ca(tmp_path / "ca")
+    with GitServer(repository.served, "smart", tls=ca) as server:
+        # the settings downloads follow, and no git-specific one: no GIT_SSL_CAINFO
+        through.setenv("HTTPS_PROXY", proxy.url())
+        through.setenv("SSL_CERT_FILE", str(ca.ca))
+        checkout = repository.check_out(server, tmp_path / "checkout")
+    assert (checkout / "README").read_text() == "through the proxy\n"
+    port = server.url.rpartition(":")[2]
+    assert set(proxy.tunnels) == {f"127.0.0.1:{port}"}
+
+
+@pytest.mark.slow
+def test_git_sends_plain_http_through_the_proxy_named_in_uppercase(
+    repository: Repository,
+    proxy: AuthenticatingProxy,
+    through: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    with GitServer(repository.served, "dumb") as server:
+        through.setenv("HTTP_PROXY", proxy.url())  # git itself reads only `http_proxy`
+        repository.check_out(server, tmp_path / "checkout")
+    assert proxy.forwarded
+    assert all(url.startswith(server.url) for url in proxy.forwarded)
+    assert server.requests
+
+
+@pytest.mark.slow
+def test_a_git_proxy_refusing_credentials_fails_without_them(
+    repository: Repository, through: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    with (
+        AuthenticatingProxy(password="another one") as proxy,
+        GitServer(repository.served, "dumb") as server,
+    ):
+        through.setenv("http_proxy", proxy.url(password=PROXY_PASSWORD))
+        with pytest.raises(LockbundleError) as raised:
+            repository.check_out(server, tmp_path / "checkout")
+    assert "the proxy refused to carry the fetch" in str(raised.value)
+    assert_no_secret(str(raised.value), proxy_needles())
+    assert proxy.refused
+
+
+@pytest.mark.slow
+def test_git_meeting_a_certificate_no_one_trusts_names_the_host_and_the_settings(
+    repository: Repository, through: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    ca = make_test_ca(tmp_path / "ca")
+    with (
+        GitServer(repository.served, "dumb", tls=ca) as server,
+        pytest.raises(LockbundleError) as raised,
+    ):
+        repository.check_out(server, tmp_path / "checkout")
+    message = str(raised.value)
+    assert "the TLS certificate of 127.0.0.1 could not be verified" in message
+    assert "SSL_CERT_FILE" in message
+
+
+# -- the keyring -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def private_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateIndex]:
+    with PrivateIndex(served_files(tmp_path_factory.mktemp("private") / "files")) as index:
+        yield index
+
+
+@pytest.fixture
+def keyring(tmp_path: Path, through: pytest.MonkeyPatch) -> FileKeyring:
+    """The real ``keyring`` command on PATH, reading passwords from a file of its own."""
+    keyring = FileKeyring(tmp_path / "keyring")
+    for name, value in keyring.environ.items():
+        through.setenv(name, value)
+    through.delenv("PYTHON_KEYRING_BACKEND", raising=False)
+    through.setenv("NETRC", os.devnull)
+    return keyring
+
+
+def user_only(index: PrivateIndex) -> dict[str, tuple[str, str]]:
+    """The index's user name without a password, as ``UV_INDEX_<NAME>_USERNAME`` alone gives."""
+    return {realm(index.url): (USER, "")}
+
+
+def test_a_password_only_the_keyring_knows_is_asked_for_after_a_401_once_per_realm(
+    private_index: PrivateIndex, keyring: FileKeyring
+) -> None:
+    keyring.set(private_index.simple_url, USER, PASSWORD)
+    downloader = Downloader(
+        retries=0,
+        credentials=user_only(private_index),
+        network=KEYRING,
+        index_urls=[private_index.simple_url],
+    )
+    before = len(private_index.refused)
+    for name in WHEELS:
+        download(downloader, private_index.file_url(name), private_index.directory / name)
+    # the first file: 401, the keyring, one retry; the second one carries the password at once
+    assert private_index.refused[before:] == [f"/files/{WHEELS[0]}"]
+
+
+def test_the_keyring_is_not_asked_unless_turned_on(
+    private_index: PrivateIndex, keyring: FileKeyring
+) -> None:
+    keyring.set(private_index.simple_url, USER, PASSWORD)
+    with pytest.raises(DownloadError, match="HTTP 401"):
+        download(
+            Downloader(retries=0, credentials=user_only(private_index)),
+            private_index.file_url(WHEELS[0]),
+            private_index.directory / WHEELS[0],
+        )
+
+
+def test_a_password_the_index_refuses_is_tried_once_and_not_shown(
+    private_index: PrivateIndex, keyring: FileKeyring
+) -> None:
+    wrong = "Wr0ng:k3yring@pass/word%1"
+    keyring.set(private_index.simple_url, USER, wrong)
+    downloader = Downloader(
+        credentials=user_only(private_index),
+        network=KEYRING,
+        index_urls=[private_index.simple_url],
+    )
+    before = len(private_index.refused)
+    with pytest.raises(DownloadError) as raised:
+        download(downloader, private_index.file_url(WHEELS[0]), private_index.directory / WHEELS[0])
+    assert "password from the keyring" in str(raised.value)
+    assert_no_secret(str(raised.value), secret_needles(password=wrong))
+    assert len(private_index.refused) - before == 2  # without, then with the keyring's password
+
+
+def test_a_keyring_without_the_password_says_how_to_store_it(
+    private_index: PrivateIndex, keyring: FileKeyring
+) -> None:
+    for index_urls, service in (([private_index.simple_url], private_index.simple_url), ([], None)):
+        with pytest.raises(DownloadError) as raised:
+            download(
+                Downloader(
+                    credentials=user_only(private_index), network=KEYRING, index_urls=index_urls
+                ),
+                private_index.file_url(WHEELS[0]),
+                private_index.directory / WHEELS[0],
+            )
+        # under the index's URL, as for uv; else under the host
+        service = service or private_index.url.removeprefix("http://")
+        assert f"`keyring set {service} {USER}`" in str(raised.value)
+
+
+def test_a_missing_keyring_command_is_a_clear_error(
+    private_index: PrivateIndex, keyring: FileKeyring, through: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    through.setenv("PATH", str(tmp_path / "no-keyring-here"))
+    with pytest.raises(KeyringError, match="no `keyring` command is on PATH"):
+        download(
+            Downloader(credentials=user_only(private_index), network=KEYRING),
+            private_index.file_url(WHEELS[0]),
+            private_index.directory / WHEELS[0],
+        )
+
+
+def test_a_failing_keyring_command_is_a_clear_error(
+    private_index: PrivateIndex, keyring: FileKeyring, through: pytest.MonkeyPatch
+) -> None:
+    through.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    with pytest.raises(KeyringError) as raised:
+        download(
+            Downloader(credentials=user_only(private_index), network=KEYRING),
+            private_index.file_url(WHEELS[0]),
+            private_index.directory / WHEELS[0],
+        )
+    message = str(raised.value)
+    assert "`keyring get` for" in message and "failed (exit status 1)" in message
+    assert "NoKeyringError" in message
+
+
+def test_the_keyring_needs_a_user_name(private_index: PrivateIndex, keyring: FileKeyring) -> None:
+    with pytest.raises(KeyringError, match="UV_INDEX_<NAME>_USERNAME"):
+        download(
+            Downloader(network=KEYRING),
+            private_index.file_url(WHEELS[0]),
+            private_index.directory / WHEELS[0],
+        )
+
+
+@pytest.mark.slow
+def test_a_build_asks_the_keyring_as_the_project_says_and_writes_the_password_nowhere(
+    package_index: IndexServer,
+    make_project: MakeProject,
+    sandbox: Sandbox,
+    tmp_path: Path,
+) -> None:
+    """``lockbundle build`` with ``keyring-provider = "subprocess"`` in the project and only the
+    index's user name in uv's variable: the wheel and the sdist's build backend (through uv,
+    which asks the keyring itself) come from an index whose password only the keyring knows."""
+    with PrivateIndex(shutil.copytree(package_index.directory, tmp_path / "files")) as index:
+        lock_home = tmp_path / "lock-home"
+        lock_home.mkdir()
+        (lock_home / ".netrc").write_text(f"machine 127.0.0.1 login {USER} password {PASSWORD}\n")
+        (lock_home / ".netrc").chmod(0o600)
+        project = make_project("privateapp", index=index, env={"HOME": str(lock_home)})
+        set_config(project, '[tool.lockbundle]\nkeyring-provider = "subprocess"')
+        keyring = FileKeyring(tmp_path / "keyring")
+        keyring.set(index.simple_url, USER, PASSWORD)
+        home = tmp_path / "home"  # no ~/.netrc
+        home.mkdir()
+        before = len(index.refused)
+        result = lockbundle(
+            sandbox,
+            project,
+            "build",
+            "--no-cache",
+            cache=tmp_path / "cache",
+            check=False,
+            extra_env={
+                **keyring.environ,
+                "HOME": str(home),
+                "UV_CACHE_DIR": str(tmp_path / "uv-cache"),
+                "UV_INDEX_PRIVATE_USERNAME": USER,
+            },
+        )
+        refused = index.refused[before:]
+    assert result.returncode == 0, describe(result)
+    assert refused  # the password came after a 401, from the keyring
+    assert_no_secret(result.stdout + result.stderr, secret_needles())
+    assert occurrences(project / "dist", secret_needles()) == {}
+
+
+@pytest.mark.slow
+def test_a_build_reaches_an_https_index_with_a_private_ca_only_through_the_proxy(
+    package_index: IndexServer,
+    make_project: MakeProject,
+    sandbox: Sandbox,
+    authority: PrivateAuthority,
+    proxy: AuthenticatingProxy,
+    tmp_path: Path,
+) -> None:
+    """``lockbundle build`` of a project locked against an https index: the wheel, and the
+    sdist's build backend (through uv), come through the proxy's tunnel, trusted through
+    ``SSL_CERT_FILE``; no output holds the proxy's password."""
+    files = shutil.copytree(package_index.directory, tmp_path / "files")
+    with TlsIndex(files, authority) as index:
+        trust = {"SSL_CERT_FILE": str(authority.pem)}
+        project = make_project("privateapp", index=index, env=trust)
+        # loopback is not exempted: everything goes through the proxy
+        proxies = {"HTTPS_PROXY": proxy.url(), "https_proxy": proxy.url()}
+        proxies |= {"NO_PROXY": "", "no_proxy": ""}
+        result = lockbundle(
+            sandbox,
+            project,
+            "build",
+            cache=tmp_path / "cache",
+            check=False,
+            extra_env={**trust, **proxies, "UV_CACHE_DIR": str(tmp_path / "uv-cache")},
+        )
+        port = index.url.rpartition(":")[2]
+    assert result.returncode == 0, describe(result)
+    assert proxy.tunnels and set(proxy.tunnels) == {f"127.0.0.1:{port}"}
+    assert_no_secret(result.stdout + result.stderr, proxy_needles())
+    assert occurrences(project / "dist", proxy_needles()) == {}
