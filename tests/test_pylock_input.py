@@ -5,7 +5,6 @@ static check against the project's requirements, and builds from locks the real 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,16 +15,15 @@ from hatch_lockbundle.config import load_and_validate_config
 from hatch_lockbundle.errors import ConfigurationError, LockbundleError
 from hatch_lockbundle.hatch_env import hatch_environment
 from hatch_lockbundle.project import read_project
+from hatch_lockbundle.pylock import read_pylock
 from support.bundle import distributions
-from support.environ import Sandbox, run, uv_binary
+from support.environ import Sandbox
 from support.hatch import Hatch, built_artifact
 from support.index import IndexServer
 from support.projects import MakeProject, set_config
 from test_pylock import uv_installs, write_lock
 
 pytestmark = pytest.mark.slow
-
-Build = Callable[..., tuple[Path, list[str]]]
 
 
 @pytest.fixture(scope="module")
@@ -227,3 +225,12 @@ def test_hatch_env_and_lock_together_are_refused(tmp_path: Path) -> None:
         "Fields `tool.lockbundle.lock` and `tool.lockbundle.hatch-env` both name the lock to "
         "read: keep one"
     ]
+
+
+def test_hatch_build_bundles_a_hatch_environment_lock(svc: Path, hatch: Hatch) -> None:
+    set_config(svc, '[tool.lockbundle]\nhatch-env = "prod"')
+    result = hatch.build(svc)
+    bundle = built_artifact(result, svc)
+    assert f"Lock: {svc / 'locks' / 'pylock.prod.toml'} (PEP 751" in result.stdout + result.stderr
+    locked = read_pylock(svc / "locks" / "pylock.prod.toml").model.packages
+    assert distributions(bundle) == {("svc", "2.0")} | {(p.name, str(p.version)) for p in locked}
