@@ -234,3 +234,39 @@ def test_hatch_build_bundles_a_hatch_environment_lock(svc: Path, hatch: Hatch) -
     assert f"Lock: {svc / 'locks' / 'pylock.prod.toml'} (PEP 751" in result.stdout + result.stderr
     locked = read_pylock(svc / "locks" / "pylock.prod.toml").model.packages
     assert distributions(bundle) == {("svc", "2.0")} | {(p.name, str(p.version)) for p in locked}
+
+
+def test_a_one_environment_lock_for_a_foreign_target_needs_lock_made_for_target(
+    svc: Path,
+) -> None:
+    set_config(svc, '[tool.lockbundle]\nhatch-env = "prod"\nplatforms = ["macos-arm64"]')
+    project = read_project(svc)
+    with pytest.raises(LockbundleError, match="does not say which environments"):
+        plan_bundle(project, load_and_validate_config(project.settings, svc))
+    config = load_and_validate_config({**project.settings, "lock-made-for-target": True}, svc)
+    _, plans = plan_bundle(project, config)
+    assert plans[0].target.platform.startswith("macosx")
+    assert {planned.name for planned in plans[0].packages} == {"svc", "scriptpkg", "extradep"}
+
+
+def test_a_file_that_does_not_match_a_pylock_says_to_lock_again_with_its_tool(
+    svc: Path, tmp_path: Path
+) -> None:
+    lock = svc / "pylock.toml"
+    pylock = read_pylock(lock)
+    wheel = next(entry.written.wheels[0] for entry in pylock.entries if entry.written.wheels)
+    written = wheel.hashes["sha256"]
+    lock.write_text(lock.read_text().replace(written, "0" * 64))
+    with pytest.raises(LockbundleError, match="does not match the lock") as caught:
+        build(svc, tmp_path / "cache")
+    assert "If the package was republished, refresh the lock (lock again with the tool that " in (
+        str(caught.value)
+    )
+    assert "uv lock" not in str(caught.value)
+
+
+def test_a_newer_minor_lock_version_is_read_with_a_warning(svc: Path, tmp_path: Path) -> None:
+    lock = svc / "pylock.toml"
+    lock.write_text(lock.read_text().replace('lock-version = "1.0"', 'lock-version = "1.1"'))
+    _, lines = build(svc, tmp_path / "cache")
+    assert f"{lock}: `lock-version = '1.1'` is newer than 1.0" in "\n".join(lines)
