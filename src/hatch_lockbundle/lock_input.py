@@ -67,8 +67,16 @@ def read_lock_input(
                 f"{environment.name}` first"
             )
         path: Path | None = environment.lock_path
+    elif config.lock is not None:
+        path = config.lock
+        if not path.is_file():
+            raise LockbundleError(
+                f"{path}: lock file not found (`tool.lockbundle.lock`, `--lock`); correct the "
+                "path, or write the lock (`uv lock`, `uv export --format pylock.toml -o FILE`, "
+                "`hatch env lock`)"
+            )
     else:
-        path = config.lock or _found_pylock(project)
+        path = _found_pylock(project)
     if path is not None:
         document = _decoded_if_pylock(path)
         if document is not None:
