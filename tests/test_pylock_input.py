@@ -284,3 +284,14 @@ def test_a_newer_minor_lock_version_is_read_with_a_warning(svc: Path, tmp_path: 
     lock.write_text(lock.read_text().replace('lock-version = "1.0"', 'lock-version = "1.1"'))
     _, lines = build(svc, tmp_path / "cache")
     assert f"{lock}: `lock-version = '1.1'` is newer than 1.0" in "\n".join(lines)
+
+
+def test_a_package_the_lock_does_not_hold_is_refused(svc: Path) -> None:
+    project = read_project(svc)
+    config = load_and_validate_config({"hatch-env": "prod", "package": "other"}, svc)
+    with pytest.raises(LockbundleError) as caught:
+        plan_bundle(project, config)
+    assert str(caught.value) == (
+        f"{svc / 'locks' / 'pylock.prod.toml'}: the lock has no package `other` "
+        "(`tool.lockbundle.package`); bundle the project itself, or a package the lock holds"
+    )
