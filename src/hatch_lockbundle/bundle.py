@@ -136,9 +136,6 @@ def _build(
     cache = Cache(cache_dir or default_cache_dir())
     chosen = _lock_input(project, config, cache)
     lock, plans = chosen.lock, chosen.plans
-    log(chosen.description)
-    for warning in chosen.warnings:
-        log.warning(warning)
     layout_type = LAYOUT_TYPES[config.layout]
     notice = check_virtual_root(
         plans,
@@ -148,6 +145,9 @@ def _build(
     )
     if notice is not None:
         log.warning(notice)
+    log(chosen.description)
+    for warning in chosen.warnings:
+        log.warning(warning)
     root = plans[0].root
     for plan in plans:
         log(
