@@ -88,7 +88,8 @@ def test_a_uv_lock_is_read_before_a_pylock_toml_beside_the_project(crossapp: Pat
 
 #: a project whose hatch environments hatch locks with its uv locker: `prod` installs the project
 #: (its dependency `scriptpkg`) and the extra `feature` (`extradep`), its lock named by a
-#: `lock-filename` that hatch formats; `py.3` has a dot in its name; `lint` skips the project
+#: `lock-filename` that hatch formats, which `api` inherits through its template; `py.3` has a dot
+#: in its name; `lint` skips the project
 HATCH_PROJECT = """\
 [build-system]
 requires = ["hatchling"]
@@ -113,6 +114,9 @@ installer = "uv"
 features = ["feature"]
 lock-filename = "locks/pylock.{env_name}.toml"
 
+[tool.hatch.envs.api]
+template = "prod"
+
 [tool.hatch.envs."py.3"]
 
 [tool.hatch.envs.lint]
@@ -123,7 +127,7 @@ dependencies = ["devdep"]
 dependencies = ["hatch-lockbundle"]
 """
 
-ENVIRONMENTS = ("default", "prod", "py.3", "lint")
+ENVIRONMENTS = ("default", "prod", "api", "py.3", "lint")
 
 
 @pytest.fixture(scope="module")
@@ -227,7 +231,7 @@ def test_an_unknown_hatch_environment_is_refused_naming_the_known_ones(svc: Path
     config = load_and_validate_config(read_project(svc).settings, svc)
     with pytest.raises(
         LockbundleError,
-        match=r"no hatch environment `prd`.*`default`, `lint`, `prod`, `py.3`",
+        match=r"no hatch environment `prd`.*`api`, `default`, `lint`, `prod`, `py.3`",
     ):
         plan_bundle(read_project(svc), config)
 
