@@ -299,3 +299,11 @@ def test_a_package_the_lock_does_not_hold_is_refused(svc: Path) -> None:
         f"{svc / 'locks' / 'pylock.prod.toml'}: the lock has no package `other` "
         "(`tool.lockbundle.package`); bundle the project itself, or a package the lock holds"
     )
+
+
+def test_a_hatch_toml_replaces_the_environments_of_pyproject(tmp_path: Path) -> None:
+    """As hatchling merges them: a top-level table of hatch.toml replaces tool.hatch's."""
+    document = {"tool": {"hatch": {"envs": {"prod": {"lock-filename": "a/pylock.prod.toml"}}}}}
+    (tmp_path / "hatch.toml").write_text('[envs.prod]\nlock-filename = "b/pylock.prod.toml"\n')
+    found = hatch_environment(tmp_path, document, "prod").lock_path
+    assert found == tmp_path / "b" / "pylock.prod.toml"
