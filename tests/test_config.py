@@ -86,9 +86,9 @@ def test_every_error_is_collected_and_names_its_field(tmp_path: Path) -> None:
         "Field `tool.lockbundle.compile-bytecode` must be a boolean",
         "Unknown field `tool.lockbundle.colour`; known fields are: architecture, archive, "
         "binary-only, bundles, compile-bytecode, compression-level, exclude, extras, frozen, "
-        "groups, implementation, include, keyring-provider, link-mode, lock, "
-        "max-archive-size, max-size, mirrors, native-tls, package, platforms, prefix, preset, "
-        "python, "
+        "groups, hatch-env, implementation, include, keyring-provider, link-mode, lock, "
+        "lock-made-for-target, max-archive-size, max-size, mirrors, native-tls, package, "
+        "platforms, prefix, preset, python, "
         "require-hashes, sbom, trim",
     ]
     assert str(caught.value).startswith(
@@ -117,8 +117,9 @@ def test_a_named_bundle_cannot_hold_named_bundles(tmp_path: Path) -> None:
     assert caught.value.errors == [
         "Unknown field `tool.lockbundle.bundles.b.bundles`; known fields are: architecture, "
         "archive, binary-only, compile-bytecode, compression-level, exclude, extras, frozen, "
-        "groups, implementation, include, keyring-provider, layout, link-mode, lock, "
-        "max-archive-size, max-size, mirrors, native-tls, package, platforms, prefix, preset, "
+        "groups, hatch-env, implementation, include, keyring-provider, layout, link-mode, lock, "
+        "lock-made-for-target, max-archive-size, max-size, mirrors, native-tls, package, "
+        "platforms, prefix, preset, "
         "python, require-hashes, sbom, trim"
     ]
 
@@ -453,9 +454,9 @@ def test_the_top_table_cannot_set_the_layout(tmp_path: Path) -> None:
     assert caught.value.errors == [
         "Unknown field `tool.lockbundle.layout`; known fields are: architecture, archive, "
         "binary-only, bundles, compile-bytecode, compression-level, exclude, extras, frozen, "
-        "groups, implementation, include, keyring-provider, link-mode, lock, max-archive-size, "
-        "max-size, mirrors, native-tls, package, platforms, prefix, preset, python, "
-        "require-hashes, sbom, trim"
+        "groups, hatch-env, implementation, include, keyring-provider, link-mode, lock, "
+        "lock-made-for-target, max-archive-size, max-size, mirrors, native-tls, package, "
+        "platforms, prefix, preset, python, require-hashes, sbom, trim"
     ]
 
 
