@@ -550,7 +550,10 @@ def test_manifest_says_locked_wheels_were_downloaded_from_their_urls(
 
 
 def test_manifest_records_the_sha256_of_the_source_lock(app_wheelhouse: Wheelhouse) -> None:
-    assert app_wheelhouse.manifest["lock"] == {"sha256": sha256_of(app_wheelhouse.lock)}
+    assert app_wheelhouse.manifest["lock"] == {
+        "sha256": sha256_of(app_wheelhouse.lock),
+        "format": "uv.lock",
+    }
 
 
 # -- archives ------------------------------------------------------------------------------------------
