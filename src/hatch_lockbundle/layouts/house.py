@@ -1,4 +1,4 @@
-"""The wheelhouse's packages and dependency edges over all its targets, as its files describe them."""
+"""The wheelhouse's packages and their dependency edges over all its targets, as its files say."""
 
 from __future__ import annotations
 
