@@ -86,7 +86,7 @@ def test_every_error_is_collected_and_names_its_field(tmp_path: Path) -> None:
         "Field `tool.lockbundle.compile-bytecode` must be a boolean",
         "Unknown field `tool.lockbundle.colour`; known fields are: architecture, archive, "
         "binary-only, bundles, compile-bytecode, compression-level, exclude, extras, frozen, "
-        "groups, implementation, include, link-mode, lock, "
+        "groups, hatch-env, implementation, include, link-mode, lock, lock-made-for-target, "
         "max-archive-size, max-size, package, platforms, prefix, preset, python, "
         "require-hashes, sbom, trim",
     ]
@@ -116,7 +116,8 @@ def test_a_named_bundle_cannot_hold_named_bundles(tmp_path: Path) -> None:
     assert caught.value.errors == [
         "Unknown field `tool.lockbundle.bundles.b.bundles`; known fields are: architecture, "
         "archive, binary-only, compile-bytecode, compression-level, exclude, extras, frozen, "
-        "groups, implementation, include, layout, link-mode, lock, max-archive-size, max-size, "
+        "groups, hatch-env, implementation, include, layout, link-mode, lock, lock-made-for-target, "
+        "max-archive-size, max-size, "
         "package, platforms, prefix, preset, "
         "python, require-hashes, sbom, trim"
     ]
@@ -452,7 +453,8 @@ def test_the_top_table_cannot_set_the_layout(tmp_path: Path) -> None:
     assert caught.value.errors == [
         "Unknown field `tool.lockbundle.layout`; known fields are: architecture, archive, "
         "binary-only, bundles, compile-bytecode, compression-level, exclude, extras, frozen, "
-        "groups, implementation, include, link-mode, lock, max-archive-size, max-size, package, "
+        "groups, hatch-env, implementation, include, link-mode, lock, lock-made-for-target, "
+        "max-archive-size, max-size, package, "
         "platforms, prefix, preset, python, require-hashes, sbom, trim"
     ]
 

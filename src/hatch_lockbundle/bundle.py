@@ -30,25 +30,18 @@ from .layouts import Layout, LayoutInputs
 from .layouts.target_bundle import TargetLayout
 from .layouts.wheelhouse import WheelhouseLayout
 from .lock import Lock
+from .lock_input import LockInput, read_lock_input
 from .names import bundle_name
 from .os_errors import os_error_message
 from .parsed_locks import ParsedLocks
 from .progress import Reporter
-from .project import (
-    LOCK_NAME,
-    Project,
-    declared_indexes,
-    find_lock,
-    read_project,
-)
+from .project import Project, declared_indexes, read_project
 from .report import SizeReport, measure, over_budget
 from .sbom import SUFFIX as SBOM_SUFFIX
 from .sbom import write_sbom
-from .select import Plan, check_virtual_root, select
+from .select import Plan, check_virtual_root
 from .staging import interrupts_deferred, remove, sibling, sweep
-from .staleness import check_lock_current
 from .stamp import Stamp, stamp_inputs
-from .target import Target
 from .uvlock import read_lock
 from .verify import bundle_digest
 
@@ -71,14 +64,12 @@ def plan_bundle(
 
     :param cache: where the parsed lock is kept for the next build (none: parse it every time)
     """
-    lock = _lock_for(project, config, read_lock if cache is None else ParsedLocks(cache).read)
-    if not config.frozen:
-        check_lock_current(lock, project)
-    root = config.package or project.name
-    if root is None:
-        raise _no_name(project)
-    targets = [Target.for_(config.python, platform) for platform in config.platforms or [None]]
-    return lock, [select(lock, target, root, config.extras, config.groups) for target in targets]
+    chosen = _lock_input(project, config, cache)
+    return chosen.lock, chosen.plans
+
+
+def _lock_input(project: Project, config: BundleConfig, cache: Cache | None) -> LockInput:
+    return read_lock_input(project, config, read_lock if cache is None else ParsedLocks(cache).read)
 
 
 def build_bundle(
@@ -143,7 +134,11 @@ def _build(
     config = load_and_validate_config(project.settings, project.root, bundle, overrides)
     check_included(project.root, config.include, config.include_field)
     cache = Cache(cache_dir or default_cache_dir())
-    lock, plans = plan_bundle(project, config, cache)
+    chosen = _lock_input(project, config, cache)
+    lock, plans = chosen.lock, chosen.plans
+    log(chosen.description)
+    for warning in chosen.warnings:
+        log.warning(warning)
     layout_type = LAYOUT_TYPES[config.layout]
     notice = check_virtual_root(
         plans,
@@ -175,6 +170,7 @@ def _build(
             },
             offline=offline,
             log=log,
+            relock=chosen.relock,
         )
         fetched = fetcher.fetch(plans, ready=layout.take)
         # a dynamic version is in no lock and no pyproject: the root's built wheel has it
@@ -299,18 +295,6 @@ def replacing(final: Path) -> Iterator[Path]:
                     raise
 
 
-def _lock_for(project: Project, config: BundleConfig, read: Callable[[Path], Lock]) -> Lock:
-    if config.lock is not None:
-        return read(config.lock)
-    if project.name is None:
-        # a virtual workspace root (no [project]): its members are in its own lock
-        own = project.root / LOCK_NAME
-        if config.package is not None and own.is_file():
-            return read(own)
-        raise _no_name(project, sorted(read(own).members) if own.is_file() else [])
-    return find_lock(project.root, project.name, read)
-
-
 def _built_version(root: str, fetched: FetchedPlan) -> str | None:
     """The version in the file name of the wheel of ``root`` (a normalized name), if there is
     one (built or fetched)."""
@@ -321,17 +305,3 @@ def _built_version(root: str, fetched: FetchedPlan) -> str | None:
             except InvalidWheelFilename:
                 return None
     return None
-
-
-def _no_name(project: Project, members: Sequence[str] = ()) -> LockbundleError:
-    if members:
-        return LockbundleError(
-            f"{project.root / 'pyproject.toml'} is a virtual workspace root (no `[project]` "
-            "table): it has nothing of its own to bundle. Pick a workspace member with "
-            f'`tool.lockbundle.package = "{members[0]}"` or `--package {members[0]}` (the '
-            f"members: {', '.join(members)}), or build in the member's directory"
-        )
-    return LockbundleError(
-        f"{project.root / 'pyproject.toml'} has no `project.name`; set "
-        "`tool.lockbundle.package` to the package to bundle"
-    )

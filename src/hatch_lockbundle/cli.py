@@ -127,7 +127,7 @@ def _project_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--python-platform", action="append", default=[], help="target platform tag or alias"
     )
-    parser.add_argument("--lock", help="the uv.lock to use")
+    parser.add_argument("--lock", help="the lock to use: a uv.lock or a PEP 751 pylock.toml")
     parser.add_argument("--frozen", action="store_true", help="do not check the lock is current")
     parser.add_argument("--archive", choices=("zip", "tar.gz"))
     parser.add_argument("--compile-bytecode", action="store_true", default=None)

@@ -84,9 +84,17 @@ class BundleConfig:
         default=None,
         metadata=declare(
             read.project_path,
-            "the uv.lock to read, relative to the project",
-            unset="the nearest `uv.lock` at or above the project that locks this project",
+            "the lock to read, relative to the project: a uv.lock or a PEP 751 pylock.toml",
+            unset="the nearest `uv.lock` that locks this project, else `pylock.toml` beside it",
         ),
+    )
+    hatch_env: str | None = field(
+        default=None,
+        metadata=declare(read.non_empty_string, "read the lock hatch writes for this environment"),
+    )
+    lock_made_for_target: bool = field(
+        default=False,
+        metadata=declare(read.boolean, "a pylock.toml without `environments` fits the target"),
     )
     package: str | None = field(
         default=None,
@@ -472,6 +480,11 @@ def _check_combinations(settings: _Settings, errors: list[str]) -> None:
             f"Field `{where['compile-bytecode']}.compile-bytecode` needs the target "
             f"Python ({target_python}) to be the one running the build ({running}): bytecode is "
             f"specific to a Python version. Build with Python {target_python}, or turn it off"
+        )
+    if given("lock", "hatch-env") and {"lock", "hatch-env"} <= values.keys():
+        errors.append(
+            f"Fields `{where['lock']}.lock` and `{where['hatch-env']}.hatch-env` both name the "
+            "lock to read: keep one"
         )
     platforms = values.get("platforms", ())
     if given("platforms") and settings.layout == "target" and len(platforms) > 1:

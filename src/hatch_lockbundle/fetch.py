@@ -51,6 +51,9 @@ def offline_requested(environ: Mapping[str, str] | None = None) -> bool:
     )
 
 
+_RELOCK_FOR_HASHES = "Run `uv lock` again (uv records a sha256 hash for every file)"
+
+
 class HashMismatchError(LockbundleError):
     """An artifact's bytes are not the ones the lock recorded."""
 
@@ -142,8 +145,12 @@ class Fetcher:
         credentials: Mapping[str, tuple[str, str]] | None = None,
         offline: bool = False,
         log: Log | Reporter = lambda message: None,
+        relock: str | None = None,
     ) -> None:
+        """:param relock: what the user does to make the lock again, for the remedies (None:
+        a uv.lock, whose remedies name uv's commands)"""
         self.cache = cache
+        self.relock = relock
         self.offline = offline
         self.work = work
         self.require_hashes = require_hashes
@@ -195,7 +202,7 @@ class Fetcher:
         results: dict[tuple[LockedPackage, Artifact], FetchedWheel] = {}
 
         def verified(key: tuple[LockedPackage, Artifact], wheel: FetchedWheel) -> None:
-            _check_wheel_identity(wheel)
+            _check_wheel_identity(wheel, self._remedy("Run `uv lock`"))
             results[key] = wheel
             if ready is not None:
                 ready(wheel)
@@ -267,10 +274,18 @@ class Fetcher:
         where = redact(artifact.url) if artifact.url is not None else str(artifact.path)
         raise LockbundleError(
             f"{planned.package.label}: the lock records {what} for {where}, so the file cannot "
-            "be verified. Run `uv lock` again (uv records a sha256 hash for every file), lock "
-            "against an index that publishes sha256 hashes, or set "
+            f"be verified. {self._remedy(_RELOCK_FOR_HASHES)}, lock against an index that "
+            "publishes sha256 hashes, or set "
             "`tool.lockbundle.require-hashes = false` to accept unverified files"
         )
+
+    def _remedy(self, uv_words: str) -> str:
+        """``uv_words`` (what makes a uv.lock again), or what makes this lock again, capitalised
+        as ``uv_words`` is."""
+        if self.relock is None:
+            return uv_words
+        first = self.relock[0].upper() if uv_words[0].isupper() else self.relock[0].lower()
+        return first + self.relock[1:]
 
     def _cached_download(self, planned: PlannedPackage) -> bool:
         artifact = planned.artifact
@@ -313,11 +328,12 @@ class Fetcher:
                 artifact.url, out, digest.algorithm, on_bytes, size=artifact.size
             )
             if actual != digest.value:
+                refresh = self._remedy(f"`uv lock --refresh-package {planned.name}`")
                 raise HashMismatchError(
                     f"{planned.package.label}: the file downloaded from {redact(artifact.url)} "
                     f"does not match the lock: expected {digest.algorithm}:{digest.value}, got "
                     f"{digest.algorithm}:{actual}. If the package was republished, refresh the "
-                    f"lock (`uv lock --refresh-package {planned.name}`); otherwise the index is "
+                    f"lock ({refresh}); otherwise the index is "
                     "serving different bytes than were locked and the file must not be used"
                 )
         if transfers is not None:
@@ -330,8 +346,8 @@ class Fetcher:
         assert artifact.path is not None
         if not artifact.path.is_file():
             raise LockbundleError(
-                f"{planned.package.label}: {artifact.path} does not exist; restore it, or run "
-                "`uv lock` if the dependency moved"
+                f"{planned.package.label}: {artifact.path} does not exist; restore it, or "
+                f"{self._remedy('run `uv lock`')} if the dependency moved"
             )
         if artifact.hash is not None:
             _check_algorithm(artifact.hash, planned)
@@ -339,8 +355,8 @@ class Fetcher:
             if actual != artifact.hash.value:
                 raise HashMismatchError(
                     f"{planned.package.label}: {artifact.path} does not match the lock: expected "
-                    f"{artifact.hash}, got {artifact.hash.algorithm}:{actual}. Run `uv lock` if "
-                    "the file was rebuilt on purpose"
+                    f"{artifact.hash}, got {artifact.hash.algorithm}:{actual}. "
+                    f"{self._remedy('Run `uv lock`')} if the file was rebuilt on purpose"
                 )
         return artifact.path
 
@@ -444,8 +460,8 @@ def _check_algorithm(digest: Hash, planned: PlannedPackage) -> None:
         )
 
 
-def _check_wheel_identity(wheel: FetchedWheel) -> None:
-    """The wheel must be the package and version the lock names."""
+def _check_wheel_identity(wheel: FetchedWheel, relock: str) -> None:
+    """The wheel must be the package and version the lock names (``relock``: the remedy)."""
     package = wheel.planned.package
     try:
         name, version, _, _ = parse_wheel_filename(wheel.path.name)
@@ -462,6 +478,6 @@ def _check_wheel_identity(wheel: FetchedWheel) -> None:
     if mismatch:
         raise LockbundleError(
             f"{package.label}: got {wheel.path.name} ({wheel.describe_origin()}), which is "
-            f"{name} {version}, not what the lock records. Run `uv lock` if the project changed "
+            f"{name} {version}, not what the lock records. {relock} if the project changed "
             "since it was locked"
         )

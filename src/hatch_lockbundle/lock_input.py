@@ -1,0 +1,228 @@
+"""Which lock a bundle reads (a ``uv.lock`` or a PEP 751 ``pylock.toml``), and its plans.
+
+The one place that knows there are two lock formats: each is read and selected by its own
+stage (:mod:`.uvlock` and :mod:`.select`, :mod:`.pylock` and :mod:`.pylock_select`) into the
+same :class:`~.lock.Lock` and :class:`~.select.Plan`, which is all the engine goes on with.
+The format is told by the file's content, never by its name: hatch lets an environment name
+its lock anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from packaging.utils import canonicalize_name
+
+from ._compat import tomllib
+from .artifact import Artifact
+from .config import BundleConfig
+from .errors import LockbundleError
+from .hatch_env import HatchEnvironment, hatch_environment
+from .lock import Lock, LockedPackage, Source
+from .project import LOCK_NAME, Project, find_lock
+from .pylock import RELOCK, PylockFile, is_pylock, parse_pylock
+from .pylock_select import check_requirements, select_pylock
+from .select import Plan, PlannedPackage, select
+from .staleness import check_lock_current
+from .target import Target
+from .uvlock import read_lock_bytes
+
+#: the PEP 751 file looked for in the project's directory when there is no ``uv.lock``
+PYLOCK_NAME = "pylock.toml"
+
+
+@dataclass(frozen=True)
+class LockInput:
+    """The lock read for a bundle, and the install set it selects for each target."""
+
+    lock: Lock
+    plans: list[Plan]
+    #: one line for the build's log: which lock was read
+    description: str
+    #: what the reader should be told (a newer ``lock-version``, a project left out)
+    warnings: tuple[str, ...] = ()
+    #: what the user does to make the lock again, for the remedies of later stages (None:
+    #: a uv.lock, whose remedies name uv's commands)
+    relock: str | None = None
+
+
+def read_lock_input(
+    project: Project, config: BundleConfig, read_uv_lock: Callable[[Path], Lock]
+) -> LockInput:
+    """Find the project's lock, read it, and select each target's install set from it.
+
+    :param read_uv_lock: how a ``uv.lock`` is read (:func:`~.uvlock.read_lock`, or a cache)
+    """
+    environment = None
+    if config.hatch_env is not None:
+        environment = hatch_environment(project.root, project.document, config.hatch_env)
+        if not environment.lock_path.is_file():
+            raise LockbundleError(
+                f"{environment.lock_path}: the lock of hatch environment `{environment.name}` "
+                f"(`tool.lockbundle.hatch-env`) does not exist; run `hatch env lock "
+                f"{environment.name}` first"
+            )
+        path: Path | None = environment.lock_path
+    else:
+        path = config.lock or _found_pylock(project)
+    if path is not None:
+        document = _decoded_if_pylock(path)
+        if document is not None:
+            return _from_pylock(parse_pylock(document, path), project, config, environment)
+    lock = read_uv_lock(path) if path is not None else _find_uv_lock(project, config, read_uv_lock)
+    if not config.frozen:
+        check_lock_current(lock, project)
+    root = _root_name(project, config)
+    plans = [
+        select(lock, target, root, config.extras, config.groups) for target in _targets(config)
+    ]
+    return LockInput(lock, plans, f"Lock: {lock.path}")
+
+
+def _targets(config: BundleConfig) -> list[Target]:
+    return [Target.for_(config.python, platform) for platform in config.platforms or [None]]
+
+
+def _root_name(project: Project, config: BundleConfig) -> str:
+    root = config.package or project.name
+    if root is None:
+        raise no_name(project)
+    return root
+
+
+def _found_pylock(project: Project) -> Path | None:
+    """``pylock.toml`` in the project's directory when no ``uv.lock`` is at or above it."""
+    candidate = project.root / PYLOCK_NAME
+    if not candidate.is_file():
+        return None
+    if any(
+        (directory / LOCK_NAME).is_file() for directory in (project.root, *project.root.parents)
+    ):
+        return None
+    return candidate
+
+
+def _decoded_if_pylock(path: Path) -> dict[str, Any] | None:
+    """The decoded file when it is a PEP 751 lock (None: read it as a uv.lock).
+
+    Only the top-level keys are decoded to tell: they come before the first table in any TOML
+    file, and a ``uv.lock`` (decoded through the cache on a rebuild) is then not decoded twice.
+    """
+    data = read_lock_bytes(path)
+    head, _, _ = data.partition(b"\n[")
+    try:
+        top = tomllib.loads(head.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+        top = None  # e.g. a multi-line value that holds "\n[": decode it all to tell
+    if top is None or ("lock-version" not in top and "version" not in top):
+        try:
+            top = tomllib.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+            return None  # the uv.lock reader says what is wrong with it
+    if not is_pylock(top):
+        return None
+    return tomllib.loads(data.decode("utf-8")) if "packages" not in top else top
+
+
+def _find_uv_lock(project: Project, config: BundleConfig, read: Callable[[Path], Lock]) -> Lock:
+    if project.name is None:
+        # a virtual workspace root (no [project]): its members are in its own lock
+        own = project.root / LOCK_NAME
+        if config.package is not None and own.is_file():
+            return read(own)
+        raise no_name(project, sorted(read(own).members) if own.is_file() else [])
+    return find_lock(project.root, project.name, read)
+
+
+def _from_pylock(
+    pylock: PylockFile,
+    project: Project,
+    config: BundleConfig,
+    environment: HatchEnvironment | None,
+) -> LockInput:
+    root = _root_name(project, config)
+    extras = pylock.model.extras or () if config.extras == "all" else config.extras
+    # no groups asked for: the lock's `default-groups` (PEP 751)
+    groups = config.groups or None
+    skips_project = environment is not None and environment.skips_project
+    plans = []
+    for target in _targets(config):
+        plan = select_pylock(
+            pylock,
+            target,
+            root,
+            extras,
+            groups,
+            made_for_target=config.lock_made_for_target,
+        )
+        if plan.root.source.kind == "virtual":
+            plan = _with_project(plan, project, root, bundled=not skips_project)
+        if not config.frozen and not skips_project:
+            features = environment.features if environment is not None else ()
+            wanted = (*plan.extras, *(canonicalize_name(name) for name in features))
+            check_requirements(pylock, plan, project_requirements(project, wanted), wanted)
+        plans.append(plan)
+    warnings = list(pylock.warnings)
+    if skips_project:
+        assert environment is not None
+        warnings.append(
+            f"hatch environment `{environment.name}` sets `skip-install`: the project is not "
+            "installed in it, so the bundle holds what its lock holds, without the project"
+        )
+    where = f", hatch environment `{environment.name}`" if environment is not None else ""
+    description = f"Lock: {pylock.path} (PEP 751, lock-version {pylock.lock_version}{where})"
+    return LockInput(pylock.lock, plans, description, tuple(warnings), RELOCK)
+
+
+def _with_project(plan: Plan, project: Project, root: str, *, bundled: bool) -> Plan:
+    """``plan`` with the project itself as its root, built from its directory: a hatch
+    environment's lock holds what the project needs, never the project (``bundled=False``: an
+    environment that does not install it, whose bundle holds only the lock's packages)."""
+    if canonicalize_name(root) != canonicalize_name(project.name or ""):
+        raise LockbundleError(
+            f"{plan.root.source.location}: the lock has no package `{root}` "
+            "(`tool.lockbundle.package`); bundle the project itself, or a package the lock holds"
+        )
+    package = LockedPackage(
+        name=canonicalize_name(root),
+        version=project.version,
+        source=Source("directory", str(project.root)),
+    )
+    packages: Sequence[PlannedPackage] = plan.packages
+    if bundled:
+        own = PlannedPackage(package, Artifact(kind="tree", path=project.root), (package.name,))
+        packages = sorted([*packages, own], key=lambda item: (item.name, item.version or ""))
+    return dataclasses.replace(plan, root=package, packages=tuple(packages))
+
+
+def project_requirements(project: Project, extras: Sequence[str]) -> list[str]:
+    """What the project declares it needs (``project.dependencies``), with the requirements of
+    its ``extras``, as PEP 508 text."""
+    table = project.document.get("project")
+    table = table if isinstance(table, Mapping) else {}
+    found = [item for item in table.get("dependencies", []) if isinstance(item, str)]
+    optional = table.get("optional-dependencies", {})
+    optional = optional if isinstance(optional, Mapping) else {}
+    wanted = {canonicalize_name(extra) for extra in extras}
+    for extra, items in optional.items():
+        if canonicalize_name(extra) in wanted and isinstance(items, list):
+            found.extend(item for item in items if isinstance(item, str))
+    return found
+
+
+def no_name(project: Project, members: Sequence[str] = ()) -> LockbundleError:
+    if members:
+        return LockbundleError(
+            f"{project.root / 'pyproject.toml'} is a virtual workspace root (no `[project]` "
+            "table): it has nothing of its own to bundle. Pick a workspace member with "
+            f'`tool.lockbundle.package = "{members[0]}"` or `--package {members[0]}` (the '
+            f"members: {', '.join(members)}), or build in the member's directory"
+        )
+    return LockbundleError(
+        f"{project.root / 'pyproject.toml'} has no `project.name`; set "
+        "`tool.lockbundle.package` to the package to bundle"
+    )
