@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from packaging.utils import canonicalize_name
 
 from support.builds import Build, assert_failed_cleanly, build_and_move, dist_entries
 from support.bundle import Distribution, distributions
@@ -31,7 +32,8 @@ from support.wheelhouse import (
     build_lines,
     site_packages,
 )
-from test_pylock import ENVIRONMENTS, GOLDEN_SCRIPT, Installed, uv_installs, write_lock
+from test_pylock import ENVIRONMENTS, Installed, uv_installs, write_lock
+from test_select_vs_uv import SCRIPT_MODULE as GOLDEN_SCRIPT
 
 pytestmark = pytest.mark.slow
 
@@ -202,7 +204,8 @@ def locked_here(
     """What uv installs from the environment's lock, with the project."""
     dest = tmp_path_factory.mktemp("uv-from-hatch-lock") / "target"
     uv = uv_installs(locks[HATCH_ENV_LOCK], project, package_index, sandbox, dest)
-    return {(name, version) for name, (version, _) in {**uv, **THE_PROJECT}.items() if version}
+    installed = {**uv, **THE_PROJECT}.items()
+    return {(canonicalize_name(name), version) for name, (version, _) in installed if version}
 
 
 def pip_install_pylock(server: Server, wheelhouse: Path) -> Install:
@@ -239,4 +242,3 @@ def test_a_wheelhouse_from_a_pylock_installs_offline_from_its_pylock(
     assert distributions(site_packages(install.environment)) == locked_here
     assert build_lines(install.output) == []
     assert build_cache_entries(install.cache) == []
-
