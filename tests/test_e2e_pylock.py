@@ -13,13 +13,15 @@ lock installs offline from its own `pylock.toml` with uv and with pip.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import pytest
 from packaging.utils import canonicalize_name
 
 from support.builds import Build, assert_failed_cleanly, build_and_move, dist_entries
-from support.bundle import Distribution, distributions
+from support.bundle import Distribution
 from support.environ import Sandbox, describe, run
 from support.hatch import Hatch, HatchBuild
 from support.index import IndexServer
@@ -30,7 +32,6 @@ from support.wheelhouse import (
     Server,
     build_cache_entries,
     build_lines,
-    site_packages,
 )
 from test_pylock import ENVIRONMENTS, Installed, uv_installs, write_lock
 from test_select_vs_uv import SCRIPT_MODULE as GOLDEN_SCRIPT
@@ -229,16 +230,20 @@ def test_a_wheelhouse_from_a_pylock_has_no_rewritten_uv_lock(wheelhouse: Build) 
     assert " ".join(UV_PIP_INSTALL_PYLOCK[:-2]) in guide
 
 
-@pytest.mark.parametrize("installer", ["uv pip", "pip"])
-def test_a_wheelhouse_from_a_pylock_installs_offline_from_its_pylock(
+@pytest.mark.parametrize("installer", ["uv pip -r pylock.toml", "pip -r pylock.toml", "pip"])
+def test_a_wheelhouse_from_a_pylock_installs_offline(
     installer: str, wheelhouse: Build, server: Server, locked_here: set[Distribution]
 ) -> None:
-    if installer == "uv pip":
-        install = server.uv_pip_install_pylock(wheelhouse.bundle)
-    else:
-        install = pip_install_pylock(server, wheelhouse.bundle)
+    """From its own pylock.toml with uv and pip 26, and from requirements.txt with the pip of
+    the server's Python."""
+    installers: dict[str, Callable[[Path], Install]] = {
+        "uv pip -r pylock.toml": server.uv_pip_install_pylock,
+        "pip -r pylock.toml": partial(pip_install_pylock, server),
+        "pip": server.pip_install,
+    }
+    install = installers[installer](wheelhouse.bundle)
 
     assert install.succeeded, describe(install.result)
-    assert distributions(site_packages(install.environment)) == locked_here
+    assert install.installed == locked_here
     assert build_lines(install.output) == []
     assert build_cache_entries(install.cache) == []
