@@ -185,16 +185,6 @@ def wheelhouse(
 
 
 @pytest.fixture(scope="module")
-def server(
-    sandbox: Sandbox,
-    dead_url: str,
-    package_index: IndexServer,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Server:
-    return Server(sandbox, dead_url, package_index, tmp_path_factory.mktemp("server"))
-
-
-@pytest.fixture(scope="module")
 def locked_here(
     project: Path,
     locks: dict[str, Path],
