@@ -12,6 +12,7 @@ lock installs offline from its own `pylock.toml` with uv and with pip.
 
 from __future__ import annotations
 
+import shutil
 import sys
 from collections.abc import Callable
 from functools import partial
@@ -22,6 +23,7 @@ from packaging.utils import canonicalize_name
 
 from support.builds import Build, assert_failed_cleanly, build_and_move, dist_entries
 from support.bundle import Distribution
+from support.cli import lockbundle
 from support.environ import Sandbox, describe, run
 from support.hatch import Hatch, HatchBuild
 from support.index import IndexServer
@@ -237,3 +239,17 @@ def test_a_wheelhouse_from_a_pylock_installs_offline(
     assert install.installed == locked_here
     assert build_lines(install.output) == []
     assert build_cache_entries(install.cache) == []
+
+
+def test_verify_checks_a_wheelhouse_from_a_pylock_against_its_manifest(
+    wheelhouse: Build, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    copy = shutil.copytree(wheelhouse.bundle, tmp_path / wheelhouse.bundle.name)
+    intact = lockbundle(sandbox, tmp_path, "verify", str(copy), cache=tmp_path / "cache")
+    (copy / "pylock.toml").write_text((copy / "pylock.toml").read_text() + "\n")
+    changed = lockbundle(
+        sandbox, tmp_path, "verify", str(copy), cache=tmp_path / "cache", check=False
+    )
+
+    assert intact.returncode == 0, describe(intact)
+    assert (changed.returncode, changed.stdout.splitlines()[0]) == (1, "changed: pylock.toml")
