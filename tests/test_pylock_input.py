@@ -5,7 +5,6 @@ static check against the project's requirements, and builds from locks the real 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,16 +15,15 @@ from hatch_lockbundle.config import load_and_validate_config
 from hatch_lockbundle.errors import ConfigurationError, LockbundleError
 from hatch_lockbundle.hatch_env import hatch_environment
 from hatch_lockbundle.project import read_project
+from hatch_lockbundle.pylock import read_pylock
 from support.bundle import distributions
-from support.environ import Sandbox, run, uv_binary
+from support.environ import Sandbox
 from support.hatch import Hatch, built_artifact
 from support.index import IndexServer
 from support.projects import MakeProject, set_config
 from test_pylock import uv_installs, write_lock
 
 pytestmark = pytest.mark.slow
-
-Build = Callable[..., tuple[Path, list[str]]]
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +58,9 @@ def test_a_pylock_named_by_lock_is_read_by_its_content_and_bundles_what_uv_insta
     set_config(crossapp, '[tool.lockbundle]\nlock = "prod.lock"')
     bundle, lines = build(crossapp, tmp_path / "cache")
     assert f"Lock: {lock} (PEP 751, lock-version 1.0)" in lines
-    uv = uv_installs(crossapp / "pylock.uv-export.toml", crossapp, package_index, sandbox, tmp_path / "uv")
+    uv = uv_installs(
+        crossapp / "pylock.uv-export.toml", crossapp, package_index, sandbox, tmp_path / "uv"
+    )
     # the project's entry has no version: the bundle is named from the wheel built from it
     assert bundle.name.startswith("crossapp-0.1.0")
     assert {name for name, _ in distributions(bundle)} == {canonicalize_name(n) for n in uv}
@@ -82,3 +82,191 @@ def test_a_uv_lock_is_read_before_a_pylock_toml_beside_the_project(crossapp: Pat
     (crossapp / "pylock.uv-export.toml").rename(crossapp / "pylock.toml")
     lock, _ = plan_bundle(read_project(crossapp), load_and_validate_config(None, crossapp))
     assert lock.path == crossapp / "uv.lock"
+
+
+# -- hatch environments ----------------------------------------------------------------------------
+
+#: a project whose hatch environments hatch locks with its uv locker: `prod` installs the project
+#: (its dependency `scriptpkg`) and the extra `feature` (`extradep`), its lock named by a
+#: `lock-filename` that hatch formats; `py.3` has a dot in its name; `lint` skips the project
+HATCH_PROJECT = """\
+[build-system]
+requires = ["hatchling"]
+build-backend = "hatchling.build"
+
+[project]
+name = "svc"
+version = "2.0"
+requires-python = ">=3.10"
+dependencies = ["scriptpkg"]
+
+[project.optional-dependencies]
+feature = ["extradep"]
+
+[tool.hatch]
+lock-envs = true
+
+[tool.hatch.envs.default]
+installer = "uv"
+
+[tool.hatch.envs.prod]
+features = ["feature"]
+lock-filename = "locks/pylock.{env_name}.toml"
+
+[tool.hatch.envs."py.3"]
+
+[tool.hatch.envs.lint]
+skip-install = true
+dependencies = ["devdep"]
+
+[tool.hatch.build.targets.lockbundle]
+dependencies = ["hatch-lockbundle"]
+"""
+
+ENVIRONMENTS = ("default", "prod", "py.3", "lint")
+
+
+@pytest.fixture(scope="module")
+def hatch_locked(tmp_path_factory: pytest.TempPathFactory, hatch: Hatch) -> Path:
+    """The project of :data:`HATCH_PROJECT`, each environment locked by the real
+    ``hatch env lock``, against the test index."""
+    project = tmp_path_factory.mktemp("hatch-env") / "svc"
+    (project / "src" / "svc").mkdir(parents=True)
+    (project / "src" / "svc" / "__init__.py").write_text('MARKER = "svc 2.0"\n')
+    (project / "pyproject.toml").write_text(HATCH_PROJECT)
+    for env in ENVIRONMENTS:
+        result = hatch.run(project, "env", "lock", env)
+        assert result.returncode == 0, result.stderr
+    return project
+
+
+@pytest.fixture
+def svc(hatch_locked: Path, tmp_path: Path) -> Path:
+    return shutil.copytree(hatch_locked, tmp_path / "svc", ignore=shutil.ignore_patterns("dist"))
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_hatch_env_names_the_file_hatch_env_lock_wrote(hatch_locked: Path, env: str) -> None:
+    written = {path for path in hatch_locked.rglob("*.toml") if path.name != "pyproject.toml"}
+    project = read_project(hatch_locked)
+    found = hatch_environment(project.root, project.document, env).lock_path
+    assert found in written
+    # and no other environment's
+    others = {
+        hatch_environment(project.root, project.document, other).lock_path
+        for other in ENVIRONMENTS
+        if other != env
+    }
+    assert found not in others
+
+
+def test_a_hatch_environment_lock_is_bundled_with_the_project_built_from_its_directory(
+    svc: Path, tmp_path: Path
+) -> None:
+    set_config(svc, '[tool.lockbundle]\nhatch-env = "prod"')
+    bundle, lines = build(svc, tmp_path / "cache")
+    assert (
+        f"Lock: {svc / 'locks' / 'pylock.prod.toml'} (PEP 751, lock-version 1.0, hatch environment `prod`)"
+        in lines
+    )
+    assert {name for name, _ in distributions(bundle)} == {"svc", "scriptpkg", "extradep"}
+    assert ("svc", "2.0") in distributions(bundle)
+
+
+def test_a_hatch_environment_that_skips_the_project_bundles_its_lock_alone(
+    svc: Path, tmp_path: Path
+) -> None:
+    set_config(svc, '[tool.lockbundle]\nhatch-env = "lint"')
+    bundle, lines = build(svc, tmp_path / "cache")
+    assert {name for name, _ in distributions(bundle)} == {"devdep"}
+    assert any("sets `skip-install`" in line for line in lines)
+
+
+def test_a_hatch_environment_lock_missing_the_project_s_requirement_is_refused(
+    svc: Path, tmp_path: Path
+) -> None:
+    """The lock of `default` has scriptpkg, not the extra's extradep, which `prod` needs."""
+    shutil.copyfile(svc / "pylock.toml", svc / "locks" / "pylock.prod.toml")
+    set_config(svc, '[tool.lockbundle]\nhatch-env = "prod"')
+    with pytest.raises(
+        LockbundleError,
+        match=r"out of date with the project's requirements[^\n]*:\n  - `extradep`: not in the lock",
+    ):
+        build(svc, tmp_path / "cache")
+    set_config(svc, '[tool.lockbundle]\nhatch-env = "prod"\nfrozen = true')
+    bundle, _ = build(svc, tmp_path / "cache")
+    assert {name for name, _ in distributions(bundle)} == {"svc", "scriptpkg"}
+
+
+def test_a_hatch_environment_not_locked_yet_says_to_run_hatch_env_lock(svc: Path) -> None:
+    (svc / "locks" / "pylock.prod.toml").unlink()
+    set_config(svc, '[tool.lockbundle]\nhatch-env = "prod"')
+    config = load_and_validate_config(read_project(svc).settings, svc)
+    with pytest.raises(
+        LockbundleError, match=r"pylock\.prod\.toml: .* run `hatch env lock prod` first"
+    ):
+        plan_bundle(read_project(svc), config)
+
+
+def test_an_unknown_hatch_environment_is_refused_naming_the_known_ones(svc: Path) -> None:
+    set_config(svc, '[tool.lockbundle]\nhatch-env = "prd"')
+    config = load_and_validate_config(read_project(svc).settings, svc)
+    with pytest.raises(
+        LockbundleError,
+        match=r"no hatch environment `prd`.*`default`, `lint`, `prod`, `py.3`",
+    ):
+        plan_bundle(read_project(svc), config)
+
+
+def test_hatch_env_and_lock_together_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_and_validate_config({"lock": "pylock.toml", "hatch-env": "prod"}, tmp_path)
+    assert caught.value.errors == [
+        "Fields `tool.lockbundle.lock` and `tool.lockbundle.hatch-env` both name the lock to "
+        "read: keep one"
+    ]
+
+
+def test_hatch_build_bundles_a_hatch_environment_lock(svc: Path, hatch: Hatch) -> None:
+    set_config(svc, '[tool.lockbundle]\nhatch-env = "prod"')
+    result = hatch.build(svc)
+    bundle = built_artifact(result, svc)
+    assert f"Lock: {svc / 'locks' / 'pylock.prod.toml'} (PEP 751" in result.stdout + result.stderr
+    locked = read_pylock(svc / "locks" / "pylock.prod.toml").model.packages
+    assert distributions(bundle) == {("svc", "2.0")} | {(p.name, str(p.version)) for p in locked}
+
+
+def test_a_one_environment_lock_for_a_foreign_target_needs_lock_made_for_target(
+    svc: Path,
+) -> None:
+    set_config(svc, '[tool.lockbundle]\nhatch-env = "prod"\nplatforms = ["macos-arm64"]')
+    project = read_project(svc)
+    with pytest.raises(LockbundleError, match="does not say which environments"):
+        plan_bundle(project, load_and_validate_config(project.settings, svc))
+    config = load_and_validate_config({**project.settings, "lock-made-for-target": True}, svc)
+    _, plans = plan_bundle(project, config)
+    assert plans[0].target.platform.startswith("macosx")
+    assert {planned.name for planned in plans[0].packages} == {"svc", "scriptpkg", "extradep"}
+
+
+def test_a_file_that_does_not_match_a_pylock_says_to_lock_again_with_its_tool(
+    svc: Path, tmp_path: Path
+) -> None:
+    lock = svc / "pylock.toml"
+    pylock = read_pylock(lock)
+    wheel = next(entry.written.wheels[0] for entry in pylock.entries if entry.written.wheels)
+    written = wheel.hashes["sha256"]
+    lock.write_text(lock.read_text().replace(written, "0" * 64))
+    with pytest.raises(LockbundleError, match="does not match the lock") as caught:
+        build(svc, tmp_path / "cache")
+    assert "If the package was republished, refresh the lock (lock again with the tool that " in (
+        str(caught.value)
+    )
+    assert "uv lock" not in str(caught.value)
+
+
+def test_a_newer_minor_lock_version_is_read_with_a_warning(svc: Path, tmp_path: Path) -> None:
+    lock = svc / "pylock.toml"
+    lock.write_text(lock.read_text().replace('lock-version = "1.0"', 'lock-version = "1.1"'))
+    _, lines = build(svc, tmp_path / "cache")
+    assert f"{lock}: `lock-version = '1.1'` is newer than 1.0" in "\n".join(lines)
