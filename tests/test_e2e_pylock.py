@@ -253,3 +253,46 @@ def test_verify_checks_a_wheelhouse_from_a_pylock_against_its_manifest(
 
     assert intact.returncode == 0, describe(intact)
     assert (changed.returncode, changed.stdout.splitlines()[0]) == (1, "changed: pylock.toml")
+
+
+TWO_PLATFORMS = ("linux-x86_64", "linux-aarch64")
+
+
+def test_a_wheelhouse_for_two_platforms_holds_the_wheels_uv_chooses_for_each(
+    project: Path,
+    locks: dict[str, Path],
+    hatch_build: HatchBuild,
+    package_index: IndexServer,
+    sandbox: Sandbox,
+    server: Server,
+    tmp_path: Path,
+) -> None:
+    """From uv's export, which states the environments it covers; it installs here from its
+    pylock.toml, which has both platforms' wheels."""
+    python = "{}.{}".format(*sys.version_info[:2])
+    platforms = ", ".join(f'"{platform}"' for platform in TWO_PLATFORMS)
+    config = f'{lock_option("uv export", locks)}\npython = "{python}"\nplatforms = [{platforms}]'
+    made = build(hatch_build, project, tmp_path, config, "lockbundle:wheelhouse")
+    chosen = {
+        platform: uv_installs(
+            locks["uv export"],
+            project,
+            package_index,
+            sandbox,
+            tmp_path / platform,
+            platform,
+            python,
+        )
+        for platform in TWO_PLATFORMS
+    }
+    downloaded = {
+        path.name
+        for path in (made.bundle / "wheels").iterdir()
+        if (package_index.directory / path.name).is_file()
+    }
+    install = server.uv_pip_install_pylock(made.bundle)
+
+    assert downloaded == {wheel for uv in chosen.values() for _, wheel in uv.values() if wheel}
+    assert install.succeeded, describe(install.result)
+    here = {**chosen["linux-x86_64"], **THE_PROJECT}
+    assert install.installed == {(canonicalize_name(n), v) for n, (v, _) in here.items() if v}
