@@ -208,6 +208,20 @@ def test_a_hatch_environment_not_locked_yet_says_to_run_hatch_env_lock(svc: Path
         plan_bundle(read_project(svc), config)
 
 
+def test_a_lock_named_by_lock_that_does_not_exist_says_how_locks_are_written(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "a"\n')
+    config = load_and_validate_config({"lock": "pylock.prod.toml"}, tmp_path)
+    with pytest.raises(LockbundleError) as caught:
+        plan_bundle(read_project(tmp_path), config)
+    assert str(caught.value) == (
+        f"{tmp_path / 'pylock.prod.toml'}: lock file not found (`tool.lockbundle.lock`, "
+        "`--lock`); correct the path, or write the lock (`uv lock`, `uv export --format "
+        "pylock.toml -o FILE`, `hatch env lock`)"
+    )
+
+
 def test_an_unknown_hatch_environment_is_refused_naming_the_known_ones(svc: Path) -> None:
     set_config(svc, '[tool.lockbundle]\nhatch-env = "prd"')
     config = load_and_validate_config(read_project(svc).settings, svc)
@@ -270,3 +284,14 @@ def test_a_newer_minor_lock_version_is_read_with_a_warning(svc: Path, tmp_path: 
     lock.write_text(lock.read_text().replace('lock-version = "1.0"', 'lock-version = "1.1"'))
     _, lines = build(svc, tmp_path / "cache")
     assert f"{lock}: `lock-version = '1.1'` is newer than 1.0" in "\n".join(lines)
+
+
+def test_a_package_the_lock_does_not_hold_is_refused(svc: Path) -> None:
+    project = read_project(svc)
+    config = load_and_validate_config({"hatch-env": "prod", "package": "other"}, svc)
+    with pytest.raises(LockbundleError) as caught:
+        plan_bundle(project, config)
+    assert str(caught.value) == (
+        f"{svc / 'locks' / 'pylock.prod.toml'}: the lock has no package `other` "
+        "(`tool.lockbundle.package`); bundle the project itself, or a package the lock holds"
+    )

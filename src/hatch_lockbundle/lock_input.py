@@ -48,6 +48,8 @@ class LockInput:
     #: what the user does to make the lock again, for the remedies of later stages (None:
     #: a uv.lock, whose remedies name uv's commands)
     relock: str | None = None
+    #: the PEP 751 file as read, when the lock is one (None: a uv.lock)
+    pylock: PylockFile | None = None
 
 
 def read_lock_input(
@@ -67,8 +69,16 @@ def read_lock_input(
                 f"{environment.name}` first"
             )
         path: Path | None = environment.lock_path
+    elif config.lock is not None:
+        path = config.lock
+        if not path.is_file():
+            raise LockbundleError(
+                f"{path}: lock file not found (`tool.lockbundle.lock`, `--lock`); correct the "
+                "path, or write the lock (`uv lock`, `uv export --format pylock.toml -o FILE`, "
+                "`hatch env lock`)"
+            )
     else:
-        path = config.lock or _found_pylock(project)
+        path = _found_pylock(project)
     if path is not None:
         document = _decoded_if_pylock(path)
         if document is not None:
@@ -160,7 +170,7 @@ def _from_pylock(
             made_for_target=config.lock_made_for_target,
         )
         if plan.root.source.kind == "virtual":
-            plan = _with_project(plan, project, root, bundled=not skips_project)
+            plan = _with_project(plan, pylock, project, root, bundled=not skips_project)
         if not config.frozen and not skips_project:
             features = environment.features if environment is not None else ()
             wanted = (*plan.extras, *(canonicalize_name(name) for name in features))
@@ -175,16 +185,18 @@ def _from_pylock(
         )
     where = f", hatch environment `{environment.name}`" if environment is not None else ""
     description = f"Lock: {pylock.path} (PEP 751, lock-version {pylock.lock_version}{where})"
-    return LockInput(pylock.lock, plans, description, tuple(warnings), RELOCK)
+    return LockInput(pylock.lock, plans, description, tuple(warnings), RELOCK, pylock)
 
 
-def _with_project(plan: Plan, project: Project, root: str, *, bundled: bool) -> Plan:
+def _with_project(
+    plan: Plan, pylock: PylockFile, project: Project, root: str, *, bundled: bool
+) -> Plan:
     """``plan`` with the project itself as its root, built from its directory: a hatch
     environment's lock holds what the project needs, never the project (``bundled=False``: an
     environment that does not install it, whose bundle holds only the lock's packages)."""
     if canonicalize_name(root) != canonicalize_name(project.name or ""):
         raise LockbundleError(
-            f"{plan.root.source.location}: the lock has no package `{root}` "
+            f"{pylock.path}: the lock has no package `{root}` "
             "(`tool.lockbundle.package`); bundle the project itself, or a package the lock holds"
         )
     package = LockedPackage(
