@@ -24,6 +24,7 @@ from support.platform_wheels import publish_platform_packages
 from support.projects import MakeProject, copy_project, uv_lock
 from support.reference import UvReferenceTarget, reference_target
 from support.seed import download_seed_wheels, seed_requirements
+from support.wheelhouse import Server
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = REPO_ROOT / "fixtures"
@@ -174,6 +175,17 @@ def uv_reference_target(
         )
 
     return install
+
+
+@pytest.fixture(scope="module")
+def server(
+    sandbox: Sandbox,
+    dead_url: str,
+    package_index: IndexServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Server:
+    """A deployment machine for wheelhouses (:class:`~support.wheelhouse.Server`), one a module."""
+    return Server(sandbox, dead_url, package_index, tmp_path_factory.mktemp("server"))
 
 
 @pytest.fixture(scope="session")

@@ -514,16 +514,6 @@ def two_platform_references(uv_foreign_reference: ReferenceTarget) -> dict[str, 
     }
 
 
-@pytest.fixture(scope="module")
-def server(
-    sandbox: Sandbox,
-    dead_url: str,
-    package_index: IndexServer,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Server:
-    return Server(sandbox, dead_url, package_index, tmp_path_factory.mktemp("server"))
-
-
 def test_two_platform_wheelhouse_holds_the_wheels_uv_chooses_for_each_platform(
     two_platform_wheelhouse: Wheelhouse, two_platform_references: dict[str, Path]
 ) -> None:

@@ -28,7 +28,7 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 from support.archives import archive_entries, extract
 from support.bundle import Distribution, distributions, files, import_markers
 from support.compat import tomllib
-from support.environ import Sandbox, describe, run, uv_binary
+from support.environ import describe, run, uv_binary
 from support.hatch import Hatch, HatchBuild, built_artifact
 from support.index import IndexServer
 from support.projects import MakeProject, add_to_pyproject
@@ -74,16 +74,6 @@ def locked_packages(lock: Path) -> dict[tuple[str, str], dict[str, object]]:
 
 
 # -- module-wide fixtures ---------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server(
-    sandbox: Sandbox,
-    dead_url: str,
-    package_index: IndexServer,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Server:
-    return Server(sandbox, dead_url, package_index, tmp_path_factory.mktemp("server"))
 
 
 # -- the app: an sdist-only C extension, an sdist-only pure package, a console script ---------------
@@ -550,7 +540,10 @@ def test_manifest_says_locked_wheels_were_downloaded_from_their_urls(
 
 
 def test_manifest_records_the_sha256_of_the_source_lock(app_wheelhouse: Wheelhouse) -> None:
-    assert app_wheelhouse.manifest["lock"] == {"sha256": sha256_of(app_wheelhouse.lock)}
+    assert app_wheelhouse.manifest["lock"] == {
+        "sha256": sha256_of(app_wheelhouse.lock),
+        "format": "uv.lock",
+    }
 
 
 # -- archives ------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""The wheelhouse's rewritten locks, read back: pruned, local, hashed, narrowed to the target."""
+"""The wheelhouse's rewritten locks, read back: pruned, local, hashed, narrowed to the target;
+and what a wheelhouse made from a PEP 751 lock holds instead."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from packaging.tags import sys_tags
 from hatch_lockbundle._compat import tomllib
 from hatch_lockbundle.fetch import FetchedPlan, FetchedWheel, WheelOrigin
 from hatch_lockbundle.layouts.wheelhouse import write_wheelhouse
+from hatch_lockbundle.lock import LockFormat
 from hatch_lockbundle.select import Plan, select
 from hatch_lockbundle.target import Target
 from hatch_lockbundle.uvlock import read_lock
@@ -39,10 +41,14 @@ def fetched_plan(tmp_path: Path) -> FetchedPlan:
     return FetchedPlan(plan, tuple(wheels))
 
 
-def wheelhouse(tmp_path: Path, binary_only: bool = False) -> tuple[Plan, Path]:
+def wheelhouse(
+    tmp_path: Path, binary_only: bool = False, lock_format: LockFormat = LockFormat.UV_LOCK
+) -> tuple[Plan, Path]:
     fetched = fetched_plan(tmp_path)
     out = tmp_path / "house"
-    write_wheelhouse([fetched], out, lock_sha256="ab" * 32, binary_only=binary_only)
+    write_wheelhouse(
+        [fetched], out, lock_sha256="ab" * 32, lock_format=lock_format, binary_only=binary_only
+    )
     return fetched.plan, out
 
 
@@ -129,7 +135,7 @@ def test_binary_only_leaves_downloaded_pure_wheels_on_their_index(tmp_path: Path
 def test_the_manifest_says_where_each_wheel_came_from(tmp_path: Path) -> None:
     fetched = fetched_plan(tmp_path)
     out = tmp_path / "house"
-    write_wheelhouse([fetched], out, lock_sha256="ab" * 32)
+    write_wheelhouse([fetched], out, lock_sha256="ab" * 32, lock_format=LockFormat.UV_LOCK)
     manifest = json.loads((out / "lockbundle.json").read_text())
 
     entries = {entry["name"]: entry for entry in manifest["wheels"]}
@@ -149,8 +155,50 @@ def test_the_wheelhouse_says_which_wheels_it_ships_and_their_sizes(tmp_path: Pat
     fetched = fetched_plan(tmp_path)
     out = tmp_path / "house"
 
-    shipped = write_wheelhouse([fetched], out, lock_sha256="ab" * 32, binary_only=True)
+    shipped = write_wheelhouse(
+        [fetched], out, lock_sha256="ab" * 32, lock_format=LockFormat.UV_LOCK, binary_only=True
+    )
 
     on_disk = [(path.name, path.stat().st_size) for path in (out / "wheels").iterdir()]
     assert sorted(shipped) == sorted(on_disk)
     assert len(shipped) < len(fetched.wheels)  # binary-only left the pure downloads out
+
+
+# -- made from a PEP 751 lock -------------------------------------------------------------------------
+
+
+def test_a_wheelhouse_from_a_pylock_has_no_rewritten_uv_lock(tmp_path: Path) -> None:
+    plan, out = wheelhouse(tmp_path, lock_format=LockFormat.PYLOCK)
+    manifest = json.loads((out / "lockbundle.json").read_text())
+    pylock = tomllib.loads((out / "pylock.toml").read_text())
+
+    on_top = sorted(path.name for path in out.iterdir())
+    assert on_top == ["INSTALL.md", "lockbundle.json", "pylock.toml", "requirements.txt", "wheels"]
+    assert sorted(manifest["files"]) == ["INSTALL.md", "pylock.toml", "requirements.txt"]
+    assert manifest["lock"] == {"sha256": "ab" * 32, "format": "pylock.toml"}
+    assert {p["name"] for p in pylock["packages"]} == {p.name for p in plan.packages}
+
+
+def test_a_wheelhouse_from_a_uv_lock_has_both_locks_and_says_so(tmp_path: Path) -> None:
+    _, out = wheelhouse(tmp_path, lock_format=LockFormat.UV_LOCK)
+    manifest = json.loads((out / "lockbundle.json").read_text())
+
+    assert {"uv.lock", "pyproject.toml", "pylock.toml", "requirements.txt"} <= set(
+        manifest["files"]
+    )
+    assert manifest["lock"] == {"sha256": "ab" * 32, "format": "uv.lock"}
+    assert "uv sync --frozen --offline\n" in (out / "INSTALL.md").read_text()
+
+
+def test_the_guide_of_a_wheelhouse_from_a_pylock_gives_only_commands_it_can_run(
+    tmp_path: Path,
+) -> None:
+    _, out = wheelhouse(tmp_path, lock_format=LockFormat.PYLOCK)
+    guide = (out / "INSTALL.md").read_text()
+    requirements = (out / "requirements.txt").read_text()
+
+    assert "uv sync" not in guide
+    assert "uv pip install --offline --python /opt/app/venv/bin/python -r pylock.toml" in guide
+    assert "pip install --no-index -r requirements.txt" in guide
+    assert "the sha256 of the\n`pylock.toml` it was made from" in guide
+    assert requirements.startswith("# Written by hatch-lockbundle from pylock.toml (sha256 ")

@@ -17,7 +17,7 @@ from hatch_lockbundle.installed import entry_of
 from hatch_lockbundle.layouts import LayoutInputs
 from hatch_lockbundle.layouts.target_bundle import TargetLayout
 from hatch_lockbundle.layouts.wheelhouse import WheelhouseLayout
-from hatch_lockbundle.lock import LockedPackage, Source
+from hatch_lockbundle.lock import LockedPackage, LockFormat, Source
 from hatch_lockbundle.progress import Reporter
 from hatch_lockbundle.report import measure
 from hatch_lockbundle.select import Artifact, Plan, PlannedPackage
@@ -30,7 +30,13 @@ PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 def inputs(tmp_path: Path, layout: str) -> LayoutInputs:
     config = load_and_validate_config({}, tmp_path, layout)
     return LayoutInputs(
-        config, tmp_path, "ab" * 32, Cache(tmp_path / "cache"), PYTHON, Reporter.of(print)
+        config,
+        tmp_path,
+        "ab" * 32,
+        Cache(tmp_path / "cache"),
+        PYTHON,
+        Reporter.of(print),
+        LockFormat.UV_LOCK,
     )
 
 

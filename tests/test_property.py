@@ -42,7 +42,8 @@ from packaging.specifiers import SpecifierSet
 from hatch_lockbundle.archive import FORMATS, write_archive
 from hatch_lockbundle.errors import LockbundleError, SelectionError
 from hatch_lockbundle.fetch import FetchedPlan, FetchedWheel, WheelOrigin
-from hatch_lockbundle.layouts.wheelhouse import _collect, _Graph, _uv_lock
+from hatch_lockbundle.layouts.house import HouseGraph
+from hatch_lockbundle.layouts.wheelhouse import _collect, _uv_lock
 from hatch_lockbundle.lock import SOURCE_KINDS, Lock
 from hatch_lockbundle.select import Plan, select
 from hatch_lockbundle.target import Target
@@ -1048,7 +1049,7 @@ def test_a_wheelhouse_lock_selects_the_same_wheels_as_the_lock_it_was_made_from(
     target, extras, groups = _request(data, drawn)
     plan = select(parse_lock(drawn.document(), LOCK_PATH), target, ROOT, extras, groups)
     fetched = _fetched(plan, wheel_files)
-    graph = _Graph([plan], _collect([FetchedPlan(plan, tuple(fetched))], binary_only=False))
+    graph = HouseGraph([plan], _collect([FetchedPlan(plan, tuple(fetched))], binary_only=False))
     project = f"{ROOT}-wheelhouse"
     text = _uv_lock(plan, graph, project, f"=={target.python_version}.*")
 

@@ -158,7 +158,7 @@ def _build(
         )
     lock_sha256 = hash_file(lock.path, "sha256")
     python = plans[0].target.python_version
-    inputs = LayoutInputs(config, project.root, lock_sha256, cache, python, log)
+    inputs = LayoutInputs(config, project.root, lock_sha256, cache, python, log, lock.format)
     with tempfile.TemporaryDirectory(prefix="lockbundle-") as work, layout_type(inputs) as layout:
         fetcher = Fetcher(
             cache,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from functools import cached_property
 from pathlib import Path
 
@@ -18,6 +19,14 @@ from packaging.utils import NormalizedName, canonicalize_name
 from .errors import LockbundleError
 
 SOURCE_KINDS = ("registry", "git", "url", "path", "directory", "editable", "virtual")
+
+
+class LockFormat(Enum):
+    """The kind of file a :class:`Lock` was read from (its value is the format's usual name)."""
+
+    UV_LOCK = "uv.lock"
+    #: PEP 751, whatever the file is named (``pylock.toml``, ``pylock.<env>.toml``)
+    PYLOCK = "pylock.toml"
 
 
 class LockError(LockbundleError):
@@ -168,6 +177,9 @@ class Lock:
     credentials: Mapping[str, tuple[str, str]] = field(
         default_factory=dict, repr=False, compare=False
     )
+    #: which file it was read from: what a later stage writes may depend on it (a wheelhouse
+    #: rewrites a ``uv.lock`` only from a ``uv.lock``), never on the file's name
+    format: LockFormat = LockFormat.UV_LOCK
 
     @property
     def root(self) -> Path:

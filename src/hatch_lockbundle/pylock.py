@@ -28,7 +28,7 @@ from packaging.version import InvalidVersion, Version
 from ._compat import tomllib
 from .credentials import realm, redact
 from .errors import LockbundleError
-from .lock import Dist, Hash, Lock, LockedPackage, LockError, Source
+from .lock import Dist, Hash, Lock, LockedPackage, LockError, LockFormat, Source
 
 #: the lock-version this reads: another major version is refused, a later minor one is read
 #: with a warning (PEP 751)
@@ -140,6 +140,7 @@ def parse_pylock(document: Mapping[str, Any], path: Path) -> PylockFile:
         members=(),
         packages=tuple(entry.package for entry in entries),
         credentials=reader.credentials,
+        format=LockFormat.PYLOCK,
     )
     return PylockFile(path, model, lock_version, entries, lock, tuple(warnings))
 

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ..config import BundleConfig
     from ..fetch import FetchedPlan, FetchedWheel
     from ..fingerprint import Scan
+    from ..lock import LockFormat
     from ..progress import Reporter
     from ..trim import Exclusion
 
@@ -37,6 +38,8 @@ class LayoutInputs:
     #: ``major.minor`` of the target interpreter
     python: str
     log: Reporter
+    #: the kind of lock it is made from (the outputs a layout writes may depend on it)
+    lock_format: LockFormat
 
 
 @dataclass(frozen=True)

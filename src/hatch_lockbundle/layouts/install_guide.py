@@ -6,13 +6,21 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-if TYPE_CHECKING:  # the wheelhouse imports this module
+from ..lock import LockFormat
+
+if TYPE_CHECKING:
     from ..select import Plan
-    from .wheelhouse import _Graph
+    from .house import HouseGraph
 
 
-def install_guide(plans: Sequence[Plan], graph: _Graph, binary_only: bool) -> str:
-    """The text of ``INSTALL.md``: what the wheelhouse holds, and the commands that install it."""
+def install_guide(
+    plans: Sequence[Plan], graph: HouseGraph, binary_only: bool, lock_format: LockFormat
+) -> str:
+    """The text of ``INSTALL.md``: what the wheelhouse holds, and the commands that install it.
+
+    :param lock_format: the lock the wheelhouse is made from: ``uv sync`` is offered only from a
+        ``uv.lock``, the only one that gets a rewritten ``uv.lock``
+    """
     first = plans[0]
     python = first.target.python_version
     count = sum(len(package.wheels) for package in graph.house.values() if package.local)
@@ -37,6 +45,21 @@ def install_guide(plans: Sequence[Plan], graph: _Graph, binary_only: bool) -> st
             "in `~/.netrc` works for uv and pip alike, as does a keyring "
             "(`--keyring-provider subprocess`).\n"
         )
+    uv_sync = (
+        f"""
+## uv (a virtual environment in this directory, `.venv/`)
+
+```console
+cd /path/to/this/directory
+uv sync --frozen{offline}
+```
+
+Set `UV_PROJECT_ENVIRONMENT=/opt/app/venv` to create the environment elsewhere. Always pass
+`--frozen`: the lock must be used as it is, never re-resolved.
+"""
+        if lock_format is LockFormat.UV_LOCK
+        else ""
+    )
     return f"""# Installing {first.root.name} {first.root.version or ""} from this wheelhouse
 
 This directory holds {count} wheels in `wheels/` and the locks that install exactly them, for
@@ -48,17 +71,7 @@ Nothing is built on the server and no compiler is needed; every wheel's sha256 i
 install, and uv refuses another Python version or platform.
 {remote}
 Copy the whole directory to the server, then use one of:
-
-## uv (a virtual environment in this directory, `.venv/`)
-
-```console
-cd /path/to/this/directory
-uv sync --frozen{offline}
-```
-
-Set `UV_PROJECT_ENVIRONMENT=/opt/app/venv` to create the environment elsewhere. Always pass
-`--frozen`: the lock must be used as it is, never re-resolved.
-
+{uv_sync}
 ## pip (any virtual environment)
 
 ```console
@@ -73,5 +86,5 @@ uv pip install{offline} --python /opt/app/venv/bin/python -r pylock.toml
 ```
 
 `lockbundle.json` lists every wheel with its sha256 and where it came from, and the sha256 of the
-`uv.lock` it was made from.
+`{lock_format.value}` it was made from.
 """

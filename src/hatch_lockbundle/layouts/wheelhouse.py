@@ -1,16 +1,16 @@
 """The wheelhouse layout: every selected wheel in ``wheels/``, with locks that install only from it.
 
 The bundle installs on a machine with the same Python and platform and no compiler, with any of:
-``uv sync --frozen --offline`` (a rewritten ``uv.lock`` and a minimal ``pyproject.toml``),
-``pip install --no-index -r requirements.txt``, or ``uv pip install -r pylock.toml`` (PEP 751).
+``uv pip install -r pylock.toml`` (PEP 751), ``pip install --no-index -r requirements.txt``, or,
+when it was made from a ``uv.lock``, ``uv sync --frozen --offline`` (a rewritten ``uv.lock`` and a
+minimal ``pyproject.toml``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from packaging.utils import NormalizedName, parse_wheel_filename
@@ -20,63 +20,15 @@ from ..cache import replace_file
 from ..errors import LockbundleError
 from ..fetch import FetchedPlan, FetchedWheel
 from ..http import hash_file
+from ..lock import LockFormat
 from ..select import Plan
 from ..wheelsource import inspect_wheel
 from . import Layout, WrittenLayout
+from .house import HouseGraph, HousePackage, HouseWheel
 from .install_guide import install_guide
 
 WHEELS_DIR = "wheels"
 LOCK_REVISION = 3  # understood by every uv that reads lock version 1 with revisions
-
-
-@dataclass(frozen=True)
-class HouseWheel:
-    """One wheel of the wheelhouse, or (``binary-only``) one left on its index."""
-
-    fetched: FetchedWheel
-    filename: str
-    sha256: str
-    size: int
-
-    @property
-    def built_here(self) -> bool:
-        return self.fetched.origin.built_here
-
-    @property
-    def url(self) -> str:
-        url = self.fetched.planned.artifact.url
-        assert url is not None
-        return url
-
-
-@dataclass
-class HousePackage:
-    """A package of the wheelhouse: its wheels for every target that needs it."""
-
-    name: NormalizedName
-    version: str
-    wheels: list[HouseWheel]
-    #: indices of the plans (targets) that install it
-    plans: set[int]
-    #: False when its wheels stay on their index (``binary-only``)
-    local: bool = True
-
-    @property
-    def first(self) -> FetchedWheel:
-        return self.wheels[0].fetched
-
-    @property
-    def index(self) -> str:
-        return self.first.planned.package.source.location
-
-    @property
-    def is_project(self) -> bool:
-        """Source trees (project, members), git, path and url sources: a ``path`` wheel source."""
-        planned = self.first.planned
-        return planned.artifact.kind in ("tree", "git") or planned.package.source.kind in (
-            "path",
-            "url",
-        )
 
 
 class WheelhouseLayout(Layout):
@@ -100,6 +52,7 @@ class WheelhouseLayout(Layout):
             fetched,
             directory,
             lock_sha256=self.inputs.lock_sha256,
+            lock_format=self.inputs.lock_format,
             binary_only=self.inputs.config.binary_only,
         )
         return WrittenLayout(distributions=shipped)
@@ -114,11 +67,13 @@ def write_wheelhouse(
     destination: Path,
     *,
     lock_sha256: str,
+    lock_format: LockFormat,
     binary_only: bool = False,
 ) -> list[tuple[str, int]]:
     """Write the wheelhouse for ``fetched`` (one plan per target platform) into ``destination``.
 
-    :param lock_sha256: the hash of the source ``uv.lock``, recorded in the manifest
+    :param lock_sha256: the hash of the lock it is made from, recorded in the manifest
+    :param lock_format: what that lock is: only a ``uv.lock`` gives a rewritten ``uv.lock``
     :param binary_only: leave downloaded pure-Python wheels on their index
     :return: the file name and size of every wheel in ``wheels/``
     """
@@ -131,18 +86,20 @@ def write_wheelhouse(
                 _copy_checked(wheel, destination / WHEELS_DIR / wheel.filename)
                 shipped.append((wheel.filename, wheel.size))
     plans = [each.plan for each in fetched]
-    graph = _Graph(plans, house)
+    graph = HouseGraph(plans, house)
     first = plans[0]
     project = f"{first.root.name}-wheelhouse"
     requires_python = f"=={first.target.python_version}.*"
-    files = {
-        "uv.lock": _uv_lock(first, graph, project, requires_python),
-        "pyproject.toml": _pyproject(first, graph, project, requires_python),
-        "requirements.txt": _requirements(graph, lock_sha256),
-        "pylock.toml": _pylock(graph, requires_python),
-        "INSTALL.md": install_guide(plans, graph, binary_only),
-    }
-    files["lockbundle.json"] = _manifest(plans, graph, lock_sha256, files)
+    files: dict[str, str] = {}
+    if lock_format is LockFormat.UV_LOCK:
+        # a PEP 751 lock has no graph that uv resolved (uv's own export writes no edges), so
+        # a uv.lock made from one would claim what was never locked: pylock.toml installs it
+        files["uv.lock"] = _uv_lock(first, graph, project, requires_python)
+        files["pyproject.toml"] = _pyproject(first, graph, project, requires_python)
+    files["requirements.txt"] = _requirements(graph, lock_sha256, lock_format)
+    files["pylock.toml"] = _pylock(graph, requires_python)
+    files["INSTALL.md"] = install_guide(plans, graph, binary_only, lock_format)
+    files["lockbundle.json"] = _manifest(plans, graph, lock_sha256, lock_format, files)
     for name, text in files.items():
         # bytes, not text: the manifest gives each file's sha256, whatever the platform's newlines
         (destination / name).write_bytes(text.encode("utf-8"))
@@ -217,61 +174,6 @@ def _pure(filename: str) -> bool:
     return all(tag.abi == "none" and tag.platform == "any" for tag in tags)
 
 
-class _Graph:
-    """The packages and edges of all plans, each with the platforms it applies to."""
-
-    def __init__(self, plans: Sequence[Plan], house: dict[NormalizedName, HousePackage]) -> None:
-        self.plans = plans
-        self.house = house
-        self.markers = [plan.target.marker for plan in plans]
-        self.all_markers = sorted(set(self.markers))
-        self.tops: dict[NormalizedName, set[int]] = {}
-        self.edges: dict[NormalizedName, dict[NormalizedName, set[int]]] = {}
-        for index, plan in enumerate(plans):
-            for name in _top_level(plan):
-                self.tops.setdefault(name, set()).add(index)
-            for planned in plan.packages:
-                for child in _expand(plan, plan.edges.get(planned.name, ())):
-                    self.edges.setdefault(planned.name, {}).setdefault(child, set()).add(index)
-
-    def marker(self, plans: set[int]) -> str | None:
-        """The marker for ``plans``: None when they cover every platform of the wheelhouse."""
-        markers = sorted({self.markers[index] for index in plans})
-        if markers == self.all_markers:
-            return None
-        return " or ".join(f"({marker})" if len(markers) > 1 else marker for marker in markers)
-
-    def dependencies(self, name: NormalizedName) -> list[tuple[NormalizedName, str | None]]:
-        return [
-            (child, self.marker(plans)) for child, plans in sorted(self.edges.get(name, {}).items())
-        ]
-
-
-def _top_level(plan: Plan) -> list[NormalizedName]:
-    """What the wheelhouse project depends on: the root, or a virtual root's dependencies."""
-    if plan.root.source.kind != "virtual":
-        return [plan.root.name]
-    return _expand(plan, plan.edges.get(plan.root.name, ()))
-
-
-def _expand(plan: Plan, names: Iterable[NormalizedName]) -> list[NormalizedName]:
-    """``names`` with virtual packages replaced by what they depend on (transitively)."""
-    installed = {planned.name for planned in plan.packages}
-    result: dict[NormalizedName, None] = {}
-    pending = list(names)
-    seen: set[NormalizedName] = set()
-    while pending:
-        name = pending.pop(0)
-        if name in seen:
-            continue
-        seen.add(name)
-        if name in installed:
-            result[name] = None
-        else:
-            pending.extend(plan.edges.get(name, ()))
-    return sorted(result)
-
-
 def _string(text: str) -> str:
     """A TOML basic string (JSON's escapes are valid TOML)."""
     return json.dumps(text, ensure_ascii=False)
@@ -307,7 +209,7 @@ def _edge(name: str, marker: str | None) -> str:
     return _inline(table)
 
 
-def _uv_lock(plan: Plan, graph: _Graph, project: str, requires_python: str) -> str:
+def _uv_lock(plan: Plan, graph: HouseGraph, project: str, requires_python: str) -> str:
     lines = [
         "# Written by hatch-lockbundle: `uv sync --frozen --offline` installs it (see INSTALL.md)",
         "version = 1",
@@ -358,7 +260,7 @@ def _uv_lock(plan: Plan, graph: _Graph, project: str, requires_python: str) -> s
     return "\n".join(lines) + "\n"
 
 
-def _pyproject(plan: Plan, graph: _Graph, project: str, requires_python: str) -> str:
+def _pyproject(plan: Plan, graph: HouseGraph, project: str, requires_python: str) -> str:
     dependencies = []
     for name, plans in graph.tops.items():
         marker = graph.marker(plans)
@@ -384,12 +286,13 @@ def _pyproject(plan: Plan, graph: _Graph, project: str, requires_python: str) ->
     return "\n".join(lines) + "\n"
 
 
-def _requirements(graph: _Graph, lock_sha256: str) -> str:
+def _requirements(graph: HouseGraph, lock_sha256: str, lock_format: LockFormat) -> str:
     packages = list(graph.house.values())
     indexes = list(dict.fromkeys(package.index for package in packages if not package.local))
     targets = ", ".join(plan.target.describe() for plan in graph.plans)
     lines = [
-        f"# Written by hatch-lockbundle from uv.lock (sha256 {lock_sha256}) for {targets}.",
+        f"# Written by hatch-lockbundle from {lock_format.value} (sha256 {lock_sha256}) "
+        f"for {targets}.",
         "# Install: pip install -r requirements.txt",
     ]
     if indexes:
@@ -408,7 +311,7 @@ def _requirements(graph: _Graph, lock_sha256: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _pylock(graph: _Graph, requires_python: str) -> str:
+def _pylock(graph: HouseGraph, requires_python: str) -> str:
     lines = [
         "# Written by hatch-lockbundle (PEP 751): uv pip install -r pylock.toml",
         'lock-version = "1.0"',
@@ -439,7 +342,11 @@ def _pylock(graph: _Graph, requires_python: str) -> str:
 
 
 def _manifest(
-    plans: Sequence[Plan], graph: _Graph, lock_sha256: str, files: Mapping[str, str]
+    plans: Sequence[Plan],
+    graph: HouseGraph,
+    lock_sha256: str,
+    lock_format: LockFormat,
+    files: Mapping[str, str],
 ) -> str:
     """``lockbundle.json``: every wheel with its sha256 and origin, and the sha256 of every
     other file of the wheelhouse (``lockbundle verify`` checks each)."""
@@ -482,7 +389,7 @@ def _manifest(
             }
             for plan in plans
         ],
-        "lock": {"sha256": lock_sha256},
+        "lock": {"sha256": lock_sha256, "format": lock_format.value},
         "wheels": entries,
         "files": {
             name: hashlib.sha256(text.encode("utf-8")).hexdigest()
