@@ -54,6 +54,7 @@ TESTS: dict[str, list[str]] = {
     "artifact": ["tests/test_select.py", "tests/test_select_vs_uv.py"],
     "target": ["tests/test_target.py", "tests/test_select.py", "tests/test_select_vs_uv.py"],
     "config": ["tests/test_config.py"],
+    "config_tables": ["tests/test_config.py"],
     "options": ["tests/test_config.py"],
 }
 

@@ -18,7 +18,7 @@ import pytest
 import hatch_lockbundle.archive as archive_module
 from hatch_lockbundle.archive import DEFAULT_EPOCH, DEFAULT_LEVEL, archive_epoch, write_archive
 from hatch_lockbundle.bundle import build_bundle
-from hatch_lockbundle.config import load_and_validate_config
+from hatch_lockbundle.config_tables import load_and_validate_config
 from hatch_lockbundle.deflate import BLOCK_SIZE
 from hatch_lockbundle.errors import ConfigurationError
 from support.projects import MakeProject

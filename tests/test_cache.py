@@ -24,7 +24,7 @@ from hatch_lockbundle.cache import (
     locked,
     replace_file,
 )
-from hatch_lockbundle.config import load_and_validate_config
+from hatch_lockbundle.config_tables import load_and_validate_config
 from hatch_lockbundle.errors import LockbundleError
 from hatch_lockbundle.fetch import Fetcher, WheelOrigin, indexes_of
 from hatch_lockbundle.lock import Hash

@@ -7,12 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hatch_lockbundle.config import (
-    OPTIONS,
-    BundleConfig,
-    bundle_names,
-    load_and_validate_config,
-)
+from hatch_lockbundle.config import OPTIONS, BundleConfig
+from hatch_lockbundle.config_tables import bundle_names, load_and_validate_config
 from hatch_lockbundle.errors import ConfigurationError
 from hatch_lockbundle.options import parse_size
 

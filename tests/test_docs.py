@@ -27,9 +27,8 @@ from hatch_lockbundle.config import (
     OPTION,
     OPTIONS,
     BundleConfig,
-    bundle_names,
-    load_and_validate_config,
 )
+from hatch_lockbundle.config_tables import bundle_names, load_and_validate_config
 from hatch_lockbundle.errors import ConfigurationError
 from hatch_lockbundle.options import Option, Table
 

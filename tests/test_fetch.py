@@ -9,7 +9,7 @@ import pytest
 
 from hatch_lockbundle.bundle import plan_bundle
 from hatch_lockbundle.cache import Cache
-from hatch_lockbundle.config import load_and_validate_config
+from hatch_lockbundle.config_tables import load_and_validate_config
 from hatch_lockbundle.fetch import FetchedPlan, FetchedWheel, Fetcher, WheelOrigin, indexes_of
 from hatch_lockbundle.lock import Lock
 from hatch_lockbundle.project import read_project

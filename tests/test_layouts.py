@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hatch_lockbundle.cache import Cache
-from hatch_lockbundle.config import load_and_validate_config
+from hatch_lockbundle.config_tables import load_and_validate_config
 from hatch_lockbundle.errors import LockbundleError
 from hatch_lockbundle.fetch import FetchedPlan, FetchedWheel, WheelOrigin
 from hatch_lockbundle.installed import entry_of

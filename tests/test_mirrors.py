@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 import pytest
 
-from hatch_lockbundle.config import load_and_validate_config
+from hatch_lockbundle.config_tables import load_and_validate_config
 from hatch_lockbundle.errors import ConfigurationError
 from hatch_lockbundle.mirrors import Mirrors
 from support.bundle import occurrences

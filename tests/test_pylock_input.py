@@ -11,7 +11,7 @@ import pytest
 from packaging.utils import canonicalize_name
 
 from hatch_lockbundle.bundle import build_bundle, plan_bundle
-from hatch_lockbundle.config import load_and_validate_config
+from hatch_lockbundle.config_tables import load_and_validate_config
 from hatch_lockbundle.errors import ConfigurationError, LockbundleError
 from hatch_lockbundle.hatch_env import hatch_environment
 from hatch_lockbundle.project import read_project

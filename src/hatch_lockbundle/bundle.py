@@ -20,7 +20,8 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 from . import fingerprint
 from .archive import archive_epoch, write_archive
 from .cache import Cache, default_cache_dir
-from .config import BundleConfig, load_and_validate_config
+from .config import BundleConfig
+from .config_tables import load_and_validate_config
 from .credentials import index_credentials
 from .errors import LockbundleError
 from .fetch import FetchedPlan, Fetcher, indexes_of, offline_requested

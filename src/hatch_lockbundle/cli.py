@@ -13,7 +13,8 @@ from typing import Any
 
 from . import __version__
 from .bundle import build_bundle, plan_bundle
-from .config import LAYOUTS, LINK_MODES, load_and_validate_config
+from .config import LAYOUTS, LINK_MODES
+from .config_tables import load_and_validate_config
 from .errors import LockbundleError
 from .outputs import clean_project
 from .progress import Reporter, printable, terminal_of

@@ -24,7 +24,8 @@ from typing import IO, Any
 from packaging.utils import canonicalize_name
 
 from .archive import FORMATS as ARCHIVE_FORMATS
-from .config import LAYOUTS, bundle_names
+from .config import LAYOUTS
+from .config_tables import bundle_names
 from .errors import LockbundleError
 from .extract import open_tar
 from .install import INSTALLER_NAME

@@ -14,7 +14,8 @@ from typing import Any
 from hatchling.builders.plugin.interface import BuilderInterface
 
 from .bundle import build_bundle
-from .config import LAYOUTS, bundle_names
+from .config import LAYOUTS
+from .config_tables import bundle_names
 from .errors import LockbundleError
 from .outputs import clean_project
 from .progress import INFO, WARNING, Reporter, printable, terminal_of
