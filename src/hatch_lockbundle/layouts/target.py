@@ -134,10 +134,9 @@ def cycle_collection_paused() -> Iterator[None]:
     Filling a bundle from the cache makes several small tuples per file (a manifest row, a plan
     entry, a link job: tens of thousands), none of them part of a cycle, all alive until the
     bundle is written. Each allocation counts towards the collector's next pass, and each pass
-    walks all of them again (a full pass among them) to free nothing: the largest share of a
-    warm build's Python time, and what made it grow with every object the rest of the package
-    keeps alive (issue 16's warm build, `benchmarks/README.md`). They are freed by their
-    reference counts as usual.
+    walks all of them again (a full pass among them) to free nothing: a large share of a
+    warm build's Python time (issue 16's warm build, ``benchmarks/README.md``). They are freed
+    by their reference counts as usual.
     """
     if not gc.isenabled():  # the caller's choice, kept
         yield
