@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import errno
+import gc
 import hashlib
 import importlib.util
 import os
@@ -34,7 +35,7 @@ from hatch_lockbundle.errors import LockbundleError
 from hatch_lockbundle.fetch import FetchedWheel
 from hatch_lockbundle.install import INSTALLER_NAME, install, install_wheel
 from hatch_lockbundle.installed import InstalledManifest, entry_of
-from hatch_lockbundle.layouts.target import _BundleFiles, write_target
+from hatch_lockbundle.layouts.target import _BundleFiles, cycle_collection_paused, write_target
 from hatch_lockbundle.lock import LockedPackage, Source
 from hatch_lockbundle.progress import Reporter
 from hatch_lockbundle.report import measure
@@ -455,26 +456,85 @@ def test_a_cache_manifest_row_outside_its_entry_is_refused_and_links_nothing_out
     assert (second / "alpha" / "__init__.py").read_text() == "VALUE = 1\n"
 
 
+@pytest.mark.parametrize(
+    "row", ["leak/key", "leak/keys/key"], ids=["the row's folder", "a folder above the row's"]
+)
 def test_a_cache_folder_swapped_for_a_link_is_refused_and_links_nothing_outside(
-    tmp_path: Path,
+    tmp_path: Path, row: str
 ) -> None:
+    # `leak` is the link; under it, `leak/keys` is a real folder
     cached_build(tmp_path, "first")
     (manifest,) = (Cache(tmp_path / "cache").entries / "installed").glob("*/*/files")
-    secret = tmp_path / "elsewhere" / "key"
-    secret.parent.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    secret = elsewhere / row.partition("/")[2]
+    secret.parent.mkdir(parents=True)
     secret.write_text("secret\n")
     secret.chmod(0o444)
-    (manifest.parent / "tree" / "leak").symlink_to(secret.parent, target_is_directory=True)
+    (manifest.parent / "tree" / "leak").symlink_to(elsewhere, target_is_directory=True)
     status = secret.stat()
     manifest.chmod(0o644)
     with manifest.open("a") as rows:
-        rows.write(f"444 444 {status.st_size} {status.st_mtime_ns} {'0' * 64} leak/key\n")
+        rows.write(f"444 444 {status.st_size} {status.st_mtime_ns} {'0' * 64} {row}\n")
 
     second, lines = cached_build(tmp_path, "second")
 
     assert any("a folder that is not one, `leak`" in message for message in lines), lines
     assert not (second / "leak").exists()
     assert secret.stat().st_nlink == 1
+
+
+def test_a_bundle_is_filled_from_the_cache_without_cycle_collection_passes(
+    tmp_path: Path,
+) -> None:
+    # reading the manifests and planning the links make small tuples in no cycle, per file
+    cached_build(tmp_path, "first")
+    filling = {InstalledManifest.read.__code__, _BundleFiles._plan.__code__}
+    passes: list[str] = []
+
+    def note(phase: str, info: dict[str, int]) -> None:
+        frame = sys._getframe().f_back
+        while phase == "start" and frame is not None:
+            if frame.f_code in filling:
+                passes.append(frame.f_code.co_name)
+            frame = frame.f_back
+
+    thresholds = gc.get_threshold()
+    gc.callbacks.append(note)
+    gc.set_threshold(1)  # were the collector running: a pass at every new object
+    try:
+        second, _ = cached_build(tmp_path, "second")
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.callbacks.remove(note)
+
+    assert passes == []
+    assert (second / "alpha" / "__init__.py").samefile(tmp_path / "first" / "alpha" / "__init__.py")
+    assert gc.isenabled()
+
+
+def test_the_cycle_collector_runs_again_after_a_failed_bundle(tmp_path: Path) -> None:
+    first = write_wheel(tmp_path, "alpha", "1.0", {"shared/util.py": "A = 1\n"})
+    second = write_wheel(tmp_path, "beta", "2.0", {"shared/util.py": "B = 2\n"})
+
+    with pytest.raises(FileConflictError):
+        write_target(
+            [fetched(first), fetched(second)],
+            tmp_path / "b",
+            compile_bytecode=False,
+            cache=Cache(tmp_path / "cache"),
+        )
+
+    assert gc.isenabled()
+
+
+def test_a_cycle_collector_its_caller_turned_off_stays_off() -> None:
+    gc.disable()
+    try:
+        with cycle_collection_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_a_bundle_is_copied_when_the_cache_cannot_be_linked_from(

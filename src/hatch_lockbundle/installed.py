@@ -83,6 +83,9 @@ class InstalledManifest:
         tree = os.path.join(self.entry, "tree", "")
         files = []
         retimed: dict[str, int] = {}
+        #: every folder a row's path goes through (``a``, ``a/b`` for ``a/b/c.py``)
+        folders: set[str] = set()
+        last = ""
         for line in text.splitlines():
             try:
                 octal, cached_octal, size, mtime_ns, digest, relative = line.split(" ", 5)
@@ -113,12 +116,16 @@ class InstalledManifest:
             files.append(
                 CachedFile(relative, mode, status.st_size, status.st_mtime_ns, status.st_mode)
             )
+            folder = relative.rpartition("/")[0]
+            if folder != last:  # rows are sorted: most follow one of the same folder
+                last = folder
+                while folder and folder not in folders:
+                    folders.add(folder)
+                    folder = folder.rpartition("/")[0]
         # a directory of the tree swapped for a link would lead a row's path elsewhere, and lstat
-        # follows links in all but the last part: each folder once (thousands, not the files)
-        folders = {relative.rpartition("/")[0] for relative, *_ in files}
-        for folder in sorted(
-            {"/".join(f.split("/")[:n]) for f in folders if f for n in range(1, f.count("/") + 2)}
-        ):
+        # follows links in all but the last part: each folder once (thousands, not the files),
+        # a folder before those inside it
+        for folder in sorted(folders):
             try:
                 is_folder = stat.S_ISDIR(os.lstat(tree + folder).st_mode)
             except OSError:

@@ -13,11 +13,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import filecmp
+import gc
 import os
 import shutil
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
@@ -82,6 +83,7 @@ def write_target(
             install_wheel(wheel.path, package, target)
         return WrittenTarget("copy", None, None)
     with ExitStack() as stack:
+        stack.enter_context(cycle_collection_paused())
         if installs is None:
             installs = stack.enter_context(CachedInstalls(cache, compile_bytecode, python))
         directory_threads = stack.enter_context(ThreadPoolExecutor(max_workers=FILE_THREADS))
@@ -123,6 +125,27 @@ class WrittenTarget(NamedTuple):
     #: and ``st_mode`` lstat gives, when they are known without looking: every file is a
     #: hardlink of a cached file whose status was taken when it was made or checked
     files: dict[str, tuple[int, int, int]] | None
+
+
+@contextlib.contextmanager
+def cycle_collection_paused() -> Iterator[None]:
+    """Python's cycle collector paused for the block (as it was after it).
+
+    Filling a bundle from the cache makes several small tuples per file (a manifest row, a plan
+    entry, a link job: tens of thousands), none of them part of a cycle, all alive until the
+    bundle is written. Each allocation counts towards the collector's next pass, and each pass
+    walks all of them again (a full pass among them) to free nothing: a large share of a
+    warm build's Python time (issue 16's warm build, ``benchmarks/README.md``). They are freed
+    by their reference counts as usual.
+    """
+    if not gc.isenabled():  # the caller's choice, kept
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 #: link errors that mean "this file system pair cannot share files": copy instead
@@ -256,7 +279,9 @@ class _BundleFiles:
             self.owners[relative] = (label, source, cached.mode)
             self.linked[relative] = (cached.size, cached.mtime_ns, cached.st_mode)
             target = root + relative
-            directories.add(os.path.dirname(target))
+            # what os.path.dirname(target) gives, without its cost per file
+            folder = relative.rpartition("/")[0]
+            directories.add(root + folder if folder else self.root)
             jobs.append((source, target, cached.mode))
         # what the size report would add up from this distribution's RECORD
         self.distributions.append((distribution, installed))
