@@ -304,28 +304,34 @@ def mirrors(value: Any, at: Setting) -> tuple[tuple[str, str], ...] | None:
         at.table, f"field `{at.name}`"
     )
     sentence = named[:1].upper() + named[1:]
-    entries: dict[str, Any] = {}
+    entries: list[tuple[str, Any]] = []
     if isinstance(value, Mapping):
-        entries = dict(value)
+        entries = list(value.items())
     elif isinstance(value, list) and all(isinstance(item, str) for item in value):
         try:
-            entries = dict(parse_entry(item) for item in value)
+            entries = [parse_entry(item) for item in value]
         except ValueError as error:
             at.error(f"{sentence}: {error}")
             return None
     else:
         at.error(f'{sentence} must be a table like {{ "{_PYPI}" = "<mirror URL>" }}')
         return None
-    pairs = []
-    for source, mirror in entries.items():
+    pairs: dict[str, str] = {}
+    for source, mirror in entries:
         problem = (
             entry_problem(source, mirror) if isinstance(mirror, str) else "must be a URL string"
         )
+        index = normalized_index(source)
+        if problem is None and pairs.get(index, mirror) != mirror:
+            # one index, one mirror: keeping either silently would hide a typo in the other
+            problem = (
+                f"maps `{index}` to both `{redact(pairs[index])}` and `{redact(mirror)}`: keep one"
+            )
         if problem is None:
-            pairs.append((normalized_index(source), mirror))
+            pairs[index] = mirror
         else:
             at.error(f"Entry `{redact(source)}` of {named}: {problem}")
-    return tuple(pairs)
+    return tuple(pairs.items())
 
 
 def by_variables(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
