@@ -154,7 +154,7 @@ def test_target_options_on_the_command_line_of_a_wheelhouse_are_errors(
 
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        f"error: Invalid configuration in {member_builds.member / 'pyproject.toml'}:",
+        "error: Invalid configuration in the command line:",
         "  - Field `command line.compile-bytecode` applies to target bundles only (a wheelhouse "
         "holds wheels): remove it",
         "  - Field `command line.link-mode` applies to target bundles only (a wheelhouse holds "

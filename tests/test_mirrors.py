@@ -273,6 +273,65 @@ def test_a_wrong_mapping_is_a_configuration_error(where: str, value: object, mes
     assert message in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    ("where", "heading"),
+    [
+        ("table", f"Invalid configuration in {Path.cwd() / 'pyproject.toml'}:"),
+        ("command line", "Invalid configuration in the command line:"),
+        ("environ", "Invalid configuration in LOCKBUNDLE_MIRRORS:"),
+    ],
+)
+def test_a_wrong_mapping_is_headed_by_where_it_was_given(where: str, heading: str) -> None:
+    value = "https://pypi.org/simple=ftp://mirror.example/"
+    with pytest.raises(ConfigurationError) as raised:
+        load_and_validate_config(
+            {"mirrors": dict([value.split("=")])} if where == "table" else {},
+            Path.cwd(),
+            overrides={"mirrors": [value]} if where == "command line" else None,
+            environ={"LOCKBUNDLE_MIRRORS": value} if where == "environ" else {},
+        )
+
+    assert str(raised.value).splitlines()[0] == heading
+
+
+def test_mistakes_in_several_places_are_headed_by_each() -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        load_and_validate_config(
+            {"mirrors": {"https://pypi.org/simple": "ftp://mirror.example/"}},
+            Path.cwd(),
+            environ={"LOCKBUNDLE_MIRRORS": "https://pypi.org/simple"},
+        )
+
+    assert str(raised.value).splitlines()[0] == (
+        f"Invalid configuration in {Path.cwd() / 'pyproject.toml'} and LOCKBUNDLE_MIRRORS:"
+    )
+
+
+def test_two_mirrors_for_one_index_are_an_error_naming_both() -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        mirrors_of(
+            {},
+            command_line=[
+                "https://pypi.org/simple=https://one.example/simple/",
+                "https://PyPI.org/simple/=corp=https://bot:t0ken@two.example/simple/",
+            ],
+        )
+
+    assert raised.value.errors == [
+        "Entries #1 and #2 of `--mirror` give two different mirrors for "
+        "`https://pypi.org/simple`: keep one"
+    ]
+    assert "t0ken" not in str(raised.value)
+
+
+def test_the_same_mapping_given_twice_is_one_mapping() -> None:
+    twice = "https://pypi.org/simple=https://one.example/simple/"
+
+    assert mirrors_of({}, environ=f"{twice} {twice}") == {
+        "https://pypi.org/simple": "https://one.example/simple/"
+    }
+
+
 def test_a_mirror_is_not_part_of_the_stamp() -> None:
     with_mirror = load_and_validate_config(
         {"mirrors": {"https://pypi.org/simple": "https://bot:t0ken@mirror.example/simple/"}},

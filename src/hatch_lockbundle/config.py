@@ -212,13 +212,13 @@ class BundleConfig:
         ),
     )
     # how files are fetched, not what the bundle holds: left out of the no-op stamp (repr)
-    keyring_provider: str | None = field(
-        default=None,
+    # `UV_KEYRING_PROVIDER` wins over this when set, as in uv: an override, not a default
+    keyring_provider: str = field(
+        default="disabled",
         repr=False,
         metadata=declare(
             read.choice(*KEYRING_PROVIDERS),
             "ask the `keyring` command for an index's password after a 401 (uv's setting)",
-            unset='the variable `UV_KEYRING_PROVIDER`, else `"disabled"`',
         ),
     )
     native_tls: bool = field(

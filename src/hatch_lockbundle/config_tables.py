@@ -41,6 +41,33 @@ _PLURAL = {"target": "target bundles", "wheelhouse": "wheelhouses"}
 _BUNDLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
+#: where the options of a table come from, when not from the project's ``pyproject.toml``
+_PLACES = {MIRRORS_VARIABLE: MIRRORS_VARIABLE, COMMAND_LINE: "the command line"}
+
+
+@dataclass
+class _Problems:
+    """Every problem found, and the places they are in, for the heading of the error: the
+    project's ``pyproject.toml``, ``LOCKBUNDLE_MIRRORS``, the command line."""
+
+    pyproject: str
+    errors: list[str] = field(default_factory=list)
+    places: dict[str, None] = field(default_factory=dict)
+
+    def add(self, message: str, *tables: str) -> None:
+        """:param tables: the labels of the tables the problem is in"""
+        self.errors.append(message)
+        self.blame(*tables)
+
+    def blame(self, *tables: str) -> None:
+        for table in tables:
+            self.places[_PLACES.get(table, self.pyproject)] = None
+
+    def raise_any(self) -> None:
+        if self.errors:
+            raise ConfigurationError(self.errors, " and ".join(self.places))
+
+
 @dataclass
 class _Table:
     """The options one table sets, read: the values it got right, and the keys it got wrong."""
@@ -87,30 +114,30 @@ def load_and_validate_config(
     :param environ: for ``LOCKBUNDLE_MIRRORS`` (default: ``os.environ``), applied before them
     :raises ConfigurationError: listing every problem found, in every table, at once
     """
-    errors: list[str] = []
-    source = str(project_root / "pyproject.toml")
+    problems = _Problems(str(project_root / "pyproject.toml"))
     if raw is None:
         raw = {}
     if not isinstance(raw, Mapping):
-        raise ConfigurationError([f"Field `{TABLE}` must be a table"], source)
+        raise ConfigurationError([f"Field `{TABLE}` must be a table"], problems.pyproject)
 
-    top = _read_table(raw, TABLE, Table.TOP, project_root, errors)
+    top = _read_table(raw, TABLE, Table.TOP, project_root, problems)
     top.failed.discard("bundles")
-    named = _read_bundles(top.values.pop("bundles", {}), project_root, errors)
+    named = _read_bundles(top.values.pop("bundles", {}), project_root, problems)
     if bundle in LAYOUTS:
         own = _Table(TABLE, {"layout": bundle})
     elif bundle in named:
         own = named[bundle]
     else:
         known = [*LAYOUTS, *named]
-        errors.append(
+        problems.add(
             f"Unknown bundle `{bundle}`: use one of {', '.join(known)} (as in "
-            f"`hatch build -t lockbundle:{known[-1]}`), or define `[{TABLE}.bundles.{bundle}]`"
+            f"`hatch build -t lockbundle:{known[-1]}`), or define `[{TABLE}.bundles.{bundle}]`",
+            TABLE,
         )
         own = _Table(TABLE)
-    given = _read_table(overrides or {}, COMMAND_LINE, Table.COMMAND_LINE, Path.cwd(), errors)
+    given = _read_table(overrides or {}, COMMAND_LINE, Table.COMMAND_LINE, Path.cwd(), problems)
     variables = _read_table(
-        read.by_variables(environ), MIRRORS_VARIABLE, Table.COMMAND_LINE, Path.cwd(), errors
+        read.by_variables(environ), MIRRORS_VARIABLE, Table.COMMAND_LINE, Path.cwd(), problems
     )
 
     settings = _merged(top, own, variables, given)
@@ -119,11 +146,10 @@ def load_and_validate_config(
     every.update({name: _merged(top, table) for name, table in named.items()})
     every[bundle] = settings
     for each in every.values():
-        _leave_out_or_refuse(each, errors)
-    _check_top_table_serves_a_bundle(top, every.values(), errors)
-    _check_combinations(settings, errors)
-    if errors:
-        raise ConfigurationError(errors, source)
+        _leave_out_or_refuse(each, problems)
+    _check_top_table_serves_a_bundle(top, every.values(), problems)
+    _check_combinations(settings, problems)
+    problems.raise_any()
     values = {field_of(key): value for key, value in settings.values.items()}
     if "include" in settings.values:
         values["include_field"] = f"{settings.where['include']}.include"
@@ -131,26 +157,27 @@ def load_and_validate_config(
 
 
 def _read_bundles(
-    raw: Mapping[str, Any], project_root: Path, errors: list[str]
+    raw: Mapping[str, Any], project_root: Path, problems: _Problems
 ) -> dict[str, _Table]:
     """The ``[tool.lockbundle.bundles.NAME]`` tables, each read."""
     named = {}
     for name, table in raw.items():
         label = f"{TABLE}.bundles.{name}"
         if not _BUNDLE_NAME.fullmatch(name) or name in LAYOUTS:
-            errors.append(
+            problems.add(
                 f"Bundle name `{name}` in `{TABLE}.bundles` must be letters, digits, `.`, `_` "
-                f"and `-`, and not a layout name ({', '.join(LAYOUTS)})"
+                f"and `-`, and not a layout name ({', '.join(LAYOUTS)})",
+                label,
             )
         if not isinstance(table, Mapping):
-            errors.append(f"Field `{label}` must be a table")
+            problems.add(f"Field `{label}` must be a table", label)
             continue
-        named[name] = _read_table(table, label, Table.BUNDLE, project_root, errors)
+        named[name] = _read_table(table, label, Table.BUNDLE, project_root, problems)
     return named
 
 
 def _read_table(
-    raw: Mapping[str, Any], label: str, kind: Table, root: Path, errors: list[str]
+    raw: Mapping[str, Any], label: str, kind: Table, root: Path, problems: _Problems
 ) -> _Table:
     """Read every option set in one table, each by its declared reader."""
     table = _Table(label)
@@ -158,16 +185,19 @@ def _read_table(
     for option in accepted:
         if option.key not in raw:
             continue
-        before = len(errors)
-        value = option.read(raw[option.key], Setting(label, option.key, root, errors))
-        if len(errors) == before:
+        before = len(problems.errors)
+        value = option.read(raw[option.key], Setting(label, option.key, root, problems.errors))
+        if len(problems.errors) == before:
             table.values[option.key] = value
         else:
             table.failed.add(option.key)
+            problems.blame(label)
     known = sorted(option.key for option in accepted)
     for key in raw:
         if key not in known:
-            errors.append(f"Unknown field `{label}.{key}`; known fields are: {', '.join(known)}")
+            problems.add(
+                f"Unknown field `{label}.{key}`; known fields are: {', '.join(known)}", label
+            )
     return table
 
 
@@ -221,7 +251,7 @@ def _why_not_applying(option: Option, settings: _Settings) -> str | None:
     return None
 
 
-def _leave_out_or_refuse(settings: _Settings, errors: list[str]) -> None:
+def _leave_out_or_refuse(settings: _Settings, problems: _Problems) -> None:
     """Leave out the inherited options that do not apply to this bundle; refuse the others."""
     for key, where in list(settings.where.items()):
         why = _why_not_applying(OPTION[key], settings)
@@ -232,11 +262,11 @@ def _leave_out_or_refuse(settings: _Settings, errors: list[str]) -> None:
             settings.values.pop(key, None)
             settings.failed.discard(key)
         else:
-            errors.append(f"Field `{where}.{key}` {why}")
+            problems.add(f"Field `{where}.{key}` {why}", where)
 
 
 def _check_top_table_serves_a_bundle(
-    top: _Table, bundles: Iterable[_Settings], errors: list[str]
+    top: _Table, bundles: Iterable[_Settings], problems: _Problems
 ) -> None:
     """A top-level option that applies to none of the bundles inheriting it is a mistake.
 
@@ -252,13 +282,14 @@ def _check_top_table_serves_a_bundle(
             settings.where.get(key) == TABLE and _why_not_applying(OPTION[key], settings) is None
             for settings in inheriting
         ):
-            errors.append(
+            problems.add(
                 f"Field `{TABLE}.{key}` applies only with `{needs.option}` ({needs.why}), "
-                f"which no bundle sets: {needs.remedy}"
+                f"which no bundle sets: {needs.remedy}",
+                TABLE,
             )
 
 
-def _check_combinations(settings: _Settings, errors: list[str]) -> None:
+def _check_combinations(settings: _Settings, problems: _Problems) -> None:
     """Options that are right alone, wrong together; a refused value is not looked at again."""
 
     def given(*keys: str) -> bool:
@@ -273,20 +304,25 @@ def _check_combinations(settings: _Settings, errors: list[str]) -> None:
         and values.get("compile-bytecode")
         and target_python != running
     ):
-        errors.append(
+        problems.add(
             f"Field `{where['compile-bytecode']}.compile-bytecode` needs the target "
             f"Python ({target_python}) to be the one running the build ({running}): bytecode is "
-            f"specific to a Python version. Build with Python {target_python}, or turn it off"
+            f"specific to a Python version. Build with Python {target_python}, or turn it off",
+            where["compile-bytecode"],
+            where.get("python", TABLE),
         )
     if given("lock", "hatch-env") and {"lock", "hatch-env"} <= values.keys():
-        errors.append(
+        problems.add(
             f"Fields `{where['lock']}.lock` and `{where['hatch-env']}.hatch-env` both name the "
-            "lock to read: keep one"
+            "lock to read: keep one",
+            where["lock"],
+            where["hatch-env"],
         )
     platforms = values.get("platforms", ())
     if given("platforms") and settings.layout == "target" and len(platforms) > 1:
-        errors.append(
+        problems.add(
             f"Field `{where['platforms']}.platforms` lists {len(platforms)} "
             "platforms, but a target bundle is for one platform: make one named bundle per "
-            "platform, or use the wheelhouse layout"
+            "platform, or use the wheelhouse layout",
+            where["platforms"],
         )

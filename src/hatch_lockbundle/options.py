@@ -304,18 +304,20 @@ def mirrors(value: Any, at: Setting) -> tuple[tuple[str, str], ...] | None:
         at.table, f"field `{at.name}`"
     )
     sentence = named[:1].upper() + named[1:]
-    entries: dict[str, Any] = {}
+    given: list[tuple[str, Any]] = []
     if isinstance(value, Mapping):
-        entries = dict(value)
+        given = list(value.items())
     elif isinstance(value, list) and all(isinstance(item, str) for item in value):
         try:
-            entries = dict(parse_entry(item) for item in value)
+            given = [parse_entry(item) for item in value]
         except ValueError as error:
             at.error(f"{sentence}: {error}")
             return None
     else:
         at.error(f'{sentence} must be a table like {{ "{_PYPI}" = "<mirror URL>" }}')
         return None
+    entries = dict(given)
+    _refuse_two_mirrors_for_an_index(given, named, at)
     pairs = []
     for source, mirror in entries.items():
         problem = (
@@ -326,6 +328,24 @@ def mirrors(value: Any, at: Setting) -> tuple[tuple[str, str], ...] | None:
         else:
             at.error(f"Entry `{redact(source)}` of {named}: {problem}")
     return tuple(pairs)
+
+
+def _refuse_two_mirrors_for_an_index(
+    entries: list[tuple[str, Any]], named: str, at: Setting
+) -> None:
+    """Keeping either of two mirrors given for one index would hide a mistake in the other.
+
+    Entries are named by their number: a mirror may carry credentials, even in a ``NAME=URL``.
+    """
+    first: dict[str, int] = {}
+    for number, (source, mirror) in enumerate(entries, 1):
+        index = normalized_index(source)
+        earlier = first.setdefault(index, number)
+        if earlier != number and entries[earlier - 1][1] != mirror:
+            at.error(
+                f"Entries #{earlier} and #{number} of {named} give two different mirrors for "
+                f"`{index}`: keep one"
+            )
 
 
 def by_variables(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
