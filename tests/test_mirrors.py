@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
+from hatch_lockbundle.build import _CapturingRunner
 from hatch_lockbundle.config_tables import load_and_validate_config
 from hatch_lockbundle.errors import ConfigurationError
 from hatch_lockbundle.mirrors import Mirrors
@@ -282,3 +284,36 @@ def test_a_mirror_is_not_part_of_the_stamp() -> None:
 
     assert "t0ken" not in repr(with_mirror)
     assert repr(with_mirror) == repr(load_and_validate_config({}, Path.cwd(), environ={}))
+
+
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [
+        ("environ", "=https://bot:S3CRET@mirror.example/simple"),
+        ("environ", "https://pypi.org/simple=ftp://bot:S3CRET@mirror.example/simple"),
+        ("table", {"https://pypi.org/simple": "corp=https://bot:S3CRET@mirror.example/simple/*"}),
+        ("table", {"https://bot:S3CRET@files.example/*": "ftp://bot:S3CRET@mirror.example/"}),
+    ],
+)
+def test_a_wrong_mapping_is_reported_without_its_password(where: str, value: object) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        load_and_validate_config(
+            {"mirrors": value} if where == "table" else {},
+            Path.cwd(),
+            environ={"LOCKBUNDLE_MIRRORS": str(value)} if where == "environ" else {},
+        )
+
+    assert "mirror.example" in str(raised.value)
+    assert "S3CRET" not in str(raised.value)
+
+
+def test_a_build_backend_does_not_see_the_mirrors(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A backend never downloads from a mirror, and the mirror's URL may hold a password."""
+    monkeypatch.setenv(
+        "LOCKBUNDLE_MIRRORS", "https://pypi.org/simple=https://bot:S3CRET@mirror.example/simple"
+    )
+    backend = _CapturingRunner()
+
+    backend([sys.executable, "-c", "import os; print(os.environ.get('LOCKBUNDLE_MIRRORS'))"])
+
+    assert backend.output.strip() == "None"

@@ -20,7 +20,7 @@ from hatch_lockbundle.credentials import realm
 from hatch_lockbundle.errors import LockbundleError
 from hatch_lockbundle.git import check_out
 from hatch_lockbundle.http import Downloader, DownloadError
-from hatch_lockbundle.keyring_command import KeyringError
+from hatch_lockbundle.keyring_command import KeyringError, _keyring_get
 from hatch_lockbundle.network import NetworkSettings, proxy_for
 from support.bundle import occurrences
 from support.cli import lockbundle
@@ -397,18 +397,60 @@ def test_a_password_the_index_refuses_is_tried_once_and_not_shown(
 def test_a_keyring_without_the_password_says_how_to_store_it(
     private_index: PrivateIndex, keyring: FileKeyring
 ) -> None:
-    for index_urls, service in (([private_index.simple_url], private_index.simple_url), ([], None)):
-        with pytest.raises(DownloadError) as raised:
-            download(
-                Downloader(
-                    credentials=user_only(private_index), network=KEYRING, index_urls=index_urls
-                ),
-                private_index.file_url(WHEELS[0]),
-                private_index.directory / WHEELS[0],
-            )
-        # under the index's URL, as for uv; else under the host
-        service = service or private_index.url.removeprefix("http://")
-        assert f"`keyring set {service} {USER}`" in str(raised.value)
+    with pytest.raises(DownloadError) as raised:
+        download(
+            Downloader(
+                credentials=user_only(private_index),
+                network=KEYRING,
+                index_urls=[private_index.simple_url],
+            ),
+            private_index.file_url(WHEELS[0]),
+            private_index.directory / WHEELS[0],
+        )
+    # under the index's URL, as for uv
+    assert f"`keyring set {private_index.simple_url} {USER}`" in str(raised.value)
+
+
+def test_the_keyring_is_asked_only_on_the_hosts_of_the_indexes(
+    private_index: PrivateIndex, keyring: FileKeyring, plain_index: IndexServer
+) -> None:
+    """A page or a redirect may point anywhere: the keyring's passwords are not for any host."""
+    keyring.set(private_index.url, USER, PASSWORD)
+    keyring.set(private_index.url.removeprefix("http://"), USER, PASSWORD)
+    downloader = Downloader(
+        retries=0,
+        credentials=user_only(private_index),
+        network=KEYRING,
+        index_urls=[plain_index.url],
+    )
+    with pytest.raises(DownloadError) as raised:
+        download(downloader, private_index.file_url(WHEELS[0]), private_index.directory / WHEELS[0])
+    assert "HTTP 401" in str(raised.value)
+    assert "the keyring is asked only on the hosts of the lock's indexes" in str(raised.value)
+
+
+def test_a_user_name_like_an_option_is_not_passed_to_the_keyring(
+    private_index: PrivateIndex, keyring: FileKeyring
+) -> None:
+    """``http://--disable@host/`` on a page would otherwise run ``keyring get URL --disable``,
+    which turns the user's keyring off for good."""
+    settings = keyring.directory / "config" / "python_keyring" / "keyringrc.cfg"
+    before = settings.read_text()
+    link = private_index.file_url(WHEELS[0]).replace("http://", "http://--disable@")
+    downloader = Downloader(retries=0, network=KEYRING, index_urls=[private_index.simple_url])
+    with pytest.raises(KeyringError, match="begins with `-`: the keyring is not asked"):
+        download(downloader, link, private_index.directory / WHEELS[0])
+    assert settings.read_text() == before
+
+
+def test_the_keyring_command_reads_its_arguments_as_a_service_and_a_user(
+    keyring: FileKeyring,
+) -> None:
+    """``--`` ends the options: a service or user beginning with ``-`` is never an option."""
+    keyring.set("--help", "--disable", PASSWORD)
+    command = shutil.which("keyring")
+    assert command is not None
+    assert _keyring_get(command, "--help", "--disable", "the index") == PASSWORD
 
 
 def test_a_missing_keyring_command_is_a_clear_error(
@@ -417,7 +459,11 @@ def test_a_missing_keyring_command_is_a_clear_error(
     through.setenv("PATH", str(tmp_path / "no-keyring-here"))
     with pytest.raises(KeyringError, match="no `keyring` command is on PATH"):
         download(
-            Downloader(credentials=user_only(private_index), network=KEYRING),
+            Downloader(
+                credentials=user_only(private_index),
+                network=KEYRING,
+                index_urls=[private_index.simple_url],
+            ),
             private_index.file_url(WHEELS[0]),
             private_index.directory / WHEELS[0],
         )
@@ -429,7 +475,11 @@ def test_a_failing_keyring_command_is_a_clear_error(
     through.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     with pytest.raises(KeyringError) as raised:
         download(
-            Downloader(credentials=user_only(private_index), network=KEYRING),
+            Downloader(
+                credentials=user_only(private_index),
+                network=KEYRING,
+                index_urls=[private_index.simple_url],
+            ),
             private_index.file_url(WHEELS[0]),
             private_index.directory / WHEELS[0],
         )
@@ -441,7 +491,7 @@ def test_a_failing_keyring_command_is_a_clear_error(
 def test_the_keyring_needs_a_user_name(private_index: PrivateIndex, keyring: FileKeyring) -> None:
     with pytest.raises(KeyringError, match="UV_INDEX_<NAME>_USERNAME"):
         download(
-            Downloader(network=KEYRING),
+            Downloader(network=KEYRING, index_urls=[private_index.simple_url]),
             private_index.file_url(WHEELS[0]),
             private_index.directory / WHEELS[0],
         )

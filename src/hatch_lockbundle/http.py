@@ -23,6 +23,7 @@ from .credentials import credentials_for, redact
 from .errors import LockbundleError
 from .keyring_command import Keyring
 from .network import NetworkSettings, Proxy, proxy_for, tls_failure
+from .progress import printable
 
 RETRIES = 3
 BACKOFF = 0.5  # seconds, doubled after each failed attempt
@@ -351,9 +352,10 @@ class Downloader:
             )
         if response.status != 200:
             response.read()
+            reason = printable(response.reason)  # the server's words, shown in a message
             if response.status in RETRY_STATUSES:
-                raise _Retryable(f"HTTP {response.status} {response.reason}")
-            if response.status == 401 and self._keyring is not None:
+                raise _Retryable(f"HTTP {response.status} {reason}")
+            if response.status == 401 and self._keyring and self._keyring.asks_for(url):
                 if not keyring_asked and (credentials is None or not credentials[1]):
                     # no password was sent: the keyring's, in one more request
                     user = credentials[0] if credentials is not None else None
@@ -369,14 +371,14 @@ class Downloader:
                             keyring_asked=True,
                         )
                     raise DownloadError(
-                        f"cannot download {redact(url)}: HTTP 401 {response.reason}, and the "
+                        f"cannot download {redact(url)}: HTTP 401 {reason}, and the "
                         f"keyring has no password for user {user!r} there: store it with "
                         f"`keyring set {self._keyring.service(url)} {user}`, or give it in "
                         "UV_INDEX_<NAME>_PASSWORD or ~/.netrc"
                     )
                 if keyring_asked:
                     raise DownloadError(
-                        f"cannot download {redact(url)}: HTTP 401 {response.reason} with the "
+                        f"cannot download {redact(url)}: HTTP 401 {reason} with the "
                         "password from the keyring: it is wrong or expired; store the current "
                         "one with `keyring set`"
                     )
@@ -387,14 +389,17 @@ class Downloader:
                     "in HTTP_PROXY / HTTPS_PROXY"
                 )
             if response.status in (401, 403):
-                raise DownloadError(
-                    f"cannot download {redact(url)}: HTTP {response.status} {response.reason}. "
-                    f"The index wants credentials: add them to ~/.netrc (`machine "
-                    f"{parts.hostname} login <user> password <token>`)"
+                unasked = (
+                    " (the keyring is asked only on the hosts of the lock's indexes and mirrors)"
+                    if self._keyring is not None
+                    else ""
                 )
-            raise DownloadError(
-                f"cannot download {redact(url)}: HTTP {response.status} {response.reason}"
-            )
+                raise DownloadError(
+                    f"cannot download {redact(url)}: HTTP {response.status} {reason}. "
+                    f"The index wants credentials: add them to ~/.netrc (`machine "
+                    f"{parts.hostname} login <user> password <token>`){unasked}"
+                )
+            raise DownloadError(f"cannot download {redact(url)}: HTTP {response.status} {reason}")
         announced = response.getheader("Content-Length")
         # one number, or none: a list (duplicate headers joined) or text is not trusted
         expected = announced if announced is not None and announced.isdigit() else None

@@ -24,7 +24,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 from packaging.utils import canonicalize_name
 
-from .credentials import index_credentials, redact
+from .credentials import index_credentials, redact, redact_urls
 from .errors import LockbundleError
 from .http import Downloader, DownloadError
 
@@ -58,7 +58,7 @@ def parse_entry(text: str) -> tuple[str, str]:
     source, separator, mirror = text.partition("=")
     if not separator or not source.strip() or not mirror.strip():
         raise ValueError(
-            f"mirror entry {redact(text)!r} is not `FROM=TO` (an index URL of the lock, `=`, "
+            f"mirror entry {redact_urls(text)!r} is not `FROM=TO` (an index URL of the lock, `=`, "
             "the mirror's simple index URL)"
         )
     return source.strip(), mirror.strip()
@@ -66,18 +66,18 @@ def parse_entry(text: str) -> tuple[str, str]:
 
 def entry_problem(source: str, mirror: str) -> str | None:
     """What is wrong with one mapping, or None."""
-    shown = redact(mirror)
+    shown = redact_urls(mirror)
     _, url = _named(mirror)
     if source.endswith(PREFIX) != url.endswith(PREFIX):
         return (
-            f"`{redact(source)}` = `{shown}` maps a URL prefix on one side only: end both "
+            f"`{redact_urls(source)}` = `{shown}` maps a URL prefix on one side only: end both "
             'sides with `*` to remap direct-URL files ("https://host/path/*" = '
             '"https://mirror/path/*"), or neither to mirror an index'
         )
     for side in (source.removesuffix(PREFIX), url.removesuffix(PREFIX)):
         parts = urlsplit(side)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            return f"`{redact(side)}` is not an http or https URL"
+            return f"`{redact_urls(side)}` is not an http or https URL"
     return None
 
 
@@ -142,6 +142,10 @@ class Mirrors:
         named = [(mirror.name, mirror.given) for mirror in self.indexes.values()]
         named += [(None, mirror.given) for mirror in self.prefixes]
         return index_credentials(named, environ) if named else {}
+
+    def urls(self) -> list[str]:
+        """Every mirror's URL (an index's, or a prefix), without credentials."""
+        return [mirror.url for mirror in (*self.indexes.values(), *self.prefixes)]
 
     def index_url(self, url: str) -> str:
         """The URL to install from instead of the lock's index ``url`` (itself if unmapped)."""
