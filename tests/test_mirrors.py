@@ -7,16 +7,21 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
+from hatch_lockbundle import mirrors as mirrors_module
 from hatch_lockbundle.build import _CapturingRunner
 from hatch_lockbundle.config_tables import load_and_validate_config
 from hatch_lockbundle.errors import ConfigurationError
-from hatch_lockbundle.mirrors import Mirrors
+from hatch_lockbundle.http import Downloader
+from hatch_lockbundle.mirrors import Mirrors, MissingFromMirrorError
+from hatch_lockbundle.network import NetworkSettings
 from support.bundle import occurrences
 from support.cli import lockbundle
 from support.consumer import Consumer
@@ -317,3 +322,87 @@ def test_a_build_backend_does_not_see_the_mirrors(monkeypatch: pytest.MonkeyPatc
     backend([sys.executable, "-c", "import os; print(os.environ.get('LOCKBUNDLE_MIRRORS'))"])
 
     assert backend.output.strip() == "None"
+
+
+class CannedMirror:
+    """A mirror on 127.0.0.1 answering each project page with a fixed status, headers and body."""
+
+    def __init__(self, pages: dict[str, tuple[int, dict[str, str], bytes]]) -> None:
+        self.pages = pages
+        canned = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                status, headers, body = canned.pages.get(self.path, (404, {}, b""))
+                self.send_response(status)
+                for name, value in {"Content-Length": str(len(body)), **headers}.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/simple/"
+
+    def __enter__(self) -> CannedMirror:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def locate_on(page: tuple[int, dict[str, str], bytes]) -> str:
+    """The error of looking up a wheel of ``demo`` on a mirror answering its page with ``page``."""
+    with CannedMirror({"/simple/demo/": page}) as canned:
+        mirrors = Mirrors([("https://pypi.org/simple", canned.url)])
+        with pytest.raises(MissingFromMirrorError) as raised:
+            mirrors.locate(
+                Downloader(retries=0, network=NetworkSettings()),
+                mirrors.indexes["https://pypi.org/simple"],
+                "https://files.example/demo-1.0-py3-none-any.whl",
+                "demo",
+                "demo 1.0",
+            )
+    return str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"files": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deeply"),
+        (b'{"files": [', "not valid JSON"),
+        (b'{"meta": {}}', "no `files` list"),
+        (b"demo-1.0-py3-none-any.whl", "neither JSON nor HTML"),
+    ],
+)
+def test_a_page_that_is_not_a_simple_page_is_reported_unreadable(body: bytes, reason: str) -> None:
+    message = locate_on((200, {}, body))
+
+    assert "could not be read as a simple index page" in message and reason in message
+    assert "other file(s)" not in message
+
+
+def test_a_page_past_the_page_bound_is_not_reported_against_the_locks_size(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(mirrors_module, "PAGE_LIMIT", 1000)
+
+    message = locate_on((200, {}, b"<a>" * 1000))
+
+    assert "more than 1000 bytes, the most such an answer may bring" in message
+    assert "lock" not in message.partition("The lock records")[0]
+
+
+def test_a_page_redirecting_to_a_file_url_is_not_called_a_credentials_problem() -> None:
+    message = locate_on((302, {"Location": "file:///etc/passwd"}, b""))
+
+    assert "redirected to a 'file' URL; only http and https redirects are followed" in message
+    assert "credentials" not in message
+
+
+def test_a_page_the_mirror_refuses_may_be_a_credentials_problem() -> None:
+    assert "missing or wrong credentials" in locate_on((403, {}, b""))

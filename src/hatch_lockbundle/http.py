@@ -44,6 +44,11 @@ RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
 class DownloadError(LockbundleError):
     """A file could not be downloaded."""
 
+    def __init__(self, message: str, status: int | None = None) -> None:
+        """:param status: the HTTP status the server refused it with, if that was the reason"""
+        super().__init__(message)
+        self.status = status
+
 
 class _Retryable(Exception):
     pass
@@ -126,6 +131,7 @@ class Downloader:
         on_bytes: Callable[[int], None] | None = None,
         size: int | None = None,
         accept: str | None = None,
+        most: int | None = None,
     ) -> str:
         """Write the body of ``url`` to ``destination``; return its hex digest.
 
@@ -135,6 +141,7 @@ class Downloader:
         :param size: the file's size as the lock records it: a body that grows past it is
             stopped at once (without one, at :data:`MAX_DOWNLOAD`)
         :param accept: the ``Accept`` header (a simple page's formats, :mod:`.mirrors`)
+        :param most: without ``size``, the most the answer may bring (a simple page's bound)
         """
 
         try:
@@ -152,7 +159,7 @@ class Downloader:
             try:
                 destination.seek(0)
                 destination.truncate()
-                return self._get(url, destination, algorithm, on_bytes, 5, size, accept)
+                return self._get(url, destination, algorithm, on_bytes, 5, size, accept, most)
             except _LocalWriteError as error:
                 raise error.error from None
             except _Retryable as error:
@@ -294,6 +301,7 @@ class Downloader:
         redirects: int,
         size: int | None = None,
         accept: str | None = None,
+        most: int | None = None,
         keyring_asked: bool = False,
     ) -> str:
 
@@ -343,12 +351,19 @@ class Downloader:
             location = response.getheader("Location")
             response.read()
             next_url = urllib.parse.urljoin(url, location or "")
-            if not location or redirects == 0 or urlsplit(next_url).scheme not in ("http", "https"):
-                raise DownloadError(f"{redact(url)}: bad or too many redirects")
+            if not location:
+                raise DownloadError(f"{redact(url)}: a redirect without a Location")
+            if redirects == 0:
+                raise DownloadError(f"{redact(url)}: too many redirects (more than 5)")
+            if (scheme := urlsplit(next_url).scheme) not in ("http", "https"):
+                raise DownloadError(
+                    f"{redact(url)}: redirected to a {printable(scheme)!r} URL; only http and "
+                    "https redirects are followed"
+                )
             destination.seek(0)
             destination.truncate()
             return self._get(
-                next_url, destination, algorithm, on_bytes, redirects - 1, size, accept
+                next_url, destination, algorithm, on_bytes, redirects - 1, size, accept, most
             )
         if response.status != 200:
             response.read()
@@ -368,6 +383,7 @@ class Downloader:
                             redirects,
                             size,
                             accept,
+                            most,
                             keyring_asked=True,
                         )
                     raise DownloadError(
@@ -397,19 +413,27 @@ class Downloader:
                 raise DownloadError(
                     f"cannot download {redact(url)}: HTTP {response.status} {reason}. "
                     f"The index wants credentials: add them to ~/.netrc (`machine "
-                    f"{parts.hostname} login <user> password <token>`){unasked}"
+                    f"{parts.hostname} login <user> password <token>`){unasked}",
+                    response.status,
                 )
-            raise DownloadError(f"cannot download {redact(url)}: HTTP {response.status} {reason}")
+            raise DownloadError(
+                f"cannot download {redact(url)}: HTTP {response.status} {reason}", response.status
+            )
         announced = response.getheader("Content-Length")
         # one number, or none: a list (duplicate headers joined) or text is not trusted
         expected = announced if announced is not None and announced.isdigit() else None
-        limit = MAX_DOWNLOAD if size is None else size
-        what = f"the lock's size of {size} bytes" if size is not None else f"{limit} bytes"
+        limit = size if size is not None else most if most is not None else MAX_DOWNLOAD
+        if size is not None:
+            what, verdict = f"the lock's size of {size} bytes", "the file that was locked"
+        elif most is not None:
+            what, verdict = f"{most} bytes, the most such an answer may bring", "what was asked"
+        else:
+            what, verdict = f"{limit} bytes", "the file that was locked"
         if expected is not None and expected.isdigit() and int(expected) > limit:
             self._drop(parts.scheme, parts.netloc)
             raise DownloadError(
                 f"cannot download {redact(url)}: the server announces {expected} bytes, more "
-                f"than {what}; it is not serving the file that was locked"
+                f"than {what}; it is not serving {verdict}"
             )
         digest = hashlib.new(algorithm)
         received = 0
@@ -421,7 +445,7 @@ class Downloader:
                 self._drop(parts.scheme, parts.netloc)
                 raise DownloadError(
                     f"cannot download {redact(url)}: the server sent more than {what}, and was "
-                    "stopped; it is not serving the file that was locked"
+                    f"stopped; it is not serving {verdict}"
                 )
             digest.update(chunk)
             try:
