@@ -179,6 +179,27 @@ def test_a_host_in_no_proxy_goes_direct(through: pytest.MonkeyPatch) -> None:
     assert proxy_for("https", "other.example", proxies) is not None
 
 
+def test_a_host_in_an_ip_range_of_no_proxy_goes_direct(
+    plain_index: IndexServer, proxy: AuthenticatingProxy, through: pytest.MonkeyPatch
+) -> None:
+    through.setenv("HTTP_PROXY", proxy.url())
+    through.setenv("NO_PROXY", ".corp.example,127.0.0.0/8")
+    download(
+        Downloader(retries=0), plain_index.file_url(WHEELS[0]), plain_index.directory / WHEELS[0]
+    )
+    assert proxy.forwarded == []
+    assert proxy_for("http", "10.1.2.3", {"http": proxy.url(), "no": "127.0.0.0/8"}) is not None
+
+
+def test_all_proxy_serves_a_scheme_without_its_own_proxy(
+    plain_index: IndexServer, proxy: AuthenticatingProxy, through: pytest.MonkeyPatch
+) -> None:
+    through.setenv("ALL_PROXY", proxy.url())
+    url = plain_index.file_url(WHEELS[0])
+    download(Downloader(retries=0), url, plain_index.directory / WHEELS[0])
+    assert proxy.forwarded == [url]
+
+
 def test_a_certificate_no_one_trusts_fails_at_once_naming_the_host_and_the_settings(
     tls_index: TlsIndex, through: pytest.MonkeyPatch
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import ipaddress
 import os
 import ssl
 import urllib.request
@@ -109,10 +110,13 @@ def proxy_for(scheme: str, host: str, proxies: Mapping[str, str]) -> Proxy | Non
     """The proxy for a URL of ``scheme`` on ``host``, or None when it goes direct.
 
     :param proxies: by scheme, as :func:`urllib.request.getproxies` reads ``HTTP_PROXY``,
-        ``HTTPS_PROXY`` (and the lowercase ones); ``NO_PROXY`` is honoured
+        ``HTTPS_PROXY``, ``ALL_PROXY`` (for a scheme without its own, as uv and curl use it)
+        and ``NO_PROXY`` (key ``no``: names, domains and, as uv and curl read them, IP ranges
+        such as ``10.0.0.0/8``), or the lowercase ones
     """
-    written = proxies.get(scheme)
-    if not written or urllib.request.proxy_bypass(host):
+    variable = f"{scheme.upper()}_PROXY" if proxies.get(scheme) else "ALL_PROXY"
+    written = proxies.get(scheme) or proxies.get("all")
+    if not written or _in_ranges(host, proxies.get("no", "")) or urllib.request.proxy_bypass(host):
         return None
     url = written if "://" in written else f"http://{written}"
     try:
@@ -120,12 +124,12 @@ def proxy_for(scheme: str, host: str, proxies: Mapping[str, str]) -> Proxy | Non
         port = parts.port
     except ValueError:
         raise LockbundleError(
-            f"the {scheme} proxy `{redact(url)}` (HTTP(S)_PROXY) is not a valid URL"
+            f"the {scheme} proxy `{redact(url)}` ({variable}) is not a valid URL"
         ) from None
     proxy_scheme = parts.scheme.lower()
     if proxy_scheme not in _PROXY_PORTS or not parts.hostname:
         raise LockbundleError(
-            f"the {scheme} proxy `{redact(url)}` (HTTP(S)_PROXY) is not an http:// or https:// "
+            f"the {scheme} proxy `{redact(url)}` ({variable}) is not an http:// or https:// "
             "proxy URL; set it to http://[user:password@]host:port"
         )
     authorization = None
@@ -139,6 +143,22 @@ def proxy_for(scheme: str, host: str, proxies: Mapping[str, str]) -> Proxy | Non
         authorization,
         redact(url),
     )
+
+
+def _in_ranges(host: str, no_proxy: str) -> bool:
+    """Whether ``host`` is an IP address within a range of ``no_proxy`` (``10.0.0.0/8``),
+    which :func:`urllib.request.proxy_bypass` reads as a name."""
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    for entry in no_proxy.split(","):
+        try:
+            if address in ipaddress.ip_network(entry.strip(), strict=False):
+                return True
+        except ValueError:  # a name, a domain, `host:port`: urllib's to match
+            continue
+    return False
 
 
 def tls_failure(host: str, error: ssl.SSLError) -> str:
