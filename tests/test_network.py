@@ -214,6 +214,51 @@ def test_a_certificate_no_one_trusts_fails_at_once_naming_the_host_and_the_setti
     assert len(tls_index.requests) == before
 
 
+def test_a_certificate_for_another_name_is_not_advised_more_trust(
+    tls_index: TlsIndex, authority: PrivateAuthority, through: pytest.MonkeyPatch
+) -> None:
+    through.setenv("SSL_CERT_FILE", str(authority.pem))
+    url = tls_index.file_url(WHEELS[0]).replace("127.0.0.1", "localhost")
+    with pytest.raises(DownloadError) as raised:
+        download(Downloader(), url, tls_index.directory / WHEELS[0])
+    message = str(raised.value)
+    assert "the TLS certificate of localhost is not for that name" in message
+    assert "SSL_CERT_FILE" not in message and "native" not in message.lower()
+
+
+def test_with_native_tls_on_a_failure_does_not_advise_native_tls(
+    tls_index: TlsIndex, through: pytest.MonkeyPatch
+) -> None:
+    downloader = Downloader(network=NetworkSettings(native_tls=True))
+    with pytest.raises(DownloadError) as raised:
+        download(downloader, tls_index.file_url(WHEELS[0]), tls_index.directory / WHEELS[0])
+    message = str(raised.value)
+    assert "SSL_CERT_FILE" in message
+    assert "--native-tls" not in message and "UV_NATIVE_TLS" not in message
+
+
+@pytest.mark.parametrize("native_tls", [False, True])
+@pytest.mark.parametrize("variable", ["SSL_CERT_FILE", "SSL_CERT_DIR"])
+def test_a_trust_variable_naming_nothing_is_an_error_naming_it(
+    variable: str,
+    native_tls: bool,
+    tls_index: TlsIndex,
+    through: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "no-such-certificates"
+    through.setenv(variable, str(missing))
+    before = len(tls_index.requests)
+    with pytest.raises(LockbundleError) as raised:
+        download(
+            Downloader(network=NetworkSettings(native_tls=native_tls)),
+            tls_index.file_url(WHEELS[0]),
+            tls_index.directory / WHEELS[0],
+        )
+    assert f"{variable}='{missing}' is not a" in str(raised.value)
+    assert len(tls_index.requests) == before  # not retried, not even tried
+
+
 def test_native_tls_verifies_with_the_systems_store_and_the_variables(
     tls_index: TlsIndex, authority: PrivateAuthority, through: pytest.MonkeyPatch
 ) -> None:

@@ -168,7 +168,8 @@ class Downloader:
                 # another attempt meets the same certificate
                 self._drop(parts.scheme, parts.netloc)
                 raise DownloadError(
-                    f"cannot download {redact(url)}: {tls_failure(parts.hostname or '', error)}"
+                    f"cannot download {redact(url)}: "
+                    f"{tls_failure(parts.hostname or '', error, self.network.native_tls)}"
                 ) from None
             except (OSError, http.client.HTTPException) as error:
                 if str(error).startswith("Tunnel connection failed: 407"):

@@ -65,16 +65,43 @@ class NetworkSettings:
 
     def ssl_context(self) -> ssl.SSLContext:
         """A client context that verifies servers against the system's store (``native_tls``),
-        else against OpenSSL's default paths, which ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` set."""
+        else against OpenSSL's default paths, which ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` set.
+
+        :raises LockbundleError: one of the variables names nothing, or nothing it can load
+        """
+        given = {
+            variable: (os.environ[variable], keyword, is_there)
+            for variable, keyword, is_there in (
+                ("SSL_CERT_FILE", "cafile", os.path.isfile),
+                ("SSL_CERT_DIR", "capath", os.path.isdir),
+            )
+            if os.environ.get(variable)
+        }
+        for variable, (path, _, is_there) in given.items():
+            # OpenSSL would skip it without a word, and every certificate check then fail
+            if not is_there(path):
+                kind, wanted = (
+                    ("file", "a PEM file of the certificates to trust")
+                    if variable == "SSL_CERT_FILE"
+                    else ("directory", "a directory of PEM certificates")
+                )
+                raise LockbundleError(
+                    f"{variable}={path!r} is not a {kind}: set it to {wanted}, or unset it"
+                )
         if not self.native_tls:
             return ssl.create_default_context()
         import truststore  # only when asked: it is the platform's verifier on macOS and Windows
 
         context = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        for variable, keyword in (("SSL_CERT_FILE", "cafile"), ("SSL_CERT_DIR", "capath")):
+        for variable, (path, keyword, _) in given.items():
             # as uv does with --native-tls: the variables add certificates to the system's
-            if os.environ.get(variable):
-                context.load_verify_locations(**{keyword: os.environ[variable]})
+            try:
+                context.load_verify_locations(**{keyword: path})
+            except (OSError, ssl.SSLError) as error:
+                raise LockbundleError(
+                    f"{variable}={path!r} cannot be loaded ({error}): set it to PEM "
+                    "certificates, or unset it"
+                ) from None
         return context
 
     def installer_environ(self, environ: Mapping[str, str]) -> dict[str, str]:
@@ -161,12 +188,30 @@ def _in_ranges(host: str, no_proxy: str) -> bool:
     return False
 
 
-def tls_failure(host: str, error: ssl.SSLError) -> str:
-    """What a failed certificate check says: the host, why, and the settings that fix it."""
+#: OpenSSL's ``X509_V_ERR_HOSTNAME_MISMATCH``: the certificate is valid, for other names
+_HOSTNAME_MISMATCH = 62
+
+
+def tls_failure(host: str, error: ssl.SSLError, native_tls: bool = False) -> str:
+    """What a failed certificate check says: the host, why, and the settings that fix it.
+
+    :param native_tls: whether the system's store was trusted already (not advised again)
+    """
     reason = getattr(error, "verify_message", None) or error.reason or str(error)
+    if getattr(error, "verify_code", None) == _HOSTNAME_MISMATCH:
+        # trusting more authorities does not help: the name is wrong
+        return (
+            f"the TLS certificate of {host} is not for that name ({reason}): use in the URL a "
+            "host name that the server's certificate holds"
+        )
+    store = (
+        ""
+        if native_tls
+        else ", or trust the system's certificate store with --native-tls, UV_NATIVE_TLS=1 "
+        "or `native-tls = true` in [tool.lockbundle]"
+    )
     return (
         f"the TLS certificate of {host} could not be verified ({reason}). If it is signed by "
         "your organisation's certificate authority, set SSL_CERT_FILE to a PEM file holding it "
-        "(or SSL_CERT_DIR to a directory of them), or trust the system's certificate store "
-        "with --native-tls, UV_NATIVE_TLS=1 or `native-tls = true` in [tool.lockbundle]"
+        f"(or SSL_CERT_DIR to a directory of them){store}"
     )
