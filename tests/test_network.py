@@ -9,14 +9,17 @@ import hashlib
 import io
 import os
 import shutil
+import socket
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import truststore
 
-from hatch_lockbundle.credentials import realm
+from hatch_lockbundle.credentials import realm, redact
 from hatch_lockbundle.errors import LockbundleError
 from hatch_lockbundle.git import check_out
 from hatch_lockbundle.http import Downloader, DownloadError
@@ -29,6 +32,7 @@ from support.git_server import GitServer, git, make_test_ca
 from support.index import IndexServer
 from support.network import (
     PROXY_PASSWORD,
+    PROXY_USER,
     AuthenticatingProxy,
     FileKeyring,
     PrivateAuthority,
@@ -147,9 +151,65 @@ def test_a_proxy_refusing_its_credentials_is_named_without_them(
         with pytest.raises(DownloadError) as raised:
             download(Downloader(retries=0), index.file_url(WHEELS[0]), index.directory / WHEELS[0])
     message = str(raised.value)
-    assert "wants credentials (HTTP 407" in message
+    assert f"the proxy {redact(proxy.url())} refused the credentials given in its URL" in message
     assert_no_secret(message, proxy_needles())
     assert len(proxy.refused) == 1
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_proxy_wanting_credentials_none_were_given_for_says_how_to_give_them(
+    scheme: str,
+    plain_index: IndexServer,
+    tls_index: TlsIndex,
+    authority: PrivateAuthority,
+    proxy: AuthenticatingProxy,
+    through: pytest.MonkeyPatch,
+) -> None:
+    index = plain_index if scheme == "http" else tls_index
+    through.setenv(f"{scheme.upper()}_PROXY", redact(proxy.url()))
+    through.setenv("SSL_CERT_FILE", str(authority.pem))
+    with pytest.raises(DownloadError) as raised:
+        download(Downloader(retries=0), index.file_url(WHEELS[0]), index.directory / WHEELS[0])
+    assert "wants credentials (HTTP 407 Proxy Authentication Required)" in str(raised.value)
+
+
+class RefusingProxy:
+    """A proxy on 127.0.0.1 that answers every request with one status line, and counts them."""
+
+    def __init__(self, status_line: bytes) -> None:
+        self.status_line = status_line
+        self.requests = 0
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://{PROXY_USER}:{quote(PROXY_PASSWORD, safe='')}@127.0.0.1:"
+        self.url += str(self.socket.getsockname()[1])
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                client, _ = self.socket.accept()
+            except OSError:  # closed
+                return
+            with client, client.makefile("rb") as request:
+                while request.readline().strip():
+                    pass
+                self.requests += 1
+                client.sendall(self.status_line + b"\r\nContent-Length: 0\r\n\r\n")
+
+
+def test_a_proxy_refusing_a_tunnel_is_named_at_once_without_its_credentials(
+    tls_index: TlsIndex, through: pytest.MonkeyPatch
+) -> None:
+    proxy = RefusingProxy(b"HTTP/1.1 403 Forb\x1bidden")
+    through.setenv("HTTPS_PROXY", proxy.url)
+    with pytest.raises(DownloadError) as raised:
+        download(Downloader(), tls_index.file_url(WHEELS[0]), tls_index.directory / WHEELS[0])
+    proxy.socket.close()
+    message = str(raised.value)
+    assert f"the proxy {redact(proxy.url)} refused to reach 127.0.0.1:" in message
+    assert "(HTTP 403 Forb\\x1bidden)" in message  # the proxy's words, escaped
+    assert_no_secret(message, proxy_needles())
+    assert proxy.requests == 1  # a refusal is not retried
 
 
 def test_an_https_proxy_without_a_port_is_on_443() -> None:

@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlsplit
 from .credentials import credentials_for, redact
 from .errors import LockbundleError
 from .keyring_command import Keyring
-from .network import NetworkSettings, Proxy, proxy_for, tls_failure
+from .network import NetworkSettings, Proxy, proxy_for, proxy_refusal, tls_failure
 from .progress import printable
 
 RETRIES = 3
@@ -39,6 +39,8 @@ MAX_DOWNLOAD = 8 << 30
 #: ``LOCKBUNDLE_HTTP_TIMEOUT`` (seconds) replaces ``TIMEOUT``, as ``UV_HTTP_TIMEOUT`` does uv's
 TIMEOUT_VARIABLE = "LOCKBUNDLE_HTTP_TIMEOUT"
 RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
+#: how :mod:`http.client` begins the error of a ``CONNECT`` that a proxy refused
+_TUNNEL_FAILED = "Tunnel connection failed: "
 
 
 class DownloadError(LockbundleError):
@@ -172,13 +174,6 @@ class Downloader:
                     f"{tls_failure(parts.hostname or '', error, self.network.native_tls)}"
                 ) from None
             except (OSError, http.client.HTTPException) as error:
-                if str(error).startswith("Tunnel connection failed: 407"):
-                    self._drop(parts.scheme, parts.netloc)
-                    raise DownloadError(
-                        f"cannot download {redact(url)}: the proxy wants credentials (HTTP 407 "
-                        "to CONNECT): give them in the proxy URL, http://USER:PASSWORD@host:port, "
-                        "in HTTPS_PROXY"
-                    ) from None
                 last_error = (
                     f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
                 )
@@ -191,7 +186,8 @@ class Downloader:
         if self._aborted:
             raise DownloadError(f"the download of {redact(url)} was stopped")
         raise DownloadError(
-            f"cannot download {redact(url)} after {self.retries + 1} attempts: {last_error}"
+            f"cannot download {redact(url)} after {self.retries + 1} attempts: "
+            f"{printable(last_error)}"
         )
 
     def _copy_file(
@@ -325,7 +321,18 @@ class Downloader:
         if credentials is not None:
             token = f"{credentials[0]}:{credentials[1]}"
             headers["Authorization"] = "Basic " + base64.b64encode(token.encode()).decode()
-        connection.request("GET", redact(url) if forwarded else target, headers=headers)
+        try:
+            connection.request("GET", redact(url) if forwarded else target, headers=headers)
+        except OSError as error:
+            # http.client's words for a CONNECT the proxy answered with anything but 200
+            status = str(error).removeprefix(_TUNNEL_FAILED)
+            if proxy is None or status == str(error):
+                raise
+            self._drop(parts.scheme, parts.netloc)
+            refusal = proxy_refusal(proxy, parts.netloc, status)
+            if status[:3].isdigit() and int(status[:3]) in RETRY_STATUSES:
+                raise _Retryable(refusal) from None
+            raise DownloadError(f"cannot download {redact(url)}: {refusal}") from None
         if self._aborted:  # stopped while connecting, before abort() could see the socket
             raise OSError("stopped")
         # a status line and headers sent a byte at a time would keep getresponse() reading for
@@ -400,11 +407,8 @@ class Downloader:
                         "one with `keyring set`"
                     )
             if response.status == 407 and proxy is not None:
-                raise DownloadError(
-                    f"cannot download {redact(url)}: the proxy {proxy.shown} wants credentials "
-                    "(HTTP 407): give them in the proxy URL, http://USER:PASSWORD@host:port, "
-                    "in HTTP_PROXY / HTTPS_PROXY"
-                )
+                refusal = proxy_refusal(proxy, parts.netloc, f"{response.status} {reason}")
+                raise DownloadError(f"cannot download {redact(url)}: {refusal}")
             if response.status in (401, 403):
                 unasked = (
                     " (the keyring is asked only on the hosts of the lock's indexes and mirrors)"

@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlsplit
 
 from .credentials import redact
 from .errors import LockbundleError
+from .progress import printable
 
 #: uv's ``keyring-provider`` values that this package implements (uv's ``subprocess``)
 KEYRING_PROVIDERS = ("disabled", "subprocess")
@@ -169,6 +170,29 @@ def proxy_for(scheme: str, host: str, proxies: Mapping[str, str]) -> Proxy | Non
         port or _PROXY_PORTS[proxy_scheme],
         authorization,
         redact(url),
+    )
+
+
+def proxy_refusal(proxy: Proxy, target: str, status: str) -> str:
+    """What a proxy refusing to carry a request to ``target`` means, and what to do.
+
+    :param status: the proxy's answer, ``407 Proxy Authentication Required`` (shown escaped:
+        it is the proxy's text)
+    """
+    answer = printable(status)
+    if status.startswith("407") and proxy.authorization is not None:
+        return (
+            f"the proxy {proxy.shown} refused the credentials given in its URL (HTTP {answer}): "
+            "correct the user name and password in HTTP_PROXY / HTTPS_PROXY"
+        )
+    if status.startswith("407"):
+        return (
+            f"the proxy {proxy.shown} wants credentials (HTTP {answer}): give them in the "
+            "proxy URL, http://USER:PASSWORD@host:port, in HTTP_PROXY / HTTPS_PROXY"
+        )
+    return (
+        f"the proxy {proxy.shown} refused to reach {target} (HTTP {answer}): ask its "
+        "administrators to allow that host, or list it in NO_PROXY if it is reached directly"
     )
 
 
