@@ -338,6 +338,10 @@ def test_network_settings_are_read_as_uv_reads_them(through: pytest.MonkeyPatch)
     assert NetworkSettings.resolve("subprocess").keyring_provider == "disabled"
     through.setenv("UV_NATIVE_TLS", "true")
     assert NetworkSettings.resolve().native_tls
+    through.setenv("UV_NATIVE_TLS", "0")  # the variable wins over the project both ways
+    assert not NetworkSettings.resolve(native_tls=True).native_tls
+    through.setenv("UV_NATIVE_TLS", "")
+    assert NetworkSettings.resolve(native_tls=True).native_tls
     through.setenv("UV_KEYRING_PROVIDER", "import")
     with pytest.raises(LockbundleError, match="UV_KEYRING_PROVIDER='import'"):
         NetworkSettings.resolve()

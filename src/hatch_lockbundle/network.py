@@ -43,8 +43,8 @@ class NetworkSettings:
         environ: Mapping[str, str] | None = None,
     ) -> NetworkSettings:
         """The settings of a build, as uv reads them: ``UV_KEYRING_PROVIDER`` over the
-        project's ``keyring-provider``; the native trust store when the project, the command
-        line or ``UV_NATIVE_TLS`` asks for it.
+        project's ``keyring-provider``; ``UV_NATIVE_TLS``, when set, over the project's
+        ``native-tls`` both ways (``0`` turns it off), else the project or the command line.
 
         :param keyring_provider: ``[tool.lockbundle] keyring-provider``, None when unset
         :param native_tls: ``[tool.lockbundle] native-tls`` or ``--native-tls``
@@ -62,7 +62,8 @@ class NetworkSettings:
                 f"{NATIVE_TLS_VARIABLE}={flag!r} is neither true nor false: set it to 1 to trust "
                 "the system's certificate store, or unset it"
             )
-        return cls(provider, native_tls or flag in _TRUE)
+        # the command line's --native-tls reaches here merged into the project's setting
+        return cls(provider, flag in _TRUE if flag else native_tls)
 
     def ssl_context(self) -> ssl.SSLContext:
         """A client context that verifies servers against the system's store (``native_tls``),
