@@ -125,10 +125,15 @@ def test_an_https_index_with_a_private_ca_is_reached_through_a_proxy_that_wants_
     assert proxy.refused == []
 
 
+# ALL_PROXY: for a scheme without a proxy of its own, as uv and curl read it
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "ALL_PROXY"])
 def test_a_plain_request_goes_to_the_proxy_with_its_credentials(
-    plain_index: IndexServer, proxy: AuthenticatingProxy, through: pytest.MonkeyPatch
+    variable: str,
+    plain_index: IndexServer,
+    proxy: AuthenticatingProxy,
+    through: pytest.MonkeyPatch,
 ) -> None:
-    through.setenv("HTTP_PROXY", proxy.url())
+    through.setenv(variable, proxy.url())
     url = plain_index.file_url(WHEELS[0])
     download(Downloader(retries=0), url, plain_index.directory / WHEELS[0])
     assert proxy.forwarded == [url]
@@ -249,15 +254,6 @@ def test_a_host_in_an_ip_range_of_no_proxy_goes_direct(
     )
     assert proxy.forwarded == []
     assert proxy_for("http", "10.1.2.3", {"http": proxy.url(), "no": "127.0.0.0/8"}) is not None
-
-
-def test_all_proxy_serves_a_scheme_without_its_own_proxy(
-    plain_index: IndexServer, proxy: AuthenticatingProxy, through: pytest.MonkeyPatch
-) -> None:
-    through.setenv("ALL_PROXY", proxy.url())
-    url = plain_index.file_url(WHEELS[0])
-    download(Downloader(retries=0), url, plain_index.directory / WHEELS[0])
-    assert proxy.forwarded == [url]
 
 
 def test_a_certificate_no_one_trusts_fails_at_once_naming_the_host_and_the_settings(
@@ -477,6 +473,15 @@ def user_only(index: PrivateIndex) -> dict[str, tuple[str, str]]:
     return {realm(index.url): (USER, "")}
 
 
+def download_with_the_keyring(index: PrivateIndex) -> None:
+    """Download the index's first file, its password to be asked of the keyring."""
+    download(
+        Downloader(credentials=user_only(index), network=KEYRING, index_urls=[index.simple_url]),
+        index.file_url(WHEELS[0]),
+        index.directory / WHEELS[0],
+    )
+
+
 def test_a_password_only_the_keyring_knows_is_asked_for_after_a_401_once_per_realm(
     private_index: PrivateIndex, keyring: FileKeyring
 ) -> None:
@@ -528,15 +533,7 @@ def test_a_keyring_without_the_password_says_how_to_store_it(
     private_index: PrivateIndex, keyring: FileKeyring
 ) -> None:
     with pytest.raises(DownloadError) as raised:
-        download(
-            Downloader(
-                credentials=user_only(private_index),
-                network=KEYRING,
-                index_urls=[private_index.simple_url],
-            ),
-            private_index.file_url(WHEELS[0]),
-            private_index.directory / WHEELS[0],
-        )
+        download_with_the_keyring(private_index)
     # under the index's URL, as for uv
     assert f"`keyring set {private_index.simple_url} {USER}`" in str(raised.value)
 
@@ -588,15 +585,7 @@ def test_a_missing_keyring_command_is_a_clear_error(
 ) -> None:
     through.setenv("PATH", str(tmp_path / "no-keyring-here"))
     with pytest.raises(KeyringError, match="no `keyring` command is on PATH"):
-        download(
-            Downloader(
-                credentials=user_only(private_index),
-                network=KEYRING,
-                index_urls=[private_index.simple_url],
-            ),
-            private_index.file_url(WHEELS[0]),
-            private_index.directory / WHEELS[0],
-        )
+        download_with_the_keyring(private_index)
 
 
 def test_a_failing_keyring_command_is_a_clear_error(
@@ -604,15 +593,7 @@ def test_a_failing_keyring_command_is_a_clear_error(
 ) -> None:
     through.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     with pytest.raises(KeyringError) as raised:
-        download(
-            Downloader(
-                credentials=user_only(private_index),
-                network=KEYRING,
-                index_urls=[private_index.simple_url],
-            ),
-            private_index.file_url(WHEELS[0]),
-            private_index.directory / WHEELS[0],
-        )
+        download_with_the_keyring(private_index)
     message = str(raised.value)
     assert "`keyring get` for" in message and "failed (exit status 1)" in message
     assert "NoKeyringError" in message
