@@ -565,7 +565,9 @@ def test_a_user_name_like_an_option_is_not_passed_to_the_keyring(
     before = settings.read_text()
     link = private_index.file_url(WHEELS[0]).replace("http://", "http://--disable@")
     downloader = Downloader(retries=0, network=KEYRING, index_urls=[private_index.simple_url])
-    with pytest.raises(KeyringError, match="begins with `-`: the keyring is not asked"):
+    with pytest.raises(
+        KeyringError, match="its user name begins with `-`: the keyring is not asked"
+    ):
         download(downloader, link, private_index.directory / WHEELS[0])
     assert settings.read_text() == before
 

@@ -11,7 +11,6 @@ from urllib.parse import urlsplit
 
 from .credentials import realm, redact, scrub
 from .errors import LockbundleError
-from .progress import printable
 
 #: seconds a ``keyring`` command may take (a plugin may fetch a token from a cloud)
 TIMEOUT = 60.0
@@ -87,8 +86,8 @@ class Keyring:
         if username.startswith("-"):
             # it would reach `keyring` as an option (a page's link `http://--disable@host/`)
             raise KeyringError(
-                f"{shown} wants credentials for the user name {printable(username)!r}, which "
-                "begins with `-`: the keyring is not asked for it. Give the password in "
+                f"{shown} wants credentials, and its user name begins with `-`: the keyring "
+                "is not asked for it (it would read it as an option). Give the password in "
                 "UV_INDEX_<NAME>_PASSWORD or ~/.netrc"
             )
         command = shutil.which("keyring")
