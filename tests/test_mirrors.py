@@ -6,15 +6,22 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
+from hatch_lockbundle import mirrors as mirrors_module
+from hatch_lockbundle.build import _CapturingRunner
 from hatch_lockbundle.config_tables import load_and_validate_config
 from hatch_lockbundle.errors import ConfigurationError
-from hatch_lockbundle.mirrors import Mirrors
+from hatch_lockbundle.http import Downloader
+from hatch_lockbundle.mirrors import Mirrors, MissingFromMirrorError
+from hatch_lockbundle.network import NetworkSettings
 from support.bundle import occurrences
 from support.cli import lockbundle
 from support.consumer import Consumer
@@ -341,3 +348,120 @@ def test_a_mirror_is_not_part_of_the_stamp() -> None:
 
     assert "t0ken" not in repr(with_mirror)
     assert repr(with_mirror) == repr(load_and_validate_config({}, Path.cwd(), environ={}))
+
+
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [
+        ("environ", "=https://bot:S3CRET@mirror.example/simple"),
+        ("environ", "https://pypi.org/simple=ftp://bot:S3CRET@mirror.example/simple"),
+        ("table", {"https://pypi.org/simple": "corp=https://bot:S3CRET@mirror.example/simple/*"}),
+        ("table", {"https://bot:S3CRET@files.example/*": "ftp://bot:S3CRET@mirror.example/"}),
+    ],
+)
+def test_a_wrong_mapping_is_reported_without_its_password(where: str, value: object) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        load_and_validate_config(
+            {"mirrors": value} if where == "table" else {},
+            Path.cwd(),
+            environ={"LOCKBUNDLE_MIRRORS": str(value)} if where == "environ" else {},
+        )
+
+    assert "mirror.example" in str(raised.value)
+    assert "S3CRET" not in str(raised.value)
+
+
+def test_a_build_backend_does_not_see_the_mirrors(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A backend never downloads from a mirror, and the mirror's URL may hold a password."""
+    monkeypatch.setenv(
+        "LOCKBUNDLE_MIRRORS", "https://pypi.org/simple=https://bot:S3CRET@mirror.example/simple"
+    )
+    backend = _CapturingRunner()
+
+    backend([sys.executable, "-c", "import os; print(os.environ.get('LOCKBUNDLE_MIRRORS'))"])
+
+    assert backend.output.strip() == "None"
+
+
+class CannedMirror:
+    """A mirror on 127.0.0.1 answering each project page with a fixed status, headers and body."""
+
+    def __init__(self, pages: dict[str, tuple[int, dict[str, str], bytes]]) -> None:
+        self.pages = pages
+        canned = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                status, headers, body = canned.pages.get(self.path, (404, {}, b""))
+                self.send_response(status)
+                for name, value in {"Content-Length": str(len(body)), **headers}.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/simple/"
+
+    def __enter__(self) -> CannedMirror:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def locate_on(page: tuple[int, dict[str, str], bytes]) -> str:
+    """The error of looking up a wheel of ``demo`` on a mirror answering its page with ``page``."""
+    with CannedMirror({"/simple/demo/": page}) as canned:
+        mirrors = Mirrors([("https://pypi.org/simple", canned.url)])
+        with pytest.raises(MissingFromMirrorError) as raised:
+            mirrors.locate(
+                Downloader(retries=0, network=NetworkSettings()),
+                mirrors.indexes["https://pypi.org/simple"],
+                "https://files.example/demo-1.0-py3-none-any.whl",
+                "demo",
+                "demo 1.0",
+            )
+    return str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"files": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deeply"),
+        (b'{"files": [', "not valid JSON"),
+        (b'{"meta": {}}', "no `files` list"),
+        (b"demo-1.0-py3-none-any.whl", "neither JSON nor HTML"),
+    ],
+)
+def test_a_page_that_is_not_a_simple_page_is_reported_unreadable(body: bytes, reason: str) -> None:
+    message = locate_on((200, {}, body))
+
+    assert "could not be read as a simple index page" in message and reason in message
+    assert "other file(s)" not in message
+
+
+def test_a_page_past_the_page_bound_is_not_reported_against_the_locks_size(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(mirrors_module, "PAGE_LIMIT", 1000)
+
+    message = locate_on((200, {}, b"<a>" * 1000))
+
+    assert "more than 1000 bytes, the most such an answer may bring" in message
+    assert "lock" not in message.partition("The lock records")[0]
+
+
+def test_a_page_redirecting_to_a_file_url_is_not_called_a_credentials_problem() -> None:
+    message = locate_on((302, {"Location": "file:///etc/passwd"}, b""))
+
+    assert "redirected to a 'file' URL; only http and https redirects are followed" in message
+    assert "credentials" not in message
+
+
+def test_a_page_the_mirror_refuses_may_be_a_credentials_problem() -> None:
+    assert "missing or wrong credentials" in locate_on((403, {}, b""))

@@ -9,18 +9,21 @@ import hashlib
 import io
 import os
 import shutil
+import socket
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import truststore
 
-from hatch_lockbundle.credentials import realm
+from hatch_lockbundle.credentials import realm, redact
 from hatch_lockbundle.errors import LockbundleError
 from hatch_lockbundle.git import check_out
 from hatch_lockbundle.http import Downloader, DownloadError
-from hatch_lockbundle.keyring_command import KeyringError
+from hatch_lockbundle.keyring_command import KeyringError, _keyring_get
 from hatch_lockbundle.network import NetworkSettings, proxy_for
 from support.bundle import occurrences
 from support.cli import lockbundle
@@ -29,6 +32,7 @@ from support.git_server import GitServer, git, make_test_ca
 from support.index import IndexServer
 from support.network import (
     PROXY_PASSWORD,
+    PROXY_USER,
     AuthenticatingProxy,
     FileKeyring,
     PrivateAuthority,
@@ -121,10 +125,15 @@ def test_an_https_index_with_a_private_ca_is_reached_through_a_proxy_that_wants_
     assert proxy.refused == []
 
 
+# ALL_PROXY: for a scheme without a proxy of its own, as uv and curl read it
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "ALL_PROXY"])
 def test_a_plain_request_goes_to_the_proxy_with_its_credentials(
-    plain_index: IndexServer, proxy: AuthenticatingProxy, through: pytest.MonkeyPatch
+    variable: str,
+    plain_index: IndexServer,
+    proxy: AuthenticatingProxy,
+    through: pytest.MonkeyPatch,
 ) -> None:
-    through.setenv("HTTP_PROXY", proxy.url())
+    through.setenv(variable, proxy.url())
     url = plain_index.file_url(WHEELS[0])
     download(Downloader(retries=0), url, plain_index.directory / WHEELS[0])
     assert proxy.forwarded == [url]
@@ -147,9 +156,65 @@ def test_a_proxy_refusing_its_credentials_is_named_without_them(
         with pytest.raises(DownloadError) as raised:
             download(Downloader(retries=0), index.file_url(WHEELS[0]), index.directory / WHEELS[0])
     message = str(raised.value)
-    assert "wants credentials (HTTP 407" in message
+    assert f"the proxy {redact(proxy.url())} refused the credentials given in its URL" in message
     assert_no_secret(message, proxy_needles())
     assert len(proxy.refused) == 1
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_proxy_wanting_credentials_none_were_given_for_says_how_to_give_them(
+    scheme: str,
+    plain_index: IndexServer,
+    tls_index: TlsIndex,
+    authority: PrivateAuthority,
+    proxy: AuthenticatingProxy,
+    through: pytest.MonkeyPatch,
+) -> None:
+    index = plain_index if scheme == "http" else tls_index
+    through.setenv(f"{scheme.upper()}_PROXY", redact(proxy.url()))
+    through.setenv("SSL_CERT_FILE", str(authority.pem))
+    with pytest.raises(DownloadError) as raised:
+        download(Downloader(retries=0), index.file_url(WHEELS[0]), index.directory / WHEELS[0])
+    assert "wants credentials (HTTP 407 Proxy Authentication Required)" in str(raised.value)
+
+
+class RefusingProxy:
+    """A proxy on 127.0.0.1 that answers every request with one status line, and counts them."""
+
+    def __init__(self, status_line: bytes) -> None:
+        self.status_line = status_line
+        self.requests = 0
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://{PROXY_USER}:{quote(PROXY_PASSWORD, safe='')}@127.0.0.1:"
+        self.url += str(self.socket.getsockname()[1])
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                client, _ = self.socket.accept()
+            except OSError:  # closed
+                return
+            with client, client.makefile("rb") as request:
+                while request.readline().strip():
+                    pass
+                self.requests += 1
+                client.sendall(self.status_line + b"\r\nContent-Length: 0\r\n\r\n")
+
+
+def test_a_proxy_refusing_a_tunnel_is_named_at_once_without_its_credentials(
+    tls_index: TlsIndex, through: pytest.MonkeyPatch
+) -> None:
+    proxy = RefusingProxy(b"HTTP/1.1 403 Forb\x1bidden")
+    through.setenv("HTTPS_PROXY", proxy.url)
+    with pytest.raises(DownloadError) as raised:
+        download(Downloader(), tls_index.file_url(WHEELS[0]), tls_index.directory / WHEELS[0])
+    proxy.socket.close()
+    message = str(raised.value)
+    assert f"the proxy {redact(proxy.url)} refused to reach 127.0.0.1:" in message
+    assert "(HTTP 403 Forb\\x1bidden)" in message  # the proxy's words, escaped
+    assert_no_secret(message, proxy_needles())
+    assert proxy.requests == 1  # a refusal is not retried
 
 
 def test_an_https_proxy_without_a_port_is_on_443() -> None:
@@ -179,6 +244,18 @@ def test_a_host_in_no_proxy_goes_direct(through: pytest.MonkeyPatch) -> None:
     assert proxy_for("https", "other.example", proxies) is not None
 
 
+def test_a_host_in_an_ip_range_of_no_proxy_goes_direct(
+    plain_index: IndexServer, proxy: AuthenticatingProxy, through: pytest.MonkeyPatch
+) -> None:
+    through.setenv("HTTP_PROXY", proxy.url())
+    through.setenv("NO_PROXY", ".corp.example,127.0.0.0/8")
+    download(
+        Downloader(retries=0), plain_index.file_url(WHEELS[0]), plain_index.directory / WHEELS[0]
+    )
+    assert proxy.forwarded == []
+    assert proxy_for("http", "10.1.2.3", {"http": proxy.url(), "no": "127.0.0.0/8"}) is not None
+
+
 def test_a_certificate_no_one_trusts_fails_at_once_naming_the_host_and_the_settings(
     tls_index: TlsIndex, through: pytest.MonkeyPatch
 ) -> None:
@@ -191,6 +268,51 @@ def test_a_certificate_no_one_trusts_fails_at_once_naming_the_host_and_the_setti
         assert remedy in message
     assert "attempts" not in message  # not retried: the certificate stays the same
     assert len(tls_index.requests) == before
+
+
+def test_a_certificate_for_another_name_is_not_advised_more_trust(
+    tls_index: TlsIndex, authority: PrivateAuthority, through: pytest.MonkeyPatch
+) -> None:
+    through.setenv("SSL_CERT_FILE", str(authority.pem))
+    url = tls_index.file_url(WHEELS[0]).replace("127.0.0.1", "localhost")
+    with pytest.raises(DownloadError) as raised:
+        download(Downloader(), url, tls_index.directory / WHEELS[0])
+    message = str(raised.value)
+    assert "the TLS certificate of localhost is not for that name" in message
+    assert "SSL_CERT_FILE" not in message and "native" not in message.lower()
+
+
+def test_with_native_tls_on_a_failure_does_not_advise_native_tls(
+    tls_index: TlsIndex, through: pytest.MonkeyPatch
+) -> None:
+    downloader = Downloader(network=NetworkSettings(native_tls=True))
+    with pytest.raises(DownloadError) as raised:
+        download(downloader, tls_index.file_url(WHEELS[0]), tls_index.directory / WHEELS[0])
+    message = str(raised.value)
+    assert "SSL_CERT_FILE" in message
+    assert "--native-tls" not in message and "UV_NATIVE_TLS" not in message
+
+
+@pytest.mark.parametrize("native_tls", [False, True])
+@pytest.mark.parametrize("variable", ["SSL_CERT_FILE", "SSL_CERT_DIR"])
+def test_a_trust_variable_naming_nothing_is_an_error_naming_it(
+    variable: str,
+    native_tls: bool,
+    tls_index: TlsIndex,
+    through: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "no-such-certificates"
+    through.setenv(variable, str(missing))
+    before = len(tls_index.requests)
+    with pytest.raises(LockbundleError) as raised:
+        download(
+            Downloader(network=NetworkSettings(native_tls=native_tls)),
+            tls_index.file_url(WHEELS[0]),
+            tls_index.directory / WHEELS[0],
+        )
+    assert f"{variable}='{missing}' is not a" in str(raised.value)
+    assert len(tls_index.requests) == before  # not retried, not even tried
 
 
 def test_native_tls_verifies_with_the_systems_store_and_the_variables(
@@ -212,6 +334,10 @@ def test_network_settings_are_read_as_uv_reads_them(through: pytest.MonkeyPatch)
     assert NetworkSettings.resolve("subprocess").keyring_provider == "disabled"
     through.setenv("UV_NATIVE_TLS", "true")
     assert NetworkSettings.resolve().native_tls
+    through.setenv("UV_NATIVE_TLS", "0")  # the variable wins over the project both ways
+    assert not NetworkSettings.resolve(native_tls=True).native_tls
+    through.setenv("UV_NATIVE_TLS", "")
+    assert NetworkSettings.resolve(native_tls=True).native_tls
     through.setenv("UV_KEYRING_PROVIDER", "import")
     with pytest.raises(LockbundleError, match="UV_KEYRING_PROVIDER='import'"):
         NetworkSettings.resolve()
@@ -347,6 +473,15 @@ def user_only(index: PrivateIndex) -> dict[str, tuple[str, str]]:
     return {realm(index.url): (USER, "")}
 
 
+def download_with_the_keyring(index: PrivateIndex) -> None:
+    """Download the index's first file, its password to be asked of the keyring."""
+    download(
+        Downloader(credentials=user_only(index), network=KEYRING, index_urls=[index.simple_url]),
+        index.file_url(WHEELS[0]),
+        index.directory / WHEELS[0],
+    )
+
+
 def test_a_password_only_the_keyring_knows_is_asked_for_after_a_401_once_per_realm(
     private_index: PrivateIndex, keyring: FileKeyring
 ) -> None:
@@ -397,18 +532,54 @@ def test_a_password_the_index_refuses_is_tried_once_and_not_shown(
 def test_a_keyring_without_the_password_says_how_to_store_it(
     private_index: PrivateIndex, keyring: FileKeyring
 ) -> None:
-    for index_urls, service in (([private_index.simple_url], private_index.simple_url), ([], None)):
-        with pytest.raises(DownloadError) as raised:
-            download(
-                Downloader(
-                    credentials=user_only(private_index), network=KEYRING, index_urls=index_urls
-                ),
-                private_index.file_url(WHEELS[0]),
-                private_index.directory / WHEELS[0],
-            )
-        # under the index's URL, as for uv; else under the host
-        service = service or private_index.url.removeprefix("http://")
-        assert f"`keyring set {service} {USER}`" in str(raised.value)
+    with pytest.raises(DownloadError) as raised:
+        download_with_the_keyring(private_index)
+    # under the index's URL, as for uv
+    assert f"`keyring set {private_index.simple_url} {USER}`" in str(raised.value)
+
+
+def test_the_keyring_is_asked_only_on_the_hosts_of_the_indexes(
+    private_index: PrivateIndex, keyring: FileKeyring, plain_index: IndexServer
+) -> None:
+    """A page or a redirect may point anywhere: the keyring's passwords are not for any host."""
+    keyring.set(private_index.url, USER, PASSWORD)
+    keyring.set(private_index.url.removeprefix("http://"), USER, PASSWORD)
+    downloader = Downloader(
+        retries=0,
+        credentials=user_only(private_index),
+        network=KEYRING,
+        index_urls=[plain_index.url],
+    )
+    with pytest.raises(DownloadError) as raised:
+        download(downloader, private_index.file_url(WHEELS[0]), private_index.directory / WHEELS[0])
+    assert "HTTP 401" in str(raised.value)
+    assert "the keyring is asked only on the hosts of the lock's indexes" in str(raised.value)
+
+
+def test_a_user_name_like_an_option_is_not_passed_to_the_keyring(
+    private_index: PrivateIndex, keyring: FileKeyring
+) -> None:
+    """``http://--disable@host/`` on a page would otherwise run ``keyring get URL --disable``,
+    which turns the user's keyring off for good."""
+    settings = keyring.directory / "config" / "python_keyring" / "keyringrc.cfg"
+    before = settings.read_text()
+    link = private_index.file_url(WHEELS[0]).replace("http://", "http://--disable@")
+    downloader = Downloader(retries=0, network=KEYRING, index_urls=[private_index.simple_url])
+    with pytest.raises(
+        KeyringError, match="its user name begins with `-`: the keyring is not asked"
+    ):
+        download(downloader, link, private_index.directory / WHEELS[0])
+    assert settings.read_text() == before
+
+
+def test_the_keyring_command_reads_its_arguments_as_a_service_and_a_user(
+    keyring: FileKeyring,
+) -> None:
+    """``--`` ends the options: a service or user beginning with ``-`` is never an option."""
+    keyring.set("--help", "--disable", PASSWORD)
+    command = shutil.which("keyring")
+    assert command is not None
+    assert _keyring_get(command, "--help", "--disable", "the index") == PASSWORD
 
 
 def test_a_missing_keyring_command_is_a_clear_error(
@@ -416,11 +587,7 @@ def test_a_missing_keyring_command_is_a_clear_error(
 ) -> None:
     through.setenv("PATH", str(tmp_path / "no-keyring-here"))
     with pytest.raises(KeyringError, match="no `keyring` command is on PATH"):
-        download(
-            Downloader(credentials=user_only(private_index), network=KEYRING),
-            private_index.file_url(WHEELS[0]),
-            private_index.directory / WHEELS[0],
-        )
+        download_with_the_keyring(private_index)
 
 
 def test_a_failing_keyring_command_is_a_clear_error(
@@ -428,11 +595,7 @@ def test_a_failing_keyring_command_is_a_clear_error(
 ) -> None:
     through.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     with pytest.raises(KeyringError) as raised:
-        download(
-            Downloader(credentials=user_only(private_index), network=KEYRING),
-            private_index.file_url(WHEELS[0]),
-            private_index.directory / WHEELS[0],
-        )
+        download_with_the_keyring(private_index)
     message = str(raised.value)
     assert "`keyring get` for" in message and "failed (exit status 1)" in message
     assert "NoKeyringError" in message
@@ -441,7 +604,7 @@ def test_a_failing_keyring_command_is_a_clear_error(
 def test_the_keyring_needs_a_user_name(private_index: PrivateIndex, keyring: FileKeyring) -> None:
     with pytest.raises(KeyringError, match="UV_INDEX_<NAME>_USERNAME"):
         download(
-            Downloader(network=KEYRING),
+            Downloader(network=KEYRING, index_urls=[private_index.simple_url]),
             private_index.file_url(WHEELS[0]),
             private_index.directory / WHEELS[0],
         )

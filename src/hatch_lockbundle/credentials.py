@@ -38,6 +38,15 @@ def redact(url: str) -> str:
     return url
 
 
+#: a URL within text: a scheme, ``://``, and everything up to the next whitespace
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S*")
+
+
+def redact_urls(text: str) -> str:
+    """``text`` (a user's entry, say ``NAME=URL``) with every URL in it :func:`redact`-ed."""
+    return _URL_IN_TEXT.sub(lambda match: redact(match[0]), text)
+
+
 def realm(url: str) -> str:
     """``scheme://host[:port]`` of ``url``: credentials apply to every URL of a realm."""
     parts = urlsplit(url)
@@ -99,13 +108,15 @@ def index_credentials(
 _CREDENTIAL_VARIABLE = re.compile(
     r"UV_INDEX_\w+_(?:USERNAME|PASSWORD)|UV_PUBLISH_(?:USERNAME|PASSWORD|TOKEN)"
     r"|TWINE_(?:USERNAME|PASSWORD)|PIP_CLIENT_CERT"
+    # mirrors' URLs may carry `user:password@`; a backend never downloads from them
+    r"|LOCKBUNDLE_MIRRORS"
 )
 
 
 def without_credentials(environ: Mapping[str, str]) -> dict[str, str]:
     """``environ`` for code that must not see index credentials (a build backend, which could
-    copy a token into the wheel): uv's, pip's and twine's credential variables removed, and the
-    index URL variables without their ``user:password@``."""
+    copy a token into the wheel): uv's, pip's and twine's credential variables and the mirrors
+    removed, and the index URL variables without their ``user:password@``."""
     env = {}
     for name, value in environ.items():
         if _CREDENTIAL_VARIABLE.fullmatch(name):

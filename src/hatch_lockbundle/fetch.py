@@ -170,7 +170,9 @@ class Fetcher:
         self.require_hashes = require_hashes
         self.log = Reporter.of(log)
         self.downloader = Downloader(
-            credentials=credentials, network=network, index_urls=indexes.index_urls
+            credentials=credentials,
+            network=network,
+            index_urls=(*indexes.index_urls, *self.mirrors.urls()),
         )
         self.builder = WheelBuilder(
             cache,

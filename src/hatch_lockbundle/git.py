@@ -424,7 +424,9 @@ def _trust_config(
 ) -> list[tuple[str, str]]:
     """``SSL_CERT_FILE`` / ``SSL_CERT_DIR``, which downloads trust, as git's CA settings (for
     the server and an https proxy), unless git is told otherwise (``GIT_SSL_CAINFO``, the user's
-    ``http.sslCAInfo``). The system's store is git's default: nothing for native TLS."""
+    ``http.sslCAInfo``). The system's store is git's default: nothing for native TLS. With
+    native TLS *and* ``SSL_CERT_FILE``, downloads trust both, git only the file (libcurl takes
+    one bundle): docs/network.md says so and how to join them."""
     told = {key.lower() for key, _ in kept}
     settings = []
     for variable, keys in (

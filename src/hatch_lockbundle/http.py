@@ -22,7 +22,8 @@ from urllib.parse import unquote, urlsplit
 from .credentials import credentials_for, redact
 from .errors import LockbundleError
 from .keyring_command import Keyring
-from .network import NetworkSettings, Proxy, proxy_for, tls_failure
+from .network import NetworkSettings, Proxy, proxy_for, proxy_refusal, tls_failure
+from .progress import printable
 
 RETRIES = 3
 BACKOFF = 0.5  # seconds, doubled after each failed attempt
@@ -38,10 +39,17 @@ MAX_DOWNLOAD = 8 << 30
 #: ``LOCKBUNDLE_HTTP_TIMEOUT`` (seconds) replaces ``TIMEOUT``, as ``UV_HTTP_TIMEOUT`` does uv's
 TIMEOUT_VARIABLE = "LOCKBUNDLE_HTTP_TIMEOUT"
 RETRY_STATUSES = {408, 429, 500, 502, 503, 504}
+#: how :mod:`http.client` begins the error of a ``CONNECT`` that a proxy refused
+_TUNNEL_FAILED = "Tunnel connection failed: "
 
 
 class DownloadError(LockbundleError):
     """A file could not be downloaded."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        """:param status: the HTTP status the server refused it with, if that was the reason"""
+        super().__init__(message)
+        self.status = status
 
 
 class _Retryable(Exception):
@@ -125,6 +133,7 @@ class Downloader:
         on_bytes: Callable[[int], None] | None = None,
         size: int | None = None,
         accept: str | None = None,
+        most: int | None = None,
     ) -> str:
         """Write the body of ``url`` to ``destination``; return its hex digest.
 
@@ -134,6 +143,7 @@ class Downloader:
         :param size: the file's size as the lock records it: a body that grows past it is
             stopped at once (without one, at :data:`MAX_DOWNLOAD`)
         :param accept: the ``Accept`` header (a simple page's formats, :mod:`.mirrors`)
+        :param most: without ``size``, the most the answer may bring (a simple page's bound)
         """
 
         try:
@@ -151,7 +161,7 @@ class Downloader:
             try:
                 destination.seek(0)
                 destination.truncate()
-                return self._get(url, destination, algorithm, on_bytes, 5, size, accept)
+                return self._get(url, destination, algorithm, on_bytes, 5, size, accept, most)
             except _LocalWriteError as error:
                 raise error.error from None
             except _Retryable as error:
@@ -160,16 +170,10 @@ class Downloader:
                 # another attempt meets the same certificate
                 self._drop(parts.scheme, parts.netloc)
                 raise DownloadError(
-                    f"cannot download {redact(url)}: {tls_failure(parts.hostname or '', error)}"
+                    f"cannot download {redact(url)}: "
+                    f"{tls_failure(parts.hostname or '', error, self.network.native_tls)}"
                 ) from None
             except (OSError, http.client.HTTPException) as error:
-                if str(error).startswith("Tunnel connection failed: 407"):
-                    self._drop(parts.scheme, parts.netloc)
-                    raise DownloadError(
-                        f"cannot download {redact(url)}: the proxy wants credentials (HTTP 407 "
-                        "to CONNECT): give them in the proxy URL, http://USER:PASSWORD@host:port, "
-                        "in HTTPS_PROXY"
-                    ) from None
                 last_error = (
                     f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
                 )
@@ -182,7 +186,8 @@ class Downloader:
         if self._aborted:
             raise DownloadError(f"the download of {redact(url)} was stopped")
         raise DownloadError(
-            f"cannot download {redact(url)} after {self.retries + 1} attempts: {last_error}"
+            f"cannot download {redact(url)} after {self.retries + 1} attempts: "
+            f"{printable(last_error)}"
         )
 
     def _copy_file(
@@ -293,6 +298,7 @@ class Downloader:
         redirects: int,
         size: int | None = None,
         accept: str | None = None,
+        most: int | None = None,
         keyring_asked: bool = False,
     ) -> str:
 
@@ -315,7 +321,18 @@ class Downloader:
         if credentials is not None:
             token = f"{credentials[0]}:{credentials[1]}"
             headers["Authorization"] = "Basic " + base64.b64encode(token.encode()).decode()
-        connection.request("GET", redact(url) if forwarded else target, headers=headers)
+        try:
+            connection.request("GET", redact(url) if forwarded else target, headers=headers)
+        except OSError as error:
+            # http.client's words for a CONNECT the proxy answered with anything but 200
+            status = str(error).removeprefix(_TUNNEL_FAILED)
+            if proxy is None or status == str(error):
+                raise
+            self._drop(parts.scheme, parts.netloc)
+            refusal = proxy_refusal(proxy, parts.netloc, status)
+            if status[:3].isdigit() and int(status[:3]) in RETRY_STATUSES:
+                raise _Retryable(refusal) from None
+            raise DownloadError(f"cannot download {redact(url)}: {refusal}") from None
         if self._aborted:  # stopped while connecting, before abort() could see the socket
             raise OSError("stopped")
         # a status line and headers sent a byte at a time would keep getresponse() reading for
@@ -342,18 +359,26 @@ class Downloader:
             location = response.getheader("Location")
             response.read()
             next_url = urllib.parse.urljoin(url, location or "")
-            if not location or redirects == 0 or urlsplit(next_url).scheme not in ("http", "https"):
-                raise DownloadError(f"{redact(url)}: bad or too many redirects")
+            if not location:
+                raise DownloadError(f"{redact(url)}: a redirect without a Location")
+            if redirects == 0:
+                raise DownloadError(f"{redact(url)}: too many redirects (more than 5)")
+            if (scheme := urlsplit(next_url).scheme) not in ("http", "https"):
+                raise DownloadError(
+                    f"{redact(url)}: redirected to a {printable(scheme)!r} URL; only http and "
+                    "https redirects are followed"
+                )
             destination.seek(0)
             destination.truncate()
             return self._get(
-                next_url, destination, algorithm, on_bytes, redirects - 1, size, accept
+                next_url, destination, algorithm, on_bytes, redirects - 1, size, accept, most
             )
         if response.status != 200:
             response.read()
+            reason = printable(response.reason)  # the server's words, shown in a message
             if response.status in RETRY_STATUSES:
-                raise _Retryable(f"HTTP {response.status} {response.reason}")
-            if response.status == 401 and self._keyring is not None:
+                raise _Retryable(f"HTTP {response.status} {reason}")
+            if response.status == 401 and self._keyring and self._keyring.asks_for(url):
                 if not keyring_asked and (credentials is None or not credentials[1]):
                     # no password was sent: the keyring's, in one more request
                     user = credentials[0] if credentials is not None else None
@@ -366,45 +391,54 @@ class Downloader:
                             redirects,
                             size,
                             accept,
+                            most,
                             keyring_asked=True,
                         )
                     raise DownloadError(
-                        f"cannot download {redact(url)}: HTTP 401 {response.reason}, and the "
+                        f"cannot download {redact(url)}: HTTP 401 {reason}, and the "
                         f"keyring has no password for user {user!r} there: store it with "
                         f"`keyring set {self._keyring.service(url)} {user}`, or give it in "
                         "UV_INDEX_<NAME>_PASSWORD or ~/.netrc"
                     )
                 if keyring_asked:
                     raise DownloadError(
-                        f"cannot download {redact(url)}: HTTP 401 {response.reason} with the "
+                        f"cannot download {redact(url)}: HTTP 401 {reason} with the "
                         "password from the keyring: it is wrong or expired; store the current "
                         "one with `keyring set`"
                     )
             if response.status == 407 and proxy is not None:
-                raise DownloadError(
-                    f"cannot download {redact(url)}: the proxy {proxy.shown} wants credentials "
-                    "(HTTP 407): give them in the proxy URL, http://USER:PASSWORD@host:port, "
-                    "in HTTP_PROXY / HTTPS_PROXY"
-                )
+                refusal = proxy_refusal(proxy, parts.netloc, f"{response.status} {reason}")
+                raise DownloadError(f"cannot download {redact(url)}: {refusal}")
             if response.status in (401, 403):
+                unasked = (
+                    " (the keyring is asked only on the hosts of the lock's indexes and mirrors)"
+                    if self._keyring is not None
+                    else ""
+                )
                 raise DownloadError(
-                    f"cannot download {redact(url)}: HTTP {response.status} {response.reason}. "
+                    f"cannot download {redact(url)}: HTTP {response.status} {reason}. "
                     f"The index wants credentials: add them to ~/.netrc (`machine "
-                    f"{parts.hostname} login <user> password <token>`)"
+                    f"{parts.hostname} login <user> password <token>`){unasked}",
+                    response.status,
                 )
             raise DownloadError(
-                f"cannot download {redact(url)}: HTTP {response.status} {response.reason}"
+                f"cannot download {redact(url)}: HTTP {response.status} {reason}", response.status
             )
         announced = response.getheader("Content-Length")
         # one number, or none: a list (duplicate headers joined) or text is not trusted
         expected = announced if announced is not None and announced.isdigit() else None
-        limit = MAX_DOWNLOAD if size is None else size
-        what = f"the lock's size of {size} bytes" if size is not None else f"{limit} bytes"
+        limit = size if size is not None else most if most is not None else MAX_DOWNLOAD
+        if size is not None:
+            what, verdict = f"the lock's size of {size} bytes", "the file that was locked"
+        elif most is not None:
+            what, verdict = f"{most} bytes, the most such an answer may bring", "what was asked"
+        else:
+            what, verdict = f"{limit} bytes", "the file that was locked"
         if expected is not None and expected.isdigit() and int(expected) > limit:
             self._drop(parts.scheme, parts.netloc)
             raise DownloadError(
                 f"cannot download {redact(url)}: the server announces {expected} bytes, more "
-                f"than {what}; it is not serving the file that was locked"
+                f"than {what}; it is not serving {verdict}"
             )
         digest = hashlib.new(algorithm)
         received = 0
@@ -416,7 +450,7 @@ class Downloader:
                 self._drop(parts.scheme, parts.netloc)
                 raise DownloadError(
                     f"cannot download {redact(url)}: the server sent more than {what}, and was "
-                    "stopped; it is not serving the file that was locked"
+                    f"stopped; it is not serving {verdict}"
                 )
             digest.update(chunk)
             try:

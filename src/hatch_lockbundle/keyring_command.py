@@ -26,10 +26,13 @@ class Keyring:
 
     def __init__(self, index_urls: Sequence[str] = ()) -> None:
         """
-        :param index_urls: the indexes whose files are downloaded: a password is stored for an
-            index's URL (``keyring set <index URL> <user>``), and its files are elsewhere
+        :param index_urls: the indexes whose files are downloaded (the lock's, its mirrors):
+            a password is stored for an index's URL (``keyring set <index URL> <user>``), and
+            the keyring is asked only for URLs on their hosts, never for a host that a page or
+            a redirect points to
         """
         self.index_urls = tuple(index_urls)
+        self._realms = {realm(url) for url in self.index_urls}
         self._answers: dict[str, tuple[str, str] | None] = {}
         self._lock = threading.Lock()
 
@@ -41,11 +44,17 @@ class Keyring:
             a mirror mapping): ``keyring get`` needs one
         :raises KeyringError: no user name, no ``keyring`` command, or the command failed
         """
+        if not self.asks_for(url):
+            return None
         key = realm(url)
         with self._lock:  # one question per realm, however many downloads wait for it
             if key not in self._answers:
                 self._answers[key] = self._ask(url, username)
             return self._answers[key]
+
+    def asks_for(self, url: str) -> bool:
+        """Whether the keyring is asked for ``url``'s password: only on an index's host."""
+        return realm(url) in self._realms
 
     def answered(self, url: str) -> tuple[str, str] | None:
         """What the keyring answered for ``url``'s realm, without asking it."""
@@ -60,7 +69,8 @@ class Keyring:
         """The names the keyring is asked for, in order: the URLs of ``url``'s indexes, ``url``
         itself, its host (``host[:port]``)."""
         itself = urlsplit(redact(url))._replace(query="", fragment="").geturl()
-        return list(dict.fromkeys([*self._indexes_of(url), itself, _host(url)]))
+        names = [*self._indexes_of(url), itself, _host(url)]
+        return [name for name in dict.fromkeys(names) if not name.startswith("-")]
 
     def _indexes_of(self, url: str) -> list[str]:
         return [redact(index) for index in self.index_urls if realm(index) == realm(url)]
@@ -72,6 +82,13 @@ class Keyring:
                 f"{shown} wants credentials, and the keyring (keyring-provider = "
                 '"subprocess") is asked only with a user name: put it in the index URL '
                 "(https://USER@host/...) or in UV_INDEX_<NAME>_USERNAME"
+            )
+        if username.startswith("-"):
+            # it would reach `keyring` as an option (a page's link `http://--disable@host/`)
+            raise KeyringError(
+                f"{shown} wants credentials, and its user name begins with `-`: the keyring "
+                "is not asked for it (it would read it as an option). Give the password in "
+                "UV_INDEX_<NAME>_PASSWORD or ~/.netrc"
             )
         command = shutil.which("keyring")
         if command is None:
@@ -95,12 +112,13 @@ def _host(url: str) -> str:
 def _keyring_get(command: str, service: str, username: str, shown: str) -> str | None:
     """``keyring get SERVICE USER``: the password it prints, or None when it has none.
 
-    Only the service and the user name are arguments: the password comes back on standard
-    output, never through a command line or a shell.
+    Only the service and the user name are arguments, after ``--`` so that neither is read as
+    an option: the password comes back on standard output, never through a command line or a
+    shell.
     """
     try:
         result = subprocess.run(
-            [command, "get", service, username],
+            [command, "get", "--", service, username],
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,

@@ -24,7 +24,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 from packaging.utils import canonicalize_name
 
-from .credentials import index_credentials, redact
+from .credentials import index_credentials, redact, redact_urls
 from .errors import LockbundleError
 from .http import Downloader, DownloadError
 
@@ -58,7 +58,7 @@ def parse_entry(text: str) -> tuple[str, str]:
     source, separator, mirror = text.partition("=")
     if not separator or not source.strip() or not mirror.strip():
         raise ValueError(
-            f"mirror entry {redact(text)!r} is not `FROM=TO` (an index URL of the lock, `=`, "
+            f"mirror entry {redact_urls(text)!r} is not `FROM=TO` (an index URL of the lock, `=`, "
             "the mirror's simple index URL)"
         )
     return source.strip(), mirror.strip()
@@ -66,18 +66,18 @@ def parse_entry(text: str) -> tuple[str, str]:
 
 def entry_problem(source: str, mirror: str) -> str | None:
     """What is wrong with one mapping, or None."""
-    shown = redact(mirror)
+    shown = redact_urls(mirror)
     _, url = _named(mirror)
     if source.endswith(PREFIX) != url.endswith(PREFIX):
         return (
-            f"`{redact(source)}` = `{shown}` maps a URL prefix on one side only: end both "
+            f"`{redact_urls(source)}` = `{shown}` maps a URL prefix on one side only: end both "
             'sides with `*` to remap direct-URL files ("https://host/path/*" = '
             '"https://mirror/path/*"), or neither to mirror an index'
         )
     for side in (source.removesuffix(PREFIX), url.removesuffix(PREFIX)):
         parts = urlsplit(side)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            return f"`{redact(side)}` is not an http or https URL"
+            return f"`{redact_urls(side)}` is not an http or https URL"
     return None
 
 
@@ -107,6 +107,10 @@ class Mirror:
 
 class MissingFromMirrorError(LockbundleError):
     """The mirror does not serve a file the lock records."""
+
+
+class UnreadablePageError(ValueError):
+    """A mirror's answer is neither a PEP 691 JSON page nor a PEP 503 HTML one."""
 
 
 class Mirrors:
@@ -143,6 +147,10 @@ class Mirrors:
         named += [(None, mirror.given) for mirror in self.prefixes]
         return index_credentials(named, environ) if named else {}
 
+    def urls(self) -> list[str]:
+        """Every mirror's URL (an index's, or a prefix), without credentials."""
+        return [mirror.url for mirror in (*self.indexes.values(), *self.prefixes)]
+
     def index_url(self, url: str) -> str:
         """The URL to install from instead of the lock's index ``url`` (itself if unmapped)."""
         mirror = self.indexes.get(normalized_index(url))
@@ -177,10 +185,18 @@ class Mirrors:
         try:
             files = self._page(downloader, page)
         except DownloadError as error:
+            refused = (
+                " An index answers 404 for a project it does not have; an anonymous 403 or 404 "
+                "from a private mirror often means missing or wrong credentials (see "
+                "docs/private-networks.md)."
+                if error.status in (401, 403, 404)
+                else ""
+            )
+            raise MissingFromMirrorError(f"{missing}: {error}.{refused} {remedy}") from None
+        except UnreadablePageError as error:
             raise MissingFromMirrorError(
-                f"{missing}: {error}. An index answers 404 for a project it does not have; an "
-                "anonymous 403 or 404 from a private mirror often means missing or wrong "
-                f"credentials (see docs/private-networks.md). {remedy}"
+                f"{missing}: its page {page} could not be read as a simple index page (PEP 691 "
+                f"JSON or PEP 503 HTML): {error}. {remedy}"
             ) from None
         found = files.get(filename)
         if found is None:
@@ -196,7 +212,7 @@ class Mirrors:
         if known is not None:
             return known
         body = io.BytesIO()
-        downloader.fetch(page, body, size=PAGE_LIMIT, accept=ACCEPT)
+        downloader.fetch(page, body, accept=ACCEPT, most=PAGE_LIMIT)
         files = _files_of(body.getvalue(), page)
         with self._pages_lock:
             self._pages[page] = files
@@ -208,20 +224,28 @@ def _files_of(body: bytes, page: str) -> dict[str, str]:
 
     What the answer is follows its content, not its declared type, which
     :class:`~.http.Downloader` does not report: a PEP 691 page is a JSON object.
+
+    :raises UnreadablePageError: the answer is neither such a page nor HTML
     """
     text = body.decode("utf-8", errors="replace")
     links: list[tuple[str, str]] = []
-    if text.lstrip().startswith("{"):
+    if text.lstrip().startswith(("{", "[")):
         try:
             document: Any = json.loads(text)
         except ValueError:
-            document = {}
+            raise UnreadablePageError("it is not valid JSON") from None
+        except RecursionError:  # nested deeper than the parser's stack: no index writes that
+            raise UnreadablePageError("its JSON is nested too deeply") from None
         files = document.get("files") if isinstance(document, dict) else None
-        for entry in files if isinstance(files, list) else []:
+        if not isinstance(files, list):
+            raise UnreadablePageError("its JSON has no `files` list")
+        for entry in files:
             if isinstance(entry, dict):
                 name, href = entry.get("filename"), entry.get("url")
                 if isinstance(name, str) and isinstance(href, str):
                     links.append((name, href))
+    elif "<" not in text:
+        raise UnreadablePageError("it is neither JSON nor HTML")
     else:
         anchors = _Anchors()
         anchors.feed(text)

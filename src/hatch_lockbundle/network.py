@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import ipaddress
 import os
 import ssl
 import urllib.request
@@ -12,6 +13,7 @@ from urllib.parse import unquote, urlsplit
 
 from .credentials import redact
 from .errors import LockbundleError
+from .progress import printable
 
 #: uv's ``keyring-provider`` values that this package implements (uv's ``subprocess``)
 KEYRING_PROVIDERS = ("disabled", "subprocess")
@@ -41,8 +43,8 @@ class NetworkSettings:
         environ: Mapping[str, str] | None = None,
     ) -> NetworkSettings:
         """The settings of a build, as uv reads them: ``UV_KEYRING_PROVIDER`` over the
-        project's ``keyring-provider``; the native trust store when the project, the command
-        line or ``UV_NATIVE_TLS`` asks for it.
+        project's ``keyring-provider``; ``UV_NATIVE_TLS``, when set, over the project's
+        ``native-tls`` both ways (``0`` turns it off), else the project or the command line.
 
         :param keyring_provider: ``[tool.lockbundle] keyring-provider``, None when unset
         :param native_tls: ``[tool.lockbundle] native-tls`` or ``--native-tls``
@@ -60,20 +62,48 @@ class NetworkSettings:
                 f"{NATIVE_TLS_VARIABLE}={flag!r} is neither true nor false: set it to 1 to trust "
                 "the system's certificate store, or unset it"
             )
-        return cls(provider, native_tls or flag in _TRUE)
+        # the command line's --native-tls reaches here merged into the project's setting
+        return cls(provider, flag in _TRUE if flag else native_tls)
 
     def ssl_context(self) -> ssl.SSLContext:
         """A client context that verifies servers against the system's store (``native_tls``),
-        else against OpenSSL's default paths, which ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` set."""
+        else against OpenSSL's default paths, which ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` set.
+
+        :raises LockbundleError: one of the variables names nothing, or nothing it can load
+        """
+        given = {
+            variable: (os.environ[variable], keyword, is_there)
+            for variable, keyword, is_there in (
+                ("SSL_CERT_FILE", "cafile", os.path.isfile),
+                ("SSL_CERT_DIR", "capath", os.path.isdir),
+            )
+            if os.environ.get(variable)
+        }
+        for variable, (path, _, is_there) in given.items():
+            # OpenSSL would skip it without a word, and every certificate check then fail
+            if not is_there(path):
+                kind, wanted = (
+                    ("file", "a PEM file of the certificates to trust")
+                    if variable == "SSL_CERT_FILE"
+                    else ("directory", "a directory of PEM certificates")
+                )
+                raise LockbundleError(
+                    f"{variable}={path!r} is not a {kind}: set it to {wanted}, or unset it"
+                )
         if not self.native_tls:
             return ssl.create_default_context()
         import truststore  # only when asked: it is the platform's verifier on macOS and Windows
 
         context = truststore.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        for variable, keyword in (("SSL_CERT_FILE", "cafile"), ("SSL_CERT_DIR", "capath")):
+        for variable, (path, keyword, _) in given.items():
             # as uv does with --native-tls: the variables add certificates to the system's
-            if os.environ.get(variable):
-                context.load_verify_locations(**{keyword: os.environ[variable]})
+            try:
+                context.load_verify_locations(**{keyword: path})
+            except (OSError, ssl.SSLError) as error:
+                raise LockbundleError(
+                    f"{variable}={path!r} cannot be loaded ({error}): set it to PEM "
+                    "certificates, or unset it"
+                ) from None
         return context
 
     def installer_environ(self, environ: Mapping[str, str]) -> dict[str, str]:
@@ -109,10 +139,13 @@ def proxy_for(scheme: str, host: str, proxies: Mapping[str, str]) -> Proxy | Non
     """The proxy for a URL of ``scheme`` on ``host``, or None when it goes direct.
 
     :param proxies: by scheme, as :func:`urllib.request.getproxies` reads ``HTTP_PROXY``,
-        ``HTTPS_PROXY`` (and the lowercase ones); ``NO_PROXY`` is honoured
+        ``HTTPS_PROXY``, ``ALL_PROXY`` (for a scheme without its own, as uv and curl use it)
+        and ``NO_PROXY`` (key ``no``: names, domains and, as uv and curl read them, IP ranges
+        such as ``10.0.0.0/8``), or the lowercase ones
     """
-    written = proxies.get(scheme)
-    if not written or urllib.request.proxy_bypass(host):
+    variable = f"{scheme.upper()}_PROXY" if proxies.get(scheme) else "ALL_PROXY"
+    written = proxies.get(scheme) or proxies.get("all")
+    if not written or _in_ranges(host, proxies.get("no", "")) or urllib.request.proxy_bypass(host):
         return None
     url = written if "://" in written else f"http://{written}"
     try:
@@ -120,12 +153,12 @@ def proxy_for(scheme: str, host: str, proxies: Mapping[str, str]) -> Proxy | Non
         port = parts.port
     except ValueError:
         raise LockbundleError(
-            f"the {scheme} proxy `{redact(url)}` (HTTP(S)_PROXY) is not a valid URL"
+            f"the {scheme} proxy `{redact(url)}` ({variable}) is not a valid URL"
         ) from None
     proxy_scheme = parts.scheme.lower()
     if proxy_scheme not in _PROXY_PORTS or not parts.hostname:
         raise LockbundleError(
-            f"the {scheme} proxy `{redact(url)}` (HTTP(S)_PROXY) is not an http:// or https:// "
+            f"the {scheme} proxy `{redact(url)}` ({variable}) is not an http:// or https:// "
             "proxy URL; set it to http://[user:password@]host:port"
         )
     authorization = None
@@ -141,12 +174,69 @@ def proxy_for(scheme: str, host: str, proxies: Mapping[str, str]) -> Proxy | Non
     )
 
 
-def tls_failure(host: str, error: ssl.SSLError) -> str:
-    """What a failed certificate check says: the host, why, and the settings that fix it."""
+def proxy_refusal(proxy: Proxy, target: str, status: str) -> str:
+    """What a proxy refusing to carry a request to ``target`` means, and what to do.
+
+    :param status: the proxy's answer, ``407 Proxy Authentication Required`` (shown escaped:
+        it is the proxy's text)
+    """
+    answer = printable(status)
+    if status.startswith("407") and proxy.authorization is not None:
+        return (
+            f"the proxy {proxy.shown} refused the credentials given in its URL (HTTP {answer}): "
+            "correct the user name and password in HTTP_PROXY / HTTPS_PROXY"
+        )
+    if status.startswith("407"):
+        return (
+            f"the proxy {proxy.shown} wants credentials (HTTP {answer}): give them in the "
+            "proxy URL, http://USER:PASSWORD@host:port, in HTTP_PROXY / HTTPS_PROXY"
+        )
+    return (
+        f"the proxy {proxy.shown} refused to reach {target} (HTTP {answer}): ask its "
+        "administrators to allow that host, or list it in NO_PROXY if it is reached directly"
+    )
+
+
+def _in_ranges(host: str, no_proxy: str) -> bool:
+    """Whether ``host`` is an IP address within a range of ``no_proxy`` (``10.0.0.0/8``),
+    which :func:`urllib.request.proxy_bypass` reads as a name."""
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    for entry in no_proxy.split(","):
+        try:
+            if address in ipaddress.ip_network(entry.strip(), strict=False):
+                return True
+        except ValueError:  # a name, a domain, `host:port`: urllib's to match
+            continue
+    return False
+
+
+#: OpenSSL's ``X509_V_ERR_HOSTNAME_MISMATCH``: the certificate is valid, for other names
+_HOSTNAME_MISMATCH = 62
+
+
+def tls_failure(host: str, error: ssl.SSLError, native_tls: bool = False) -> str:
+    """What a failed certificate check says: the host, why, and the settings that fix it.
+
+    :param native_tls: whether the system's store was trusted already (not advised again)
+    """
     reason = getattr(error, "verify_message", None) or error.reason or str(error)
+    if getattr(error, "verify_code", None) == _HOSTNAME_MISMATCH:
+        # trusting more authorities does not help: the name is wrong
+        return (
+            f"the TLS certificate of {host} is not for that name ({reason}): use in the URL a "
+            "host name that the server's certificate holds"
+        )
+    store = (
+        ""
+        if native_tls
+        else ", or trust the system's certificate store with --native-tls, UV_NATIVE_TLS=1 "
+        "or `native-tls = true` in [tool.lockbundle]"
+    )
     return (
         f"the TLS certificate of {host} could not be verified ({reason}). If it is signed by "
         "your organisation's certificate authority, set SSL_CERT_FILE to a PEM file holding it "
-        "(or SSL_CERT_DIR to a directory of them), or trust the system's certificate store "
-        "with --native-tls, UV_NATIVE_TLS=1 or `native-tls = true` in [tool.lockbundle]"
+        f"(or SSL_CERT_DIR to a directory of them){store}"
     )

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from packaging.utils import canonicalize_name
 
 from .archive import LEVELS
-from .credentials import redact
+from .credentials import redact_urls
 from .mirrors import MIRRORS_VARIABLE, entry_problem, normalized_index, parse_entry
 from .target import (
     PLATFORM_ALIASES,
@@ -326,7 +326,7 @@ def mirrors(value: Any, at: Setting) -> tuple[tuple[str, str], ...] | None:
         if problem is None:
             pairs.append((normalized_index(source), mirror))
         else:
-            at.error(f"Entry `{redact(source)}` of {named}: {problem}")
+            at.error(f"Entry `{redact_urls(source)}` of {named}: {problem}")
     return tuple(pairs)
 
 
