@@ -155,6 +155,24 @@ def test_a_file_the_mirror_lacks_is_an_error_naming_package_file_and_mirror(
 
 
 @pytest.mark.slow
+def test_a_mapping_that_serves_no_file_is_named_with_the_locks_indexes(
+    consumer: Consumer, private_index: IndexServer, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    private_index.stop()  # the likely mistake: a FROM copied from elsewhere, the lock's index down
+    mapping = "https://pypi.org/simple=https://mirror.example/simple/"
+
+    result = build(sandbox, consumer.root, tmp_path / "cache", env={"LOCKBUNDLE_MIRRORS": mapping})
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, describe(result)
+    assert (
+        "The mirror mapping from `https://pypi.org/simple` serves no file of this build: the lock "
+        f"records its files from `{private_index.simple_url.rstrip('/')}"
+    ) in output, output
+    assert "Traceback" not in output
+
+
+@pytest.mark.slow
 def test_an_html_only_mirror_from_the_environment_serves_the_files(
     tmp_path: Path, private_index: IndexServer, sandbox: Sandbox
 ) -> None:
@@ -242,6 +260,14 @@ def test_a_named_mirror_takes_its_password_from_uv_index_variables() -> None:
     assert found == {"https://ca.example": ("aws", "tok")}
 
 
+def test_a_named_url_prefix_takes_its_password_from_uv_index_variables() -> None:
+    mirrors = Mirrors([("https://files.example/*", "corp=https://bot@mirror.example/flat/*")])
+
+    found = mirrors.credentials({"UV_INDEX_CORP_PASSWORD": "tok"})
+
+    assert found == {"https://mirror.example": ("bot", "tok")}
+
+
 @pytest.mark.parametrize(
     ("where", "value", "message"),
     [
@@ -265,6 +291,11 @@ def test_a_named_mirror_takes_its_password_from_uv_index_variables() -> None:
             "environ",
             "https://pypi.org/simple",
             "LOCKBUNDLE_MIRRORS: mirror entry 'https://pypi.org/simple' is not `FROM=TO`",
+        ),
+        (
+            "environ",
+            "https://a.example/simple=https://m.example/a/,https://b.example/simple=https://m.example/b/",
+            "holds two URLs: give one mapping per entry, entries separated by spaces or newlines",
         ),
     ],
 )

@@ -207,6 +207,7 @@ class Fetcher:
             for planned in unique.values()
             if planned.artifact.url is not None and planned.artifact.kind in ("wheel", "sdist")
         ]
+        self._warn_of_unused_mirrors(remote)
         missing = [planned for planned in remote if not self._cached_download(planned)]
         # logged here, not in the workers: hatch's output is not safe to write from threads
         for planned in missing:
@@ -364,11 +365,27 @@ class Fetcher:
             transfers.finished(artifact.filename)
         return final, WheelOrigin.DOWNLOADED
 
+    def _warn_of_unused_mirrors(self, remote: Sequence[PlannedPackage]) -> None:
+        """Say which mappings serve no file: a ``FROM`` that is not the lock's index URL would
+        otherwise leave the build to fail on the unreachable index, the mapping unmentioned."""
+        files = [(planned.artifact.url or "", _index_of(planned)) for planned in remote]
+        unused = self.mirrors.unused(files)
+        if not unused:
+            return
+        indexes = sorted({redact(index) for _, index in files if index is not None})
+        recorded = ", ".join(f"`{index}`" for index in indexes) or "no index (direct URLs only)"
+        for source in unused:
+            self.log.warning(
+                f"The mirror mapping from `{source}` serves no file of this build: the lock "
+                f"records its files from {recorded}. Use the index URL as the lock writes it as "
+                "the FROM of the mapping"
+            )
+
     def _url_of(self, planned: PlannedPackage) -> str:
         """Where to download a remote file from: the lock's URL, or its mirror's."""
-        url, source = planned.artifact.url, planned.package.source
+        url = planned.artifact.url
         assert url is not None
-        mirror = self.mirrors.mirrored(url, source.location if source.is_remote_registry else None)
+        mirror = self.mirrors.mirrored(url, _index_of(planned))
         if mirror is None:
             return url
         return self.mirrors.locate(
@@ -516,3 +533,9 @@ def _check_wheel_identity(wheel: FetchedWheel, relock: str) -> None:
             f"{name} {version}, not what the lock records. {relock} if the project changed "
             "since it was locked"
         )
+
+
+def _index_of(planned: PlannedPackage) -> str | None:
+    """The index a package was locked from (None for a direct URL or a local file)."""
+    source = planned.package.source
+    return source.location if source.is_remote_registry else None

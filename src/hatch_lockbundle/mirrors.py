@@ -74,6 +74,12 @@ def entry_problem(source: str, mirror: str) -> str | None:
             'sides with `*` to remap direct-URL files ("https://host/path/*" = '
             '"https://mirror/path/*"), or neither to mirror an index'
         )
+    for side in (source, url):
+        if side.count("://") > 1:
+            return (
+                f"`{redact_urls(side)}` holds two URLs: give one mapping per entry, entries "
+                "separated by spaces or newlines (not commas)"
+            )
     for side in (source.removesuffix(PREFIX), url.removesuffix(PREFIX)):
         parts = urlsplit(side)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -126,7 +132,7 @@ class Mirrors:
             if source.endswith(PREFIX):
                 self.prefixes.append(
                     Mirror(
-                        source.removesuffix(PREFIX), bare.removesuffix(PREFIX), True, None, given
+                        source.removesuffix(PREFIX), bare.removesuffix(PREFIX), True, name, given
                     )
                 )
             else:
@@ -144,7 +150,7 @@ class Mirrors:
         """The mirrors' credentials by realm, found as for any index (userinfo of the URL, uv's
         ``UV_INDEX_<NAME>_*`` variables for a named mirror)."""
         named = [(mirror.name, mirror.given) for mirror in self.indexes.values()]
-        named += [(None, mirror.given) for mirror in self.prefixes]
+        named += [(mirror.name, mirror.given) for mirror in self.prefixes]
         return index_credentials(named, environ) if named else {}
 
     def urls(self) -> list[str]:
@@ -155,6 +161,16 @@ class Mirrors:
         """The URL to install from instead of the lock's index ``url`` (itself if unmapped)."""
         mirror = self.indexes.get(normalized_index(url))
         return url if mirror is None else mirror.url
+
+    def unused(self, files: Iterable[tuple[str, str | None]]) -> list[str]:
+        """The mappings (their ``FROM``, without credentials) that serve none of ``files``, each
+        a ``(url, index)`` as :meth:`mirrored` takes it: most often a ``FROM`` copied wrong."""
+        used = {id(found) for url, index in files if (found := self.mirrored(url, index))}
+        return [
+            redact(mirror.source) + (PREFIX if mirror.prefix else "")
+            for mirror in (*self.indexes.values(), *self.prefixes)
+            if id(mirror) not in used
+        ]
 
     def mirrored(self, url: str, index: str | None) -> Mirror | None:
         """The mapping that serves the file at ``url`` of a package locked from ``index``."""
