@@ -289,10 +289,30 @@ def test_missing_credentials_say_where_to_put_them(
     monkeypatch.setenv("NETRC", str(tmp_path / "no-such-netrc"))
 
     with pytest.raises(
-        DownloadError, match=r"HTTP 401 .*add them to ~/.netrc \(`machine 127.0.0.1 login"
+        DownloadError,
+        match=r"HTTP 401 .*The index wants credentials: .* in ~/.netrc \(`machine 127.0.0.1 login",
     ):
         Downloader().fetch(server.url, io.BytesIO())
     assert server.requests == 1
+
+
+@pytest.mark.parametrize("server", [["auth"]], indirect=True)
+def test_refused_credentials_are_called_wrong_not_missing_and_not_shown(
+    server: ScriptedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-such-netrc"))
+    host = server.url.split("/")[2]
+
+    with pytest.raises(DownloadError) as raised:
+        Downloader(credentials={f"http://{host}": ("tok3n-user", "wr0ng")}).fetch(
+            server.url, io.BytesIO()
+        )
+
+    message = str(raised.value)
+    assert "HTTP 401" in message
+    assert "refused the credentials that were sent" in message
+    assert "wants credentials" not in message
+    assert "tok3n-user" not in message and "wr0ng" not in message
 
 
 def test_credentials_are_redacted_from_messages() -> None:

@@ -127,6 +127,27 @@ def without_credentials(environ: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
+def refusal_advice(status: int, sent: bool, host: str | None) -> str:
+    """What to do about an index's 401 or 403, by whether credentials were sent (none of them
+    shown: a user name may be a token)."""
+    if not sent:
+        return (
+            "The index wants credentials: give them in the index's or the mirror's URL "
+            "(`user:password@`), in UV_INDEX_<NAME>_USERNAME and UV_INDEX_<NAME>_PASSWORD for a "
+            f"named index or mirror, in ~/.netrc (`machine {host} login <user> password "
+            "<token>`), or through the keyring (`UV_KEYRING_PROVIDER=subprocess`)"
+        )
+    if status == 403:
+        return (
+            "The index refused the credentials that were sent: the account may lack read access "
+            "to this repository"
+        )
+    return (
+        "The index refused the credentials that were sent (from the URL, UV_INDEX_<NAME>_*, "
+        "~/.netrc or the keyring): they are wrong or expired"
+    )
+
+
 def credentials_for(
     url: str, known: Mapping[str, tuple[str, str]] | None = None
 ) -> tuple[str, str] | None:

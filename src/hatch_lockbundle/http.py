@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
-from .credentials import credentials_for, redact
+from .credentials import credentials_for, redact, refusal_advice
 from .errors import LockbundleError
 from .keyring_command import Keyring
 from .network import NetworkSettings, Proxy, proxy_for, proxy_refusal, tls_failure
@@ -415,10 +415,10 @@ class Downloader:
                     if self._keyring is not None
                     else ""
                 )
+                advice = refusal_advice(response.status, credentials is not None, parts.hostname)
                 raise DownloadError(
                     f"cannot download {redact(url)}: HTTP {response.status} {reason}. "
-                    f"The index wants credentials: add them to ~/.netrc (`machine "
-                    f"{parts.hostname} login <user> password <token>`){unasked}",
+                    f"{advice}{unasked}",
                     response.status,
                 )
             raise DownloadError(
