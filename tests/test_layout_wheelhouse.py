@@ -7,7 +7,9 @@ import hashlib
 import json
 from pathlib import Path
 
+import pytest
 from packaging.markers import default_environment
+from packaging.pylock import Pylock
 from packaging.tags import sys_tags
 
 from hatch_lockbundle._compat import tomllib
@@ -112,6 +114,26 @@ def test_requirements_and_pylock_list_every_wheel_with_its_hash(tmp_path: Path) 
             f"{package['name']}=={package['version']} \\\n    --hash=sha256:{wheel['hashes']['sha256']}"
             in requirements
         )
+
+
+@pytest.mark.parametrize("binary_only", [False, True], ids=["local", "binary-only"])
+def test_the_pylock_is_valid_pep_751_and_records_each_package_s_dependencies(
+    tmp_path: Path, binary_only: bool
+) -> None:
+    plan, out = wheelhouse(tmp_path, binary_only=binary_only)
+    document = Pylock.from_dict(tomllib.loads((out / "pylock.toml").read_text()))
+    installed = {planned.name for planned in plan.packages}
+
+    assert {package.name for package in document.packages} == installed
+    for package in document.packages:
+        wanted = sorted(child for child in plan.edges.get(package.name, ()) if child in installed)
+        assert [dependency["name"] for dependency in package.dependencies or ()] == wanted
+    assert any(package.dependencies for package in document.packages)
+    urls = {planned.artifact.url for planned in plan.packages}
+    for wheel in (wheel for package in document.packages for wheel in package.wheels or ()):
+        # relative to the wheelhouse, or (binary-only) the wheel's URL on its index
+        assert wheel.path == f"wheels/{wheel.filename}" or wheel.url in urls
+        assert (wheel.path is None) == (wheel.url is not None)
 
 
 def test_binary_only_leaves_downloaded_pure_wheels_on_their_index(tmp_path: Path) -> None:

@@ -4,7 +4,9 @@ static check against the project's requirements, and builds from locks the real 
 
 from __future__ import annotations
 
+import re
 import shutil
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -307,3 +309,57 @@ def test_a_hatch_toml_replaces_the_environments_of_pyproject(tmp_path: Path) -> 
     (tmp_path / "hatch.toml").write_text('[envs.prod]\nlock-filename = "b/pylock.prod.toml"\n')
     found = hatch_environment(tmp_path, document, "prod").lock_path
     assert found == tmp_path / "b" / "pylock.prod.toml"
+
+
+# -- the recipe docs/recipes/hatch-env-lambda.md ---------------------------------------------------
+
+RECIPE = Path(__file__).resolve().parent.parent / "docs" / "recipes" / "hatch-env-lambda.md"
+
+
+def recipe_blocks(kind: str) -> list[str]:
+    return re.findall(rf"```{kind}\n(.*?)```", RECIPE.read_text(), flags=re.DOTALL)
+
+
+def test_the_hatch_env_lambda_recipe_locks_for_lambda_and_builds_its_zip(
+    make_project: MakeProject,
+    hatch: Hatch,
+    package_index: IndexServer,
+    sandbox: Sandbox,
+    tmp_path: Path,
+) -> None:
+    """The recipe's configuration and commands, as written, on crossapp (a dependency only
+    Linux needs, one only arm64 needs), from this x86_64 machine."""
+    project = make_project("crossapp")
+    (project / "uv.lock").unlink()  # the lock is the hatch environment's alone
+    (configuration,) = recipe_blocks("toml")
+    pyproject = project / "pyproject.toml"
+    own_target = '[tool.hatch.build.targets.lockbundle]\ndependencies = ["hatch-lockbundle"]\n'
+    assert own_target in configuration and own_target in pyproject.read_text()
+    pyproject.write_text(pyproject.read_text().replace(own_target, "") + "\n" + configuration)
+    commands = [line.split("#")[0].split() for line in recipe_blocks("console")[0].splitlines()]
+    hatch_commands = [command for command in commands if command[:1] == ["hatch"]]
+    assert [command[:2] for command in hatch_commands] == [["hatch", "env"], ["hatch", "build"]]
+    for command in hatch_commands:
+        result = hatch.run(project, *command[1:])
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    lock = project / "pylock.lambda.toml"
+    assert f"Lock: {lock} (PEP 751" in result.stdout + result.stderr
+    (archive,) = (project / "dist").glob("*.zip")
+    unpacked = tmp_path / "unpacked"
+    with zipfile.ZipFile(archive) as opened:
+        opened.extractall(unpacked)
+    uv = uv_installs(
+        lock, project, package_index, sandbox, tmp_path / "uv", "linux-aarch64", "3.12"
+    )
+    assert "armonly" in uv and "winonly" not in uv  # locked for every platform, then chosen
+    assert {name for name, _ in distributions(unpacked)} == {canonicalize_name(n) for n in uv} | {
+        "crossapp"
+    }
+    wheel_tags = {
+        line.split(": ", 1)[1]
+        for wheel in unpacked.glob("nativepkg-*.dist-info/WHEEL")
+        for line in wheel.read_text().splitlines()
+        if line.startswith("Tag: ")
+    }
+    assert wheel_tags and all(tag.endswith("aarch64") for tag in wheel_tags)

@@ -12,6 +12,8 @@ from email.parser import HeaderParser
 from pathlib import Path
 from typing import Any
 
+from packaging.utils import parse_wheel_filename
+
 from . import __version__
 from .cache import replace_file
 from .errors import LockbundleError
@@ -30,6 +32,10 @@ def write_sbom(fetched: Sequence[FetchedPlan], path: Path, epoch: int) -> Path:
     :param epoch: the timestamp to record (the archive's, so that builds stay reproducible)
     """
     root = fetched[0].plan.root
+    root_version = next(
+        (_version(wheel) for wheel in fetched[0].wheels if wheel.planned.name == root.name),
+        root.version,
+    )
     components: dict[str, dict[str, Any]] = {}
     dependencies: dict[str, set[str]] = {}
     for each in fetched:
@@ -41,7 +47,7 @@ def write_sbom(fetched: Sequence[FetchedPlan], path: Path, epoch: int) -> Path:
             children.update(
                 refs[name] for name in each.plan.edges.get(wheel.planned.name, ()) if name in refs
             )
-    root_ref = f"pkg:pypi/{root.name}@{root.version}" if root.version else f"pkg:pypi/{root.name}"
+    root_ref = f"pkg:pypi/{root.name}@{root_version}" if root_version else f"pkg:pypi/{root.name}"
     document: dict[str, Any] = {
         "bomFormat": "CycloneDX",
         "specVersion": SPEC_VERSION,
@@ -57,7 +63,7 @@ def write_sbom(fetched: Sequence[FetchedPlan], path: Path, epoch: int) -> Path:
                 "type": "application",
                 "bom-ref": f"{root_ref}#bundle" if root_ref in components else root_ref,
                 "name": str(root.name),
-                **({"version": root.version} if root.version else {}),
+                **({"version": root_version} if root_version else {}),
             },
         },
         "components": [components[ref] for ref in sorted(components)],
@@ -74,11 +80,14 @@ def write_sbom(fetched: Sequence[FetchedPlan], path: Path, epoch: int) -> Path:
     return path
 
 
+def _version(wheel: FetchedWheel) -> str:
+    """The locked version, or (a lock that gives none, as for a project locked as a directory)
+    the version of the wheel built from it."""
+    return wheel.planned.version or str(parse_wheel_filename(wheel.path.name)[1])
+
+
 def _purl(wheel: FetchedWheel) -> str:
-    version = wheel.planned.version
-    return (
-        f"pkg:pypi/{wheel.planned.name}@{version}" if version else f"pkg:pypi/{wheel.planned.name}"
-    )
+    return f"pkg:pypi/{wheel.planned.name}@{_version(wheel)}"
 
 
 def _component(wheel: FetchedWheel, ref: str) -> dict[str, Any]:
@@ -89,8 +98,7 @@ def _component(wheel: FetchedWheel, ref: str) -> dict[str, Any]:
         "purl": ref,
         "hashes": [{"alg": "SHA-256", "content": wheel.sha256 or hash_file(wheel.path, "sha256")}],
     }
-    if wheel.planned.version:
-        component["version"] = wheel.planned.version
+    component["version"] = _version(wheel)
     licenses = _licenses(wheel.path)
     if licenses:
         component["licenses"] = licenses

@@ -13,7 +13,12 @@ import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import tomli_w
+from packaging.markers import Marker
+from packaging.pylock import Package, PackageWheel, Pylock
+from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, parse_wheel_filename
+from packaging.version import Version
 
 from .. import __version__
 from ..cache import replace_file
@@ -312,33 +317,44 @@ def _requirements(graph: HouseGraph, lock_sha256: str, lock_format: LockFormat) 
 
 
 def _pylock(graph: HouseGraph, requires_python: str) -> str:
-    lines = [
-        "# Written by hatch-lockbundle (PEP 751): uv pip install -r pylock.toml",
-        'lock-version = "1.0"',
-        f"environments = [{', '.join(_string(marker) for marker in graph.all_markers)}]",
-        f"requires-python = {_string(requires_python)}",
-        'created-by = "hatch-lockbundle"',
-    ]
+    """``pylock.toml`` (PEP 751), validated by ``packaging``'s model as it is written.
+
+    Each package lists its ``dependencies`` (by name: one version of each is in a wheelhouse) for
+    audits and SBOM tools; installers ignore them.
+    """
+    packages = []
     for package in graph.house.values():
-        lines += ["", "[[packages]]", f"name = {_string(package.name)}"]
-        lines.append(f"version = {_string(package.version)}")
         marker = graph.marker(package.plans)
-        if marker is not None:
-            lines.append(f"marker = {_string(marker)}")
-        if not package.local:
-            lines.append(f"index = {_string(package.index)}")
-        entries = []
-        for wheel in package.wheels:
-            entry: dict[str, object] = {"name": wheel.filename}
-            if package.local:
-                entry["path"] = f"{WHEELS_DIR}/{wheel.filename}"
-            else:
-                entry["url"] = wheel.url
-            entry["size"] = wheel.size
-            entry["hashes"] = {"sha256": wheel.sha256}
-            entries.append(_inline(entry))
-        lines += _array("wheels", entries)
-    return "\n".join(lines) + "\n"
+        packages.append(
+            Package(
+                name=package.name,
+                version=Version(package.version),
+                marker=None if marker is None else Marker(marker),
+                dependencies=[{"name": child} for child, _ in graph.dependencies(package.name)]
+                or None,
+                index=None if package.local else package.index,
+                wheels=[
+                    PackageWheel(
+                        name=wheel.filename,
+                        path=f"{WHEELS_DIR}/{wheel.filename}" if package.local else None,
+                        url=None if package.local else wheel.url,
+                        size=wheel.size,
+                        hashes={"sha256": wheel.sha256},
+                    )
+                    for wheel in package.wheels
+                ],
+            )
+        )
+    document = Pylock(
+        lock_version=Version("1.0"),
+        environments=[Marker(marker) for marker in graph.all_markers],
+        requires_python=SpecifierSet(requires_python),
+        created_by="hatch-lockbundle",
+        packages=packages,
+    )
+    document.validate()
+    header = "# Written by hatch-lockbundle (PEP 751): uv pip install -r pylock.toml\n"
+    return header + tomli_w.dumps(document.to_dict())
 
 
 def _manifest(
