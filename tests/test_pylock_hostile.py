@@ -11,11 +11,13 @@ import pytest
 
 from hatch_lockbundle.bundle import build_bundle, plan_bundle
 from hatch_lockbundle.cache import Cache
+from hatch_lockbundle.cached_installs import CachedInstalls
 from hatch_lockbundle.config_tables import load_and_validate_config
 from hatch_lockbundle.errors import LockbundleError
 from hatch_lockbundle.fetch import Fetcher, indexes_of
 from hatch_lockbundle.layouts.wheelhouse import write_wheelhouse
 from hatch_lockbundle.lock import LockError, LockFormat
+from hatch_lockbundle.progress import Reporter
 from hatch_lockbundle.project import read_project
 from hatch_lockbundle.pylock import PylockError, read_pylock
 from hatch_lockbundle.pylock_select import select_pylock
@@ -264,3 +266,22 @@ def test_a_deeply_nested_uv_lock_is_refused_as_not_valid_toml(tmp_path: Path) ->
     lock.write_text("version = 1\n" + BOMB)
     with pytest.raises(LockError, match=r"not valid TOML \(nested too deeply\)"):
         read_lock(lock)
+
+
+def test_a_target_bundle_does_not_install_a_wheel_changed_after_its_check(
+    tmp_path: Path,
+) -> None:
+    project = a_project(tmp_path / "project")
+    lock = write_lock(project, dep_entry(project, sha512="real"))
+    pylock = read_pylock(lock)
+    plan = select_pylock(pylock, Target.current(), "app")
+    fetcher = Fetcher(Cache(tmp_path / "cache"), tmp_path / "work", indexes_of(pylock.lock))
+    wheel = fetcher.fetch([plan])[0].wheels[0]
+    write_wheel(wheel.path.parent, "dep", "1.0", {"dep/__init__.py": "PWNED = 1\n"})
+    # the target layout installs each wheel into the cache through these
+    with (
+        pytest.raises(LockbundleError, match="changed after it was verified"),
+        CachedInstalls(Cache(tmp_path / "cache"), compile_bytecode=False) as installs,
+    ):
+        installs.prepare(wheel)
+        list(installs.completed(Reporter.of(lambda message: None)))
