@@ -446,15 +446,15 @@ def test_a_vcs_entry_that_is_not_a_pinned_git_commit_is_refused(
 def test_a_directory_entry_is_built_from_its_tree_relative_to_the_lock(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "locks").mkdir()
-    write(tmp_path / "locks", UNIVERSAL + entry("app", 'directory = { path = "../app" }'))
+    (tmp_path / "locks" / "app").mkdir(parents=True)
+    write(tmp_path / "locks", UNIVERSAL + entry("app", 'directory = { path = "app" }'))
     # read by a relative path: the tree is where the lock says, wherever the build runs later
     monkeypatch.chdir(tmp_path)
     plan = select_pylock(read_pylock(Path("locks/pylock.toml")), LINUX, "app")
     assert plan.root.name == "app"
     tree = {p.name: p.artifact for p in plan.packages}["app"]
     assert tree.kind == "tree"
-    assert tree.path is not None and tree.path.resolve() == (tmp_path / "app").resolve()
+    assert tree.path is not None and tree.path.resolve() == (tmp_path / "locks/app").resolve()
     assert tree.path.is_absolute()
 
 

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from .errors import SelectionError
-from .lock import Dist, Hash, Lock, LockedPackage, Source
+from .lock import Dist, Hash, Lock, LockedPackage, LockFormat, Source
 from .target import Target, canonical_platform
 
 ArtifactKind = Literal["wheel", "sdist", "tree", "git"]
@@ -38,6 +38,10 @@ class Artifact:
     size: int | None = None
     commit: str | None = None
     subdirectory: str | None = None
+    #: ``tree``: one of the user's own projects (the project, a member or path dependency its
+    #: pyproject declares, as a ``uv.lock`` holds them), which may be built in this process;
+    #: any other tree a lock names is built like an sdist, isolated and without credentials
+    own: bool = False
 
     @property
     def location(self) -> str:
@@ -51,7 +55,10 @@ def choose_artifact(lock: Lock, target: Target, package: LockedPackage) -> Artif
     """The artifact an installer on ``target`` would use for ``package``."""
     source = package.source
     if source.is_source_tree:
-        return Artifact(kind="tree", path=lock.root / source.location)
+        # a uv.lock's trees are the workspace's and its pyproject's (the staleness check
+        # holds them to it); nothing ties a pylock's to the project (its own: lock_input)
+        own = lock.format is not LockFormat.PYLOCK
+        return Artifact(kind="tree", path=lock.root / source.location, own=own)
     if source.kind == "git":
         return _git_artifact(source)
     ranked = [

@@ -85,6 +85,7 @@ class CachedInstalls:
             str(entry),
             self.compile_bytecode,
             self.python,
+            wheel.sha256,
         )
         if self._started is None:
             self._started = time.monotonic()
@@ -201,6 +202,8 @@ class _Job(NamedTuple):
     entry: str
     compile_bytecode: bool
     python: str
+    #: the sha256 of the wheel's verified bytes (None: it was not verified)
+    sha256: str | None
 
 
 def _install_job(job: _Job) -> list[CachedFile]:
@@ -211,4 +214,5 @@ def _install_job(job: _Job) -> list[CachedFile]:
         Path(job.entry),
         job.compile_bytecode,
         job.python,
+        job.sha256,
     )

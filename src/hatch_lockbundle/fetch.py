@@ -417,14 +417,8 @@ class Fetcher:
     ) -> FetchedWheel:
         artifact = planned.artifact
         if artifact.kind == "wheel":
-            verified = (
-                artifact.hash.value
-                if artifact.hash and artifact.hash.algorithm == "sha256"
-                else None
-            )
-            if downloaded is not None:
-                return FetchedWheel(planned, *downloaded, verified)
-            return FetchedWheel(planned, self._local(planned), WheelOrigin.LOCAL_FILE, verified)
+            path, origin = downloaded or (self._local(planned), WheelOrigin.LOCAL_FILE)
+            return FetchedWheel(planned, path, origin, _verified_sha256(planned, path))
         if artifact.kind == "sdist":
             sdist = downloaded[0] if downloaded is not None else self._local(planned)
             return self._built_from_sdist(planned, sdist)
@@ -441,7 +435,7 @@ class Fetcher:
         final = self.cache.built_from_tree(tree, state, self.build_key)
 
         def build(stage: Path) -> Path:
-            return self.builder.build_tree(tree, label, stage / "out", own=True)
+            return self.builder.build_tree(tree, label, stage / "out", own=planned.artifact.own)
 
         wheel = self._built_once(final, build, f"Building {label} from {tree.name or tree}", label)
         return FetchedWheel(planned, wheel, WheelOrigin.BUILT_FROM_SOURCE_TREE)
@@ -495,6 +489,33 @@ class Fetcher:
         cached = _single_wheel(final)
         assert cached is not None
         return cached
+
+
+def _verified_sha256(planned: PlannedPackage, path: Path) -> str | None:
+    """The sha256 of the verified file at ``path``, which the layouts compare with the bytes
+    they ship (None: the lock has no hash, nothing was verified).
+
+    A lock's sha256 is that already. For another algorithm the file is read again here, both
+    digests at once, so that a file replaced in the cache after its check is caught then or,
+    through the sha256, when a layout reads it.
+    """
+    expected = planned.artifact.hash
+    if expected is None:
+        return None
+    if expected.algorithm == "sha256":
+        return expected.value
+    locked, sha256 = hashlib.new(expected.algorithm), hashlib.sha256()
+    with path.open("rb") as reader:
+        while chunk := reader.read(1 << 20):
+            locked.update(chunk)
+            sha256.update(chunk)
+    if locked.hexdigest() != expected.value:
+        raise HashMismatchError(
+            f"{planned.package.label}: {path} changed after it was verified (expected "
+            f"{expected}, got {expected.algorithm}:{locked.hexdigest()}): something replaced "
+            "it in the cache. Remove that file from the cache and build again"
+        )
+    return sha256.hexdigest()
 
 
 def _single_wheel(directory: Path) -> Path | None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from .cache import Cache, atomic_directory, discard, replace_file
 from .destination import RUNNING_PYTHON, TargetDestination, without_write_bits
+from .errors import LockbundleError
 from .http import hash_file
 from .install import LockedDistribution, install_wheel
 from .wheelsource import record_digest
@@ -183,6 +184,7 @@ def install_into_cache(
     entry: Path,
     compile_bytecode: bool,
     python: str,
+    sha256: str | None = None,
 ) -> list[CachedFile]:
     """Install ``wheel`` alone into its cache ``entry`` (relocatable: nothing in it names its
     place), with a manifest of its files.
@@ -193,8 +195,16 @@ def install_into_cache(
 
     :param package: the locked distribution the wheel must be
     :param python: ``major.minor`` of the target interpreter
+    :param sha256: the digest of the wheel's verified bytes: the cache is input, and a file
+        replaced there after its check must not be installed
     :return: the entry's files, as :meth:`InstalledManifest.read` would read them
     """
+    if sha256 is not None and (found := hash_file(wheel, "sha256")) != sha256:
+        raise LockbundleError(
+            f"{package[0]}: {wheel} changed after it was verified (sha256 {sha256} expected, "
+            f"{found} found): something replaced it in the cache. Remove that file from the "
+            "cache and build again"
+        )
     with atomic_directory(entry) as staging:
         result = staging.entry
         tree = result / "tree"

@@ -24,7 +24,7 @@ from .errors import LockbundleError
 from .hatch_env import HatchEnvironment, hatch_environment
 from .lock import Lock, LockedPackage, Source
 from .project import LOCK_NAME, Project, find_lock
-from .pylock import RELOCK, PylockFile, is_pylock, parse_pylock
+from .pylock import RELOCK, PylockFile, decode_pylock, is_pylock, parse_pylock
 from .pylock_select import check_requirements, select_pylock
 from .select import Plan, PlannedPackage, select
 from .staleness import check_lock_current
@@ -126,16 +126,16 @@ def _decoded_if_pylock(path: Path) -> dict[str, Any] | None:
     head, _, _ = data.partition(b"\n[")
     try:
         top = tomllib.loads(head.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
         top = None  # e.g. a multi-line value that holds "\n[": decode it all to tell
     if top is None or ("lock-version" not in top and "version" not in top):
         try:
             top = tomllib.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, tomllib.TOMLDecodeError):
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
             return None  # the uv.lock reader says what is wrong with it
     if not is_pylock(top):
         return None
-    return tomllib.loads(data.decode("utf-8")) if "packages" not in top else top
+    return decode_pylock(data, path) if "packages" not in top else top
 
 
 def _find_uv_lock(project: Project, config: BundleConfig, read: Callable[[Path], Lock]) -> Lock:
@@ -171,6 +171,8 @@ def _from_pylock(
         )
         if plan.root.source.kind == "virtual":
             plan = _with_project(plan, pylock, project, root, bundled=not skips_project)
+        else:
+            plan = _own_entry(plan, pylock, project)
         if not config.frozen and not skips_project:
             features = environment.features if environment is not None else ()
             wanted = (*plan.extras, *(canonicalize_name(name) for name in features))
@@ -206,9 +208,37 @@ def _with_project(
     )
     packages: Sequence[PlannedPackage] = plan.packages
     if bundled:
-        own = PlannedPackage(package, Artifact(kind="tree", path=project.root), (package.name,))
+        tree = Artifact(kind="tree", path=project.root, own=True)
+        own = PlannedPackage(package, tree, (package.name,))
         packages = sorted([*packages, own], key=lambda item: (item.name, item.version or ""))
     return dataclasses.replace(plan, root=package, packages=tuple(packages))
+
+
+def _own_entry(plan: Plan, pylock: PylockFile, project: Project) -> Plan:
+    """``plan`` whose entry of the project (``uv export`` writes it as a ``directory``, ``path =
+    "."``) is checked to be the project's own directory, and built as the project."""
+    if plan.root.name != canonicalize_name(project.name or ""):
+        return plan  # a package of the lock the configuration picked: built as the lock says
+    packages = []
+    for planned in plan.packages:
+        if planned.name == plan.root.name:
+            path = planned.artifact.path
+            if (
+                planned.artifact.kind != "tree"
+                or path is None
+                or (path.resolve() != project.root.resolve())
+            ):
+                raise LockbundleError(
+                    f"{pylock.path}: the entry of the project `{plan.root.name}` is "
+                    f"{planned.artifact.location}, not the project's directory "
+                    f"{project.root}: the lock would replace the project's code. Lock again "
+                    "from the project (`uv export --format pylock.toml`)"
+                )
+            planned = dataclasses.replace(
+                planned, artifact=dataclasses.replace(planned.artifact, own=True)
+            )
+        packages.append(planned)
+    return dataclasses.replace(plan, packages=tuple(packages))
 
 
 def project_requirements(project: Project, extras: Sequence[str]) -> list[str]:

@@ -109,13 +109,19 @@ def read_pylock(path: Path) -> PylockFile:
         raise PylockError(f"{path}: lock file not found") from None
     except OSError as error:
         raise PylockError(f"{path}: cannot read the lock file: {error.strerror}") from None
+    return parse_pylock(decode_pylock(data, path), path)
+
+
+def decode_pylock(data: bytes, path: Path) -> dict[str, Any]:
+    """The TOML document of ``data``, the content of the ``pylock.toml`` at ``path``."""
     try:
-        document = tomllib.loads(data.decode("utf-8"))
+        return tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
         raise PylockError(f"{path}: not UTF-8 text; {RELOCK}") from None
     except tomllib.TOMLDecodeError as error:
         raise PylockError(f"{path}: not valid TOML ({error}); {RELOCK}") from None
-    return parse_pylock(document, path)
+    except RecursionError:
+        raise PylockError(f"{path}: not valid TOML (nested too deeply); {RELOCK}") from None
 
 
 def parse_pylock(document: Mapping[str, Any], path: Path) -> PylockFile:
@@ -188,17 +194,36 @@ def _place(document: Mapping[str, Any], error: PylockValidationError) -> str:
 
 class _EntryReader:
     """Turns validated entries into :class:`LockedPackage` records, checking what packaging
-    leaves to the installer: file names, URLs, hashes, the kind of VCS and its pin."""
+    leaves to the installer: file names, URLs, hashes, the kind of VCS and its pin, and that
+    every local file or tree it names is under the lock's directory."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         # relative paths are relative to the lock file (PEP 751); made absolute here, so that
         # every later join with the lock's directory leaves them as they are
         self.directory = path.parent.absolute()
+        # the lock is untrusted (a pull request may change it): the local files and trees it
+        # names stay under its directory, symlinks resolved, or it could read any file of
+        # this machine (learning its hash from a mismatch) or build any tree
+        self.tree = path.parent.resolve()
         self.credentials: dict[str, tuple[str, str]] = {}
 
     def fail(self, where: str, message: str) -> PylockError:
         return PylockError(f"{self.path}: {where}: {message}; {RELOCK}")
+
+    def local(self, written: str, where: str, field_name: str) -> Path:
+        """The local path ``written`` in ``field_name`` (relative to the lock), refused unless
+        it is under the lock's directory."""
+        path = self.directory / written
+        if not path.resolve().is_relative_to(self.tree):
+            raise PylockError(
+                f"{self.path}: {where}: `{field_name} = {written!r}` is outside {self.tree}, "
+                "the lock's directory: a lock may name local files and projects only under "
+                "its own directory, so that a changed lock cannot read or build anything else "
+                "on this machine. Move them under that directory and lock again, or publish "
+                "them to an index"
+            )
+        return path
 
     def package(self, written: Package, index: int) -> LockedPackage:
         where = _entry_place(index, written.name)
@@ -207,7 +232,8 @@ class _EntryReader:
         if written.vcs is not None:
             return LockedPackage(source=self.vcs(written.vcs, f"{where} vcs"), **common)
         if written.directory is not None:
-            return LockedPackage(source=self.directory_source(written.directory), **common)
+            directory = self.directory_source(written.directory, f"{where} directory")
+            return LockedPackage(source=directory, **common)
         if written.archive is not None:
             return self.archive(written.archive, common, f"{where} archive")
         wheels = tuple(
@@ -218,7 +244,7 @@ class _EntryReader:
         files: list[PackageWheel | PackageSdist] = [*(written.wheels or ()), *filter(None, [sdist])]
         location = files[0].url or files[0].path or ""
         source = (
-            Source("registry", self.url(written.index, f"{where} index"))
+            Source("registry", self.index(written.index, f"{where} index"))
             if written.index
             else Source("url", redact(location))
         )
@@ -241,23 +267,23 @@ class _EntryReader:
         url = (
             self.url(vcs.url, f"{where} url")
             if vcs.url
-            else (self.directory / (vcs.path or "")).as_uri()
+            else self.local(vcs.path or "", f"{where} path", "path").as_uri()
         )
         if "#" in url:
             raise self.fail(where, f"`url = {redact(url)!r}` has a fragment")
         # the commit goes where uv writes it, in the fragment, which select reads
         return Source("git", f"{url}#{vcs.commit_id}", vcs.subdirectory)
 
-    def directory_source(self, directory: PackageDirectory) -> Source:
+    def directory_source(self, directory: PackageDirectory, where: str) -> Source:
         # bundles install every project non-editable, so `editable` changes nothing here
         path = Path(directory.path, directory.subdirectory or "")
-        return Source("directory", str(self.directory / path))
+        return Source("directory", str(self.local(str(path), where, "path")))
 
     def archive(self, archive: PackageArchive, common: dict[str, Any], where: str) -> LockedPackage:
         location = (
             self.url(archive.url, f"{where} url")
             if archive.url
-            else str(self.directory / (archive.path or ""))
+            else str(self.local(archive.path or "", where, "path"))
         )
         try:
             name = unquote(urlsplit(location).path.rsplit("/", 1)[-1]) if archive.url else ""
@@ -288,13 +314,22 @@ class _EntryReader:
         return Dist(
             filename=filename,
             url=self.url(written.url, f"{where} url") if written.url else None,
-            path=str(self.directory / written.path) if written.path else None,
+            path=str(self.local(written.path, where, "path")) if written.path else None,
             hash=self.hash(written.hashes, where),
-            size=written.size,
+            size=self.size(written.size, where),
         )
+
+    def size(self, size: int | None, where: str) -> int | None:
+        if size is not None and size < 0:
+            raise self.fail(where, f"`size = {size}` is negative")
+        return size
 
     def hash(self, hashes: Mapping[str, str], where: str) -> Hash:
         offered = {algorithm.lower(): value for algorithm, value in hashes.items()}
+        if len(offered) != len(hashes):
+            # two spellings of one algorithm: keeping either would ignore the other's value
+            listing = ", ".join(repr(name) for name in sorted(hashes))
+            raise self.fail(where, f"`hashes` names one algorithm twice ({listing})")
         known = [algorithm for algorithm in HASH_PREFERENCE if algorithm in offered]
         if not known:
             listing = ", ".join(repr(name) for name in sorted(offered))
@@ -312,16 +347,30 @@ class _EntryReader:
                 raise self.fail(where, str(error)) from None
         return parsed[0]
 
+    def index(self, url: str, where: str) -> str:
+        """An index URL: http or https (it is written into requirements files, where anything
+        else, or a space, could pass options to pip)."""
+        checked = self.url(url, where)
+        if urlsplit(checked).scheme not in ("http", "https"):
+            raise self.fail(where, f"{redact(url)!r} is not an http or https URL")
+        return checked
+
     def url(self, url: str, where: str) -> str:
         """``url`` without its ``user:password@``, which is kept in :attr:`credentials`, so
         that no output made from the lock holds a secret (ssh keeps its user name)."""
-        if not url.isprintable():
-            raise self.fail(where, f"{redact(url)!r} holds a control character")
+        if not url.isprintable() or any(char.isspace() for char in url):
+            raise self.fail(where, f"{redact(url)!r} holds a space or a control character")
         try:
             parts = urlsplit(url)
             parts.port  # noqa: B018 (raises for a host part that is not `host[:port]`)
         except ValueError:
             raise self.fail(where, f"{redact(url)!r} is not a valid URL") from None
+        if parts.scheme == "file":
+            if parts.netloc:
+                raise self.fail(
+                    where, f"{redact(url)!r} names another host: a file URL must be `file:///…`"
+                )
+            self.local(unquote(parts.path), where, "url")
         if parts.password is None and (parts.username is None or parts.scheme.endswith("ssh")):
             return url
         found = (unquote(parts.username or ""), unquote(parts.password or ""))

@@ -66,6 +66,10 @@ def decode_document(data: bytes, path: Path) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise LockError(f"{path}: not valid TOML ({error}); run `uv lock` to rewrite it") from None
+    except RecursionError:
+        raise LockError(
+            f"{path}: not valid TOML (nested too deeply); run `uv lock` to rewrite it"
+        ) from None
 
 
 def parse_lock(document: Mapping[str, Any], path: Path) -> Lock:

@@ -25,6 +25,12 @@ class HouseWheel:
         return self.fetched.origin.built_here
 
     @property
+    def downloadable(self) -> bool:
+        """The server can fetch it from its index: a file the lock locates by URL, not one
+        built here or one the lock names by local path (its ``index`` notwithstanding)."""
+        return not self.built_here and self.fetched.planned.artifact.url is not None
+
+    @property
     def url(self) -> str:
         url = self.fetched.planned.artifact.url
         assert url is not None

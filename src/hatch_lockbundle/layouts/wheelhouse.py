@@ -135,7 +135,7 @@ def _collect(
         package.local = not (
             binary_only
             and package.first.planned.package.source.is_remote_registry
-            and all(_pure(wheel.filename) and not wheel.built_here for wheel in package.wheels)
+            and all(_pure(wheel.filename) and wheel.downloadable for wheel in package.wheels)
         )
     return dict(sorted(house.items()))
 
