@@ -26,7 +26,8 @@ from hatch_lockbundle.cache import (
 )
 from hatch_lockbundle.config_tables import load_and_validate_config
 from hatch_lockbundle.errors import LockbundleError
-from hatch_lockbundle.fetch import Fetcher, WheelOrigin, indexes_of
+from hatch_lockbundle.fetch import Fetcher, indexes_of
+from hatch_lockbundle.fetched import WheelOrigin
 from hatch_lockbundle.lock import Hash
 from hatch_lockbundle.project import read_project
 from hatch_lockbundle.staging import hold

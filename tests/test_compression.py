@@ -34,7 +34,7 @@ from hatch_lockbundle.cache import Cache
 from hatch_lockbundle.destination import TargetDestination
 from hatch_lockbundle.errors import LockbundleError
 from hatch_lockbundle.extract import UnsafeArchiveError, extract_safely
-from hatch_lockbundle.fetch import FetchedWheel
+from hatch_lockbundle.fetched import FetchedWheel
 from hatch_lockbundle.install import install_wheel
 from hatch_lockbundle.layouts.target import write_target
 from hatch_lockbundle.lock import LockedPackage, Source

@@ -32,7 +32,7 @@ from hatch_lockbundle.destination import (
     scripts_as_uv_writes_them,
 )
 from hatch_lockbundle.errors import LockbundleError
-from hatch_lockbundle.fetch import FetchedWheel
+from hatch_lockbundle.fetched import FetchedWheel
 from hatch_lockbundle.install import INSTALLER_NAME, install, install_wheel
 from hatch_lockbundle.installed import InstalledManifest, entry_of
 from hatch_lockbundle.layouts.target import _BundleFiles, cycle_collection_paused, write_target

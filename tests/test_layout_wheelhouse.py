@@ -13,7 +13,7 @@ from packaging.pylock import Pylock
 from packaging.tags import sys_tags
 
 from hatch_lockbundle._compat import tomllib
-from hatch_lockbundle.fetch import FetchedPlan, FetchedWheel, WheelOrigin
+from hatch_lockbundle.fetched import FetchedPlan, FetchedWheel, WheelOrigin
 from hatch_lockbundle.layouts.wheelhouse import write_wheelhouse
 from hatch_lockbundle.lock import LockFormat
 from hatch_lockbundle.select import Plan, select

@@ -12,7 +12,7 @@ import pytest
 from hatch_lockbundle.cache import Cache
 from hatch_lockbundle.config_tables import load_and_validate_config
 from hatch_lockbundle.errors import LockbundleError
-from hatch_lockbundle.fetch import FetchedPlan, FetchedWheel, WheelOrigin
+from hatch_lockbundle.fetched import FetchedPlan, FetchedWheel, WheelOrigin
 from hatch_lockbundle.installed import entry_of
 from hatch_lockbundle.layouts import LayoutInputs
 from hatch_lockbundle.layouts.target_bundle import TargetLayout

@@ -41,7 +41,7 @@ from packaging.specifiers import SpecifierSet
 
 from hatch_lockbundle.archive import FORMATS, write_archive
 from hatch_lockbundle.errors import LockbundleError, SelectionError
-from hatch_lockbundle.fetch import FetchedPlan, FetchedWheel, WheelOrigin
+from hatch_lockbundle.fetched import FetchedPlan, FetchedWheel, WheelOrigin
 from hatch_lockbundle.layouts.house import HouseGraph
 from hatch_lockbundle.layouts.wheelhouse import _collect, _uv_lock
 from hatch_lockbundle.lock import SOURCE_KINDS, Lock

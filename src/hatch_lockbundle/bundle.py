@@ -24,7 +24,8 @@ from .config import BundleConfig
 from .config_tables import load_and_validate_config
 from .credentials import index_credentials
 from .errors import LockbundleError
-from .fetch import FetchedPlan, Fetcher, indexes_of, offline_requested
+from .fetch import Fetcher, indexes_of, offline_requested
+from .fetched import FetchedPlan
 from .http import hash_file
 from .include import check_included, included_state
 from .layouts import Layout, LayoutInputs

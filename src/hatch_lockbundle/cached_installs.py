@@ -22,7 +22,7 @@ from .install import LockedDistribution
 from .installed import CachedFile, InstalledManifest, entry_of, install_into_cache, package_of
 
 if TYPE_CHECKING:
-    from .fetch import FetchedWheel
+    from .fetched import FetchedWheel
     from .progress import Reporter
 
 

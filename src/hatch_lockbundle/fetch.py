@@ -8,20 +8,17 @@ import shutil
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import ExitStack
-from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 
 from packaging.tags import sys_tags
-from packaging.utils import InvalidWheelFilename, parse_wheel_filename
-from packaging.version import InvalidVersion, Version
 
 from . import fingerprint, git
 from .artifact import Artifact
-from .build import BackendFailedError, BuildError, PackageIndexes, WheelBuilder
+from .build import BackendFailedError, PackageIndexes, WheelBuilder
 from .cache import Cache, atomic_directory, atomic_file
 from .credentials import redact
 from .errors import LockbundleError
+from .fetched import FetchedPlan, FetchedWheel, HashMismatchError, WheelOrigin
 from .foreign_builds import check_build_was_for_here, check_fits
 from .http import Downloader, DownloadError, hash_file
 from .lock import Hash, Lock, LockedPackage
@@ -54,70 +51,6 @@ def offline_requested(environ: Mapping[str, str] | None = None) -> bool:
 
 
 _RELOCK_FOR_HASHES = "Run `uv lock` again (uv records a sha256 hash for every file)"
-
-
-class HashMismatchError(LockbundleError):
-    """An artifact's bytes are not the ones the lock recorded."""
-
-
-class WheelOrigin(Enum):
-    """How a wheel was obtained."""
-
-    DOWNLOADED = "downloaded"
-    #: downloaded with ``require-hashes`` off: nothing to check it against
-    DOWNLOADED_UNVERIFIED = "downloaded (unverified)"
-    #: downloaded by an earlier build, found in the cache by its hash
-    CACHED_DOWNLOAD = "cached"
-    #: a wheel file the lock names by path
-    LOCAL_FILE = "local file"
-    BUILT_FROM_SDIST = "built from sdist"
-    BUILT_FROM_SOURCE_TREE = "built from source tree"
-    BUILT_FROM_GIT = "built from git"
-
-    @property
-    def built_here(self) -> bool:
-        """Whether the wheel was built on this machine (from an sdist, a tree or git)."""
-        return self in (
-            WheelOrigin.BUILT_FROM_SDIST,
-            WheelOrigin.BUILT_FROM_SOURCE_TREE,
-            WheelOrigin.BUILT_FROM_GIT,
-        )
-
-
-@dataclass(frozen=True)
-class FetchedWheel:
-    """The verified wheel file of one planned package, and how it was obtained."""
-
-    planned: PlannedPackage
-    path: Path
-    origin: WheelOrigin
-    #: the sha256 of the file when already known (verified against the lock)
-    sha256: str | None = None
-
-    def describe_origin(self) -> str:
-        """How the wheel was obtained, for messages, e.g. ``built from foo-1.0.tar.gz``."""
-        artifact = self.planned.artifact
-        if self.origin is WheelOrigin.BUILT_FROM_SDIST:
-            return f"built from {artifact.filename}"
-        if self.origin is WheelOrigin.BUILT_FROM_GIT and artifact.url is not None:
-            return f"built from git {redact(artifact.url)}@{artifact.commit}"
-        return str(self.origin.value)
-
-    @property
-    def identity(self) -> str:
-        """The distribution the wheel is checked as, its locked name and version: what a
-        check of its content is remembered for in the cache, with its hash."""
-        package = self.planned.package
-        return f"{package.name} {package.version}"
-
-
-@dataclass(frozen=True)
-class FetchedPlan:
-    """A plan (one target) with the verified wheel of each of its packages."""
-
-    plan: Plan
-    #: the wheel of each package of ``plan.packages``, in the same order
-    wheels: tuple[FetchedWheel, ...]
 
 
 def indexes_of(lock: Lock) -> PackageIndexes:
@@ -226,7 +159,7 @@ class Fetcher:
         results: dict[tuple[LockedPackage, Artifact], FetchedWheel] = {}
 
         def verified(key: tuple[LockedPackage, Artifact], wheel: FetchedWheel) -> None:
-            _check_wheel_identity(wheel, self._remedy("Run `uv lock`"))
+            wheel.check_identity(self._remedy("Run `uv lock`"))
             results[key] = wheel
             if ready is not None:
                 ready(wheel)
@@ -530,29 +463,6 @@ def _check_algorithm(digest: Hash, planned: PlannedPackage) -> None:
         raise LockbundleError(
             f"{planned.package.label}: the lock's hash algorithm `{digest.algorithm}` is not "
             "available in this Python"
-        )
-
-
-def _check_wheel_identity(wheel: FetchedWheel, relock: str) -> None:
-    """The wheel must be the package and version the lock names (``relock``: the remedy)."""
-    package = wheel.planned.package
-    try:
-        name, version, _, _ = parse_wheel_filename(wheel.path.name)
-    except InvalidWheelFilename as error:
-        raise BuildError(
-            f"{package.label}: {wheel.path.name} is not a valid wheel name: {error}"
-        ) from None
-    mismatch = name != package.name
-    if package.version is not None and not mismatch:
-        try:
-            mismatch = version != Version(package.version)
-        except InvalidVersion:
-            mismatch = str(version) != package.version
-    if mismatch:
-        raise LockbundleError(
-            f"{package.label}: got {wheel.path.name} ({wheel.describe_origin()}), which is "
-            f"{name} {version}, not what the lock records. {relock} if the project changed "
-            "since it was locked"
         )
 
 

@@ -11,7 +11,7 @@ from .errors import LockbundleError
 from .select import Plan, PlannedPackage
 
 if TYPE_CHECKING:  # fetch, which makes the wheels, imports this module
-    from .fetch import FetchedWheel
+    from .fetched import FetchedWheel
 
 
 def check_fits(plan: Plan, wheel: FetchedWheel) -> None:

@@ -16,7 +16,7 @@ from .install import LockedDistribution, install_wheel
 from .wheelsource import record_digest
 
 if TYPE_CHECKING:
-    from .fetch import FetchedWheel
+    from .fetched import FetchedWheel
     from .progress import Reporter
 
 

@@ -17,7 +17,7 @@ from packaging.utils import parse_wheel_filename
 from . import __version__
 from .cache import replace_file
 from .errors import LockbundleError
-from .fetch import FetchedPlan, FetchedWheel
+from .fetched import FetchedPlan, FetchedWheel
 from .http import hash_file
 from .zipmembers import member_pieces
 

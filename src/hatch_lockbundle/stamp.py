@@ -11,7 +11,7 @@ from . import __version__, fingerprint
 from .archive import archive_epoch
 from .cache import Cache, replace_file
 from .config import BundleConfig
-from .fetch import FetchedPlan
+from .fetched import FetchedPlan
 from .http import hash_file
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ..cache import Cache
     from ..config import BundleConfig
-    from ..fetch import FetchedPlan, FetchedWheel
+    from ..fetched import FetchedPlan, FetchedWheel
     from ..fingerprint import Scan
     from ..lock import LockFormat
     from ..progress import Reporter

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from packaging.utils import NormalizedName
 
-from ..fetch import FetchedWheel
+from ..fetched import FetchedWheel
 from ..select import Plan
 
 

@@ -33,7 +33,7 @@ from ..installed import CachedFile, InstalledManifest, entry_of, package_of
 from ..progress import Reporter
 
 if TYPE_CHECKING:
-    from ..fetch import FetchedWheel
+    from ..fetched import FetchedWheel
 
 RECORD_SUFFIX = ".dist-info/RECORD"
 #: threads that create directories and link or copy files (mostly waiting on the kernel)

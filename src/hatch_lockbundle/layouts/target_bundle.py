@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .. import fingerprint
 from ..cached_installs import CachedInstalls
-from ..fetch import FetchedPlan, FetchedWheel
+from ..fetched import FetchedPlan, FetchedWheel
 from ..include import copy_included
 from ..trim import trim_bundle, trim_patterns
 from . import Layout, LayoutInputs, WrittenLayout

@@ -23,7 +23,7 @@ from packaging.version import Version
 from .. import __version__
 from ..cache import replace_file
 from ..errors import LockbundleError
-from ..fetch import FetchedPlan, FetchedWheel
+from ..fetched import FetchedPlan, FetchedWheel
 from ..http import hash_file
 from ..lock import LockFormat
 from ..select import Plan
