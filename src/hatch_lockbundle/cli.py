@@ -270,7 +270,7 @@ def _plan(args: argparse.Namespace, log: Any) -> int:
                 ],
             }
             for plan in plans
-        ]
+        ],
     }
     first = document["targets"][0]
     document["target"] = {key: value for key, value in first.items() if key != "packages"}

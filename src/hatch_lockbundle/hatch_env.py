@@ -8,6 +8,7 @@ tables a ``hatch.toml`` beside it replaces.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -95,13 +96,11 @@ def _matrix_not_expanded(
         )
     else:
         path = _lock_path(project_root, example, _inherited(matrix_of, envs, where), where)
-        relative = path.relative_to(project_root).as_posix()
-        remedy = (
-            f"run `hatch env lock {example}` and set `tool.lockbundle.lock = \"{relative}\"`"
-        )
+        relative = Path(os.path.relpath(path, project_root)).as_posix()
+        remedy = f'run `hatch env lock {example}` and set `tool.lockbundle.lock = "{relative}"`'
     return LockbundleError(
         f"{where}: hatch environment `{matrix_of}` has a `matrix`, and "
-        f"`tool.lockbundle.hatch-env = \"{name}\"` does not expand matrices: {remedy}"
+        f'`tool.lockbundle.hatch-env = "{name}"` does not expand matrices: {remedy}'
     )
 
 
@@ -191,9 +190,9 @@ def _formatted(filename: str, name: str, where: str) -> str:
         if match[1] == "env_name":
             return name
         raise LockbundleError(
-            f"{where}: field `tool.hatch.envs.{_key(name)}.lock-filename` uses `{{{match[1]}}}`, which "
-            "hatch-lockbundle does not fill in (only `{env_name}`); set "
-            "`tool.lockbundle.lock` to the lock file's path instead"
+            f"{where}: field `tool.hatch.envs.{_key(name)}.lock-filename` uses "
+            f"`{{{match[1]}}}`, which hatch-lockbundle does not fill in (only `{{env_name}}`); "
+            "set `tool.lockbundle.lock` to the lock file's path instead"
         )
 
     return _FIELD.sub(field, filename)

@@ -307,8 +307,7 @@ def _requirements(graph: HouseGraph, source: _SourceLock) -> str:
     indexes = list(dict.fromkeys(package.index for package in packages if not package.local))
     targets = ", ".join(plan.target.describe() for plan in graph.plans)
     lines = [
-        f"# Written by hatch-lockbundle from {source.path} (sha256 {source.sha256}) "
-        f"for {targets}.",
+        f"# Written by hatch-lockbundle from {source.path} (sha256 {source.sha256}) for {targets}.",
         "# Install: pip install -r requirements.txt",
     ]
     if indexes:
