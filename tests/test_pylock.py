@@ -647,7 +647,8 @@ def test_a_lock_that_does_not_meet_the_requirements_is_refused_listing_every_one
     assert str(raised.value).splitlines()[1:] == [
         "  - `native>=2`: the lock has native 1.0",
         "  - `absent`: not in the lock",
-        "Lock again (`hatch env lock`, `uv export`, `pip lock`)",
+        "Lock again (`hatch env lock`, `uv export`, `pip lock`), or set `frozen = true` to "
+        "bundle the lock as it is",
     ]
 
 
