@@ -226,8 +226,10 @@ def test_a_lock_without_environments_is_refused_for_a_foreign_target_despite_its
     assert "does not say which environments it was locked for (it has no `environments`)" in (
         message
     )
-    assert "(`tool.uv.environments` in pyproject.toml, then `uv export --format pylock.toml`)" in (
-        message
+    assert "(`tool.uv.environments`, then `uv export --format pylock.toml`)" in message
+    assert message.endswith(
+        "if the lock was made for the target (`--python-platform`, `--universal`), set "
+        "`lock-made-for-target = true`"
     )
 
 
