@@ -543,6 +543,7 @@ def test_manifest_records_the_sha256_of_the_source_lock(app_wheelhouse: Wheelhou
     assert app_wheelhouse.manifest["lock"] == {
         "sha256": sha256_of(app_wheelhouse.lock),
         "format": "uv.lock",
+        "path": "uv.lock",
     }
 
 

@@ -197,7 +197,7 @@ def test_a_wheelhouse_from_a_pylock_has_no_rewritten_uv_lock(tmp_path: Path) -> 
     on_top = sorted(path.name for path in out.iterdir())
     assert on_top == ["INSTALL.md", "lockbundle.json", "pylock.toml", "requirements.txt", "wheels"]
     assert sorted(manifest["files"]) == ["INSTALL.md", "pylock.toml", "requirements.txt"]
-    assert manifest["lock"] == {"sha256": "ab" * 32, "format": "pylock.toml"}
+    assert manifest["lock"] == {"sha256": "ab" * 32, "format": "pylock.toml", "path": "pylock.toml"}
     assert {p["name"] for p in pylock["packages"]} == {p.name for p in plan.packages}
 
 
@@ -208,7 +208,7 @@ def test_a_wheelhouse_from_a_uv_lock_has_both_locks_and_says_so(tmp_path: Path) 
     assert {"uv.lock", "pyproject.toml", "pylock.toml", "requirements.txt"} <= set(
         manifest["files"]
     )
-    assert manifest["lock"] == {"sha256": "ab" * 32, "format": "uv.lock"}
+    assert manifest["lock"] == {"sha256": "ab" * 32, "format": "uv.lock", "path": "uv.lock"}
     assert "uv sync --frozen --offline\n" in (out / "INSTALL.md").read_text()
 
 

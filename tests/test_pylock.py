@@ -227,8 +227,10 @@ def test_a_lock_without_environments_is_refused_for_a_foreign_target_despite_its
     assert "does not say which environments it was locked for (it has no `environments`)" in (
         message
     )
-    assert "(`tool.uv.environments` in pyproject.toml, then `uv export --format pylock.toml`)" in (
-        message
+    assert "(`tool.uv.environments`, then `uv export --format pylock.toml`)" in message
+    assert message.endswith(
+        "if the lock was made for the target (`--python-platform`, `--universal`), set "
+        "`lock-made-for-target = true`"
     )
 
 
@@ -648,7 +650,8 @@ def test_a_lock_that_does_not_meet_the_requirements_is_refused_listing_every_one
     assert str(raised.value).splitlines()[1:] == [
         "  - `native>=2`: the lock has native 1.0",
         "  - `absent`: not in the lock",
-        "Lock again (`hatch env lock`, `uv export`, `pip lock`)",
+        "Lock again (`hatch env lock`, `uv export`, `pip lock`), or set `frozen = true` to "
+        "bundle the lock as it is",
     ]
 
 

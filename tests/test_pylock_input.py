@@ -4,8 +4,10 @@ static check against the project's requirements, and builds from locks the real 
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import sys
 import zipfile
 from pathlib import Path
 
@@ -13,11 +15,14 @@ import pytest
 from packaging.utils import canonicalize_name
 
 from hatch_lockbundle.bundle import build_bundle, plan_bundle
+from hatch_lockbundle.cli import main
 from hatch_lockbundle.config_tables import load_and_validate_config
 from hatch_lockbundle.errors import ConfigurationError, LockbundleError
 from hatch_lockbundle.hatch_env import hatch_environment
+from hatch_lockbundle.lock_input import read_lock_input
 from hatch_lockbundle.project import read_project
 from hatch_lockbundle.pylock import read_pylock
+from hatch_lockbundle.uvlock import read_lock
 from support.bundle import distributions
 from support.environ import Sandbox
 from support.hatch import Hatch, built_artifact
@@ -192,13 +197,21 @@ def test_a_hatch_environment_lock_missing_the_project_s_requirement_is_refused(
     svc: Path, tmp_path: Path
 ) -> None:
     """The lock of `default` has scriptpkg, not the extra's extradep, which `prod` needs."""
-    shutil.copyfile(svc / "pylock.toml", svc / "locks" / "pylock.prod.toml")
+    lock = svc / "locks" / "pylock.prod.toml"
+    shutil.copyfile(svc / "pylock.toml", lock)
     set_config(svc, '[tool.lockbundle]\nhatch-env = "prod"')
-    with pytest.raises(
-        LockbundleError,
-        match=r"out of date with the project's requirements[^\n]*:\n  - `extradep`: not in the lock",
-    ):
+    with pytest.raises(LockbundleError) as caught:
         build(svc, tmp_path / "cache")
+    first, *rest = str(caught.value).splitlines()
+    assert first.startswith(
+        f"{lock} (hatch environment `prod`) does not meet the requirements of "
+        f"{svc / 'pyproject.toml'} (`project.dependencies`, and the extras of the "
+        "environment's `features` (`feature`)) for "
+    )
+    assert rest == [
+        "  - `extradep`: not in the lock",
+        "Lock again with `hatch env lock prod`, or set `frozen = true` to bundle the lock as it is",
+    ]
     set_config(svc, '[tool.lockbundle]\nhatch-env = "prod"\nfrozen = true')
     bundle, _ = build(svc, tmp_path / "cache")
     assert {name for name, _ in distributions(bundle)} == {"svc", "scriptpkg"}
@@ -224,7 +237,7 @@ def test_a_lock_named_by_lock_that_does_not_exist_says_how_locks_are_written(
     assert str(caught.value) == (
         f"{tmp_path / 'pylock.prod.toml'}: lock file not found (`tool.lockbundle.lock`, "
         "`--lock`); correct the path, or write the lock (`uv lock`, `uv export --format "
-        "pylock.toml -o FILE`, `hatch env lock`)"
+        "pylock.toml -o FILE`, `hatch env lock`, `pip lock -o FILE`)"
     )
 
 
@@ -236,6 +249,28 @@ def test_an_unknown_hatch_environment_is_refused_naming_the_known_ones(svc: Path
         match=r"no hatch environment `prd`.*`api`, `default`, `lint`, `prod`, `py.3`",
     ):
         plan_bundle(read_project(svc), config)
+
+
+@pytest.mark.parametrize(
+    ("inherited", "own"),
+    [
+        ({"hatch-env": "prod"}, {"lock": "pylock.toml"}),
+        ({"lock": "pylock.toml"}, {"hatch-env": "prod"}),
+    ],
+)
+def test_lock_or_hatch_env_of_a_bundle_or_the_command_line_replaces_both_inherited(
+    tmp_path: Path, inherited: dict[str, str], own: dict[str, str]
+) -> None:
+    expected = (
+        tmp_path / own["lock"] if "lock" in own else None,
+        own.get("hatch-env"),
+    )
+    raw = {**inherited, "bundles": {"other": own}}
+    config = load_and_validate_config(raw, tmp_path, "other")
+    assert (config.lock, config.hatch_env) == expected
+    overrides = {"lock": str(tmp_path / own["lock"])} if "lock" in own else own
+    config = load_and_validate_config(inherited, tmp_path, overrides=overrides)
+    assert (config.lock, config.hatch_env) == expected
 
 
 def test_hatch_env_and_lock_together_are_refused(tmp_path: Path) -> None:
@@ -363,3 +398,124 @@ def test_the_hatch_env_lambda_recipe_locks_for_lambda_and_builds_its_zip(
         if line.startswith("Tag: ")
     }
     assert wheel_tags and all(tag.endswith("aarch64") for tag in wheel_tags)
+
+
+MATRIX_PROJECT = """\
+[project]
+name = "svc"
+version = "2.0"
+
+[tool.hatch.envs.test]
+lock-filename = "locks/pylock.{env_name}.toml"
+
+[[tool.hatch.envs.test.matrix]]
+feature = ["a", "b"]
+python = ["3.11", "3.12"]
+
+[[tool.hatch.envs.default.matrix]]
+python = ["3.11"]
+"""
+
+
+@pytest.mark.parametrize(
+    ("env", "matrix_of", "generated", "lock"),
+    [
+        ("test", "test", "test.py3.11-a", "locks/pylock.test.py3.11-a.toml"),
+        ("test.py3.12-b", "test", "test.py3.12-b", "locks/pylock.test.py3.12-b.toml"),
+        ("default", "default", "py3.11", "pylock.py3-11.toml"),
+    ],
+)
+def test_hatch_env_of_a_matrix_says_to_lock_a_generated_environment_and_name_its_lock(
+    tmp_path: Path, env: str, matrix_of: str, generated: str, lock: str
+) -> None:
+    """As hatch names them: the Python variable first (`py3.11`), then the others joined by
+    `-`; its lock-filename formatted with the generated name, else the name's dots as `-`."""
+    (tmp_path / "pyproject.toml").write_text(MATRIX_PROJECT)
+    project = read_project(tmp_path)
+    with pytest.raises(LockbundleError) as caught:
+        hatch_environment(project.root, project.document, env)
+    assert str(caught.value) == (
+        f"{tmp_path / 'pyproject.toml'}: hatch environment `{matrix_of}` has a `matrix`, and "
+        f'`tool.lockbundle.hatch-env = "{env}"` does not expand matrices: run `hatch env lock '
+        f'{generated}` and set `tool.lockbundle.lock = "{lock}"`'
+    )
+
+
+def test_an_unknown_dotted_hatch_environment_is_named_as_a_quoted_table(svc: Path) -> None:
+    project = read_project(svc)
+    with pytest.raises(LockbundleError, match=r'define `\[tool\.hatch\.envs\."py\.4"\]`'):
+        hatch_environment(project.root, project.document, "py.4")
+
+
+def test_a_uv_lock_above_that_does_not_lock_the_project_says_the_pylock_beside_is_not_read(
+    crossapp: Path,
+) -> None:
+    # the lock of crossapp, one directory up, locks a project there, not crossapp
+    shutil.move(crossapp / "uv.lock", crossapp.parent / "uv.lock")
+    config = load_and_validate_config(None, crossapp)
+    with pytest.raises(LockbundleError) as caught:
+        plan_bundle(read_project(crossapp), config)
+    assert "does not lock `crossapp`" in str(caught.value)
+    assert "pylock.toml" not in str(caught.value)
+    (crossapp / "pylock.uv-export.toml").rename(crossapp / "pylock.toml")
+    with pytest.raises(LockbundleError) as caught:
+        plan_bundle(read_project(crossapp), config)
+    assert str(caught.value).endswith(
+        "or set `tool.lockbundle.lock`; `pylock.toml` beside the project is not read while a "
+        '`uv.lock` is above it: set `lock = "pylock.toml"` (or `hatch-env = "default"`)'
+    )
+
+
+def test_a_lock_made_for_a_foreign_target_is_bundled_with_a_warning(svc: Path) -> None:
+    project = read_project(svc)
+    settings = {"hatch-env": "prod", "platforms": ["macos-arm64"]}
+    with pytest.raises(LockbundleError) as caught:
+        read_lock_input(project, load_and_validate_config(settings, svc), read_lock)
+    assert str(caught.value).endswith(
+        "could miss that target's dependencies. Lock with `environments` that cover the target "
+        "(`tool.uv.environments`, then `uv export --format pylock.toml`), bundle for this "
+        "machine, or, if the lock was made for the target (`--python-platform`, `--universal`), "
+        "set `lock-made-for-target = true`"
+    )
+    config = load_and_validate_config({**settings, "lock-made-for-target": True}, svc)
+    chosen = read_lock_input(project, config, read_lock)
+    (warning,) = [line for line in chosen.warnings if "lock-made-for-target" in line]
+    assert warning.startswith(f"{svc / 'locks' / 'pylock.prod.toml'} has no `environments`: ")
+    # for this machine, nothing to warn about
+    native = load_and_validate_config({"hatch-env": "prod", "lock-made-for-target": True}, svc)
+    warnings = read_lock_input(project, native, read_lock).warnings
+    assert not [line for line in warnings if "lock-made-for-target" in line]
+
+
+def test_plan_says_which_lock_it_read_and_takes_hatch_env_on_the_command_line(
+    svc: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lock = svc / "locks" / "pylock.prod.toml"
+    assert main(["plan", str(svc), "--hatch-env", "prod", "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["lock"] == str(lock)
+    assert {package["name"] for package in document["packages"]} == {
+        "svc", "scriptpkg", "extradep"
+    }  # fmt: skip
+    assert main(["plan", str(svc), "--hatch-env", "prod"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"# lock: {lock}"
+    foreign = ["plan", str(svc), "--hatch-env", "prod", "--python-platform", "macos-arm64"]
+    assert main(foreign) == 1
+    assert main([*foreign, "--lock-made-for-target"]) == 0
+
+
+def test_a_wheelhouse_names_the_lock_it_was_made_from_relative_to_the_project(
+    svc: Path, tmp_path: Path
+) -> None:
+    set_config(svc, '[tool.lockbundle]\nhatch-env = "prod"')
+    bundle = build_bundle(
+        svc, svc / "dist", bundle="wheelhouse", cache_dir=tmp_path / "cache", log=print
+    )
+    manifest = json.loads((bundle / "lockbundle.json").read_text())
+    assert manifest["lock"]["path"] == "locks/pylock.prod.toml"
+    header = (bundle / "requirements.txt").read_text().splitlines()[0]
+    assert header.startswith("# Written by hatch-lockbundle from locks/pylock.prod.toml (sha256 ")
+    guide = (bundle / "INSTALL.md").read_text()
+    assert "`locks/pylock.prod.toml` it was made from" in guide
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert f"uv venv --python {python} /opt/app/venv\nuv pip install" in guide

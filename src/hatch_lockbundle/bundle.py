@@ -160,7 +160,16 @@ def _build(
         )
     lock_sha256 = hash_file(lock.path, "sha256")
     python = plans[0].target.python_version
-    inputs = LayoutInputs(config, project.root, lock_sha256, cache, python, log, lock.format)
+    inputs = LayoutInputs(
+        config,
+        project.root,
+        lock_sha256,
+        cache,
+        python,
+        log,
+        lock.format,
+        Path(os.path.relpath(lock.path, project.root)).as_posix(),
+    )
     with tempfile.TemporaryDirectory(prefix="lockbundle-") as work, layout_type(inputs) as layout:
         fetcher = Fetcher(
             cache,

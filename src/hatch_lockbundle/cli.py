@@ -62,7 +62,10 @@ def _stderr_line(level: int, message: str) -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lockbundle",
-        description="Turn a uv lockfile into a deployable bundle (target directory or wheelhouse).",
+        description=(
+            "Turn a uv.lock or PEP 751 pylock.toml into a deployable bundle (target directory "
+            "or wheelhouse)."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -137,6 +140,14 @@ def _project_arguments(parser: argparse.ArgumentParser) -> None:
         "--python-platform", action="append", default=[], help="target platform tag or alias"
     )
     parser.add_argument("--lock", help="the lock to use: a uv.lock or a PEP 751 pylock.toml")
+    parser.add_argument(
+        "--hatch-env", metavar="NAME", help="read the lock hatch writes for this environment"
+    )
+    parser.add_argument(
+        "--lock-made-for-target",
+        action="store_true",
+        help="a pylock.toml without `environments` was locked for the target",
+    )
     parser.add_argument("--frozen", action="store_true", help="do not check the lock is current")
     parser.add_argument("--archive", choices=("zip", "tar.gz"))
     parser.add_argument("--compile-bytecode", action="store_true", default=None)
@@ -164,6 +175,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "python": args.python,
         "platforms": args.python_platform or None,
         "lock": str(Path(args.lock).resolve()) if args.lock else None,
+        "hatch-env": args.hatch_env,
+        "lock-made-for-target": True if args.lock_made_for_target else None,
         "frozen": True if args.frozen else None,
         "archive": args.archive,
         "compile-bytecode": args.compile_bytecode,
@@ -234,8 +247,9 @@ def _plan(args: argparse.Namespace, log: Any) -> int:
     config = load_and_validate_config(
         project.settings, project.root, _chosen_bundle(args), _overrides(args)
     )
-    _, plans = plan_bundle(project, config)
+    lock, plans = plan_bundle(project, config)
     document: dict[str, Any] = {
+        "lock": str(lock.path),
         "targets": [
             {
                 "description": plan.target.describe(),
@@ -256,7 +270,7 @@ def _plan(args: argparse.Namespace, log: Any) -> int:
                 ],
             }
             for plan in plans
-        ]
+        ],
     }
     first = document["targets"][0]
     document["target"] = {key: value for key, value in first.items() if key != "packages"}
@@ -264,6 +278,7 @@ def _plan(args: argparse.Namespace, log: Any) -> int:
     if args.format == "json":
         _out(json.dumps(document, indent=2))
         return 0
+    _out(f"# lock: {lock.path}")
     for target in document["targets"]:
         _out(f"# {target['description']}")
         for line in plan_table(target["packages"]):

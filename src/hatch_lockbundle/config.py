@@ -62,7 +62,8 @@ class BundleConfig:
         metadata=declare(
             read.project_path,
             "the lock to read, relative to the project: a uv.lock or a PEP 751 pylock.toml",
-            unset="the nearest `uv.lock` that locks this project, else `pylock.toml` beside it",
+            unset="the nearest `uv.lock` at or above the project (an error if it does not lock "
+            "it); with no `uv.lock` at or above, `pylock.toml` beside the project",
         ),
     )
     hatch_env: str | None = field(

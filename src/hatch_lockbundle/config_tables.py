@@ -39,6 +39,8 @@ _HOLDS = {
 }
 _PLURAL = {"target": "target bundles", "wheelhouse": "wheelhouses"}
 _BUNDLE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+#: options that each name the lock to read: a table that sets one replaces both inherited
+_LOCK_CHOICES = ("lock", "hatch-env")
 
 
 #: where the options of a table come from, when not from the project's ``pyproject.toml``
@@ -205,6 +207,11 @@ def _merged(*tables: _Table) -> _Settings:
     """The options of a bundle: each table over the ones before it, then its preset's defaults."""
     settings = _Settings()
     for table in tables:
+        if {*table.values, *table.failed} & set(_LOCK_CHOICES):
+            for key in _LOCK_CHOICES:
+                settings.values.pop(key, None)
+                settings.where.pop(key, None)
+                settings.failed.discard(key)
         for key, value in table.values.items():
             if OPTION[key].by_key:
                 value = tuple({**dict(settings.values.get(key, ())), **dict(value)}.items())

@@ -8,6 +8,7 @@ tables a ``hatch.toml`` beside it replaces.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ HATCH_FILE = "hatch.toml"
 DEFAULT_ENV = "default"
 # context fields of `lock-filename` that hatch formats and that this reads: others are refused
 _FIELD = re.compile(r"\{([^{}]*)\}")
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 @dataclass(frozen=True)
@@ -42,35 +44,95 @@ def hatch_environment(
     """The environment ``name`` of the project at ``project_root`` (``document``: its decoded
     ``pyproject.toml``)."""
     where, envs = _environments(project_root, document)
+    matrix_of = name if name in envs else name.partition(".")[0]
+    if envs.get(matrix_of, {}).get("matrix"):
+        raise _matrix_not_expanded(project_root, name, matrix_of, envs, where)
     if name not in envs and name != DEFAULT_ENV:
         known = ", ".join(f"`{env}`" for env in sorted({DEFAULT_ENV, *envs}))
         raise LockbundleError(
             f"{where} defines no hatch environment `{name}` (`tool.lockbundle.hatch-env`); "
             f"its environments: {known}. Name one of them, or define "
-            f"`[tool.hatch.envs.{name}]`"
+            f"`[tool.hatch.envs.{_key(name)}]`"
         )
     config = _inherited(name, envs, where)
-    filename = config.get("lock-filename")
-    if filename:
-        if not isinstance(filename, str):
-            raise LockbundleError(
-                f"{where}: field `tool.hatch.envs.{name}.lock-filename` must be a string"
-            )
-        path = project_root / _formatted(filename, name, where)
-    elif name == DEFAULT_ENV:
-        path = project_root / "pylock.toml"
-    else:
-        # hatch: PEP 751 allows one dot in the name, so `pylock.<name>.toml` has none in <name>
-        path = project_root / f"pylock.{name.replace('.', '-')}.toml"
     features = config.get("features", [])
     return HatchEnvironment(
         name=name,
-        lock_path=path,
+        lock_path=_lock_path(project_root, name, config, where),
         skips_project=bool(config.get("skip-install") or config.get("detached")),
         features=tuple(item for item in features if isinstance(item, str))
         if isinstance(features, list)
         else (),
     )
+
+
+def _lock_path(project_root: Path, name: str, config: Mapping[str, Any], where: str) -> Path:
+    """Where ``hatch env lock NAME`` writes the lock of the environment ``name`` (``config``:
+    its options, templates merged)."""
+    filename = config.get("lock-filename")
+    if filename:
+        if not isinstance(filename, str):
+            raise LockbundleError(
+                f"{where}: field `tool.hatch.envs.{_key(name)}.lock-filename` must be a string"
+            )
+        return project_root / _formatted(filename, name, where)
+    if name == DEFAULT_ENV:
+        return project_root / "pylock.toml"
+    # hatch: PEP 751 allows one dot in the name, so `pylock.<name>.toml` has none in <name>
+    return project_root / f"pylock.{name.replace('.', '-')}.toml"
+
+
+def _matrix_not_expanded(
+    project_root: Path, name: str, matrix_of: str, envs: Mapping[str, Any], where: str
+) -> LockbundleError:
+    """The error for an environment of a ``matrix``: hatch locks each generated environment on
+    its own, under a name this does not compute (overrides may rename them), so the user
+    names the generated environment's lock with ``lock``."""
+    example = name if name != matrix_of else _first_generated_name(matrix_of, envs[matrix_of])
+    if example is None:
+        remedy = (
+            f"lock one of the environments it generates (`hatch env show {matrix_of}` lists "
+            "them) and set `tool.lockbundle.lock` to its lock file"
+        )
+    else:
+        path = _lock_path(project_root, example, _inherited(matrix_of, envs, where), where)
+        relative = Path(os.path.relpath(path, project_root)).as_posix()
+        remedy = f'run `hatch env lock {example}` and set `tool.lockbundle.lock = "{relative}"`'
+    return LockbundleError(
+        f"{where}: hatch environment `{matrix_of}` has a `matrix`, and "
+        f'`tool.lockbundle.hatch-env = "{name}"` does not expand matrices: {remedy}'
+    )
+
+
+def _first_generated_name(env: str, table: Mapping[str, Any]) -> str | None:
+    """The name hatch gives the first environment its ``matrix`` generates (hatch 1.18,
+    ``hatch/project/config.py``: a Python variable first, as ``pyX.Y``, the parts joined by
+    ``-``, after ``ENV.`` unless ``ENV`` is ``default``); None when the matrix is not one
+    hatch accepts."""
+    matrices = table.get("matrix")
+    first = matrices[0] if isinstance(matrices, list) and matrices else None
+    name_format = table.get("matrix-name-format", "{value}")
+    if not isinstance(first, Mapping) or not isinstance(name_format, str):
+        return None
+    python = next((variable for variable in ("py", "python") if variable in first), None)
+    ordered = [python] if python else []
+    parts = []
+    for variable in [*ordered, *(key for key in first if key != python)]:
+        values = first[variable]
+        if not isinstance(values, list) or not values or not isinstance(values[0], str):
+            return None
+        value = values[0]
+        if variable == python:
+            parts.append(value if value.startswith("py") else f"py{value}")
+        else:
+            parts.append(name_format.format(variable=variable, value=value))
+    generated = "-".join(parts)
+    return generated if env == DEFAULT_ENV else f"{env}.{generated}"
+
+
+def _key(name: str) -> str:
+    """``name`` as a key of a TOML table header (quoted unless it is a bare key)."""
+    return name if _BARE_KEY.fullmatch(name) else f'"{name}"'
 
 
 def _environments(project_root: Path, document: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -114,7 +176,7 @@ def _inherited(name: str, envs: Mapping[str, Any], where: str) -> dict[str, Any]
             return merged
         if template not in envs and template != DEFAULT_ENV:
             raise LockbundleError(
-                f"{where}: field `tool.hatch.envs.{current}.template` names an unknown "
+                f"{where}: field `tool.hatch.envs.{_key(current)}.template` names an unknown "
                 f"environment `{template}`"
             )
         current = template
@@ -128,9 +190,9 @@ def _formatted(filename: str, name: str, where: str) -> str:
         if match[1] == "env_name":
             return name
         raise LockbundleError(
-            f"{where}: field `tool.hatch.envs.{name}.lock-filename` uses `{{{match[1]}}}`, which "
-            "hatch-lockbundle does not fill in (only `{env_name}`); set "
-            "`tool.lockbundle.lock` to the lock file's path instead"
+            f"{where}: field `tool.hatch.envs.{_key(name)}.lock-filename` uses "
+            f"`{{{match[1]}}}`, which hatch-lockbundle does not fill in (only `{{env_name}}`); "
+            "set `tool.lockbundle.lock` to the lock file's path instead"
         )
 
     return _FIELD.sub(field, filename)

@@ -75,7 +75,7 @@ def read_lock_input(
             raise LockbundleError(
                 f"{path}: lock file not found (`tool.lockbundle.lock`, `--lock`); correct the "
                 "path, or write the lock (`uv lock`, `uv export --format pylock.toml -o FILE`, "
-                "`hatch env lock`)"
+                "`hatch env lock`, `pip lock -o FILE`)"
             )
     else:
         path = _found_pylock(project)
@@ -145,7 +145,16 @@ def _find_uv_lock(project: Project, config: BundleConfig, read: Callable[[Path],
         if config.package is not None and own.is_file():
             return read(own)
         raise no_name(project, sorted(read(own).members) if own.is_file() else [])
-    return find_lock(project.root, project.name, read)
+    try:
+        return find_lock(project.root, project.name, read)
+    except LockbundleError as error:
+        if not (project.root / PYLOCK_NAME).is_file():
+            raise
+        # a uv.lock above wins over the pylock.toml beside the project: say why it was not read
+        raise LockbundleError(
+            f"{error}; `{PYLOCK_NAME}` beside the project is not read while a `uv.lock` is "
+            f'above it: set `lock = "{PYLOCK_NAME}"` (or `hatch-env = "default"`)'
+        ) from None
 
 
 def _from_pylock(
@@ -176,9 +185,22 @@ def _from_pylock(
         if not config.frozen and not skips_project:
             features = environment.features if environment is not None else ()
             wanted = (*plan.extras, *(canonicalize_name(name) for name in features))
-            check_requirements(pylock, plan, project_requirements(project, wanted), wanted)
+            check_requirements(
+                pylock,
+                plan,
+                project_requirements(project, wanted),
+                wanted,
+                **_requirements_error(project, plan.extras, environment),
+            )
         plans.append(plan)
     warnings = list(pylock.warnings)
+    foreign = [plan.target.describe() for plan in plans if not plan.target.native]
+    if foreign and pylock.single_environment and config.lock_made_for_target:
+        warnings.append(
+            f"{pylock.path} has no `environments`: it is bundled for {', '.join(foreign)} "
+            "because `lock-made-for-target` says it was locked for that target; a lock made "
+            "for another machine would miss the target's dependencies"
+        )
     if skips_project:
         assert environment is not None
         warnings.append(
@@ -188,6 +210,26 @@ def _from_pylock(
     where = f", hatch environment `{environment.name}`" if environment is not None else ""
     description = f"Lock: {pylock.path} (PEP 751, lock-version {pylock.lock_version}{where})"
     return LockInput(pylock.lock, plans, description, tuple(warnings), RELOCK, pylock)
+
+
+def _requirements_error(
+    project: Project, extras: Sequence[str], environment: HatchEnvironment | None
+) -> dict[str, str]:
+    """What the error of a lock that does not meet the project's requirements says: the lock,
+    where the requirements come from, and how to lock again."""
+    sources = ["`project.dependencies`"]
+    if extras:
+        sources.append(f"the extras {', '.join(f'`{extra}`' for extra in extras)}")
+    if environment is None:
+        return {"required_by": f"{project.root / 'pyproject.toml'} ({', and '.join(sources)})"}
+    if environment.features:
+        named = ", ".join(f"`{feature}`" for feature in environment.features)
+        sources.append(f"the extras of the environment's `features` ({named})")
+    return {
+        "lock": f"{environment.lock_path} (hatch environment `{environment.name}`)",
+        "required_by": f"{project.root / 'pyproject.toml'} ({', and '.join(sources)})",
+        "relock": f"Lock again with `hatch env lock {environment.name}`",
+    }
 
 
 def _with_project(

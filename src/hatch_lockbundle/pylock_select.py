@@ -110,11 +110,11 @@ def _check_applies(pylock: PylockFile, target: Target, made_for_target: bool) ->
     if pylock.single_environment and not target.native and not made_for_target:
         raise PylockError(
             f"{path} does not say which environments it was locked for (it has no "
-            "`environments`): `pip lock`, `uv pip compile` and hatch's lockers lock for the "
-            "machine they run on and keep only what applies there, so a bundle for "
-            f"{target.describe()} could miss that platform's dependencies. Lock with "
-            "`environments` that cover the target (`tool.uv.environments` in pyproject.toml, "
-            "then `uv export --format pylock.toml`), or bundle for the machine that locked it"
+            "`environments`), so it is read only for the machine running the build; a bundle "
+            f"for {target.describe()} could miss that target's dependencies. Lock with "
+            "`environments` that cover the target (`tool.uv.environments`, then `uv export "
+            "--format pylock.toml`), bundle for this machine, or, if the lock was made for the "
+            "target (`--python-platform`, `--universal`), set `lock-made-for-target = true`"
         )
 
 
@@ -305,16 +305,32 @@ def _needed(requirement: Requirement, target: Target, extras: Sequence[str]) -> 
         ) from None
 
 
+#: how a lock whose writer is not known is made again
+RELOCK_TOOLS = "Lock again (`hatch env lock`, `uv export`, `pip lock`)"
+
+
 def check_requirements(
-    pylock: PylockFile, plan: Plan, requirements: Iterable[str], extras: Sequence[str] = ()
+    pylock: PylockFile,
+    plan: Plan,
+    requirements: Iterable[str],
+    extras: Sequence[str] = (),
+    *,
+    lock: str | None = None,
+    required_by: str = "the project",
+    relock: str = RELOCK_TOOLS,
 ) -> None:
     """Refuse a lock that does not meet the project's requirements (see
-    :func:`unsatisfied_requirements`), listing every one."""
+    :func:`unsatisfied_requirements`), listing every one.
+
+    :param lock: the lock as the error names it (default: its path)
+    :param required_by: where ``requirements`` come from, for the error
+    :param relock: how the lock is made again, for the error
+    """
     found = unsatisfied_requirements(plan, requirements, extras)
     if found:
         listing = "\n".join(f"  - {item}" for item in found)
         raise PylockError(
-            f"{pylock.path} is out of date with the project's requirements for "
-            f"{plan.target.describe()}:\n{listing}\nLock again (`hatch env lock`, "
-            "`uv export`, `pip lock`)"
+            f"{lock or pylock.path} does not meet the requirements of {required_by} for "
+            f"{plan.target.describe()}:\n{listing}\n{relock}, or set `frozen = true` to bundle "
+            "the lock as it is"
         )

@@ -40,6 +40,9 @@ class LayoutInputs:
     log: Reporter
     #: the kind of lock it is made from (the outputs a layout writes may depend on it)
     lock_format: LockFormat
+    #: that lock's path relative to the project, as the outputs name it (None: its format's
+    #: usual name)
+    lock_path: str | None = None
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,17 @@ if TYPE_CHECKING:
 
 
 def install_guide(
-    plans: Sequence[Plan], graph: HouseGraph, binary_only: bool, lock_format: LockFormat
+    plans: Sequence[Plan],
+    graph: HouseGraph,
+    binary_only: bool,
+    lock_format: LockFormat,
+    lock_path: str | None = None,
 ) -> str:
     """The text of ``INSTALL.md``: what the wheelhouse holds, and the commands that install it.
 
     :param lock_format: the lock the wheelhouse is made from: ``uv sync`` is offered only from a
         ``uv.lock``, the only one that gets a rewritten ``uv.lock``
+    :param lock_path: that lock's path relative to the project (None: its format's usual name)
     """
     first = plans[0]
     python = first.target.python_version
@@ -82,9 +87,10 @@ python{python} -m venv /opt/app/venv
 ## uv pip with the PEP 751 lock
 
 ```console
+uv venv --python {python} /opt/app/venv
 uv pip install{offline} --python /opt/app/venv/bin/python -r pylock.toml
 ```
 
 `lockbundle.json` lists every wheel with its sha256 and where it came from, and the sha256 of the
-`{lock_format.value}` it was made from.
+`{lock_path or lock_format.value}` it was made from.
 """

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import tomli_w
@@ -58,6 +59,7 @@ class WheelhouseLayout(Layout):
             directory,
             lock_sha256=self.inputs.lock_sha256,
             lock_format=self.inputs.lock_format,
+            lock_path=self.inputs.lock_path,
             binary_only=self.inputs.config.binary_only,
         )
         return WrittenLayout(distributions=shipped)
@@ -67,18 +69,31 @@ class WheelhouseLayout(Layout):
         return name
 
 
+@dataclass(frozen=True)
+class _SourceLock:
+    """The lock a wheelhouse is made from, as its outputs name it."""
+
+    #: relative to the project (``uv.lock``, ``pylock.prod.toml``, ``../../uv.lock``)
+    path: str
+    sha256: str
+    format: LockFormat
+
+
 def write_wheelhouse(
     fetched: Sequence[FetchedPlan],
     destination: Path,
     *,
     lock_sha256: str,
     lock_format: LockFormat,
+    lock_path: str | None = None,
     binary_only: bool = False,
 ) -> list[tuple[str, int]]:
     """Write the wheelhouse for ``fetched`` (one plan per target platform) into ``destination``.
 
     :param lock_sha256: the hash of the lock it is made from, recorded in the manifest
     :param lock_format: what that lock is: only a ``uv.lock`` gives a rewritten ``uv.lock``
+    :param lock_path: that lock's path relative to the project, as the outputs name it (None:
+        its format's usual name, ``uv.lock`` or ``pylock.toml``)
     :param binary_only: leave downloaded pure-Python wheels on their index
     :return: the file name and size of every wheel in ``wheels/``
     """
@@ -95,16 +110,17 @@ def write_wheelhouse(
     first = plans[0]
     project = f"{first.root.name}-wheelhouse"
     requires_python = f"=={first.target.python_version}.*"
+    source = _SourceLock(lock_path or lock_format.value, lock_sha256, lock_format)
     files: dict[str, str] = {}
     if lock_format is LockFormat.UV_LOCK:
         # a PEP 751 lock has no graph that uv resolved (uv's own export writes no edges), so
         # a uv.lock made from one would claim what was never locked: pylock.toml installs it
         files["uv.lock"] = _uv_lock(first, graph, project, requires_python)
         files["pyproject.toml"] = _pyproject(first, graph, project, requires_python)
-    files["requirements.txt"] = _requirements(graph, lock_sha256, lock_format)
+    files["requirements.txt"] = _requirements(graph, source)
     files["pylock.toml"] = _pylock(graph, requires_python)
-    files["INSTALL.md"] = install_guide(plans, graph, binary_only, lock_format)
-    files["lockbundle.json"] = _manifest(plans, graph, lock_sha256, lock_format, files)
+    files["INSTALL.md"] = install_guide(plans, graph, binary_only, lock_format, source.path)
+    files["lockbundle.json"] = _manifest(plans, graph, source, files)
     for name, text in files.items():
         # bytes, not text: the manifest gives each file's sha256, whatever the platform's newlines
         (destination / name).write_bytes(text.encode("utf-8"))
@@ -291,13 +307,12 @@ def _pyproject(plan: Plan, graph: HouseGraph, project: str, requires_python: str
     return "\n".join(lines) + "\n"
 
 
-def _requirements(graph: HouseGraph, lock_sha256: str, lock_format: LockFormat) -> str:
+def _requirements(graph: HouseGraph, source: _SourceLock) -> str:
     packages = list(graph.house.values())
     indexes = list(dict.fromkeys(package.index for package in packages if not package.local))
     targets = ", ".join(plan.target.describe() for plan in graph.plans)
     lines = [
-        f"# Written by hatch-lockbundle from {lock_format.value} (sha256 {lock_sha256}) "
-        f"for {targets}.",
+        f"# Written by hatch-lockbundle from {source.path} (sha256 {source.sha256}) for {targets}.",
         "# Install: pip install -r requirements.txt",
     ]
     if indexes:
@@ -360,8 +375,7 @@ def _pylock(graph: HouseGraph, requires_python: str) -> str:
 def _manifest(
     plans: Sequence[Plan],
     graph: HouseGraph,
-    lock_sha256: str,
-    lock_format: LockFormat,
+    source: _SourceLock,
     files: Mapping[str, str],
 ) -> str:
     """``lockbundle.json``: every wheel with its sha256 and origin, and the sha256 of every
@@ -405,7 +419,7 @@ def _manifest(
             }
             for plan in plans
         ],
-        "lock": {"sha256": lock_sha256, "format": lock_format.value},
+        "lock": {"sha256": source.sha256, "format": source.format.value, "path": source.path},
         "wheels": entries,
         "files": {
             name: hashlib.sha256(text.encode("utf-8")).hexdigest()
