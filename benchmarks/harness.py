@@ -1,6 +1,7 @@
 """Speed benchmark of hatch-lockbundle against the by-hand uv recipe and pip (issue 6).
 
     uv run python benchmarks/harness.py --rounds 3 [--json results.json]
+    uv run python benchmarks/harness.py --contenders engine --baseline COMMIT  # a change's cost
 
 Steps: prepare the fixture's files (downloaded once into benchmarks/.data), serve them from a
 PEP 503 index on 127.0.0.1, run every contender cold / warm / no-op for several rounds
@@ -18,7 +19,16 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lockbench.contenders import CASE_HELP, CASES, CONTENDERS, Case, Contender, Context, Workspace
+from lockbench.contenders import (
+    CASE_HELP,
+    CASES,
+    CONTENDERS,
+    DEFAULT_CONTENDERS,
+    Case,
+    Contender,
+    Context,
+    Workspace,
+)
 from lockbench.environment import Tools, describe_machine, install_engine
 from lockbench.fixture import Fixture, prepare
 from lockbench.index import serve
@@ -67,8 +77,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--contenders",
         type=_names(CONTENDERS),
-        default=list(CONTENDERS),
-        help=f"comma-separated subset of {','.join(CONTENDERS)}",
+        default=list(DEFAULT_CONTENDERS),
+        help=f"comma-separated subset of {','.join(CONTENDERS)} (default: all but baseline)",
+    )
+    parser.add_argument(
+        "--baseline",
+        metavar="COMMIT",
+        help="also run the engine of this commit of the checkout (contender `baseline`), "
+        "alternating with the others: the ratios engine/baseline say what a change costs",
     )
     parser.add_argument(
         "--cases",
@@ -106,9 +122,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.baseline and "baseline" not in args.contenders:
+        args.contenders.append("baseline")
+    elif "baseline" in args.contenders and not args.baseline:
+        sys.exit("the baseline contender needs --baseline COMMIT")
     started = time.perf_counter()
     tools = Tools.find()
-    fixture = prepare(FIXTURE_PROJECT, REPO, args.data, tools, log=say)
+    fixture = prepare(FIXTURE_PROJECT, REPO, args.data, tools, log=say, baseline=args.baseline)
     say(
         f"fixture: {fixture.distributions} distributions, "
         f"{fixture.locked_bytes / 1e6:.0f} MB of locked files"
@@ -120,6 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     scratch = args.data / "scratch"
     scratch.mkdir(parents=True)
     header = {"machine": describe_machine(scratch), "versions": tools.versions(REPO)}
+    if args.baseline:
+        header["versions"]["baseline"] = args.baseline
     for section, values in header.items():
         say(f"{section}: " + "; ".join(f"{key} {value}" for key, value in values.items()))
     with serve(fixture.files, fixture.manifest, scratch / "index-access.log") as index:
@@ -149,8 +171,14 @@ def make_context(tools: Tools, index: str, scratch: Path, fixture: Fixture) -> C
     template = make_template(FIXTURE_PROJECT, scratch / "template", index)
     hatch_config = scratch / "hatch-config.toml"
     hatch_config.write_text(HATCH_CONFIG)
-    engine_python = install_engine(tools, fixture.plugin, f"{index}/simple", scratch / "engine-env")
-    return Context(tools, index, template, hatch_config, engine_python)
+    simple = f"{index}/simple"
+    engine_python = install_engine(tools, fixture.plugin, simple, scratch / "engine-env")
+    baseline_python = None
+    if fixture.baseline_plugin is not None:
+        baseline_python = install_engine(
+            tools, fixture.baseline_plugin, simple, scratch / "baseline-env"
+        )
+    return Context(tools, index, template, hatch_config, engine_python, baseline_python)
 
 
 def run_rounds(

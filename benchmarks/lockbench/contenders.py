@@ -52,6 +52,8 @@ class Context:
     hatch_config: Path
     #: the interpreter of an environment with the plugin wheel hatch installs too
     engine_python: Path
+    #: the interpreter of an environment with the baseline commit's plugin wheel (``--baseline``)
+    baseline_python: Path | None = None
 
     @property
     def simple(self) -> str:
@@ -130,12 +132,27 @@ class Engine(Contender):
 
     def steps(self, workspace: Workspace, context: Context) -> list[Pipeline]:
         cache = workspace.caches / "lockbundle"
-        python = str(context.engine_python)
+        python = str(self.python(context))
         command = [python, "-c", ENGINE_SCRIPT, str(workspace.project), str(workspace.out)]
         return [[[*command, str(cache)]]]
 
+    def python(self, context: Context) -> Path:
+        return context.engine_python
+
     def output(self, workspace: Workspace) -> Path:
         return _bundle_in(workspace.out)
+
+
+class Baseline(Engine):
+    """The engine as it was at another commit, run the same way: a change's cost, in one run."""
+
+    name = "baseline"
+    description = "the engine of the --baseline commit, run as `engine`"
+
+    def python(self, context: Context) -> Path:
+        if context.baseline_python is None:
+            raise RuntimeError("the baseline contender needs --baseline COMMIT")
+        return context.baseline_python
 
 
 class Hatch(Contender):
@@ -193,7 +210,11 @@ class Pip(Contender):
         return workspace.root / "requirements.txt"
 
 
-CONTENDERS: dict[str, Contender] = {c.name: c for c in (Engine(), Hatch(), UvRecipe(), Pip())}
+CONTENDERS: dict[str, Contender] = {
+    c.name: c for c in (Engine(), Hatch(), UvRecipe(), Pip(), Baseline())
+}
+#: the contenders run when none are named (the baseline only with ``--baseline``)
+DEFAULT_CONTENDERS = ("engine", "hatch", "uv", "pip")
 
 
 def _bundle_in(directory: Path) -> Path:

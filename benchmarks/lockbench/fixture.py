@@ -2,7 +2,8 @@
 
 Two kinds of files: the ones the fixture lock selects for this machine (what the engine would
 pick, checked against the lock's sha256), and the tooling the build environments install
-(hatchling, the plugin wheel built from this checkout, and their dependencies).
+(hatchling, the plugin wheel built from this checkout, and their dependencies). With a
+baseline commit, its plugin wheel is built too (from ``git archive``), for a second engine.
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ class Fixture:
     locked_bytes: int
     #: the plugin wheel built from the checkout at the start of this harness run
     plugin: Path
+    #: the plugin wheel built from the baseline commit, when one was asked for (not served:
+    #: it has the same file name as ``plugin``)
+    baseline_plugin: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -85,22 +89,26 @@ class Manifest:
         self.path.write_text(json.dumps(raw, indent=1) + "\n")
 
 
-def prepare(project: Path, repo: Path, data: Path, tools: Tools, log: Log) -> Fixture:
+def prepare(
+    project: Path, repo: Path, data: Path, tools: Tools, log: Log, baseline: str | None = None
+) -> Fixture:
     """Make ``data/files`` hold everything the measured runs fetch; return what was prepared.
 
     :param project: the fixture project (its ``uv.lock`` is read, never changed)
     :param repo: this checkout, built into the plugin wheel that hatch installs
     :param data: the harness's download directory (``benchmarks/.data``)
+    :param baseline: a commit of ``repo`` whose plugin wheel is built for the baseline engine
     """
     files = data / "files"
     files.mkdir(parents=True, exist_ok=True)
     manifest = Manifest(data / "manifest.json")
     artifacts = locked_artifacts(project)
     download_locked(artifacts, files, manifest, log)
-    plugin = add_tooling(repo, data, files, manifest, tools, log)
+    baseline_plugin = build_baseline(repo, baseline, data, tools) if baseline else None
+    plugin = add_tooling(repo, data, files, manifest, tools, log, baseline_plugin)
     manifest.save()
     locked_bytes = sum(manifest.entries[a.filename].size for a in artifacts if a.filename)
-    return Fixture(files, manifest.path, len(artifacts) + 1, locked_bytes, plugin)
+    return Fixture(files, manifest.path, len(artifacts) + 1, locked_bytes, plugin, baseline_plugin)
 
 
 def locked_artifacts(project: Path) -> list[Artifact]:
@@ -128,27 +136,26 @@ def download_locked(artifacts: list[Artifact], files: Path, manifest: Manifest, 
 
 
 def add_tooling(
-    repo: Path, data: Path, files: Path, manifest: Manifest, tools: Tools, log: Log
+    repo: Path,
+    data: Path,
+    files: Path,
+    manifest: Manifest,
+    tools: Tools,
+    log: Log,
+    baseline_plugin: Path | None = None,
 ) -> Path:
     """Build the plugin wheel from ``repo`` (every run: src/ changes) and fetch what it needs.
 
-    The requirements are downloaded again only when the plugin's ``Requires-Dist`` change.
-    Returns the plugin wheel (in ``files``).
+    The requirements (of the baseline's plugin wheel too) are downloaded again only when the
+    plugins' ``Requires-Dist`` change. Returns the plugin wheel (in ``files``).
     """
-    env = controlled_env(
-        tools,
-        UV_CACHE_DIR=str(data / "prepare-cache" / "uv"),
-        PIP_CACHE_DIR=str(data / "prepare-cache" / "pip"),
-    )
-    built = data / "plugin"
-    shutil.rmtree(built, ignore_errors=True)
-    _run([str(tools.uv), "build", "--quiet", "--wheel", "--default-index", PYPI,
-          "-o", str(built), str(repo)], env)  # fmt: skip
-    (wheel,) = built.glob("*.whl")
+    env = _prepare_env(tools, data)
+    wheel = _build_wheel(repo, data / "plugin", tools, env)
     shutil.copy2(wheel, files / wheel.name)
     manifest.add(files, wheel.name)
 
-    requirements = sorted(["hatchling", *_requires_dist(wheel)])
+    plugins = [wheel] if baseline_plugin is None else [wheel, baseline_plugin]
+    requirements = sorted({"hatchling", *(r for p in plugins for r in _requires_dist(p))})
     stamp = data / "tooling.json"
     recorded = json.loads(stamp.read_text()) if stamp.exists() else {}
     if recorded.get("requirements") == requirements and all(
@@ -158,8 +165,10 @@ def add_tooling(
     log(f"downloading build tooling from PyPI: {', '.join(requirements)}")
     downloads = data / "tooling"
     shutil.rmtree(downloads, ignore_errors=True)
-    _run([str(tools.python), "-m", "pip", "download", "--quiet", "--only-binary=:all:",
-          "--index-url", PYPI, "--dest", str(downloads), "hatchling", str(wheel)], env)  # fmt: skip
+    for plugin in plugins:  # one at a time: both wheels have the same name
+        _run([str(tools.python), "-m", "pip", "download", "--quiet", "--only-binary=:all:",
+              "--index-url", PYPI, "--dest", str(downloads), "hatchling", str(plugin)],
+             env)  # fmt: skip
     names = sorted(p.name for p in downloads.iterdir() if p.name != wheel.name)
     for name in names:
         os.replace(downloads / name, files / name)
@@ -167,6 +176,38 @@ def add_tooling(
     shutil.rmtree(downloads)
     stamp.write_text(json.dumps({"requirements": requirements, "files": names}, indent=1) + "\n")
     return files / wheel.name
+
+
+def build_baseline(repo: Path, commit: str, data: Path, tools: Tools) -> Path:
+    """The plugin wheel of ``commit`` (the tree as committed, from ``git archive``)."""
+    source = data / "baseline" / "source"
+    shutil.rmtree(source.parent, ignore_errors=True)
+    source.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(repo), "archive", "--format=tar", commit],
+        capture_output=True, check=False,
+    )  # fmt: skip
+    if archive.returncode != 0:
+        message = archive.stderr.decode(errors="replace")
+        raise FixtureError(f"git archive {commit} failed: {message}")
+    subprocess.run(["tar", "-x", "-C", str(source)], input=archive.stdout, check=True)
+    return _build_wheel(source, source.parent / "dist", tools, _prepare_env(tools, data))
+
+
+def _prepare_env(tools: Tools, data: Path) -> dict[str, str]:
+    return controlled_env(
+        tools,
+        UV_CACHE_DIR=str(data / "prepare-cache" / "uv"),
+        PIP_CACHE_DIR=str(data / "prepare-cache" / "pip"),
+    )
+
+
+def _build_wheel(source: Path, out: Path, tools: Tools, env: dict[str, str]) -> Path:
+    shutil.rmtree(out, ignore_errors=True)
+    _run([str(tools.uv), "build", "--quiet", "--wheel", "--default-index", PYPI,
+          "-o", str(out), str(source)], env)  # fmt: skip
+    (wheel,) = out.glob("*.whl")
+    return wheel
 
 
 def _filename(artifact: Artifact) -> str:

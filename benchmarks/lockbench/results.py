@@ -108,9 +108,18 @@ GOALS = (
          unit=" MB"),
 )  # fmt: skip
 
+#: a change may cost this much against its baseline (issue 18: 5 %)
+BASELINE_BOUND = 1.05
+BASELINE_GOALS = tuple(
+    Goal(f"{case}: engine <= {BASELINE_BOUND}x baseline {case}",
+         _ratio(("engine", case), ("baseline", case)), BASELINE_BOUND)
+    for case in CASES
+)  # fmt: skip
+
 RATIOS = (
     *((f"{ours}/uv {case}", (ours, case), ("uv", case))
       for ours in ("engine", "hatch") for case in CASES),
+    *((f"engine/baseline {case}", ("engine", case), ("baseline", case)) for case in CASES),
     ("pip/engine cold", ("pip", "cold"), ("engine", "cold")),
     ("pip/hatch cold", ("pip", "cold"), ("hatch", "cold")),
 )  # fmt: skip
@@ -157,15 +166,22 @@ def render(results: Results) -> str:
         value = results.ratio(numerator, denominator)
         if value is not None:
             lines.append(f"  {label:<18} {value:6.2f}x")
-    lines += ["", "goals (issue 6):"]
-    for goal in GOALS:
+    lines += ["", "goals (issue 6):", *_goal_lines(GOALS, results)]
+    if "baseline" in results.contenders():
+        lines += ["", "against the baseline (issue 18):", *_goal_lines(BASELINE_GOALS, results)]
+    for name, message in results.failures.items():
+        lines.append(f"  {name} FAILED: {message}")
+    return "\n".join(lines)
+
+
+def _goal_lines(goals: tuple[Goal, ...], results: Results) -> list[str]:
+    lines = []
+    for goal in goals:
         value, met = goal.check(results)
         verdict = {True: "met", False: "NOT MET", None: "not measured"}[met]
         figure = "" if value is None else f"  ({value:.2f}{goal.unit})"
         lines.append(f"  [{verdict:^12}] {goal.text}{figure}")
-    for name, message in results.failures.items():
-        lines.append(f"  {name} FAILED: {message}")
-    return "\n".join(lines)
+    return lines
 
 
 def to_json(results: Results, context: Mapping[str, Any]) -> dict[str, Any]:
@@ -179,7 +195,7 @@ def to_json(results: Results, context: Mapping[str, Any]) -> dict[str, Any]:
         ],
         "medians": {f"{name} {case}": results.median(name, case) for name, case in results.samples},
         "ratios": {label: results.ratio(n, d) for label, n, d in RATIOS},
-        "goals": [_goal_json(goal, results) for goal in GOALS],
+        "goals": [_goal_json(goal, results) for goal in (*GOALS, *BASELINE_GOALS)],
         "failures": results.failures,
         "repeated noisy runs": results.repeated,
     }
