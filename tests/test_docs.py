@@ -5,6 +5,7 @@ the MkDocs site builds with every page in its navigation and no broken link."""
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import re
 import shutil
@@ -411,3 +412,29 @@ def test_a_broken_link_fails_the_build(link: str, site_copy: Path, tmp_path: Pat
 
     assert result.returncode != 0
     assert link in result.stderr
+
+
+# -- the pipeline of how-it-works.md names every module ---------------------------------------------
+
+SOURCE_DIR = ROOT / "src" / "hatch_lockbundle"
+MODULES = sorted(p.relative_to(SOURCE_DIR).as_posix() for p in SOURCE_DIR.rglob("*.py"))
+
+
+def pipeline_diagram() -> str:
+    page = (DOCS_DIR / "how-it-works.md").read_text(encoding="utf-8")
+    return page.split("```", 2)[1]
+
+
+@pytest.mark.parametrize("module", [m for m in MODULES if not m.endswith("__init__.py")])
+def test_the_pipeline_of_how_it_works_names_every_module(module: str) -> None:
+    # layouts/ modules are named with their folder or, in the layouts/ line, after it
+    named = re.findall(r"(?<![\w/.])((?:layouts/)?\w+\.py)\b", pipeline_diagram())
+    assert module in named or module.removeprefix("layouts/") in named
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_every_module_opens_with_a_one_line_docstring_of_what_it_is_for(module: str) -> None:
+    docstring = ast.get_docstring(ast.parse((SOURCE_DIR / module).read_text(encoding="utf-8")))
+    assert docstring, f"{module} has no docstring"
+    first = docstring.splitlines()[0]
+    assert first.endswith(".") and len(first) <= 100, first

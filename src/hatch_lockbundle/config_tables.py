@@ -1,5 +1,7 @@
-"""The tables of ``[tool.lockbundle]`` (top, named bundles, environment, command line), read,
-merged and checked into the :class:`~.config.BundleConfig` of one bundle, every problem at once.
+"""The tables of ``[tool.lockbundle]`` read, merged and checked into one bundle's configuration.
+
+The top table, the named bundles' tables, the environment and the command line become the
+:class:`~.config.BundleConfig` of one bundle, every problem reported at once.
 
 The top table is inherited by every bundle, the layouts and the named ones: an inherited option
 that does not apply to a bundle (``trim`` for a wheelhouse) is left out for it, as the top table may
