@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -221,9 +222,21 @@ def test_a_file_of_the_users_named_like_a_temporary_is_never_swept(tmp_path: Pat
     assert (dist / ".app-1.0-target.previous.old" / "keep.txt").is_file()
 
 
+@pytest.fixture
+def ctrl_c() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt, as at a terminal, even when this test run was started
+    with SIGINT ignored (a background job of a shell without job control: Python then keeps it
+    ignored)."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
 @pytest.mark.parametrize("kind", ["directory", "file"])
 def test_an_interrupt_while_a_temporary_is_made_leaves_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, ctrl_c: None
 ) -> None:
     """Ctrl-C the moment the temporary exists, before its maker has its name: held back until
     the name is known, then removed with the rest."""
@@ -277,7 +290,7 @@ def previous_bundle(dist: Path) -> Path:
 
 
 def test_ctrl_c_between_the_two_renames_of_a_swap_leaves_a_whole_bundle(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, ctrl_c: None
 ) -> None:
     final = previous_bundle(tmp_path / "dist")
     real = os.replace
