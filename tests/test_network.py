@@ -19,8 +19,9 @@ from urllib.parse import quote
 import pytest
 import truststore
 
+from hatch_lockbundle.config_tables import load_and_validate_config
 from hatch_lockbundle.credentials import realm, redact
-from hatch_lockbundle.errors import LockbundleError
+from hatch_lockbundle.errors import ConfigurationError, LockbundleError
 from hatch_lockbundle.git import check_out
 from hatch_lockbundle.http import Downloader, DownloadError
 from hatch_lockbundle.keyring_command import KeyringError, _keyring_get
@@ -327,20 +328,130 @@ def test_native_tls_verifies_with_the_systems_store_and_the_variables(
     assert isinstance(downloader._ssl(), truststore.SSLContext)
 
 
-def test_network_settings_are_read_as_uv_reads_them(through: pytest.MonkeyPatch) -> None:
+def test_outside_a_build_the_variables_alone_decide(through: pytest.MonkeyPatch) -> None:
     assert NetworkSettings.resolve() == NetworkSettings("disabled", False)
-    assert NetworkSettings.resolve("subprocess", True).keyring_provider == "subprocess"
-    through.setenv("UV_KEYRING_PROVIDER", "disabled")  # the variable wins over the project
-    assert NetworkSettings.resolve("subprocess").keyring_provider == "disabled"
+    through.setenv("UV_KEYRING_PROVIDER", "subprocess")
     through.setenv("UV_NATIVE_TLS", "true")
-    assert NetworkSettings.resolve().native_tls
-    through.setenv("UV_NATIVE_TLS", "0")  # the variable wins over the project both ways
-    assert not NetworkSettings.resolve(native_tls=True).native_tls
-    through.setenv("UV_NATIVE_TLS", "")
-    assert NetworkSettings.resolve(native_tls=True).native_tls
-    through.setenv("UV_KEYRING_PROVIDER", "import")
-    with pytest.raises(LockbundleError, match="UV_KEYRING_PROVIDER='import'"):
+    assert NetworkSettings.resolve() == NetworkSettings("subprocess", True)
+    through.setenv("UV_KEYRING_PROVIDER", " ")  # blank: unset, as in uv
+    through.setenv("UV_NATIVE_TLS", "Off")
+    assert NetworkSettings.resolve() == NetworkSettings("disabled", False)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"), [("UV_KEYRING_PROVIDER", "import"), ("UV_NATIVE_TLS", "maybe")]
+)
+def test_a_variable_uv_would_refuse_is_an_error_saying_what_to_set(
+    variable: str, value: str, through: pytest.MonkeyPatch
+) -> None:
+    through.setenv(variable, value)
+    with pytest.raises(LockbundleError, match=f"^{variable}='{value}' is ") as raised:
         NetworkSettings.resolve()
+    assert str(raised.value).endswith(", or unset it")
+
+
+def test_what_the_configuration_decided_is_not_weighed_against_the_variables_again() -> None:
+    """The configuration put the command line over the variables: the build's settings are
+    its own, whatever the variables say."""
+    environ = {"UV_KEYRING_PROVIDER": "disabled", "UV_NATIVE_TLS": "0"}
+    assert NetworkSettings.resolve("subprocess", True, environ) == NetworkSettings(
+        "subprocess", True
+    )
+    environ = {"UV_KEYRING_PROVIDER": "subprocess", "UV_NATIVE_TLS": "1"}
+    assert NetworkSettings.resolve("disabled", False, environ) == NetworkSettings()
+
+
+def configured(
+    key: str, project: object, variable: str | None, command_line: object
+) -> NetworkSettings:
+    """The network settings of a build configured by the project's ``key``, its variable and
+    the command line (None: not set there), as ``lockbundle build`` makes them."""
+    config = load_and_validate_config(
+        {} if project is None else {key: project},
+        Path.cwd(),
+        overrides=None if command_line is None else {key: command_line},
+        environ={} if variable is None else {VARIABLE_OF[key]: variable},
+    )
+    return NetworkSettings.resolve(config.keyring_provider, config.native_tls, environ={})
+
+
+VARIABLE_OF = {"native-tls": "UV_NATIVE_TLS", "keyring-provider": "UV_KEYRING_PROVIDER"}
+
+
+@pytest.mark.parametrize(
+    ("project", "variable", "command_line", "expected"),
+    [
+        (None, None, None, False),
+        (True, None, None, True),
+        (True, "0", None, False),  # the variable over the project, both ways
+        (False, "yes", None, True),
+        (True, " ", None, True),  # a blank variable is unset
+        (None, "0", True, True),  # the command line over the variable
+        (False, "false", True, True),
+    ],
+    ids=[
+        "default",
+        "project",
+        "variable-off-over-project",
+        "variable-on-over-project",
+        "blank-variable",
+        "command-line-over-variable",
+        "command-line-over-both",
+    ],
+)
+def test_native_tls_is_the_command_line_over_uv_native_tls_over_the_project(
+    project: bool | None, variable: str | None, command_line: bool | None, expected: bool
+) -> None:
+    assert configured("native-tls", project, variable, command_line).native_tls is expected
+
+
+@pytest.mark.parametrize(
+    ("project", "variable", "command_line", "expected"),
+    [
+        (None, None, None, "disabled"),
+        ("subprocess", None, None, "subprocess"),
+        ("subprocess", "disabled", None, "disabled"),  # the variable over the project
+        ("disabled", "subprocess", None, "subprocess"),
+        (None, "disabled", "subprocess", "subprocess"),  # the command line over the variable
+        ("subprocess", "subprocess", "disabled", "disabled"),
+    ],
+    ids=[
+        "default",
+        "project",
+        "variable-off-over-project",
+        "variable-on-over-project",
+        "command-line-on-over-variable",
+        "command-line-off-over-both",
+    ],
+)
+def test_the_keyring_provider_is_the_command_line_over_the_variable_over_the_project(
+    project: str | None, variable: str | None, command_line: str | None, expected: str
+) -> None:
+    assert configured("keyring-provider", project, variable, command_line).keyring_provider == (
+        expected
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "command_line"),
+    [
+        ("native-tls", "maybe", None),
+        ("native-tls", "2", True),
+        ("keyring-provider", "import", None),
+        ("keyring-provider", "Subprocess", "subprocess"),
+    ],
+)
+def test_a_variable_uv_would_refuse_is_a_configuration_error_headed_by_its_name(
+    key: str, value: str, command_line: object
+) -> None:
+    """Even when the command line decides: the variable is a mistake for uv too."""
+    variable = VARIABLE_OF[key]
+    with pytest.raises(ConfigurationError) as raised:
+        configured(key, None, value, command_line)
+
+    assert str(raised.value).splitlines()[0] == f"Invalid configuration in {variable}:"
+    (error,) = raised.value.errors
+    assert error.startswith(f"{variable}='{value}' is ") and error.endswith(", or unset it")
 
 
 def test_build_environments_get_the_keyring_and_trust_settings() -> None:
@@ -352,6 +463,12 @@ def test_build_environments_get_the_keyring_and_trust_settings() -> None:
         "UV_NATIVE_TLS": "1",
     }
     assert NetworkSettings().installer_environ({"PATH": "/bin"}) == {"PATH": "/bin"}
+
+
+def test_a_build_environment_does_not_use_the_keyring_the_command_line_turned_off() -> None:
+    env = NetworkSettings("disabled").installer_environ({"UV_KEYRING_PROVIDER": "subprocess"})
+
+    assert env == {"UV_KEYRING_PROVIDER": "disabled"}
 
 
 # -- git -------------------------------------------------------------------------------------------
