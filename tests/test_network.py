@@ -10,6 +10,7 @@ import io
 import os
 import shutil
 import socket
+import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -727,47 +728,127 @@ def test_the_keyring_needs_a_user_name(private_index: PrivateIndex, keyring: Fil
         )
 
 
-@pytest.mark.slow
-def test_a_build_asks_the_keyring_as_the_project_says_and_writes_the_password_nowhere(
-    package_index: IndexServer,
-    make_project: MakeProject,
-    sandbox: Sandbox,
-    tmp_path: Path,
-) -> None:
-    """``lockbundle build`` with ``keyring-provider = "subprocess"`` in the project and only the
-    index's user name in uv's variable: the wheel and the sdist's build backend (through uv,
-    which asks the keyring itself) come from an index whose password only the keyring knows."""
+@dataclass(frozen=True)
+class KeyringBuild:
+    """A project locked against an index whose password only the keyring knows (the build
+    machine has the index's user name alone, in uv's variable)."""
+
+    project: Path
+    index: PrivateIndex
+    environ: dict[str, str]
+    cache: Path
+
+    def build(self, sandbox: Sandbox, *args: str, env: dict[str, str] | None = None) -> Built:
+        """``lockbundle build ARGS`` with ``env`` added; the requests the index refused (401)."""
+        before = len(self.index.refused)
+        result = lockbundle(
+            sandbox,
+            self.project,
+            "build",
+            "--no-cache",
+            *args,
+            cache=self.cache,
+            check=False,
+            extra_env={**self.environ, **(env or {})},
+        )
+        return Built(result, self.index.refused[before:])
+
+
+@dataclass(frozen=True)
+class Built:
+    result: subprocess.CompletedProcess[str]
+    refused: list[str]
+
+
+@pytest.fixture
+def keyring_build(
+    package_index: IndexServer, make_project: MakeProject, tmp_path: Path
+) -> Iterator[KeyringBuild]:
     with PrivateIndex(shutil.copytree(package_index.directory, tmp_path / "files")) as index:
         lock_home = tmp_path / "lock-home"
         lock_home.mkdir()
         (lock_home / ".netrc").write_text(f"machine 127.0.0.1 login {USER} password {PASSWORD}\n")
         (lock_home / ".netrc").chmod(0o600)
         project = make_project("privateapp", index=index, env={"HOME": str(lock_home)})
-        set_config(project, '[tool.lockbundle]\nkeyring-provider = "subprocess"')
         keyring = FileKeyring(tmp_path / "keyring")
         keyring.set(index.simple_url, USER, PASSWORD)
         home = tmp_path / "home"  # no ~/.netrc
         home.mkdir()
-        before = len(index.refused)
+        environ = {
+            **keyring.environ,
+            "HOME": str(home),
+            "UV_CACHE_DIR": str(tmp_path / "uv-cache"),
+            "UV_INDEX_PRIVATE_USERNAME": USER,
+        }
+        yield KeyringBuild(project, index, environ, tmp_path / "cache")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["project", "command line over UV_KEYRING_PROVIDER"])
+def test_a_build_asks_the_keyring_as_configured_and_writes_the_password_nowhere(
+    where: str, keyring_build: KeyringBuild, sandbox: Sandbox
+) -> None:
+    """``keyring-provider = "subprocess"`` in the project, or ``--keyring-provider subprocess``
+    over ``UV_KEYRING_PROVIDER=disabled``: the wheel and the sdist's build backend (through uv,
+    which asks the keyring itself) come from an index whose password only the keyring knows."""
+    if where == "project":
+        set_config(keyring_build.project, '[tool.lockbundle]\nkeyring-provider = "subprocess"')
+        built = keyring_build.build(sandbox)
+    else:
+        off = {"UV_KEYRING_PROVIDER": "disabled"}
+        built = keyring_build.build(sandbox, "--keyring-provider", "subprocess", env=off)
+
+    assert built.result.returncode == 0, describe(built.result)
+    assert built.refused  # the password came after a 401, from the keyring
+    assert_no_secret(built.result.stdout + built.result.stderr, secret_needles())
+    assert occurrences(keyring_build.project / "dist", secret_needles()) == {}
+
+
+@pytest.mark.slow
+def test_the_command_lines_keyring_provider_turns_off_the_variables(
+    keyring_build: KeyringBuild, sandbox: Sandbox
+) -> None:
+    on = {"UV_KEYRING_PROVIDER": "subprocess"}
+
+    built = keyring_build.build(sandbox, "--keyring-provider", "disabled", env=on)
+
+    # the keyring has the password: asked, it would have let the build through
+    assert built.result.returncode == 1, describe(built.result)
+    assert "HTTP 401 Unauthorized" in built.result.stderr, built.result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("flag", [True, False], ids=["--native-tls", "no-flag"])
+def test_the_command_lines_native_tls_wins_over_uv_native_tls_0(
+    flag: bool,
+    package_index: IndexServer,
+    make_project: MakeProject,
+    sandbox: Sandbox,
+    authority: PrivateAuthority,
+    tmp_path: Path,
+) -> None:
+    """With native TLS, ``SSL_CERT_FILE`` is loaded into the system's store, which refuses a
+    file that holds no certificate; OpenSSL alone skips it, and the private CA's index then
+    fails its check, with native TLS as a remedy: which one happens tells which was in effect."""
+    files = shutil.copytree(package_index.directory, tmp_path / "files")
+    with TlsIndex(files, authority) as index:
+        project = make_project("privateapp", index=index, env={"SSL_CERT_FILE": str(authority.pem)})
+        no_certificate = tmp_path / "not-a-certificate.pem"
+        no_certificate.write_text("not a certificate\n")
         result = lockbundle(
             sandbox,
             project,
             "build",
-            "--no-cache",
+            *(["--native-tls"] if flag else []),
             cache=tmp_path / "cache",
             check=False,
-            extra_env={
-                **keyring.environ,
-                "HOME": str(home),
-                "UV_CACHE_DIR": str(tmp_path / "uv-cache"),
-                "UV_INDEX_PRIVATE_USERNAME": USER,
-            },
+            extra_env={"SSL_CERT_FILE": str(no_certificate), "UV_NATIVE_TLS": "0"},
         )
-        refused = index.refused[before:]
-    assert result.returncode == 0, describe(result)
-    assert refused  # the password came after a 401, from the keyring
-    assert_no_secret(result.stdout + result.stderr, secret_needles())
-    assert occurrences(project / "dist", secret_needles()) == {}
+
+    assert result.returncode == 1, describe(result)
+    loaded = f"SSL_CERT_FILE='{no_certificate}' cannot be loaded"
+    advised = "trust the system's certificate store with --native-tls, UV_NATIVE_TLS=1"
+    assert (loaded in result.stderr, advised in result.stderr) == (flag, not flag), result.stderr
 
 
 @pytest.mark.slow
