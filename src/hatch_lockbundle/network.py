@@ -52,8 +52,8 @@ class NetworkSettings:
         environ = os.environ if environ is None else environ
         try:
             if keyring_provider is None:
-                given = environ.get(KEYRING_VARIABLE, "").strip()
-                keyring_provider = keyring_provider_of(given) if given else "disabled"
+                given = environ.get(KEYRING_VARIABLE, "")
+                keyring_provider = keyring_provider_of(given) if given.strip() else "disabled"
             if native_tls is None:
                 native_tls = native_tls_of(environ.get(NATIVE_TLS_VARIABLE, ""))
         except ValueError as error:
