@@ -47,6 +47,11 @@ def build(
     return lockbundle(sandbox, project, "build", *args, cache=cache, check=False, extra_env=fresh)
 
 
+def mirror_lines(output: str) -> list[str]:
+    """The lines of a build's output that name a mirror it uses."""
+    return [line for line in output.splitlines() if line.startswith("Mirror: ")]
+
+
 @pytest.fixture
 def consumer(tmp_path: Path, private_index: IndexServer, sandbox: Sandbox) -> Consumer:
     """A project locked against ``private_index``, with its SBOM on."""
@@ -91,12 +96,18 @@ def test_a_lock_whose_index_is_down_builds_from_a_mirror_with_another_layout(
     ]
     # ... and the sdist's build backend installed into its build environment from the mirror
     assert "/repository/pypi/simple/hatchling/" in mirror.requests
-    # the mirror, its address and its credentials are in no output, no line and no cache file
+    # the mirror, its address and its credentials are in no output and no cache file
     needles = [mirror.url, mirror.url.removeprefix("http://"), *secret_needles()]
     assert occurrences(consumer.root, needles) == {}
     assert occurrences(cache, needles) == {}
+    # the build says once where the files come from, without the credentials, and only there
     output = result.stdout + result.stderr
-    assert [needle for needle in needles if needle in output] == []
+    assert mirror_lines(output) == [
+        f"Mirror: files of {private_index.simple_url.rstrip('/')} from {mirror.simple_url}"
+    ]
+    assert [needle for needle in secret_needles() if needle in output] == []
+    others = "".join(line for line in output.splitlines() if not line.startswith("Mirror: "))
+    assert [needle for needle in needles if needle in others] == []
     # where the bundle says a file comes from, it names the lock's URL
     wheelhouse = next((consumer.root / "dist").glob("*-wheelhouse"))
     manifest = (wheelhouse / "lockbundle.json").read_text()
@@ -113,6 +124,12 @@ def test_a_lock_whose_index_is_down_builds_from_a_mirror_with_another_layout(
     )
     assert [needle for needle in needles if needle in plan.stdout + plan.stderr] == []
     assert private_index.file_url(WHEEL) in plan.stdout
+
+    # a mirror that serves no file of this build, all of them in the cache, is not named
+    warm = build(sandbox, consumer.root, cache, "--layout", "wheelhouse", "--mirror", mapping)
+    assert warm.returncode == 0, describe(warm)
+    assert "is up to date" in warm.stderr
+    assert mirror_lines(warm.stderr) == []
 
     # a mirror serves the locked bytes: the same bundle, not rebuilt without it
     private_index.start()
@@ -190,6 +207,10 @@ def test_an_html_only_mirror_from_the_environment_serves_the_files(
 
     assert result.returncode == 0, describe(result)
     assert mirror.pages_served("html", "hatch-lockbundle") == ["/repository/pypi/simple/scriptpkg/"]
+    # the mapping of an index the lock does not use serves nothing: it is not named as a mirror
+    assert mirror_lines(result.stderr) == [
+        f"Mirror: files of {private_index.simple_url.rstrip('/')} from {mirror.simple_url}"
+    ]
 
 
 @pytest.mark.slow
@@ -210,6 +231,9 @@ def test_a_direct_url_file_is_remapped_by_a_url_prefix(
 
     assert result.returncode == 0, describe(result)
     assert mirror.requests == [f"/flat/{WHEEL}"]
+    assert mirror_lines(result.stderr) == [
+        f"Mirror: files under {private_index.url}/files/ from {mirror.url}/flat/"
+    ]
 
 
 # -- where mappings come from ------------------------------------------------------------------

@@ -10,6 +10,7 @@ import io
 import os
 import shutil
 import socket
+import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,8 +20,9 @@ from urllib.parse import quote
 import pytest
 import truststore
 
+from hatch_lockbundle.config_tables import load_and_validate_config
 from hatch_lockbundle.credentials import realm, redact
-from hatch_lockbundle.errors import LockbundleError
+from hatch_lockbundle.errors import ConfigurationError, LockbundleError
 from hatch_lockbundle.git import check_out
 from hatch_lockbundle.http import Downloader, DownloadError
 from hatch_lockbundle.keyring_command import KeyringError, _keyring_get
@@ -327,20 +329,130 @@ def test_native_tls_verifies_with_the_systems_store_and_the_variables(
     assert isinstance(downloader._ssl(), truststore.SSLContext)
 
 
-def test_network_settings_are_read_as_uv_reads_them(through: pytest.MonkeyPatch) -> None:
+def test_outside_a_build_the_variables_alone_decide(through: pytest.MonkeyPatch) -> None:
     assert NetworkSettings.resolve() == NetworkSettings("disabled", False)
-    assert NetworkSettings.resolve("subprocess", True).keyring_provider == "subprocess"
-    through.setenv("UV_KEYRING_PROVIDER", "disabled")  # the variable wins over the project
-    assert NetworkSettings.resolve("subprocess").keyring_provider == "disabled"
+    through.setenv("UV_KEYRING_PROVIDER", "subprocess")
     through.setenv("UV_NATIVE_TLS", "true")
-    assert NetworkSettings.resolve().native_tls
-    through.setenv("UV_NATIVE_TLS", "0")  # the variable wins over the project both ways
-    assert not NetworkSettings.resolve(native_tls=True).native_tls
-    through.setenv("UV_NATIVE_TLS", "")
-    assert NetworkSettings.resolve(native_tls=True).native_tls
-    through.setenv("UV_KEYRING_PROVIDER", "import")
-    with pytest.raises(LockbundleError, match="UV_KEYRING_PROVIDER='import'"):
+    assert NetworkSettings.resolve() == NetworkSettings("subprocess", True)
+    through.setenv("UV_KEYRING_PROVIDER", " ")  # blank: unset, as in uv
+    through.setenv("UV_NATIVE_TLS", "Off")
+    assert NetworkSettings.resolve() == NetworkSettings("disabled", False)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"), [("UV_KEYRING_PROVIDER", "import"), ("UV_NATIVE_TLS", "maybe")]
+)
+def test_a_variable_uv_would_refuse_is_an_error_saying_what_to_set(
+    variable: str, value: str, through: pytest.MonkeyPatch
+) -> None:
+    through.setenv(variable, value)
+    with pytest.raises(LockbundleError, match=f"^{variable}='{value}' is ") as raised:
         NetworkSettings.resolve()
+    assert str(raised.value).endswith(", or unset it")
+
+
+def test_what_the_configuration_decided_is_not_weighed_against_the_variables_again() -> None:
+    """The configuration put the command line over the variables: the build's settings are
+    its own, whatever the variables say."""
+    environ = {"UV_KEYRING_PROVIDER": "disabled", "UV_NATIVE_TLS": "0"}
+    assert NetworkSettings.resolve("subprocess", True, environ) == NetworkSettings(
+        "subprocess", True
+    )
+    environ = {"UV_KEYRING_PROVIDER": "subprocess", "UV_NATIVE_TLS": "1"}
+    assert NetworkSettings.resolve("disabled", False, environ) == NetworkSettings()
+
+
+def configured(
+    key: str, project: object, variable: str | None, command_line: object
+) -> NetworkSettings:
+    """The network settings of a build configured by the project's ``key``, its variable and
+    the command line (None: not set there), as ``lockbundle build`` makes them."""
+    config = load_and_validate_config(
+        {} if project is None else {key: project},
+        Path.cwd(),
+        overrides=None if command_line is None else {key: command_line},
+        environ={} if variable is None else {VARIABLE_OF[key]: variable},
+    )
+    return NetworkSettings.resolve(config.keyring_provider, config.native_tls, environ={})
+
+
+VARIABLE_OF = {"native-tls": "UV_NATIVE_TLS", "keyring-provider": "UV_KEYRING_PROVIDER"}
+
+
+@pytest.mark.parametrize(
+    ("project", "variable", "command_line", "expected"),
+    [
+        (None, None, None, False),
+        (True, None, None, True),
+        (True, "0", None, False),  # the variable over the project, both ways
+        (False, "yes", None, True),
+        (True, " ", None, True),  # a blank variable is unset
+        (None, "0", True, True),  # the command line over the variable
+        (False, "false", True, True),
+    ],
+    ids=[
+        "default",
+        "project",
+        "variable-off-over-project",
+        "variable-on-over-project",
+        "blank-variable",
+        "command-line-over-variable",
+        "command-line-over-both",
+    ],
+)
+def test_native_tls_is_the_command_line_over_uv_native_tls_over_the_project(
+    project: bool | None, variable: str | None, command_line: bool | None, expected: bool
+) -> None:
+    assert configured("native-tls", project, variable, command_line).native_tls is expected
+
+
+@pytest.mark.parametrize(
+    ("project", "variable", "command_line", "expected"),
+    [
+        (None, None, None, "disabled"),
+        ("subprocess", None, None, "subprocess"),
+        ("subprocess", "disabled", None, "disabled"),  # the variable over the project
+        ("disabled", "subprocess", None, "subprocess"),
+        (None, "disabled", "subprocess", "subprocess"),  # the command line over the variable
+        ("subprocess", "subprocess", "disabled", "disabled"),
+    ],
+    ids=[
+        "default",
+        "project",
+        "variable-off-over-project",
+        "variable-on-over-project",
+        "command-line-on-over-variable",
+        "command-line-off-over-both",
+    ],
+)
+def test_the_keyring_provider_is_the_command_line_over_the_variable_over_the_project(
+    project: str | None, variable: str | None, command_line: str | None, expected: str
+) -> None:
+    assert configured("keyring-provider", project, variable, command_line).keyring_provider == (
+        expected
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "command_line"),
+    [
+        ("native-tls", "maybe", None),
+        ("native-tls", "2", True),
+        ("keyring-provider", "import", None),
+        ("keyring-provider", "Subprocess", "subprocess"),
+    ],
+)
+def test_a_variable_uv_would_refuse_is_a_configuration_error_headed_by_its_name(
+    key: str, value: str, command_line: object
+) -> None:
+    """Even when the command line decides: the variable is a mistake for uv too."""
+    variable = VARIABLE_OF[key]
+    with pytest.raises(ConfigurationError) as raised:
+        configured(key, None, value, command_line)
+
+    assert str(raised.value).splitlines()[0] == f"Invalid configuration in {variable}:"
+    (error,) = raised.value.errors
+    assert error.startswith(f"{variable}='{value}' is ") and error.endswith(", or unset it")
 
 
 def test_build_environments_get_the_keyring_and_trust_settings() -> None:
@@ -352,6 +464,12 @@ def test_build_environments_get_the_keyring_and_trust_settings() -> None:
         "UV_NATIVE_TLS": "1",
     }
     assert NetworkSettings().installer_environ({"PATH": "/bin"}) == {"PATH": "/bin"}
+
+
+def test_a_build_environment_does_not_use_the_keyring_the_command_line_turned_off() -> None:
+    env = NetworkSettings("disabled").installer_environ({"UV_KEYRING_PROVIDER": "subprocess"})
+
+    assert env == {"UV_KEYRING_PROVIDER": "disabled"}
 
 
 # -- git -------------------------------------------------------------------------------------------
@@ -610,47 +728,127 @@ def test_the_keyring_needs_a_user_name(private_index: PrivateIndex, keyring: Fil
         )
 
 
-@pytest.mark.slow
-def test_a_build_asks_the_keyring_as_the_project_says_and_writes_the_password_nowhere(
-    package_index: IndexServer,
-    make_project: MakeProject,
-    sandbox: Sandbox,
-    tmp_path: Path,
-) -> None:
-    """``lockbundle build`` with ``keyring-provider = "subprocess"`` in the project and only the
-    index's user name in uv's variable: the wheel and the sdist's build backend (through uv,
-    which asks the keyring itself) come from an index whose password only the keyring knows."""
+@dataclass(frozen=True)
+class KeyringBuild:
+    """A project locked against an index whose password only the keyring knows (the build
+    machine has the index's user name alone, in uv's variable)."""
+
+    project: Path
+    index: PrivateIndex
+    environ: dict[str, str]
+    cache: Path
+
+    def build(self, sandbox: Sandbox, *args: str, env: dict[str, str] | None = None) -> Built:
+        """``lockbundle build ARGS`` with ``env`` added; the requests the index refused (401)."""
+        before = len(self.index.refused)
+        result = lockbundle(
+            sandbox,
+            self.project,
+            "build",
+            "--no-cache",
+            *args,
+            cache=self.cache,
+            check=False,
+            extra_env={**self.environ, **(env or {})},
+        )
+        return Built(result, self.index.refused[before:])
+
+
+@dataclass(frozen=True)
+class Built:
+    result: subprocess.CompletedProcess[str]
+    refused: list[str]
+
+
+@pytest.fixture
+def keyring_build(
+    package_index: IndexServer, make_project: MakeProject, tmp_path: Path
+) -> Iterator[KeyringBuild]:
     with PrivateIndex(shutil.copytree(package_index.directory, tmp_path / "files")) as index:
         lock_home = tmp_path / "lock-home"
         lock_home.mkdir()
         (lock_home / ".netrc").write_text(f"machine 127.0.0.1 login {USER} password {PASSWORD}\n")
         (lock_home / ".netrc").chmod(0o600)
         project = make_project("privateapp", index=index, env={"HOME": str(lock_home)})
-        set_config(project, '[tool.lockbundle]\nkeyring-provider = "subprocess"')
         keyring = FileKeyring(tmp_path / "keyring")
         keyring.set(index.simple_url, USER, PASSWORD)
         home = tmp_path / "home"  # no ~/.netrc
         home.mkdir()
-        before = len(index.refused)
+        environ = {
+            **keyring.environ,
+            "HOME": str(home),
+            "UV_CACHE_DIR": str(tmp_path / "uv-cache"),
+            "UV_INDEX_PRIVATE_USERNAME": USER,
+        }
+        yield KeyringBuild(project, index, environ, tmp_path / "cache")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["project", "command line over UV_KEYRING_PROVIDER"])
+def test_a_build_asks_the_keyring_as_configured_and_writes_the_password_nowhere(
+    where: str, keyring_build: KeyringBuild, sandbox: Sandbox
+) -> None:
+    """``keyring-provider = "subprocess"`` in the project, or ``--keyring-provider subprocess``
+    over ``UV_KEYRING_PROVIDER=disabled``: the wheel and the sdist's build backend (through uv,
+    which asks the keyring itself) come from an index whose password only the keyring knows."""
+    if where == "project":
+        set_config(keyring_build.project, '[tool.lockbundle]\nkeyring-provider = "subprocess"')
+        built = keyring_build.build(sandbox)
+    else:
+        off = {"UV_KEYRING_PROVIDER": "disabled"}
+        built = keyring_build.build(sandbox, "--keyring-provider", "subprocess", env=off)
+
+    assert built.result.returncode == 0, describe(built.result)
+    assert built.refused  # the password came after a 401, from the keyring
+    assert_no_secret(built.result.stdout + built.result.stderr, secret_needles())
+    assert occurrences(keyring_build.project / "dist", secret_needles()) == {}
+
+
+@pytest.mark.slow
+def test_the_command_lines_keyring_provider_turns_off_the_variables(
+    keyring_build: KeyringBuild, sandbox: Sandbox
+) -> None:
+    on = {"UV_KEYRING_PROVIDER": "subprocess"}
+
+    built = keyring_build.build(sandbox, "--keyring-provider", "disabled", env=on)
+
+    # the keyring has the password: asked, it would have let the build through
+    assert built.result.returncode == 1, describe(built.result)
+    assert "HTTP 401 Unauthorized" in built.result.stderr, built.result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("flag", [True, False], ids=["--native-tls", "no-flag"])
+def test_the_command_lines_native_tls_wins_over_uv_native_tls_0(
+    flag: bool,
+    package_index: IndexServer,
+    make_project: MakeProject,
+    sandbox: Sandbox,
+    authority: PrivateAuthority,
+    tmp_path: Path,
+) -> None:
+    """With native TLS, ``SSL_CERT_FILE`` is loaded into the system's store, which refuses a
+    file that holds no certificate; OpenSSL alone skips it, and the private CA's index then
+    fails its check, with native TLS as a remedy: which one happens tells which was in effect."""
+    files = shutil.copytree(package_index.directory, tmp_path / "files")
+    with TlsIndex(files, authority) as index:
+        project = make_project("privateapp", index=index, env={"SSL_CERT_FILE": str(authority.pem)})
+        no_certificate = tmp_path / "not-a-certificate.pem"
+        no_certificate.write_text("not a certificate\n")
         result = lockbundle(
             sandbox,
             project,
             "build",
-            "--no-cache",
+            *(["--native-tls"] if flag else []),
             cache=tmp_path / "cache",
             check=False,
-            extra_env={
-                **keyring.environ,
-                "HOME": str(home),
-                "UV_CACHE_DIR": str(tmp_path / "uv-cache"),
-                "UV_INDEX_PRIVATE_USERNAME": USER,
-            },
+            extra_env={"SSL_CERT_FILE": str(no_certificate), "UV_NATIVE_TLS": "0"},
         )
-        refused = index.refused[before:]
-    assert result.returncode == 0, describe(result)
-    assert refused  # the password came after a 401, from the keyring
-    assert_no_secret(result.stdout + result.stderr, secret_needles())
-    assert occurrences(project / "dist", secret_needles()) == {}
+
+    assert result.returncode == 1, describe(result)
+    loaded = f"SSL_CERT_FILE='{no_certificate}' cannot be loaded"
+    advised = "trust the system's certificate store with --native-tls, UV_NATIVE_TLS=1"
+    assert (loaded in result.stderr, advised in result.stderr) == (flag, not flag), result.stderr
 
 
 @pytest.mark.slow

@@ -16,6 +16,7 @@ from .bundle import build_bundle, plan_bundle
 from .config import LAYOUTS, LINK_MODES
 from .config_tables import load_and_validate_config
 from .errors import LockbundleError
+from .network import KEYRING_PROVIDERS
 from .outputs import clean_project
 from .progress import Reporter, printable, terminal_of
 from .project import read_project
@@ -160,7 +161,13 @@ def _project_arguments(parser: argparse.ArgumentParser) -> None:
         "--native-tls",
         action="store_true",
         default=None,
-        help="trust the system's certificate store (as uv's --native-tls)",
+        help="trust the system's certificate store (as uv's --native-tls; over UV_NATIVE_TLS)",
+    )
+    parser.add_argument(
+        "--keyring-provider",
+        choices=KEYRING_PROVIDERS,
+        help="subprocess: ask the `keyring` command for an index's password after a 401 (as "
+        "uv's --keyring-provider; over UV_KEYRING_PROVIDER)",
     )
     parser.add_argument("-q", "--quiet", action="count", default=0)
     parser.add_argument("-v", "--verbose", action="count", default=0)
@@ -183,6 +190,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "link-mode": args.link_mode,
         "mirrors": getattr(args, "mirror", None) or None,
         "native-tls": args.native_tls,
+        "keyring-provider": args.keyring_provider,
     }
     return {key: value for key, value in options.items() if value is not None}
 

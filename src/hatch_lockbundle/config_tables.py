@@ -29,7 +29,6 @@ from .config import (
     field_of,
 )
 from .errors import ConfigurationError
-from .mirrors import MIRRORS_VARIABLE
 from .options import COMMAND_LINE, LAYOUTS, TABLE, Option, Setting, Table
 
 __all__ = ["bundle_names", "load_and_validate_config"]
@@ -46,7 +45,10 @@ _LOCK_CHOICES = ("lock", "hatch-env")
 
 
 #: where the options of a table come from, when not from the project's ``pyproject.toml``
-_PLACES = {MIRRORS_VARIABLE: MIRRORS_VARIABLE, COMMAND_LINE: "the command line"}
+_PLACES = {
+    **{variable.name: variable.name for variable in read.VARIABLES},
+    COMMAND_LINE: "the command line",
+}
 
 
 @dataclass
@@ -115,7 +117,9 @@ def load_and_validate_config(
     :param bundle: a layout, or the name of a ``[tool.lockbundle.bundles.NAME]`` table
         (as in ``hatch build -t lockbundle:BUNDLE``)
     :param overrides: options given on the command line (same keys as the table), applied last
-    :param environ: for ``LOCKBUNDLE_MIRRORS`` (default: ``os.environ``), applied before them
+    :param environ: for the variables that set options (``LOCKBUNDLE_MIRRORS``,
+        ``UV_NATIVE_TLS``, ``UV_KEYRING_PROVIDER``; default: ``os.environ``), applied before
+        them and after the tables, as uv orders them
     :raises ConfigurationError: listing every problem found, in every table, at once
     """
     problems = _Problems(str(project_root / "pyproject.toml"))
@@ -140,11 +144,11 @@ def load_and_validate_config(
         )
         own = _Table(TABLE)
     given = _read_table(overrides or {}, COMMAND_LINE, Table.COMMAND_LINE, Path.cwd(), problems)
-    variables = _read_table(
-        read.by_variables(environ), MIRRORS_VARIABLE, Table.COMMAND_LINE, Path.cwd(), problems
-    )
+    variables = [
+        _read_variable(variable, text, problems) for variable, text in read.by_variables(environ)
+    ]
 
-    settings = _merged(top, own, variables, given)
+    settings = _merged(top, own, *variables, given)
     # every bundle's own table is checked whichever is built, as its values are
     every = {layout: _merged(top, _Table(TABLE, {"layout": layout})) for layout in LAYOUTS}
     every.update({name: _merged(top, table) for name, table in named.items()})
@@ -202,6 +206,19 @@ def _read_table(
             problems.add(
                 f"Unknown field `{label}.{key}`; known fields are: {', '.join(known)}", label
             )
+    return table
+
+
+def _read_variable(variable: read.Variable, text: str, problems: _Problems) -> _Table:
+    """The option an environment variable sets, as a table of its own named after it."""
+    table = _Table(variable.name)
+    before = len(problems.errors)
+    value = variable.read(text, Setting(variable.name, variable.key, Path.cwd(), problems.errors))
+    if len(problems.errors) == before:
+        table.values[variable.key] = value
+    else:
+        table.failed.add(variable.key)
+        problems.blame(variable.name)
     return table
 
 

@@ -16,7 +16,7 @@ from . import fingerprint, git
 from .artifact import Artifact
 from .build import BackendFailedError, PackageIndexes, WheelBuilder
 from .cache import Cache, atomic_directory, atomic_file
-from .credentials import redact
+from .credentials import redact, redact_urls
 from .errors import LockbundleError
 from .fetched import FetchedPlan, FetchedWheel, HashMismatchError, WheelOrigin
 from .foreign_builds import check_build_was_for_here, check_fits
@@ -142,14 +142,16 @@ class Fetcher:
         ]
         self._warn_of_unused_mirrors(remote)
         missing = [planned for planned in remote if not self._cached_download(planned)]
+        if self.offline and missing:
+            planned = missing[0]
+            raise LockbundleError(
+                f"{planned.package.label}: {planned.artifact.filename} is not in the "
+                "cache, and downloads are off (--offline, LOCKBUNDLE_OFFLINE). Build once with "
+                "network access"
+            )
         # logged here, not in the workers: hatch's output is not safe to write from threads
+        self._name_the_mirrors(missing)
         for planned in missing:
-            if self.offline:
-                raise LockbundleError(
-                    f"{planned.package.label}: {planned.artifact.filename} is not in the "
-                    "cache, and downloads are off (--offline, LOCKBUNDLE_OFFLINE). Build once with "
-                    "network access"
-                )
             size = f" ({human(planned.artifact.size)})" if planned.artifact.size else ""
             # a log says what is fetched; a terminal shows it on the status line
             line = self.log.detail if self.log.live else self.log.info
@@ -313,6 +315,18 @@ class Fetcher:
                 f"records its files from {recorded}. Use the index URL as the lock writes it as "
                 "the FROM of the mapping"
             )
+
+    def _name_the_mirrors(self, downloads: Sequence[PlannedPackage]) -> None:
+        """Say once per mirror that it serves files of ``downloads``, as uv and pip name the
+        index they use: the files come from elsewhere than the lock says. Not its credentials."""
+        serving = dict.fromkeys(
+            mirror
+            for planned in downloads
+            if (mirror := self.mirrors.mirrored(planned.artifact.url or "", _index_of(planned)))
+        )
+        for mirror in serving:
+            files = f"files under {mirror.source}" if mirror.prefix else f"files of {mirror.source}"
+            self.log.info(redact_urls(f"Mirror: {files} from {mirror.url}"))
 
     def _url_of(self, planned: PlannedPackage) -> str:
         """Where to download a remote file from: the lock's URL, or its mirror's."""

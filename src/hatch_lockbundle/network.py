@@ -39,31 +39,26 @@ class NetworkSettings:
     def resolve(
         cls,
         keyring_provider: str | None = None,
-        native_tls: bool = False,
+        native_tls: bool | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> NetworkSettings:
-        """The settings of a build, as uv reads them: ``UV_KEYRING_PROVIDER`` over the
-        project's ``keyring-provider``; ``UV_NATIVE_TLS``, when set, over the project's
-        ``native-tls`` both ways (``0`` turns it off), else the project or the command line.
+        """The settings of a build: each one given as the configuration decided it, which
+        weighed the command line, ``UV_KEYRING_PROVIDER`` / ``UV_NATIVE_TLS`` and the project
+        in uv's order already (:mod:`.config_tables`); each one not given (None) from its
+        variable alone, as for a download outside a build.
 
-        :param keyring_provider: ``[tool.lockbundle] keyring-provider``, None when unset
-        :param native_tls: ``[tool.lockbundle] native-tls`` or ``--native-tls``
+        :raises LockbundleError: a variable read here holds a value uv would refuse
         """
         environ = os.environ if environ is None else environ
-        provider = environ.get(KEYRING_VARIABLE) or keyring_provider or "disabled"
-        if provider not in KEYRING_PROVIDERS:
-            raise LockbundleError(
-                f"{KEYRING_VARIABLE}={provider!r} is not a keyring provider this builder knows: "
-                f"set it to {' or '.join(KEYRING_PROVIDERS)}"
-            )
-        flag = environ.get(NATIVE_TLS_VARIABLE, "").strip().lower()
-        if flag not in (*_TRUE, *_FALSE):
-            raise LockbundleError(
-                f"{NATIVE_TLS_VARIABLE}={flag!r} is neither true nor false: set it to 1 to trust "
-                "the system's certificate store, or unset it"
-            )
-        # the command line's --native-tls reaches here merged into the project's setting
-        return cls(provider, flag in _TRUE if flag else native_tls)
+        try:
+            if keyring_provider is None:
+                given = environ.get(KEYRING_VARIABLE, "")
+                keyring_provider = keyring_provider_of(given) if given.strip() else "disabled"
+            if native_tls is None:
+                native_tls = native_tls_of(environ.get(NATIVE_TLS_VARIABLE, ""))
+        except ValueError as error:
+            raise LockbundleError(str(error)) from None
+        return cls(keyring_provider, native_tls)
 
     def ssl_context(self) -> ssl.SSLContext:
         """A client context that verifies servers against the system's store (``native_tls``),
@@ -112,10 +107,42 @@ class NetworkSettings:
         env = dict(environ)
         if self.keyring_provider == "subprocess":
             env[KEYRING_VARIABLE] = env["PIP_KEYRING_PROVIDER"] = "subprocess"
+        elif env.get(KEYRING_VARIABLE):
+            # the command line turned off what the variable turned on: uv must not use it either
+            env[KEYRING_VARIABLE] = self.keyring_provider
         if self.native_tls:
             # pip >= 24.2 verifies with the system's store already (truststore)
             env[NATIVE_TLS_VARIABLE] = "1"
         return env
+
+
+def native_tls_of(text: str) -> bool:
+    """``UV_NATIVE_TLS`` as uv reads it: ``1``, ``true``, ``yes``, ``on`` or the opposites,
+    in any case; empty is off.
+
+    :raises ValueError: saying what to set it to
+    """
+    flag = text.strip().lower()
+    if flag not in (*_TRUE, *_FALSE):
+        raise ValueError(
+            f"{NATIVE_TLS_VARIABLE}={text!r} is neither true nor false: set it to 1 to trust "
+            "the system's certificate store, to 0 not to, or unset it"
+        )
+    return flag in _TRUE
+
+
+def keyring_provider_of(text: str) -> str:
+    """``UV_KEYRING_PROVIDER`` as uv reads it, of the providers implemented here.
+
+    :raises ValueError: saying what to set it to
+    """
+    provider = text.strip()
+    if provider not in KEYRING_PROVIDERS:
+        raise ValueError(
+            f"{KEYRING_VARIABLE}={text!r} is not a keyring provider this builder knows: "
+            f"set it to {' or '.join(KEYRING_PROVIDERS)}, or unset it"
+        )
+    return provider
 
 
 @dataclass(frozen=True)

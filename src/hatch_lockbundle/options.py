@@ -15,6 +15,7 @@ from packaging.utils import canonicalize_name
 from .archive import LEVELS
 from .credentials import redact_urls
 from .mirrors import MIRRORS_VARIABLE, entry_problem, normalized_index, parse_entry
+from .network import KEYRING_VARIABLE, NATIVE_TLS_VARIABLE, keyring_provider_of, native_tls_of
 from .target import (
     PLATFORM_ALIASES,
     PlainLinuxPlatformError,
@@ -348,11 +349,50 @@ def _refuse_two_mirrors_for_an_index(
             )
 
 
-def by_variables(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The options environment variables set, as a table would (``LOCKBUNDLE_MIRRORS``, whose
-    entries are separated by whitespace or newlines: the way to set them for ``hatch build``)."""
-    entries = (os.environ if environ is None else environ).get(MIRRORS_VARIABLE, "").split()
-    return {"mirrors": entries} if entries else {}
+@dataclass(frozen=True)
+class Variable:
+    """An environment variable that sets an option as a table would: over the project's tables,
+    under the command line, as uv orders them. The way to set it for ``hatch build``, which
+    passes no options to a builder."""
+
+    name: str
+    #: the option it sets
+    key: str
+    #: reads the variable's text (not blank) into the option's value
+    read: Reader
+
+
+def _mirror_entries(text: str, at: Setting) -> tuple[tuple[str, str], ...] | None:
+    """``LOCKBUNDLE_MIRRORS``: ``FROM=TO`` entries separated by whitespace or newlines."""
+    return mirrors(text.split(), at)
+
+
+def _from(parse: Callable[[str], Any]) -> Reader:
+    """A reader of a variable that ``parse`` reads as uv does, its ``ValueError`` the message."""
+
+    def read(text: str, at: Setting) -> Any:
+        try:
+            return parse(text)
+        except ValueError as error:
+            at.error(str(error))
+            return None
+
+    return read
+
+
+VARIABLES = (
+    Variable(MIRRORS_VARIABLE, "mirrors", _mirror_entries),
+    Variable(NATIVE_TLS_VARIABLE, "native-tls", _from(native_tls_of)),
+    Variable(KEYRING_VARIABLE, "keyring-provider", _from(keyring_provider_of)),
+)
+
+
+def by_variables(environ: Mapping[str, str] | None = None) -> list[tuple[Variable, str]]:
+    """The variables of :data:`VARIABLES` that are set, each with its text: a blank one is
+    unset, as in uv."""
+    environ = os.environ if environ is None else environ
+    given = [(variable, environ.get(variable.name, "")) for variable in VARIABLES]
+    return [(variable, text) for variable, text in given if text.strip()]
 
 
 def table_of_tables(value: Any, at: Setting) -> Mapping[str, Any] | None:
