@@ -715,9 +715,36 @@ def write_lock(crossapp: Path, tool: str, package_index: IndexServer, sandbox: S
             sys.executable, "-m", "pip", "lock", "--index-url", package_index.simple_url,
             "-o", out, ".",
         ],
+        # pdm's own lock, in PEP 751's format (`lock.format = "pylock"`); `pdm export -f pylock`
+        # writes the same through the same converter from a pdm.lock
+        "pdm lock": [pdm_binary(), "lock", "--lockfile", out],
     }  # fmt: skip
-    run(commands[tool], cwd=crossapp, env=sandbox.environ())
+    env = pdm_environ(sandbox, package_index) if tool == "pdm lock" else sandbox.environ()
+    run(commands[tool], cwd=crossapp, env=env)
     return out
+
+
+def pdm_binary() -> Path:
+    """The ``pdm`` of the test environment (a dependency of the dev group)."""
+    return Path(sys.executable).parent / "pdm"
+
+
+def pdm_environ(sandbox: Sandbox, package_index: IndexServer) -> dict[str, str]:
+    """The sandbox's environment for pdm: the index on 127.0.0.1, its cache and logs in the
+    sandbox (its configuration is there already: ``XDG_CONFIG_HOME``), no update check, this
+    interpreter (otherwise pdm makes a ``.venv`` in the project and records it in
+    ``.pdm-python``), and locks written as PEP 751 files. The machine's own ``PDM_*``
+    settings do not reach it, as :func:`~support.environ.clean_environ` keeps pip's and uv's out."""
+    env = {k: v for k, v in sandbox.environ().items() if not k.startswith("PDM_")}
+    return {
+        **env,
+        "PDM_PYPI_URL": package_index.simple_url,
+        "PDM_CACHE_DIR": str(sandbox.root / "pdm-cache"),
+        "PDM_LOG_DIR": str(sandbox.root / "pdm-log"),
+        "PDM_CHECK_UPDATE": "false",
+        "PDM_PYTHON": sys.executable,
+        "PDM_LOCK_FORMAT": "pylock",
+    }
 
 
 def uv_installs(
@@ -792,11 +819,19 @@ def check_each_target(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("tool", ["uv export", "pdm lock"])
 def test_a_lock_for_stated_environments_selects_what_uv_installs_for_each_target(
-    crossapp_for_environments: Path, package_index: IndexServer, sandbox: Sandbox, tmp_path: Path
+    crossapp_for_environments: Path,
+    package_index: IndexServer,
+    sandbox: Sandbox,
+    tmp_path: Path,
+    tool: str,
 ) -> None:
+    """uv's export states `tool.uv.environments`; pdm states the Python versions it locked
+    for (every platform), and puts each entry under its dependency group (`'default' in
+    dependency_groups`)."""
     project = crossapp_for_environments
-    lock = write_lock(project, "uv export", package_index, sandbox)
+    lock = write_lock(project, tool, package_index, sandbox)
     assert read_pylock(lock).model.environments
     check_each_target(lock, project, package_index, sandbox, tmp_path)
 
