@@ -105,6 +105,55 @@ marker = "sys_platform == 'linux'"
 wheels = [{{ url = "https://files.example/linuxonly-1.0-py3-none-any.whl", hashes = {{ sha256 = "{SHA256}" }} }}]
 """
 
+# a lock as `pdm lock` writes them (`lock.format = "pylock"`): `environments` from its lock
+# targets, and every entry under a marker of its group, `default` for the project's own
+# dependencies (from pdm 2.29, with its `[packages.tool.pdm]` tables)
+PDM = f"""
+lock-version = "1.0"
+requires-python = ">=3.10"
+environments = [
+    "python_version >= \\"3.10\\"",
+]
+extras = []
+dependency-groups = ["default", "dev"]
+default-groups = ["default"]
+created-by = "pdm"
+
+[[packages]]
+name = "pure"
+version = "1.0"
+requires-python = ">=3.8"
+wheels = [
+    {{name = "pure-1.0-py3-none-any.whl",url = "https://files.example/pure-1.0-py3-none-any.whl",hashes = {{sha256 = "{SHA256}"}}}},
+]
+marker = "\\"default\\" in dependency_groups"
+
+[packages.tool.pdm]
+dependencies = []
+
+[[packages]]
+name = "linuxonly"
+version = "1.0"
+wheels = [
+    {{name = "linuxonly-1.0-py3-none-any.whl",url = "https://files.example/linuxonly-1.0-py3-none-any.whl",hashes = {{sha256 = "{SHA256}"}}}},
+]
+marker = "sys_platform == \\"linux\\" and \\"default\\" in dependency_groups"
+
+[[packages]]
+name = "devtool"
+version = "4.0"
+wheels = [
+    {{name = "devtool-4.0-py3-none-any.whl",url = "https://files.example/devtool-4.0-py3-none-any.whl",hashes = {{sha256 = "{SHA256}"}}}},
+]
+marker = "\\"dev\\" in dependency_groups"
+
+[tool.pdm]
+strategy = ["inherit_metadata", "static_urls"]
+
+[[tool.pdm.targets]]
+requires_python = ">=3.10"
+"""
+
 
 def write(tmp_path: Path, text: str, name: str = "pylock.toml") -> Path:
     path = tmp_path / name
@@ -271,6 +320,16 @@ def test_default_groups_apply_unless_groups_are_given_then_exactly_those(tmp_pat
     assert select_pylock(pylock, LINUX, "app").groups == ("dev",)
     assert names(select_pylock(pylock, LINUX, "app", groups=["docs"])) == ["doctool", "native"]
     assert names(select_pylock(pylock, LINUX, "app", groups=[])) == ["native"]
+
+
+def test_a_pdm_lock_selects_its_default_group_unless_groups_are_given(tmp_path: Path) -> None:
+    pylock = load(tmp_path, PDM)
+    assert names(select_pylock(pylock, LINUX, "app")) == ["linuxonly", "pure"]
+    assert names(select_pylock(pylock, WINDOWS, "app")) == ["pure"]
+    # groups asked for replace the default group, which holds the project's dependencies
+    assert names(select_pylock(pylock, LINUX, "app", groups=["dev"])) == ["devtool"]
+    both = select_pylock(pylock, LINUX, "app", groups=["default", "dev"])
+    assert names(both) == ["devtool", "linuxonly", "pure"]
 
 
 @pytest.mark.parametrize(
@@ -650,8 +709,23 @@ def test_a_lock_that_does_not_meet_the_requirements_is_refused_listing_every_one
     assert str(raised.value).splitlines()[1:] == [
         "  - `native>=2`: the lock has native 1.0",
         "  - `absent`: not in the lock",
-        "Lock again (`hatch env lock`, `uv export`, `pip lock`), or set `frozen = true` to "
+        "Lock again (`hatch env lock`, `uv export`, `pip lock`, `pdm lock`), or set `frozen = true` to "
         "bundle the lock as it is",
+    ]
+
+
+def test_a_requirement_the_lock_holds_outside_the_groups_asked_for_is_reported_as_left_out(
+    tmp_path: Path,
+) -> None:
+    pylock = load(tmp_path, PDM)
+    plan = select_pylock(pylock, LINUX, "app", groups=["dev"])
+    with pytest.raises(PylockError) as raised:
+        check_requirements(pylock, plan, ["pure", "absent"])
+    assert str(raised.value).splitlines()[1:3] == [
+        f"  - `pure`: in the lock, but its `marker` leaves it out for {LINUX.describe()} with "
+        "the dependency groups `dev` and the extras none (ask for the groups and extras it is "
+        "locked under)",
+        "  - `absent`: not in the lock",
     ]
 
 
