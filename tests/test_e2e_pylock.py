@@ -1,13 +1,16 @@
 """Bundles of PEP 751 locks written by the real tools, built by the real hatch, checked against uv.
 
-The fixture project `crossapp` is locked four ways against the index on 127.0.0.1: `hatch env
+The fixture project `crossapp` is locked five ways against the index on 127.0.0.1: `hatch env
 lock` (hatch's uv locker, read through `hatch-env`), `uv export --format pylock.toml` (with
-`environments`, from `tool.uv.environments`), `uv pip compile --universal --format pylock.toml`
-and `pip lock`. From each, a target bundle holds what `uv pip install --target -r <lock>` installs
-from the same file for the same target (each distribution's version and, read from its installed
-`WHEEL` tags, the index's wheel file), plus the project itself; a foreign target is bundled from
-the locks that cover it and refused from those made for one machine; and a wheelhouse made from a
-lock installs offline from its own `pylock.toml` with uv and with pip.
+`environments`, from `tool.uv.environments`), `uv pip compile --universal --format pylock.toml`,
+`pip lock`, and `pdm lock` with `lock.format = "pylock"` (pdm's own lock in PEP 751's format,
+with `environments` for the Python versions it locked, on every platform, and each entry under
+its dependency group). From each, a target bundle holds what `uv pip install --target -r <lock>`
+installs from the same file for the same target (each distribution's version and, read from its
+installed `WHEEL` tags, the index's wheel file), plus the project itself; a foreign target is
+bundled from the locks that cover it and refused from those made for one machine; and a
+wheelhouse made from hatch's or pdm's lock installs offline from its own `pylock.toml` with uv
+and with pip.
 """
 
 from __future__ import annotations
@@ -41,11 +44,11 @@ from test_select_vs_uv import SCRIPT_MODULE as GOLDEN_SCRIPT
 pytestmark = pytest.mark.slow
 
 PROJECT = "crossapp"
-#: what the bundle adds to any lock: the project, built from its tree (hatch's and
-#: `uv pip compile`'s locks leave it out, uv's export and pip's hold it as a directory)
+#: what the bundle adds to any lock: the project, built from its tree (hatch's, `uv pip
+#: compile`'s and pdm's locks leave it out, uv's export and pip's hold it as a directory)
 THE_PROJECT: Installed = {PROJECT: ("0.1.0", None)}
 HATCH_ENV_LOCK = "hatch env lock"
-TOOLS = (HATCH_ENV_LOCK, "uv export", "uv pip compile --universal", "pip lock")
+TOOLS = (HATCH_ENV_LOCK, "uv export", "uv pip compile --universal", "pip lock", "pdm lock")
 #: hatch's default environment, installed with uv and locked: `hatch env lock` runs its uv locker
 HATCH_ENVIRONMENT = '[tool.hatch.envs.default]\ninstaller = "uv"\nlocked = true\n'
 FOREIGN = ("linux-aarch64", "3.12")
@@ -124,7 +127,8 @@ def test_a_target_bundle_holds_what_uv_installs_from_the_lock_and_the_project(
 
 
 @pytest.mark.parametrize(
-    ("tool", "vouched"), [("uv export", False), ("uv pip compile --universal", True)]
+    ("tool", "vouched"),
+    [("uv export", False), ("pdm lock", False), ("uv pip compile --universal", True)],
 )
 def test_a_foreign_target_bundle_holds_what_uv_installs_for_that_platform(
     tool: str,
@@ -136,8 +140,8 @@ def test_a_foreign_target_bundle_holds_what_uv_installs_for_that_platform(
     sandbox: Sandbox,
     tmp_path: Path,
 ) -> None:
-    """uv's export states the environments it covers; a universal lock that states none is
-    bundled for another platform when the configuration vouches for it."""
+    """uv's export and pdm's lock state the environments they cover; a universal lock that
+    states none is bundled for another platform when the configuration vouches for it."""
     platform, python = FOREIGN
     config = f'{lock_option(tool, locks)}\npython = "{python}"\nplatforms = ["{platform}"]'
     if vouched:
@@ -172,17 +176,30 @@ def test_a_lock_made_for_one_machine_is_refused_for_a_foreign_platform(
 # -- a wheelhouse made from a lock ----------------------------------------------------------------
 
 
+@pytest.fixture(scope="module", params=[HATCH_ENV_LOCK, "pdm lock"])
+def wheelhouse_tool(request: pytest.FixtureRequest) -> str:
+    """The tool whose lock a wheelhouse is made from: hatch's (one environment), and pdm's
+    (every platform, each entry under its dependency group)."""
+    tool: str = request.param
+    return tool
+
+
 @pytest.fixture(scope="module")
 def wheelhouse(
     project: Path,
     locks: dict[str, Path],
+    wheelhouse_tool: str,
     hatch_build: HatchBuild,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Build:
-    """The wheelhouse of the lock of hatch's default environment."""
+    """The wheelhouse of the lock :func:`wheelhouse_tool` wrote, for this machine."""
     elsewhere = tmp_path_factory.mktemp("pylock-wheelhouse")
     return build(
-        hatch_build, project, elsewhere, lock_option(HATCH_ENV_LOCK, locks), "lockbundle:wheelhouse"
+        hatch_build,
+        project,
+        elsewhere,
+        lock_option(wheelhouse_tool, locks),
+        "lockbundle:wheelhouse",
     )
 
 
@@ -190,13 +207,14 @@ def wheelhouse(
 def locked_here(
     project: Path,
     locks: dict[str, Path],
+    wheelhouse_tool: str,
     package_index: IndexServer,
     sandbox: Sandbox,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> set[Distribution]:
-    """What uv installs from the environment's lock, with the project."""
-    dest = tmp_path_factory.mktemp("uv-from-hatch-lock") / "target"
-    uv = uv_installs(locks[HATCH_ENV_LOCK], project, package_index, sandbox, dest)
+    """What uv installs from the same lock, with the project."""
+    dest = tmp_path_factory.mktemp("uv-from-lock") / "target"
+    uv = uv_installs(locks[wheelhouse_tool], project, package_index, sandbox, dest)
     installed = {**uv, **THE_PROJECT}.items()
     return {(canonicalize_name(name), version) for name, (version, _) in installed if version}
 

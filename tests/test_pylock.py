@@ -105,6 +105,55 @@ marker = "sys_platform == 'linux'"
 wheels = [{{ url = "https://files.example/linuxonly-1.0-py3-none-any.whl", hashes = {{ sha256 = "{SHA256}" }} }}]
 """
 
+# a lock as `pdm lock` writes them (`lock.format = "pylock"`): `environments` from its lock
+# targets, and every entry under a marker of its group, `default` for the project's own
+# dependencies (from pdm 2.29, with its `[packages.tool.pdm]` tables)
+PDM = f"""
+lock-version = "1.0"
+requires-python = ">=3.10"
+environments = [
+    "python_version >= \\"3.10\\"",
+]
+extras = []
+dependency-groups = ["default", "dev"]
+default-groups = ["default"]
+created-by = "pdm"
+
+[[packages]]
+name = "pure"
+version = "1.0"
+requires-python = ">=3.8"
+wheels = [
+    {{name = "pure-1.0-py3-none-any.whl",url = "https://files.example/pure-1.0-py3-none-any.whl",hashes = {{sha256 = "{SHA256}"}}}},
+]
+marker = "\\"default\\" in dependency_groups"
+
+[packages.tool.pdm]
+dependencies = []
+
+[[packages]]
+name = "linuxonly"
+version = "1.0"
+wheels = [
+    {{name = "linuxonly-1.0-py3-none-any.whl",url = "https://files.example/linuxonly-1.0-py3-none-any.whl",hashes = {{sha256 = "{SHA256}"}}}},
+]
+marker = "sys_platform == \\"linux\\" and \\"default\\" in dependency_groups"
+
+[[packages]]
+name = "devtool"
+version = "4.0"
+wheels = [
+    {{name = "devtool-4.0-py3-none-any.whl",url = "https://files.example/devtool-4.0-py3-none-any.whl",hashes = {{sha256 = "{SHA256}"}}}},
+]
+marker = "\\"dev\\" in dependency_groups"
+
+[tool.pdm]
+strategy = ["inherit_metadata", "static_urls"]
+
+[[tool.pdm.targets]]
+requires_python = ">=3.10"
+"""
+
 
 def write(tmp_path: Path, text: str, name: str = "pylock.toml") -> Path:
     path = tmp_path / name
@@ -271,6 +320,16 @@ def test_default_groups_apply_unless_groups_are_given_then_exactly_those(tmp_pat
     assert select_pylock(pylock, LINUX, "app").groups == ("dev",)
     assert names(select_pylock(pylock, LINUX, "app", groups=["docs"])) == ["doctool", "native"]
     assert names(select_pylock(pylock, LINUX, "app", groups=[])) == ["native"]
+
+
+def test_a_pdm_lock_selects_its_default_group_unless_groups_are_given(tmp_path: Path) -> None:
+    pylock = load(tmp_path, PDM)
+    assert names(select_pylock(pylock, LINUX, "app")) == ["linuxonly", "pure"]
+    assert names(select_pylock(pylock, WINDOWS, "app")) == ["pure"]
+    # groups asked for replace the default group, which holds the project's dependencies
+    assert names(select_pylock(pylock, LINUX, "app", groups=["dev"])) == ["devtool"]
+    both = select_pylock(pylock, LINUX, "app", groups=["default", "dev"])
+    assert names(both) == ["devtool", "linuxonly", "pure"]
 
 
 @pytest.mark.parametrize(
@@ -650,8 +709,23 @@ def test_a_lock_that_does_not_meet_the_requirements_is_refused_listing_every_one
     assert str(raised.value).splitlines()[1:] == [
         "  - `native>=2`: the lock has native 1.0",
         "  - `absent`: not in the lock",
-        "Lock again (`hatch env lock`, `uv export`, `pip lock`), or set `frozen = true` to "
+        "Lock again (`hatch env lock`, `uv export`, `pip lock`, `pdm lock`), or set `frozen = true` to "
         "bundle the lock as it is",
+    ]
+
+
+def test_a_requirement_the_lock_holds_outside_the_groups_asked_for_is_reported_as_left_out(
+    tmp_path: Path,
+) -> None:
+    pylock = load(tmp_path, PDM)
+    plan = select_pylock(pylock, LINUX, "app", groups=["dev"])
+    with pytest.raises(PylockError) as raised:
+        check_requirements(pylock, plan, ["pure", "absent"])
+    assert str(raised.value).splitlines()[1:3] == [
+        f"  - `pure`: in the lock, but its `marker` leaves it out for {LINUX.describe()} with "
+        "the dependency groups `dev` and the extras none (ask for the groups and extras it is "
+        "locked under)",
+        "  - `absent`: not in the lock",
     ]
 
 
@@ -715,9 +789,36 @@ def write_lock(crossapp: Path, tool: str, package_index: IndexServer, sandbox: S
             sys.executable, "-m", "pip", "lock", "--index-url", package_index.simple_url,
             "-o", out, ".",
         ],
+        # pdm's own lock, in PEP 751's format (`lock.format = "pylock"`); `pdm export -f pylock`
+        # writes the same through the same converter from a pdm.lock
+        "pdm lock": [pdm_binary(), "lock", "--lockfile", out],
     }  # fmt: skip
-    run(commands[tool], cwd=crossapp, env=sandbox.environ())
+    env = pdm_environ(sandbox, package_index) if tool == "pdm lock" else sandbox.environ()
+    run(commands[tool], cwd=crossapp, env=env)
     return out
+
+
+def pdm_binary() -> Path:
+    """The ``pdm`` of the test environment (a dependency of the dev group)."""
+    return Path(sys.executable).parent / "pdm"
+
+
+def pdm_environ(sandbox: Sandbox, package_index: IndexServer) -> dict[str, str]:
+    """The sandbox's environment for pdm: the index on 127.0.0.1, its cache and logs in the
+    sandbox (its configuration is there already: ``XDG_CONFIG_HOME``), no update check, this
+    interpreter (otherwise pdm makes a ``.venv`` in the project and records it in
+    ``.pdm-python``), and locks written as PEP 751 files. The machine's own ``PDM_*``
+    settings do not reach it, as :func:`~support.environ.clean_environ` keeps pip's and uv's out."""
+    env = {k: v for k, v in sandbox.environ().items() if not k.startswith("PDM_")}
+    return {
+        **env,
+        "PDM_PYPI_URL": package_index.simple_url,
+        "PDM_CACHE_DIR": str(sandbox.root / "pdm-cache"),
+        "PDM_LOG_DIR": str(sandbox.root / "pdm-log"),
+        "PDM_CHECK_UPDATE": "false",
+        "PDM_PYTHON": sys.executable,
+        "PDM_LOCK_FORMAT": "pylock",
+    }
 
 
 def uv_installs(
@@ -792,11 +893,19 @@ def check_each_target(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("tool", ["uv export", "pdm lock"])
 def test_a_lock_for_stated_environments_selects_what_uv_installs_for_each_target(
-    crossapp_for_environments: Path, package_index: IndexServer, sandbox: Sandbox, tmp_path: Path
+    crossapp_for_environments: Path,
+    package_index: IndexServer,
+    sandbox: Sandbox,
+    tmp_path: Path,
+    tool: str,
 ) -> None:
+    """uv's export states `tool.uv.environments`; pdm states the Python versions it locked
+    for (every platform), and puts each entry under its dependency group (`'default' in
+    dependency_groups`)."""
     project = crossapp_for_environments
-    lock = write_lock(project, "uv export", package_index, sandbox)
+    lock = write_lock(project, tool, package_index, sandbox)
     assert read_pylock(lock).model.environments
     check_each_target(lock, project, package_index, sandbox, tmp_path)
 

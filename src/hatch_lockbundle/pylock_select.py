@@ -8,7 +8,7 @@ read; and the static check that the lock meets the project's requirements. Pure,
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -258,7 +258,11 @@ class Unsatisfied:
 
 
 def unsatisfied_requirements(
-    plan: Plan, requirements: Iterable[str], extras: Sequence[str] = ()
+    plan: Plan,
+    requirements: Iterable[str],
+    extras: Sequence[str] = (),
+    *,
+    in_lock: Collection[str] = (),
 ) -> list[Unsatisfied]:
     """The project's requirements that the selected set of ``plan`` does not meet: what can be
     checked without an index (hatch's own check re-resolves against one).
@@ -271,8 +275,11 @@ def unsatisfied_requirements(
     :param requirements: what the project declares for the locked environment (its
         dependencies, and those of the extras and groups the environment has), as PEP 508 text
     :param extras: the project's extras the environment has (``extra`` of markers)
+    :param in_lock: the names of every entry of the lock, selected or not: one that is there
+        but left out by its marker is told apart from one the lock does not hold
     """
     locked = {planned.name: planned.version for planned in plan.packages}
+    held = {canonicalize_name(name) for name in in_lock}
     found: list[Unsatisfied] = []
     for text in requirements:
         try:
@@ -284,12 +291,25 @@ def unsatisfied_requirements(
             continue
         name = canonicalize_name(requirement.name)
         if name not in locked:
-            found.append(Unsatisfied(text, "not in the lock"))
+            found.append(Unsatisfied(text, _left_out(plan) if name in held else "not in the lock"))
             continue
         version = locked[name]
         if version is not None and not requirement.specifier.contains(version, prereleases=True):
             found.append(Unsatisfied(text, f"the lock has {name} {version}"))
     return found
+
+
+def _left_out(plan: Plan) -> str:
+    """Why an entry the lock holds is not selected: its marker, for the extras and groups
+    asked for (pdm, for one, puts the project's dependencies under a group, ``default``)."""
+    asked = [
+        f"the {key} {', '.join(f'`{name}`' for name in names) or 'none'}"
+        for key, names in (("dependency groups", plan.groups), ("extras", plan.extras))
+    ]
+    return (
+        f"in the lock, but its `marker` leaves it out for {plan.target.describe()} with "
+        f"{' and '.join(asked)} (ask for the groups and extras it is locked under)"
+    )
 
 
 def _needed(requirement: Requirement, target: Target, extras: Sequence[str]) -> bool:
@@ -306,7 +326,7 @@ def _needed(requirement: Requirement, target: Target, extras: Sequence[str]) -> 
 
 
 #: how a lock whose writer is not known is made again
-RELOCK_TOOLS = "Lock again (`hatch env lock`, `uv export`, `pip lock`)"
+RELOCK_TOOLS = "Lock again (`hatch env lock`, `uv export`, `pip lock`, `pdm lock`)"
 
 
 def check_requirements(
@@ -326,7 +346,8 @@ def check_requirements(
     :param required_by: where ``requirements`` come from, for the error
     :param relock: how the lock is made again, for the error
     """
-    found = unsatisfied_requirements(plan, requirements, extras)
+    names = [entry.written.name for entry in pylock.entries]
+    found = unsatisfied_requirements(plan, requirements, extras, in_lock=names)
     if found:
         listing = "\n".join(f"  - {item}" for item in found)
         raise PylockError(
