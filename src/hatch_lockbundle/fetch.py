@@ -303,6 +303,8 @@ class Fetcher:
     def _warn_of_unused_mirrors(self, remote: Sequence[PlannedPackage]) -> None:
         """Say which mappings serve no file: a ``FROM`` that is not the lock's index URL would
         otherwise leave the build to fail on the unreachable index, the mapping unmentioned."""
+        if not self.mirrors:
+            return
         files = [(planned.artifact.url or "", _index_of(planned)) for planned in remote]
         unused = self.mirrors.unused(files)
         if not unused:

@@ -8,7 +8,6 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from importlib import metadata
 from pathlib import Path
 from typing import Any, TextIO, cast
 
@@ -80,6 +79,10 @@ def satisfied(requirements: Sequence[str]) -> bool:
     """Whether the running environment holds every one of ``requirements`` (markers evaluated
     here), as ``python -m build --no-isolation`` checks it. A requirement with extras or a URL
     counts as missing."""
+    # imported when a build asks: importlib.metadata is a visible part of a no-op build's
+    # imports (see `_layout_type` in bundle.py)
+    from importlib import metadata
+
     for text in requirements:
         requirement = Requirement(text)
         if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):

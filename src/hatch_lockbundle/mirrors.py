@@ -18,7 +18,6 @@ import json
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -263,10 +262,11 @@ def _files_of(body: bytes, page: str) -> dict[str, str]:
     elif "<" not in text:
         raise UnreadablePageError("it is neither JSON nor HTML")
     else:
-        anchors = _Anchors()
-        anchors.feed(text)
-        anchors.close()
-        links = anchors.links
+        # html.parser is imported for an HTML page only: it is a visible part of the imports of
+        # a no-op build, which has no mirror (see `_layout_type` in bundle.py)
+        from .html_page import anchors
+
+        links = anchors(text)
     found: dict[str, str] = {}
     for name, href in links:
         url = urljoin(page, href).partition("#")[0]
@@ -274,27 +274,3 @@ def _files_of(body: bytes, page: str) -> dict[str, str]:
         if urlsplit(url).scheme in ("http", "https"):
             found.setdefault(name.strip() or unquote(urlsplit(url).path.rsplit("/", 1)[-1]), url)
     return found
-
-
-class _Anchors(HTMLParser):
-    """The ``<a href>`` of a PEP 503 page, each with its text (the file's name)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.links: list[tuple[str, str]] = []
-        self._href: str | None = None
-        self._text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "a":
-            self._href = dict(attrs).get("href")
-            self._text = []
-
-    def handle_data(self, data: str) -> None:
-        if self._href is not None:
-            self._text.append(data)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "a" and self._href is not None:
-            self.links.append(("".join(self._text), self._href))
-            self._href = None
