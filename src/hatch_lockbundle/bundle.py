@@ -23,10 +23,10 @@ from .cache import Cache, default_cache_dir
 from .config import BundleConfig
 from .config_tables import load_and_validate_config
 from .credentials import index_credentials
+from .digest import hash_file
 from .errors import LockbundleError
 from .fetch import Fetcher, indexes_of, offline_requested
 from .fetched import FetchedPlan
-from .http import hash_file
 from .include import check_included, included_state
 from .layouts import Layout, LayoutInputs
 from .lock import Lock

@@ -17,10 +17,11 @@ from .artifact import Artifact
 from .build import BackendFailedError, PackageIndexes, WheelBuilder
 from .cache import Cache, atomic_directory, atomic_file
 from .credentials import redact, redact_urls
+from .digest import hash_file
 from .errors import LockbundleError
 from .fetched import FetchedPlan, FetchedWheel, HashMismatchError, WheelOrigin
 from .foreign_builds import check_build_was_for_here, check_fits
-from .http import Downloader, DownloadError, hash_file
+from .http import Downloader, DownloadError
 from .lock import Hash, Lock, LockedPackage
 from .mirrors import Mirrors
 from .network import NetworkSettings

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from .cache import Cache, atomic_directory, discard, replace_file
 from .destination import RUNNING_PYTHON, TargetDestination, without_write_bits
+from .digest import hash_file
 from .errors import LockbundleError
-from .http import hash_file
 from .install import LockedDistribution, install_wheel
 from .wheelsource import record_digest
 

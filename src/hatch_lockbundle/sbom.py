@@ -16,9 +16,9 @@ from packaging.utils import parse_wheel_filename
 
 from . import __version__
 from .cache import replace_file
+from .digest import hash_file
 from .errors import LockbundleError
 from .fetched import FetchedPlan, FetchedWheel
-from .http import hash_file
 from .zipmembers import member_pieces
 
 SPEC_VERSION = "1.5"

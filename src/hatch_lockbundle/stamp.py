@@ -11,8 +11,8 @@ from . import __version__, fingerprint
 from .archive import archive_epoch
 from .cache import Cache, replace_file
 from .config import BundleConfig
+from .digest import hash_file
 from .fetched import FetchedPlan
-from .http import hash_file
 
 
 class Stamp:

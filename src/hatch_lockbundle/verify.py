@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from .digest import hash_file
 from .errors import LockbundleError
 from .extract import extract_safely, open_tar
-from .http import hash_file
 from .include import INCLUDED_RECORD
 from .uvlock import read_lock
 from .wheelsource import record_digest

@@ -23,9 +23,9 @@ from packaging.version import Version
 
 from .. import __version__
 from ..cache import replace_file
+from ..digest import hash_file
 from ..errors import LockbundleError
 from ..fetched import FetchedPlan, FetchedWheel
-from ..http import hash_file
 from ..lock import LockFormat
 from ..select import Plan
 from ..wheelsource import inspect_wheel
