@@ -196,6 +196,35 @@ def test_redirects_are_followed(server: ScriptedServer) -> None:
     assert server.requests == 2
 
 
+def test_a_url_with_other_than_ascii_is_requested_percent_encoded() -> None:
+    """A lock's or a mirror page's URL may hold any character; the request line is ASCII."""
+    requested: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            requested.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(BODY)))
+            self.end_headers()
+            self.wfile.write(BODY)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/files/tiny-1.0-py3-none-any.whl?x=é"
+        out = io.BytesIO()
+        Downloader().fetch(url, out)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+    assert requested == ["/files/tiny-1.0-py3-none-any.whl?x=%C3%A9"]
+    assert out.getvalue() == BODY
+
+
 @pytest.mark.parametrize("server", [[]], indirect=True)
 def test_connections_are_reused(server: ScriptedServer) -> None:
     downloader = Downloader()

@@ -336,6 +336,31 @@ def test_a_wrong_mapping_is_a_configuration_error(where: str, value: object, mes
 
 
 @pytest.mark.parametrize(
+    ("mirror", "refusal"),
+    [
+        ("https://mirror.example/simple\nDownloaded 1 file", "holds white space or control"),
+        ("https://mirror.example/sim\tple/", "holds white space or control"),
+        ("https://mirror.example/simple (PyPI itself)", "holds white space or control"),
+        ("https://mirror.example/simple\x1b[2J", "holds white space or control"),
+        ("https://bot:s3cret@mirror.example/simple?token=S3CRET", "has a query or fragment"),
+        ("https://mirror.example/simple#S3CRET", "has a query or fragment"),
+        ("https://mirror.example/simple?", "has a query or fragment"),
+    ],
+)
+def test_a_mirror_url_that_would_print_or_fetch_otherwise_than_given_is_refused(
+    mirror: str, refusal: str
+) -> None:
+    """It reaches the build's `Mirror:` line as it is: no forged line, and no token in a query
+    (which would also end up before the project's name in its page's URL)."""
+    with pytest.raises(ConfigurationError) as raised:
+        mirrors_of({}, command_line=[f"https://pypi.org/simple={mirror}"])
+
+    (error,) = raised.value.errors
+    assert refusal in error
+    assert "S3CRET" not in error and "s3cret" not in error and "\n" not in error.replace("\\n", "")
+
+
+@pytest.mark.parametrize(
     ("where", "heading"),
     [
         ("table", f"Invalid configuration in {Path.cwd() / 'pyproject.toml'}:"),

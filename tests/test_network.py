@@ -455,6 +455,42 @@ def test_a_variable_uv_would_refuse_is_a_configuration_error_headed_by_its_name(
     assert error.startswith(f"{variable}='{value}' is ") and error.endswith(", or unset it")
 
 
+@pytest.mark.parametrize(
+    ("value", "expected"), [("t", True), ("Y", True), ("f", False), ("n", False)]
+)
+def test_uv_native_tls_takes_the_short_values_uv_takes(value: str, expected: bool) -> None:
+    assert configured("native-tls", None, value, None).native_tls is expected
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("keyring-provider", "https://bot:s3cret@index.example/simple"),
+        ("native-tls", "https://bot:s3cret@index.example/simple"),
+        ("native-tls", "x" * 100_000),
+    ],
+)
+def test_a_refused_variable_is_shown_without_credentials_and_bounded(key: str, value: str) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        configured(key, None, value, None)
+
+    (error,) = raised.value.errors
+    assert "s3cret" not in error
+    assert len(error) < 300
+
+
+@pytest.mark.parametrize(
+    ("variable", "native_tls", "passed"), [(" ", False, "0"), ("0 ", False, "0"), ("", True, "1")]
+)
+def test_a_build_environment_gets_the_decided_native_tls_not_the_variable_as_given(
+    variable: str, native_tls: bool, passed: str
+) -> None:
+    """uv refuses a blank UV_NATIVE_TLS that this builder reads as unset."""
+    env = NetworkSettings(native_tls=native_tls).installer_environ({"UV_NATIVE_TLS": variable})
+
+    assert env == {"UV_NATIVE_TLS": passed}
+
+
 def test_build_environments_get_the_keyring_and_trust_settings() -> None:
     env = NetworkSettings("subprocess", True).installer_environ({"PATH": "/bin"})
     assert env == {

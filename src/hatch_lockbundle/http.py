@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import http.client
 import os
+import re
 import socket
 import ssl
 import stat
@@ -17,7 +18,7 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import BinaryIO
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from .credentials import credentials_for, redact, refusal_advice
 from .errors import LockbundleError
@@ -29,6 +30,8 @@ RETRIES = 3
 BACKOFF = 0.5  # seconds, doubled after each failed attempt
 TIMEOUT = 30.0
 CHUNK = 1 << 20
+#: what a request line cannot carry as it is
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 #: a download slower than this (bytes per second) over ``TIMEOUT`` seconds is given up, as
 #: curl's ``--speed-limit`` / ``--speed-time`` do: a server that trickles a byte a second never
 #: lets a socket timeout fire
@@ -315,6 +318,10 @@ class Downloader:
         if forwarded:
             assert proxy is not None
             headers |= proxy.headers()
+            target = redact(url)  # to a proxy, the whole URL (without its credentials)
+        # a request line is ASCII: other characters of a lock's or a page's URL are sent
+        # percent-encoded (UTF-8), as uv's URL parser sends them
+        target = _NON_ASCII.sub(lambda match: quote(match[0]), target)
         credentials = credentials_for(url, self.credentials)
         if self._keyring is not None and (credentials is None or not credentials[1]):
             credentials = self._keyring.answered(url) or credentials
@@ -322,7 +329,7 @@ class Downloader:
             token = f"{credentials[0]}:{credentials[1]}"
             headers["Authorization"] = "Basic " + base64.b64encode(token.encode()).decode()
         try:
-            connection.request("GET", redact(url) if forwarded else target, headers=headers)
+            connection.request("GET", target, headers=headers)
         except OSError as error:
             # http.client's words for a CONNECT the proxy answered with anything but 200
             status = str(error).removeprefix(_TUNNEL_FAILED)

@@ -80,9 +80,19 @@ def entry_problem(source: str, mirror: str) -> str | None:
                 "separated by spaces or newlines (not commas)"
             )
     for side in (source.removesuffix(PREFIX), url.removesuffix(PREFIX)):
+        if not side.isprintable() or any(character.isspace() for character in side):
+            # it would reach the build's log as it is, and urlsplit drops some of them
+            return f"{redact_urls(side)!r} holds white space or control characters"
         parts = urlsplit(side)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return f"`{redact_urls(side)}` is not an http or https URL"
+        if parts.query or parts.fragment or side.endswith(("?", "#")):
+            # a project's page is the URL and the project's name: a query would end up before it
+            return (
+                f"`{redact_urls(side.split('?')[0].split('#')[0])}` has a query or fragment: give "
+                "the index URL without them (credentials go in `user:password@` or uv's "
+                "`UV_INDEX_<NAME>_USERNAME` and `_PASSWORD`)"
+            )
     return None
 
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from .credentials import redact
+from .credentials import redact, redact_urls
 from .errors import LockbundleError
 from .progress import printable
 
@@ -19,8 +19,9 @@ from .progress import printable
 KEYRING_PROVIDERS = ("disabled", "subprocess")
 KEYRING_VARIABLE = "UV_KEYRING_PROVIDER"
 NATIVE_TLS_VARIABLE = "UV_NATIVE_TLS"
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("", "0", "false", "no", "off")
+#: as uv reads a boolean variable (clap's "boolish" values)
+_TRUE = ("1", "true", "t", "yes", "y", "on")
+_FALSE = ("", "0", "false", "f", "no", "n", "off")
 #: the default port of a proxy URL without one, by its scheme
 _PROXY_PORTS = {"http": 80, "https": 443}
 
@@ -110,9 +111,10 @@ class NetworkSettings:
         elif env.get(KEYRING_VARIABLE):
             # the command line turned off what the variable turned on: uv must not use it either
             env[KEYRING_VARIABLE] = self.keyring_provider
-        if self.native_tls:
-            # pip >= 24.2 verifies with the system's store already (truststore)
-            env[NATIVE_TLS_VARIABLE] = "1"
+        if self.native_tls or NATIVE_TLS_VARIABLE in env:
+            # the decided value, never the variable as given: uv refuses a blank one that this
+            # builder reads as unset (pip >= 24.2 verifies with the system's store already)
+            env[NATIVE_TLS_VARIABLE] = "1" if self.native_tls else "0"
         return env
 
 
@@ -125,10 +127,17 @@ def native_tls_of(text: str) -> bool:
     flag = text.strip().lower()
     if flag not in (*_TRUE, *_FALSE):
         raise ValueError(
-            f"{NATIVE_TLS_VARIABLE}={text!r} is neither true nor false: set it to 1 to trust "
+            f"{NATIVE_TLS_VARIABLE}={_shown(text)} is neither true nor false: set it to 1 to trust "
             "the system's certificate store, to 0 not to, or unset it"
         )
     return flag in _TRUE
+
+
+def _shown(value: str) -> str:
+    """A variable's refused value as an error shows it: credentials of a URL in it redacted
+    (a value pasted into the wrong variable may be one), and at most 80 characters."""
+    shown = redact_urls(value)
+    return repr(shown if len(shown) <= 80 else shown[:80] + "...")
 
 
 def keyring_provider_of(text: str) -> str:
@@ -139,7 +148,7 @@ def keyring_provider_of(text: str) -> str:
     provider = text.strip()
     if provider not in KEYRING_PROVIDERS:
         raise ValueError(
-            f"{KEYRING_VARIABLE}={text!r} is not a keyring provider this builder knows: "
+            f"{KEYRING_VARIABLE}={_shown(text)} is not a keyring provider this builder knows: "
             f"set it to {' or '.join(KEYRING_PROVIDERS)}, or unset it"
         )
     return provider
