@@ -13,9 +13,12 @@ from urllib.parse import quote
 
 import pytest
 
-from hatch_lockbundle.build import BuildError, PackageIndexes, WheelBuilder, find_uv, satisfied
+from hatch_lockbundle.build import WheelBuilder, satisfied
 from hatch_lockbundle.cache import Cache
 from hatch_lockbundle.credentials import realm
+from hatch_lockbundle.errors import BuildError
+from hatch_lockbundle.indexes import PackageIndexes
+from hatch_lockbundle.uv_binary import find_uv
 from support.index import IndexServer
 from support.private_index import PASSWORD, USER, PrivateIndex, secret_needles
 

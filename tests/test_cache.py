@@ -26,8 +26,9 @@ from hatch_lockbundle.cache import (
 )
 from hatch_lockbundle.config_tables import load_and_validate_config
 from hatch_lockbundle.errors import LockbundleError
-from hatch_lockbundle.fetch import Fetcher, indexes_of
+from hatch_lockbundle.fetch import Fetcher
 from hatch_lockbundle.fetched import WheelOrigin
+from hatch_lockbundle.indexes import indexes_of
 from hatch_lockbundle.lock import Hash
 from hatch_lockbundle.project import read_project
 from hatch_lockbundle.staging import hold

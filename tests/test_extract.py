@@ -16,8 +16,9 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from hatch_lockbundle.build import BuildError, WheelBuilder
+from hatch_lockbundle.build import WheelBuilder
 from hatch_lockbundle.cache import Cache
+from hatch_lockbundle.errors import BuildError
 from hatch_lockbundle.extract import (
     TAR_CHECKS,
     UNPACK_FLOOR,

@@ -10,8 +10,9 @@ import pytest
 from hatch_lockbundle.bundle import plan_bundle
 from hatch_lockbundle.cache import Cache
 from hatch_lockbundle.config_tables import load_and_validate_config
-from hatch_lockbundle.fetch import Fetcher, indexes_of
+from hatch_lockbundle.fetch import Fetcher
 from hatch_lockbundle.fetched import FetchedPlan, FetchedWheel, WheelOrigin
+from hatch_lockbundle.indexes import indexes_of
 from hatch_lockbundle.lock import Lock
 from hatch_lockbundle.project import read_project
 from hatch_lockbundle.select import Plan

@@ -17,8 +17,9 @@ from packaging.pylock import Pylock
 from hatch_lockbundle._compat import tomllib
 from hatch_lockbundle.cache import Cache
 from hatch_lockbundle.errors import LockbundleError
-from hatch_lockbundle.fetch import Fetcher, indexes_of
+from hatch_lockbundle.fetch import Fetcher
 from hatch_lockbundle.fetched import HashMismatchError
+from hatch_lockbundle.indexes import indexes_of
 from hatch_lockbundle.pylock import PylockError, PylockFile, is_pylock, parse_pylock, read_pylock
 from hatch_lockbundle.pylock_select import (
     check_requirements,

@@ -14,7 +14,8 @@ from hatch_lockbundle.cache import Cache
 from hatch_lockbundle.cached_installs import CachedInstalls
 from hatch_lockbundle.config_tables import load_and_validate_config
 from hatch_lockbundle.errors import LockbundleError
-from hatch_lockbundle.fetch import Fetcher, indexes_of
+from hatch_lockbundle.fetch import Fetcher
+from hatch_lockbundle.indexes import indexes_of
 from hatch_lockbundle.layouts.wheelhouse import write_wheelhouse
 from hatch_lockbundle.lock import LockError, LockFormat
 from hatch_lockbundle.progress import Reporter

@@ -6,6 +6,8 @@ import json
 import os
 import pickle
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -95,6 +97,53 @@ def test_a_no_op_rebuild_still_sweeps_what_a_killed_build_left(app: Path, tmp_pa
 
     assert f"{bundle.name} is up to date" in lines
     assert not leftover.exists()
+
+
+#: what a build that builds, trims and verifies nothing does not import: the build machinery,
+#: trimming and archive extraction are a few percent of a no-op build (issue 18's bound)
+NOT_IMPORTED_BY_A_NO_OP = {
+    "build",
+    "inprocess",
+    "extract",
+    "git",
+    "trim",
+    "importcheck",
+    "importscan",
+}
+
+_IMPORTED = """\
+import json, sys
+from pathlib import Path
+from hatch_lockbundle.bundle import build_bundle
+lines = []
+build_bundle(Path(sys.argv[1]), Path(sys.argv[1]) / "dist", cache_dir=Path(sys.argv[2]),
+             overrides={"trim": True}, log=lines.append)
+print(json.dumps({"lines": lines, "modules": sorted(sys.modules)}))
+"""
+
+
+def test_a_no_op_rebuild_imports_no_build_machinery(app: Path, tmp_path: Path) -> None:
+    def run() -> dict[str, list[str]]:
+        done = subprocess.run(
+            [sys.executable, "-c", _IMPORTED, str(app), str(tmp_path / "cache")],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        result: dict[str, list[str]] = json.loads(done.stdout)
+        return result
+
+    first = run()  # builds the project, and trims
+    again = run()
+
+    def ours(modules: list[str]) -> set[str]:
+        return {name.removeprefix("hatch_lockbundle.") for name in modules}
+
+    assert not any(line.endswith("is up to date") for line in first["lines"])
+    # the first build imports them (but git: the app has no git source)
+    assert ours(first["modules"]) >= NOT_IMPORTED_BY_A_NO_OP - {"git"}
+    assert any(line.endswith("is up to date") for line in again["lines"])
+    assert ours(again["modules"]) & NOT_IMPORTED_BY_A_NO_OP == set()
 
 
 # -- the parsed lock, kept in the cache --------------------------------------------------------

@@ -8,8 +8,7 @@ import pytest
 from packaging.markers import default_environment
 from packaging.tags import Tag
 
-from hatch_lockbundle.build import BackendFailedError
-from hatch_lockbundle.errors import LockbundleError, SelectionError
+from hatch_lockbundle.errors import BackendFailedError, LockbundleError, SelectionError
 from hatch_lockbundle.foreign_builds import check_build_was_for_here
 from hatch_lockbundle.lock import Hash, Lock
 from hatch_lockbundle.select import WHY_LENGTH, check_virtual_root, select

@@ -21,95 +21,21 @@ from ._compat import tomllib
 from .archive import DEFAULT_EPOCH
 from .cache import Cache, locked, replace_file
 from .credentials import (
-    credentials_for,
     scrub,
     secrets_of,
-    with_credentials,
     without_credentials,
 )
-from .errors import LockbundleError
+from .errors import BackendFailedError, BuildError, indented
 from .extract import UnsafeArchiveError, extract_safely
+from .indexes import PackageIndexes
 from .inprocess import InProcessBuildError, build_here, satisfied
 from .network import NetworkSettings
+from .uv_binary import find_uv
 
 DEFAULT_BACKEND = "setuptools.build_meta:__legacy__"
 DEFAULT_REQUIRES = ("setuptools>=40.8.0",)
 HATCHLING = "hatchling.build"
 OUTPUT_TAIL = 40  # lines of a failed build's output shown in the error
-
-
-class BuildError(LockbundleError):
-    """A wheel could not be built."""
-
-
-class BackendFailedError(BuildError):
-    """The build backend ran and failed (a compiler error, a missing library, ...)."""
-
-    def __init__(self, message: str, source: Path, output: list[str]) -> None:
-        super().__init__(message)
-        self.source = source
-        #: the backend's output, secrets removed, one line an item
-        self.output = output
-
-
-# Where uv and pip read their indexes from the environment: the first index, the others, and
-# spellings that would otherwise add indexes of the user's to the lock's.
-_INDEX_VARIABLES = {
-    "uv": ("UV_DEFAULT_INDEX", "UV_INDEX", ("UV_INDEX_URL", "UV_EXTRA_INDEX_URL")),
-    "pip": ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", ()),
-}
-
-
-@dataclass(frozen=True)
-class PackageIndexes:
-    """Where build environments get their build requirements (the lock's registries)."""
-
-    index_urls: tuple[str, ...] = ()
-    find_links: tuple[str, ...] = ()
-
-    def installer_args(self) -> list[str]:
-        """Find-links options, spelled the same for ``uv pip install`` and ``pip install``.
-
-        Index URLs are not arguments (see :meth:`installer_environ`).
-        """
-        args: list[str] = []
-        for link in self.find_links:
-            args += ["--find-links", link]
-        return args
-
-    def installer_environ(
-        self,
-        installer: str,
-        credentials: Mapping[str, tuple[str, str]],
-        environ: Mapping[str, str],
-    ) -> tuple[dict[str, str], list[str]]:
-        """``environ`` with the index URLs set for ``installer`` (``uv`` or ``pip``), and the
-        secrets that the installer's output may then hold.
-
-        The URLs carry their credentials (as downloads find them: ``credentials`` by realm, else
-        ``~/.netrc``): both installers honour userinfo, and the environment of a process, unlike
-        its arguments, is not visible to other users of the machine.
-        """
-        env = dict(environ)
-        secrets: list[str] = []
-        if not self.index_urls:
-            return env, secrets
-        urls = []
-        for url in self.index_urls:
-            found = credentials_for(url, credentials)
-            if found is not None and any(found):
-                url = with_credentials(url, found)
-                secrets += secrets_of(found)
-            urls.append(url)
-        first, others, replaced = _INDEX_VARIABLES[installer]
-        env[first] = urls[0]
-        if len(urls) > 1:
-            env[others] = " ".join(urls[1:])
-        else:
-            env.pop(others, None)
-        for name in replaced:
-            env.pop(name, None)
-        return env, secrets
 
 
 @dataclass
@@ -267,25 +193,10 @@ class WheelBuilder:
         return _env_python(final)
 
 
-def indented(lines: Sequence[str]) -> str:
-    """Lines of another program's output, indented under a message of ours."""
-    return "\n".join(f"    {line}" for line in lines)
-
-
 def _env_python(env: Path) -> Path:
     if os.name == "nt":  # pragma: no cover
         return env / "Scripts" / "python.exe"
     return env / "bin" / "python"
-
-
-def find_uv() -> str | None:
-    """The uv binary, if there is one: it makes build environments much faster than pip."""
-    try:
-        from uv import find_uv_bin  # type: ignore[import-not-found,unused-ignore]
-
-        return str(find_uv_bin())
-    except (ImportError, FileNotFoundError):
-        return shutil.which("uv")
 
 
 def _create_environment(

@@ -25,9 +25,10 @@ from .config_tables import load_and_validate_config
 from .credentials import index_credentials
 from .digest import hash_file
 from .errors import LockbundleError
-from .fetch import Fetcher, indexes_of, offline_requested
+from .fetch import Fetcher, offline_requested
 from .fetched import FetchedPlan
 from .include import check_included, included_state
+from .indexes import indexes_of
 from .layouts import Layout, LayoutInputs
 from .lock import Lock
 from .lock_input import LockInput, read_lock_input

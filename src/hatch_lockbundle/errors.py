@@ -1,6 +1,9 @@
-"""The one exception type for problems a user can cause and fix."""
+"""The one exception type for problems a user can cause and fix, and its kinds."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
 
 
 class LockbundleError(Exception):
@@ -21,3 +24,26 @@ class ConfigurationError(LockbundleError):
 
 class SelectionError(LockbundleError):
     """The requested root, extras or groups do not fit the lock, or nothing installable exists."""
+
+
+class BuildError(LockbundleError):
+    """A wheel could not be built (:mod:`.build`)."""
+
+
+class BackendFailedError(BuildError):
+    """The build backend ran and failed (a compiler error, a missing library, ...).
+
+    Here, not in :mod:`.build`, because fetch tells a failed build for a foreign target from
+    others, and a build that builds nothing does not import the build machinery.
+    """
+
+    def __init__(self, message: str, source: Path, output: list[str]) -> None:
+        super().__init__(message)
+        self.source = source
+        #: the backend's output, secrets removed, one line an item
+        self.output = output
+
+
+def indented(lines: Sequence[str]) -> str:
+    """Lines of another program's output, indented under a message of ours."""
+    return "\n".join(f"    {line}" for line in lines)

@@ -8,26 +8,31 @@ import shutil
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import ExitStack
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packaging.tags import sys_tags
 
-from . import fingerprint, git
+from . import fingerprint
 from .artifact import Artifact
-from .build import BackendFailedError, PackageIndexes, WheelBuilder
 from .cache import Cache, atomic_directory, atomic_file
 from .credentials import redact, redact_urls
 from .digest import hash_file
-from .errors import LockbundleError
+from .errors import BackendFailedError, LockbundleError
 from .fetched import FetchedPlan, FetchedWheel, HashMismatchError, WheelOrigin
 from .foreign_builds import check_build_was_for_here, check_fits
 from .http import Downloader, DownloadError
-from .lock import Hash, Lock, LockedPackage
+from .indexes import PackageIndexes
+from .lock import Hash, LockedPackage
 from .mirrors import Mirrors
 from .network import NetworkSettings
 from .progress import Reporter, Transfers
 from .report import human
 from .select import Plan, PlannedPackage
+
+if TYPE_CHECKING:
+    from .build import WheelBuilder
 
 DOWNLOAD_WORKERS = 8
 
@@ -52,20 +57,6 @@ def offline_requested(environ: Mapping[str, str] | None = None) -> bool:
 
 
 _RELOCK_FOR_HASHES = "Run `uv lock` again (uv records a sha256 hash for every file)"
-
-
-def indexes_of(lock: Lock) -> PackageIndexes:
-    """The lock's registries, in order of first use: build requirements come from the same place."""
-    urls: dict[str, None] = {}
-    links: dict[str, None] = {}
-    for package in lock.packages:
-        if package.source.kind != "registry":
-            continue
-        if package.source.is_remote_registry:
-            urls[package.source.location] = None
-        else:
-            links[str(lock.root / package.source.location)] = None
-    return PackageIndexes(tuple(urls), tuple(links))
 
 
 class Fetcher:
@@ -108,16 +99,29 @@ class Fetcher:
             network=network,
             index_urls=(*indexes.index_urls, *self.mirrors.urls()),
         )
-        self.builder = WheelBuilder(
-            cache,
-            indexes,
-            credentials=credentials or {},
-            offline=offline,
+        self.indexes = indexes
+        self.credentials = credentials
+        # wheels built here are cached per interpreter and platform
+        self.build_key = str(next(iter(sys_tags())))
+
+    @cached_property
+    def builder(self) -> WheelBuilder:
+        """What builds wheels from source, made by the first build that is needed.
+
+        A build that builds nothing (every wheel downloaded or in the cache: each no-op rebuild)
+        does not import the build machinery (build.py and with it extract.py and inprocess.py),
+        a few percent of a no-op build (benchmarks/README.md, "issue 18's restructuring").
+        """
+        from .build import WheelBuilder
+
+        return WheelBuilder(
+            self.cache,
+            self.indexes,
+            credentials=self.credentials,
+            offline=self.offline,
             said=self.log.detail,
             network=self.downloader.network,
         )
-        # wheels built here are cached per interpreter and platform
-        self.build_key = str(next(iter(sys_tags())))
 
     def fetch(
         self, plans: Sequence[Plan], ready: Callable[[FetchedWheel], None] | None = None
@@ -218,6 +222,8 @@ class Fetcher:
     def _check_hash_present(self, planned: PlannedPackage) -> None:
         artifact = planned.artifact
         if artifact.kind == "git" and artifact.url is not None:
+            from . import git  # imported by locks with git sources, as the builder is
+
             # verified by its commit instead: the checkout must be that commit (see git.py)
             git.check_source(artifact.url, artifact.commit, planned.package.label)
             return
@@ -403,6 +409,8 @@ class Fetcher:
 
     def _built_from_git(self, planned: PlannedPackage, artifact: Artifact) -> FetchedWheel:
         """A git source's wheel, built from a checkout of the locked commit (verified there)."""
+        from . import git  # see _check_hash_present
+
         assert artifact.url is not None
         label = planned.package.label
         url, commit = artifact.url, artifact.commit

@@ -6,8 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from .artifact import remedies, wheels_summary
-from .build import BackendFailedError, indented
-from .errors import LockbundleError
+from .errors import BackendFailedError, LockbundleError, indented
 from .select import Plan, PlannedPackage
 
 if TYPE_CHECKING:  # fetch, which makes the wheels, imports this module

@@ -17,11 +17,11 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from ._compat import tomllib
-from .build import find_uv
 from .errors import LockbundleError
 from .lock import Declared, Lock, LockedPackage, normalize_specifier
 from .project import LOCK_NAME, Project
 from .requires_python import Interval, bounding, intersect, python_intervals, render
+from .uv_binary import find_uv
 
 #: how long ``uv lock --check`` may take before its verdict is given up
 UV_CHECK_TIMEOUT = 30.0

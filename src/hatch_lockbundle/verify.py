@@ -19,7 +19,6 @@ from typing import Any
 
 from .digest import hash_file
 from .errors import LockbundleError
-from .extract import extract_safely, open_tar
 from .include import INCLUDED_RECORD
 from .uvlock import read_lock
 from .wheelsource import record_digest
@@ -271,6 +270,10 @@ def _digest(file: Path, algorithm: str) -> bytes:
 def _extract(archive: Path, destination: Path) -> list[str]:
     """Extract ``archive``; return ``link: NAME`` for each link in it (a zip's are extracted as
     plain files holding their target, a tar's hard links as copies: only the archive tells)."""
+    # imported by what verifies an archive: a build imports this module for bundle_digest,
+    # and extract.py (with bz2, lzma) is part of no build that builds nothing from source
+    from .extract import extract_safely, open_tar
+
     links: list[str] = []
     try:
         # first: it refuses what would exhaust memory or disk, before the listing reads it all

@@ -10,7 +10,6 @@ from .. import fingerprint
 from ..cached_installs import CachedInstalls
 from ..fetched import FetchedPlan, FetchedWheel
 from ..include import copy_included
-from ..trim import trim_bundle, trim_patterns
 from . import Layout, LayoutInputs, WrittenLayout
 from .target import write_target
 
@@ -49,6 +48,10 @@ class TargetLayout(Layout):
             listed = ", ".join(config.include)
             files = "file" if len(copied) == 1 else "files"
             log(f"Included {len(copied)} {files} of the project: {listed}")
+        # imported by a build that writes, and trims: trim.py with its import check are a few
+        # percent of a no-op build, which writes nothing (as the builder, see fetch.py)
+        from ..trim import trim_bundle, trim_patterns
+
         patterns = [*config.exclude]
         if config.trim:
             patterns += trim_patterns(config.compile_bytecode)
