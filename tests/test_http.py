@@ -344,6 +344,25 @@ def test_refused_credentials_are_called_wrong_not_missing_and_not_shown(
     assert "tok3n-user" not in message and "wr0ng" not in message
 
 
+@pytest.mark.parametrize("server", [["auth"]], indirect=True)
+def test_a_401_after_only_a_user_name_asks_for_the_password(
+    server: ScriptedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-such-netrc"))
+    host = server.url.split("/")[2]
+
+    with pytest.raises(DownloadError) as raised:
+        Downloader(credentials={f"http://{host}": ("tok3n-user", "")}).fetch(
+            server.url, io.BytesIO()
+        )
+
+    message = str(raised.value)
+    assert "HTTP 401" in message
+    assert "Only a user name was sent, no password: give the password in" in message
+    assert "refused the credentials" not in message
+    assert "tok3n-user" not in message
+
+
 def test_credentials_are_redacted_from_messages() -> None:
     assert redact("https://user:secret@example.com/simple/x") == "https://example.com/simple/x"
 

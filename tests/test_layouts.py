@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from hatch_lockbundle.bundle import _layout_type
 from hatch_lockbundle.cache import Cache
+from hatch_lockbundle.config import LAYOUTS
 from hatch_lockbundle.config_tables import load_and_validate_config
 from hatch_lockbundle.errors import LockbundleError
 from hatch_lockbundle.fetched import FetchedPlan, FetchedWheel, WheelOrigin
 from hatch_lockbundle.installed import entry_of
-from hatch_lockbundle.layouts import LayoutInputs
+from hatch_lockbundle.layouts import Layout, LayoutInputs
 from hatch_lockbundle.layouts.target_bundle import TargetLayout
 from hatch_lockbundle.layouts.wheelhouse import WheelhouseLayout
 from hatch_lockbundle.lock import LockedPackage, LockFormat, Source
@@ -47,6 +49,19 @@ def fetched(wheel: Path, *, known_sha256: bool = False) -> FetchedWheel:
     planned = PlannedPackage(package, Artifact("wheel", wheel.name), (name,))
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest() if known_sha256 else None
     return FetchedWheel(planned, wheel, WheelOrigin.DOWNLOADED, digest)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"), [("target", TargetLayout), ("wheelhouse", WheelhouseLayout)]
+)
+def test_the_engine_picks_the_layout_by_its_name(name: str, expected: type[Layout]) -> None:
+    assert set(LAYOUTS) == {"target", "wheelhouse"}
+    assert _layout_type(name) is expected
+
+
+def test_a_layout_name_the_engine_does_not_know_fails_loudly() -> None:
+    with pytest.raises(AssertionError, match="no layout is called 'zipapp'"):
+        _layout_type("zipapp")
 
 
 def test_the_wheelhouse_layout_checks_each_wheel_as_it_arrives(tmp_path: Path) -> None:

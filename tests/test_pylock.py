@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import subprocess
 import sys
 from pathlib import Path
 
@@ -20,7 +21,14 @@ from hatch_lockbundle.errors import LockbundleError
 from hatch_lockbundle.fetch import Fetcher
 from hatch_lockbundle.fetched import HashMismatchError
 from hatch_lockbundle.indexes import indexes_of
-from hatch_lockbundle.pylock import PylockError, PylockFile, is_pylock, parse_pylock, read_pylock
+from hatch_lockbundle.pylock import (
+    RELOCK,
+    PylockError,
+    PylockFile,
+    is_pylock,
+    parse_pylock,
+    read_pylock,
+)
 from hatch_lockbundle.pylock_select import (
     check_requirements,
     select_pylock,
@@ -482,6 +490,36 @@ def test_a_git_entry_is_built_at_its_pinned_commit(tmp_path: Path) -> None:
     assert (git.kind, git.url, git.commit, git.subdirectory) == (
         "git", "https://git.example/gitdep.git", COMMIT, "lib",
     )  # fmt: skip
+
+
+def test_a_git_entry_that_cannot_be_checked_out_says_to_lock_again_with_its_tool(
+    tmp_path: Path,
+) -> None:
+    """Not `uv lock`: the remedies of a pylock.toml name the tool that wrote it."""
+    repository = tmp_path / "empty.git"
+    subprocess.run(["git", "init", "--quiet", "--bare", str(repository)], check=True)
+    path = write(
+        tmp_path,
+        'lock-version = "1.0"\ncreated-by = "hand"\n'
+        + entry(
+            "gitdep",
+            f'version = "1.0"\nvcs = {{ type = "git", url = "{repository.as_uri()}", '
+            f'commit-id = "{COMMIT}" }}',
+        ),
+    )
+    pylock = read_pylock(path)
+    plan = select_pylock(pylock, Target.current(), "app")
+    fetcher = Fetcher(
+        Cache(tmp_path / "cache"), tmp_path / "work", indexes_of(pylock.lock), relock=RELOCK
+    )
+
+    with pytest.raises(LockbundleError) as raised:
+        fetcher.fetch([plan])
+
+    message = str(raised.value)
+    assert f"has no commit {COMMIT}" in message
+    assert "Lock again with the tool that wrote it to pin a commit the repository has" in message
+    assert "uv lock" not in message
 
 
 @pytest.mark.parametrize(

@@ -183,8 +183,16 @@ def build_baseline(repo: Path, commit: str, data: Path, tools: Tools) -> Path:
     source = data / "baseline" / "source"
     shutil.rmtree(source.parent, ignore_errors=True)
     source.mkdir(parents=True)
+    # the commit named as a full id first: a value starting with `-` is not read as an option
+    resolved = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "--verify", "--end-of-options",
+         f"{commit}^{{commit}}"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if resolved.returncode != 0:
+        raise FixtureError(f"{commit!r} is not a commit of {repo}: {resolved.stderr.strip()}")
     archive = subprocess.run(
-        ["git", "-C", str(repo), "archive", "--format=tar", commit],
+        ["git", "-C", str(repo), "archive", "--format=tar", resolved.stdout.strip()],
         capture_output=True, check=False,
     )  # fmt: skip
     if archive.returncode != 0:

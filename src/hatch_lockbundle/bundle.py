@@ -62,9 +62,12 @@ def _layout_type(name: str) -> type[Layout]:
         from .layouts.wheelhouse import WheelhouseLayout
 
         return WheelhouseLayout
-    from .layouts.target_bundle import TargetLayout
+    if name == "target":
+        from .layouts.target_bundle import TargetLayout
 
-    return TargetLayout
+        return TargetLayout
+    # the configuration admits only LAYOUTS: a new one must be added here too
+    raise AssertionError(f"no layout is called {name!r}")
 
 
 def _silent(message: str) -> None:

@@ -145,7 +145,11 @@ def load_and_validate_config(
         own = _Table(TABLE)
     given = _read_table(overrides or {}, COMMAND_LINE, Table.COMMAND_LINE, Path.cwd(), problems)
     variables = [
-        _read_variable(variable, text, problems) for variable, text in read.by_variables(environ)
+        _read_variable(variable, text, problems)
+        for variable, text in read.by_variables(environ)
+        # an option the command line gives is not read from its variable, as uv does not
+        # (`--native-tls` with a garbage UV_NATIVE_TLS); mappings add up instead
+        if OPTION[variable.key].by_key or variable.key not in {*given.values, *given.failed}
     ]
 
     settings = _merged(top, own, *variables, given)

@@ -127,10 +127,10 @@ def without_credentials(environ: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-def refusal_advice(status: int, sent: bool, host: str | None) -> str:
-    """What to do about an index's 401 or 403, by whether credentials were sent (none of them
+def refusal_advice(status: int, sent: tuple[str, str] | None, host: str | None) -> str:
+    """What to do about an index's 401 or 403, by the credentials that were sent (none of them
     shown: a user name may be a token)."""
-    if not sent:
+    if sent is None:
         return (
             "The index wants credentials: give them in the index's or the mirror's URL "
             "(`user:password@`), in UV_INDEX_<NAME>_USERNAME and UV_INDEX_<NAME>_PASSWORD for a "
@@ -141,6 +141,13 @@ def refusal_advice(status: int, sent: bool, host: str | None) -> str:
         return (
             "The index refused the credentials that were sent: the account may lack read access "
             "to this repository"
+        )
+    if not sent[1]:
+        return (
+            "Only a user name was sent, no password: give the password in "
+            "UV_INDEX_<NAME>_PASSWORD for a named index or mirror, in ~/.netrc (`machine "
+            f"{host} login <user> password <token>`), or through the keyring "
+            "(`UV_KEYRING_PROVIDER=subprocess`)"
         )
     return (
         "The index refused the credentials that were sent (from the URL, UV_INDEX_<NAME>_*, "

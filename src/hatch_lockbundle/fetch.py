@@ -20,7 +20,7 @@ from .cache import Cache, atomic_directory, atomic_file
 from .credentials import redact, redact_urls
 from .digest import hash_file
 from .errors import BackendFailedError, LockbundleError
-from .fetched import FetchedPlan, FetchedWheel, HashMismatchError, WheelOrigin
+from .fetched import FetchedPlan, FetchedWheel, HashMismatchError, WheelOrigin, verified_sha256
 from .foreign_builds import check_build_was_for_here, check_fits
 from .http import Downloader, DownloadError
 from .indexes import PackageIndexes
@@ -166,7 +166,7 @@ class Fetcher:
         results: dict[tuple[LockedPackage, Artifact], FetchedWheel] = {}
 
         def verified(key: tuple[LockedPackage, Artifact], wheel: FetchedWheel) -> None:
-            wheel.check_identity(self._remedy("Run `uv lock`"))
+            wheel.check_identity(self._relock_sentence)
             results[key] = wheel
             if ready is not None:
                 ready(wheel)
@@ -225,7 +225,9 @@ class Fetcher:
             from . import git  # imported by locks with git sources, as the builder is
 
             # verified by its commit instead: the checkout must be that commit (see git.py)
-            git.check_source(artifact.url, artifact.commit, planned.package.label)
+            git.check_source(
+                artifact.url, artifact.commit, planned.package.label, relock=self._relock_sentence
+            )
             return
         verified = artifact.hash is not None and not artifact.hash.weak
         # a source tree has no file to hash; every file does, local ones too (as pip's
@@ -252,6 +254,11 @@ class Fetcher:
             return uv_words
         first = self.relock[0].upper() if uv_words[0].isupper() else self.relock[0].lower()
         return first + self.relock[1:]
+
+    @property
+    def _relock_sentence(self) -> str:
+        """What makes the lock again, as a sentence of a remedy."""
+        return self._remedy("Run `uv lock`")
 
     def _cached_download(self, planned: PlannedPackage) -> bool:
         artifact = planned.artifact
@@ -374,7 +381,7 @@ class Fetcher:
         artifact = planned.artifact
         if artifact.kind == "wheel":
             path, origin = downloaded or (self._local(planned), WheelOrigin.LOCAL_FILE)
-            return FetchedWheel(planned, path, origin, _verified_sha256(planned, path))
+            return FetchedWheel(planned, path, origin, verified_sha256(planned, path))
         if artifact.kind == "sdist":
             sdist = downloaded[0] if downloaded is not None else self._local(planned)
             return self._built_from_sdist(planned, sdist)
@@ -414,16 +421,17 @@ class Fetcher:
         assert artifact.url is not None
         label = planned.package.label
         url, commit = artifact.url, artifact.commit
-        git.check_source(url, commit, label)  # the commit becomes part of a cache path
+        relock = self._relock_sentence
+        git.check_source(url, commit, label, relock=relock)  # part of a cache path
         assert commit is not None
         subdirectory = artifact.subdirectory or ""
         final = self.cache.built_from_git(url, subdirectory, commit, self.build_key)
 
         def build(stage: Path) -> Path:
             checkout = git.check_out(
-                url, commit, stage / "checkout", label=label, offline=self.offline
+                url, commit, stage / "checkout", label=label, offline=self.offline, relock=relock
             )
-            source = git.project_directory(checkout, subdirectory, url, label)
+            source = git.project_directory(checkout, subdirectory, url, label, relock=relock)
             return self.builder.build_tree(source, label, stage / "out")
 
         doing = f"Building {label} from git {redact(url)}@{commit[:12]}"
@@ -447,33 +455,6 @@ class Fetcher:
         cached = _single_wheel(final)
         assert cached is not None
         return cached
-
-
-def _verified_sha256(planned: PlannedPackage, path: Path) -> str | None:
-    """The sha256 of the verified file at ``path``, which the layouts compare with the bytes
-    they ship (None: the lock has no hash, nothing was verified).
-
-    A lock's sha256 is that already. For another algorithm the file is read again here, both
-    digests at once, so that a file replaced in the cache after its check is caught then or,
-    through the sha256, when a layout reads it.
-    """
-    expected = planned.artifact.hash
-    if expected is None:
-        return None
-    if expected.algorithm == "sha256":
-        return expected.value
-    locked, sha256 = hashlib.new(expected.algorithm), hashlib.sha256()
-    with path.open("rb") as reader:
-        while chunk := reader.read(1 << 20):
-            locked.update(chunk)
-            sha256.update(chunk)
-    if locked.hexdigest() != expected.value:
-        raise HashMismatchError(
-            f"{planned.package.label}: {path} changed after it was verified (expected "
-            f"{expected}, got {expected.algorithm}:{locked.hexdigest()}): something replaced "
-            "it in the cache. Remove that file from the cache and build again"
-        )
-    return sha256.hexdigest()
 
 
 def _single_wheel(directory: Path) -> Path | None:

@@ -5,6 +5,7 @@ The types the later stages (layouts, SBOM, stamp) read, apart from :mod:`.fetch`
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -101,3 +102,30 @@ class FetchedPlan:
     plan: Plan
     #: the wheel of each package of ``plan.packages``, in the same order
     wheels: tuple[FetchedWheel, ...]
+
+
+def verified_sha256(planned: PlannedPackage, path: Path) -> str | None:
+    """The sha256 of the verified file at ``path``, which the layouts compare with the bytes
+    they ship (None: the lock has no hash, nothing was verified).
+
+    A lock's sha256 is that already. For another algorithm the file is read again here, both
+    digests at once, so that a file replaced in the cache after its check is caught then or,
+    through the sha256, when a layout reads it.
+    """
+    expected = planned.artifact.hash
+    if expected is None:
+        return None
+    if expected.algorithm == "sha256":
+        return expected.value
+    locked, sha256 = hashlib.new(expected.algorithm), hashlib.sha256()
+    with path.open("rb") as reader:
+        while chunk := reader.read(1 << 20):
+            locked.update(chunk)
+            sha256.update(chunk)
+    if locked.hexdigest() != expected.value:
+        raise HashMismatchError(
+            f"{planned.package.label}: {path} changed after it was verified (expected "
+            f"{expected}, got {expected.algorithm}:{locked.hexdigest()}): something replaced "
+            "it in the cache. Remove that file from the cache and build again"
+        )
+    return sha256.hexdigest()

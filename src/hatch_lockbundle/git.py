@@ -20,6 +20,8 @@ from .errors import LockbundleError
 #: the transports uv accepts in a git source (``uv-git-types``: https, http, ssh, file); uv
 #: refuses ``git://``, so a lock naming it was not written by uv and is refused here too
 TRANSPORTS = ("https", "http", "ssh", "file")
+#: what makes a uv.lock again: the remedy unless the caller's lock is another (a pylock.toml)
+RELOCK = "Run `uv lock`"
 
 TIMEOUT_ENV = "LOCKBUNDLE_GIT_TIMEOUT"
 LOW_SPEED_TIME_ENV = "LOCKBUNDLE_GIT_LOW_SPEED_TIME"
@@ -100,34 +102,35 @@ def _seconds(environ: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
-def check_source(url: str, commit: str | None, label: str) -> None:
+def check_source(url: str, commit: str | None, label: str, *, relock: str = RELOCK) -> None:
     """Refuse a locked git source that could not have come from uv or that could make git run
     something: the commit must be a full object id, the URL use one of uv's transports.
 
     :param label: the package, for messages
+    :param relock: what makes the lock again, for the remedies (a sentence)
     """
     if not commit or not _COMMIT.fullmatch(commit):
         shown = "no commit" if not commit else f"`{_printable(commit)}`"
         raise LockbundleError(
             f"{label}: the lock's git source pins {shown}, not a full commit id (40 or 64 hex "
-            "digits, as uv writes). Run `uv lock` to pin the commit again"
+            f"digits, as uv writes). {relock} to pin the commit again"
         )
     shown_url = _shown(url)
     if url.startswith("-") or any(ord(char) < 0x20 or ord(char) == 0x7F for char in url):
         raise LockbundleError(
-            f"{label}: the lock's git source `{shown_url}` is not a repository URL. Run `uv lock`"
+            f"{label}: the lock's git source `{shown_url}` is not a repository URL. {relock}"
         )
     try:
         parts = urlsplit(url)
         scheme, host = parts.scheme.lower(), parts.hostname or ""
     except ValueError:
         raise LockbundleError(
-            f"{label}: the lock's git source `{shown_url}` is not a valid URL. Run `uv lock`"
+            f"{label}: the lock's git source `{shown_url}` is not a valid URL. {relock}"
         ) from None
     if scheme not in TRANSPORTS or (scheme != "file" and not host):
         raise LockbundleError(
             f"{label}: the lock's git source `{shown_url}` uses a transport uv does not "
-            f"(it accepts {', '.join(t + '://' for t in TRANSPORTS)}). Run `uv lock`"
+            f"(it accepts {', '.join(t + '://' for t in TRANSPORTS)}). {relock}"
         )
     if host.startswith("-"):
         raise LockbundleError(
@@ -143,6 +146,7 @@ def check_out(
     label: str,
     offline: bool = False,
     limits: Limits | None = None,
+    relock: str = RELOCK,
 ) -> Path:
     """Check out ``commit`` of the repository at ``url`` into the new directory ``destination``,
     with its submodules, and verify that what is checked out is that commit.
@@ -150,9 +154,10 @@ def check_out(
     :param label: the package, for messages
     :param offline: use no network: only a ``file://`` repository can be checked out
     :param limits: bounds on time and speed (default: :meth:`Limits.from_environ`)
+    :param relock: what makes the lock again, for the remedies (a sentence)
     :returns: ``destination``
     """
-    check_source(url, commit, label)
+    check_source(url, commit, label, relock=relock)
     commit = commit.lower()
     local = urlsplit(url).scheme.lower() == "file"
     if offline and not local:
@@ -194,14 +199,14 @@ def check_out(
     if checked_out.returncode != 0:
         raise LockbundleError(
             f"{label}: {_shown(url)} has no commit {commit} (its history was "
-            "rewritten, or the commit was deleted). Lock again with `uv lock` to pin a commit "
-            "the repository has"
+            f"rewritten, or the commit was deleted). {relock} to pin a commit the repository "
+            "has"
         )
     head = run(destination, "rev-parse", "--verify", "HEAD").stdout.strip().lower()
     if head != commit:
         raise LockbundleError(
             f"{label}: checking out {commit} of {_shown(url)} gives commit {head}: "
-            "the locked id is not a commit (a tag?). Lock again with `uv lock`"
+            f"the locked id is not a commit (a tag?). {relock}"
         )
     if (destination / ".gitmodules").is_file():
         _check_submodules(run, destination, url, local, offline, label)
@@ -209,7 +214,9 @@ def check_out(
     return destination
 
 
-def project_directory(checkout: Path, subdirectory: str | None, url: str, label: str) -> Path:
+def project_directory(
+    checkout: Path, subdirectory: str | None, url: str, label: str, *, relock: str = RELOCK
+) -> Path:
     """The directory of the checkout that holds the project: ``subdirectory`` (from the lock)
     when given, which must be a directory inside the checkout (links followed)."""
     if not subdirectory:
@@ -218,7 +225,7 @@ def project_directory(checkout: Path, subdirectory: str | None, url: str, label:
     if not inside.is_relative_to(checkout.resolve()) or not inside.is_dir():
         raise LockbundleError(
             f"{label}: the lock's subdirectory `{_printable(subdirectory)}` is not a directory "
-            f"inside the checkout of {_shown(url)}. Run `uv lock` if the project moved"
+            f"inside the checkout of {_shown(url)}. {relock} if the project moved"
         )
     return inside
 

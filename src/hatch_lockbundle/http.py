@@ -422,7 +422,7 @@ class Downloader:
                     if self._keyring is not None
                     else ""
                 )
-                advice = refusal_advice(response.status, credentials is not None, parts.hostname)
+                advice = refusal_advice(response.status, credentials, parts.hostname)
                 raise DownloadError(
                     f"cannot download {redact(url)}: HTTP {response.status} {reason}. "
                     f"{advice}{unasked}",

@@ -119,8 +119,8 @@ class NetworkSettings:
 
 
 def native_tls_of(text: str) -> bool:
-    """``UV_NATIVE_TLS`` as uv reads it: ``1``, ``true``, ``yes``, ``on`` or the opposites,
-    in any case; empty is off.
+    """``UV_NATIVE_TLS`` as uv reads it: ``1``, ``true``, ``t``, ``yes``, ``y``, ``on`` or the
+    opposites (``0``, ``false``, ``f``, ``no``, ``n``, ``off``), in any case; empty is off.
 
     :raises ValueError: saying what to set it to
     """
