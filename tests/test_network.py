@@ -20,7 +20,6 @@ from urllib.parse import quote
 import pytest
 import truststore
 
-from hatch_lockbundle.config import field_of
 from hatch_lockbundle.config_tables import load_and_validate_config
 from hatch_lockbundle.credentials import realm, redact
 from hatch_lockbundle.errors import ConfigurationError, LockbundleError
@@ -435,29 +434,33 @@ def test_the_keyring_provider_is_the_command_line_over_the_variable_over_the_pro
 
 
 @pytest.mark.parametrize(
-    ("key", "value"), [("native-tls", "maybe"), ("keyring-provider", "import")]
+    ("key", "value", "command_line"),
+    [
+        ("native-tls", "maybe", None),
+        ("native-tls", "2", True),  # uv refuses it even with --native-tls
+        ("keyring-provider", "import", None),
+    ],
 )
 def test_a_variable_uv_would_refuse_is_a_configuration_error_headed_by_its_name(
-    key: str, value: str
+    key: str, value: str, command_line: object
 ) -> None:
     variable = VARIABLE_OF[key]
     with pytest.raises(ConfigurationError) as raised:
-        configured(key, None, value, None)
+        configured(key, None, value, command_line)
 
     assert str(raised.value).splitlines()[0] == f"Invalid configuration in {variable}:"
     (error,) = raised.value.errors
     assert error.startswith(f"{variable}='{value}' is ") and error.endswith(", or unset it")
 
 
-@pytest.mark.parametrize(
-    ("key", "value", "command_line"),
-    [("native-tls", "2", True), ("keyring-provider", "Subprocess", "subprocess")],
-)
-def test_a_variable_the_command_line_overrides_is_not_read(
-    key: str, value: str, command_line: object
+@pytest.mark.parametrize("command_line", ["subprocess", "disabled"])
+def test_uv_keyring_provider_is_not_read_when_the_command_line_gives_it(
+    command_line: str,
 ) -> None:
-    """As uv, which reads the variable only when the option is not on its command line."""
-    assert getattr(configured(key, None, value, command_line), field_of(key)) == command_line
+    """As uv, which reads it only when `--keyring-provider` is not on its command line."""
+    assert configured("keyring-provider", None, "Subprocess", command_line).keyring_provider == (
+        command_line
+    )
 
 
 @pytest.mark.parametrize(

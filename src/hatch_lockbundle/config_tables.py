@@ -147,9 +147,9 @@ def load_and_validate_config(
     variables = [
         _read_variable(variable, text, problems)
         for variable, text in read.by_variables(environ)
-        # an option the command line gives is not read from its variable, as uv does not
-        # (`--native-tls` with a garbage UV_NATIVE_TLS); mappings add up instead
-        if OPTION[variable.key].by_key or variable.key not in {*given.values, *given.failed}
+        if not (
+            variable.unread_under_command_line and variable.key in {*given.values, *given.failed}
+        )
     ]
 
     settings = _merged(top, own, *variables, given)

@@ -360,6 +360,10 @@ class Variable:
     key: str
     #: reads the variable's text (not blank) into the option's value
     read: Reader
+    #: not read at all when the command line gives the option, as uv does with this one
+    #: (uv 0.13 refuses a garbage UV_NATIVE_TLS even with --native-tls, not a garbage
+    #: UV_KEYRING_PROVIDER with --keyring-provider)
+    unread_under_command_line: bool = False
 
 
 def _mirror_entries(text: str, at: Setting) -> tuple[tuple[str, str], ...] | None:
@@ -383,7 +387,12 @@ def _from(parse: Callable[[str], Any]) -> Reader:
 VARIABLES = (
     Variable(MIRRORS_VARIABLE, "mirrors", _mirror_entries),
     Variable(NATIVE_TLS_VARIABLE, "native-tls", _from(native_tls_of)),
-    Variable(KEYRING_VARIABLE, "keyring-provider", _from(keyring_provider_of)),
+    Variable(
+        KEYRING_VARIABLE,
+        "keyring-provider",
+        _from(keyring_provider_of),
+        unread_under_command_line=True,
+    ),
 )
 
 
