@@ -1,6 +1,7 @@
 """What fetching yields: each verified wheel, how it was obtained, and each plan with its wheels.
 
-The types the later stages (layouts, SBOM, stamp) read, apart from :mod:`.fetch` that makes them.
+The types the later stages (layouts, SBOM, stamp) read, apart from :mod:`.fetch` that makes them,
+and the sha256 each wheel is known by from its check (:func:`verified_sha256`).
 """
 
 from __future__ import annotations

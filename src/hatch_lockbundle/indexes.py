@@ -1,4 +1,4 @@
-"""Where build requirements come from: the registries of the lock (or their mirrors)."""
+"""Where build environments get their requirements (the lock's registries), told to uv or pip."""
 
 from __future__ import annotations
 
