@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from hatch_lockbundle.build import _build_system
 from hatch_lockbundle.bundle import build_bundle, plan_bundle
 from hatch_lockbundle.cache import Cache
 from hatch_lockbundle.cached_installs import CachedInstalls
 from hatch_lockbundle.config_tables import load_and_validate_config
-from hatch_lockbundle.errors import LockbundleError
+from hatch_lockbundle.errors import BuildError, LockbundleError
 from hatch_lockbundle.fetch import Fetcher
+from hatch_lockbundle.hatch_env import hatch_environment
 from hatch_lockbundle.indexes import indexes_of
 from hatch_lockbundle.layouts.wheelhouse import write_wheelhouse
 from hatch_lockbundle.lock import LockError, LockFormat
@@ -22,6 +24,7 @@ from hatch_lockbundle.progress import Reporter
 from hatch_lockbundle.project import read_project
 from hatch_lockbundle.pylock import PylockError, read_pylock
 from hatch_lockbundle.pylock_select import select_pylock
+from hatch_lockbundle.staleness import _read_document
 from hatch_lockbundle.target import Target
 from hatch_lockbundle.uvlock import read_lock
 from support.artifacts import write_wheel
@@ -267,6 +270,40 @@ def test_a_deeply_nested_uv_lock_is_refused_as_not_valid_toml(tmp_path: Path) ->
     lock.write_text("version = 1\n" + BOMB)
     with pytest.raises(LockError, match=r"not valid TOML \(nested too deeply\)"):
         read_lock(lock)
+
+
+def test_a_deeply_nested_pyproject_is_refused_as_not_valid_toml(tmp_path: Path) -> None:
+    project = a_project(tmp_path / "project")
+    with (project / "pyproject.toml").open("a") as pyproject:
+        pyproject.write("[tool.x]\n" + BOMB)
+    with pytest.raises(
+        LockbundleError, match=r"pyproject.toml: not valid TOML \(nested too deeply"
+    ):
+        read_project(project)
+
+
+def test_a_deeply_nested_hatch_toml_is_refused_as_not_valid_toml(tmp_path: Path) -> None:
+    project = a_project(tmp_path / "project")
+    (project / "hatch.toml").write_text(BOMB)
+    with pytest.raises(LockbundleError, match=r"hatch.toml: not valid TOML \(nested too deeply"):
+        hatch_environment(project, read_project(project).document, "default")
+
+
+def test_an_sdist_with_a_deeply_nested_pyproject_is_refused_as_unreadable(tmp_path: Path) -> None:
+    """An sdist comes from an index: its pyproject.toml is someone else's."""
+    (tmp_path / "pyproject.toml").write_text(BOMB)
+    with pytest.raises(BuildError, match=r"cannot read .*: not valid TOML \(nested too deeply"):
+        _build_system(tmp_path, "evil==1.0")
+
+
+def test_a_workspace_member_with_a_deeply_nested_pyproject_is_not_compared(
+    tmp_path: Path,
+) -> None:
+    project = a_project(tmp_path / "project")
+    member = tmp_path / "project" / "member"
+    member.mkdir()
+    (member / "pyproject.toml").write_text(BOMB)
+    assert _read_document(member / "pyproject.toml", read_project(project)) is None
 
 
 def test_a_target_bundle_does_not_install_a_wheel_changed_after_its_check(

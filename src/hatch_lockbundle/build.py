@@ -17,7 +17,7 @@ from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from ._compat import tomllib
+from ._compat import TOMLError, read_toml
 from .archive import DEFAULT_EPOCH
 from .cache import Cache, locked, replace_file
 from .credentials import (
@@ -286,8 +286,8 @@ def _build_system(source: Path, label: str) -> tuple[str, list[str] | None, list
             )
         return DEFAULT_BACKEND, None, list(DEFAULT_REQUIRES)
     try:
-        document = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as error:
+        document = read_toml(pyproject)
+    except (OSError, TOMLError) as error:
         raise BuildError(f"{label}: cannot read {pyproject}: {error}") from None
     system: Mapping[str, Any] = document.get("build-system", {})
     if not isinstance(system, dict):

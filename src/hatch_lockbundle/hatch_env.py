@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._compat import tomllib
+from ._compat import TOMLError, read_toml
 from .errors import LockbundleError
 
 HATCH_FILE = "hatch.toml"
@@ -144,9 +144,9 @@ def _environments(project_root: Path, document: Mapping[str, Any]) -> tuple[str,
     hatch_file = project_root / HATCH_FILE
     if hatch_file.is_file():
         try:
-            config.update(tomllib.loads(hatch_file.read_text(encoding="utf-8")))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-            raise LockbundleError(f"{hatch_file}: not valid TOML ({error})") from None
+            config.update(read_toml(hatch_file))
+        except TOMLError as error:
+            raise LockbundleError(f"{hatch_file}: {error}") from None
         if "envs" in config:
             where = str(hatch_file)
     envs = config.get("envs", {})

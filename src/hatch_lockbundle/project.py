@@ -10,7 +10,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from ._compat import tomllib
+from ._compat import TOMLError, read_toml
 from .errors import LockbundleError
 from .lock import Lock
 from .uvlock import read_lock
@@ -33,13 +33,11 @@ def read_project(root: Path) -> Project:
     """Read ``pyproject.toml`` in ``root``."""
     pyproject = root / "pyproject.toml"
     try:
-        document = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+        document = read_toml(pyproject)
     except FileNotFoundError:
         raise LockbundleError(f"{pyproject}: not found; run this in a project directory") from None
-    except tomllib.TOMLDecodeError as error:
-        raise LockbundleError(f"{pyproject}: not valid TOML ({error})") from None
-    except UnicodeDecodeError:
-        raise LockbundleError(f"{pyproject}: not UTF-8 text") from None
+    except TOMLError as error:
+        raise LockbundleError(f"{pyproject}: {error}") from None
     return project_from_document(document, root)
 
 
@@ -102,8 +100,8 @@ def declared_indexes(project: Project, lock: Lock) -> list[tuple[str | None, str
     documents = [project.document]
     root = lock.root / "pyproject.toml"
     if root.resolve() != (project.root / "pyproject.toml").resolve() and root.is_file():
-        with contextlib.suppress(OSError, tomllib.TOMLDecodeError):
-            documents.append(tomllib.loads(root.read_text(encoding="utf-8")))
+        with contextlib.suppress(OSError, TOMLError):
+            documents.append(read_toml(root))
     found: list[tuple[str | None, str]] = []
     for document in documents:
         tool = document.get("tool", {})

@@ -25,7 +25,7 @@ from packaging.pylock import (
 )
 from packaging.version import InvalidVersion, Version
 
-from ._compat import tomllib
+from ._compat import TOMLError, loads_toml
 from .credentials import realm, redact
 from .errors import LockbundleError
 from .lock import Dist, Hash, Lock, LockedPackage, LockError, LockFormat, Source
@@ -115,13 +115,9 @@ def read_pylock(path: Path) -> PylockFile:
 def decode_pylock(data: bytes, path: Path) -> dict[str, Any]:
     """The TOML document of ``data``, the content of the ``pylock.toml`` at ``path``."""
     try:
-        return tomllib.loads(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise PylockError(f"{path}: not UTF-8 text; {RELOCK}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise PylockError(f"{path}: not valid TOML ({error}); {RELOCK}") from None
-    except RecursionError:
-        raise PylockError(f"{path}: not valid TOML (nested too deeply); {RELOCK}") from None
+        return loads_toml(data)
+    except TOMLError as error:
+        raise PylockError(f"{path}: {error}; {RELOCK}") from None
 
 
 def parse_pylock(document: Mapping[str, Any], path: Path) -> PylockFile:

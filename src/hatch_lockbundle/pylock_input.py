@@ -14,7 +14,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from ._compat import tomllib
+from ._compat import TOMLError, loads_toml
 from .artifact import Artifact
 from .config import BundleConfig
 from .errors import LockbundleError
@@ -67,13 +67,13 @@ def decoded_if_pylock(path: Path) -> dict[str, Any] | None:
     data = read_lock_bytes(path)
     head, _, _ = data.partition(b"\n[")
     try:
-        top = tomllib.loads(head.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
+        top = loads_toml(head)
+    except TOMLError:
         top = None  # e.g. a multi-line value that holds "\n[": decode it all to tell
     if top is None or ("lock-version" not in top and "version" not in top):
         try:
-            top = tomllib.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
+            top = loads_toml(data)
+        except TOMLError:
             return None  # the uv.lock reader says what is wrong with it
     if not is_pylock(top):
         return None

@@ -16,7 +16,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from ._compat import tomllib
+from ._compat import TOMLError, read_toml
 from .errors import LockbundleError
 from .lock import Declared, Lock, LockedPackage, normalize_specifier
 from .project import LOCK_NAME, Project
@@ -184,8 +184,8 @@ def _read_document(pyproject: Path, project: Project) -> Mapping[str, Any] | Non
     if pyproject.parent.resolve() == project.root:
         return project.document
     try:
-        document = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        document = read_toml(pyproject)
+    except (OSError, TOMLError):
         return None
     return document
 

@@ -12,7 +12,7 @@ from packaging.markers import InvalidMarker, Marker
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from ._compat import tomllib
+from ._compat import TOMLError, loads_toml
 from .credentials import realm, redact
 from .lock import (
     SOURCE_KINDS,
@@ -58,18 +58,11 @@ def decode_lock(data: bytes, path: Path) -> Lock:
 def decode_document(data: bytes, path: Path) -> dict[str, Any]:
     """The TOML document of ``data``, the content of the lock file at ``path``."""
     try:
-        # newlines as reading the file as text gives them
-        text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
-    except UnicodeDecodeError:
-        raise LockError(f"{path}: not UTF-8 text; run `uv lock` to rewrite it") from None
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise LockError(f"{path}: not valid TOML ({error}); run `uv lock` to rewrite it") from None
-    except RecursionError:
-        raise LockError(
-            f"{path}: not valid TOML (nested too deeply); run `uv lock` to rewrite it"
-        ) from None
+        # newlines as reading the file as text gives them (in UTF-8 no other character holds
+        # these bytes)
+        return loads_toml(data.replace(b"\r\n", b"\n").replace(b"\r", b"\n"))
+    except TOMLError as error:
+        raise LockError(f"{path}: {error}; run `uv lock` to rewrite it") from None
 
 
 def parse_lock(document: Mapping[str, Any], path: Path) -> Lock:
