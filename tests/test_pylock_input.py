@@ -7,13 +7,16 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 import pytest
+import tomli_w
 from packaging.utils import canonicalize_name
 
+from hatch_lockbundle._compat import tomllib
 from hatch_lockbundle.bundle import build_bundle, plan_bundle
 from hatch_lockbundle.cli import main
 from hatch_lockbundle.config_tables import load_and_validate_config
@@ -318,6 +321,31 @@ def test_a_file_that_does_not_match_a_pylock_says_to_lock_again_with_its_tool(
         str(caught.value)
     )
     assert "uv lock" not in str(caught.value)
+
+
+def test_the_remedies_of_a_hatch_environment_lock_name_hatch_env_lock(
+    svc: Path, tmp_path: Path
+) -> None:
+    """hatch wrote it, and the environment is known: not `uv lock`, nor "the tool that wrote it"."""
+    lock = svc / "locks" / "pylock.prod.toml"
+    repository = lock.parent / "empty.git"  # a local source must be under the lock's directory
+    subprocess.run(["git", "init", "--quiet", "--bare", str(repository)], check=True)
+    document = tomllib.loads(lock.read_text())
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    document["packages"].append(
+        {
+            "name": "gitdep",
+            "version": "1.0",
+            "vcs": {"type": "git", "url": repository.as_uri(), "commit-id": commit},
+        }
+    )
+    lock.write_text(tomli_w.dumps(document))
+    set_config(svc, '[tool.lockbundle]\nhatch-env = "prod"')
+    with pytest.raises(LockbundleError, match=f"has no commit {commit}") as caught:
+        build(svc, tmp_path / "cache")
+    assert "Lock again with `hatch env lock prod` to pin a commit the repository has" in str(
+        caught.value
+    )
 
 
 def test_a_newer_minor_lock_version_is_read_with_a_warning(svc: Path, tmp_path: Path) -> None:

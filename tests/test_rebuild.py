@@ -111,9 +111,11 @@ NOT_IMPORTED_BY_A_NO_OP = {
     "importscan",
 }
 
+# through what the `lockbundle` command and the hatch plugin import, not build_bundle's alone
 _IMPORTED = """\
 import json, sys
 from pathlib import Path
+import hatch_lockbundle.cli, hatch_lockbundle.plugin
 from hatch_lockbundle.bundle import build_bundle
 lines = []
 build_bundle(Path(sys.argv[1]), Path(sys.argv[1]) / "dist", cache_dir=Path(sys.argv[2]),

@@ -127,9 +127,14 @@ def without_credentials(environ: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-def refusal_advice(status: int, sent: tuple[str, str] | None, host: str | None) -> str:
+def refusal_advice(
+    status: int, sent: tuple[str, str] | None, host: str | None, *, from_url: bool = False
+) -> str:
     """What to do about an index's 401 or 403, by the credentials that were sent (none of them
-    shown: a user name may be a token)."""
+    shown: a user name may be a token).
+
+    :param from_url: they were the URL's own userinfo (then nothing else is read)
+    """
     if sent is None:
         return (
             "The index wants credentials: give them in the index's or the mirror's URL "
@@ -141,6 +146,12 @@ def refusal_advice(status: int, sent: tuple[str, str] | None, host: str | None) 
         return (
             "The index refused the credentials that were sent: the account may lack read access "
             "to this repository"
+        )
+    if not sent[1] and from_url:
+        # a URL's user name is sent as it is: ~/.netrc and UV_INDEX_* are not read for it
+        return (
+            "Only a user name was sent, no password: give the password in the URL "
+            "(`user:password@`), or through the keyring (`UV_KEYRING_PROVIDER=subprocess`)"
         )
     if not sent[1]:
         return (

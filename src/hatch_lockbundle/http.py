@@ -422,7 +422,9 @@ class Downloader:
                     if self._keyring is not None
                     else ""
                 )
-                advice = refusal_advice(response.status, credentials, parts.hostname)
+                advice = refusal_advice(
+                    response.status, credentials, parts.hostname, from_url="@" in parts.netloc
+                )
                 raise DownloadError(
                     f"cannot download {redact(url)}: HTTP {response.status} {reason}. "
                     f"{advice}{unasked}",

@@ -27,7 +27,6 @@ from .archive import FORMATS as ARCHIVE_FORMATS
 from .config import LAYOUTS
 from .config_tables import bundle_names
 from .errors import LockbundleError
-from .extract import open_tar
 from .install import INSTALLER_NAME
 from .names import file_name
 from .sbom import SUFFIX as SBOM_SUFFIX
@@ -146,6 +145,10 @@ def is_marked(path: Path) -> bool:
                     if not info.filename.endswith("/")  # is_dir() fails on an empty name
                 )
         if path.name.endswith(".tar.gz"):
+            # imported by a clean that meets a tar.gz: the command and the hatch plugin import
+            # this module, and a no-op build imports no extract.py (see fetch.py's builder)
+            from .extract import open_tar
+
             with open_tar(path) as tar:
                 for member in tar:
                     if member.isfile() and _is_mark(member.name, partial(_open, tar, member)):

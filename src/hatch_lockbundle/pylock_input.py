@@ -132,7 +132,11 @@ def from_pylock(
         )
     where = f", hatch environment `{environment.name}`" if environment is not None else ""
     description = f"Lock: {pylock.path} (PEP 751, lock-version {pylock.lock_version}{where})"
-    return LockInput(pylock.lock, plans, description, tuple(warnings), RELOCK, pylock)
+    # a hatch environment's lock is made again by hatch, and the command is known
+    relock = (
+        RELOCK if environment is None else f"lock again with `hatch env lock {environment.name}`"
+    )
+    return LockInput(pylock.lock, plans, description, tuple(warnings), relock, pylock)
 
 
 def _requirements_error(
