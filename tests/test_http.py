@@ -367,10 +367,10 @@ def test_a_401_after_only_a_user_name_asks_for_the_password(
 def test_a_401_after_a_user_name_in_the_url_asks_for_the_password_there(
     server: ScriptedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """~/.netrc and UV_INDEX_<NAME>_PASSWORD are not read for a URL that names its user: the
-    advice names where the password is then read."""
+    """UV_INDEX_<NAME>_PASSWORD is not read for a URL that names its user, and a netrc entry
+    of another user does not count: the advice names where the password is then read."""
     netrc_file = tmp_path / "netrc"
-    netrc_file.write_text("machine 127.0.0.1 login tok3n-user password s3cret\n")
+    netrc_file.write_text("machine 127.0.0.1 login user password s3cret\n")
     netrc_file.chmod(0o600)
     monkeypatch.setenv("NETRC", str(netrc_file))
     url = server.url.replace("http://", "http://tok3n-user@", 1)
@@ -380,8 +380,25 @@ def test_a_401_after_a_user_name_in_the_url_asks_for_the_password_there(
 
     message = str(raised.value)
     assert "Only a user name was sent, no password: give the password in the URL" in message
-    assert "netrc" not in message and "UV_INDEX_" not in message
+    assert "in ~/.netrc (`machine 127.0.0.1 login <the URL's user> password" in message
+    assert "UV_INDEX_" not in message
     assert "tok3n-user" not in message
+
+
+@pytest.mark.parametrize("server", [["auth"]], indirect=True)
+def test_a_url_with_only_a_user_name_takes_that_users_password_from_netrc(
+    server: ScriptedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As uv does (`https://oauth2accesstoken@host/` and a netrc entry for that login)."""
+    netrc_file = tmp_path / "netrc"
+    netrc_file.write_text("machine 127.0.0.1 login user password s3cret\n")
+    netrc_file.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc_file))
+    out = io.BytesIO()
+
+    Downloader().fetch(server.url.replace("http://", "http://user@", 1), out)
+
+    assert out.getvalue() == BODY
 
 
 def test_credentials_are_redacted_from_messages() -> None:

@@ -148,10 +148,11 @@ def refusal_advice(
             "to this repository"
         )
     if not sent[1] and from_url:
-        # a URL's user name is sent as it is: ~/.netrc and UV_INDEX_* are not read for it
+        # for a URL's own user name, only a netrc entry of that user gives the password
         return (
             "Only a user name was sent, no password: give the password in the URL "
-            "(`user:password@`), or through the keyring (`UV_KEYRING_PROVIDER=subprocess`)"
+            f"(`user:password@`), in ~/.netrc (`machine {host} login <the URL's user> password "
+            "<token>`), or through the keyring (`UV_KEYRING_PROVIDER=subprocess`)"
         )
     if not sent[1]:
         return (
@@ -208,14 +209,21 @@ def _credentials(
     parts: urllib.parse.SplitResult, known: Mapping[str, tuple[str, str]]
 ) -> tuple[str, str] | None:
     """User and password from the URL itself, else from the index's (by realm), else from
-    ``~/.netrc`` (``NETRC`` overrides)."""
+    ``~/.netrc`` (``NETRC`` overrides). A URL with a user name and no password takes the password
+    of the netrc entry for that user, as uv does (``https://oauth2accesstoken@host/``)."""
     if parts.username is not None or parts.password is not None:
-        return unquote(parts.username or ""), unquote(parts.password or "")
+        user, password = unquote(parts.username or ""), unquote(parts.password or "")
+        entry = _netrc_entry(parts.hostname) if user and not password else None
+        return entry if entry is not None and entry[0] == user else (user, password)
     if (found := known.get(realm(parts.geturl()))) is not None:
         return found
+    return _netrc_entry(parts.hostname)
 
+
+def _netrc_entry(host: str | None) -> tuple[str, str] | None:
+    """The login and password ``~/.netrc`` (``NETRC`` overrides) has for ``host``."""
     try:
-        entry = netrc.netrc(os.environ.get("NETRC")).authenticators(parts.hostname or "")
+        entry = netrc.netrc(os.environ.get("NETRC")).authenticators(host or "")
     except (OSError, netrc.NetrcParseError):
         return None
     if entry is None:
