@@ -10,6 +10,7 @@ import pytest
 from hatch_lockbundle.build import WheelBuilder
 from hatch_lockbundle.bundle import build_bundle
 from hatch_lockbundle.errors import LockbundleError
+from support.artifacts import Member, sdist_members, write_sdist, write_wheel
 from support.environ import Sandbox, run, uv_binary
 from support.fresh import FreshPython
 from support.git_server import git
@@ -153,3 +154,53 @@ def test_a_local_wheel_without_a_hash_is_accepted_when_hashes_are_not_required(
         project_with_local_sources, tmp_path / "dist", cache_dir=tmp_path / "cache"
     )
     assert (bundle / "vendored-1.0.dist-info").is_dir()
+
+
+def test_build_requirements_of_a_lock_without_an_index_come_from_the_projects_index(
+    tmp_path: Path, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lock whose packages all come from paths (or git) names no index: the sdist's build
+    requirement comes from the project's `[[tool.uv.index]]` with `default = true`, as it would
+    for uv, not from PyPI (which the sandbox cannot reach, as an air-gapped network)."""
+    helper_files = tmp_path / "helper-index"
+    helper_files.mkdir()
+    write_wheel(helper_files, "lockbundle_test_build_helper", "1.0", {"helper_mod/__init__.py": ""})
+    project = tmp_path / "project"
+    (project / "src" / "app").mkdir(parents=True)
+    (project / "src" / "app" / "__init__.py").write_text("")
+    (project / "vendor").mkdir()
+    members = [
+        Member(
+            member.name,
+            member.data.replace(b"requires = []", b'requires = ["lockbundle-test-build-helper"]'),
+        )
+        for member in sdist_members("sdistdep", "1.0")
+    ]
+    assert any(b"lockbundle-test-build-helper" in member.data for member in members)
+    write_sdist(project / "vendor", "sdistdep", "1.0", members)
+    with IndexServer(helper_files) as helper:
+        (project / "pyproject.toml").write_text(f"""
+[build-system]
+requires = ["hatchling"]
+build-backend = "hatchling.build"
+[project]
+name = "app"
+version = "1.0"
+requires-python = ">=3.10"
+dependencies = ["sdistdep"]
+[[tool.uv.index]]
+name = "company"
+url = "{helper.simple_url}"
+default = true
+[tool.uv.sources]
+sdistdep = {{ path = "vendor/sdistdep-1.0.tar.gz" }}
+""")
+        uv_lock(project, env=sandbox.environ())
+        assert "registry" not in (project / "uv.lock").read_text()
+        for name, value in sandbox.environ().items():
+            monkeypatch.setenv(name, value)
+
+        bundle = build_bundle(project, tmp_path / "dist", cache_dir=tmp_path / "cache")
+
+        assert (bundle / "sdistdep" / "__init__.py").is_file()
+        assert "/simple/lockbundle-test-build-helper/" in helper.requests

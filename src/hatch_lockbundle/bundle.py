@@ -38,7 +38,7 @@ from .network import NetworkSettings
 from .os_errors import os_error_message
 from .parsed_locks import ParsedLocks
 from .progress import Reporter
-from .project import Project, declared_indexes, read_project
+from .project import Project, build_index_urls, declared_indexes, read_project
 from .report import SizeReport, measure, over_budget
 from .sbom import SUFFIX as SBOM_SUFFIX
 from .sbom import write_sbom
@@ -187,7 +187,7 @@ def _build(
         fetcher = Fetcher(
             cache,
             Path(work),
-            indexes_of(lock),
+            indexes_of(lock, build_index_urls(project, lock)),
             require_hashes=config.require_hashes,
             # what the project and the environment say about an index wins over the lock's URLs
             credentials={

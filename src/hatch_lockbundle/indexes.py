@@ -68,8 +68,13 @@ class PackageIndexes:
         return env, secrets
 
 
-def indexes_of(lock: Lock) -> PackageIndexes:
-    """The lock's registries, in order of first use: build requirements come from the same place."""
+def indexes_of(lock: Lock, declared: tuple[str, ...] = ()) -> PackageIndexes:
+    """The lock's registries, in order of first use: build requirements come from the same place.
+
+    :param declared: the project's indexes (:func:`~.project.build_index_urls`), for a lock that
+        names no remote registry (its packages all from git, paths or URLs): the index its
+        sdists' and git sources' build requirements come from, as for uv, not PyPI regardless
+    """
     urls: dict[str, None] = {}
     links: dict[str, None] = {}
     for package in lock.packages:
@@ -79,4 +84,4 @@ def indexes_of(lock: Lock) -> PackageIndexes:
             urls[package.source.location] = None
         else:
             links[str(lock.root / package.source.location)] = None
-    return PackageIndexes(tuple(urls), tuple(links))
+    return PackageIndexes(tuple(urls) or declared, tuple(links))

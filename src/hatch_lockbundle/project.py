@@ -97,18 +97,42 @@ def find_lock(project_root: Path, name: str, read: Callable[[Path], Lock] = read
 def declared_indexes(project: Project, lock: Lock) -> list[tuple[str | None, str]]:
     """(name or None, URL) of every ``[[tool.uv.index]]`` of the project and of the lock's
     workspace root."""
+    found: list[tuple[str | None, str]] = []
+    for entry in _index_entries(project, lock):
+        name = entry.get("name")
+        found.append((name if isinstance(name, str) else None, entry["url"]))
+    return found
+
+
+def build_index_urls(project: Project, lock: Lock) -> tuple[str, ...]:
+    """The indexes uv would take build requirements from when the project's
+    ``[[tool.uv.index]]`` replaces PyPI (one says ``default = true``): that one first, then the
+    others in order (``explicit`` ones serve only the packages pinned to them). None otherwise:
+    the default index is then the installer's own (PyPI, or what the environment sets)."""
+    default = None
+    others = []
+    for entry in _index_entries(project, lock):
+        if entry.get("default") is True:
+            default = entry["url"]
+        elif entry.get("explicit") is not True:
+            others.append(entry["url"])
+    return () if default is None else tuple(dict.fromkeys([default, *others]))
+
+
+def _index_entries(project: Project, lock: Lock) -> list[Mapping[str, Any]]:
+    """The ``[[tool.uv.index]]`` tables with a URL, of the project then of the lock's workspace
+    root."""
     documents = [project.document]
     root = lock.root / "pyproject.toml"
     if root.resolve() != (project.root / "pyproject.toml").resolve() and root.is_file():
         with contextlib.suppress(OSError, TOMLError):
             documents.append(read_toml(root))
-    found: list[tuple[str | None, str]] = []
+    found = []
     for document in documents:
         tool = document.get("tool", {})
         uv = tool.get("uv", {}) if isinstance(tool, Mapping) else {}
         entries = uv.get("index", []) if isinstance(uv, Mapping) else []
         for entry in entries if isinstance(entries, list) else []:
             if isinstance(entry, Mapping) and isinstance(entry.get("url"), str):
-                name = entry.get("name")
-                found.append((name if isinstance(name, str) else None, entry["url"]))
+                found.append(entry)
     return found
