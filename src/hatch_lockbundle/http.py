@@ -404,8 +404,8 @@ class Downloader:
                     raise DownloadError(
                         f"cannot download {redact(url)}: HTTP 401 {reason}, and the "
                         f"keyring has no password for user {user!r} there: store it with "
-                        f"`keyring set {self._keyring.service(url)} {user}`, or give it in "
-                        "UV_INDEX_<NAME>_PASSWORD or ~/.netrc"
+                        f"`keyring set {self._keyring.service(url)} {user}`, or in ~/.netrc (an "
+                        "entry of that login), or UV_INDEX_<NAME>_PASSWORD for a named index"
                     )
                 if keyring_asked:
                     raise DownloadError(
