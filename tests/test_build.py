@@ -233,6 +233,7 @@ def test_a_failed_build_environment_names_no_secret(
 
     message = str(raised.value)
     assert "cannot create the build environment for wants-a-missing-backend==1" in message
+    assert f"the installer looked in {private.simple_url}):" in message
     assert "no-such-backend" in message
     # the installer's own `error:` lines are quoted under ours, not shown as a second error
     quoted = message.splitlines()[1:]

@@ -20,11 +20,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from ._compat import TOMLError, read_toml
 from .archive import DEFAULT_EPOCH
 from .cache import Cache, locked, replace_file
-from .credentials import (
-    scrub,
-    secrets_of,
-    without_credentials,
-)
+from .credentials import redact, scrub, secrets_of, without_credentials
 from .errors import BackendFailedError, BuildError, indented
 from .extract import UnsafeArchiveError, extract_safely
 from .indexes import PackageIndexes
@@ -269,9 +265,12 @@ def _create_environment(
                 if offline
                 else ""
             )
+            # where they were looked for: the lock's indexes (or mirrors), else the installer's own
+            places = [redact(url) for url in indexes.index_urls] or ["its default index"]
+            looked = ", ".join([*places, *indexes.find_links])
             raise BuildError(
                 f"cannot create the build environment for {label} (requirements: "
-                f"{', '.join(requires) or 'none'}):\n"
+                f"{', '.join(requires) or 'none'}; the installer looked in {looked}):\n"
                 + indented(scrub("\n".join(output), secrets).splitlines())
                 + hint
             )
