@@ -5,6 +5,7 @@ options into a requirements file, ship a file changed after its check, crash the
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from hatch_lockbundle.indexes import indexes_of
 from hatch_lockbundle.layouts.wheelhouse import write_wheelhouse
 from hatch_lockbundle.lock import LockError, LockFormat
 from hatch_lockbundle.progress import Reporter
-from hatch_lockbundle.project import read_project
+from hatch_lockbundle.project import build_index_urls, read_project
 from hatch_lockbundle.pylock import PylockError, read_pylock
 from hatch_lockbundle.pylock_select import select_pylock
 from hatch_lockbundle.staleness import _read_document
@@ -304,6 +305,30 @@ def test_a_workspace_member_with_a_deeply_nested_pyproject_is_not_compared(
     member.mkdir()
     (member / "pyproject.toml").write_text(BOMB)
     assert _read_document(member / "pyproject.toml", read_project(project)) is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://a.example/simple https://evil.example/simple",
+        "https://a.example/\nx",
+        "file:///etc",
+    ],
+)
+def test_a_project_index_url_uv_would_refuse_is_not_given_to_build_environments(
+    tmp_path: Path, url: str
+) -> None:
+    project = a_project(tmp_path / "project")
+    with (project / "pyproject.toml").open("a") as pyproject:
+        pyproject.write(f"[[tool.uv.index]]\nurl = {json.dumps(url)}\ndefault = true\n")
+    good = a_project(tmp_path / "good")
+    with (good / "pyproject.toml").open("a") as pyproject:
+        pyproject.write('[[tool.uv.index]]\nurl = "https://a.example/simple"\ndefault = true\n')
+    (tmp_path / "uv.lock").write_text('version = 1\nrevision = 3\nrequires-python = ">=3.10"\n')
+    lock = read_lock(tmp_path / "uv.lock")
+
+    assert build_index_urls(read_project(project), lock) == ()
+    assert build_index_urls(read_project(good), lock) == ("https://a.example/simple",)
 
 
 def test_a_target_bundle_does_not_install_a_wheel_changed_after_its_check(

@@ -112,6 +112,11 @@ def build_index_urls(project: Project, lock: Lock) -> tuple[str, ...]:
     default = None
     others = []
     for entry in _index_entries(project, lock):
+        url = entry["url"]
+        # they go to the installer's environment, where spaces separate indexes: a URL uv
+        # would refuse is left out, never split into others
+        if not url.startswith(("http://", "https://")) or not url.isprintable() or " " in url:
+            continue
         if entry.get("default") is True:
             default = entry["url"]
         elif entry.get("explicit") is not True:
